@@ -1,0 +1,1 @@
+"""(package placeholder; see its issue)."""
