@@ -1,0 +1,1 @@
+"""pytest fixtures for tests that need a running simulator (owned by the dhansim work)."""

@@ -1,0 +1,3 @@
+"""Test-suite wide configuration."""
+
+pytest_plugins = ["dhansim.pytest_plugin"]
