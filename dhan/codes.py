@@ -231,3 +231,23 @@ ORDER_RATE_LIMITS: tuple[tuple[float, int], ...] = (
 )
 MAX_MODIFICATIONS_PER_ORDER = 25
 CORRELATION_ID_MAX_LEN = 30
+
+
+#: The socket names an instrument's segment with ``Exchange`` + one-letter ``Segment``
+#: (E equity, D derivatives, C currency, M commodity; the letters are **U** in Dhan's docs).
+SEGMENT_FROM_FEED: dict[tuple[str, str], ExchangeSegment] = {
+    ("NSE", "E"): ExchangeSegment.NSE_EQ,
+    ("NSE", "D"): ExchangeSegment.NSE_FNO,
+    ("NSE", "C"): ExchangeSegment.NSE_CURRENCY,
+    ("NSE", "M"): ExchangeSegment.NSE_COMM,
+    ("BSE", "E"): ExchangeSegment.BSE_EQ,
+    ("BSE", "D"): ExchangeSegment.BSE_FNO,
+    ("BSE", "C"): ExchangeSegment.BSE_CURRENCY,
+    ("MCX", "M"): ExchangeSegment.MCX_COMM,
+}
+SEGMENT_TO_FEED: dict[ExchangeSegment, tuple[str, str]] = {
+    v: k for k, v in SEGMENT_FROM_FEED.items()
+}
+
+#: ``Remarks`` value on socket frames of super-order legs.
+SUPER_ORDER_REMARK = "Super Order"
