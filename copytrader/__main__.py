@@ -1,0 +1,5 @@
+"""``python -m copytrader``: the command-line entry point."""
+
+from copytrader.cli import main
+
+raise SystemExit(main())
