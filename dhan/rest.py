@@ -1,0 +1,432 @@
+"""DhanHQ v2 REST client: one per account, on a keep-alive ``requests.Session``.
+
+Every call either returns a typed record from ``dhan.models`` or raises a ``dhan.errors``
+exception that says whether the request may have reached Dhan (``NotSent`` vs
+``OutcomeUnknown`` vs ``Rejected``). Nothing is retried here: a silent retry of a POST can
+duplicate an order, so retry policy belongs to the caller, which knows the correlationId.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from dhan import errors
+from dhan.codes import LegName
+from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
+from dhan.models import (
+    FundLimits,
+    ModifyRequest,
+    Order,
+    OrderAck,
+    OrderRequest,
+    Position,
+    Profile,
+    SuperModifyRequest,
+    SuperOrder,
+    SuperOrderRequest,
+    Trade,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Longest excerpt of a non-JSON error body kept in an exception message.
+ERROR_EXCERPT_CHARS = 200
+
+
+def _version() -> str:
+    try:
+        return metadata.version("copytrader")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+DEFAULT_USER_AGENT = f"copytrader/{_version()}"
+
+
+class _EgressAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections leave from ``source_address`` (when set).
+
+    SEBI requires each account's orders to come from its own whitelisted static IP, so a
+    multi-homed host binds each account's sockets to that account's local address.
+    """
+
+    def __init__(self, source_address: str | None, pool_maxsize: int) -> None:
+        self._source_address = source_address
+        # max_retries=0: urllib3 must never resend a request on our behalf.
+        super().__init__(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0)
+
+    def _bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self._source_address is not None:
+            kwargs["source_address"] = (self._source_address, 0)
+        return kwargs
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **kw: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **self._bind(kw))
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        return super().proxy_manager_for(proxy, **self._bind(proxy_kwargs))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it wraps (``__cause__``/``__context__``/urllib3 ``reason``)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        todo.extend(a for a in item.args if isinstance(a, BaseException))
+    return seen
+
+
+def _was_not_sent(exc: requests.RequestException) -> bool:
+    """True only when ``exc`` proves the request never reached the server.
+
+    When in doubt the answer is False: misreading "sent" as "not sent" can duplicate an
+    order, the other way round only costs a correlationId lookup.
+    """
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ProxyError):
+        return True
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.InvalidHeader,
+    ):
+        return True
+    chain = _chain(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        # A failed certificate check happens during the handshake, before any request byte.
+        return any(isinstance(e, ssl.SSLCertVerificationError) for e in chain)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        # NewConnectionError covers refused connections and DNS failures (NameResolutionError).
+        return any(isinstance(e, NewConnectionError) for e in chain)
+    return False
+
+
+class DhanClient:
+    """A DhanHQ v2 REST client for one account. Thread-safe; no retries.
+
+    ``base_url`` is ``https://api.dhan.co/v2`` or the simulator's. Timeouts are per request
+    phase: ``connect_timeout_s`` to establish the connection, ``read_timeout_s`` between
+    bytes of the answer. ``source_address`` binds the account's local IP; ``proxy`` sends its
+    traffic through an HTTP(S) proxy. Environment proxy variables and ``.netrc`` are ignored,
+    so one account's traffic can never leave through another account's egress.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        access_token: str,
+        connect_timeout_s: float = 2.0,
+        read_timeout_s: float = 5.0,
+        source_address: str | None = None,
+        proxy: str | None = None,
+        pool_maxsize: int = 4,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        if not client_id:
+            raise ValueError("client_id must be non-empty")
+        if not access_token:
+            raise ValueError("access_token must be non-empty")
+        if connect_timeout_s <= 0 or read_timeout_s <= 0:
+            raise ValueError("timeouts must be > 0")
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self._token = access_token
+        self._token_lock = threading.Lock()
+        self._timeout = (connect_timeout_s, read_timeout_s)
+        self._user_agent = user_agent
+        self._session = requests.Session()
+        self._session.trust_env = False
+        if proxy:
+            self._session.proxies = {"http": proxy, "https": proxy}
+        adapter = _EgressAdapter(source_address, pool_maxsize)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def __repr__(self) -> str:
+        return f"DhanClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def update_token(self, access_token: str) -> None:
+        """Use ``access_token`` from the next request on (SIGHUP token reload)."""
+        if not access_token:
+            raise ValueError("access_token must be non-empty")
+        with self._token_lock:
+            self._token = access_token
+
+    def close(self) -> None:
+        """Close pooled connections. Calls after ``close()`` open new ones."""
+        self._session.close()
+
+    def __enter__(self) -> DhanClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- orders -------------------------------------------------------------------------
+
+    def place_order(self, req: OrderRequest) -> OrderAck:
+        """``POST /orders``. Check ``order_status``: a 200 can carry ``REJECTED``."""
+        body = self._request("POST", "/orders", req.to_wire(), cid=req.correlation_id)
+        return self._one(body, "POST /orders", OrderAck.from_wire)
+
+    def modify_order(self, order_id: str, req: ModifyRequest) -> OrderAck:
+        """``PUT /orders/{order_id}``."""
+        path = f"/orders/{_segment(order_id)}"
+        payload = {"orderId": order_id, **req.to_wire()}
+        return self._one(self._request("PUT", path, payload), f"PUT {path}", OrderAck.from_wire)
+
+    def cancel_order(self, order_id: str) -> OrderAck | None:
+        """``DELETE /orders/{order_id}``. ``None`` when Dhan answers 202 with no body."""
+        path = f"/orders/{_segment(order_id)}"
+        body = self._request("DELETE", path)
+        return None if body is None else self._one(body, f"DELETE {path}", OrderAck.from_wire)
+
+    def get_order(self, order_id: str) -> Order:
+        """``GET /orders/{order_id}``. Raises ``NotFound`` when Dhan does not know it."""
+        path = f"/orders/{_segment(order_id)}"
+        body = self._request("GET", path)
+        if isinstance(body, list) and len(body) == 1:
+            body = body[0]
+        return self._one(body, f"GET {path}", Order.from_wire)
+
+    def get_order_by_correlation_id(self, cid: str) -> Order | None:
+        """``GET /orders/external/{cid}``: the order carrying ``cid``, or ``None``.
+
+        ``None`` means Dhan answered "not found" (404, or an empty 2xx body / ``[]`` / ``{}``).
+        When several orders carry the id (slicing), the most recently updated one is returned.
+        Other errors are raised: an unresolved lookup must not be mistaken for "absent".
+        """
+        path = f"/orders/external/{_segment(cid)}"
+        endpoint = f"GET {path}"
+        try:
+            body = self._request("GET", path, cid=cid)
+        except NotFound:
+            return None
+        if body is None or body == [] or body == {}:
+            return None
+        if isinstance(body, list):
+            orders = self._many(body, endpoint, Order.from_wire)
+            return max(orders, key=lambda o: (o.update_time or o.create_time or "", o.order_id))
+        return self._one(body, endpoint, Order.from_wire)
+
+    def list_orders(self) -> list[Order]:
+        """``GET /orders``: today's order book."""
+        return self._many(self._request("GET", "/orders"), "GET /orders", Order.from_wire)
+
+    def trades(self, order_id: str | None = None) -> list[Trade]:
+        """``GET /trades`` (today's trade book) or ``GET /trades/{order_id}`` (its fills)."""
+        path = "/trades" if order_id is None else f"/trades/{_segment(order_id)}"
+        body = self._request("GET", path)
+        if isinstance(body, dict) and body:
+            body = [body]  # the documented sample of /trades/{id} is a single object
+        return self._many(body, f"GET {path}", Trade.from_wire)
+
+    # --- portfolio, funds, profile -----------------------------------------------------
+
+    def positions(self) -> list[Position]:
+        """``GET /positions``."""
+        return self._many(self._request("GET", "/positions"), "GET /positions", Position.from_wire)
+
+    def fund_limits(self) -> FundLimits:
+        """``GET /fundlimit``."""
+        return self._one(self._request("GET", "/fundlimit"), "GET /fundlimit", FundLimits.from_wire)
+
+    def profile(self) -> Profile:
+        """``GET /profile``: a cheap token check."""
+        return self._one(self._request("GET", "/profile"), "GET /profile", Profile.from_wire)
+
+    # --- super orders -------------------------------------------------------------------
+
+    def place_super_order(self, req: SuperOrderRequest) -> OrderAck:
+        """``POST /super/orders``."""
+        body = self._request("POST", "/super/orders", req.to_wire(), cid=req.correlation_id)
+        return self._one(body, "POST /super/orders", OrderAck.from_wire)
+
+    def modify_super_order(self, order_id: str, req: SuperModifyRequest) -> OrderAck:
+        """``PUT /super/orders/{order_id}`` (one leg)."""
+        path = f"/super/orders/{_segment(order_id)}"
+        payload = {"orderId": order_id, **req.to_wire()}
+        return self._one(self._request("PUT", path, payload), f"PUT {path}", OrderAck.from_wire)
+
+    def cancel_super_order(self, order_id: str, leg: LegName) -> OrderAck | None:
+        """``DELETE /super/orders/{order_id}/{leg}``; cancelling ENTRY_LEG cancels all legs."""
+        path = f"/super/orders/{_segment(order_id)}/{LegName(leg).value}"
+        body = self._request("DELETE", path)
+        return None if body is None else self._one(body, f"DELETE {path}", OrderAck.from_wire)
+
+    def list_super_orders(self) -> list[SuperOrder]:
+        """``GET /super/orders``."""
+        body = self._request("GET", "/super/orders")
+        return self._many(body, "GET /super/orders", SuperOrder.from_wire)
+
+    # --- the one place that talks HTTP ------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        cid: str | None = None,
+    ) -> Any:
+        """Send one request; return the parsed JSON body (``None`` for an empty 2xx body)."""
+        endpoint = f"{method} {path}"
+        with self._token_lock:
+            token = self._token
+        headers = {
+            "access-token": token,
+            "client-id": self.client_id,
+            "Accept": "application/json",
+            "User-Agent": self._user_agent,
+        }
+        data: bytes | None = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps({"dhanClientId": self.client_id, **payload}).encode()
+        started = time.perf_counter()
+        status: int | str = "-"
+        try:
+            try:
+                resp = self._session.request(
+                    method, self.base_url + path, data=data, headers=headers, timeout=self._timeout
+                )
+            except requests.RequestException as exc:
+                status = type(exc).__name__
+                raise self._transport_error(exc, endpoint, cid, token) from None
+            status = resp.status_code
+            return self._parse(resp, endpoint, cid, token)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            log.debug(
+                "%s -> %s in %.1f ms%s", endpoint, status, elapsed_ms, f" cid={cid}" if cid else ""
+            )
+
+    def _transport_error(
+        self, exc: requests.RequestException, endpoint: str, cid: str | None, token: str
+    ) -> DhanError:
+        detail = errors.redact(_describe(exc), [token])
+        if _was_not_sent(exc):
+            return NotSent(f"request not sent ({detail})", endpoint=endpoint, correlation_id=cid)
+        return OutcomeUnknown(
+            f"no definite answer ({detail})", endpoint=endpoint, correlation_id=cid
+        )
+
+    def _parse(self, resp: requests.Response, endpoint: str, cid: str | None, token: str) -> Any:
+        status = resp.status_code
+        raw = resp.content
+        if 200 <= status < 300:
+            if not raw.strip():
+                return None
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise BadResponse(
+                    f"HTTP {status} with a body that is not JSON: {_excerpt(raw, token)!r}",
+                    http_status=status,
+                    endpoint=endpoint,
+                    correlation_id=cid,
+                ) from None
+            if isinstance(body, dict) and "errorCode" in body and "orderId" not in body:
+                # An error body under a 2xx status: trust the errorCode, not the status.
+                raise self._error_from_body(body, status, endpoint, cid, token)
+            return body
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            raise self._error_from_body(body, status, endpoint, cid, token)
+        excerpt = _excerpt(raw, token)
+        message = f"HTTP {status} {resp.reason or ''}".strip()
+        if excerpt:
+            message += f": {excerpt}"
+        raise errors.classify(
+            http_status=status, code=None, message=message, endpoint=endpoint, correlation_id=cid
+        )
+
+    def _error_from_body(
+        self, body: dict[str, Any], status: int, endpoint: str, cid: str | None, token: str
+    ) -> DhanError:
+        code = body.get("errorCode")
+        message = body.get("errorMessage") or body.get("errorType") or ""
+        data = body.get("data")
+        if code is None and isinstance(data, dict) and len(data) == 1:
+            # data-API form: {"status":"failed","data":{"805":"Too many requests..."}}
+            ((code, message),) = data.items()
+        if code is None and not message:
+            message = json.dumps(body)[:ERROR_EXCERPT_CHARS]
+        return errors.classify(
+            http_status=status,
+            code=str(code) if code is not None else None,
+            message=errors.redact(str(message), [token]),
+            endpoint=endpoint,
+            correlation_id=cid,
+        )
+
+    # --- body shapes --------------------------------------------------------------------
+
+    @staticmethod
+    def _one(body: Any, endpoint: str, parse: Callable[[Any, str], T]) -> T:
+        if body is None:
+            raise BadResponse("empty body where a JSON object was expected", endpoint=endpoint)
+        return parse(body, endpoint)
+
+    @staticmethod
+    def _many(body: Any, endpoint: str, parse: Callable[[Any, str, str], T]) -> list[T]:
+        if body is None or body == {}:
+            return []
+        if not isinstance(body, list):
+            raise BadResponse(
+                f"expected a JSON array, got {type(body).__name__}", endpoint=endpoint
+            )
+        return [parse(item, endpoint, f"[{i}]") for i, item in enumerate(body)]
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """The most specific cause of ``exc`` in one line (urllib3's retry wrapper unwrapped)."""
+    cause: BaseException = exc
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, MaxRetryError) and inner.reason is not None:
+        cause = inner.reason
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _segment(value: str) -> str:
+    """``value`` as one URL path segment (ids come from the wire and from config)."""
+    if not value:
+        raise ValueError("an id in a URL path must be non-empty")
+    return quote(value, safe="")
+
+
+def _excerpt(raw: bytes, token: str) -> str:
+    text = " ".join(raw.decode("utf-8", errors="replace").split())
+    text = errors.redact(text, [token])
+    if len(text) > ERROR_EXCERPT_CHARS:
+        text = text[:ERROR_EXCERPT_CHARS] + "..."
+    return text
