@@ -1,0 +1,103 @@
+"""One SQLAlchemy Engine per journal, set up for durability and many threads.
+
+SQLite: every connection gets WAL, ``synchronous`` (FULL by default), a busy timeout and
+foreign keys; write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue on
+the busy timeout instead of deadlocking on a read->write upgrade. PostgreSQL: psycopg 3,
+READ COMMITTED, pool pre-ping. ``Journal`` is the only user.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+#: Execution option that marks a connection as a writer (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "copytrader_write"
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+
+
+def _json_default(value: Any) -> Any:
+    # Records carry StrEnums (already str) and, from raw frames, the odd Decimal or datetime.
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"), sort_keys=True)
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse ``url``; a bare ``postgresql://`` means psycopg 3 (the driver we ship)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    sqlite_synchronous: str = "FULL",
+    busy_timeout_ms: int = 10_000,
+    pool_size: int = 8,
+) -> Engine:
+    """Create the journal's engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://``)."""
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, sqlite_synchronous, busy_timeout_ms, pool_size)
+    if backend == "postgresql":
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=4 * pool_size,
+            pool_pre_ping=True,
+            json_serializer=_dumps,
+        )
+    raise ValueError(
+        f"unsupported journal database {parsed.drivername!r}: use sqlite or postgresql"
+    )
+
+
+def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: int) -> Engine:
+    synchronous = synchronous.upper()
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(
+            f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}, not {synchronous}"
+        )
+    if url.database in (None, "", ":memory:"):
+        # An in-memory database is per connection and dies with the process: not a journal.
+        raise ValueError("the journal needs a SQLite file (sqlite:///path/to/file.db)")
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=4 * pool_size,
+        json_serializer=_dumps,
+        # The busy timeout is set by PRAGMA below; the driver's own wait would add to it.
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Autocommit at the driver level: SQLAlchemy's "begin" event below emits BEGIN itself.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine

@@ -1,0 +1,234 @@
+"""The journal's records: immutable values that go in and come out of ``store.Journal``.
+
+Actors build ``LeaderOrderSnapshot`` and ``DesiredIntent`` values and read back ``Intent``,
+``BracketLeg``, ``AuditRecord``... Nothing here touches the database; ``store.tables`` maps
+rows to these records. Prices are rupees (float, as Dhan sends them), quantities are units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from dhan.codes import (
+    ExchangeSegment,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+from store.states import IntentState
+
+
+class SnapshotSource(StrEnum):
+    """Where the journal learned a leader order's state."""
+
+    SOCKET = "socket"  # the live order-update socket
+    RECONCILE = "reconcile"  # a REST order-book read after a (re)connect
+
+
+def normalise_leg(leg: str | None) -> str:
+    """The leg key used in the journal: ``""`` for a plain order (``None``, ``""`` or ``"NA"``)."""
+    if not leg or leg == "NA":
+        return ""
+    return leg
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaderOrderSnapshot:
+    """One observed state of a leader order (or one leg of it).
+
+    The journal keeps the latest per ``(leader_order_id, leg_name)``: a newer ``seq`` replaces an
+    older one, a terminal status replaces an open one, an open status never replaces a terminal.
+    """
+
+    leader_order_id: str
+    dedupe_key: str  #: unique per leader event: the same frame twice is recorded once
+    source: SnapshotSource
+    status: OrderStatus
+    transaction_type: TransactionType
+    exchange_segment: ExchangeSegment
+    product_type: ProductType
+    order_type: OrderType
+    security_id: str
+    quantity: int
+    seq: int  #: our monotonic receive counter (e.g. time.time_ns()); orders snapshots
+    validity: Validity | None = None
+    filled_qty: int = 0
+    price: float = 0.0
+    trigger_price: float = 0.0
+    avg_price: float = 0.0
+    bo_profit_value: float | None = None
+    bo_stop_loss_value: float | None = None
+    target_price: float | None = None
+    stop_loss_price: float | None = None
+    trailing_jump: float | None = None
+    leg_name: str = ""  #: ``""`` for a plain order or an entry; else ENTRY_LEG / TARGET_LEG...
+    parent_order_id: str | None = None  #: the entry order of a leg; None for an entry
+    is_super: bool = False
+    correlation_id: str | None = None
+    updated_at: str = ""  #: the broker's last-update time, as sent
+    raw: dict[str, Any] = field(default_factory=dict, hash=False)  #: the frame, secrets redacted
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the leader order is finished (traded, cancelled, rejected...)."""
+        return self.status.is_terminal
+
+
+#: The fields of an intent that come from the leader (the "desired" follower order).
+DESIRED_ORDER_FIELDS: tuple[str, ...] = (
+    "transaction_type",
+    "exchange_segment",
+    "product_type",
+    "order_type",
+    "validity",
+    "security_id",
+    "quantity",
+    "price",
+    "trigger_price",
+    "bo_profit_value",
+    "bo_stop_loss_value",
+    "target_price",
+    "stop_loss_price",
+    "trailing_jump",
+    "desired_open",
+    "skip_reason",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredIntent:
+    """What one follower's copy of one leader order (leg) should look like now."""
+
+    follower: str
+    leader_order_id: str
+    leg: str = ""  #: ``""`` for plain orders
+    correlation_id: str  #: ``dhan.correlation.correlation_id_for(follower, leader_order_id, leg)``
+    transaction_type: TransactionType
+    exchange_segment: ExchangeSegment
+    product_type: ProductType
+    order_type: OrderType
+    security_id: str
+    quantity: int
+    validity: Validity | None = None
+    price: float = 0.0
+    trigger_price: float = 0.0
+    bo_profit_value: float | None = None
+    bo_stop_loss_value: float | None = None
+    target_price: float | None = None
+    stop_loss_price: float | None = None
+    trailing_jump: float | None = None
+    desired_open: bool = True  #: False: the copy should be cancelled if it is still open
+    skip_reason: str | None = None  #: set: recorded as SKIPPED with this reason, never sent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intent:
+    """A follower intent as journalled: the desired order plus where its copy stands."""
+
+    id: int
+    follower: str
+    leader_order_id: str
+    leg: str
+    correlation_id: str
+    transaction_type: TransactionType
+    exchange_segment: ExchangeSegment
+    product_type: ProductType
+    order_type: OrderType
+    security_id: str
+    quantity: int
+    validity: Validity | None
+    price: float
+    trigger_price: float
+    bo_profit_value: float | None
+    bo_stop_loss_value: float | None
+    target_price: float | None
+    stop_loss_price: float | None
+    trailing_jump: float | None
+    desired_open: bool
+    skip_reason: str | None
+    state: IntentState
+    desired_version: int  #: bumped each time the desired fields change
+    applied_version: int  #: the desired_version the broker order reflects (0 = none yet)
+    broker_order_id: str | None
+    broker_status: OrderStatus | None
+    filled_qty: int
+    modifications: int  #: modify requests sent for this order (Dhan allows 25)
+    attempts: int  #: place requests sent (each PLANNED/UNKNOWN -> SENDING)
+    error_code: str | None  #: DH code of the last rejection, e.g. "DH-906"
+    error_message: str | None
+    state_reason: str | None  #: why the last transition happened (free text)
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def in_sync(self) -> bool:
+        """True when the broker order reflects the latest desired fields."""
+        return self.applied_version >= self.desired_version
+
+    def desired(self) -> DesiredIntent:
+        """The desired order this intent currently holds."""
+        return DesiredIntent(
+            follower=self.follower,
+            leader_order_id=self.leader_order_id,
+            leg=self.leg,
+            correlation_id=self.correlation_id,
+            **{name: getattr(self, name) for name in DESIRED_ORDER_FIELDS},
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BracketLeg:
+    """One exit leg (target / stop-loss) of a follower's bracket or super order."""
+
+    id: int
+    intent_id: int  #: the entry intent this leg belongs to
+    leg_name: str
+    order_id: str | None
+    status: OrderStatus
+    price: float | None
+    trigger_price: float | None
+    quantity: int | None
+    filled_qty: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    """One append-only audit entry: a decision or a broker call with its outcome."""
+
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    account: str | None
+    payload: dict[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorRestart:
+    """A supervisor restarted ``actor`` because of ``reason``."""
+
+    id: int
+    actor: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowerFlag:
+    """Operator-visible flags of a follower account (quarantine after too many restarts)."""
+
+    follower: str
+    quarantined: bool
+    reason: str | None
+    updated_at: datetime

@@ -1,0 +1,238 @@
+"""Map between journal records (``store.records``) and table rows (``store.models``).
+
+Reads turn plain column values back into enums and timezone-aware UTC datetimes (SQLite
+stores naive UTC text; PostgreSQL returns aware values). Writes turn records into the
+parameter dicts the statements in ``store.journal`` bind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from dhan.codes import (
+    ExchangeSegment,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+from store.records import (
+    DESIRED_ORDER_FIELDS,
+    ActorRestart,
+    AuditRecord,
+    BracketLeg,
+    DesiredIntent,
+    FollowerFlag,
+    Intent,
+    LeaderOrderSnapshot,
+    SnapshotSource,
+    normalise_leg,
+)
+from store.states import IntentState
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (naive values are UTC by the journal's convention)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _opt_validity(value: str | None) -> Validity | None:
+    return None if value is None else Validity(value)
+
+
+def _opt_status(value: str | None) -> OrderStatus | None:
+    return None if value is None else OrderStatus(value)
+
+
+def snapshot_params(
+    snap: LeaderOrderSnapshot, raw: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Column values of the ``leader_orders`` row for ``snap`` (``raw`` already redacted)."""
+    return {
+        "leader_order_id": snap.leader_order_id,
+        "leg_name": normalise_leg(snap.leg_name),
+        "dedupe_key": snap.dedupe_key,
+        "source": str(snap.source),
+        "status": str(snap.status),
+        "is_terminal": snap.status.is_terminal,
+        "transaction_type": str(snap.transaction_type),
+        "exchange_segment": str(snap.exchange_segment),
+        "product_type": str(snap.product_type),
+        "order_type": str(snap.order_type),
+        "validity": None if snap.validity is None else str(snap.validity),
+        "security_id": snap.security_id,
+        "quantity": snap.quantity,
+        "filled_qty": snap.filled_qty,
+        "price": snap.price,
+        "trigger_price": snap.trigger_price,
+        "avg_price": snap.avg_price,
+        "bo_profit_value": snap.bo_profit_value,
+        "bo_stop_loss_value": snap.bo_stop_loss_value,
+        "target_price": snap.target_price,
+        "stop_loss_price": snap.stop_loss_price,
+        "trailing_jump": snap.trailing_jump,
+        "parent_order_id": snap.parent_order_id,
+        "is_super": snap.is_super,
+        "correlation_id": snap.correlation_id,
+        "broker_updated_at": snap.updated_at,
+        "seq": snap.seq,
+        "raw": raw,
+        "recorded_at": now,
+    }
+
+
+def snapshot_from_row(row: Mapping[Any, Any]) -> LeaderOrderSnapshot:
+    """The ``LeaderOrderSnapshot`` held by a ``leader_orders`` row."""
+    return LeaderOrderSnapshot(
+        leader_order_id=row["leader_order_id"],
+        dedupe_key=row["dedupe_key"],
+        source=SnapshotSource(row["source"]),
+        status=OrderStatus(row["status"]),
+        transaction_type=TransactionType(row["transaction_type"]),
+        exchange_segment=ExchangeSegment(row["exchange_segment"]),
+        product_type=ProductType(row["product_type"]),
+        order_type=OrderType(row["order_type"]),
+        validity=_opt_validity(row["validity"]),
+        security_id=row["security_id"],
+        quantity=row["quantity"],
+        filled_qty=row["filled_qty"],
+        price=row["price"],
+        trigger_price=row["trigger_price"],
+        avg_price=row["avg_price"],
+        bo_profit_value=row["bo_profit_value"],
+        bo_stop_loss_value=row["bo_stop_loss_value"],
+        target_price=row["target_price"],
+        stop_loss_price=row["stop_loss_price"],
+        trailing_jump=row["trailing_jump"],
+        leg_name=row["leg_name"],
+        parent_order_id=row["parent_order_id"],
+        is_super=bool(row["is_super"]),
+        correlation_id=row["correlation_id"],
+        updated_at=row["broker_updated_at"],
+        seq=row["seq"],
+        raw=row["raw"],
+    )
+
+
+def desired_params(intent: DesiredIntent) -> dict[str, Any]:
+    """The desired-order columns of ``intent`` (enums as their wire strings)."""
+    params: dict[str, Any] = {}
+    for name in DESIRED_ORDER_FIELDS:
+        value = getattr(intent, name)
+        # StrEnum -> plain str, so the DB driver and the change comparison see wire values.
+        params[name] = str(value) if isinstance(value, str) else value
+    return params
+
+
+def new_intent_params(intent: DesiredIntent, now: datetime) -> dict[str, Any]:
+    """Column values of a new ``follower_intents`` row (PLANNED, or SKIPPED with a reason)."""
+    skipped = intent.skip_reason is not None
+    return {
+        "follower": intent.follower,
+        "leader_order_id": intent.leader_order_id,
+        "leg": normalise_leg(intent.leg),
+        "correlation_id": intent.correlation_id,
+        **desired_params(intent),
+        "state": str(IntentState.SKIPPED if skipped else IntentState.PLANNED),
+        "desired_version": 1,
+        "applied_version": 0,
+        "broker_order_id": None,
+        "broker_status": None,
+        "filled_qty": 0,
+        "modifications": 0,
+        "attempts": 0,
+        "error_code": None,
+        "error_message": None,
+        "state_reason": intent.skip_reason,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def intent_from_row(row: Mapping[Any, Any]) -> Intent:
+    """The ``Intent`` held by a ``follower_intents`` row."""
+    return Intent(
+        id=row["id"],
+        follower=row["follower"],
+        leader_order_id=row["leader_order_id"],
+        leg=row["leg"],
+        correlation_id=row["correlation_id"],
+        transaction_type=TransactionType(row["transaction_type"]),
+        exchange_segment=ExchangeSegment(row["exchange_segment"]),
+        product_type=ProductType(row["product_type"]),
+        order_type=OrderType(row["order_type"]),
+        validity=_opt_validity(row["validity"]),
+        security_id=row["security_id"],
+        quantity=row["quantity"],
+        price=row["price"],
+        trigger_price=row["trigger_price"],
+        bo_profit_value=row["bo_profit_value"],
+        bo_stop_loss_value=row["bo_stop_loss_value"],
+        target_price=row["target_price"],
+        stop_loss_price=row["stop_loss_price"],
+        trailing_jump=row["trailing_jump"],
+        desired_open=bool(row["desired_open"]),
+        skip_reason=row["skip_reason"],
+        state=IntentState(row["state"]),
+        desired_version=row["desired_version"],
+        applied_version=row["applied_version"],
+        broker_order_id=row["broker_order_id"],
+        broker_status=_opt_status(row["broker_status"]),
+        filled_qty=row["filled_qty"],
+        modifications=row["modifications"],
+        attempts=row["attempts"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        state_reason=row["state_reason"],
+        created_at=utc(row["created_at"]),
+        updated_at=utc(row["updated_at"]),
+    )
+
+
+def leg_from_row(row: Mapping[Any, Any]) -> BracketLeg:
+    """The ``BracketLeg`` held by a ``bracket_order_legs`` row."""
+    return BracketLeg(
+        id=row["id"],
+        intent_id=row["intent_id"],
+        leg_name=row["leg_name"],
+        order_id=row["order_id"],
+        status=OrderStatus(row["status"]),
+        price=row["price"],
+        trigger_price=row["trigger_price"],
+        quantity=row["quantity"],
+        filled_qty=row["filled_qty"],
+        created_at=utc(row["created_at"]),
+        updated_at=utc(row["updated_at"]),
+    )
+
+
+def audit_from_row(row: Mapping[Any, Any]) -> AuditRecord:
+    """The ``AuditRecord`` held by an ``audit_outbox`` row."""
+    return AuditRecord(
+        id=row["id"],
+        at=utc(row["at"]),
+        kind=row["kind"],
+        actor=row["actor"],
+        account=row["account"],
+        payload=row["payload"],
+    )
+
+
+def restart_from_row(row: Mapping[Any, Any]) -> ActorRestart:
+    """The ``ActorRestart`` held by an ``actor_restarts`` row."""
+    return ActorRestart(id=row["id"], actor=row["actor"], reason=row["reason"], at=utc(row["at"]))
+
+
+def flag_from_row(row: Mapping[Any, Any]) -> FollowerFlag:
+    """The ``FollowerFlag`` held by a ``follower_flags`` row."""
+    return FollowerFlag(
+        follower=row["follower"],
+        quarantined=bool(row["quarantined"]),
+        reason=row["reason"],
+        updated_at=utc(row["updated_at"]),
+    )

@@ -1,0 +1,65 @@
+"""Create or upgrade the journal schema with alembic on start; refuse a newer schema.
+
+``ensure_schema`` runs inside one write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
+advisory lock), so two processes starting at once migrate once. A database whose revision this
+code does not know was written by a newer copytrader: ``SchemaTooNew``, nothing is touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+from store.engine import WRITE_OPTION
+from store.errors import SchemaTooNew
+
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+#: pg_advisory_xact_lock key that serialises concurrent schema upgrades ("copytrad" in ASCII).
+_PG_MIGRATION_LOCK = 0x636F707974726164
+
+
+def alembic_config() -> Config:
+    """An alembic ``Config`` pointing at the packaged migrations (no ini file needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def code_head() -> str:
+    """The newest schema revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "store/migrations/versions holds no revision"
+    return head
+
+
+def database_revisions(conn: Connection) -> tuple[str, ...]:
+    """The schema revision(s) recorded in the database (empty for a new database)."""
+    return tuple(MigrationContext.configure(conn).get_current_heads())
+
+
+def ensure_schema(engine: Engine) -> str:
+    """Bring the database to the code's head revision; return that revision.
+
+    Raises ``SchemaTooNew`` (and changes nothing) when the database carries a revision this
+    code does not know.
+    """
+    cfg = alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    head = code_head()
+    known = {rev.revision for rev in script.walk_revisions()}
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        current = database_revisions(conn)
+        for revision in current:
+            if revision not in known:
+                raise SchemaTooNew(revision, head, engine.url.render_as_string(hide_password=True))
+        if current != (head,):
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    return head
