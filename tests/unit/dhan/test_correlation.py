@@ -1,0 +1,70 @@
+"""Property tests of ``correlation_id_for``: valid, deterministic and collision-resistant."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dhan.correlation import correlation_id_for, is_valid_correlation_id
+
+# The real domains: follower names are validated by the config as [a-z0-9_-]; Dhan order ids
+# are numeric strings, but any printable id must work.
+followers = st.from_regex(r"[a-z0-9_-]{1,32}", fullmatch=True)
+order_ids = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
+legs = st.sampled_from(["", "NA", "ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG", "odd-leg"])
+
+
+@given(followers, order_ids, legs)
+def test_every_id_is_at_most_30_chars_of_the_allowed_alphabet(follower, order_id, leg):
+    cid = correlation_id_for(follower, order_id, leg)
+
+    assert is_valid_correlation_id(cid)
+    assert len(cid) <= 30
+
+
+@given(followers, order_ids, legs)
+def test_the_same_inputs_always_give_the_same_id(follower, order_id, leg):
+    assert correlation_id_for(follower, order_id, leg) == correlation_id_for(
+        follower, order_id, leg
+    )
+
+
+@given(
+    st.tuples(followers, order_ids, legs),
+    st.tuples(followers, order_ids, legs),
+)
+def test_different_inputs_give_different_ids(a, b):
+    if a != b:
+        assert correlation_id_for(*a) != correlation_id_for(*b)
+
+
+@settings(max_examples=25)
+@given(st.lists(followers, min_size=2, max_size=50, unique=True), order_ids)
+def test_many_followers_copying_one_leader_order_never_collide(names, order_id):
+    ids = {
+        correlation_id_for(name, order_id, leg)
+        for name in names
+        for leg in ("ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG")
+    }
+
+    assert len(ids) == 3 * len(names)
+
+
+def test_a_realistic_day_of_ids_has_no_collision():
+    # 50 followers x 1,000 leader orders x 3 legs = 150,000 ids, checked exhaustively.
+    seen: set[str] = set()
+    count = 0
+    for follower in (f"f{i:03d}" for i in range(50)):
+        for order_no in range(112111182000, 112111183000):
+            for leg in ("ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG"):
+                seen.add(correlation_id_for(follower, str(order_no), leg))
+                count += 1
+    assert len(seen) == count
+
+
+def test_an_empty_follower_or_order_id_is_refused():
+    with pytest.raises(ValueError):
+        correlation_id_for("", "1")
+    with pytest.raises(ValueError):
+        correlation_id_for("alice", "")
