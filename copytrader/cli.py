@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == "sim":
             _configure_sim(p)
+        elif name == "run":
+            p.set_defaults(func=_run)
         else:
             p.set_defaults(func=_not_yet(name))
     return parser
@@ -61,6 +63,12 @@ def _configure_sim(p: argparse.ArgumentParser) -> None:
         return
     sim_cli.configure_parser(p)
     p.set_defaults(func=sim_cli.run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from copytrader import runner
+
+    return runner.run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

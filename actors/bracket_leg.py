@@ -1,0 +1,320 @@
+"""BracketLegActor: one per follower CO / BO / super order; watches its exit legs.
+
+It journals the legs as the broker reports them, mirrors the leader's leg changes (target and
+stop-loss prices, a leg the leader cancelled by hand) and enforces one-cancels-other: when one
+exit leg has filled and the other is still open, it cancels the other -- also when the broker
+does not. It exits normally (TRANSIENT: not restarted) once the bracket is settled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from actors.messages import Action, PermitDenied, PermitGranted, PermitRequest, Tick
+from actors.names import LIMITER
+from actors.orders import is_super
+from copytrader.config import EngineConfig
+from copytrader.metrics import Metrics
+from dhan import errors
+from dhan.codes import LegName, OrderStatus, OrderType, Validity
+from dhan.models import ModifyRequest, SuperModifyRequest
+from dhan.rest import DhanClient
+from store import Journal
+from store.errors import IntentNotFound
+from store.records import Intent
+from store.states import IntentState
+from supervision import ChildContext, SupervisedActor
+from supervision.errors import ChildUnavailable
+
+logger = logging.getLogger(__name__)
+
+_EXITS = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
+_PRICE_EPS = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """A follower exit leg as the broker shows it now."""
+
+    leg: LegName
+    order_id: str
+    status: OrderStatus
+    order_type: OrderType
+    quantity: int
+    filled_qty: int
+    price: float
+    trigger_price: float
+    trailing_jump: float = 0.0
+
+    @property
+    def level(self) -> float:
+        """The price that defines the leg: the trigger of a stop, else the limit price."""
+        if self.leg is LegName.STOP_LOSS_LEG and self.trigger_price:
+            return self.trigger_price
+        return self.price
+
+
+class BracketLegActor(SupervisedActor):
+    """Keeps one follower bracket's exit legs in line with the leader's, and OCO."""
+
+    def __init__(
+        self,
+        context: ChildContext,
+        *,
+        follower: str,
+        intent_id: int,
+        client: DhanClient,
+        journal: Journal,
+        engine: EngineConfig,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__(context)
+        self.follower = follower
+        self.intent_id = intent_id
+        self.client = client
+        self.journal = journal
+        self.engine = engine
+        self.metrics = metrics
+        self.awaiting: set[str] = set()
+        self.legs: dict[LegName, LegView] = {}
+        self.done = False
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.tell_every(self.engine.bracket_tick_s, Tick())
+        self._check()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Tick):
+            self._check()
+        elif isinstance(message, PermitGranted):
+            self.awaiting.discard(message.tag)
+            self._act(message.action, LegName(message.tag.split(":", 1)[1]))
+            self._check()
+        elif isinstance(message, PermitDenied):
+            self.awaiting.discard(message.tag)
+            logger.warning("bracket %s: %s denied: %s", self.intent_id, message.tag, message.reason)
+        else:
+            return super().on_receive(message)
+        return None
+
+    # -- observing -----------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.done:
+            return
+        try:
+            intent = self.journal.intent(self.intent_id)
+        except IntentNotFound:
+            self._finish("intent vanished")
+            return
+        if intent.broker_order_id is None:
+            if intent.state in (IntentState.REJECTED, IntentState.SKIPPED, IntentState.FAILED,
+                                IntentState.DONE):
+                self._finish(f"entry never placed ({intent.state})")
+            return
+        try:
+            entry_status, entry_filled, legs = self._read_broker(intent)
+        except errors.DhanError as exc:
+            logger.info("bracket %s: broker read failed: %s", self.intent_id, exc)
+            return
+        self.legs = legs
+        for view in legs.values():
+            self.journal.upsert_leg(
+                intent.id,
+                str(view.leg),
+                order_id=view.order_id,
+                status=view.status,
+                price=view.price,
+                trigger_price=view.trigger_price,
+                quantity=view.quantity,
+                filled_qty=view.filled_qty,
+            )
+        if entry_status is not None and entry_status.is_terminal and entry_filled == 0:
+            self._finish(f"entry ended unfilled ({entry_status})")
+            return
+        target, stop = legs.get(LegName.TARGET_LEG), legs.get(LegName.STOP_LOSS_LEG)
+        filled = [v for v in (target, stop) if v is not None and v.status is OrderStatus.TRADED]
+        still_open = [v for v in (target, stop) if v is not None and v.status.is_open]
+        if filled and still_open:
+            for v in still_open:  # one-cancels-other: the broker did not (or not yet)
+                self._want(Action.CANCEL, v.leg)
+            return
+        if legs and not still_open and (entry_status is None or entry_status.is_terminal):
+            self._finish("exit legs settled")
+            return
+        self._mirror_leader(intent)
+
+    def _read_broker(
+        self, intent: Intent
+    ) -> tuple[OrderStatus | None, int, dict[LegName, LegView]]:
+        assert intent.broker_order_id is not None
+        legs: dict[LegName, LegView] = {}
+        if is_super(intent):
+            so = next(
+                (s for s in self.client.list_super_orders() if s.order_id == intent.broker_order_id),
+                None,
+            )
+            if so is None:
+                return None, 0, legs
+            for leg in so.legs:
+                if leg.leg_name not in _EXITS:
+                    continue
+                qty = leg.total_quantity or so.quantity
+                legs[leg.leg_name] = LegView(
+                    leg=leg.leg_name,
+                    order_id=leg.order_id,
+                    status=leg.order_status,
+                    order_type=OrderType.LIMIT,
+                    quantity=qty,
+                    filled_qty=max(0, qty - leg.remaining_quantity)
+                    if leg.order_status is OrderStatus.TRADED
+                    else 0,
+                    price=leg.price,
+                    trigger_price=leg.price,
+                    trailing_jump=leg.trailing_jump,
+                )
+            return so.order_status, so.filled_qty, legs
+        entry_status: OrderStatus | None = None
+        entry_filled = 0
+        for o in self.client.list_orders():
+            if o.order_id == intent.broker_order_id:
+                entry_status, entry_filled = o.order_status, o.filled_qty
+            elif o.correlation_id == intent.correlation_id and o.leg_name in _EXITS:
+                assert o.leg_name is not None
+                legs[o.leg_name] = LegView(
+                    leg=o.leg_name,
+                    order_id=o.order_id,
+                    status=o.order_status,
+                    order_type=o.order_type,
+                    quantity=o.quantity,
+                    filled_qty=o.filled_qty,
+                    price=o.price,
+                    trigger_price=o.trigger_price,
+                )
+        return entry_status, entry_filled, legs
+
+    # -- mirroring the leader -------------------------------------------------------------------
+
+    def _desired_levels(self, intent: Intent) -> dict[LegName, float]:
+        if is_super(intent):
+            assert intent.target_price is not None and intent.stop_loss_price is not None
+            return {LegName.TARGET_LEG: intent.target_price, LegName.STOP_LOSS_LEG: intent.stop_loss_price}
+        out: dict[LegName, float] = {}
+        for snap in self.journal.leader_legs(intent.leader_order_id):
+            leg = LegName(snap.leg_name)
+            if snap.status.is_open:
+                level = snap.trigger_price if leg is LegName.STOP_LOSS_LEG and snap.trigger_price else snap.price
+                if level:
+                    out[leg] = level
+        return out
+
+    def _leader_cancelled(self, intent: Intent) -> list[LegName]:
+        """Exit legs the leader cancelled by hand (not by its own broker's OCO)."""
+        if is_super(intent):
+            snaps = [
+                s for s in (self.journal.leader_snapshot(intent.leader_order_id, str(leg)) for leg in _EXITS)
+                if s is not None
+            ]
+        else:
+            snaps = self.journal.leader_legs(intent.leader_order_id)
+        by_leg = {LegName(s.leg_name): s for s in snaps}
+        if any(s.status is OrderStatus.TRADED for s in by_leg.values()):
+            return []  # the leader's OCO: our own OCO handles the follower side
+        return [leg for leg, s in by_leg.items() if s.status is OrderStatus.CANCELLED]
+
+    def _mirror_leader(self, intent: Intent) -> None:
+        for leg in self._leader_cancelled(intent):
+            view = self.legs.get(leg)
+            if view is not None and view.status.is_open:
+                self._want(Action.CANCEL, leg)
+        for leg, level in self._desired_levels(intent).items():
+            view = self.legs.get(leg)
+            if view is not None and view.status.is_open and abs(view.level - level) > _PRICE_EPS:
+                self._want(Action.MODIFY, leg)
+
+    # -- acting --------------------------------------------------------------------------------
+
+    def _want(self, action: Action, leg: LegName) -> None:
+        tag = f"{action}:{leg}"
+        if tag in self.awaiting:
+            return
+        try:
+            self.registry.tell(
+                LIMITER,
+                PermitRequest(
+                    account=self.follower,
+                    reply_to=self.context.child_id,
+                    intent_id=self.intent_id,
+                    action=action,
+                    tag=tag,
+                ),
+            )
+        except ChildUnavailable:
+            return
+        self.awaiting.add(tag)
+
+    def _act(self, action: Action, leg: LegName) -> None:
+        intent = self.journal.intent(self.intent_id)
+        view = self.legs.get(leg)
+        if intent.broker_order_id is None or view is None or not view.status.is_open:
+            return
+        self.faults.point("bracket.before_send")
+        try:
+            if action is Action.CANCEL:
+                if is_super(intent):
+                    self.client.cancel_super_order(intent.broker_order_id, leg)
+                else:
+                    self.client.cancel_order(view.order_id)
+                self.metrics.bracket_oco_cancels.labels(self.follower).inc()
+                outcome = "ok"
+            else:
+                level = self._desired_levels(intent).get(leg)
+                if level is None:
+                    return
+                self._modify(intent, view, level)
+                outcome = "ok"
+        except errors.DhanError as exc:
+            outcome = type(exc).__name__
+            if isinstance(exc, errors.RateLimited):
+                self.metrics.rate_limited.labels(self.follower).inc()
+            logger.info("bracket %s: %s %s failed: %s", self.intent_id, action, leg, exc)
+        self.metrics.follower_orders.labels(self.follower, f"leg_{action}", outcome).inc()
+        self.journal.append_audit(
+            "bracket_leg_call",
+            actor=self.context.child_id,
+            account=self.follower,
+            payload={"intent_id": self.intent_id, "action": str(action), "leg": str(leg),
+                     "outcome": outcome},
+        )
+
+    def _modify(self, intent: Intent, view: LegView, level: float) -> None:
+        assert intent.broker_order_id is not None
+        if is_super(intent):
+            if view.leg is LegName.TARGET_LEG:
+                req = SuperModifyRequest.target(level)
+            else:
+                req = SuperModifyRequest.stop_loss(level, intent.trailing_jump or 0.0)
+            self.client.modify_super_order(intent.broker_order_id, req)
+            return
+        stop = view.leg is LegName.STOP_LOSS_LEG
+        uses_trigger = view.order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET)
+        self.client.modify_order(
+            view.order_id,
+            ModifyRequest(
+                order_type=view.order_type,
+                quantity=view.quantity,
+                price=None if view.order_type in (OrderType.MARKET, OrderType.STOP_LOSS_MARKET)
+                else (view.price if stop and uses_trigger else level),
+                trigger_price=level if uses_trigger else None,
+                validity=Validity.DAY,
+                leg_name=view.leg,
+            ),
+        )
+
+    def _finish(self, why: str) -> None:
+        self.done = True
+        logger.debug("bracket %s of %s settled: %s", self.intent_id, self.follower, why)
+        self.actor_ref.stop(block=False)

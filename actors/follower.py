@@ -1,0 +1,552 @@
+"""FollowerActor: converges one follower account to f(leader state), level-triggered.
+
+On a hint, on start and on every tick it reads the intents the journal says need action and
+places / modifies / cancels through RateLimiter permits. ``SENDING`` (or MODIFYING /
+CANCELLING) is committed before each request; an outcome-unknown answer is resolved by looking
+the order up by its deterministic correlationId before anything is sent again, so a crash at any
+point can neither lose nor duplicate a follower order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from actors.messages import (
+    Action,
+    BrokerThrottled,
+    CancelPermits,
+    LeaderChanged,
+    PermitDenied,
+    PermitGranted,
+    PermitRequest,
+    ResolveUnknown,
+    SetEnabled,
+    Tick,
+    UpdateToken,
+)
+from actors.bracket_leg import BracketLegActor
+from actors.names import LIMITER, bracket_name
+from actors.orders import is_bracket, matches_desired, modify_request, place_request
+from copytrader.config import EngineConfig, FollowerConfig
+from copytrader.metrics import Metrics
+from dhan import errors
+from dhan.codes import LegName, OrderStatus
+from dhan.models import Order
+from dhan.rest import DhanClient
+from store import Journal
+from store.errors import IntentNotFound
+from store.records import Intent
+from store.states import IntentState
+from supervision import ChildContext, ChildSpec, Restart, SupervisedActor
+from supervision.errors import ChildUnavailable
+from supervision.registry import NameState
+
+logger = logging.getLogger(__name__)
+
+_IN_FLIGHT = (IntentState.SENDING, IntentState.MODIFYING, IntentState.CANCELLING)
+MAX_MODIFICATIONS = 25
+
+
+class FollowerActor(SupervisedActor):
+    """One per follower account; its supervisor restarts it, the journal restores its work."""
+
+    def __init__(
+        self,
+        context: ChildContext,
+        *,
+        follower: FollowerConfig,
+        client: DhanClient,
+        journal: Journal,
+        engine: EngineConfig,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__(context)
+        self.follower = follower
+        self.name = follower.name
+        self.client = client
+        self.journal = journal
+        self.engine = engine
+        self.metrics = metrics
+        self.enabled = follower.enabled
+        self.paused_reason: str | None = None
+        #: intent id -> action requested from the limiter and not yet granted or denied
+        self.awaiting: dict[int, Action] = {}
+        #: leader order id -> monotonic ns the leader frame was parsed (latency metric)
+        self.leader_seen_ns: dict[str, int] = {}
+        self._tick_timer: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        super().on_start()
+        self._resolve_in_flight_after_restart()
+        self._tick_timer = self.tell_every(self.engine.follower_tick_s, Tick())
+        for intent in self.journal.intents(self.name):
+            if is_bracket(intent) and intent.broker_order_id is not None:
+                legs = self.journal.legs(intent.id)
+                if not legs or any(leg.is_open for leg in legs):
+                    self._spawn_bracket(intent)
+        self._converge()
+
+    def on_stop(self) -> None:
+        try:
+            self.registry.tell(LIMITER, CancelPermits(reply_to=self.context.child_id))
+        except ChildUnavailable:
+            pass
+        super().on_stop()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, LeaderChanged):
+            if message.received_ns:
+                for oid in message.leader_order_ids:
+                    self.leader_seen_ns.setdefault(oid, message.received_ns)
+            self._converge()
+            self._hint_brackets(message.leader_order_ids)
+        elif isinstance(message, Tick):
+            self._refresh_working()
+            self._converge()
+        elif isinstance(message, PermitGranted):
+            self.awaiting.pop(message.intent_id, None)
+            self._act(message.intent_id, message.action)
+        elif isinstance(message, PermitDenied):
+            self.awaiting.pop(message.intent_id, None)
+            self._permit_denied(message)
+        elif isinstance(message, ResolveUnknown):
+            intent = self._intent(message.intent_id)
+            if intent is not None and intent.state is IntentState.UNKNOWN:
+                self._lookup(intent)
+        elif isinstance(message, UpdateToken):
+            self.client.update_token(message.access_token)
+            if self.paused_reason is not None:
+                logger.warning("follower %s: token reloaded, resuming", self.name)
+                self._audit("follower_resumed", {"reason": "token reloaded"})
+            self.paused_reason = None
+            self.metrics.follower_paused.labels(self.name).set(0)
+            self._converge()
+        elif isinstance(message, SetEnabled):
+            if message.enabled != self.enabled:
+                self._audit("follower_enabled" if message.enabled else "follower_disabled", {})
+            self.enabled = message.enabled
+            self._converge()
+        else:
+            return super().on_receive(message)
+        return None
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def _intent(self, intent_id: int) -> Intent | None:
+        try:
+            return self.journal.intent(intent_id)
+        except IntentNotFound:
+            return None
+
+    def _decide(self, intent: Intent) -> Action | str | None:
+        """The next step for ``intent``: an Action (needs a permit), "finish", "lookup", None."""
+        state = intent.state
+        if state is IntentState.PLANNED:
+            return Action.PLACE if intent.desired_open and intent.quantity > 0 else "finish"
+        if state is IntentState.UNKNOWN or state in _IN_FLIGHT:
+            return "lookup"
+        if state is IntentState.WORKING:
+            if not intent.desired_open:
+                return Action.CANCEL
+            if intent.filled_qty >= intent.quantity > 0:
+                # the leader traded less than we still have open: nothing more to fill
+                return Action.CANCEL
+            if not intent.in_sync:
+                if intent.modifications >= MAX_MODIFICATIONS:
+                    return "give_up_modify"
+                return Action.MODIFY
+        return None
+
+    def _converge(self) -> None:
+        if self.paused_reason is not None or not self.enabled:
+            return
+        for intent in self.journal.intents_needing_action(self.name):
+            if intent.id in self.awaiting:
+                continue
+            step = self._decide(intent)
+            if step is None:
+                continue
+            if step == "finish":
+                self.journal.transition(
+                    intent.id,
+                    IntentState.DONE,
+                    expect_from=intent.state,
+                    reason="leader order ended before it was copied",
+                )
+            elif step == "lookup":
+                if intent.state in _IN_FLIGHT:
+                    # only seen after a crash mid-request: the outcome is unknown
+                    intent = self.journal.transition(
+                        intent.id,
+                        IntentState.UNKNOWN,
+                        expect_from=intent.state,
+                        reason="in flight when the actor restarted",
+                    )
+                self._lookup(intent)
+            elif step == "give_up_modify":
+                self.journal.transition(
+                    intent.id,
+                    IntentState.WORKING,
+                    expect_from=intent.state,
+                    applied_version=intent.desired_version,
+                    error_code="CAP",
+                    error_message="25 modifications reached: the copy keeps its last price",
+                )
+                self._audit("modify_cap_reached", {"intent_id": intent.id})
+            elif isinstance(step, Action):
+                self._request_permit(intent, step)
+
+    def _request_permit(self, intent: Intent, action: Action) -> None:
+        try:
+            self.registry.tell(
+                LIMITER,
+                PermitRequest(
+                    account=self.name,
+                    reply_to=self.context.child_id,
+                    intent_id=intent.id,
+                    action=action,
+                    modifications=intent.modifications,
+                ),
+            )
+        except ChildUnavailable:
+            return  # the limiter is restarting: the next tick asks again
+        self.awaiting[intent.id] = action
+
+    def _permit_denied(self, msg: PermitDenied) -> None:
+        intent = self._intent(msg.intent_id)
+        if intent is None or intent.state is not IntentState.WORKING:
+            return
+        self.journal.transition(
+            intent.id,
+            IntentState.WORKING,
+            expect_from=IntentState.WORKING,
+            applied_version=intent.desired_version,
+            error_code="LIMIT",
+            error_message=msg.reason,
+        )
+        self._audit("permit_denied", {"intent_id": intent.id, "reason": msg.reason})
+
+    # -- acting ------------------------------------------------------------------------------
+
+    def _act(self, intent_id: int, action: Action) -> None:
+        intent = self._intent(intent_id)
+        if intent is None or self.paused_reason is not None or not self.enabled:
+            return
+        if self._decide(intent) != action:
+            return  # the world moved on while we waited for the permit
+        if action is Action.PLACE:
+            self._place(intent)
+        elif action is Action.MODIFY:
+            self._modify(intent)
+        else:
+            self._cancel(intent)
+
+    def _place(self, intent: Intent) -> None:
+        self.faults.point("follower.before_send")
+        intent = self.journal.transition(
+            intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
+        )
+        started = time.monotonic()
+        try:
+            if intent.leg == "" and _is_super(intent):
+                ack = self.client.place_super_order(place_request(intent, super_order=True))  # type: ignore[arg-type]
+            else:
+                ack = self.client.place_order(place_request(intent))  # type: ignore[arg-type]
+        except errors.DhanError as exc:
+            self._send_failed(intent, Action.PLACE, exc, started)
+            return
+        self.faults.point("follower.after_send")
+        self._count(Action.PLACE, "ok", started)
+        if ack.order_status is OrderStatus.REJECTED:
+            reason = self._rejection_reason(ack.order_id)
+            self.journal.transition(
+                intent.id,
+                IntentState.REJECTED,
+                expect_from=IntentState.SENDING,
+                broker_order_id=ack.order_id,
+                broker_status=OrderStatus.REJECTED,
+                error_code="REJECTED",
+                error_message=reason,
+            )
+            return
+        to = IntentState.DONE if ack.order_status.is_terminal else IntentState.WORKING
+        self.journal.transition(
+            intent.id,
+            to,
+            expect_from=IntentState.SENDING,
+            broker_order_id=ack.order_id,
+            broker_status=ack.order_status,
+            applied_version=intent.desired_version,
+        )
+        seen = self.leader_seen_ns.pop(intent.leader_order_id, 0)
+        if seen:
+            self.metrics.replication_latency.labels(self.name).observe(
+                (time.monotonic_ns() - seen) / 1e9
+            )
+        if is_bracket(intent):
+            self._spawn_bracket(intent)
+
+    def _modify(self, intent: Intent) -> None:
+        assert intent.broker_order_id is not None
+        self.faults.point("follower.before_modify")
+        intent = self.journal.transition(
+            intent.id, IntentState.MODIFYING, expect_from=IntentState.WORKING, reason="modify"
+        )
+        started = time.monotonic()
+        try:
+            if _is_super(intent):
+                self.client.modify_super_order(
+                    intent.broker_order_id,
+                    modify_request(intent, super_leg=LegName.ENTRY_LEG),  # type: ignore[arg-type]
+                )
+            else:
+                self.client.modify_order(intent.broker_order_id, modify_request(intent))  # type: ignore[arg-type]
+        except errors.DhanError as exc:
+            self._send_failed(intent, Action.MODIFY, exc, started)
+            return
+        self._count(Action.MODIFY, "ok", started)
+        self.journal.increment_modifications(intent.id)
+        self.journal.transition(
+            intent.id,
+            IntentState.WORKING,
+            expect_from=IntentState.MODIFYING,
+            applied_version=intent.desired_version,
+        )
+
+    def _cancel(self, intent: Intent) -> None:
+        assert intent.broker_order_id is not None
+        self.faults.point("follower.before_cancel")
+        intent = self.journal.transition(
+            intent.id, IntentState.CANCELLING, expect_from=IntentState.WORKING, reason="cancel"
+        )
+        started = time.monotonic()
+        try:
+            if _is_super(intent):
+                self.client.cancel_super_order(intent.broker_order_id, LegName.ENTRY_LEG)
+            else:
+                self.client.cancel_order(intent.broker_order_id)
+        except errors.DhanError as exc:
+            self._send_failed(intent, Action.CANCEL, exc, started)
+            return
+        self._count(Action.CANCEL, "ok", started)
+        # the final status (cancelled, or traded in the meantime) comes from the next lookup
+        order = self._fetch(intent)
+        if order is not None:
+            self._settle_from_order(intent, order)
+        else:
+            self.journal.transition(
+                intent.id,
+                IntentState.DONE,
+                expect_from=IntentState.CANCELLING,
+                broker_status=OrderStatus.CANCELLED,
+            )
+
+    def _send_failed(
+        self, intent: Intent, action: Action, exc: errors.DhanError, started: float
+    ) -> None:
+        """Record a failed broker call. Broker rejections are replies, not crashes."""
+        back = IntentState.PLANNED if action is Action.PLACE else IntentState.WORKING
+        outcome = type(exc).__name__
+        self._count(action, outcome, started)
+        self._audit(
+            "broker_call_failed",
+            {
+                "intent_id": intent.id,
+                "action": str(action),
+                "error": outcome,
+                "code": exc.code,
+                "http_status": exc.http_status,
+                "message": exc.message[:200],
+            },
+        )
+        if isinstance(exc, (errors.OutcomeUnknown, errors.BadResponse)):
+            self.journal.transition(
+                intent.id,
+                IntentState.UNKNOWN,
+                expect_from=intent.state,
+                error_code=exc.code,
+                error_message=str(exc)[:500],
+            )
+            self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
+        elif isinstance(exc, errors.NotSent):
+            self.journal.transition(
+                intent.id, back, expect_from=intent.state, error_message=str(exc)[:500]
+            )
+        elif isinstance(exc, errors.RateLimited):
+            self.metrics.rate_limited.labels(self.name).inc()
+            self.journal.transition(
+                intent.id, back, expect_from=intent.state, error_code=exc.code or "DH-904"
+            )
+            try:
+                self.registry.tell(LIMITER, BrokerThrottled(account=self.name))
+            except ChildUnavailable:
+                pass
+        elif isinstance(exc, errors.AuthError):
+            self.journal.transition(
+                intent.id, back, expect_from=intent.state, error_code=exc.code
+            )
+            self._pause(f"token rejected ({exc.code}): {exc.message[:120]}")
+        elif action is Action.PLACE:
+            self.journal.transition(
+                intent.id,
+                IntentState.REJECTED,
+                expect_from=intent.state,
+                error_code=exc.code,
+                error_message=exc.message[:500],
+            )
+        else:
+            # a refused modify/cancel: usually the order traded or ended meanwhile
+            order = self._fetch(intent)
+            if order is not None and order.order_status.is_terminal:
+                self._settle_from_order(intent, order)
+                return
+            self.journal.transition(
+                intent.id,
+                IntentState.WORKING,
+                expect_from=intent.state,
+                applied_version=intent.desired_version
+                if action is Action.MODIFY
+                else intent.applied_version,
+                error_code=exc.code,
+                error_message=exc.message[:500],
+            )
+
+    def _pause(self, reason: str) -> None:
+        if self.paused_reason is None:
+            logger.error("follower %s paused: %s -- reload its token (SIGHUP)", self.name, reason)
+            self._audit("follower_paused", {"reason": reason})
+        self.paused_reason = reason
+        self.metrics.follower_paused.labels(self.name).set(1)
+
+    # -- looking up ---------------------------------------------------------------------------
+
+    def _fetch(self, intent: Intent) -> Order | None:
+        """The broker's view of the intent's order (by correlationId), None if absent."""
+        try:
+            return self.client.get_order_by_correlation_id(intent.correlation_id)
+        except errors.DhanError as exc:
+            logger.info("follower %s: lookup of %s failed: %s", self.name, intent.correlation_id, exc)
+            raise
+
+    def _lookup(self, intent: Intent) -> None:
+        """Resolve an UNKNOWN intent: found -> settle; absent -> PLANNED (resend, same id)."""
+        try:
+            order = self._fetch(intent)
+        except errors.AuthError as exc:
+            self._pause(f"token rejected during lookup ({exc.code})")
+            return
+        except errors.DhanError:
+            self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
+            return
+        if order is None:
+            if intent.broker_order_id is None:
+                self.journal.transition(
+                    intent.id,
+                    IntentState.PLANNED,
+                    expect_from=IntentState.UNKNOWN,
+                    reason="lookup: not at the broker, resend with the same correlationId",
+                )
+                self._converge()
+            return
+        self._settle_from_order(intent, order)
+
+    def _settle_from_order(self, intent: Intent, order: Order) -> None:
+        status = order.order_status
+        applied = intent.desired_version if matches_desired(intent, order) else intent.applied_version
+        if status is OrderStatus.REJECTED and intent.broker_order_id is None:
+            to = IntentState.REJECTED
+        elif status.is_terminal:
+            to = IntentState.DONE
+        else:
+            to = IntentState.WORKING
+        self.journal.transition(
+            intent.id,
+            to,
+            expect_from=intent.state,
+            broker_order_id=order.order_id,
+            broker_status=status,
+            filled_qty=order.filled_qty,
+            applied_version=applied,
+            error_message=order.oms_error_description or None,
+        )
+        if is_bracket(intent) and to is not IntentState.REJECTED:
+            self._spawn_bracket(intent)
+
+    def _refresh_working(self) -> None:
+        """Poll the book for copies still open: fills and terminal states end intents."""
+        working = self.journal.intents(self.name, states=[IntentState.WORKING])
+        if not working or self.paused_reason is not None:
+            return
+        try:
+            book = {o.order_id: o for o in self.client.list_orders()}
+            if any(_is_super(i) for i in working):
+                for so in self.client.list_super_orders():
+                    book[so.order_id] = so  # type: ignore[assignment]  # same status fields
+        except errors.AuthError as exc:
+            self._pause(f"token rejected ({exc.code})")
+            return
+        except errors.DhanError as exc:
+            logger.info("follower %s: order book refresh failed: %s", self.name, exc)
+            return
+        for intent in working:
+            order = book.get(intent.broker_order_id or "")
+            if order is None:
+                continue
+            if order.order_status.is_terminal or (
+                order.filled_qty != intent.filled_qty or order.order_status != intent.broker_status
+            ):
+                self._settle_from_order(intent, order)
+
+    def _spawn_bracket(self, intent: Intent) -> None:
+        """Start the BracketLegActor of ``intent`` under this follower's supervisor (once)."""
+        name = bracket_name(self.name, intent.leader_order_id)
+        supervisor = self.context.supervisor
+        if supervisor is None or self.registry.state(name) is NameState.RUNNING:
+            return
+        spec = ChildSpec.actor(
+            name,
+            BracketLegActor,
+            follower=self.name,
+            intent_id=intent.id,
+            client=self.client,
+            journal=self.journal,
+            engine=self.engine,
+            metrics=self.metrics,
+            restart=Restart.TRANSIENT,
+        )
+        try:
+            supervisor.start_child(spec, timeout_s=2.0)
+        except ValueError:
+            pass  # already a child (running or settled)
+        except Exception as exc:  # the supervisor is stopping: the next start spawns it
+            logger.info("follower %s: bracket %s not started: %r", self.name, name, exc)
+
+    def _hint_brackets(self, leader_order_ids: tuple[str, ...]) -> None:
+        for oid in leader_order_ids:
+            try:
+                self.registry.tell(bracket_name(self.name, oid), Tick())
+            except ChildUnavailable:
+                pass
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _rejection_reason(self, order_id: str) -> str:
+        try:
+            order = self.client.get_order(order_id)
+        except errors.DhanError:
+            return "rejected by the broker"
+        return order.oms_error_description or "rejected by the broker"
+
+    def _count(self, action: Action, outcome: str, started: float) -> None:
+        self.metrics.follower_orders.labels(self.name, str(action), outcome).inc()
+
+    def _audit(self, kind: str, payload: dict[str, Any]) -> None:
+        self.journal.append_audit(kind, actor=self.context.child_id, account=self.name, payload=payload)
+
+
+def _is_super(intent: Intent) -> bool:
+    return intent.target_price is not None and intent.stop_loss_price is not None

@@ -1,0 +1,332 @@
+"""LeaderFeedActor: the leader's order-update socket -> the journal -> hints to followers.
+
+A feed thread owned by this actor runs ``dhan.order_feed.OrderFeed`` and tells each parsed
+update to the actor. The actor journals the snapshot together with every follower's desired
+intent in one transaction (deduped), then hints the followers. After every (re)connect it
+reconciles over REST, because the socket never replays. A dead socket or a missed pong makes it
+crash on purpose; its supervisor restarts it with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from actors.messages import FeedConnected, FeedFailed, LeaderChanged, LeaderUpdateReceived
+from actors.names import follower_name
+from actors.sizing import SizingContext, desired_intents
+from actors.snapshots import (
+    snapshot_from_order,
+    snapshot_from_update,
+    snapshots_from_super_order,
+    super_entry_with_leg,
+)
+from copytrader.config import EngineConfig, FollowerConfig
+from copytrader.metrics import Metrics
+from dhan import errors
+from dhan.codes import LegName, ProductType
+from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
+from dhan.rest import DhanClient
+from store import Journal
+from store.records import LeaderOrderSnapshot, SnapshotSource
+from supervision import ChildContext, SupervisedActor
+from supervision.errors import ChildUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class FeedLost(Exception):
+    """The leader socket died; raised on purpose so the supervisor restarts the feed."""
+
+
+class FeedStatus:
+    """Readiness facts shared with the health endpoint (written by the feed actor only)."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.reconciled = False
+        self.connects = 0
+        self.last_error: str | None = None
+
+
+class LeaderFeedActor(SupervisedActor):
+    """Owns the leader socket; journals leader snapshots; hints followers."""
+
+    def __init__(
+        self,
+        context: ChildContext,
+        *,
+        feed_factory: Callable[[], OrderFeed],
+        client: DhanClient,
+        journal: Journal,
+        followers: Callable[[], Sequence[FollowerConfig]],
+        engine: EngineConfig,
+        metrics: Metrics,
+        lot_sizes: MutableMapping[tuple[str, str], int],
+        balances: Mapping[str, float],
+        status: FeedStatus,
+    ) -> None:
+        super().__init__(context)
+        self.feed_factory = feed_factory
+        self.client = client
+        self.journal = journal
+        self.followers = followers
+        self.engine = engine
+        self.metrics = metrics
+        self.lot_sizes = lot_sizes
+        self.balances = balances
+        self.status = status
+        self.feed: OrderFeed | None = None
+        self.thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.status.connected = False
+        self.status.reconciled = False
+        self.metrics.feed_connected.set(0)
+        self.feed = self.feed_factory()
+        ref = self.actor_ref
+        feed = self.feed
+
+        def on_update(update: OrderUpdate) -> None:
+            ref.tell(LeaderUpdateReceived(update, time.monotonic_ns()))
+
+        def on_connected() -> None:
+            ref.tell(FeedConnected())
+
+        def run() -> None:
+            try:
+                feed.run(on_update, on_connected)
+            except FeedError as exc:
+                _tell_quietly(ref, FeedFailed(str(exc)))
+            except Exception as exc:  # a bug in the feed must still end in a restart
+                logger.exception("leader feed thread crashed")
+                _tell_quietly(ref, FeedFailed(repr(exc)))
+            else:
+                if not feed.closed:
+                    _tell_quietly(ref, FeedFailed("feed returned without close()"))
+
+        self.thread = threading.Thread(target=run, name="leader-feed-socket", daemon=True)
+        self.thread.start()
+
+    def on_stop(self) -> None:
+        self._shut_feed()
+        super().on_stop()
+
+    def on_failure(self, *args: Any) -> None:
+        self._shut_feed()
+        super().on_failure(*args)
+
+    def _shut_feed(self) -> None:
+        self.status.connected = False
+        self.metrics.feed_connected.set(0)
+        if self.feed is not None:
+            self.feed.close()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=5.0)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, LeaderUpdateReceived):
+            self._on_update(message.update, message.received_ns)
+        elif isinstance(message, FeedConnected):
+            self._on_connected()
+        elif isinstance(message, FeedFailed):
+            self.status.connected = False
+            self.status.last_error = message.reason
+            self.metrics.feed_connected.set(0)
+            raise FeedLost(f"leader order socket lost: {message.reason}")
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _on_connected(self) -> None:
+        self.status.connects += 1
+        if self.status.connects > 1 or self.context.incarnation > 1:
+            self.metrics.feed_reconnects.inc()
+        self.status.connected = True
+        self.metrics.feed_connected.set(1)
+        self.faults.point("leader_feed.before_reconcile")
+        self.reconcile()
+        self.status.reconciled = True
+
+    # -- socket path ---------------------------------------------------------------------------
+
+    def _on_update(self, u: OrderUpdate, received_ns: int) -> None:
+        self.faults.point("leader_feed.on_update")
+        if (
+            u.exchange_segment is None
+            or u.security_id is None
+            or u.product_type is None
+            or u.transaction_type is None
+            or u.order_type is None
+        ):
+            self.metrics.leader_events.labels("malformed").inc()
+            logger.warning("leader frame for order %s lacks instrument fields; skipped", u.order_no)
+            return
+        lot = u.raw.get("LotSize") or u.raw.get("lotSize")
+        if isinstance(lot, int | str) and str(lot).isdigit() and int(lot) > 0:
+            self.lot_sizes[(str(u.exchange_segment), u.security_id)] = int(lot)
+        snaps = self._snapshots_for(u)
+        changed = self._record(snaps)
+        if changed:
+            self.metrics.leader_events.labels("socket").inc()
+            self._hint(changed, received_ns)
+        else:
+            self.metrics.leader_events.labels("duplicate").inc()
+
+    def _snapshots_for(self, u: OrderUpdate) -> list[LeaderOrderSnapshot]:
+        leg = u.leg_name
+        exit_leg = leg in (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
+        if u.is_super:
+            entry = self.journal.leader_snapshot(u.order_no)
+            if entry is None or entry.target_price is None:
+                # frames carry no target / stop-loss prices: read the super order once
+                entry = self._super_entry_from_rest(u.order_no)
+            if exit_leg:
+                leg_snap = snapshot_from_update(u)
+                if entry is None:
+                    return [leg_snap]
+                return [leg_snap, super_entry_with_leg(entry, u)]
+            snap = snapshot_from_update(u, entry=entry)
+            return [replace(snap, is_super=True)]
+        snap = snapshot_from_update(u)
+        if not exit_leg and u.product_type in (ProductType.BO, ProductType.CO):
+            snap = self._with_bracket_values(snap)
+        return [snap]
+
+    def _super_entry_from_rest(self, order_id: str) -> LeaderOrderSnapshot | None:
+        try:
+            for so in self.client.list_super_orders():
+                if so.order_id == order_id:
+                    return snapshots_from_super_order(so)[0]
+        except errors.DhanError as exc:
+            logger.warning("super order %s: could not read its legs: %s", order_id, exc)
+        return None
+
+    def _with_bracket_values(self, snap: LeaderOrderSnapshot) -> LeaderOrderSnapshot:
+        """BO/CO frames lack boProfitValue / boStopLossValue: take them from the journal or
+        the order book (once per order)."""
+        known = self.journal.leader_snapshot(snap.leader_order_id)
+        if known is not None and (known.bo_stop_loss_value is not None):
+            return replace(
+                snap,
+                bo_profit_value=known.bo_profit_value,
+                bo_stop_loss_value=known.bo_stop_loss_value,
+                trigger_price=snap.trigger_price or known.trigger_price,
+            )
+        try:
+            order = self.client.get_order(snap.leader_order_id)
+        except errors.DhanError as exc:
+            logger.warning("bracket %s: could not read its values: %s", snap.leader_order_id, exc)
+            return snap
+        return replace(
+            snap,
+            bo_profit_value=order.bo_profit_value if snap.product_type == ProductType.BO else None,
+            bo_stop_loss_value=order.bo_stop_loss_value,
+            trigger_price=snap.trigger_price or order.trigger_price,
+        )
+
+    # -- journal + hints ------------------------------------------------------------------------
+
+    def _record(self, snaps: Sequence[LeaderOrderSnapshot]) -> list[LeaderOrderSnapshot]:
+        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
+        followers = self.followers()
+        changed = []
+        for snap in snaps:
+            intents = desired_intents(snap, followers, ctx)
+            if self.journal.record_leader_snapshot(snap, intents):
+                changed.append(snap)
+        return changed
+
+    def _hint(self, snaps: Sequence[LeaderOrderSnapshot], received_ns: int) -> None:
+        ids: list[str] = []
+        for s in snaps:
+            ids.append(s.leader_order_id)
+            if s.parent_order_id and s.parent_order_id not in ids:
+                ids.append(s.parent_order_id)
+        msg = LeaderChanged(tuple(ids), received_ns)
+        for f in self.followers():
+            try:
+                self.registry.tell(follower_name(f.name), msg)
+            except ChildUnavailable:
+                pass  # restarting or quarantined: it converges from the journal on start
+
+    # -- REST reconcile -------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Journal every leader order of today's books; the socket never replays."""
+        orders = self.client.list_orders()
+        try:
+            supers = self.client.list_super_orders()
+        except errors.DhanError as exc:
+            logger.warning("reconcile: super-order book unavailable: %s", exc)
+            supers = []
+        super_ids = {so.order_id for so in supers}
+        entry_by_cid = {
+            o.correlation_id: o.order_id
+            for o in orders
+            if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA)
+        }
+        snaps: list[LeaderOrderSnapshot] = []
+        for o in orders:
+            if o.order_id in super_ids:
+                continue
+            snap = snapshot_from_order(o, entry_id_by_cid=entry_by_cid)
+            snaps.append(snap)
+        for so in supers:
+            snaps.extend(snapshots_from_super_order(so))
+        changed: list[LeaderOrderSnapshot] = []
+        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
+        followers = self.followers()
+        missed = 0
+        for snap in snaps:
+            known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
+            intents = desired_intents(snap, followers, ctx)
+            if known is None and not snap.parent_order_id and not snap.leg_name:
+                missed += 1
+                intents = self._apply_policy(snap, intents)
+            if self.journal.record_leader_snapshot(snap, intents):
+                changed.append(snap)
+        self.journal.set_mark("leader", "reconciled_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if changed:
+            self.metrics.leader_events.labels("reconcile").inc(len(changed))
+            self._hint(changed, 0)
+        logger.info(
+            "reconciled the leader: %d orders, %d new to the journal, %d changed",
+            len(snaps),
+            missed,
+            len(changed),
+        )
+
+    def _apply_policy(self, snap: LeaderOrderSnapshot, intents: list[Any]) -> list[Any]:
+        """Policy for a leader order first seen by reconcile (the socket missed it)."""
+        policy = self.engine.reconcile_policy
+        if policy == "copy_all":
+            return intents
+        if policy == "copy_open" and not snap.is_terminal:
+            return intents
+        reason = f"found only by reconcile ({snap.status}); policy {policy}"
+        self.journal.append_audit(
+            "leader_order_missed",
+            actor=self.context.child_id,
+            account="leader",
+            payload={"leader_order_id": snap.leader_order_id, "status": str(snap.status),
+                     "policy": policy, "source": str(SnapshotSource.RECONCILE)},
+        )
+        logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
+        return [replace(i, skip_reason=reason, desired_open=False) for i in intents]
+
+
+def _tell_quietly(ref: Any, message: Any) -> None:
+    try:
+        ref.tell(message)
+    except Exception:  # the actor is already gone: its supervisor has seen the death
+        logger.debug("feed actor gone before %r could be told", message)

@@ -1,0 +1,148 @@
+"""Every message the engine's actors exchange, as frozen records.
+
+Messages are wake-up hints and replies, never the only copy of state that matters: the journal
+(`store`) is the inbox. An actor that loses its mailbox in a crash rebuilds its work from the
+journal on start, so every message here may be lost, duplicated or reordered without harm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dhan.order_feed import OrderUpdate
+
+
+class Action(StrEnum):
+    """What a follower (or bracket) actor wants to do at the broker."""
+
+    PLACE = "place"
+    MODIFY = "modify"
+    CANCEL = "cancel"
+
+
+# --- LeaderFeedActor -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderUpdateReceived:
+    """The feed thread parsed an order_alert frame of the leader account."""
+
+    update: OrderUpdate
+    #: ``time.monotonic_ns()`` when the frame was parsed (latency metrics start here).
+    received_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConnected:
+    """The leader socket is connected and logged in: reconcile over REST now."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFailed:
+    """The socket died (closed, reset, missed pong). The feed actor crashes on purpose."""
+
+    reason: str
+
+
+# --- FollowerActor ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderChanged:
+    """Hint: these leader orders have a new journaled snapshot; converge to them."""
+
+    leader_order_ids: tuple[str, ...]
+    #: ``time.monotonic_ns()`` when the leader frame was parsed (0 for reconcile / ticks).
+    received_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Periodic wake-up: level-triggered actors re-check the journal and the broker."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveUnknown:
+    """Look an outcome-unknown intent up by correlationId (sent after a short delay)."""
+
+    intent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateToken:
+    """SIGHUP: a reloaded access token for this account (resumes a DH-901-paused follower)."""
+
+    access_token: str
+
+    def __repr__(self) -> str:  # the token never reaches a log line
+        return "UpdateToken(access_token='***')"
+
+
+@dataclass(frozen=True, slots=True)
+class SetEnabled:
+    """SIGHUP: the follower's ``enabled`` flag from the reloaded config."""
+
+    enabled: bool
+
+
+# --- RateLimiterActor ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PermitRequest:
+    """Ask for one order-API call on ``account``. Answered with a PermitGranted *tell* to
+    ``reply_to`` (a registry name) -- never a blocking ask -- or PermitDenied."""
+
+    account: str
+    reply_to: str
+    intent_id: int
+    action: Action
+    #: Modifications already made to this broker order (the 25-per-order cap).
+    modifications: int = 0
+    #: Opaque to the limiter; echoed in the grant (e.g. the bracket leg being acted on).
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PermitGranted:
+    intent_id: int
+    action: Action
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PermitDenied:
+    """The request can never be granted (e.g. the order hit its modification cap)."""
+
+    intent_id: int
+    action: Action
+    reason: str
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerThrottled:
+    """The broker answered DH-904 / HTTP 429 for ``account``: shrink its window and back off."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPermits:
+    """Drop every queued request of ``reply_to`` (its actor is stopping or was paused)."""
+
+    reply_to: str
+
+
+# --- BracketLegActor / AuditActor ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BracketCheck:
+    """Hint: a leg of this bracket (leader or follower side) may have changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditWake:
+    """Hint: new rows are in the audit outbox."""

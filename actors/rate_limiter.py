@@ -1,0 +1,128 @@
+"""RateLimiterActor: grants order-API permits per account, by message.
+
+Followers *tell* a PermitRequest and get a PermitGranted *tell* back, so a follower waiting for
+a permit never blocks another's fan-out. Each account has Dhan's windows (10/s, 250/min,
+1000/h, 7000/day); requests of one account are served in order, accounts are served
+round-robin. A DH-904 from the broker halves that account's allowance and pauses it with
+backoff (``actors.rate_windows``). The 26th modification of one order is denied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from typing import Any
+
+from actors.messages import (
+    Action,
+    BrokerThrottled,
+    CancelPermits,
+    PermitDenied,
+    PermitGranted,
+    PermitRequest,
+    Tick,
+)
+from actors.rate_windows import AccountWindows
+from dhan.codes import MAX_MODIFICATIONS_PER_ORDER, ORDER_RATE_LIMITS
+from supervision import ChildContext, SupervisedActor
+from supervision.errors import ChildUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimiterActor(SupervisedActor):
+    """Per-account order-rate windows; one instance serves every account of the engine."""
+
+    def __init__(
+        self,
+        context: ChildContext,
+        *,
+        limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS,
+        max_modifications: int = MAX_MODIFICATIONS_PER_ORDER,
+    ) -> None:
+        super().__init__(context)
+        self.limits = limits
+        self.max_modifications = max_modifications
+        self.accounts: dict[str, AccountWindows] = {}
+        #: account -> queued requests, insertion-ordered for round-robin service
+        self.queues: OrderedDict[str, deque[PermitRequest]] = OrderedDict()
+        self._wakeup: Any = None
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, PermitRequest):
+            self._request(message)
+        elif isinstance(message, Tick):
+            self._wakeup = None
+            self._serve()
+        elif isinstance(message, BrokerThrottled):
+            self._windows(message.account).throttled(self.clock.monotonic())
+            logger.warning("account %s throttled by the broker (DH-904): backing off", message.account)
+            self._schedule()
+        elif isinstance(message, CancelPermits):
+            for account, queue in list(self.queues.items()):
+                kept = deque(r for r in queue if r.reply_to != message.reply_to)
+                if kept:
+                    self.queues[account] = kept
+                else:
+                    del self.queues[account]
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _windows(self, account: str) -> AccountWindows:
+        w = self.accounts.get(account)
+        if w is None:
+            w = self.accounts[account] = AccountWindows.dhan_defaults(self.limits)
+        return w
+
+    def _request(self, req: PermitRequest) -> None:
+        if req.action is Action.MODIFY and req.modifications >= self.max_modifications:
+            self._reply(
+                req,
+                PermitDenied(
+                    req.intent_id,
+                    req.action,
+                    f"order already modified {req.modifications} times (Dhan allows "
+                    f"{self.max_modifications})",
+                    req.tag,
+                ),
+            )
+            return
+        queue = self.queues.get(req.account)
+        if queue is None:
+            queue = self.queues[req.account] = deque()
+        queue.append(req)
+        self._serve()
+
+    def _serve(self) -> None:
+        """Grant every request that fits now, one per account per round (round-robin)."""
+        now = self.clock.monotonic()
+        progressed = True
+        while progressed and self.queues:
+            progressed = False
+            for account in list(self.queues):
+                queue = self.queues[account]
+                windows = self._windows(account)
+                if windows.wait_s(now) > 0:
+                    continue
+                req = queue.popleft()
+                if not queue:
+                    del self.queues[account]
+                windows.take(now)
+                self._reply(req, PermitGranted(req.intent_id, req.action, req.tag))
+                progressed = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self.queues or self._wakeup is not None:
+            return
+        now = self.clock.monotonic()
+        wait = min(self._windows(a).wait_s(now) for a in self.queues)
+        self._wakeup = self.tell_later(max(wait, 0.001), Tick())
+
+    def _reply(self, req: PermitRequest, message: Any) -> None:
+        try:
+            self.registry.tell(req.reply_to, message)
+        except ChildUnavailable:
+            # the requester is restarting; it re-derives its work from the journal on start
+            logger.debug("permit for %s dropped: requester unavailable", req.reply_to)

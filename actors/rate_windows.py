@@ -1,0 +1,78 @@
+"""Sliding-window order-rate accounting per account, and the DH-904 backoff.
+
+Pure bookkeeping with an injected clock, so the RateLimiterActor stays a thin message loop and
+the arithmetic is unit-tested without threads. Dhan's order-API limits are per account:
+10/s, 250/min, 1000/h, 7000/day (``dhan.codes.ORDER_RATE_LIMITS``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from dhan.codes import ORDER_RATE_LIMITS
+
+
+@dataclass(slots=True)
+class _Window:
+    span_s: float
+    limit: int
+    stamps: deque[float] = field(default_factory=deque)
+
+    def prune(self, now: float) -> None:
+        edge = now - self.span_s
+        while self.stamps and self.stamps[0] <= edge:
+            self.stamps.popleft()
+
+    def wait_s(self, now: float, limit: int) -> float:
+        """Seconds until one more call fits (0 when it fits now)."""
+        self.prune(now)
+        if len(self.stamps) < limit:
+            return 0.0
+        # the oldest stamp that must leave the window for the count to drop below the limit
+        return self.stamps[len(self.stamps) - limit] + self.span_s - now
+
+
+@dataclass(slots=True)
+class AccountWindows:
+    """The windows of one account, plus a throttle that DH-904 answers tighten."""
+
+    windows: list[_Window]
+    #: Multiplier on every limit (1.0 normally; halved by each DH-904, restored when quiet).
+    scale: float = 1.0
+    #: No grants before this time (backoff after a DH-904).
+    paused_until: float = 0.0
+    backoff_s: float = 0.0
+    last_throttle: float = float("-inf")
+
+    @classmethod
+    def dhan_defaults(cls, limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS) -> AccountWindows:
+        return cls(windows=[_Window(span_s, limit) for span_s, limit in limits])
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until one more order call is allowed (0 = now)."""
+        self._maybe_recover(now)
+        wait = max(0.0, self.paused_until - now)
+        for w in self.windows:
+            wait = max(wait, w.wait_s(now, max(1, int(w.limit * self.scale))))
+        return wait
+
+    def take(self, now: float) -> None:
+        for w in self.windows:
+            w.stamps.append(now)
+
+    def throttled(
+        self, now: float, *, initial_backoff_s: float = 1.0, max_backoff_s: float = 30.0
+    ) -> None:
+        """The broker said DH-904: halve the allowance and pause, doubling on repeats."""
+        repeat = now - self.last_throttle < 10.0
+        self.backoff_s = min(max_backoff_s, self.backoff_s * 2 if repeat else initial_backoff_s)
+        self.backoff_s = max(self.backoff_s, initial_backoff_s)
+        self.scale = max(0.1, self.scale / 2)
+        self.paused_until = now + self.backoff_s
+        self.last_throttle = now
+
+    def _maybe_recover(self, now: float, quiet_s: float = 60.0) -> None:
+        if self.scale < 1.0 and now - self.last_throttle >= quiet_s:
+            self.scale = 1.0
+            self.backoff_s = 0.0

@@ -1,0 +1,153 @@
+"""Leader order -> desired follower order: sizing, caps and filters, as pure functions.
+
+The LeaderFeedActor calls :func:`desired_intents` inside the journal transaction that records a
+leader snapshot, so the follower intents are derived atomically with the event that caused
+them. Nothing here does I/O; the inputs (lot sizes, balances) are passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from copytrader.config import FollowerConfig
+from dhan.codes import ExchangeSegment, OrderStatus
+from dhan.correlation import correlation_id_for
+from store.records import DesiredIntent, LeaderOrderSnapshot
+
+#: Segments whose lot size is 1 unless an instrument says otherwise (cash equity).
+_UNIT_LOT_SEGMENTS = frozenset({ExchangeSegment.NSE_EQ, ExchangeSegment.BSE_EQ})
+
+#: Leader statuses after which a copy that was never placed must not be placed any more.
+_DEAD_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+@dataclass(frozen=True, slots=True)
+class SizingContext:
+    """Facts sizing needs beyond the snapshot, refreshed by the engine."""
+
+    #: (segment, security id) -> lot size, learned from socket frames (``LotSize``) and config.
+    lot_sizes: Mapping[tuple[str, str], int]
+    #: Available balance per account name ("leader" and each follower), for capital sizing.
+    balances: Mapping[str, float]
+
+
+def lot_size_for(snap: LeaderOrderSnapshot, ctx: SizingContext) -> int | None:
+    """The instrument's lot size, or None when it is unknown (sizing then refuses to guess)."""
+    known = ctx.lot_sizes.get((str(snap.exchange_segment), snap.security_id))
+    if known:
+        return known
+    if snap.exchange_segment in _UNIT_LOT_SEGMENTS:
+        return 1
+    return None
+
+
+def _round_to_lot(quantity: float, lot: int) -> int:
+    return int(math.floor(quantity / lot + 1e-9)) * lot
+
+
+def follower_quantity(
+    leader_quantity: int, follower: FollowerConfig, lot: int, ctx: SizingContext
+) -> tuple[int, str | None]:
+    """Scaled quantity for ``follower``, rounded down to the lot, or ``(0, reason)``."""
+    sizing = follower.sizing
+    if sizing.mode == "multiplier":
+        raw = leader_quantity * sizing.multiplier
+    elif sizing.mode == "fixed":
+        raw = float(sizing.quantity)
+    elif sizing.mode == "capital":
+        leader_balance = ctx.balances.get("leader", 0.0)
+        follower_balance = ctx.balances.get(follower.name, 0.0)
+        if leader_balance <= 0 or follower_balance <= 0:
+            return 0, "capital sizing: balance unknown"
+        raw = leader_quantity * (follower_balance / leader_balance) * sizing.capital_multiplier
+    else:  # pragma: no cover - config validation rejects other modes
+        return 0, f"unknown sizing mode {sizing.mode!r}"
+    qty = _round_to_lot(raw, lot)
+    if qty < lot:
+        return 0, f"sized below one lot ({raw:g} < {lot})"
+    return qty, None
+
+
+def _apply_caps(
+    qty: int, price: float, follower: FollowerConfig, lot: int
+) -> tuple[int, str | None]:
+    caps = follower.caps
+    if caps.max_order_quantity is not None and qty > caps.max_order_quantity:
+        qty = _round_to_lot(caps.max_order_quantity, lot)
+    if caps.max_order_value_inr is not None and price > 0 and qty * price > caps.max_order_value_inr:
+        qty = _round_to_lot(caps.max_order_value_inr / price, lot)
+    if qty < lot:
+        return 0, "capped below one lot"
+    return qty, None
+
+
+def _filtered(snap: LeaderOrderSnapshot, follower: FollowerConfig) -> str | None:
+    f = follower.filters
+    if f.exchange_segments and snap.exchange_segment not in f.exchange_segments:
+        return f"filtered: segment {snap.exchange_segment}"
+    if f.products and snap.product_type not in f.products:
+        return f"filtered: product {snap.product_type}"
+    if f.security_ids and snap.security_id not in f.security_ids:
+        return f"filtered: security {snap.security_id}"
+    return None
+
+
+def desired_intent(
+    snap: LeaderOrderSnapshot, follower: FollowerConfig, ctx: SizingContext
+) -> DesiredIntent:
+    """The follower order that mirrors ``snap`` now (a skip carries its reason).
+
+    Quantity: the leader's quantity scaled; once the leader order is dead (cancelled, expired,
+    rejected) after a partial fill, only the filled part is mirrored, so an open follower copy
+    is trimmed to the proportion the leader actually traded.
+    """
+    dead = snap.status in _DEAD_STATUSES
+    base_qty = snap.filled_qty if dead else snap.quantity
+    reason = _filtered(snap, follower)
+    lot = lot_size_for(snap, ctx)
+    qty = 0
+    if reason is None and lot is None:
+        reason = f"lot size unknown for {snap.exchange_segment}:{snap.security_id}"
+    if reason is None and lot is not None:
+        if base_qty <= 0:
+            qty, reason = 0, None  # a dead leader order with no fills: nothing to mirror
+        else:
+            qty, reason = follower_quantity(base_qty, follower, lot, ctx)
+            if reason is None:
+                ref_price = snap.price or snap.trigger_price or snap.avg_price
+                qty, reason = _apply_caps(qty, ref_price, follower, lot)
+    desired_open = reason is None and qty > 0
+    return DesiredIntent(
+        follower=follower.name,
+        leader_order_id=snap.leader_order_id,
+        leg="",  # one intent per leader order: exit legs belong to the broker's bracket
+        correlation_id=correlation_id_for(follower.name, snap.leader_order_id),
+        transaction_type=snap.transaction_type,
+        exchange_segment=snap.exchange_segment,
+        product_type=snap.product_type,
+        order_type=snap.order_type,
+        validity=snap.validity,
+        security_id=snap.security_id,
+        quantity=qty,
+        price=snap.price,
+        trigger_price=snap.trigger_price,
+        bo_profit_value=snap.bo_profit_value,
+        bo_stop_loss_value=snap.bo_stop_loss_value,
+        target_price=snap.target_price,
+        stop_loss_price=snap.stop_loss_price,
+        trailing_jump=snap.trailing_jump,
+        desired_open=desired_open,
+        # a dead leader order with nothing filled is not a skip: a copy may exist and must go
+        skip_reason=reason,
+    )
+
+
+def desired_intents(
+    snap: LeaderOrderSnapshot, followers: Sequence[FollowerConfig], ctx: SizingContext
+) -> list[DesiredIntent]:
+    """Intents for every follower; exit legs of brackets are the broker's, never placed."""
+    if snap.parent_order_id is not None or snap.leg_name not in ("", "ENTRY_LEG"):
+        return []
+    return [desired_intent(snap, f, ctx) for f in followers]

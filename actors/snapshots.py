@@ -1,0 +1,211 @@
+"""Leader observations -> journal snapshots.
+
+The LeaderFeedActor sees a leader order three ways: an order_alert frame on the socket, a row of
+the REST order book, or a row of the super-order book (reconcile after every connect). Each
+becomes a :class:`store.records.LeaderOrderSnapshot` with a dedupe key, so the same event seen
+twice is journaled once. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from dhan.codes import LegName, OrderStatus, OrderType, ProductType, Validity
+from dhan.models import Order, SuperOrder
+from dhan.order_feed import OrderUpdate
+from store.records import LeaderOrderSnapshot, SnapshotSource
+
+_EXIT_LEGS = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
+
+
+def _leg_key(leg: LegName | str | None) -> str:
+    if leg is None or leg in ("", LegName.NA, LegName.ENTRY_LEG):
+        return ""
+    return str(leg)
+
+
+def snapshot_from_update(
+    u: OrderUpdate, *, seq: int | None = None, entry: LeaderOrderSnapshot | None = None
+) -> LeaderOrderSnapshot:
+    """A snapshot from one socket frame.
+
+    Exit legs are journaled under their own key ``(order id, leg)`` with ``parent_order_id``:
+    a BO/CO leg has its own order number (``AlgoOrdNo`` names the entry); a super-order leg
+    shares the entry's number. For a super-order leg, pass the journaled ``entry`` snapshot so
+    that the entry's target / stop-loss prices can be refreshed from the leg (see
+    :func:`super_entry_with_leg`).
+    """
+    leg = _leg_key(u.leg_name)
+    parent: str | None = None
+    if leg:
+        parent = u.parent_order_no or (u.order_no if u.is_super else None) or u.order_no
+    return LeaderOrderSnapshot(
+        leader_order_id=u.order_no,
+        dedupe_key="ws|" + u.dedupe_key,
+        source=SnapshotSource.SOCKET,
+        status=u.status,
+        transaction_type=u.transaction_type,
+        exchange_segment=u.exchange_segment,  # type: ignore[arg-type]  # checked by the caller
+        product_type=u.product_type,
+        order_type=u.order_type,
+        validity=_validity(u.validity),
+        security_id=u.security_id,
+        quantity=u.quantity,
+        filled_qty=u.traded_qty,
+        price=u.price,
+        trigger_price=u.trigger_price,
+        avg_price=u.avg_traded_price,
+        target_price=entry.target_price if entry else None,
+        stop_loss_price=entry.stop_loss_price if entry else None,
+        trailing_jump=entry.trailing_jump if entry else None,
+        bo_profit_value=entry.bo_profit_value if entry else None,
+        bo_stop_loss_value=entry.bo_stop_loss_value if entry else None,
+        leg_name=leg,
+        parent_order_id=parent,
+        is_super=u.is_super,
+        correlation_id=u.correlation_id or None,
+        updated_at=u.last_updated_time or "",
+        seq=seq if seq is not None else time.time_ns(),
+        raw=dict(u.raw),
+    )
+
+
+def super_entry_with_leg(entry: LeaderOrderSnapshot, leg: OrderUpdate) -> LeaderOrderSnapshot:
+    """The super order's entry snapshot with one exit leg's price taken from a leg frame.
+
+    Followers place super orders whole (entry + target + stop-loss prices), so a change of the
+    leader's target or stop-loss is a change of the entry's desired fields.
+    """
+    if leg.leg_name == LegName.TARGET_LEG:
+        changed = replace(entry, target_price=leg.price)
+    elif leg.leg_name == LegName.STOP_LOSS_LEG:
+        stop = leg.trigger_price or leg.price
+        changed = replace(entry, stop_loss_price=stop)
+    else:
+        return entry
+    return replace(
+        changed,
+        dedupe_key=f"{entry.dedupe_key}|leg:{leg.dedupe_key}",
+        source=SnapshotSource.SOCKET,
+        seq=time.time_ns(),
+    )
+
+
+def _validity(v: Validity | str | None) -> Validity | None:
+    if v is None or v == "":
+        return None
+    try:
+        return Validity(str(v).upper())
+    except ValueError:
+        return None
+
+
+def _order_dedupe(o: Order) -> str:
+    return (
+        f"rest|{o.order_id}|{o.leg_name or ''}|{o.order_status}|{o.filled_qty}|{o.quantity}|"
+        f"{o.price}|{o.trigger_price}|{o.update_time}"
+    )
+
+
+def snapshot_from_order(
+    o: Order, *, entry_id_by_cid: dict[str, str] | None = None, seq: int | None = None
+) -> LeaderOrderSnapshot:
+    """A snapshot from a REST order-book row (reconcile).
+
+    A BO/CO exit leg appears in the book as its own row with ``legName`` and the entry's
+    correlationId; ``entry_id_by_cid`` maps that correlationId to the entry's order id.
+    """
+    leg = _leg_key(o.leg_name)
+    parent = None
+    if leg and entry_id_by_cid and o.correlation_id:
+        parent = entry_id_by_cid.get(o.correlation_id)
+    if leg and parent is None:
+        parent = o.order_id
+    return LeaderOrderSnapshot(
+        leader_order_id=o.order_id,
+        dedupe_key=_order_dedupe(o),
+        source=SnapshotSource.RECONCILE,
+        status=o.order_status,
+        transaction_type=o.transaction_type,
+        exchange_segment=o.exchange_segment,
+        product_type=o.product_type,
+        order_type=o.order_type,
+        validity=o.validity,
+        security_id=o.security_id,
+        quantity=o.quantity,
+        filled_qty=o.filled_qty,
+        price=o.price,
+        trigger_price=o.trigger_price,
+        avg_price=o.average_traded_price,
+        bo_profit_value=o.bo_profit_value if o.product_type == ProductType.BO else None,
+        bo_stop_loss_value=(
+            o.bo_stop_loss_value if o.product_type in (ProductType.BO, ProductType.CO) else None
+        ),
+        leg_name=leg,
+        parent_order_id=parent,
+        correlation_id=o.correlation_id or None,
+        updated_at=o.update_time or "",
+        seq=seq if seq is not None else time.time_ns(),
+    )
+
+
+def snapshots_from_super_order(
+    so: SuperOrder, *, seq: int | None = None
+) -> list[LeaderOrderSnapshot]:
+    """The entry snapshot (with target / stop-loss prices) and one snapshot per exit leg."""
+    now = seq if seq is not None else time.time_ns()
+    target = next((leg for leg in so.legs if leg.leg_name == LegName.TARGET_LEG), None)
+    stop = next((leg for leg in so.legs if leg.leg_name == LegName.STOP_LOSS_LEG), None)
+    legs_key = "|".join(
+        f"{leg.leg_name}:{leg.order_status}:{leg.price}:{leg.trailing_jump}" for leg in so.legs
+    )
+    entry = LeaderOrderSnapshot(
+        leader_order_id=so.order_id,
+        dedupe_key=(
+            f"rest-super|{so.order_id}|{so.order_status}|{so.filled_qty}|{so.quantity}|"
+            f"{so.price}|{so.update_time}|{legs_key}"
+        ),
+        source=SnapshotSource.RECONCILE,
+        status=so.order_status,
+        transaction_type=so.transaction_type,
+        exchange_segment=so.exchange_segment,
+        product_type=so.product_type,
+        order_type=so.order_type or OrderType.LIMIT,
+        validity=so.validity,
+        security_id=so.security_id,
+        quantity=so.quantity,
+        filled_qty=so.filled_qty,
+        price=so.price,
+        avg_price=so.average_traded_price,
+        target_price=target.price if target else None,
+        stop_loss_price=stop.price if stop else None,
+        trailing_jump=(stop.trailing_jump if stop else None) or so.trailing_jump,
+        is_super=True,
+        correlation_id=so.correlation_id or None,
+        updated_at=so.update_time or "",
+        seq=now,
+    )
+    out = [entry]
+    for leg in so.legs:
+        if leg.leg_name not in _EXIT_LEGS:
+            continue
+        out.append(
+            replace(
+                entry,
+                dedupe_key=f"rest-super-leg|{so.order_id}|{leg.leg_name}|{leg.order_status}|"
+                f"{leg.price}|{leg.trailing_jump}",
+                status=leg.order_status,
+                transaction_type=leg.transaction_type or entry.transaction_type,
+                quantity=leg.total_quantity or entry.quantity,
+                filled_qty=max(0, (leg.total_quantity or entry.quantity) - leg.remaining_quantity),
+                price=leg.price or 0.0,
+                leg_name=str(leg.leg_name),
+                parent_order_id=so.order_id,
+            )
+        )
+    return out
+
+
+def is_open_status(status: OrderStatus) -> bool:
+    return status.is_open

@@ -1,0 +1,320 @@
+"""The engine: builds the supervision tree of actors from a Config and runs it.
+
+::
+
+    root               one_for_one, 3 restarts / 60 s, then give up (exit non-zero)
+     audit             AuditActor        permanent
+     rate-limiter      RateLimiterActor  permanent
+     followers.<name>  supervisor per follower, 5 / 60 s, then QUARANTINE (others keep going)
+       follower.<name>   FollowerActor     permanent
+       bracket.<name>.<leader order>  BracketLegActor  transient (added at run time)
+     leader            supervisor; 30 restarts / 60 s
+       leader-feed       LeaderFeedActor   permanent, backoff 0.5 s doubling to 30 s, 20% jitter
+
+The leader feed starts last, so every follower is running before the first hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actors.audit import AuditActor
+from actors.follower import FollowerActor
+from actors.leader_feed import FeedStatus, LeaderFeedActor
+from actors.names import AUDIT, LEADER_FEED, LIMITER, follower_name, follower_supervisor_name
+from actors.rate_limiter import RateLimiterActor
+from copytrader.config import AccountConfig, Config, FollowerConfig
+from copytrader.metrics import Metrics
+from dhan import errors
+from dhan.order_feed import OrderFeed
+from dhan.rest import DhanClient
+from store import Journal
+from supervision import (
+    Backoff,
+    ChildSpec,
+    Escalation,
+    Intensity,
+    Supervisor,
+)
+from supervision import events as ev
+from supervision.faults import FAULTS, Faults
+from supervision.registry import NameState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEndpoints:
+    rest_url: str
+    order_feed_url: str
+
+
+class Engine:
+    """One copy engine: journal, clients, supervision tree. ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        endpoints: BrokerEndpoints | None = None,
+        faults: Faults | None = None,
+        metrics: Metrics | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.endpoints = endpoints or BrokerEndpoints(
+            cfg.broker.rest_url, cfg.broker.order_feed_url
+        )
+        self.faults = faults or FAULTS
+        self.metrics = metrics or Metrics()
+        self._journal = journal
+        self.feed_status = FeedStatus()
+        self.lot_sizes: dict[tuple[str, str], int] = {}
+        self.balances: dict[str, float] = {}
+        self.followers: tuple[FollowerConfig, ...] = tuple(cfg.followers)
+        self.clients: dict[str, DhanClient] = {}
+        self.root: Supervisor | None = None
+        self.gave_up = threading.Event()
+        self.give_up_reason: str | None = None
+        self._subscription: Any = None
+        self._sampler: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- building blocks ----------------------------------------------------------------------
+
+    @property
+    def journal(self) -> Journal:
+        assert self._journal is not None, "engine not started"
+        return self._journal
+
+    def _client(self, account: AccountConfig | FollowerConfig) -> DhanClient:
+        b = self.cfg.broker
+        egress = getattr(account, "egress", None)
+        return DhanClient(
+            base_url=self.endpoints.rest_url,
+            client_id=account.client_id,
+            access_token=account.access_token.reveal(),
+            connect_timeout_s=b.connect_timeout_s,
+            read_timeout_s=b.read_timeout_s,
+            source_address=egress.source_address if egress else None,
+            proxy=egress.proxy if egress else None,
+        )
+
+    def _feed(self) -> OrderFeed:
+        b = self.cfg.broker
+        return OrderFeed(
+            url=self.endpoints.order_feed_url,
+            client_id=self.cfg.leader.client_id,
+            access_token=self.clients["leader"].access_token,
+            ping_interval_s=b.feed_ping_interval_s,
+            ping_timeout_s=b.feed_ping_timeout_s,
+            connect_timeout_s=b.connect_timeout_s,
+        )
+
+    def refresh_balances(self) -> None:
+        """Available balances for capital sizing (leader + capital-mode followers)."""
+        wanted = ["leader"] + [f.name for f in self.followers if f.sizing.mode == "capital"]
+        if len(wanted) == 1:
+            return
+        for name in wanted:
+            try:
+                self.balances[name] = self.clients[name].fund_limits().available_balance
+            except errors.DhanError as exc:
+                logger.warning("balance of %s unavailable: %s", name, exc)
+
+    def _specs(self) -> list[ChildSpec]:
+        e = self.cfg.engine
+        specs = [
+            ChildSpec.actor(
+                AUDIT, AuditActor, journal=self.journal, path=e.audit_path, interval_s=0.5
+            ),
+            ChildSpec.actor(LIMITER, RateLimiterActor),
+        ]
+        for f in self.followers:
+            specs.append(
+                Supervisor.child_spec(
+                    follower_supervisor_name(f.name),
+                    [
+                        ChildSpec.actor(
+                            follower_name(f.name),
+                            FollowerActor,
+                            follower=f,
+                            client=self.clients[f.name],
+                            journal=self.journal,
+                            engine=e,
+                            metrics=self.metrics,
+                            backoff=Backoff(initial_s=0.05, max_s=5.0, reset_after_s=30.0),
+                        )
+                    ],
+                    intensity=Intensity(max_restarts=5, period_s=60.0),
+                    escalation=Escalation.QUARANTINE,
+                )
+            )
+        specs.append(
+            Supervisor.child_spec(
+                "leader",
+                [
+                    ChildSpec.actor(
+                        LEADER_FEED,
+                        LeaderFeedActor,
+                        feed_factory=self._feed,
+                        client=self.clients["leader"],
+                        journal=self.journal,
+                        followers=lambda: self.followers,
+                        engine=e,
+                        metrics=self.metrics,
+                        lot_sizes=self.lot_sizes,
+                        balances=self.balances,
+                        status=self.feed_status,
+                        backoff=Backoff(initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2,
+                                        reset_after_s=60.0),
+                    )
+                ],
+                intensity=Intensity(max_restarts=30, period_s=60.0),
+            )
+        )
+        return specs
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        if self._journal is None:
+            self._journal = Journal.open(self.cfg.store.url)
+        self.clients["leader"] = self._client(self.cfg.leader)
+        for f in self.followers:
+            self.clients[f.name] = self._client(f)
+        self.refresh_balances()
+        self.root = Supervisor(
+            "root",
+            self._specs(),
+            intensity=Intensity(max_restarts=3, period_s=60.0),
+            faults=self.faults,
+            on_give_up=self._on_give_up,
+        )
+        self._subscription = self.root.events.subscribe(self._on_event)
+        self.root.start()
+        self._sampler = threading.Thread(target=self._sample, name="engine-sampler", daemon=True)
+        self._sampler.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Stop the tree (leader feed first: reverse start order) within ``timeout_s``."""
+        self._stopping.set()
+        clean = True
+        if self.root is not None:
+            clean = self.root.stop(timeout_s)
+        for client in self.clients.values():
+            client.close()
+        if self._journal is not None:
+            self._journal.close()
+        return clean
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the root gives up (True) or ``timeout_s`` passes (False)."""
+        return self.gave_up.wait(timeout_s)
+
+    def _on_give_up(self, reason: str) -> None:
+        self.give_up_reason = reason
+        logger.critical("root supervisor gave up: %s", reason)
+        self.gave_up.set()
+
+    # -- reload (SIGHUP) ------------------------------------------------------------------------
+
+    def reload(self, new: Config) -> None:
+        """Take new tokens and follower ``enabled`` flags without a restart."""
+        from actors.messages import SetEnabled, UpdateToken
+
+        by_name = {f.name: f for f in new.followers}
+        assert self.root is not None
+        for f in self.followers:
+            nf = by_name.get(f.name)
+            if nf is None:
+                logger.warning("follower %s is gone from the config: restart to remove it", f.name)
+                continue
+            with contextlib.suppress(Exception):
+                self.root.registry.tell(follower_name(f.name), UpdateToken(nf.access_token.reveal()))
+                self.root.registry.tell(follower_name(f.name), SetEnabled(nf.enabled))
+        new_leader = new.leader.access_token.reveal()
+        if new_leader != self.clients["leader"].access_token:
+            self.clients["leader"].update_token(new_leader)
+            from actors.messages import FeedFailed
+
+            with contextlib.suppress(Exception):  # reconnect with the new token
+                self.root.registry.tell(LEADER_FEED, FeedFailed("leader token reloaded"))
+        logger.info("config reloaded: tokens and enabled flags applied")
+
+    # -- observability ---------------------------------------------------------------------------
+
+    def _on_event(self, event: ev.SupervisionEvent) -> None:
+        if isinstance(event, ev.ChildExited) and event.error:
+            with contextlib.suppress(Exception):
+                self.journal.record_restart(event.child_id, event.error[:500])
+        elif isinstance(event, ev.ChildRestarted):
+            self.metrics.actor_restarts.labels(_actor_kind(event.child_id)).inc()
+        elif isinstance(event, ev.Quarantined):
+            name = event.supervisor.rsplit("/", 1)[-1].removeprefix("followers.")
+            self.metrics.follower_quarantined.labels(name).set(1)
+            with contextlib.suppress(Exception):
+                self.journal.set_follower_flag(name, True, event.reason[:500])
+            logger.error("follower %s quarantined: %s", name, event.reason)
+
+    def _sample(self) -> None:
+        """Gauges that are cheaper to sample than to push: inbox depth, unresolved intents."""
+        while not self._stopping.wait(1.0):
+            if self.root is None:
+                continue
+            for name in self.actor_names():
+                ref = None
+                with contextlib.suppress(Exception):
+                    ref = self.root.registry.get(name)
+                if ref is not None:
+                    self.metrics.mailbox_depth.labels(_actor_kind(name)).set(
+                        ref.actor_inbox.qsize()
+                    )
+            with contextlib.suppress(Exception):
+                self.metrics.intents_unresolved.set(self.journal.unresolved_count())
+
+    def actor_names(self) -> list[str]:
+        return [AUDIT, LIMITER, LEADER_FEED] + [follower_name(f.name) for f in self.followers]
+
+    def ready(self) -> tuple[bool, str]:
+        """Readiness: feed connected and reconciled, store writable."""
+        if self.gave_up.is_set():
+            return False, f"root supervisor gave up: {self.give_up_reason}"
+        if not self.feed_status.connected:
+            return False, "leader order socket not connected"
+        if not self.feed_status.reconciled:
+            return False, "leader not reconciled since the last connect"
+        try:
+            self.journal.set_mark("engine", "ready_probe", "ok")
+        except Exception as exc:
+            return False, f"store not writable: {type(exc).__name__}"
+        return True, "ok"
+
+    def follower_state(self, name: str) -> NameState:
+        assert self.root is not None
+        return self.root.registry.state(follower_name(name))
+
+
+def _actor_kind(child_id: str) -> str:
+    """Metric label for an actor: ``follower.alice`` stays, ``bracket.alice.123`` -> bracket."""
+    return "bracket" if child_id.startswith("bracket.") else child_id
+
+
+@contextlib.contextmanager
+def running_engine(cfg: Config, **kwargs: Any) -> Iterator[Engine]:
+    engine = Engine(cfg, **kwargs).start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+
+__all__: Sequence[str] = ("BrokerEndpoints", "Engine", "running_engine")

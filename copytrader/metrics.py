@@ -1,0 +1,108 @@
+"""Prometheus metrics of one engine, on its own registry (several engines can share a process).
+
+Actors receive the :class:`Metrics` object at construction and update it; the HTTP endpoint
+(``copytrader.health``) serves ``registry``. Names are the operator contract: dashboards and
+alert rules in ``deploy/`` use them, so renaming one is a breaking change.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.process_collector import ProcessCollector
+
+#: Replication latency buckets: sub-millisecond to a few seconds.
+LATENCY_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.0,
+)
+
+
+class Metrics:
+    """Every metric the engine exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        if process:
+            ProcessCollector(registry=self.registry)
+        r = self.registry
+        self.replication_latency = Histogram(
+            "copytrader_replication_latency_seconds",
+            "Leader event received -> follower order acknowledged by the broker.",
+            ["follower"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.follower_orders = Counter(
+            "copytrader_follower_orders_total",
+            "Broker calls for follower orders, by action and outcome.",
+            ["follower", "action", "outcome"],
+            registry=r,
+        )
+        self.actor_restarts = Counter(
+            "copytrader_actor_restarts_total",
+            "Actor restarts by the supervisors.",
+            ["actor"],
+            registry=r,
+        )
+        self.feed_connected = Gauge(
+            "copytrader_feed_connected",
+            "1 while the leader's order-update socket is connected and logged in.",
+            registry=r,
+        )
+        self.feed_reconnects = Counter(
+            "copytrader_feed_reconnects_total",
+            "Connections of the leader socket after the first.",
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "copytrader_rate_limited_total",
+            "DH-904 / HTTP 429 answers from the broker, per account.",
+            ["account"],
+            registry=r,
+        )
+        self.intents_unresolved = Gauge(
+            "copytrader_intents_unresolved",
+            "Follower intents not yet settled (planned, in flight, unknown, out of sync).",
+            registry=r,
+        )
+        self.leader_events = Counter(
+            "copytrader_leader_events_total",
+            "Leader order events journaled, by kind (socket, reconcile, duplicate, malformed).",
+            ["kind"],
+            registry=r,
+        )
+        self.follower_quarantined = Gauge(
+            "copytrader_follower_quarantined",
+            "1 while a follower's subtree is quarantined after too many restarts.",
+            ["follower"],
+            registry=r,
+        )
+        self.follower_paused = Gauge(
+            "copytrader_follower_paused",
+            "1 while a follower is paused (token rejected, DH-901) until a token reload.",
+            ["follower"],
+            registry=r,
+        )
+        self.mailbox_depth = Gauge(
+            "copytrader_mailbox_depth",
+            "Messages waiting in an actor's inbox.",
+            ["actor"],
+            registry=r,
+        )
+        self.bracket_oco_cancels = Counter(
+            "copytrader_bracket_oco_cancels_total",
+            "Exit legs cancelled by the engine's own one-cancels-other.",
+            ["follower"],
+            registry=r,
+        )

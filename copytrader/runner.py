@@ -1,0 +1,138 @@
+"""``python -m copytrader run``: load the config, start the engine, serve health, handle signals.
+
+SIGTERM / SIGINT: stop taking leader events (the feed stops first), let in-flight sends finish
+(each is journaled before it goes out), stop the actors in order, exit 0 within 10 s.
+SIGHUP: reload tokens and follower ``enabled`` flags. Exit 1 when the root supervisor gives up,
+so systemd restarts the process; exit 2 for a bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from copytrader.config import Config, ConfigError, config_summary, load_config
+from copytrader.engine import BrokerEndpoints, Engine
+from copytrader.health import HealthServer
+from copytrader.logs import setup_logging
+
+logger = logging.getLogger("copytrader")
+
+#: Starting balance of every embedded-simulator account (INR).
+EMBEDDED_BALANCE_INR = 10_000_000.0
+
+
+def secrets_of(cfg: Config) -> list[str]:
+    return [cfg.leader.access_token.reveal()] + [f.access_token.reveal() for f in cfg.followers]
+
+
+def load_or_exit(path: str) -> Config | int:
+    """The config, or exit status 2 after printing the one-line error naming the key."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"config error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+@contextlib.contextmanager
+def broker_endpoints(cfg: Config) -> Iterator[tuple[BrokerEndpoints, Any]]:
+    """The broker to talk to: the embedded simulator (with an account per configured account),
+    or the configured URLs. Yields ``(endpoints, sim or None)``."""
+    if not cfg.broker.embedded_sim:
+        yield BrokerEndpoints(cfg.broker.rest_url, cfg.broker.order_feed_url), None
+        return
+    import dhansim
+
+    s = cfg.broker.sim
+    with dhansim.running(seed=s.seed, host=s.host, port=s.port) as sim:
+        accounts = [cfg.leader, *cfg.followers]
+        for account in accounts:
+            sim.admin.create_account(
+                account.client_id,
+                account.access_token.reveal(),
+                available_balance=EMBEDDED_BALANCE_INR,
+            )
+        logger.info("embedded DhanHQ simulator at %s (%d accounts)", sim.rest_url, len(accounts))
+        yield BrokerEndpoints(sim.rest_url, sim.order_feed_url), sim
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_or_exit(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    cfg = loaded
+    setup_logging(
+        args.log_level or cfg.logging.level, args.log_format or cfg.logging.format, secrets_of(cfg)
+    )
+    stop = threading.Event()
+    reload_requested = threading.Event()
+
+    def on_stop(signum: int, _frame: Any) -> None:
+        logger.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    def on_hup(_signum: int, _frame: Any) -> None:
+        reload_requested.set()
+        stop.set()  # wake the main loop; it clears the flag and goes on
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+
+    with broker_endpoints(cfg) as (endpoints, _sim):
+        engine = Engine(cfg, endpoints=endpoints)
+        try:
+            engine.start()
+        except Exception as exc:
+            logger.critical("engine failed to start: %s", exc)
+            return 1
+        health = None
+        if cfg.metrics.enabled:
+            health = HealthServer(
+                engine.metrics.registry, engine.ready, cfg.metrics.host, cfg.metrics.port
+            ).start()
+            logger.info("metrics and health at %s/metrics", health.url)
+        for line in config_summary(cfg):
+            logger.info("follower %s", line)
+        gave_up = False
+        try:
+            while True:
+                stop.wait(0.5)
+                if engine.gave_up.is_set():
+                    gave_up = True
+                    break
+                if reload_requested.is_set():
+                    reload_requested.clear()
+                    stop.clear()
+                    _reload(engine, args.config)
+                    continue
+                if stop.is_set():
+                    break
+        finally:
+            clean = engine.stop(timeout_s=8.0)
+            if health is not None:
+                health.stop()
+        if gave_up:
+            logger.critical("exiting with status 1: %s", engine.give_up_reason)
+            return 1
+        logger.info("stopped %s", "cleanly" if clean else "(some actors did not stop in time)")
+        return 0
+
+
+def _reload(engine: Engine, path: str) -> None:
+    try:
+        new = load_config(path)
+    except (ConfigError, OSError) as exc:
+        logger.error("SIGHUP: config not reloaded: %s", exc)
+        return
+    engine.reload(new)
