@@ -195,10 +195,10 @@ class Journal:
             "received_at": now,
         }
         with self._write() as conn:
-            if conn.execute(self._sql.insert_event, event).rowcount == 0:
+            if conn.execute(self._sql.insert_event, event).first() is None:
                 return False
             params = snapshot_params(snap, redact_secrets(snap.raw), now)
-            applied = conn.execute(self._sql.upsert_snapshot, params).rowcount > 0
+            applied = conn.execute(self._sql.upsert_snapshot, params).first() is not None
             audit = [
                 self._audit_row(
                     now,
@@ -489,7 +489,7 @@ class Journal:
                 "created_at": now,
                 "updated_at": now,
             }
-            created = conn.execute(self._sql.insert_leg, new).rowcount > 0
+            created = conn.execute(self._sql.insert_leg, new).first() is not None
             where = and_(_LEGS.intent_id == intent_id, _LEGS.leg_name == leg_name)
             if not created:
                 sets = {k: v for k, v in keep_if_none.items() if v is not None}
@@ -543,18 +543,9 @@ class Journal:
 
     def set_mark(self, account: str, name: str, value: str) -> None:
         """Set the named mark (cursor / reconcile time...) of ``account``."""
-        now = _now()
+        row = {"account": account, "name": name, "value": value, "updated_at": _now()}
         with self._write() as conn:
-            stmt = (
-                update(AccountMark)
-                .where(AccountMark.account == account, AccountMark.name == name)
-                .values(value=value, updated_at=now)
-            )
-            if conn.execute(stmt).rowcount == 0:
-                conn.execute(
-                    insert(AccountMark),
-                    {"account": account, "name": name, "value": value, "updated_at": now},
-                )
+            conn.execute(self._sql.upsert_mark, row)
 
     def get_mark(self, account: str, name: str) -> str | None:
         """The named mark of ``account``, or None if never set."""
@@ -588,11 +579,14 @@ class Journal:
     def set_follower_flag(self, follower: str, quarantined: bool, reason: str | None) -> None:
         """Quarantine (or release) a follower account; audited."""
         now = _now()
-        values = {"quarantined": quarantined, "reason": reason, "updated_at": now}
+        row = {
+            "follower": follower,
+            "quarantined": quarantined,
+            "reason": reason,
+            "updated_at": now,
+        }
         with self._write() as conn:
-            stmt = update(FollowerFlagRow).where(FollowerFlagRow.follower == follower)
-            if conn.execute(stmt.values(values)).rowcount == 0:
-                conn.execute(insert(FollowerFlagRow), {"follower": follower, **values})
+            conn.execute(self._sql.upsert_flag, row)
             payload = {"follower": follower, "quarantined": quarantined, "reason": reason}
             self._append_audit_rows(
                 conn, [self._audit_row(now, "follower_flag", account=follower, payload=payload)]
@@ -651,32 +645,14 @@ class Journal:
 
     def mark_audit_drained(self, up_to_id: int) -> None:
         """Advance the drain cursor to ``up_to_id`` (never backwards). Rows are kept."""
-        now = _now()
+        row = {
+            "account": JOURNAL_ACCOUNT,
+            "name": AUDIT_DRAINED_MARK,
+            "value": str(int(up_to_id)),
+            "updated_at": _now(),
+        }
         with self._write() as conn:
-            current = conn.execute(
-                select(_MARKS.value).where(
-                    _MARKS.account == JOURNAL_ACCOUNT, _MARKS.name == AUDIT_DRAINED_MARK
-                )
-            ).scalar_one_or_none()
-            if current is None:
-                conn.execute(
-                    insert(AccountMark),
-                    {
-                        "account": JOURNAL_ACCOUNT,
-                        "name": AUDIT_DRAINED_MARK,
-                        "value": str(up_to_id),
-                        "updated_at": now,
-                    },
-                )
-            elif up_to_id > int(current):
-                conn.execute(
-                    update(AccountMark)
-                    .where(
-                        AccountMark.account == JOURNAL_ACCOUNT,
-                        AccountMark.name == AUDIT_DRAINED_MARK,
-                    )
-                    .values(value=str(up_to_id), updated_at=now)
-                )
+            conn.execute(self._sql.raise_mark, row)
 
     def audit_drained_id(self) -> int:
         """The drain cursor: the highest audit id the AuditActor has handled (0 = none)."""

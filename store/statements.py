@@ -11,12 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, and_, case, insert, literal, literal_column, not_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Insert,
+    and_,
+    case,
+    cast,
+    insert,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import (
+    AccountMark,
     AuditEntry,
     BracketOrderLeg,
+    FollowerFlagRow,
     FollowerIntent,
     LeaderEvent,
     LeaderOrder,
@@ -41,30 +55,60 @@ def _dialect_insert(dialect: str, table: Any) -> Any:
 class Statements:
     """The statements ``Journal`` executes on its hot paths."""
 
-    #: Dedupe gate: inserts the event, or does nothing (rowcount 0) if its key exists.
+    #: Dedupe gate: inserts the event (returns its id), or does nothing (no row) if its key exists.
+    #: (Explicit RETURNING, not rowcount: psycopg reports -1 under SQLAlchemy's implicit one.)
     insert_event: Insert
-    #: Upsert of the latest snapshot that only overwrites an older, non-terminal one.
+    #: Upsert of the latest snapshot that only overwrites an older, non-terminal one; returns a
+    #: row when it wrote.
     upsert_snapshot: Insert
     #: Upsert of follower intents: new -> PLANNED/SKIPPED; changed desired fields -> bump
     #: ``desired_version`` (terminal intents are never touched). Returns changed rows only.
     upsert_intents: Any
-    #: Insert of a new bracket leg, or nothing (rowcount 0) if the leg exists.
+    #: Insert of a new bracket leg (returns its id), or nothing (no row) if the leg exists.
     insert_leg: Insert
     insert_audit: Insert
+    #: Upsert of an account mark.
+    upsert_mark: Insert
+    #: Upsert of an account mark that only ever raises its (integer) value: the audit cursor.
+    raise_mark: Insert
+    #: Upsert of a follower's flags.
+    upsert_flag: Insert
 
 
 def build_statements(dialect: str) -> Statements:
     """Build every hot-path statement for ``dialect`` (``"sqlite"`` or ``"postgresql"``)."""
     return Statements(
-        insert_event=_dialect_insert(dialect, LeaderEvent).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
-        ),
+        insert_event=_dialect_insert(dialect, LeaderEvent)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(LeaderEvent.id),
         upsert_snapshot=_snapshot_upsert(dialect),
         upsert_intents=_intent_upsert(dialect),
-        insert_leg=_dialect_insert(dialect, BracketOrderLeg).on_conflict_do_nothing(
-            index_elements=["intent_id", "leg_name"]
-        ),
+        insert_leg=_dialect_insert(dialect, BracketOrderLeg)
+        .on_conflict_do_nothing(index_elements=["intent_id", "leg_name"])
+        .returning(BracketOrderLeg.id),
         insert_audit=insert(AuditEntry),
+        upsert_mark=_mark_upsert(dialect, only_raise=False),
+        raise_mark=_mark_upsert(dialect, only_raise=True),
+        upsert_flag=_dialect_insert(dialect, FollowerFlagRow).on_conflict_do_update(
+            index_elements=["follower"],
+            set_={
+                name: getattr(_dialect_insert(dialect, FollowerFlagRow).excluded, name)
+                for name in ("quarantined", "reason", "updated_at")
+            },
+        ),
+    )
+
+
+def _mark_upsert(dialect: str, *, only_raise: bool) -> Insert:
+    stmt = _dialect_insert(dialect, AccountMark)
+    new, old = stmt.excluded, AccountMark.__table__.c
+    where = None
+    if only_raise:
+        where = cast(old.value, BigInteger) < cast(new.value, BigInteger)
+    return stmt.on_conflict_do_update(
+        index_elements=["account", "name"],
+        set_={"value": new.value, "updated_at": new.updated_at},
+        where=where,
     )
 
 
@@ -93,7 +137,7 @@ def _snapshot_upsert(dialect: str) -> Insert:
         index_elements=list(_SNAPSHOT_KEY),
         set_={name: new[name] for name in columns},
         where=replace,
-    )
+    ).returning(old.seq)
 
 
 def _intent_upsert(dialect: str) -> Any:
