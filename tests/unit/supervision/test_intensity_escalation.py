@@ -9,6 +9,7 @@ import pytest
 from supervision import (
     ChildExited,
     ChildRestarted,
+    ChildSpec,
     ChildState,
     ChildUnavailable,
     Escalated,
@@ -119,7 +120,7 @@ def test_a_quarantined_follower_subtree_stops_while_its_siblings_keep_running(
 ) -> None:
     give_up = GiveUp()
 
-    def follower(account: str) -> object:
+    def follower(account: str) -> ChildSpec:
         return Supervisor.child_spec(
             f"follower.{account}",
             [worker(f"orders.{account}"), worker(f"legs.{account}")],
@@ -128,7 +129,7 @@ def test_a_quarantined_follower_subtree_stops_while_its_siblings_keep_running(
         )
 
     root = start_tree(
-        [worker("audit"), follower("F1"), follower("F2")],  # type: ignore[list-item]  # ChildSpecs
+        [worker("audit"), follower("F1"), follower("F2")],
         intensity=Intensity(0, 60.0),
         on_give_up=give_up,
     )
