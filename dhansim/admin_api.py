@@ -1,0 +1,311 @@
+"""The admin API under ``/sim/`` (no auth, loopback only): accounts, prices, switches, faults,
+the journal, end of day. Tests, benchmarks and the demo drive the simulator through it
+(``dhansim.admin.AdminClient`` wraps it). Errors are ``{"error": "..."}`` with 400 / 403 / 404.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from dhansim.account import Account
+from dhansim.errors import SimError
+from dhansim.faults import FaultPlan, parse_fault_plan
+from dhansim.instruments import Instrument
+from dhansim.orders import OrderKind, order_json, super_order_json
+from dhansim.rest import json_response
+from dhansim.switches import PartialFills
+
+if TYPE_CHECKING:
+    from dhansim.server import SimCore
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class AdminError(Exception):
+    """A bad admin request (answered 400, or the given status)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class AdminApi:
+    """Handlers of ``/sim/*``."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
+
+    def routes(self) -> list[web.RouteDef]:
+        h = self
+        return [
+            web.get("/sim/health", h.health),
+            web.post("/sim/accounts", h.create_account),
+            web.get("/sim/accounts", h.list_accounts),
+            web.post("/sim/accounts/{client_id}/expire-token", h.expire_token),
+            web.post("/sim/accounts/{client_id}/token", h.rotate_token),
+            web.get("/sim/accounts/{client_id}/orders", h.account_orders),
+            web.put("/sim/ltp/{segment}/{security_id}", h.set_ltp),
+            web.get("/sim/ltp/{segment}/{security_id}", h.get_ltp),
+            web.post("/sim/instruments", h.add_instrument),
+            web.get("/sim/instruments", h.list_instruments),
+            web.put("/sim/partial-fills", h.set_partial_fills),
+            web.get("/sim/partial-fills", h.get_partial_fills),
+            web.put("/sim/switches", h.set_switches),
+            web.get("/sim/switches", h.get_switches),
+            web.put("/sim/faults", h.set_faults),
+            web.get("/sim/faults", h.get_faults),
+            web.delete("/sim/faults", h.clear_faults),
+            web.post("/sim/order-update/drop", h.drop_sockets),
+            web.get("/sim/order-update/connections", h.connections),
+            web.get("/sim/journal", h.journal),
+            web.delete("/sim/journal", h.clear_journal),
+            web.post("/sim/end-of-day", h.end_of_day),
+            web.post("/sim/orders/{order_id}/fill", h.fill_order),
+        ]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/sim/"):
+            return await handler(request)
+        if not _is_loopback(request.remote):
+            return json_response({"error": "the admin API answers loopback clients only"}, 403)
+        try:
+            return await handler(request)
+        except AdminError as exc:
+            return json_response({"error": str(exc)}, exc.status)
+        except SimError as exc:
+            return json_response({"error": exc.message, **exc.body()}, exc.http_status)
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, 400)
+
+    @staticmethod
+    async def _json(request: web.Request) -> Any:
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise AdminError("body is not valid JSON") from None
+
+    async def _object(self, request: web.Request) -> dict[str, Any]:
+        body = await self._json(request)
+        if not isinstance(body, dict):
+            raise AdminError("body must be a JSON object")
+        return body
+
+    def _account(self, request: web.Request) -> Account:
+        client_id = request.match_info["client_id"]
+        account = self.core.exchange.accounts.get(client_id)
+        if account is None:
+            raise AdminError(f"no account {client_id}", 404)
+        return account
+
+    def _instrument(self, request: web.Request) -> Instrument:
+        segment = request.match_info["segment"]
+        security_id = request.match_info["security_id"]
+        inst = self.core.master.get(segment, security_id)
+        if inst is None:
+            raise AdminError(f"no instrument {segment}/{security_id}", 404)
+        return inst
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        return json_response({"ok": True, "accounts": len(self.core.exchange.accounts)})
+
+    async def create_account(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        client_id = body.get("dhanClientId")
+        token = body.get("accessToken")
+        balance = body.get("availableBalance", 10_000_000.0)
+        holdings = body.get("holdings", [])
+        if not isinstance(client_id, str) or not client_id:
+            raise AdminError("dhanClientId (a non-empty string) is required")
+        if not isinstance(token, str) or not token:
+            raise AdminError("accessToken (a non-empty string) is required")
+        if isinstance(balance, bool) or not isinstance(balance, int | float) or balance < 0:
+            raise AdminError("availableBalance must be a number >= 0")
+        if not isinstance(holdings, list) or not all(isinstance(h, dict) for h in holdings):
+            raise AdminError("holdings must be a list of objects")
+        if client_id in self.core.exchange.accounts:
+            raise AdminError(f"account {client_id} exists", 409)
+        account = self.core.create_account(client_id, token, float(balance), holdings)
+        return json_response(account.summary_json(), 201)
+
+    async def list_accounts(self, request: web.Request) -> web.Response:
+        accounts = self.core.exchange.accounts.values()
+        return json_response([a.summary_json() for a in accounts])
+
+    async def expire_token(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        account.token_expired = True
+        return json_response(account.summary_json())
+
+    async def rotate_token(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        body = await self._object(request)
+        token = body.get("accessToken")
+        if not isinstance(token, str) or not token:
+            raise AdminError("accessToken (a non-empty string) is required")
+        self.core.rotate_token(account, token)
+        return json_response(account.summary_json())
+
+    async def account_orders(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        switches = self.core.settings.switches
+        out = []
+        for o in account.orders.values():
+            record = order_json(o, mpp_as_limit=switches.mpp_show_as_limit)
+            record.update(
+                {
+                    "kind": o.kind.value,
+                    "key": o.key,
+                    "parentOrderId": o.parent_id or None,
+                    "modifications": o.modifications,
+                    "triggered": o.triggered,
+                    "requestedOrderType": o.order_type.value,
+                }
+            )
+            if o.kind is OrderKind.SUPER_ENTRY:
+                ltp = self.core.market.ltp(o.instrument)
+                record["superOrder"] = super_order_json(o, ltp, mpp_as_limit=False)
+            out.append(record)
+        return json_response(out)
+
+    async def set_ltp(self, request: web.Request) -> web.Response:
+        inst = self._instrument(request)
+        body = await self._object(request)
+        ltp = body.get("ltp")
+        if isinstance(ltp, bool) or not isinstance(ltp, int | float) or ltp <= 0:
+            raise AdminError("ltp must be a number > 0")
+        pin = body.get("pin", True)
+        liquid = body.get("liquid")
+        if not isinstance(pin, bool) or (liquid is not None and not isinstance(liquid, bool)):
+            raise AdminError("pin and liquid take true/false")
+        self.core.market.set(inst, float(ltp), pin=pin, liquid=liquid)
+        self.core.exchange.on_ltp(inst)
+        return json_response(self.core.market.snapshot(inst))
+
+    async def get_ltp(self, request: web.Request) -> web.Response:
+        return json_response(self.core.market.snapshot(self._instrument(request)))
+
+    async def add_instrument(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        items = body if isinstance(body, list) else [body]
+        added = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise AdminError("each instrument must be a JSON object")
+            inst = Instrument.from_json(item)
+            self.core.master.add(inst)
+            added.append(inst.to_json())
+        return json_response(added, 201)
+
+    async def list_instruments(self, request: web.Request) -> web.Response:
+        return json_response([inst.to_json() for inst in self.core.master])
+
+    async def set_partial_fills(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        self.core.settings.partial_fills = PartialFills.from_mapping(body)
+        return await self.get_partial_fills(request)
+
+    async def get_partial_fills(self, request: web.Request) -> web.Response:
+        pf = self.core.settings.partial_fills
+        return json_response(
+            {"enabled": pf.enabled, "parts": pf.parts, "interval_ms": pf.interval_ms}
+        )
+
+    async def set_switches(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        self.core.settings.switches = self.core.settings.switches.updated(body)
+        return json_response(self.core.settings.switches.as_dict())
+
+    async def get_switches(self, request: web.Request) -> web.Response:
+        return json_response(self.core.settings.switches.as_dict())
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        plan = parse_fault_plan(await self._json(request))
+        self.core.set_faults(plan)
+        return json_response(plan.to_json())
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return json_response(self.core.faults.to_json())
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.core.set_faults(FaultPlan())
+        return json_response(self.core.faults.to_json())
+
+    async def drop_sockets(self, request: web.Request) -> web.Response:
+        return json_response({"dropped": self.core.feed.drop_all()})
+
+    async def connections(self, request: web.Request) -> web.Response:
+        account = request.query.get("account")
+        return json_response({"connections": self.core.feed.connection_count(account)})
+
+    async def journal(self, request: web.Request) -> web.Response:
+        q = request.query
+
+        def number(name: str) -> int | None:
+            raw = q.get(name)
+            if raw is None or raw == "":
+                return None
+            try:
+                return int(raw)
+            except ValueError:
+                raise AdminError(f"{name} must be an integer") from None
+
+        entries = self.core.journal.query(
+            since_ns=number("since_ns"),
+            since_seq=number("since_seq"),
+            kind=q.get("kind") or None,
+            account=q.get("account") or None,
+            limit=number("limit"),
+        )
+        return json_response(
+            {
+                "entries": entries,
+                "dropped": self.core.journal.dropped,
+                "size": self.core.journal.size,
+            }
+        )
+
+    async def clear_journal(self, request: web.Request) -> web.Response:
+        self.core.journal.clear()
+        return json_response({"cleared": True})
+
+    async def end_of_day(self, request: web.Request) -> web.Response:
+        return json_response({"expired": self.core.exchange.end_of_day()})
+
+    async def fill_order(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        order_id = request.match_info["order_id"]
+        leg = body.get("legName")
+        o = self.core.exchange.any_order(order_id)
+        if leg:
+            matches = [x for x in o.legs.values() if x.leg_name and x.leg_name.value == leg]
+            if not matches:
+                raise AdminError(f"order {order_id} has no active {leg}", 404)
+            o = matches[0]
+        qty = body.get("quantity", o.remaining)
+        price = body.get("price")
+        if isinstance(qty, bool) or not isinstance(qty, int):
+            raise AdminError("quantity must be an integer")
+        if price is not None and (isinstance(price, bool) or not isinstance(price, int | float)):
+            raise AdminError("price must be a number")
+        self.core.exchange.fill_now(o, qty, float(price) if price is not None else None)
+        return json_response(order_json(o, mpp_as_limit=False))

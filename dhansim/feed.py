@@ -1,0 +1,250 @@
+"""The order-update WebSocket (``/order-update``): login, per-account fan-out, pings, faults.
+
+A client sends the login frame ``{"LoginReq":{"MsgCode":42,"ClientId","Token"},"UserType":"SELF"}``;
+there is never an ack. A bad login is cut (TCP close without a WebSocket close frame, like Dhan).
+Each connection has a bounded outbound queue and one writer task, so a slow client never blocks
+the matching engine; a client whose queue overflows is cut. Nothing is replayed on reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from dhansim.clock import mono_ns
+from dhansim.faults import FaultDice, FaultPlan
+from dhansim.journal import Journal
+from dhansim.orders import Order
+from dhansim.switches import LiveSettings
+
+log = logging.getLogger("dhansim.feed")
+
+LOGIN_TIMEOUT_S = 30.0
+QUEUE_FRAMES_MAX = 10_000
+TokenCheck = Callable[[str, str], bool]
+
+
+class _Connection:
+    """One logged-in socket of one account."""
+
+    def __init__(self, conn_id: int, account: str, ws: web.WebSocketResponse, request: web.Request):
+        self.conn_id = conn_id
+        self.account = account
+        self.ws = ws
+        self.request = request
+        self.queue: asyncio.Queue[tuple[str, Order | None, str]] = asyncio.Queue(QUEUE_FRAMES_MAX)
+        self.stalled = False
+
+    def cut(self) -> None:
+        """Close the TCP connection without a WebSocket close frame."""
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    def set_stalled(self, stalled: bool) -> None:
+        if stalled == self.stalled:
+            return
+        self.stalled = stalled
+        transport = self.request.transport
+        if transport is None:
+            return
+        # Not reading means client pings go unanswered: a hung server, as seen by the client.
+        if stalled:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+
+class OrderFeed:
+    """Fan-out of order events to the sockets of each account."""
+
+    def __init__(
+        self,
+        settings: LiveSettings,
+        journal: Journal,
+        dice: FaultDice,
+        token_check: TokenCheck,
+        frame_of: Callable[[Order], dict[str, Any]],
+    ) -> None:
+        self._settings = settings
+        self._journal = journal
+        self._dice = dice
+        self._token_check = token_check
+        self._frame_of = frame_of
+        self._faults = FaultPlan()
+        self._by_account: dict[str, set[_Connection]] = {}
+        self._all: set[_Connection] = set()
+        self._next_id = 1
+        self._closing = False
+
+    # --- publishing --------------------------------------------------------------------------
+
+    def publish(self, order: Order) -> None:
+        """Queue the frame of ``order``'s current state to every socket of its account."""
+        conns = self._by_account.get(order.account_id)
+        if not conns:
+            return
+        frame = self._frame_of(order)
+        text = json.dumps(frame, separators=(",", ":"))
+        status = frame["Data"]["Status"]
+        malformed = self._faults.socket_malformed_p and self._faults.socket_applies(
+            order.account_id
+        )
+        for conn in list(conns):
+            if malformed and self._dice.hit(self._faults.socket_malformed_p):
+                self._enqueue(conn, self._dice.malformed_frame(), None, "MALFORMED")
+            self._enqueue(conn, text, order, status)
+
+    def _enqueue(self, conn: _Connection, text: str, order: Order | None, status: str) -> None:
+        try:
+            conn.queue.put_nowait((text, order, status))
+        except asyncio.QueueFull:
+            log.warning("order socket %s of %s overflowed; cutting it", conn.conn_id, conn.account)
+            self._journal_socket(conn, "overflow-cut")
+            conn.cut()
+
+    async def _writer(self, conn: _Connection) -> None:
+        while True:
+            text, order, status = await conn.queue.get()
+            if conn.stalled:
+                self._journal_frame(conn, order, status, "dropped-stalled")
+                continue
+            try:
+                await conn.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+            self._journal_frame(conn, order, status, "sent")
+
+    def _journal_frame(self, conn: _Connection, order: Order | None, status: str, result: str):
+        self._journal.record(
+            {
+                "kind": "frame",
+                "t_ns": mono_ns(),
+                "account": conn.account,
+                "connection": conn.conn_id,
+                "orderNo": order.order_id if order else None,
+                "legName": order.leg_name.value if order and order.leg_name else None,
+                "correlationId": order.correlation_id if order else None,
+                "status": status,
+                "result": result,
+            }
+        )
+
+    def _journal_socket(self, conn: _Connection | None, event: str, account: str = "") -> None:
+        self._journal.record(
+            {
+                "kind": "socket",
+                "t_ns": mono_ns(),
+                "account": conn.account if conn else account,
+                "connection": conn.conn_id if conn else None,
+                "event": event,
+            }
+        )
+
+    # --- faults / admin ----------------------------------------------------------------------
+
+    def apply_faults(self, plan: FaultPlan) -> None:
+        self._faults = plan
+        for conn in list(self._all):
+            conn.set_stalled(plan.socket_stall and plan.socket_applies(conn.account))
+
+    def drop_all(self) -> int:
+        """Cut every order socket now (no close frame); returns how many were cut."""
+        conns = list(self._all)
+        for conn in conns:
+            self._journal_socket(conn, "dropped-by-admin")
+            conn.cut()
+        return len(conns)
+
+    def connection_count(self, account: str | None = None) -> int:
+        if account is None:
+            return len(self._all)
+        return len(self._by_account.get(account, ()))
+
+    async def close_all(self) -> None:
+        self._closing = True
+        for conn in list(self._all):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.ws.close(code=1001, message=b"server shutdown"), 1.0)
+
+    # --- the socket handler ------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        account = await self._login(ws, request)
+        if account is None:
+            return ws
+        conn = _Connection(self._next_id, account, ws, request)
+        self._next_id += 1
+        self._by_account.setdefault(account, set()).add(conn)
+        self._all.add(conn)
+        self._journal_socket(conn, "login")
+        conn.set_stalled(self._faults.socket_stall and self._faults.socket_applies(account))
+        writer = asyncio.create_task(self._writer(conn))
+        pinger = asyncio.create_task(self._pinger(conn))
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.ERROR:
+                    break  # anything else a client sends after login is ignored, like Dhan
+        finally:
+            writer.cancel()
+            pinger.cancel()
+            for task in (writer, pinger):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._all.discard(conn)
+            conns = self._by_account.get(account)
+            if conns is not None:
+                conns.discard(conn)
+                if not conns:
+                    del self._by_account[account]
+            self._journal_socket(conn, "closed")
+        return ws
+
+    async def _login(self, ws: web.WebSocketResponse, request: web.Request) -> str | None:
+        try:
+            msg = await ws.receive(timeout=LOGIN_TIMEOUT_S)
+        except TimeoutError:
+            await ws.close(code=1008, message=b"login timeout")
+            return None
+        account = None
+        if msg.type is WSMsgType.TEXT:
+            account = self._check_login(msg.data)
+        if account is not None:
+            return account
+        self._journal_socket(None, "login-rejected")
+        if self._settings.switches.bad_login_close_frame:
+            await ws.close(code=1008, message=b"invalid login")
+        elif request.transport is not None:
+            request.transport.abort()
+        return None
+
+    def _check_login(self, text: str) -> str | None:
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(frame, dict) or frame.get("UserType") != "SELF":
+            return None
+        login = frame.get("LoginReq")
+        if not isinstance(login, dict) or str(login.get("MsgCode")) != "42":
+            return None
+        client_id, token = login.get("ClientId"), login.get("Token")
+        if not isinstance(client_id, str) or not isinstance(token, str):
+            return None
+        return client_id if self._token_check(client_id, token) else None
+
+    async def _pinger(self, conn: _Connection) -> None:
+        while not conn.ws.closed:
+            interval_s = self._settings.switches.ping_interval_s
+            await asyncio.sleep(interval_s if interval_s > 0 else 1.0)
+            if interval_s > 0 and not conn.stalled and not conn.ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await conn.ws.ping()

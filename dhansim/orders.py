@@ -1,0 +1,287 @@
+"""Order and trade records of the simulated order book, and their Dhan REST JSON shapes.
+
+An :class:`Order` is the broker's mutable state for one order (or one leg of a CO/BO/super
+order); only the exchange module mutates it, on the simulator's event-loop thread.
+:class:`Trade` is an immutable fill. ``*_json`` functions render Dhan's field names and casing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dhan.codes import (
+    LegName,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+from dhansim.clock import NO_DATE
+from dhansim.instruments import Instrument
+
+
+class OrderKind(StrEnum):
+    """What an order is within its family (plain, or a leg of CO / BO / super order)."""
+
+    PLAIN = "PLAIN"
+    CO_ENTRY = "CO_ENTRY"
+    CO_STOP = "CO_STOP"
+    BO_ENTRY = "BO_ENTRY"
+    BO_TARGET = "BO_TARGET"
+    BO_STOP = "BO_STOP"
+    SUPER_ENTRY = "SUPER_ENTRY"
+    SUPER_TARGET = "SUPER_TARGET"
+    SUPER_STOP = "SUPER_STOP"
+
+    @property
+    def is_exit_leg(self) -> bool:
+        return self in _EXIT_LEGS
+
+    @property
+    def is_super(self) -> bool:
+        return self in (OrderKind.SUPER_ENTRY, OrderKind.SUPER_TARGET, OrderKind.SUPER_STOP)
+
+
+_EXIT_LEGS = frozenset(
+    {
+        OrderKind.CO_STOP,
+        OrderKind.BO_TARGET,
+        OrderKind.BO_STOP,
+        OrderKind.SUPER_TARGET,
+        OrderKind.SUPER_STOP,
+    }
+)
+
+
+@dataclass(slots=True)
+class Order:
+    """One order or leg. Mutable on purpose: it *is* the broker's live state for that order."""
+
+    key: str  # unique inside one simulator: orderId, or "orderId:LEG" for super-order legs
+    order_id: str
+    account_id: str
+    instrument: Instrument
+    txn: TransactionType
+    product: ProductType
+    order_type: OrderType  # as requested (MARKET stays MARKET here; see shown_type)
+    validity: Validity
+    quantity: int
+    price: float
+    trigger_price: float
+    kind: OrderKind = OrderKind.PLAIN
+    correlation_id: str = ""
+    disclosed_qty: int = 0
+    after_market: bool = False
+    amo_time: str = ""
+    bo_profit_value: float = 0.0
+    bo_stop_loss_value: float = 0.0
+    leg_name: LegName | None = None
+    parent_id: str = ""  # entry orderId of a CO/BO leg (AlgoOrdNo)
+    trailing_jump: float = 0.0
+    target_price: float = 0.0  # super orders: the TARGET leg's price (kept on the entry too)
+    stop_loss_price: float = 0.0  # super orders: the STOP_LOSS leg's trigger
+    status: OrderStatus = OrderStatus.TRANSIT
+    filled_qty: int = 0
+    traded_value: float = 0.0
+    last_fill_price: float = 0.0
+    triggered: bool = False
+    protection_price: float = 0.0  # MPP band price of a MARKET / triggered SL-M order
+    exchange_order_id: str = ""
+    create_time: str = NO_DATE
+    update_time: str = NO_DATE
+    exchange_time: str = NO_DATE
+    oms_error_code: str = ""
+    oms_error_description: str = ""
+    modifications: int = 0
+    margin_per_unit: float = 0.0
+    legs: dict[LegName, Order] = field(default_factory=dict)  # CO/BO/super exit legs by name
+    filling: bool = False  # a partial-fill sequence is scheduled
+    trail_anchor: float = 0.0  # super stop leg: price at which the trigger last moved
+    rms_reject: str = ""  # set at placement when RMS will reject it (rms_reject_as_order)
+    by_request: bool = True  # placed by a client request (not a broker-made child leg)
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_qty
+
+    @property
+    def avg_price(self) -> float:
+        return round(self.traded_value / self.filled_qty, 4) if self.filled_qty else 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    def shown_type(self, mpp_as_limit: bool) -> OrderType:
+        """The order type the book shows: a protected MARKET order can appear as LIMIT."""
+        if mpp_as_limit and self.protection_price and self.order_type is OrderType.MARKET:
+            return OrderType.LIMIT
+        return self.order_type
+
+    def shown_price(self, mpp_as_limit: bool) -> float:
+        if mpp_as_limit and self.protection_price and self.order_type is OrderType.MARKET:
+            return self.protection_price
+        return self.price
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One fill of one order (or leg)."""
+
+    trade_id: str
+    order_key: str
+    order_id: str
+    account_id: str
+    instrument: Instrument
+    txn: TransactionType
+    product: ProductType
+    order_type: OrderType
+    quantity: int
+    price: float
+    time: str
+    exchange_order_id: str
+    leg_name: LegName | None
+
+
+def _drv(inst: Instrument) -> dict[str, Any]:
+    option = {"CE": "CALL", "PE": "PUT"}.get(inst.option_type)
+    return {
+        "drvExpiryDate": f"{inst.expiry_date} 14:30:00" if inst.expiry_date else NO_DATE,
+        "drvOptionType": option,
+        "drvStrikePrice": inst.strike_price,
+    }
+
+
+def order_json(o: Order, *, mpp_as_limit: bool) -> dict[str, Any]:
+    """The order record of ``GET /orders`` and ``GET /orders/{id}`` (Dhan's field names)."""
+    inst = o.instrument
+    record: dict[str, Any] = {
+        "dhanClientId": o.account_id,
+        "orderId": o.order_id,
+        "exchangeOrderId": o.exchange_order_id,
+        "correlationId": o.correlation_id,
+        "orderStatus": o.status.value,
+        "transactionType": o.txn.value,
+        "exchangeSegment": inst.segment.value,
+        "productType": o.product.value,
+        "orderType": o.shown_type(mpp_as_limit).value,
+        "validity": o.validity.value,
+        "tradingSymbol": inst.symbol,
+        "securityId": inst.security_id,
+        "quantity": o.quantity,
+        "disclosedQuantity": o.disclosed_qty,
+        "price": o.shown_price(mpp_as_limit),
+        "triggerPrice": o.trigger_price,
+        "afterMarketOrder": o.after_market,
+        "boProfitValue": o.bo_profit_value,
+        "boStopLossValue": o.bo_stop_loss_value,
+        "legName": o.leg_name.value if o.leg_name else None,
+        "createTime": o.create_time,
+        "updateTime": o.update_time,
+        "exchangeTime": o.exchange_time,
+        "omsErrorCode": o.oms_error_code or None,
+        "omsErrorDescription": o.oms_error_description or None,
+        "algoId": "",
+        "remainingQuantity": o.remaining,
+        "averageTradedPrice": o.avg_price,
+        "filledQty": o.filled_qty,
+    }
+    record.update(_drv(inst))
+    return record
+
+
+def trade_json(t: Trade) -> dict[str, Any]:
+    inst = t.instrument
+    record: dict[str, Any] = {
+        "dhanClientId": t.account_id,
+        "orderId": t.order_id,
+        "exchangeOrderId": t.exchange_order_id,
+        "exchangeTradeId": t.trade_id,
+        "transactionType": t.txn.value,
+        "exchangeSegment": inst.segment.value,
+        "productType": t.product.value,
+        "orderType": t.order_type.value,
+        "tradingSymbol": inst.symbol,
+        "customSymbol": inst.display_name,
+        "securityId": inst.security_id,
+        "tradedQuantity": t.quantity,
+        "tradedPrice": t.price,
+        "createTime": t.time,
+        "updateTime": t.time,
+        "exchangeTime": t.time,
+    }
+    record.update(_drv(inst))
+    return record
+
+
+def super_order_json(entry: Order, ltp: float, *, mpp_as_limit: bool) -> dict[str, Any]:
+    """One record of ``GET /super/orders``: the entry leg plus ``legDetails`` of the exits."""
+    inst = entry.instrument
+    record: dict[str, Any] = {
+        "dhanClientId": entry.account_id,
+        "orderId": entry.order_id,
+        "correlationId": entry.correlation_id,
+        "orderStatus": super_status(entry).value,
+        "transactionType": entry.txn.value,
+        "exchangeSegment": inst.segment.value,
+        "productType": entry.product.value,
+        "orderType": entry.shown_type(mpp_as_limit).value,
+        "validity": entry.validity.value,
+        "tradingSymbol": inst.symbol,
+        "securityId": inst.security_id,
+        "quantity": entry.quantity,
+        "remainingQuantity": entry.remaining,
+        "ltp": ltp,
+        "price": entry.shown_price(mpp_as_limit),
+        "afterMarketOrder": entry.after_market,
+        "legName": LegName.ENTRY_LEG.value,
+        "trailingJump": entry.trailing_jump,
+        "exchangeOrderId": entry.exchange_order_id,
+        "createTime": entry.create_time,
+        "updateTime": entry.update_time,
+        "exchangeTime": entry.exchange_time,
+        "omsErrorDescription": entry.oms_error_description or "",
+        "averageTradedPrice": entry.avg_price,
+        "filledQty": entry.filled_qty,
+        "algoId": "",
+        "legDetails": [_leg_detail(entry, leg) for leg in _exit_legs(entry)],
+    }
+    return record
+
+
+def _exit_legs(entry: Order) -> list[Order]:
+    return [entry.legs[n] for n in (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG) if n in entry.legs]
+
+
+def _leg_detail(entry: Order, leg: Order) -> dict[str, Any]:
+    is_stop = leg.leg_name is LegName.STOP_LOSS_LEG
+    return {
+        "orderId": entry.order_id,
+        "legName": leg.leg_name.value if leg.leg_name else None,
+        "transactionType": leg.txn.value,
+        "totalQuatity": leg.quantity,  # sic: Dhan's spelling in the super-order book sample
+        "remainingQuantity": leg.remaining,
+        "triggeredQuantity": leg.filled_qty,
+        "price": leg.trigger_price if is_stop else leg.price,
+        "orderStatus": leg_status(leg).value,
+        "trailingJump": leg.trailing_jump if is_stop else 0.0,
+    }
+
+
+def leg_status(leg: Order) -> OrderStatus:
+    """A super-order exit leg's status: TRIGGERED once a stop has fired and is still open."""
+    if leg.status.is_open and leg.triggered:
+        return OrderStatus.TRIGGERED
+    return leg.status
+
+
+def super_status(entry: Order) -> OrderStatus:
+    """A super order's status: the entry's, or CLOSED once the entry traded and an exit traded."""
+    if entry.status is OrderStatus.TRADED:
+        exits = _exit_legs(entry)
+        if any(leg.status is OrderStatus.TRADED for leg in exits):
+            return OrderStatus.CLOSED
+    return entry.status

@@ -1,0 +1,436 @@
+"""The ``/v2`` REST API of the simulator: Dhan's paths, headers, bare JSON bodies and errors.
+
+A middleware wraps every call: journal entry, fault plan (latency, timeout, 5xx, DH-904 storm,
+accept-then-drop), auth (``access-token`` + ``client-id``), per-account rate limits, and the
+mapping of :class:`SimError` (and of any bug) to ``{errorType, errorCode, errorMessage}``.
+A traceback never reaches a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from dhan.codes import DhErrorCode, KillSwitchStatus, LegName, OrderStatus
+from dhansim.account import Account
+from dhansim.clock import ist_token_validity, mono_ns
+from dhansim.errors import SimError, bad_input, order_error, order_not_found
+from dhansim.orders import Order, order_json, super_order_json, trade_json
+from dhansim.validation import (
+    parse_json_object,
+    parse_modify,
+    parse_place,
+    parse_super_modify,
+    parse_super_place,
+)
+
+if TYPE_CHECKING:
+    from dhansim.server import SimCore
+
+log = logging.getLogger("dhansim.rest")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Endpoints that count against the order-API rate limits (10/s, 250/min, 1000/h, 7000/day).
+ORDER_WRITE_ENDPOINTS = frozenset(
+    {
+        "POST /orders",
+        "PUT /orders/{order_id}",
+        "DELETE /orders/{order_id}",
+        "POST /orders/slicing",
+        "POST /super/orders",
+        "PUT /super/orders/{order_id}",
+        "DELETE /super/orders/{order_id}/{leg}",
+    }
+)
+AUTH_MESSAGE = "Client ID or user generated access token is invalid or expired."
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def error_response(exc: SimError) -> web.Response:
+    return json_response(exc.body(), status=exc.http_status)
+
+
+def endpoint_of(request: web.Request) -> str:
+    """``"METHOD /path-template"`` without ``/v2`` (the key used by faults and the journal)."""
+    route = request.match_info.route
+    resource = route.resource
+    path = resource.canonical if resource is not None else request.path
+    if path.startswith("/v2"):
+        path = path[3:]
+    return f"{request.method} {path}"
+
+
+class RestApi:
+    """Handlers of ``/v2`` and the middleware around them."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
+
+    def routes(self) -> list[web.RouteDef]:
+        h = self
+        return [
+            web.post("/v2/orders/slicing", h.place_slicing),
+            web.get("/v2/orders/external/{correlation_id}", h.order_by_correlation),
+            web.post("/v2/orders", h.place_order),
+            web.get("/v2/orders", h.order_book),
+            web.get("/v2/orders/{order_id}", h.order_by_id),
+            web.put("/v2/orders/{order_id}", h.modify_order),
+            web.delete("/v2/orders/{order_id}", h.cancel_order),
+            web.get("/v2/trades", h.trade_book),
+            web.get("/v2/trades/", h.trade_book),
+            web.get("/v2/trades/{order_id}", h.trades_of_order),
+            web.get("/v2/positions", h.positions),
+            web.get("/v2/holdings", h.holdings),
+            web.get("/v2/fundlimit", h.fund_limit),
+            web.get("/v2/profile", h.profile),
+            web.get("/v2/killswitch", h.kill_switch_status),
+            web.post("/v2/killswitch", h.kill_switch),
+            web.post("/v2/super/orders", h.place_super),
+            web.get("/v2/super/orders", h.super_book),
+            web.put("/v2/super/orders/{order_id}", h.modify_super),
+            web.delete("/v2/super/orders/{order_id}/{leg}", h.cancel_super_leg),
+        ]
+
+    # --- middleware --------------------------------------------------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/v2"):
+            return await handler(request)
+        endpoint = endpoint_of(request)
+        entry: dict[str, Any] = {
+            "kind": "rest",
+            "t_ns": mono_ns(),
+            "account": None,
+            "method": request.method,
+            "endpoint": endpoint,
+            "path": request.path,
+            "correlationId": None,
+            "orderId": None,
+            "status": None,
+            "errorCode": None,
+            "fault": None,
+        }
+        request["journal"] = entry
+        try:
+            return await self._serve(request, handler, endpoint, entry)
+        finally:
+            entry["t_done_ns"] = mono_ns()
+            self.core.journal.record(entry)
+
+    async def _serve(
+        self, request: web.Request, handler: Handler, endpoint: str, entry: dict[str, Any]
+    ) -> web.StreamResponse:
+        core = self.core
+        claimed = request.headers.get("client-id")
+        faults = core.faults.rest_for(endpoint, claimed)
+        if faults is not None:
+            delay_s = core.dice.latency_s(faults)
+            if delay_s:
+                await asyncio.sleep(delay_s)
+            if core.dice.hit(faults.timeout_p):
+                entry["fault"] = "timeout"
+                if faults.timeout_after_processing:
+                    await self._call(request, handler, endpoint, entry)
+                await asyncio.sleep(faults.timeout_hold_s)
+                return self._cut(request, entry)
+            if core.dice.hit(faults.error_5xx_p):
+                entry["fault"] = "5xx"
+                if faults.error_5xx_html:
+                    entry["status"] = 502
+                    return web.Response(
+                        status=502,
+                        text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+                        content_type="text/html",
+                    )
+                exc = SimError(DhErrorCode.INTERNAL_SERVER_ERROR, "Internal Server Error")
+                return self._error(exc, entry)
+            if core.dice.hit(faults.rate_limit_storm_p):
+                entry["fault"] = "rate-limit-storm"
+                return self._error(
+                    SimError(DhErrorCode.RATE_LIMIT, "Too many requests. Try again later."), entry
+                )
+        response = await self._call(request, handler, endpoint, entry)
+        if faults is not None and core.dice.hit(faults.accept_then_drop_p):
+            entry["fault"] = "accept-then-drop"
+            return self._cut(request, entry)
+        return response
+
+    def _cut(self, request: web.Request, entry: dict[str, Any]) -> web.StreamResponse:
+        """Close the connection with no answer; the client sees a reset / read error."""
+        if request.transport is not None:
+            request.transport.abort()
+        entry["status"] = None
+        raise asyncio.CancelledError  # aiohttp drops a cancelled handler silently
+
+    def _error(self, exc: SimError, entry: dict[str, Any]) -> web.Response:
+        entry["status"] = exc.http_status
+        entry["errorCode"] = exc.code.value
+        return error_response(exc)
+
+    async def _call(
+        self, request: web.Request, handler: Handler, endpoint: str, entry: dict[str, Any]
+    ) -> web.StreamResponse:
+        try:
+            account = self._authenticate(request)
+            entry["account"] = account.client_id
+            request["account"] = account
+            self._rate_limit(account, endpoint)
+            response = await handler(request)
+        except SimError as exc:
+            return self._error(exc, entry)
+        except web.HTTPException as exc:
+            code = DhErrorCode.INPUT_EXCEPTION
+            return self._error(SimError(code, exc.reason, http_status=exc.status), entry)
+        except Exception:
+            log.exception("simulator bug while serving %s", endpoint)
+            exc_ = SimError(DhErrorCode.INTERNAL_SERVER_ERROR, "Internal Server Error")
+            return self._error(exc_, entry)
+        entry["status"] = response.status
+        return response
+
+    def _authenticate(self, request: web.Request) -> Account:
+        core = self.core
+        token = request.headers.get("access-token", "")
+        client_id = request.headers.get("client-id") or request.headers.get("dhanClientId")
+        account = core.account_by_token(token) if token else None
+        switches = core.settings.switches
+        if (
+            account is None
+            or (client_id is None and switches.require_client_id_header)
+            or (client_id is not None and client_id != account.client_id)
+        ):
+            raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
+        if account.token_expired:
+            if switches.expired_token_code == "DH-906":
+                raise SimError(DhErrorCode.ORDER_ERROR, "Invalid Token", http_status=401)
+            raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
+        return account
+
+    def _rate_limit(self, account: Account, endpoint: str) -> None:
+        switches = self.core.settings.switches
+        now_s = time.monotonic()
+        if endpoint in ORDER_WRITE_ENDPOINTS:
+            if switches.rate_limits:
+                full = account.order_limits.try_acquire(now_s)
+                if full:
+                    raise SimError(
+                        DhErrorCode.RATE_LIMIT,
+                        f"Too many requests: order rate limit of {full} exceeded",
+                    )
+        elif switches.read_rate_limit:
+            full = account.read_limits.try_acquire(now_s)
+            if full:
+                raise SimError(
+                    DhErrorCode.RATE_LIMIT, f"Too many requests: rate limit of {full} exceeded"
+                )
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _body(self, request: web.Request) -> Any:
+        return parse_json_object(await request.read())
+
+    def _render(self, o: Order) -> dict[str, Any]:
+        return order_json(o, mpp_as_limit=self.core.settings.switches.mpp_show_as_limit)
+
+    @staticmethod
+    def _note(request: web.Request, o: Order) -> None:
+        entry = request["journal"]
+        entry["orderId"] = o.order_id
+        entry["correlationId"] = o.correlation_id or None
+
+    # --- orders ------------------------------------------------------------------------------
+
+    async def place_order(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        body = await self._body(request)
+        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
+            request["journal"]["correlationId"] = body["correlationId"]
+        req = parse_place(body, account.client_id, self.core.master)
+        o = self.core.exchange.place(account, req)
+        self._note(request, o)
+        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+
+    async def place_slicing(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        body = await self._body(request)
+        req = parse_place(body, account.client_id, self.core.master)
+        request["journal"]["correlationId"] = req.correlation_id or None
+        orders = self.core.exchange.place_slices(account, req)
+        request["journal"]["orderId"] = ",".join(o.order_id for o in orders)
+        return json_response(
+            [{"orderId": o.order_id, "orderStatus": o.status.value} for o in orders]
+        )
+
+    async def modify_order(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        order_id = request.match_info["order_id"]
+        request["journal"]["orderId"] = order_id
+        req = parse_modify(await self._body(request), account.client_id, order_id)
+        o = self.core.exchange.modify(account, order_id, req)
+        self._note(request, o)
+        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        order_id = request.match_info["order_id"]
+        request["journal"]["orderId"] = order_id
+        o = self.core.exchange.cancel(account, order_id)
+        self._note(request, o)
+        if self.core.settings.switches.cancel_empty_body:
+            return web.Response(status=202)
+        return json_response(
+            {"orderId": o.order_id, "orderStatus": OrderStatus.CANCELLED.value}, status=202
+        )
+
+    async def order_book(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        return json_response([self._render(o) for o in self.core.exchange.book(account)])
+
+    async def order_by_id(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        o = self.core.exchange.order(account, request.match_info["order_id"])
+        self._note(request, o)
+        return json_response(self._render(o))
+
+    async def order_by_correlation(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        cid = request.match_info["correlation_id"]
+        request["journal"]["correlationId"] = cid
+        orders = self.core.exchange.by_correlation(account, cid)
+        if not orders:
+            raise order_not_found("Order not found for the correlationId")
+        if self.core.settings.switches.external_cid_array:
+            return json_response([self._render(o) for o in orders])
+        latest = orders[-1]
+        request["journal"]["orderId"] = latest.order_id
+        return json_response(self._render(latest))
+
+    # --- trades / portfolio / funds ------------------------------------------------------------
+
+    async def trade_book(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        return json_response([trade_json(t) for t in account.trades])
+
+    async def trades_of_order(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        order_id = request.match_info["order_id"]
+        self.core.exchange.order(account, order_id)  # 404 for an unknown order
+        trades = account.trades_by_order.get(order_id, [])
+        return json_response([trade_json(t) for t in trades])
+
+    async def positions(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        market = self.core.market
+        return json_response(
+            [
+                p.to_json(account.client_id, market.ltp(p.instrument))
+                for p in account.positions.values()
+            ]
+        )
+
+    async def holdings(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        return json_response(account.holdings_json(self.core.market.ltp_by_key))
+
+    async def fund_limit(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        return json_response(account.fund_limit_json())
+
+    async def profile(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        return json_response(
+            {
+                "dhanClientId": account.client_id,
+                "tokenValidity": ist_token_validity(),
+                "activeSegment": "Equity, Derivative, Currency, Commodity",
+                "ddpi": "Active",
+                "mtf": "Active",
+                "dataPlan": "Active",
+                "dataValidity": ist_token_validity(24 * 30),
+            }
+        )
+
+    async def kill_switch_status(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        status = KillSwitchStatus.ACTIVATE if account.kill_switch else KillSwitchStatus.DEACTIVATE
+        return json_response({"dhanClientId": account.client_id, "killSwitchStatus": status.value})
+
+    async def kill_switch(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        raw = request.query.get("killSwitchStatus", "")
+        try:
+            wanted = KillSwitchStatus(raw.upper())
+        except ValueError:
+            raise bad_input("killSwitchStatus must be ACTIVATE or DEACTIVATE") from None
+        if wanted is KillSwitchStatus.ACTIVATE:
+            if any(o.is_open for o in account.orders.values()):
+                raise order_error("Kill switch cannot be activated while orders are pending")
+            if any(p.net_qty for p in account.positions.values()):
+                raise order_error("Kill switch cannot be activated while positions are open")
+            account.kill_switch = True
+            text = "Kill Switch has been successfully activated"
+        else:
+            account.kill_switch = False
+            text = "Kill Switch has been successfully deactivated"
+        return json_response({"dhanClientId": account.client_id, "killSwitchStatus": text})
+
+    # --- super orders ----------------------------------------------------------------------------
+
+    async def place_super(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        body = await self._body(request)
+        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
+            request["journal"]["correlationId"] = body["correlationId"]
+        req = parse_super_place(body, account.client_id, self.core.master)
+        o = self.core.exchange.place_super(account, req)
+        self._note(request, o)
+        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+
+    async def super_book(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        mpp = self.core.settings.switches.mpp_show_as_limit
+        market = self.core.market
+        return json_response(
+            [
+                super_order_json(o, market.ltp(o.instrument), mpp_as_limit=mpp)
+                for o in self.core.exchange.super_book(account)
+            ]
+        )
+
+    async def modify_super(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        order_id = request.match_info["order_id"]
+        request["journal"]["orderId"] = order_id
+        req = parse_super_modify(await self._body(request), account.client_id, order_id)
+        o = self.core.exchange.modify_super(account, order_id, req)
+        self._note(request, o)
+        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+
+    async def cancel_super_leg(self, request: web.Request) -> web.Response:
+        account: Account = request["account"]
+        order_id = request.match_info["order_id"]
+        request["journal"]["orderId"] = order_id
+        try:
+            leg = LegName(request.match_info["leg"])
+        except ValueError:
+            raise bad_input("order-leg must be ENTRY_LEG, TARGET_LEG or STOP_LOSS_LEG") from None
+        o = self.core.exchange.cancel_super_leg(account, order_id, leg)
+        self._note(request, o)
+        return json_response(
+            {"orderId": o.order_id, "orderStatus": OrderStatus.CANCELLED.value}, status=202
+        )

@@ -1,0 +1,148 @@
+"""Behaviour switches of the simulator: every place where Dhan's behaviour is unverified (**U**)
+or where tests need to turn a broker feature off.
+
+A :class:`Switches` value is frozen; the simulator swaps in a new one on ``PUT /sim/switches``.
+Each field is documented in ``docs/simulator.md`` (the table there mirrors this class).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_FEED_PART_TRADED = ("PENDING", "PART_TRADED", "TRADED")
+_EXPIRED_TOKEN_CODES = ("DH-901", "DH-906")
+_IOC_REMAINDER = ("EXPIRED", "CANCELLED")
+
+
+@dataclass(frozen=True, slots=True)
+class Switches:
+    """Runtime behaviour of the simulated broker (see ``docs/simulator.md``)."""
+
+    #: A filled CO/BO exit leg (or super-order exit leg) cancels its sibling.
+    broker_oco: bool = True
+    #: BO ``boProfitValue``/``boStopLossValue`` are absolute prices instead of offsets (**U**).
+    bo_values_absolute: bool = False
+    #: Market price protection: a MARKET order becomes a LIMIT at LTP +/- ``mpp_percent``.
+    market_protection: bool = True
+    mpp_percent: float = 3.0
+    #: With MPP, the book and socket show the protected order as LIMIT (LMT) at its band price.
+    mpp_show_as_limit: bool = True
+    #: Per-account order-API limits 10/s, 250/min, 1000/h, 7000/day -> DH-904.
+    rate_limits: bool = True
+    #: Non-trading (GET) limit of 20/s per account -> DH-904. Off by default.
+    read_rate_limit: bool = False
+    #: Socket frames also carry camelCase duplicates and title-case statuses (``Cancelled``).
+    quirks: bool = False
+    #: ``Status`` on the socket for a partly filled open order (the socket enum has no PART_TRADED).
+    feed_part_traded_status: str = "PENDING"
+    #: ``DELETE /orders/{id}`` answers 202 with an empty body instead of ``{orderId, orderStatus}``.
+    cancel_empty_body: bool = False
+    #: Server WebSocket ping interval on the order-update socket; 0 disables pings.
+    ping_interval_s: float = 10.0
+    #: Delay between TRANSIT (the REST answer) and PENDING (at the exchange).
+    exchange_delay_ms: float = 0.0
+    #: Insufficient funds: 200 + an order REJECTED by RMS instead of a DH-906 error.
+    rms_reject_as_order: bool = False
+    #: Check margin against the available balance at placement.
+    check_funds: bool = True
+    #: Error code for an expired token: DH-901, or DH-906 "Invalid Token" (seen in the field).
+    expired_token_code: str = "DH-901"
+    #: Require the ``client-id`` header on every /v2 call (the SDK always sends it).
+    require_client_id_header: bool = True
+    #: A login frame with a bad token gets a WebSocket close frame instead of a TCP abort.
+    bad_login_close_frame: bool = False
+    #: Seeded random walk of every unpinned instrument's LTP.
+    random_walk: bool = True
+    walk_interval_ms: float = 500.0
+    walk_volatility: float = 0.0005
+    #: Status of the unfilled remainder of an IOC order.
+    ioc_remainder_status: str = "EXPIRED"
+    #: ``GET /orders/external/{cid}`` answers an array of every order with that id (**U**).
+    external_cid_array: bool = False
+
+    def __post_init__(self) -> None:
+        if self.feed_part_traded_status not in _FEED_PART_TRADED:
+            raise ValueError(f"feed_part_traded_status must be one of {_FEED_PART_TRADED}")
+        if self.expired_token_code not in _EXPIRED_TOKEN_CODES:
+            raise ValueError(f"expired_token_code must be one of {_EXPIRED_TOKEN_CODES}")
+        if self.ioc_remainder_status not in _IOC_REMAINDER:
+            raise ValueError(f"ioc_remainder_status must be one of {_IOC_REMAINDER}")
+        if self.mpp_percent <= 0 or self.mpp_percent >= 50:
+            raise ValueError("mpp_percent must be in (0, 50)")
+        for name in ("ping_interval_s", "exchange_delay_ms", "walk_interval_ms", "walk_volatility"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+    def updated(self, changes: Mapping[str, Any]) -> Switches:
+        """A copy with ``changes`` applied; unknown names or wrong types raise ``ValueError``."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in fields:
+                raise ValueError(f"unknown switch {name!r}; known: {sorted(fields)}")
+            current = getattr(self, name)
+            clean[name] = _coerce(name, value, type(current))
+        return dataclasses.replace(self, **clean)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"switch {name!r} takes true/false")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"switch {name!r} takes a number")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"switch {name!r} takes a string")
+        return value
+    raise ValueError(f"switch {name!r} has an unsupported type")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class PartialFills:
+    """How a fillable order is filled: at once, or in ``parts`` lot-aligned fills."""
+
+    enabled: bool = False
+    #: Number of fills an order's quantity is split into (at most; lot size permitting).
+    parts: int = 2
+    #: Gap between two fills of one order.
+    interval_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.parts < 1:
+            raise ValueError("parts must be >= 1")
+        if self.interval_ms < 0:
+            raise ValueError("interval_ms must be >= 0")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PartialFills:
+        unknown = set(data) - {"enabled", "parts", "interval_ms"}
+        if unknown:
+            raise ValueError(f"unknown partial-fill keys {sorted(unknown)}")
+        enabled = data.get("enabled", True)
+        parts = data.get("parts", 2)
+        interval_ms = data.get("interval_ms", 0.0)
+        if not isinstance(enabled, bool):
+            raise ValueError("enabled takes true/false")
+        if isinstance(parts, bool) or not isinstance(parts, int):
+            raise ValueError("parts takes an integer")
+        if isinstance(interval_ms, bool) or not isinstance(interval_ms, int | float):
+            raise ValueError("interval_ms takes a number")
+        return cls(enabled=enabled, parts=parts, interval_ms=float(interval_ms))
+
+
+@dataclass(slots=True)
+class LiveSettings:
+    """The settings in force; mutable holder so every component sees admin changes at once."""
+
+    switches: Switches = dataclasses.field(default_factory=Switches)
+    partial_fills: PartialFills = dataclasses.field(default_factory=PartialFills)
