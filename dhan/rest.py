@@ -171,6 +171,12 @@ class DhanClient:
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    @property
+    def access_token(self) -> str:
+        """The token in use (a secret: for the order feed's login, never for a log line)."""
+        with self._token_lock:
+            return self._token
+
     def update_token(self, access_token: str) -> None:
         """Use ``access_token`` from the next request on (SIGHUP token reload)."""
         if not access_token:

@@ -1,0 +1,830 @@
+"""The configuration: ``config.yaml`` read once at start into frozen, validated objects.
+
+``load_config`` expands ``${VAR}`` / ``${VAR:-default}``, checks every key and raises
+``ConfigError`` whose text names the key path (``followers[1].sizing.multiplier: must be > 0``);
+the CLI prints that line and exits 2. Access tokens are ``Secret``s, so no repr, log line or
+error can show them. Every key is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from dhan.codes import ExchangeSegment, ProductType
+
+E = TypeVar("E", bound=StrEnum)
+
+DHAN_REST_URL = "https://api.dhan.co/v2"
+DHAN_ORDER_FEED_URL = "wss://api-order-update.dhan.co"
+
+_FOLLOWER_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+# --- value types --------------------------------------------------------------------------
+
+
+class Secret:
+    """A secret string (an access token). Its repr and str are ``Secret('***')``.
+
+    Call ``reveal()`` only where the value must go on the wire.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+
+class ConfigError(Exception):
+    """A bad config. ``str()`` is one line: ``<key path>: <what is wrong>``."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class SizingMode(StrEnum):
+    MULTIPLIER = "multiplier"  # follower qty = leader qty x multiplier
+    FIXED = "fixed"  # follower qty = quantity, whatever the leader's
+    CAPITAL = "capital"  # leader qty x (follower balance / leader balance) x capital_multiplier
+
+
+class ReconcilePolicy(StrEnum):
+    """What to do with a leader order the socket missed and a REST reconcile found."""
+
+    COPY_OPEN = "copy_open"  # copy it if it is still open
+    COPY_ALL = "copy_all"  # copy it even if it already finished (e.g. filled while we were down)
+    SKIP = "skip"  # never copy; audit it
+    ALERT = "alert"  # never copy; audit it and log a warning
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _redact_url(url: str | None) -> str | None:
+    """``url`` with any password replaced by ``***`` (for reprs and summaries)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# --- the config objects -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """The embedded simulator (``broker.sim``; used only with ``embedded_sim: true``)."""
+
+    seed: int = 1
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = any free port
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    embedded_sim: bool = False
+    sim: SimConfig = field(default_factory=SimConfig)
+    rest_url: str = DHAN_REST_URL
+    order_feed_url: str = DHAN_ORDER_FEED_URL
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 5.0
+    feed_ping_interval_s: float = 10.0
+    feed_ping_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class EgressConfig:
+    """Where an account's connections leave from: a local IP to bind, or an HTTP(S) proxy."""
+
+    source_address: str | None = None
+    proxy: str | None = None  # may carry credentials: shown redacted
+
+    def __repr__(self) -> str:
+        return (
+            f"EgressConfig(source_address={self.source_address!r}, "
+            f"proxy={_redact_url(self.proxy)!r})"
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.source_address:
+            parts.append(f"from {self.source_address}")
+        if self.proxy:
+            parts.append(f"via {_redact_url(self.proxy)}")
+        return " ".join(parts) or "default route"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """A Dhan account: the leader, or the account part of a follower."""
+
+    client_id: str
+    access_token: Secret
+    egress: EgressConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SizingConfig:
+    """How a follower's quantity follows the leader's (rounded down to the lot by the engine).
+
+    Only the field of the chosen ``mode`` is meaningful; the others keep their defaults.
+    """
+
+    mode: SizingMode
+    multiplier: float = 1.0  # mode multiplier
+    quantity: int = 0  # mode fixed
+    capital_multiplier: float = 1.0  # mode capital: extra factor on the balance ratio
+
+    def describe(self) -> str:
+        if self.mode is SizingMode.MULTIPLIER:
+            return f"multiplier x{self.multiplier:g}"
+        if self.mode is SizingMode.FIXED:
+            return f"fixed {self.quantity}"
+        return f"capital x{self.capital_multiplier:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class CapsConfig:
+    """Upper bounds on one follower order (``None`` = no cap)."""
+
+    max_order_quantity: int | None = None
+    max_order_value_inr: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FiltersConfig:
+    """Which leader orders a follower copies. An empty set means "all"."""
+
+    exchange_segments: frozenset[ExchangeSegment] = frozenset()
+    products: frozenset[ProductType] = frozenset()
+    security_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerConfig:
+    name: str
+    client_id: str
+    access_token: Secret
+    sizing: SizingConfig
+    enabled: bool = True
+    caps: CapsConfig = field(default_factory=CapsConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    egress: EgressConfig | None = None
+
+    @property
+    def account(self) -> AccountConfig:
+        return AccountConfig(self.client_id, self.access_token, self.egress)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    reconcile_policy: ReconcilePolicy = ReconcilePolicy.COPY_OPEN
+    follower_tick_s: float = 2.0
+    bracket_tick_s: float = 1.0
+    fund_refresh_s: float = 60.0
+    outcome_lookup_delay_s: float = 0.5
+    audit_path: str = "copytrader-audit.jsonl"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class StoreConfig:
+    url: str = "sqlite:///copytrader.db"
+
+    def __repr__(self) -> str:
+        return f"StoreConfig(url={_redact_url(self.url)!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9108
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "INFO"
+    format: LogFormat = LogFormat.TEXT
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    leader: AccountConfig
+    followers: tuple[FollowerConfig, ...]
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def follower(self, name: str) -> FollowerConfig | None:
+        return next((f for f in self.followers if f.name == name), None)
+
+    def with_tokens_from(self, new: Config) -> Config:
+        """This config with ``new``'s access tokens and follower ``enabled`` flags.
+
+        What a SIGHUP may change without a restart. Followers missing from ``new`` keep their
+        old values; any other difference is reported by :meth:`changes_needing_restart`.
+        """
+        followers = []
+        for f in self.followers:
+            nf = new.follower(f.name)
+            followers.append(
+                f if nf is None else replace(f, access_token=nf.access_token, enabled=nf.enabled)
+            )
+        leader = replace(self.leader, access_token=new.leader.access_token)
+        return replace(self, leader=leader, followers=tuple(followers))
+
+    def changes_needing_restart(self, new: Config) -> list[str]:
+        """What differs between this config and ``new`` beyond tokens and enabled flags."""
+        changes: list[str] = []
+        for section in fields(self):
+            if section.name in ("leader", "followers"):
+                continue
+            if getattr(self, section.name) != getattr(new, section.name):
+                changes.append(f"{section.name} changed")
+        if replace(self.leader, access_token=new.leader.access_token) != new.leader:
+            changes.append("leader changed")
+        old_names = [f.name for f in self.followers]
+        new_names = [f.name for f in new.followers]
+        changes += [f"followers: {n} added" for n in new_names if n not in old_names]
+        changes += [f"followers: {n} removed" for n in old_names if n not in new_names]
+        for f in self.followers:
+            nf = new.follower(f.name)
+            if nf is not None and replace(nf, access_token=f.access_token, enabled=f.enabled) != f:
+                changes.append(f"followers: {f.name} changed")
+        return changes
+
+
+def config_summary(cfg: Config) -> list[str]:
+    """One line per follower for logs and the CLI: name, client id, sizing, egress, state."""
+    lines = []
+    for f in cfg.followers:
+        parts = [f"{f.name}: client {f.client_id}", f"sizing {f.sizing.describe()}"]
+        caps = []
+        if f.caps.max_order_quantity is not None:
+            caps.append(f"qty<={f.caps.max_order_quantity}")
+        if f.caps.max_order_value_inr is not None:
+            caps.append(f"value<={f.caps.max_order_value_inr:g} INR")
+        if caps:
+            parts.append("caps " + " ".join(caps))
+        filters = []
+        for label, values in (
+            ("segments", f.filters.exchange_segments),
+            ("products", f.filters.products),
+            ("securities", f.filters.security_ids),
+        ):
+            if values:
+                filters.append(f"{label}={','.join(sorted(values))}")
+        if filters:
+            parts.append("only " + " ".join(filters))
+        if f.egress is not None:
+            parts.append(f"egress {f.egress.describe()}")
+        parts.append("enabled" if f.enabled else "DISABLED")
+        lines.append(", ".join(parts))
+    return lines
+
+
+# --- ${VAR} expansion ---------------------------------------------------------------------
+
+
+class _Expanded(str):
+    """A string that came out of ``${...}`` expansion: may be read as a number or boolean."""
+
+    __slots__ = ()
+
+
+_REFERENCE = re.compile(r"\$(\$|\{[^}]*\}|\{)")
+_VAR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
+
+
+def _expand_str(text: str, env: Mapping[str, str], path: str) -> str:
+    if "$" not in text:
+        return text
+    expanded = False
+
+    def substitute(m: re.Match[str]) -> str:
+        nonlocal expanded
+        token = m.group(1)
+        if token == "$":
+            return "$"
+        if token == "{":
+            raise ConfigError(path, "unterminated ${ (write $$ for a literal $)")
+        ref = _VAR.match(token[1:-1])
+        if ref is None:
+            raise ConfigError(
+                path, f"bad reference {m.group(0)!r}: use ${{VAR}} or ${{VAR:-default}}"
+            )
+        name, default = ref.group(1), ref.group(2)
+        expanded = True
+        value = env.get(name)
+        if value:  # like the shell's ${VAR:-default}: empty counts as unset
+            return value
+        if default is not None:
+            return default
+        if value == "":
+            return ""
+        raise ConfigError(path, f"environment variable {name} is not set")
+
+    result = _REFERENCE.sub(substitute, text)
+    return _Expanded(result) if expanded else result
+
+
+def _expand(value: Any, env: Mapping[str, str], path: str) -> Any:
+    if isinstance(value, str):
+        return _expand_str(value, env, path)
+    if isinstance(value, list):
+        return [_expand(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _expand(v, env, _join(path, str(k))) for k, v in value.items()}
+    return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# --- reading typed values -----------------------------------------------------------------
+
+
+class _Node:
+    """One value of the YAML tree and its key path, with typed, checked readers."""
+
+    __slots__ = ("path", "value")
+
+    def __init__(self, value: Any, path: str) -> None:
+        self.value = value
+        self.path = path
+
+    def fail(self, message: str) -> ConfigError:
+        return ConfigError(self.path or "(top level)", message)
+
+    def mapping(self, allowed: Iterable[str]) -> dict[str, _Node]:
+        allowed = tuple(allowed)
+        if not isinstance(self.value, dict):
+            raise self.fail(f"must be a mapping, got {_kind(self.value)}")
+        out = {}
+        for key, value in self.value.items():
+            if not isinstance(key, str) or key not in allowed:
+                raise ConfigError(
+                    _join(self.path, str(key)),
+                    f"unknown key (expected one of: {', '.join(allowed)})",
+                )
+            out[key] = _Node(value, _join(self.path, key))
+        return out
+
+    def items(self) -> list[_Node]:
+        if not isinstance(self.value, list):
+            raise self.fail(f"must be a list, got {_kind(self.value)}")
+        return [_Node(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+
+    def text(self, *, allow_number: bool = False) -> str:
+        v = self.value
+        if allow_number and isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        if not isinstance(v, str):
+            raise self.fail(f"must be a string, got {_kind(v)}")
+        if not v.strip():
+            raise self.fail("must not be empty")
+        return str(v).strip()
+
+    def secret(self) -> Secret:
+        if not isinstance(self.value, str):
+            raise self.fail(f"must be a string, got {_kind(self.value)}")  # never echo it
+        if not self.value.strip():
+            raise self.fail("must not be empty (is its environment variable set?)")
+        return Secret(self.value.strip())
+
+    def boolean(self) -> bool:
+        v = self.value
+        if isinstance(v, _Expanded):
+            low = v.strip().lower()
+            if low in ("true", "yes", "on", "1"):
+                return True
+            if low in ("false", "no", "off", "0"):
+                return False
+        if not isinstance(v, bool):
+            raise self.fail(f"must be true or false, got {_kind(v)}")
+        return v
+
+    def integer(self, *, min_value: int | None = None, max_value: int | None = None) -> int:
+        v = self.value
+        if isinstance(v, _Expanded):
+            try:
+                v = int(v.strip())
+            except ValueError:
+                raise self.fail(f"must be an integer, got {str(self.value)!r}") from None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(f"must be an integer, got {_kind(v)}")
+        if min_value is not None and v < min_value:
+            raise self.fail(f"must be >= {min_value}")
+        if max_value is not None and v > max_value:
+            raise self.fail(f"must be <= {max_value}")
+        return v
+
+    def number(self, *, positive: bool = False, non_negative: bool = False) -> float:
+        v = self.value
+        if isinstance(v, _Expanded):
+            try:
+                v = float(v.strip())
+            except ValueError:
+                raise self.fail(f"must be a number, got {str(self.value)!r}") from None
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.fail(f"must be a number, got {_kind(v)}")
+        result = float(v)
+        if result != result or result in (float("inf"), float("-inf")):
+            raise self.fail("must be a finite number")
+        if positive and result <= 0:
+            raise self.fail("must be > 0")
+        if non_negative and result < 0:
+            raise self.fail("must be >= 0")
+        return result
+
+    def choice(self, enum: type[E]) -> E:
+        v = self.value
+        if not isinstance(v, str):
+            raise self.fail(f"must be one of {', '.join(enum)}; got {_kind(v)}")
+        try:
+            return enum(v.strip())
+        except ValueError:
+            raise self.fail(f"must be one of {', '.join(enum)}; got {v!r}") from None
+
+    def url(self, schemes: tuple[str, ...]) -> str:
+        text = self.text()
+        parts = urlsplit(text)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise self.fail(f"must be a {' or '.join(s + '://' for s in schemes)} URL")
+        try:
+            parts.port  # noqa: B018  # raises ValueError for a bad port
+        except ValueError:
+            raise self.fail("has an invalid port") from None
+        return text.rstrip("/")
+
+    def non_empty_set(self, read: Callable[[_Node], Any]) -> frozenset[Any]:
+        items = self.items()
+        if not items:
+            raise self.fail("must not be empty (leave the key out to allow all)")
+        return frozenset(read(item) for item in items)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), "a list" if isinstance(value, list) else "a mapping"
+    )
+
+
+def _opt(section: Mapping[str, _Node], key: str, read: Callable[[_Node], Any], default: Any) -> Any:
+    node = section.get(key)
+    return default if node is None else read(node)
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _sim(node: _Node) -> SimConfig:
+    m = node.mapping(("seed", "host", "port"))
+    d = SimConfig()
+    return SimConfig(
+        seed=_opt(m, "seed", lambda n: n.integer(), d.seed),
+        host=_opt(m, "host", lambda n: n.text(), d.host),
+        port=_opt(m, "port", lambda n: n.integer(min_value=0, max_value=65535), d.port),
+    )
+
+
+def _broker(node: _Node) -> BrokerConfig:
+    m = node.mapping([f.name for f in fields(BrokerConfig)])
+    d = BrokerConfig()
+    embedded = _opt(m, "embedded_sim", _Node.boolean, d.embedded_sim)
+    if "sim" in m and not embedded:
+        raise m["sim"].fail("only valid with embedded_sim: true")
+
+    def seconds(key: str) -> float:
+        value: float = _opt(m, key, lambda n: n.number(positive=True), getattr(d, key))
+        return value
+
+    return BrokerConfig(
+        embedded_sim=embedded,
+        sim=_opt(m, "sim", _sim, d.sim),
+        rest_url=_opt(m, "rest_url", lambda n: n.url(("https", "http")), d.rest_url),
+        order_feed_url=_opt(m, "order_feed_url", lambda n: n.url(("wss", "ws")), d.order_feed_url),
+        connect_timeout_s=seconds("connect_timeout_s"),
+        read_timeout_s=seconds("read_timeout_s"),
+        feed_ping_interval_s=seconds("feed_ping_interval_s"),
+        feed_ping_timeout_s=seconds("feed_ping_timeout_s"),
+    )
+
+
+def _egress(node: _Node) -> EgressConfig:
+    m = node.mapping(("source_address", "proxy"))
+    if not m:
+        raise node.fail("set source_address or proxy (or leave egress out)")
+    source = None
+    if "source_address" in m:
+        source = m["source_address"].text()
+        try:
+            ipaddress.ip_address(source)
+        except ValueError:
+            raise m["source_address"].fail("must be an IPv4 or IPv6 address") from None
+    proxy = _opt(m, "proxy", lambda n: n.url(("http", "https")), None)
+    return EgressConfig(source_address=source, proxy=proxy)
+
+
+def _client_id(node: _Node) -> str:
+    value = node.text(allow_number=True)
+    if not _CLIENT_ID.match(value):
+        raise node.fail("must be a Dhan client id (letters and digits)")
+    return value
+
+
+def _leader(node: _Node) -> AccountConfig:
+    m = node.mapping(("client_id", "access_token", "egress"))
+    for key in ("client_id", "access_token"):
+        if key not in m:
+            raise ConfigError(_join(node.path, key), "is required")
+    return AccountConfig(
+        client_id=_client_id(m["client_id"]),
+        access_token=m["access_token"].secret(),
+        egress=_opt(m, "egress", _egress, None),
+    )
+
+
+_SIZING_KEYS = {
+    SizingMode.MULTIPLIER: ("multiplier",),
+    SizingMode.FIXED: ("quantity",),
+    SizingMode.CAPITAL: ("capital_multiplier",),
+}
+
+
+def _sizing(node: _Node) -> SizingConfig:
+    m = node.mapping(("mode", "multiplier", "quantity", "capital_multiplier"))
+    if "mode" not in m:
+        raise ConfigError(_join(node.path, "mode"), "is required (multiplier, fixed or capital)")
+    mode = m["mode"].choice(SizingMode)
+    for other_mode, keys in _SIZING_KEYS.items():
+        for key in keys:
+            if key in m and other_mode is not mode:
+                raise m[key].fail(f"only valid with mode: {other_mode}")
+    if mode is SizingMode.MULTIPLIER:
+        if "multiplier" not in m:
+            raise ConfigError(_join(node.path, "multiplier"), "is required with mode: multiplier")
+        return SizingConfig(mode, multiplier=m["multiplier"].number(positive=True))
+    if mode is SizingMode.FIXED:
+        if "quantity" not in m:
+            raise ConfigError(_join(node.path, "quantity"), "is required with mode: fixed")
+        return SizingConfig(mode, quantity=m["quantity"].integer(min_value=1))
+    return SizingConfig(
+        mode,
+        capital_multiplier=_opt(m, "capital_multiplier", lambda n: n.number(positive=True), 1.0),
+    )
+
+
+def _caps(node: _Node) -> CapsConfig:
+    m = node.mapping(("max_order_quantity", "max_order_value_inr"))
+    return CapsConfig(
+        max_order_quantity=_opt(m, "max_order_quantity", lambda n: n.integer(min_value=1), None),
+        max_order_value_inr=_opt(m, "max_order_value_inr", lambda n: n.number(positive=True), None),
+    )
+
+
+def _filters(node: _Node) -> FiltersConfig:
+    m = node.mapping(("exchange_segments", "products", "security_ids"))
+    return FiltersConfig(
+        exchange_segments=_opt(
+            m,
+            "exchange_segments",
+            lambda n: n.non_empty_set(lambda i: i.choice(ExchangeSegment)),
+            frozenset(),
+        ),
+        products=_opt(
+            m, "products", lambda n: n.non_empty_set(lambda i: i.choice(ProductType)), frozenset()
+        ),
+        security_ids=_opt(
+            m,
+            "security_ids",
+            lambda n: n.non_empty_set(lambda i: i.text(allow_number=True)),
+            frozenset(),
+        ),
+    )
+
+
+def _follower(node: _Node) -> FollowerConfig:
+    m = node.mapping(
+        ("name", "client_id", "access_token", "enabled", "sizing", "caps", "filters", "egress")
+    )
+    for key in ("name", "client_id", "access_token", "sizing"):
+        if key not in m:
+            raise ConfigError(_join(node.path, key), "is required")
+    name = m["name"].text()
+    if not _FOLLOWER_NAME.match(name):
+        raise m["name"].fail("must be 1-40 characters of a-z, 0-9, _ and -")
+    return FollowerConfig(
+        name=name,
+        client_id=_client_id(m["client_id"]),
+        access_token=m["access_token"].secret(),
+        enabled=_opt(m, "enabled", _Node.boolean, True),
+        sizing=_sizing(m["sizing"]),
+        caps=_opt(m, "caps", _caps, CapsConfig()),
+        filters=_opt(m, "filters", _filters, FiltersConfig()),
+        egress=_opt(m, "egress", _egress, None),
+    )
+
+
+def _followers(node: _Node, leader: AccountConfig) -> tuple[FollowerConfig, ...]:
+    items = node.items()
+    if not items:
+        raise node.fail("must list at least one follower")
+    result: list[FollowerConfig] = []
+    names: dict[str, int] = {}
+    client_ids: dict[str, int] = {}
+    egress_owner: dict[tuple[str, str], str] = {}
+    for i, item in enumerate(items):
+        f = _follower(item)
+        where = f"{node.path}[{i}]"
+        if f.name in names:
+            raise ConfigError(f"{where}.name", f"duplicate name (also followers[{names[f.name]}])")
+        if f.client_id == leader.client_id:
+            raise ConfigError(f"{where}.client_id", "is the leader's client id")
+        if f.client_id in client_ids:
+            raise ConfigError(
+                f"{where}.client_id",
+                f"duplicate client id (also followers[{client_ids[f.client_id]}])",
+            )
+        if f.egress is not None:
+            # Dhan requires one static IP per account: two followers must not share an egress.
+            for key, value in (
+                ("source_address", f.egress.source_address),
+                ("proxy", f.egress.proxy),
+            ):
+                if value is None:
+                    continue
+                owner = egress_owner.get((key, value))
+                if owner is not None:
+                    raise ConfigError(
+                        f"{where}.egress.{key}",
+                        f"already used by follower {owner}"
+                        " (Dhan requires a distinct static IP per account)",
+                    )
+                egress_owner[(key, value)] = f.name
+        names[f.name] = i
+        client_ids[f.client_id] = i
+        result.append(f)
+    return tuple(result)
+
+
+def _engine(node: _Node) -> EngineConfig:
+    m = node.mapping([f.name for f in fields(EngineConfig)])
+    d = EngineConfig()
+    return EngineConfig(
+        reconcile_policy=_opt(
+            m, "reconcile_policy", lambda n: n.choice(ReconcilePolicy), d.reconcile_policy
+        ),
+        follower_tick_s=_opt(m, "follower_tick_s", lambda n: n.number(positive=True), 2.0),
+        bracket_tick_s=_opt(m, "bracket_tick_s", lambda n: n.number(positive=True), 1.0),
+        fund_refresh_s=_opt(m, "fund_refresh_s", lambda n: n.number(positive=True), 60.0),
+        outcome_lookup_delay_s=_opt(
+            m, "outcome_lookup_delay_s", lambda n: n.number(non_negative=True), 0.5
+        ),
+        audit_path=_opt(m, "audit_path", lambda n: n.text(), d.audit_path),
+    )
+
+
+def _store(node: _Node) -> StoreConfig:
+    m = node.mapping(("url",))
+    url = _opt(m, "url", lambda n: n.text(), StoreConfig().url)
+    if "://" not in url:
+        raise m["url"].fail("must be a SQLAlchemy URL such as sqlite:///copytrader.db")
+    return StoreConfig(url=url)
+
+
+def _metrics(node: _Node) -> MetricsConfig:
+    m = node.mapping(("enabled", "host", "port"))
+    d = MetricsConfig()
+    return MetricsConfig(
+        enabled=_opt(m, "enabled", _Node.boolean, d.enabled),
+        host=_opt(m, "host", lambda n: n.text(), d.host),
+        port=_opt(m, "port", lambda n: n.integer(min_value=0, max_value=65535), d.port),
+    )
+
+
+def _logging(node: _Node) -> LoggingConfig:
+    m = node.mapping(("level", "format"))
+
+    def level(n: _Node) -> str:
+        value = n.text().upper()
+        if value not in _LOG_LEVELS:
+            raise n.fail(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return value
+
+    return LoggingConfig(
+        level=_opt(m, "level", level, "INFO"),
+        format=_opt(m, "format", lambda n: n.choice(LogFormat), LogFormat.TEXT),
+    )
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise ConfigError(f"line {mark.line + 1}", f"duplicate key {key!r}")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _no_duplicates,
+)
+
+_TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging")
+
+
+def parse_config(
+    text: str, env: Mapping[str, str] | None = None, *, source: str = "config"
+) -> Config:
+    """Validate the YAML ``text`` (see :func:`load_config`); ``source`` names it in errors."""
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(where, f"not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, f"not valid YAML: {exc}") from None
+    if raw is None:
+        raise ConfigError(source, "is empty")
+    root = _Node(_expand(raw, os.environ if env is None else env, ""), "")
+    m = root.mapping(_TOP_LEVEL)
+    for key in ("leader", "followers"):
+        if key not in m:
+            raise ConfigError(key, "is required")
+    leader = _leader(m["leader"])
+    return Config(
+        leader=leader,
+        followers=_followers(m["followers"], leader),
+        broker=_opt(m, "broker", _broker, BrokerConfig()),
+        engine=_opt(m, "engine", _engine, EngineConfig()),
+        store=_opt(m, "store", _store, StoreConfig()),
+        metrics=_opt(m, "metrics", _metrics, MetricsConfig()),
+        logging=_opt(m, "logging", _logging, LoggingConfig()),
+    )
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file at ``path``.
+
+    ``env`` (default ``os.environ``) feeds ``${VAR}`` expansion. Raises ``ConfigError`` for
+    anything wrong, including an unreadable file.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "is not UTF-8 text") from None
+    return parse_config(text, env, source=str(path))
