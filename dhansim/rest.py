@@ -49,6 +49,9 @@ ORDER_WRITE_ENDPOINTS = frozenset(
         "DELETE /super/orders/{order_id}/{leg}",
     }
 )
+#: Per-request storage: the journal entry being filled in, and the authenticated account.
+JOURNAL = web.RequestKey("journal", dict[str, Any])
+ACCOUNT = web.RequestKey("account", Account)
 AUTH_MESSAGE = "Client ID or user generated access token is invalid or expired."
 
 
@@ -125,7 +128,7 @@ class RestApi:
             "errorCode": None,
             "fault": None,
         }
-        request["journal"] = entry
+        request[JOURNAL] = entry
         try:
             return await self._serve(request, handler, endpoint, entry)
         finally:
@@ -188,7 +191,7 @@ class RestApi:
         try:
             account = self._authenticate(request)
             entry["account"] = account.client_id
-            request["account"] = account
+            request[ACCOUNT] = account
             self._rate_limit(account, endpoint)
             response = await handler(request)
         except SimError as exc:
@@ -249,46 +252,46 @@ class RestApi:
 
     @staticmethod
     def _note(request: web.Request, o: Order) -> None:
-        entry = request["journal"]
+        entry = request[JOURNAL]
         entry["orderId"] = o.order_id
         entry["correlationId"] = o.correlation_id or None
 
     # --- orders ------------------------------------------------------------------------------
 
     async def place_order(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         body = await self._body(request)
         if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
-            request["journal"]["correlationId"] = body["correlationId"]
+            request[JOURNAL]["correlationId"] = body["correlationId"]
         req = parse_place(body, account.client_id, self.core.master)
         o = self.core.exchange.place(account, req)
         self._note(request, o)
         return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
 
     async def place_slicing(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         body = await self._body(request)
         req = parse_place(body, account.client_id, self.core.master)
-        request["journal"]["correlationId"] = req.correlation_id or None
+        request[JOURNAL]["correlationId"] = req.correlation_id or None
         orders = self.core.exchange.place_slices(account, req)
-        request["journal"]["orderId"] = ",".join(o.order_id for o in orders)
+        request[JOURNAL]["orderId"] = ",".join(o.order_id for o in orders)
         return json_response(
             [{"orderId": o.order_id, "orderStatus": o.status.value} for o in orders]
         )
 
     async def modify_order(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
-        request["journal"]["orderId"] = order_id
+        request[JOURNAL]["orderId"] = order_id
         req = parse_modify(await self._body(request), account.client_id, order_id)
         o = self.core.exchange.modify(account, order_id, req)
         self._note(request, o)
         return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
 
     async def cancel_order(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
-        request["journal"]["orderId"] = order_id
+        request[JOURNAL]["orderId"] = order_id
         o = self.core.exchange.cancel(account, order_id)
         self._note(request, o)
         if self.core.settings.switches.cancel_empty_body:
@@ -298,43 +301,43 @@ class RestApi:
         )
 
     async def order_book(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         return json_response([self._render(o) for o in self.core.exchange.book(account)])
 
     async def order_by_id(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         o = self.core.exchange.order(account, request.match_info["order_id"])
         self._note(request, o)
         return json_response(self._render(o))
 
     async def order_by_correlation(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         cid = request.match_info["correlation_id"]
-        request["journal"]["correlationId"] = cid
+        request[JOURNAL]["correlationId"] = cid
         orders = self.core.exchange.by_correlation(account, cid)
         if not orders:
             raise order_not_found("Order not found for the correlationId")
         if self.core.settings.switches.external_cid_array:
             return json_response([self._render(o) for o in orders])
         latest = orders[-1]
-        request["journal"]["orderId"] = latest.order_id
+        request[JOURNAL]["orderId"] = latest.order_id
         return json_response(self._render(latest))
 
     # --- trades / portfolio / funds ------------------------------------------------------------
 
     async def trade_book(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         return json_response([trade_json(t) for t in account.trades])
 
     async def trades_of_order(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
         self.core.exchange.order(account, order_id)  # 404 for an unknown order
         trades = account.trades_by_order.get(order_id, [])
         return json_response([trade_json(t) for t in trades])
 
     async def positions(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         market = self.core.market
         return json_response(
             [
@@ -344,15 +347,15 @@ class RestApi:
         )
 
     async def holdings(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         return json_response(account.holdings_json(self.core.market.ltp_by_key))
 
     async def fund_limit(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         return json_response(account.fund_limit_json())
 
     async def profile(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         return json_response(
             {
                 "dhanClientId": account.client_id,
@@ -366,12 +369,12 @@ class RestApi:
         )
 
     async def kill_switch_status(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         status = KillSwitchStatus.ACTIVATE if account.kill_switch else KillSwitchStatus.DEACTIVATE
         return json_response({"dhanClientId": account.client_id, "killSwitchStatus": status.value})
 
     async def kill_switch(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         raw = request.query.get("killSwitchStatus", "")
         try:
             wanted = KillSwitchStatus(raw.upper())
@@ -392,17 +395,17 @@ class RestApi:
     # --- super orders ----------------------------------------------------------------------------
 
     async def place_super(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         body = await self._body(request)
         if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
-            request["journal"]["correlationId"] = body["correlationId"]
+            request[JOURNAL]["correlationId"] = body["correlationId"]
         req = parse_super_place(body, account.client_id, self.core.master)
         o = self.core.exchange.place_super(account, req)
         self._note(request, o)
         return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
 
     async def super_book(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         mpp = self.core.settings.switches.mpp_show_as_limit
         market = self.core.market
         return json_response(
@@ -413,18 +416,18 @@ class RestApi:
         )
 
     async def modify_super(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
-        request["journal"]["orderId"] = order_id
+        request[JOURNAL]["orderId"] = order_id
         req = parse_super_modify(await self._body(request), account.client_id, order_id)
         o = self.core.exchange.modify_super(account, order_id, req)
         self._note(request, o)
         return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
 
     async def cancel_super_leg(self, request: web.Request) -> web.Response:
-        account: Account = request["account"]
+        account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
-        request["journal"]["orderId"] = order_id
+        request[JOURNAL]["orderId"] = order_id
         try:
             leg = LegName(request.match_info["leg"])
         except ValueError:

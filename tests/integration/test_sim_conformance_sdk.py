@@ -1,0 +1,155 @@
+"""The official dhanhq 2.3.0 SDK, pointed at the simulator, cannot tell it from Dhan.
+
+Each test drives the SDK's own calls (its payloads: nulls for unused fields, dhanClientId
+injected) and reads the answers through the SDK's own parser.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dhanhq import DhanContext, OrderUpdate, dhanhq
+
+from dhansim import Simulator
+from dhansim.pytest_plugin import SimAccount
+from tests.integration.sim_helpers import wait_until
+
+
+@pytest.fixture
+def sdk(sim: Simulator, sim_account: SimAccount) -> dhanhq:
+    context = DhanContext(sim_account.client_id, sim_account.access_token)
+    context.get_dhan_http().base_url = sim.rest_url
+    return dhanhq(context)
+
+
+def ok(response: dict[str, Any]) -> Any:
+    assert response["status"] == "success", response
+    return response["data"]
+
+
+def wait_order(sdk: dhanhq, order_id: str, *statuses: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def reached() -> bool:
+        found.update(ok(sdk.get_order_by_id(order_id)))
+        return found["orderStatus"] in statuses
+
+    wait_until(reached)
+    return found
+
+
+def test_sdk_places_a_limit_order_and_reads_it_back_by_id_and_by_correlation_id(sdk: dhanhq):
+    placed = ok(sdk.place_order("1333", "NSE_EQ", "BUY", 5, "LIMIT", "CNC", 985.0, tag="cid-1"))
+    assert placed["orderStatus"] in ("TRANSIT", "PENDING")
+    order = wait_order(sdk, placed["orderId"], "PENDING")
+    assert order["correlationId"] == "cid-1"
+    assert order["quantity"] == 5 and order["price"] == 985.0
+    by_cid = ok(sdk.get_order_by_correlationID("cid-1"))
+    assert by_cid["orderId"] == placed["orderId"]
+
+
+def test_sdk_modifies_then_cancels_an_order(sdk: dhanhq):
+    order_id = ok(sdk.place_order("2885", "NSE_EQ", "SELL", 2, "LIMIT", "INTRADAY", 1500.0))[
+        "orderId"
+    ]
+    wait_order(sdk, order_id, "PENDING")
+    modified = ok(sdk.modify_order(order_id, "LIMIT", None, 4, 1499.0, 0, 0, "DAY"))
+    assert modified["orderId"] == order_id
+    order = ok(sdk.get_order_by_id(order_id))
+    assert (order["quantity"], order["price"]) == (4, 1499.0)
+    cancelled = ok(sdk.cancel_order(order_id))
+    assert cancelled == {"orderId": order_id, "orderStatus": "CANCELLED"}
+    assert ok(sdk.get_order_by_id(order_id))["orderStatus"] == "CANCELLED"
+
+
+def test_sdk_market_order_fills_and_shows_in_book_trades_positions_and_funds(
+    sim: Simulator, sdk: dhanhq
+):
+    sim.admin.set_ltp("NSE_EQ", "11536", 3150.0)
+    order_id = ok(sdk.place_order("11536", "NSE_EQ", "BUY", 3, "MARKET", "INTRADAY", 0))["orderId"]
+    order = wait_order(sdk, order_id, "TRADED")
+    assert order["filledQty"] == 3 and order["averageTradedPrice"] == 3150.0
+    assert [o["orderId"] for o in ok(sdk.get_order_list())] == [order_id]
+    trades = ok(sdk.get_trade_book())
+    assert [(t["orderId"], t["tradedQuantity"], t["tradedPrice"]) for t in trades] == [
+        (order_id, 3, 3150.0)
+    ]
+    assert ok(sdk.get_trade_book(order_id))[0]["exchangeTradeId"] == trades[0]["exchangeTradeId"]
+    positions = ok(sdk.get_positions())
+    assert [(p["securityId"], p["netQty"], p["positionType"]) for p in positions] == [
+        ("11536", 3, "LONG")
+    ]
+    funds = ok(sdk.get_fund_limits())
+    assert funds["availabelBalance"] < funds["sodLimit"]
+    assert ok(sdk.get_holdings()) == []
+
+
+def test_sdk_places_lists_modifies_and_cancels_a_super_order(sim: Simulator, sdk: dhanhq):
+    sim.admin.set_ltp("NSE_EQ", "2885", 1480.0)
+    placed = ok(
+        sdk.place_super_order(
+            "2885", "NSE_EQ", "BUY", 5, "LIMIT", "INTRADAY", 1475.0, 1500.0, 1460.0, 1.0, tag="so-1"
+        )
+    )
+    order_id = placed["orderId"]
+    wait_until(lambda: ok(sdk.get_super_order_list())[0]["orderStatus"] == "PENDING")
+    ok(sdk.modify_super_order(order_id, "LIMIT", "TARGET_LEG", targetPrice=1510.0))
+    book = ok(sdk.get_super_order_list())
+    assert book[0]["orderId"] == order_id and book[0]["correlationId"] == "so-1"
+    legs = {leg["legName"]: leg for leg in book[0]["legDetails"]}
+    assert legs["TARGET_LEG"]["price"] == 1510.0
+    assert legs["STOP_LOSS_LEG"]["price"] == 1460.0
+    ok(sdk.cancel_super_order(order_id, "ENTRY_LEG"))
+    assert ok(sdk.get_super_order_list())[0]["orderStatus"] == "CANCELLED"
+
+
+def test_sdk_reports_the_dhan_error_body_for_a_bad_token(sim: Simulator, sim_account: SimAccount):
+    context = DhanContext(sim_account.client_id, "not-the-token")
+    context.get_dhan_http().base_url = sim.rest_url
+    response = dhanhq(context).get_order_list()
+    assert response["status"] == "failure"
+    assert response["remarks"]["error_code"] == "DH-901"
+    assert response["remarks"]["error_type"] == "Invalid_Authentication"
+
+
+@pytest.fixture
+def sdk_socket(sim: Simulator, sim_account: SimAccount) -> Iterator[list[dict[str, Any]]]:
+    """The SDK's own OrderUpdate client, connected in a thread; yields the frames it got."""
+    context = DhanContext(sim_account.client_id, sim_account.access_token)
+    feed = OrderUpdate(context)
+    feed.order_feed_wss = sim.order_feed_url
+    received: list[dict[str, Any]] = []
+    feed.on_update = received.append  # instance attribute: the class one is shared
+    thread = threading.Thread(target=feed.connect_to_dhan_websocket_sync, daemon=True)
+    thread.start()
+    wait_until(lambda: sim.admin.socket_count(sim_account.client_id) == 1)
+    yield received
+    sim.admin.drop_order_sockets()  # the SDK has no disconnect; a cut ends its loop
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_sdk_order_update_client_receives_order_alerts_for_each_event(
+    sim: Simulator, sdk: dhanhq, sdk_socket: list[dict[str, Any]]
+):
+    sim.admin.set_ltp("NSE_EQ", "3045", 820.0)
+    order_id = ok(sdk.place_order("3045", "NSE_EQ", "BUY", 10, "LIMIT", "INTRADAY", 815.0))[
+        "orderId"
+    ]
+    wait_order(sdk, order_id, "PENDING")
+    sim.admin.set_ltp("NSE_EQ", "3045", 814.0)
+    wait_order(sdk, order_id, "TRADED")
+
+    def statuses() -> list[str]:
+        return [f["Data"]["Status"] for f in sdk_socket if f["Data"]["OrderNo"] == order_id]
+
+    wait_until(lambda: statuses() == ["TRANSIT", "PENDING", "TRADED"])
+    last = sdk_socket[-1]
+    assert last["Type"] == "order_alert"
+    data = last["Data"]
+    assert (data["TxnType"], data["Product"], data["OrderType"]) == ("B", "I", "LMT")
+    assert data["TradedQty"] == 10 and data["AvgTradedPrice"] == 815.0
+    assert data["Exchange"] == "NSE" and data["Segment"] == "E"
