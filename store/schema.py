@@ -7,6 +7,7 @@ code does not know was written by a newer copytrader: ``SchemaTooNew``, nothing 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -30,11 +31,23 @@ def alembic_config() -> Config:
     return cfg
 
 
+@functools.cache
+def _script() -> ScriptDirectory:
+    # Parsing the revision files costs milliseconds; they cannot change while we run.
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def code_head() -> str:
     """The newest schema revision this code knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _script().get_current_head()
     assert head is not None, "store/migrations/versions holds no revision"
     return head
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this code knows (older ones included)."""
+    return frozenset(rev.revision for rev in _script().walk_revisions())
 
 
 def database_revisions(conn: Connection) -> tuple[str, ...]:
@@ -48,10 +61,8 @@ def ensure_schema(engine: Engine) -> str:
     Raises ``SchemaTooNew`` (and changes nothing) when the database carries a revision this
     code does not know.
     """
-    cfg = alembic_config()
-    script = ScriptDirectory.from_config(cfg)
     head = code_head()
-    known = {rev.revision for rev in script.walk_revisions()}
+    known = known_revisions()
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
@@ -60,6 +71,7 @@ def ensure_schema(engine: Engine) -> str:
             if revision not in known:
                 raise SchemaTooNew(revision, head, engine.url.render_as_string(hide_password=True))
         if current != (head,):
+            cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     return head

@@ -1,0 +1,133 @@
+"""Fixtures of the store tests: one empty journal per test, on SQLite and on PostgreSQL.
+
+PostgreSQL runs when ``COPYTRADER_TEST_PG_URL`` names a server (``source .ci/postgres.sh``).
+Without a URL the PostgreSQL cases skip, except under ``CI=true``, where a missing server fails
+the run. To stay fast, the schema is migrated once per session (a SQLite template file copied
+per test; a PostgreSQL schema truncated per test); ``fresh_journal_url`` gives a database that
+has never been migrated, for the schema tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from store import Journal
+from store.models import Base
+
+PG_ENV = "COPYTRADER_TEST_PG_URL"
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def pg_base_url() -> str:
+    """The PostgreSQL URL from the environment; skip (or fail under CI) when unset."""
+    url = os.environ.get(PG_ENV, "")
+    if url:
+        return url
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(
+            f"CI=true but {PG_ENV} is unset: .ci/run must start PostgreSQL "
+            "(source .ci/postgres.sh) so the journal's PostgreSQL tests run",
+            pytrace=False,
+        )
+    pytest.skip(f"no PostgreSQL server: set {PG_ENV} (source .ci/postgres.sh) to run this")
+
+
+def libpq_url(url: str) -> str:
+    """``url`` as a plain libpq URL for ``psycopg.connect`` (no SQLAlchemy driver name)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PgSchemas:
+    """Creates empty PostgreSQL schemas and drops them at the end."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.created: list[str] = []
+
+    def new(self) -> str:
+        """The URL of a new, empty schema (its connections see only that schema)."""
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(libpq_url(self.base_url), autocommit=True) as admin:
+            admin.execute(f'CREATE SCHEMA "{schema}"')
+        self.created.append(schema)
+        url = make_url(self.base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        return url.render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(libpq_url(self.base_url), autocommit=True) as admin:
+            for schema in self.created:
+                admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[PgSchemas]:
+    schemas = PgSchemas(pg_base_url())
+    try:
+        yield schemas
+    finally:
+        schemas.drop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_url(pg_schemas: PgSchemas) -> str:
+    """One PostgreSQL schema migrated to head for the whole session (truncated per test)."""
+    url = pg_schemas.new()
+    Journal.open(url).close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite journal file migrated to head, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "journal.db"
+    Journal.open(f"sqlite:///{path}").close()
+    assert not Path(f"{path}-wal").exists(), "closing the journal checkpoints its WAL"
+    return path
+
+
+def _truncate_all(url: str) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty journal database at the current schema: SQLite file or PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "journal.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = str(request.getfixturevalue("pg_migrated_url"))
+    _truncate_all(url)
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of a database that was never migrated: a new SQLite file or PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    schemas: PgSchemas = request.getfixturevalue("pg_schemas")
+    return schemas.new()
+
+
+@pytest.fixture
+def journal(journal_url: str) -> Iterator[Journal]:
+    """An open journal on an empty database (both backends)."""
+    j = Journal.open(journal_url)
+    try:
+        yield j
+    finally:
+        j.close()
