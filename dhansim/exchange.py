@@ -696,7 +696,7 @@ class Exchange:
             raise bad_input("The order type of a bracket or cover leg cannot be changed")
         validity = req.validity or o.validity
         inst = o.instrument
-        quantity = quantity_rules(req.quantity if req.quantity else o.quantity, inst)
+        quantity = quantity_rules(req.quantity if req.quantity is not None else o.quantity, inst)
         if quantity <= o.filled_qty:
             raise bad_input(f"quantity must exceed the traded quantity {o.filled_qty}")
         price_in = req.price if req.price is not None else o.price
