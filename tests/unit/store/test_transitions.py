@@ -45,7 +45,7 @@ def _intent_in(journal: Journal, state: IntentState) -> int:
 
 def test_the_table_names_every_state_and_terminal_states_lead_nowhere():
     assert set(TRANSITIONS) == set(IntentState)
-    assert TERMINAL_STATES == {S.DONE, S.REJECTED, S.FAILED, S.SKIPPED}
+    assert {S.DONE, S.REJECTED, S.FAILED, S.SKIPPED} == TERMINAL_STATES
     assert all(not TRANSITIONS[s] for s in TERMINAL_STATES)
 
 

@@ -1,0 +1,147 @@
+"""Account marks, actor restarts, follower flags, the audit outbox and the health checks."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from store import IntentState, Journal, SecretInPayload
+from tests.unit.store.factories import planned_intent_id
+
+
+def test_a_mark_is_set_read_and_overwritten_per_account(journal: Journal):
+    assert journal.get_mark("f1", "reconciled_at") is None
+
+    journal.set_mark("f1", "reconciled_at", "t1")
+    journal.set_mark("f2", "reconciled_at", "other")
+    journal.set_mark("f1", "reconciled_at", "t2")
+
+    assert journal.get_mark("f1", "reconciled_at") == "t2"
+    assert journal.get_mark("f2", "reconciled_at") == "other"
+
+
+def test_restarts_are_recorded_newest_first_and_audited(journal: Journal):
+    first = journal.record_restart("followers/f1", "ConnectionError")
+    second = journal.record_restart("leader_feed", "missed pong")
+
+    assert [(r.id, r.actor, r.reason) for r in journal.restarts()] == [
+        (second, "leader_feed", "missed pong"),
+        (first, "followers/f1", "ConnectionError"),
+    ]
+    assert [r.id for r in journal.restarts(limit=1)] == [second]
+    assert [r.id for r in journal.restarts(actor="followers/f1")] == [first]
+    assert [a.payload["actor"] for a in journal.audit_after(0) if a.kind == "actor_restart"] == [
+        "followers/f1",
+        "leader_feed",
+    ]
+
+
+def test_a_follower_can_be_quarantined_and_released(journal: Journal):
+    assert journal.follower_flag("f1") is None
+
+    journal.set_follower_flag("f1", True, "5 restarts in 60 s")
+    journal.set_follower_flag("f2", True, "token rejected")
+    journal.set_follower_flag("f2", False, None)
+
+    assert journal.quarantined_followers() == ["f1"]
+    flag = journal.follower_flag("f1")
+    assert flag is not None and (flag.quarantined, flag.reason) == (True, "5 restarts in 60 s")
+    assert [a.account for a in journal.audit_after(0) if a.kind == "follower_flag"] == [
+        "f1",
+        "f2",
+        "f2",
+    ]
+
+
+def test_audit_entries_come_back_in_order_with_their_payload(journal: Journal):
+    ids = [
+        journal.append_audit(
+            "broker_call", actor="followers/f1", account="f1", payload={"n": n, "ok": True}
+        )
+        for n in range(5)
+    ]
+
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    records = journal.audit_after(ids[1], limit=2)
+    assert [(r.id, r.kind, r.actor, r.account, r.payload) for r in records] == [
+        (ids[2], "broker_call", "followers/f1", "f1", {"n": 2, "ok": True}),
+        (ids[3], "broker_call", "followers/f1", "f1", {"n": 3, "ok": True}),
+    ]
+    assert journal.audit_after(ids[-1]) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"access_token": "x"},
+        {"accessToken": "x"},
+        {"token": "x"},
+        {"password": "x"},
+        {"client_secret": "x"},
+        {"headers": {"Access-Token": "x"}},
+        {"calls": [{"ok": 1}, {"secret": "x"}]},
+        {"note": "eyJhbGciOiJIUzUxMiJ9.eyJkaGFuQ2xpZW50SWQiOiIxIn0.c2lnbmF0dXJl"},
+    ],
+    ids=lambda p: str(p)[:30],
+)
+def test_an_audit_payload_with_a_credential_is_refused(journal: Journal, payload):
+    with pytest.raises(SecretInPayload) as raised:
+        journal.append_audit("broker_call", actor="a", account=None, payload=payload)
+
+    assert isinstance(raised.value, ValueError)
+    assert 'x"' not in str(raised.value) and "c2lnbmF0dXJl" not in str(raised.value)
+    assert journal.audit_after(0) == []
+
+
+def test_an_audit_entry_needs_a_kind_and_an_actor(journal: Journal):
+    with pytest.raises(ValueError):
+        journal.append_audit("", actor="a", account=None, payload={})
+    with pytest.raises(ValueError):
+        journal.append_audit("k", actor="", account=None, payload={})
+
+
+def test_the_drain_cursor_only_moves_forward_and_keeps_the_rows(journal: Journal):
+    ids = [journal.append_audit("k", actor="a", account=None, payload={}) for _ in range(3)]
+    assert journal.audit_drained_id() == 0
+
+    journal.mark_audit_drained(ids[1])
+    journal.mark_audit_drained(ids[0])
+
+    assert journal.audit_drained_id() == ids[1]
+    assert [r.id for r in journal.audit_after(journal.audit_drained_id())] == [ids[2]]
+    assert len(journal.audit_after(0)) == 3
+
+
+def test_a_healthy_journal_passes_the_integrity_check(journal: Journal):
+    intent_id = planned_intent_id(journal)
+    journal.transition(intent_id, IntentState.SENDING)
+
+    assert journal.integrity_check() == []
+
+
+def test_the_integrity_check_reports_broken_rules(journal: Journal):
+    intent_id = planned_intent_id(journal)
+    with journal._engine.begin() as conn:  # an operator's bad hand edit
+        conn.execute(
+            text(
+                "UPDATE follower_intents SET applied_version = 5, state = 'WORKING' WHERE id = :i"
+            ),
+            {"i": intent_id},
+        )
+
+    problems = journal.integrity_check()
+
+    assert problems == [
+        f"intent {intent_id}: applied_version > desired_version",
+        f"intent {intent_id}: open without a broker order id",
+    ]
+
+
+def test_the_database_refuses_an_unknown_state(journal: Journal):
+    intent_id = planned_intent_id(journal)
+
+    with pytest.raises(IntegrityError, match=r"(?i)check"), journal._engine.begin() as conn:
+        conn.execute(
+            text("UPDATE follower_intents SET state = 'LIMBO' WHERE id = :i"), {"i": intent_id}
+        )

@@ -1,0 +1,114 @@
+"""Opening the journal: schema creation and upgrade by alembic, refusal of a newer schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from store import Journal, SchemaTooNew
+from store.engine import make_engine
+from store.models import Base
+from store.schema import code_head, database_revisions
+
+
+def test_opening_an_empty_database_creates_the_schema_at_head(fresh_journal_url: str):
+    with Journal.open(fresh_journal_url) as journal:
+        assert journal.unresolved_count() == 0
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.connect() as conn:
+            assert database_revisions(conn) == (code_head(),)
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_models(fresh_journal_url: str):
+    Journal.open(fresh_journal_url).close()
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_reopening_keeps_the_data(fresh_journal_url: str):
+    with Journal.open(fresh_journal_url) as journal:
+        journal.set_mark("f1", "reconciled_at", "2026-01-02T10:00:00")
+
+    with Journal.open(fresh_journal_url) as journal:
+        assert journal.get_mark("f1", "reconciled_at") == "2026-01-02T10:00:00"
+
+
+def test_a_database_from_a_newer_version_refuses_to_start(fresh_journal_url: str):
+    Journal.open(fresh_journal_url).close()
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    finally:
+        engine.dispose()
+
+    with pytest.raises(SchemaTooNew) as raised:
+        Journal.open(fresh_journal_url)
+
+    message = str(raised.value)
+    assert "9999_from_the_future" in message and code_head() in message
+    assert "newer" in message and "Refusing to start" in message
+    assert raised.value.db_revision == "9999_from_the_future"
+
+
+def test_sqlite_connections_are_durable_and_enforce_foreign_keys(tmp_path: Path):
+    journal = Journal.open(f"sqlite:///{tmp_path / 'j.db'}", busy_timeout_ms=7_000)
+    try:
+        with journal._engine.connect() as conn:  # the pragmas are per connection
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        journal.close()
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 7000,
+    }
+
+
+def test_a_sqlite_journal_must_be_a_file():
+    with pytest.raises(ValueError, match="SQLite file"):
+        Journal.open("sqlite://")
+    with pytest.raises(ValueError, match="SQLite file"):
+        Journal.open("sqlite:///:memory:")
+
+
+def test_an_unsupported_database_or_setting_is_refused(tmp_path: Path):
+    with pytest.raises(ValueError, match="unsupported journal database"):
+        Journal.open("mysql://u@localhost/db")
+    with pytest.raises(ValueError, match="synchronous"):
+        Journal.open(f"sqlite:///{tmp_path / 'j.db'}", sqlite_synchronous="OFF")
+
+
+def test_the_password_of_a_url_never_shows(tmp_path: Path):
+    journal = Journal.open(f"sqlite:///{tmp_path / 'j.db'}")
+    journal.close()
+    engine = create_engine("postgresql+psycopg://u:hunter2@localhost/db")
+    try:
+        assert "hunter2" not in repr(Journal(engine))
+    finally:
+        engine.dispose()
+
+
+def test_a_closed_journal_refuses_work(journal: Journal):
+    journal.close()
+
+    with pytest.raises(Exception, match="closed"):
+        journal.intents()
+    with pytest.raises(Exception, match="closed"):
+        journal.set_mark("a", "b", "c")
