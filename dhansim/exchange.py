@@ -443,14 +443,15 @@ class Exchange:
         return inst.round_to_tick(math.floor(ltp * (1 - pct) / inst.tick_size) * inst.tick_size)
 
     def _fill_price(self, o: Order, ltp: float, arrival: bool) -> float | None:
-        if not self.market.is_liquid(o.instrument):
-            return None
         is_market = o.order_type is OrderType.MARKET or (
             o.order_type is OrderType.STOP_LOSS_MARKET and o.triggered
         )
+        if is_market and self.settings.switches.market_protection and not o.protection_price:
+            # The band is fixed from the LTP when the order reaches the market (or triggers).
+            o.protection_price = self._band_price(o, ltp)
+        if not self.market.is_liquid(o.instrument):
+            return None
         if is_market:
-            if self.settings.switches.market_protection and not o.protection_price:
-                o.protection_price = self._band_price(o, ltp)
             if o.protection_price:
                 ok = (
                     ltp <= o.protection_price
