@@ -122,6 +122,21 @@ class OrderUpdate:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def missing_fields(self) -> tuple[str, ...]:
+        """Fields a copy needs that this frame lacked or spelled in a way we do not know.
+
+        Non-empty means: confirm the order with ``GET /orders/{order_no}`` before acting.
+        """
+        needed = (
+            "exchange_segment",
+            "security_id",
+            "product_type",
+            "transaction_type",
+            "order_type",
+        )
+        return tuple(name for name in needed if getattr(self, name) is None)
+
+    @property
     def dedupe_key(self) -> str:
         """Identical for a re-sent copy of the same event, different for any real change."""
         leg_no = LEG_TO_FEED.get(self.leg_name) if self.leg_name else ""
@@ -388,6 +403,8 @@ class OrderFeed:
         on_update: Callable[[OrderUpdate], None],
         on_connected: Callable[[], None] | None,
     ) -> None:
+        if self._closing.is_set():  # close() came while we were connecting
+            return
         logged_in_at = time.monotonic()
         try:
             ws.send(self.login_frame())

@@ -144,6 +144,11 @@ def test_an_unknown_segment_letter_gives_no_segment_rather_than_an_error():
     u = parse(alert(Exchange="NSE", Segment="Z"))
 
     assert u.exchange_segment is None
+    assert u.missing_fields == ("exchange_segment",)
+
+
+def test_a_complete_frame_misses_nothing():
+    assert parse(alert()).missing_fields == ()
 
 
 def test_numbers_may_arrive_as_strings():
