@@ -23,7 +23,7 @@ from dhan.models import ModifyRequest, SuperModifyRequest
 from dhan.rest import DhanClient
 from store import Journal
 from store.errors import IntentNotFound
-from store.records import Intent
+from store.records import Intent, LeaderOrderSnapshot
 from store.states import IntentState
 from supervision import ChildContext, SupervisedActor
 from supervision.errors import ChildUnavailable
@@ -108,12 +108,16 @@ class BracketLegActor(SupervisedActor):
         try:
             intent = self.journal.intent(self.intent_id)
         except IntentNotFound:
-            self._finish("intent vanished")
+            self._settle("intent vanished")
             return
         if intent.broker_order_id is None:
-            if intent.state in (IntentState.REJECTED, IntentState.SKIPPED, IntentState.FAILED,
-                                IntentState.DONE):
-                self._finish(f"entry never placed ({intent.state})")
+            if intent.state in (
+                IntentState.REJECTED,
+                IntentState.SKIPPED,
+                IntentState.FAILED,
+                IntentState.DONE,
+            ):
+                self._settle(f"entry never placed ({intent.state})")
             return
         try:
             entry_status, entry_filled, legs = self._read_broker(intent)
@@ -133,7 +137,7 @@ class BracketLegActor(SupervisedActor):
                 filled_qty=view.filled_qty,
             )
         if entry_status is not None and entry_status.is_terminal and entry_filled == 0:
-            self._finish(f"entry ended unfilled ({entry_status})")
+            self._settle(f"entry ended unfilled ({entry_status})")
             return
         target, stop = legs.get(LegName.TARGET_LEG), legs.get(LegName.STOP_LOSS_LEG)
         filled = [v for v in (target, stop) if v is not None and v.status is OrderStatus.TRADED]
@@ -143,7 +147,7 @@ class BracketLegActor(SupervisedActor):
                 self._want(Action.CANCEL, v.leg)
             return
         if legs and not still_open and (entry_status is None or entry_status.is_terminal):
-            self._finish("exit legs settled")
+            self._settle("exit legs settled")
             return
         self._mirror_leader(intent)
 
@@ -154,7 +158,11 @@ class BracketLegActor(SupervisedActor):
         legs: dict[LegName, LegView] = {}
         if is_super(intent):
             so = next(
-                (s for s in self.client.list_super_orders() if s.order_id == intent.broker_order_id),
+                (
+                    s
+                    for s in self.client.list_super_orders()
+                    if s.order_id == intent.broker_order_id
+                ),
                 None,
             )
             if so is None:
@@ -201,12 +209,19 @@ class BracketLegActor(SupervisedActor):
     def _desired_levels(self, intent: Intent) -> dict[LegName, float]:
         if is_super(intent):
             assert intent.target_price is not None and intent.stop_loss_price is not None
-            return {LegName.TARGET_LEG: intent.target_price, LegName.STOP_LOSS_LEG: intent.stop_loss_price}
+            return {
+                LegName.TARGET_LEG: intent.target_price,
+                LegName.STOP_LOSS_LEG: intent.stop_loss_price,
+            }
         out: dict[LegName, float] = {}
-        for snap in self.journal.leader_legs(intent.leader_order_id):
+        for snap in _leader_legs(self.journal, intent.leader_order_id):
             leg = LegName(snap.leg_name)
             if snap.status.is_open:
-                level = snap.trigger_price if leg is LegName.STOP_LOSS_LEG and snap.trigger_price else snap.price
+                level = (
+                    snap.trigger_price
+                    if leg is LegName.STOP_LOSS_LEG and snap.trigger_price
+                    else snap.price
+                )
                 if level:
                     out[leg] = level
         return out
@@ -215,11 +230,14 @@ class BracketLegActor(SupervisedActor):
         """Exit legs the leader cancelled by hand (not by its own broker's OCO)."""
         if is_super(intent):
             snaps = [
-                s for s in (self.journal.leader_snapshot(intent.leader_order_id, str(leg)) for leg in _EXITS)
+                s
+                for s in (
+                    self.journal.leader_snapshot(intent.leader_order_id, str(leg)) for leg in _EXITS
+                )
                 if s is not None
             ]
         else:
-            snaps = self.journal.leader_legs(intent.leader_order_id)
+            snaps = _leader_legs(self.journal, intent.leader_order_id)
         by_leg = {LegName(s.leg_name): s for s in snaps}
         if any(s.status is OrderStatus.TRADED for s in by_leg.values()):
             return []  # the leader's OCO: our own OCO handles the follower side
@@ -286,8 +304,12 @@ class BracketLegActor(SupervisedActor):
             "bracket_leg_call",
             actor=self.context.child_id,
             account=self.follower,
-            payload={"intent_id": self.intent_id, "action": str(action), "leg": str(leg),
-                     "outcome": outcome},
+            payload={
+                "intent_id": self.intent_id,
+                "action": str(action),
+                "leg": str(leg),
+                "outcome": outcome,
+            },
         )
 
     def _modify(self, intent: Intent, view: LegView, level: float) -> None:
@@ -306,7 +328,8 @@ class BracketLegActor(SupervisedActor):
             ModifyRequest(
                 order_type=view.order_type,
                 quantity=view.quantity,
-                price=None if view.order_type in (OrderType.MARKET, OrderType.STOP_LOSS_MARKET)
+                price=None
+                if view.order_type in (OrderType.MARKET, OrderType.STOP_LOSS_MARKET)
                 else (view.price if stop and uses_trigger else level),
                 trigger_price=level if uses_trigger else None,
                 validity=Validity.DAY,
@@ -314,7 +337,19 @@ class BracketLegActor(SupervisedActor):
             ),
         )
 
-    def _finish(self, why: str) -> None:
+    def _settle(self, why: str) -> None:
         self.done = True
         logger.debug("bracket %s of %s settled: %s", self.intent_id, self.follower, why)
         self.actor_ref.stop(block=False)
+
+
+def _leader_legs(journal: Journal, parent_order_id: str) -> list[LeaderOrderSnapshot]:
+    """The leader's exit-leg snapshots of the bracket whose entry is ``parent_order_id``."""
+    return [
+        s
+        for s in journal.leader_snapshots()
+        if s.parent_order_id == parent_order_id and s.leg_name in _EXIT_NAMES
+    ]
+
+
+_EXIT_NAMES = frozenset(str(leg) for leg in _EXITS)

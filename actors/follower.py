@@ -9,10 +9,12 @@ point can neither lose nor duplicate a follower order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
+from actors.bracket_leg import BracketLegActor
 from actors.messages import (
     Action,
     BrokerThrottled,
@@ -26,7 +28,6 @@ from actors.messages import (
     Tick,
     UpdateToken,
 )
-from actors.bracket_leg import BracketLegActor
 from actors.names import LIMITER, bracket_name
 from actors.orders import is_bracket, matches_desired, modify_request, place_request
 from copytrader.config import EngineConfig, FollowerConfig
@@ -81,7 +82,6 @@ class FollowerActor(SupervisedActor):
 
     def on_start(self) -> None:
         super().on_start()
-        self._resolve_in_flight_after_restart()
         self._tick_timer = self.tell_every(self.engine.follower_tick_s, Tick())
         for intent in self.journal.intents(self.name):
             if is_bracket(intent) and intent.broker_order_id is not None:
@@ -91,10 +91,8 @@ class FollowerActor(SupervisedActor):
         self._converge()
 
     def on_stop(self) -> None:
-        try:
+        with contextlib.suppress(ChildUnavailable):
             self.registry.tell(LIMITER, CancelPermits(reply_to=self.context.child_id))
-        except ChildUnavailable:
-            pass
         super().on_stop()
 
     def on_receive(self, message: Any) -> Any:
@@ -297,14 +295,16 @@ class FollowerActor(SupervisedActor):
             intent.id, IntentState.MODIFYING, expect_from=IntentState.WORKING, reason="modify"
         )
         started = time.monotonic()
+        order_id = intent.broker_order_id
+        assert order_id is not None
         try:
             if _is_super(intent):
                 self.client.modify_super_order(
-                    intent.broker_order_id,
+                    order_id,
                     modify_request(intent, super_leg=LegName.ENTRY_LEG),  # type: ignore[arg-type]
                 )
             else:
-                self.client.modify_order(intent.broker_order_id, modify_request(intent))  # type: ignore[arg-type]
+                self.client.modify_order(order_id, modify_request(intent))  # type: ignore[arg-type]
         except errors.DhanError as exc:
             self._send_failed(intent, Action.MODIFY, exc, started)
             return
@@ -324,11 +324,13 @@ class FollowerActor(SupervisedActor):
             intent.id, IntentState.CANCELLING, expect_from=IntentState.WORKING, reason="cancel"
         )
         started = time.monotonic()
+        order_id = intent.broker_order_id
+        assert order_id is not None
         try:
             if _is_super(intent):
-                self.client.cancel_super_order(intent.broker_order_id, LegName.ENTRY_LEG)
+                self.client.cancel_super_order(order_id, LegName.ENTRY_LEG)
             else:
-                self.client.cancel_order(intent.broker_order_id)
+                self.client.cancel_order(order_id)
         except errors.DhanError as exc:
             self._send_failed(intent, Action.CANCEL, exc, started)
             return
@@ -381,14 +383,10 @@ class FollowerActor(SupervisedActor):
             self.journal.transition(
                 intent.id, back, expect_from=intent.state, error_code=exc.code or "DH-904"
             )
-            try:
+            with contextlib.suppress(ChildUnavailable):
                 self.registry.tell(LIMITER, BrokerThrottled(account=self.name))
-            except ChildUnavailable:
-                pass
         elif isinstance(exc, errors.AuthError):
-            self.journal.transition(
-                intent.id, back, expect_from=intent.state, error_code=exc.code
-            )
+            self.journal.transition(intent.id, back, expect_from=intent.state, error_code=exc.code)
             self._pause(f"token rejected ({exc.code}): {exc.message[:120]}")
         elif action is Action.PLACE:
             self.journal.transition(
@@ -429,7 +427,9 @@ class FollowerActor(SupervisedActor):
         try:
             return self.client.get_order_by_correlation_id(intent.correlation_id)
         except errors.DhanError as exc:
-            logger.info("follower %s: lookup of %s failed: %s", self.name, intent.correlation_id, exc)
+            logger.info(
+                "follower %s: lookup of %s failed: %s", self.name, intent.correlation_id, exc
+            )
             raise
 
     def _lookup(self, intent: Intent) -> None:
@@ -456,7 +456,9 @@ class FollowerActor(SupervisedActor):
 
     def _settle_from_order(self, intent: Intent, order: Order) -> None:
         status = order.order_status
-        applied = intent.desired_version if matches_desired(intent, order) else intent.applied_version
+        applied = (
+            intent.desired_version if matches_desired(intent, order) else intent.applied_version
+        )
         if status is OrderStatus.REJECTED and intent.broker_order_id is None:
             to = IntentState.REJECTED
         elif status.is_terminal:
@@ -527,10 +529,8 @@ class FollowerActor(SupervisedActor):
 
     def _hint_brackets(self, leader_order_ids: tuple[str, ...]) -> None:
         for oid in leader_order_ids:
-            try:
+            with contextlib.suppress(ChildUnavailable):
                 self.registry.tell(bracket_name(self.name, oid), Tick())
-            except ChildUnavailable:
-                pass
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -545,7 +545,9 @@ class FollowerActor(SupervisedActor):
         self.metrics.follower_orders.labels(self.name, str(action), outcome).inc()
 
     def _audit(self, kind: str, payload: dict[str, Any]) -> None:
-        self.journal.append_audit(kind, actor=self.context.child_id, account=self.name, payload=payload)
+        self.journal.append_audit(
+            kind, actor=self.context.child_id, account=self.name, payload=payload
+        )
 
 
 def _is_super(intent: Intent) -> bool:

@@ -9,6 +9,7 @@ crash on purpose; its supervisor restarts it with backoff.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -254,10 +255,9 @@ class LeaderFeedActor(SupervisedActor):
                 ids.append(s.parent_order_id)
         msg = LeaderChanged(tuple(ids), received_ns)
         for f in self.followers():
-            try:
+            # restarting or quarantined: it converges from the journal on start
+            with contextlib.suppress(ChildUnavailable):
                 self.registry.tell(follower_name(f.name), msg)
-            except ChildUnavailable:
-                pass  # restarting or quarantined: it converges from the journal on start
 
     # -- REST reconcile -------------------------------------------------------------------------
 
@@ -318,8 +318,12 @@ class LeaderFeedActor(SupervisedActor):
             "leader_order_missed",
             actor=self.context.child_id,
             account="leader",
-            payload={"leader_order_id": snap.leader_order_id, "status": str(snap.status),
-                     "policy": policy, "source": str(SnapshotSource.RECONCILE)},
+            payload={
+                "leader_order_id": snap.leader_order_id,
+                "status": str(snap.status),
+                "policy": policy,
+                "source": str(SnapshotSource.RECONCILE),
+            },
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
         return [replace(i, skip_reason=reason, desired_open=False) for i in intents]

@@ -56,7 +56,9 @@ class RateLimiterActor(SupervisedActor):
             self._serve()
         elif isinstance(message, BrokerThrottled):
             self._windows(message.account).throttled(self.clock.monotonic())
-            logger.warning("account %s throttled by the broker (DH-904): backing off", message.account)
+            logger.warning(
+                "account %s throttled by the broker (DH-904): backing off", message.account
+            )
             self._schedule()
         elif isinstance(message, CancelPermits):
             for account, queue in list(self.queues.items()):

@@ -46,7 +46,9 @@ class AccountWindows:
     last_throttle: float = float("-inf")
 
     @classmethod
-    def dhan_defaults(cls, limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS) -> AccountWindows:
+    def dhan_defaults(
+        cls, limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS
+    ) -> AccountWindows:
         return cls(windows=[_Window(span_s, limit) for span_s, limit in limits])
 
     def wait_s(self, now: float) -> float:

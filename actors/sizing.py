@@ -44,7 +44,7 @@ def lot_size_for(snap: LeaderOrderSnapshot, ctx: SizingContext) -> int | None:
 
 
 def _round_to_lot(quantity: float, lot: int) -> int:
-    return int(math.floor(quantity / lot + 1e-9)) * lot
+    return math.floor(quantity / lot + 1e-9) * lot
 
 
 def follower_quantity(
@@ -76,7 +76,11 @@ def _apply_caps(
     caps = follower.caps
     if caps.max_order_quantity is not None and qty > caps.max_order_quantity:
         qty = _round_to_lot(caps.max_order_quantity, lot)
-    if caps.max_order_value_inr is not None and price > 0 and qty * price > caps.max_order_value_inr:
+    if (
+        caps.max_order_value_inr is not None
+        and price > 0
+        and qty * price > caps.max_order_value_inr
+    ):
         qty = _round_to_lot(caps.max_order_value_inr / price, lot)
     if qty < lot:
         return 0, "capped below one lot"

@@ -36,6 +36,14 @@ def snapshot_from_update(
     that the entry's target / stop-loss prices can be refreshed from the leg (see
     :func:`super_entry_with_leg`).
     """
+    if (
+        u.exchange_segment is None
+        or u.security_id is None
+        or u.product_type is None
+        or u.transaction_type is None
+        or u.order_type is None
+    ):
+        raise ValueError(f"order update {u.order_no} lacks instrument fields")
     leg = _leg_key(u.leg_name)
     parent: str | None = None
     if leg:
@@ -46,7 +54,7 @@ def snapshot_from_update(
         source=SnapshotSource.SOCKET,
         status=u.status,
         transaction_type=u.transaction_type,
-        exchange_segment=u.exchange_segment,  # type: ignore[arg-type]  # checked by the caller
+        exchange_segment=u.exchange_segment,
         product_type=u.product_type,
         order_type=u.order_type,
         validity=_validity(u.validity),

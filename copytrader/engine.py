@@ -21,7 +21,6 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from actors.audit import AuditActor
@@ -172,8 +171,9 @@ class Engine:
                         lot_sizes=self.lot_sizes,
                         balances=self.balances,
                         status=self.feed_status,
-                        backoff=Backoff(initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2,
-                                        reset_after_s=60.0),
+                        backoff=Backoff(
+                            initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2, reset_after_s=60.0
+                        ),
                     )
                 ],
                 intensity=Intensity(max_restarts=30, period_s=60.0),
@@ -237,9 +237,10 @@ class Engine:
             if nf is None:
                 logger.warning("follower %s is gone from the config: restart to remove it", f.name)
                 continue
+            target = follower_name(f.name)
             with contextlib.suppress(Exception):
-                self.root.registry.tell(follower_name(f.name), UpdateToken(nf.access_token.reveal()))
-                self.root.registry.tell(follower_name(f.name), SetEnabled(nf.enabled))
+                self.root.registry.tell(target, UpdateToken(nf.access_token.reveal()))
+                self.root.registry.tell(target, SetEnabled(nf.enabled))
         new_leader = new.leader.access_token.reveal()
         if new_leader != self.clients["leader"].access_token:
             self.clients["leader"].update_token(new_leader)
@@ -274,9 +275,8 @@ class Engine:
                 with contextlib.suppress(Exception):
                     ref = self.root.registry.get(name)
                 if ref is not None:
-                    self.metrics.mailbox_depth.labels(_actor_kind(name)).set(
-                        ref.actor_inbox.qsize()
-                    )
+                    inbox: Any = ref.actor_inbox  # a queue.Queue under pykka's ActorInbox protocol
+                    self.metrics.mailbox_depth.labels(_actor_kind(name)).set(inbox.qsize())
             with contextlib.suppress(Exception):
                 self.metrics.intents_unresolved.set(self.journal.unresolved_count())
 
@@ -314,7 +314,6 @@ def running_engine(cfg: Config, **kwargs: Any) -> Iterator[Engine]:
         yield engine
     finally:
         engine.stop()
-
 
 
 __all__: Sequence[str] = ("BrokerEndpoints", "Engine", "running_engine")

@@ -52,7 +52,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- stdlib name
+            def log_message(self, format: str, *args: object) -> None:
                 logger.debug("health: " + format, *args)
 
         self.server = ThreadingHTTPServer((host, port), Handler)

@@ -17,7 +17,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from copytrader.config import Config, ConfigError, config_summary, load_config
+from copytrader.config import (
+    AccountConfig,
+    Config,
+    ConfigError,
+    FollowerConfig,
+    config_summary,
+    load_config,
+)
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.health import HealthServer
 from copytrader.logs import setup_logging
@@ -55,7 +62,7 @@ def broker_endpoints(cfg: Config) -> Iterator[tuple[BrokerEndpoints, Any]]:
 
     s = cfg.broker.sim
     with dhansim.running(seed=s.seed, host=s.host, port=s.port) as sim:
-        accounts = [cfg.leader, *cfg.followers]
+        accounts: list[AccountConfig | FollowerConfig] = [cfg.leader, *cfg.followers]
         for account in accounts:
             sim.admin.create_account(
                 account.client_id,
