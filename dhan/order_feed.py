@@ -424,6 +424,7 @@ class OrderFeed:
                 )
             if ping_sent_at is None and now >= next_ping_at:
                 try:
+                    ws.settimeout(self.ping_timeout_s)  # a send may block on a full buffer
                     ws.ping(str(self.stats.pings_sent))
                 except (websocket.WebSocketException, OSError) as exc:
                     raise self._disconnected(

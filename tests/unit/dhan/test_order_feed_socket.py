@@ -102,7 +102,7 @@ def test_updates_of_every_casing_are_delivered_and_junk_is_counted_and_skipped(
 
 
 def test_hours_of_silence_with_answered_pings_keep_the_connection(server: FakeFeed):
-    run = Running(make_feed(server.url, ping_interval_s=0.05, ping_timeout_s=0.2)).start()
+    run = Running(make_feed(server.url, ping_interval_s=0.05, ping_timeout_s=1.0)).start()
 
     assert wait_until(lambda: run.feed.stats.pongs >= 5, 5)
     assert not run.done.is_set()
@@ -125,7 +125,7 @@ def test_a_server_that_stops_answering_pings_ends_the_feed_with_liveness_lost(
     assert run.done.wait(5)
     assert isinstance(run.error, FeedLivenessLost)
     took_s = run.ended_at - stopped_at
-    assert took_s <= interval_s + timeout_s + 0.3, took_s
+    assert took_s <= interval_s + timeout_s + 0.5, took_s
     assert server.disconnected.wait(5)  # the dead connection is torn down, not leaked
 
 
