@@ -99,6 +99,9 @@ class FeedClient:
         before = sim.admin.socket_count(account.client_id)
         self.ws = websocket.create_connection(sim.order_feed_url, timeout=30)
         self.frames: list[str] = []
+        self.pings = 0
+        self.pongs = 0
+        self.close_frame_received = False
         self.closed = threading.Event()
         self._lock = threading.Lock()
         if login:
@@ -117,9 +120,14 @@ class FeedClient:
     def _read(self) -> None:
         try:
             while True:
-                opcode, data = self.ws.recv_data(control_frame=False)
+                opcode, data = self.ws.recv_data(control_frame=True)
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    self.close_frame_received = True
                     break
+                if opcode == websocket.ABNF.OPCODE_PING:
+                    self.pings += 1  # websocket-client has already answered it
+                if opcode == websocket.ABNF.OPCODE_PONG:
+                    self.pongs += 1
                 if opcode == websocket.ABNF.OPCODE_TEXT:
                     with self._lock:
                         self.frames.append(data.decode())
