@@ -31,7 +31,8 @@ def correlation_id_for(
         raise ValueError("follower must be non-empty")
     if not leader_order_id:
         raise ValueError("leader_order_id must be non-empty")
-    key = "\x1f".join((namespace, follower, leader_order_id, leg)).encode()
+    # length-prefixed parts: no two different tuples can encode to the same bytes
+    key = "".join(f"{len(p)}:{p};" for p in (namespace, follower, leader_order_id, leg)).encode()
     digest = hashlib.blake2b(key, digest_size=10).digest()
     h = base64.b32encode(digest).decode().lower().rstrip("=")  # 16 chars of [a-z2-7]
     tail = _NOT_ALNUM.sub("", leader_order_id)[-10:] or "0"

@@ -149,6 +149,9 @@ def classify(
 
     if code in _UNKNOWN_OUTCOME_CODES:
         return build(OutcomeUnknown)
+    if http_status == 404:
+        # "no such order / correlationId", whatever DH code rides along (dhansim: DH-905)
+        return build(NotFound)
     if code == DhErrorCode.ORDER_ERROR and "invalid token" in message.lower():
         return build(AuthError)
     if code is not None and code in _REJECTION_BY_CODE:
@@ -157,8 +160,6 @@ def classify(
         return build(RateLimited)
     if http_status >= 500:
         return build(OutcomeUnknown)
-    if http_status == 404:
-        return build(NotFound)
     if http_status in (401, 403) and code is None:
         return build(AuthError)
     return build(OtherRejection)

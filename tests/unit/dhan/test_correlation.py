@@ -68,3 +68,21 @@ def test_an_empty_follower_or_order_id_is_refused():
         correlation_id_for("", "1")
     with pytest.raises(ValueError):
         correlation_id_for("alice", "")
+
+
+@given(
+    st.text(min_size=1),
+    st.text(min_size=1),
+    st.text(),
+    st.text(min_size=1),
+    st.text(min_size=1),
+    st.text(),
+)
+def test_no_two_tuples_of_arbitrary_text_share_an_id(f1, o1, l1, f2, o2, l2):
+    if (f1, o1, l1) != (f2, o2, l2):
+        assert correlation_id_for(f1, o1, l1) != correlation_id_for(f2, o2, l2)
+
+
+def test_separator_characters_inside_a_part_cannot_shift_it_into_the_next():
+    assert correlation_id_for("a\x1f", "c") != correlation_id_for("a", "\x1fc")
+    assert correlation_id_for("a;", "c") != correlation_id_for("a", ";c")
