@@ -1,0 +1,86 @@
+"""Bracket orders: legs mirrored from the leader, and the engine's own one-cancels-other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dhan.codes import LegName, OrderType, ProductType, Validity
+from dhan.models import ModifyRequest
+from dhansim import Simulator
+from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+
+
+def _legs(rig, client_id: str, cid: str) -> dict[str, dict]:
+    return {
+        o["legName"]: o
+        for o in rig.book(client_id)
+        if o.get("correlationId") == cid and o.get("legName") in ("TARGET_LEG", "STOP_LOSS_LEG")
+    }
+
+
+def test_with_broker_oco_off_the_engine_cancels_the_stop_when_the_target_fills_and_mirrors_stop_moves(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    from dhan.correlation import correlation_id_for
+
+    sim.admin.set_switches(broker_oco=False)
+    sim.admin.set_ltp("NSE_EQ", "2885", 1600.0)
+    followers = [
+        follower_config("b1", "1300000001"),
+        follower_config("b2", "1300000002", multiplier=2),
+    ]
+    rig = start_rig(sim, tmp_path, followers)
+    try:
+        entry = rig.leader.place_order(
+            limit_buy(
+                security_id="2885",
+                quantity=5,
+                price=1600.0,
+                product_type=ProductType.BO,
+                bo_profit_value=20.0,
+                bo_stop_loss_value=10.0,
+            )
+        )
+        cids = {f.name: correlation_id_for(f.name, entry.order_id) for f in followers}
+        # every follower's BO entry fills and its broker creates both exit legs
+        for f in followers:
+            wait_until(
+                lambda f=f: len(_legs(rig, f.client_id, cids[f.name])) == 2, what=f"{f.name} legs"
+            )
+        stop = next(
+            o for o in rig.book(rig.cfg.leader.client_id) if o.get("legName") == "STOP_LOSS_LEG"
+        )
+        rig.leader.modify_order(
+            stop["orderId"],
+            ModifyRequest(
+                order_type=OrderType.STOP_LOSS_MARKET,
+                quantity=stop["quantity"],
+                price=None,
+                trigger_price=1595.0,
+                validity=Validity.DAY,
+                leg_name=LegName.STOP_LOSS_LEG,
+            ),
+        )
+        for f in followers:
+            wait_until(
+                lambda f=f: (
+                    _legs(rig, f.client_id, cids[f.name])["STOP_LOSS_LEG"]["triggerPrice"] == 1595.0
+                ),
+                what=f"{f.name} stop moved to 1595",
+            )
+        sim.admin.set_ltp("NSE_EQ", "2885", 1625.0)  # every target fills; no broker OCO
+        for f in followers:
+            wait_until(
+                lambda f=f: (
+                    _legs(rig, f.client_id, cids[f.name])["STOP_LOSS_LEG"]["orderStatus"]
+                    == "CANCELLED"
+                ),
+                what=f"{f.name} stop cancelled by the engine",
+            )
+        sim.admin.set_ltp("NSE_EQ", "2885", 1580.0)  # would have hit the stops
+        for f in followers:
+            legs = _legs(rig, f.client_id, cids[f.name])
+            assert legs["TARGET_LEG"]["orderStatus"] == "TRADED"
+            assert legs["STOP_LOSS_LEG"]["orderStatus"] == "CANCELLED"
+    finally:
+        rig.stop()
