@@ -18,7 +18,7 @@ def _legs(rig, client_id: str, cid: str) -> dict[str, dict]:
     }
 
 
-def test_with_broker_oco_off_the_engine_cancels_the_stop_when_the_target_fills_and_mirrors_stop_moves(
+def test_with_broker_oco_off_the_engine_cancels_the_stop_after_the_target_fills(
     sim: Simulator, tmp_path: Path
 ) -> None:
     from dhan.correlation import correlation_id_for
