@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from dhan.codes import (
     MAX_MODIFICATIONS_PER_ORDER,
@@ -154,8 +155,6 @@ class Exchange:
         if req.quantity % chunk:
             sizes.append(req.quantity % chunk)
         self._check_funds(account, req.instrument, req.product, req.txn, req.quantity, req)
-        from dataclasses import replace
-
         return [self.place(account, replace(req, quantity=q)) for q in sizes]
 
     def place_super(self, account: Account, req: SuperPlaceRequest) -> Order:
@@ -883,15 +882,53 @@ class Exchange:
 
     # --- day / admin ---------------------------------------------------------------------------
 
-    def end_of_day(self) -> int:
-        """Expire every open order (DAY validity); returns how many expired."""
+    def _close_open_orders(self, orders: Callable[[], list[Order]], status: OrderStatus) -> int:
+        """Close every open order; repeat, because closing a part-filled CO/BO entry creates
+        its exit legs, which are open too."""
         count = 0
-        for account in self.accounts.values():
-            for o in list(account.orders.values()):
+        while True:
+            still_open = [o for o in orders() if o.is_open]
+            if not still_open:
+                return count
+            for o in still_open:
                 if o.is_open:
-                    self._finish(o, OrderStatus.EXPIRED)
+                    self._finish(o, status)
                     count += 1
-        return count
+
+    def end_of_day(self) -> int:
+        """Expire every open order (all are DAY orders); returns how many expired."""
+        return self._close_open_orders(
+            lambda: [o for a in self.accounts.values() for o in a.orders.values()],
+            OrderStatus.EXPIRED,
+        )
+
+    def exit_all(self, account: Account) -> list[Order]:
+        """``DELETE /positions``: cancel every open order, then square off every position
+        with a MARKET order at the broker's hand; returns the square-off orders."""
+        self._close_open_orders(lambda: list(account.orders.values()), OrderStatus.CANCELLED)
+        exits = []
+        for pos in list(account.positions.values()):
+            net = pos.net_qty
+            if not net:
+                continue
+            req = PlaceRequest(
+                instrument=pos.instrument,
+                txn=TransactionType.SELL if net > 0 else TransactionType.BUY,
+                product=pos.product,
+                order_type=OrderType.MARKET,
+                validity=Validity.DAY,
+                quantity=abs(net),
+                price=0.0,
+                trigger_price=0.0,
+                disclosed_qty=0,
+                correlation_id="",
+                after_market=False,
+                amo_time="",
+                bo_profit_value=0.0,
+                bo_stop_loss_value=0.0,
+            )
+            exits.append(self.place(account, req))
+        return exits
 
     def _emit(self, o: Order) -> None:
         self._listener(o)

@@ -47,6 +47,7 @@ ORDER_WRITE_ENDPOINTS = frozenset(
         "POST /super/orders",
         "PUT /super/orders/{order_id}",
         "DELETE /super/orders/{order_id}/{leg}",
+        "DELETE /positions",
     }
 )
 #: Per-request storage: the journal entry being filled in, and the authenticated account.
@@ -97,6 +98,8 @@ class RestApi:
             web.get("/v2/trades/", h.trade_book),
             web.get("/v2/trades/{order_id}", h.trades_of_order),
             web.get("/v2/positions", h.positions),
+            web.delete("/v2/positions", h.exit_all),
+            web.get("/v2/RenewToken", h.renew_token),
             web.get("/v2/holdings", h.holdings),
             web.get("/v2/fundlimit", h.fund_limit),
             web.get("/v2/profile", h.profile),
@@ -344,6 +347,30 @@ class RestApi:
                 p.to_json(account.client_id, market.ltp(p.instrument))
                 for p in account.positions.values()
             ]
+        )
+
+    async def exit_all(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        exits = self.core.exchange.exit_all(account)
+        return json_response(
+            {
+                "status": "SUCCESS",
+                "message": "All open orders cancelled and positions exited",
+                "orderIds": [o.order_id for o in exits],
+            },
+            status=202,
+        )
+
+    async def renew_token(self, request: web.Request) -> web.Response:
+        """``GET /RenewToken``: a new 24 h token replaces (and so expires) the current one."""
+        account: Account = request[ACCOUNT]
+        token = self.core.renew_token(account)
+        return json_response(
+            {
+                "dhanClientId": account.client_id,
+                "accessToken": token,
+                "expiryTime": ist_token_validity(),
+            }
         )
 
     async def holdings(self, request: web.Request) -> web.Response:

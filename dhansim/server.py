@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import signal
 import socket
 import threading
@@ -85,6 +86,12 @@ class SimCore:
         account.access_token = token
         account.token_expired = False
         self._tokens[token] = account
+
+    def renew_token(self, account: Account) -> str:
+        """Mint a fresh random token for ``account`` (the old one stops working)."""
+        token = f"sim-{secrets.token_urlsafe(24)}"
+        self.rotate_token(account, token)
+        return token
 
     def set_faults(self, plan: FaultPlan) -> None:
         self.faults = plan

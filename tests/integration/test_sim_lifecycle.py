@@ -1,0 +1,78 @@
+"""Simulator lifecycle and account-level calls: several simulators at once, clean shutdown,
+token renewal, exit-all, and end of day with bracket legs created on the way."""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+
+import dhansim
+from dhansim import Simulator
+from dhansim.pytest_plugin import SimAccount, new_account
+from tests.integration.sim_helpers import DhanRest, wait_until
+
+
+def test_running_listens_on_return_and_leaves_no_thread_behind():
+    before = set(threading.enumerate())
+    with dhansim.running(seed=3) as sim:
+        assert sim.rest_url.startswith("http://127.0.0.1:") and sim.rest_url.endswith("/v2")
+        assert sim.order_feed_url == sim.rest_url.replace("http", "ws")[:-3] + "/order-update"
+        assert requests.get(sim.rest_url[:-3] + "/sim/health", timeout=5).json()["ok"]
+    assert set(threading.enumerate()) == before
+
+
+def test_two_simulators_in_one_process_share_nothing(sim_factory):
+    first, second = sim_factory(seed=1), sim_factory(seed=2)
+    assert first.port != second.port
+    account = new_account(first)
+    DhanRest(first, account).place_ok(price=900.0)
+    assert second.admin.accounts() == []
+    assert len(first.admin.orders(account.client_id)) == 1
+
+
+def test_renew_token_issues_a_new_token_and_expires_the_old_one(
+    sim: Simulator, sim_account: SimAccount
+):
+    rest = DhanRest(sim, sim_account)
+    response = rest.call("GET", "/RenewToken")
+    assert response.status_code == 200
+    token = response.json()["accessToken"]
+    assert token != sim_account.access_token
+    assert rest.call("GET", "/orders").status_code == 401
+    renewed = DhanRest(sim, SimAccount(sim_account.client_id, token))
+    assert renewed.call("GET", "/orders").status_code == 200
+
+
+def test_exit_all_cancels_open_orders_and_squares_off_positions(
+    sim: Simulator, sim_account: SimAccount
+):
+    sim.admin.set_ltp("NSE_EQ", "1333", 990.0)
+    rest = DhanRest(sim, sim_account)
+    rest.wait_status(rest.place_ok(price=995.0, quantity=7), "TRADED")
+    resting = rest.place_ok(price=900.0)
+    rest.wait_status(resting, "PENDING")
+    response = rest.call("DELETE", "/positions")
+    assert response.status_code == 202
+    [exit_id] = response.json()["orderIds"]
+    assert rest.order(resting)["orderStatus"] == "CANCELLED"
+    exit_order = rest.wait_status(exit_id, "TRADED")
+    assert (exit_order["transactionType"], exit_order["quantity"]) == ("SELL", 7)
+    wait_until(lambda: rest.call("GET", "/positions").json()[0]["netQty"] == 0)
+
+
+def test_end_of_day_also_expires_legs_born_from_a_part_filled_bracket(
+    sim: Simulator, sim_account: SimAccount
+):
+    sim.admin.set_ltp("NSE_EQ", "1333", 990.0)
+    rest = DhanRest(sim, sim_account)
+    entry = rest.place_ok(
+        productType="BO", price=980.0, quantity=10, boProfitValue=20.0, boStopLossValue=5.0
+    )
+    rest.wait_status(entry, "PENDING")
+    sim.admin.fill(entry, quantity=4, price=980.0)
+    assert sim.admin.end_of_day() == 3  # the entry, then its two new legs
+    kinds = {o["kind"]: o for o in sim.admin.orders(sim_account.client_id)}
+    assert kinds["BO_ENTRY"]["orderStatus"] == "EXPIRED"
+    assert kinds["BO_TARGET"]["quantity"] == 4
+    assert {kinds[k]["orderStatus"] for k in ("BO_TARGET", "BO_STOP")} == {"EXPIRED"}
