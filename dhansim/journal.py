@@ -2,7 +2,8 @@
 
 Each entry has a ``seq`` and a monotonic ``t_ns`` (``time.monotonic_ns()``; REST: arrival, with
 ``t_done_ns`` at the answer; frames: when written). Benchmarks compute copy latency from it. The
-ring holds ``size`` entries (default 100,000); older ones fall off and ``dropped`` counts them.
+ring holds ``size`` entries (default 50,000: about 35 MB when full); older ones fall off and
+``dropped`` counts them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-DEFAULT_JOURNAL_SIZE = 100_000
+DEFAULT_JOURNAL_SIZE = 50_000
 
 
 class Journal:

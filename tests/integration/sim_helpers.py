@@ -113,8 +113,10 @@ class FeedClient:
             wait_until(lambda: sim.admin.socket_count(account.client_id) > before)
 
     def login(self, client_id: str, token: str) -> None:
-        frame = {"LoginReq": {"MsgCode": 42, "ClientId": client_id, "Token": token}}
-        frame["UserType"] = "SELF"  # type: ignore[assignment]  # mixed-value login frame
+        frame: dict[str, Any] = {
+            "LoginReq": {"MsgCode": 42, "ClientId": client_id, "Token": token},
+            "UserType": "SELF",
+        }
         self.ws.send(json.dumps(frame))
 
     def _read(self) -> None:
