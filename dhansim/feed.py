@@ -81,7 +81,6 @@ class OrderFeed:
         self._by_account: dict[str, set[_Connection]] = {}
         self._all: set[_Connection] = set()
         self._next_id = 1
-        self._closing = False
 
     # --- publishing --------------------------------------------------------------------------
 
@@ -167,11 +166,21 @@ class OrderFeed:
             return len(self._all)
         return len(self._by_account.get(account, ()))
 
-    async def close_all(self) -> None:
-        self._closing = True
-        for conn in list(self._all):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.ws.close(code=1001, message=b"server shutdown"), 1.0)
+    async def close_all(self, timeout_s: float = 2.0) -> None:
+        """Close every socket with 1001 (going away), in parallel; cut whatever is left."""
+        conns = list(self._all)
+        if not conns:
+            return
+        closing = [
+            asyncio.ensure_future(conn.ws.close(code=1001, message=b"server shutdown"))
+            for conn in conns
+        ]
+        _done, pending = await asyncio.wait(closing, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        for conn in conns:
+            if not conn.ws.closed:
+                conn.cut()
 
     # --- the socket handler ------------------------------------------------------------------
 
