@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
             _configure_sim(p)
         elif name == "run":
             p.set_defaults(func=_run)
+        elif name == "demo":
+            from copytrader import demo
+
+            demo.configure_parser(p)
+            p.set_defaults(func=demo.run)
         else:
             p.set_defaults(func=_not_yet(name))
     return parser
