@@ -114,12 +114,12 @@ def _order(
 
 
 def leader_script(
-    leader: DhanClient, set_ltp: Callable[[str, float], None]
-) -> list[tuple[str, Callable[[], None]]]:
+    leader: DhanClient, set_ltp: Callable[[str, float], object]
+) -> list[tuple[str, Callable[[], object]]]:
     """The scripted leader: (description, action) pairs, run in order."""
     state: dict[str, str] = {}
 
-    def place(key: str, req: OrderRequest) -> Callable[[], None]:
+    def place(key: str, req: OrderRequest) -> Callable[[], object]:
         return lambda: state.__setitem__(key, leader.place_order(req).order_id)
 
     return [
@@ -224,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
         prices = {"1333": 1600.0, "2885": 2400.0, "1594": 1500.0, "11536": 3500.0, "3045": 810.0}
         for sec, ltp in prices.items():
             sim.admin.set_ltp("NSE_EQ", sec, ltp)
-        for account in (cfg.leader, *cfg.followers):
+        accounts: list[AccountConfig | FollowerConfig] = [cfg.leader, *cfg.followers]
+        for account in accounts:
             sim.admin.create_account(account.client_id, account.access_token.reveal(), 1e8)
         engine = Engine(cfg, endpoints=BrokerEndpoints(sim.rest_url, sim.order_feed_url)).start()
         leader = DhanClient(
