@@ -195,7 +195,7 @@ def test_a_super_order_closes_when_its_target_fills_and_cancels_the_stop(
 
 
 def test_a_super_stop_triggers_shows_triggered_then_traded(sim: Simulator, rest: DhanRest):
-    sim.admin.set_partial_fills(enabled=True, parts=2, interval_ms=200)
+    sim.admin.set_partial_fills(enabled=True, parts=2, interval_ms=400)
     place_super(rest, quantity=4)
     wait_until(lambda: super_book(rest)["orderStatus"] == "TRADED", timeout_s=5)
     sim.admin.set_ltp(*HDFC, 979.0)

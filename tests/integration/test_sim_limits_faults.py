@@ -20,13 +20,21 @@ def rest(sim: Simulator, sim_account: SimAccount) -> DhanRest:
     return DhanRest(sim, sim_account)
 
 
-def test_the_eleventh_order_call_in_a_second_is_dh904_with_429(sim: Simulator, rest: DhanRest):
-    responses = [rest.place(price=900.0) for _ in range(11)]
-    assert [r.status_code for r in responses[:10]] == [200] * 10
-    refused = responses[10]
+def test_order_calls_beyond_ten_in_a_second_are_dh904_with_429(sim: Simulator, rest: DhanRest):
+    refused = None
+    for _ in range(100):  # as fast as this machine goes: far more than 10 per second
+        response = rest.place(price=900.0)
+        if response.status_code != 200:
+            refused = response
+            break
+    assert refused is not None, "no call was refused"
     assert refused.status_code == 429
     assert refused.json()["errorCode"] == "DH-904"
     assert "10 per second" in refused.json()["errorMessage"]
+    entries = sim.admin.journal(kind="rest", account=rest.account.client_id)
+    admitted = [e["t_ns"] for e in entries if e["status"] == 200]
+    refused_at = next(e["t_ns"] for e in entries if e["status"] == 429)
+    assert len([t for t in admitted if refused_at - t < 1_000_000_000]) == 10
     assert rest.call("GET", "/orders").status_code == 200  # reads have their own budget
     other = DhanRest(sim, new_account(sim))
     assert other.place(price=900.0).status_code == 200  # limits are per account
@@ -66,13 +74,13 @@ def test_every_order_window_counts_only_admitted_requests():
 
 
 def test_latency_fault_delays_the_named_endpoint_only(sim: Simulator, rest: DhanRest):
-    sim.admin.set_faults({"per_endpoint": {"GET /orders": {"latency_ms": 150, "jitter_ms": 10}}})
+    sim.admin.set_faults({"per_endpoint": {"GET /orders": {"latency_ms": 500, "jitter_ms": 10}}})
     start = time.monotonic()
     rest.call("GET", "/orders")
-    assert time.monotonic() - start >= 0.13
+    assert time.monotonic() - start >= 0.49
     start = time.monotonic()
     rest.call("GET", "/positions")
-    assert time.monotonic() - start < 0.13
+    assert time.monotonic() - start < 0.49
 
 
 def test_a_5xx_fault_answers_dh908_and_creates_nothing(sim: Simulator, rest: DhanRest):

@@ -107,7 +107,7 @@ def test_partial_fills_go_through_part_traded_with_a_trade_and_a_frame_per_fill(
     sim: Simulator, sim_account: SimAccount, rest: DhanRest
 ):
     feed = FeedClient(sim, sim_account)
-    sim.admin.set_partial_fills(enabled=True, parts=3, interval_ms=50)
+    sim.admin.set_partial_fills(enabled=True, parts=3, interval_ms=300)
     order_id = rest.place_ok(price=995.0, quantity=9)
     seen = rest.wait_status(order_id, "PART_TRADED")
     assert 0 < seen["filledQty"] < 9
@@ -143,7 +143,7 @@ def test_end_of_day_expires_open_day_orders_only(sim: Simulator, rest: DhanRest)
 
 
 def test_an_order_is_in_transit_until_the_exchange_accepts_it(sim: Simulator, rest: DhanRest):
-    sim.admin.set_switches(exchange_delay_ms=300)
+    sim.admin.set_switches(exchange_delay_ms=1000)
     response = rest.place(price=900.0)
     assert response.json()["orderStatus"] == "TRANSIT"
     order_id = response.json()["orderId"]
@@ -152,7 +152,7 @@ def test_an_order_is_in_transit_until_the_exchange_accepts_it(sim: Simulator, re
 
 
 def test_an_order_cancelled_in_transit_never_reaches_the_exchange(sim: Simulator, rest: DhanRest):
-    sim.admin.set_switches(exchange_delay_ms=200)
+    sim.admin.set_switches(exchange_delay_ms=1000)
     order_id = rest.place_ok(price=995.0)
     assert rest.call("DELETE", f"/orders/{order_id}").status_code == 202
     sim.admin.set_switches(exchange_delay_ms=0)
