@@ -115,8 +115,8 @@ class Account:
     """A simulated trading account and everything the broker knows about it today."""
 
     client_id: str
-    access_token: str
-    sod_limit: float
+    access_token: str = field(repr=False)  # a secret: never in a repr or a log line
+    sod_limit: float = 0.0
     holdings: list[dict[str, Any]] = field(default_factory=list)
     token_expired: bool = False
     kill_switch: bool = False

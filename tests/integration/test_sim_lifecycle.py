@@ -76,3 +76,16 @@ def test_end_of_day_also_expires_legs_born_from_a_part_filled_bracket(
     assert kinds["BO_ENTRY"]["orderStatus"] == "EXPIRED"
     assert kinds["BO_TARGET"]["quantity"] == 4
     assert {kinds[k]["orderStatus"] for k in ("BO_TARGET", "BO_STOP")} == {"EXPIRED"}
+
+
+def test_access_tokens_never_reach_the_journal_the_admin_view_or_a_repr(
+    sim: Simulator, sim_account: SimAccount
+):
+    rest = DhanRest(sim, sim_account)
+    rest.place_ok(price=900.0)
+    rest.session.get(rest.base + "/orders", headers={"access-token": "bad-secret"}, timeout=5)
+    token = sim_account.access_token
+    dumped = repr(sim.admin.journal()) + repr(sim.admin.accounts()) + repr(sim_account)
+    assert token not in dumped and "bad-secret" not in dumped
+    assert sim.core is not None
+    assert token not in repr(sim.core.exchange.accounts[sim_account.client_id])
