@@ -179,3 +179,27 @@ def test_a_socket_that_never_logs_in_is_not_registered(sim: Simulator, sim_accou
     with pytest.raises((websocket.WebSocketException, OSError)):
         ws.recv()
     assert sim.admin.socket_count() == 0
+
+
+DOCUMENTED_KEYS = {
+    "Exchange", "Segment", "Source", "SecurityId", "ClientId", "ExchOrderNo", "OrderNo",
+    "Product", "TxnType", "OrderType", "Validity", "DiscQuantity", "DiscQtyRem",
+    "RemainingQuantity", "Quantity", "TradedQty", "Price", "TriggerPrice", "TradedPrice",
+    "AvgTradedPrice", "AlgoOrdNo", "OffMktFlag", "OrderDateTime", "ExchOrderTime",
+    "LastUpdatedTime", "Remarks", "MktType", "ReasonDescription", "LegNo", "Instrument",
+    "Symbol", "DisplayName", "Isin", "Series", "ProductName", "Status", "LotSize", "Multiplier",
+    "StrikePrice", "ExpiryDate", "OptType", "GoodTillDaysDate", "RefLtp", "TickSize", "AlgoId",
+    "CorrelationId",
+}  # fmt: skip
+
+
+def test_an_order_alert_carries_every_documented_field_and_nothing_in_camel_case(
+    sim: Simulator, sim_account: SimAccount, rest: DhanRest
+):
+    feed = FeedClient(sim, sim_account)
+    order_id = rest.place_ok(price=900.0, transactionType="SELL", productType="CNC")
+    alert = feed.wait_alert(lambda a: a["OrderNo"] == order_id and a["Status"] == "PENDING")
+    assert set(alert) == DOCUMENTED_KEYS
+    assert (alert["TxnType"], alert["Product"], alert["OrderType"]) == ("S", "C", "LMT")
+    assert alert["ExchOrderNo"] and alert["OffMktFlag"] == "0" and alert["Source"] == "P"
+    feed.close()

@@ -89,3 +89,43 @@ def test_access_tokens_never_reach_the_journal_the_admin_view_or_a_repr(
     assert token not in dumped and "bad-secret" not in dumped
     assert sim.core is not None
     assert token not in repr(sim.core.exchange.accounts[sim_account.client_id])
+
+
+def test_accounts_are_listed_and_duplicates_refused(sim: Simulator, sim_account: SimAccount):
+    [summary] = sim.admin.accounts()
+    assert summary["dhanClientId"] == sim_account.client_id
+    assert summary["availableBalance"] == 1e7
+    try:
+        sim.admin.create_account(sim_account.client_id, "another-token")
+    except dhansim.AdminCallError as exc:
+        assert exc.status == 409
+    else:
+        raise AssertionError("a duplicate account was created")
+
+
+def test_an_added_instrument_trades_with_its_own_lot_and_tick(
+    sim: Simulator, sim_account: SimAccount
+):
+    sim.admin.add_instruments(
+        {
+            "exchangeSegment": "NSE_FNO",
+            "securityId": "71001",
+            "symbol": "FINNIFTY-Dec2026-FUT",
+            "instrument": "FUTIDX",
+            "lotSize": 60,
+            "tickSize": 0.1,
+            "ltp": 26000.0,
+        }
+    )
+    rest = DhanRest(sim, sim_account)
+    fields = {"exchangeSegment": "NSE_FNO", "securityId": "71001", "productType": "MARGIN"}
+    assert rest.place(**fields, quantity=50, price=25990.0).status_code == 400
+    order_id = rest.place_ok(**fields, quantity=120, price=26000.1)
+    assert rest.wait_status(order_id, "TRADED")["averageTradedPrice"] == 26000.0
+
+
+def test_the_admin_api_answers_loopback_clients_only():
+    from dhansim.admin_api import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("127.3.0.1")
+    assert not _is_loopback("10.0.0.5") and not _is_loopback(None) and not _is_loopback("x")
