@@ -46,7 +46,14 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         f"names: {', '.join(Switches().as_dict())}",
     )
     for flag, name, value in _FLAG_SWITCHES:
-        p.add_argument(flag, dest=f"flag_{name}", action="store_const", const=value, default=None)
+        p.add_argument(
+            flag,
+            dest=f"flag_{name}",
+            action="store_const",
+            const=value,
+            default=None,
+            help=f"same as --switch {name}={json.dumps(value)}",
+        )
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 
 
