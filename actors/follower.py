@@ -82,6 +82,7 @@ class FollowerActor(SupervisedActor):
 
     def on_start(self) -> None:
         super().on_start()
+        self._adopt_from_book()
         self._tick_timer = self.tell_every(self.engine.follower_tick_s, Tick())
         for intent in self.journal.intents(self.name):
             if is_bracket(intent) and intent.broker_order_id is not None:
@@ -131,6 +132,57 @@ class FollowerActor(SupervisedActor):
         else:
             return super().on_receive(message)
         return None
+
+    def _adopt_from_book(self) -> None:
+        """At start, match unsettled intents against the broker's book by correlationId.
+
+        Whatever a previous incarnation (or process) sent before it died is adopted instead of
+        sent again -- also a PLANNED intent, whose SENDING mark may not have survived a power
+        loss. One book read per follower at start; per-intent lookups remain the fallback.
+        """
+        pending = self.journal.intents(
+            self.name,
+            states=[
+                IntentState.PLANNED,
+                IntentState.SENDING,
+                IntentState.UNKNOWN,
+                IntentState.MODIFYING,
+                IntentState.CANCELLING,
+            ],
+        )
+        if not pending:
+            return
+        try:
+            book: dict[str, Any] = {
+                o.correlation_id: o
+                for o in self.client.list_orders()
+                if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA)
+            }
+            if any(_is_super(i) for i in pending):
+                for so in self.client.list_super_orders():
+                    if so.correlation_id:
+                        book[so.correlation_id] = so
+        except errors.DhanError as exc:
+            logger.info(
+                "follower %s: book unavailable at start (%s); looking up one by one", self.name, exc
+            )
+            return
+        adopted = 0
+        for intent in pending:
+            order = book.get(intent.correlation_id)
+            if order is None:
+                continue
+            if intent.state in _IN_FLIGHT or intent.state is IntentState.PLANNED:
+                intent = self.journal.transition(
+                    intent.id,
+                    IntentState.UNKNOWN,
+                    expect_from=intent.state,
+                    reason="found at the broker at start",
+                )
+            self._settle_from_order(intent, order)
+            adopted += 1
+        if adopted:
+            logger.info("follower %s: adopted %d orders found at the broker", self.name, adopted)
 
     # -- deciding ----------------------------------------------------------------------------
 

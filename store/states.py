@@ -9,7 +9,8 @@ against :data:`TRANSITIONS` and raises ``IllegalTransition`` otherwise. The tabl
     leader cancel:                      WORKING -> CANCELLING -> DONE
     terminal (no way out):   DONE  REJECTED  FAILED  SKIPPED
 
-    PLANNED    -> SENDING, SKIPPED, DONE (leader already terminal, nothing to send), FAILED
+    PLANNED    -> SENDING, SKIPPED, DONE (leader already terminal, nothing to send), FAILED,
+                  UNKNOWN (its correlationId is found at the broker at start: adopt it)
     SENDING    -> WORKING (acked, open), DONE (acked, already terminal), UNKNOWN (timeout/5xx),
                   REJECTED (broker rejection, DH code), PLANNED (NotSent: safe to retry)
     UNKNOWN    -> WORKING, DONE, REJECTED (lookup found it), PLANNED (lookup proved it absent:
@@ -56,7 +57,7 @@ S = IntentState
 
 #: The legal transitions, ``from -> {to, ...}``. Terminal states map to the empty set.
 TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
-    S.PLANNED: frozenset({S.SENDING, S.SKIPPED, S.DONE, S.FAILED}),
+    S.PLANNED: frozenset({S.SENDING, S.SKIPPED, S.DONE, S.FAILED, S.UNKNOWN}),
     S.SENDING: frozenset({S.WORKING, S.DONE, S.UNKNOWN, S.REJECTED, S.PLANNED}),
     S.UNKNOWN: frozenset({S.WORKING, S.DONE, S.REJECTED, S.PLANNED, S.SENDING}),
     S.WORKING: frozenset({S.MODIFYING, S.CANCELLING, S.DONE, S.WORKING}),
