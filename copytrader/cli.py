@@ -50,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
             _configure_sim(p)
         elif name == "run":
             p.set_defaults(func=_run)
+        elif name == "check-config":
+            p.set_defaults(func=_lazy("check_config"))
+        elif name == "status":
+            p.set_defaults(func=_lazy("status"))
+        elif name == "reconcile":
+            from copytrader import commands
+
+            commands.configure_reconcile(p)
+            p.set_defaults(func=_lazy("reconcile"))
         elif name == "demo":
             from copytrader import demo
 
@@ -68,6 +77,16 @@ def _configure_sim(p: argparse.ArgumentParser) -> None:
         return
     sim_cli.configure_parser(p)
     p.set_defaults(func=sim_cli.run)
+
+
+def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from copytrader import commands
+
+        func: Callable[[argparse.Namespace], int] = getattr(commands, name)
+        return func(args)
+
+    return run
 
 
 def _run(args: argparse.Namespace) -> int:
