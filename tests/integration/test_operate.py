@@ -1,0 +1,146 @@
+"""Operating the engine: /metrics, /readyz, and the CLI end to end in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from copytrader.health import HealthServer
+from dhansim import Simulator
+from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_metrics_expose_the_named_series_and_readyz_follows_the_leader_socket(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    followers = [follower_config("p1", "1600000001"), follower_config("p2", "1600000002")]
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    rig = start_rig(sim, tmp_path, followers)
+    health = HealthServer(rig.engine.metrics.registry, rig.engine.ready, "127.0.0.1", 0).start()
+    try:
+        for i in range(3):
+            oid = rig.leader.place_order(limit_buy(quantity=2, price=1500.0 + i)).order_id
+            rig.wait_copies(oid, lambda _f, c: len(c) == 1)
+        wait_until(lambda: _get(health.url + "/readyz")[0] == 200, what="ready")
+        status, text = _get(health.url + "/metrics")
+        assert status == 200
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        for name in (
+            "copytrader_replication_latency_seconds",
+            "copytrader_follower_orders",
+            "copytrader_feed_connected",
+            "copytrader_leader_events",
+            "copytrader_intents_unresolved",
+            "process_resident_memory_bytes",
+        ):
+            assert name in families, name
+        counts = {
+            s.labels["follower"]: s.value
+            for s in families["copytrader_replication_latency_seconds"].samples
+            if s.name.endswith("_count")
+        }
+        assert counts == {"p1": 3.0, "p2": 3.0}
+        placed = [
+            s.value
+            for s in families["copytrader_follower_orders"].samples
+            if s.labels.get("action") == "place"
+            and s.labels.get("outcome") == "ok"
+            and s.name.endswith("_total")
+        ]
+        assert sum(placed) == 6.0
+        assert families["copytrader_feed_connected"].samples[0].value == 1.0
+        assert _get(health.url + "/healthz")[0] == 200
+
+        sim.admin.set_faults({"socket_stall": True, "accounts": [rig.cfg.leader.client_id]})
+        wait_until(lambda: _get(health.url + "/readyz")[0] == 503, 10.0, what="not ready")
+        assert "socket" in _get(health.url + "/readyz")[1]
+        sim.admin.clear_faults()
+        wait_until(lambda: _get(health.url + "/readyz")[0] == 200, 15.0, what="ready again")
+    finally:
+        health.stop()
+        rig.stop()
+
+
+def _cli(
+    *args: str, timeout: float = 60.0, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "copytrader", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPO,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_a_bad_config_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = (REPO / "config.yaml").read_text().replace("multiplier: 2.0", "multiplier: -1")
+    bad.write_text(text)
+    result = _cli("--config", str(bad), "run")
+    assert result.returncode == 2
+    assert "followers[0].sizing.multiplier" in result.stderr
+
+
+def test_the_demo_copies_everything_and_reports_nothing_lost_or_duplicated() -> None:
+    result = _cli("demo", "--followers", "2", "--seconds", "4", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "lost=0 duplicated=0 unexpected=0 unresolved=0" in result.stdout
+    assert "demo-leader-token" not in result.stdout + result.stderr
+
+
+def test_run_on_the_embedded_simulator_stops_cleanly_on_sigterm_and_never_prints_tokens(
+    tmp_path: Path,
+) -> None:
+    cfg = (REPO / "config.yaml").read_text()
+    cfg = cfg.replace("sqlite:///copytrader.db", f"sqlite:///{tmp_path / 'run.db'}")
+    cfg = cfg.replace("port: 9108", "port: 0").replace(
+        "audit_path: copytrader-audit.jsonl", f"audit_path: {tmp_path / 'audit.jsonl'}"
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(cfg)
+    token = "leader-secret-token-xyz"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "copytrader", "--config", str(path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "DHAN_LEADER_TOKEN": token},
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "follower carol" in line:  # the per-follower summary: the engine is up
+            break
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    out, _ = proc.communicate(timeout=15)
+    elapsed = time.monotonic() - started
+    text = "".join(lines) + out
+    assert proc.returncode == 0, text
+    assert elapsed < 10.0
+    assert "follower alice" in text
+    assert token not in text
