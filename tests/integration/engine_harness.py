@@ -129,7 +129,9 @@ class Rig:
     def book(self, client_id: str) -> list[dict[str, Any]]:
         return self.sim.admin.orders(client_id)
 
-    def follower_copies(self, follower: FollowerConfig, leader_order_id: str) -> list[dict[str, Any]]:
+    def follower_copies(
+        self, follower: FollowerConfig, leader_order_id: str
+    ) -> list[dict[str, Any]]:
         cid = correlation_id_for(follower.name, leader_order_id)
         return [
             o
@@ -138,8 +140,11 @@ class Rig:
         ]
 
     def wait_copies(
-        self, leader_order_id: str, predicate: Callable[[FollowerConfig, list[dict[str, Any]]], bool],
-        timeout_s: float = 10.0, followers: Iterable[FollowerConfig] | None = None,
+        self,
+        leader_order_id: str,
+        predicate: Callable[[FollowerConfig, list[dict[str, Any]]], bool],
+        timeout_s: float = 10.0,
+        followers: Iterable[FollowerConfig] | None = None,
     ) -> None:
         targets = list(followers if followers is not None else self.cfg.followers)
 
@@ -153,19 +158,24 @@ class Rig:
         self.leader.close()
 
 
-def start_rig(sim: Simulator, tmp_path: Path, followers: Iterable[FollowerConfig], **kw: Any) -> Rig:
+def start_rig(
+    sim: Simulator, tmp_path: Path, followers: Iterable[FollowerConfig], **kw: Any
+) -> Rig:
     cfg = build_config(sim, tmp_path, followers, **kw)
     create_accounts(sim, cfg)
     engine = Engine(cfg, endpoints=BrokerEndpoints(sim.rest_url, sim.order_feed_url)).start()
     wait_until(lambda: engine.ready()[0], 10.0, what="engine ready")
     leader = DhanClient(
-        base_url=sim.rest_url, client_id=cfg.leader.client_id,
+        base_url=sim.rest_url,
+        client_id=cfg.leader.client_id,
         access_token=cfg.leader.access_token.reveal(),
     )
     return Rig(sim=sim, cfg=cfg, engine=engine, leader=leader)
 
 
-def limit_buy(security_id: str = "1333", quantity: int = 10, price: float = 1500.0, **kw: Any) -> OrderRequest:
+def limit_buy(
+    security_id: str = "1333", quantity: int = 10, price: float = 1500.0, **kw: Any
+) -> OrderRequest:
     return OrderRequest(
         transaction_type=kw.pop("transaction_type", TransactionType.BUY),
         exchange_segment=kw.pop("exchange_segment", ExchangeSegment.NSE_EQ),

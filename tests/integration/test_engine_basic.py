@@ -8,7 +8,9 @@ from dhansim import Simulator
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig
 
 
-def test_a_leader_limit_order_is_copied_scaled_into_every_follower(sim: Simulator, tmp_path: Path) -> None:
+def test_a_leader_limit_order_is_copied_scaled_into_every_follower(
+    sim: Simulator, tmp_path: Path
+) -> None:
     followers = [
         follower_config("f1", "1200000001", multiplier=1.0),
         follower_config("f2", "1200000002", multiplier=2.0),
