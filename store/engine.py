@@ -25,7 +25,8 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _dumps(value: Any) -> str:
+def dumps_json(value: Any) -> str:
+    """The journal's JSON text: compact, keys sorted, odd values as their ``str``."""
     return json.dumps(value, default=_json_default, separators=(",", ":"), sort_keys=True)
 
 
@@ -55,7 +56,7 @@ def make_engine(
             pool_size=pool_size,
             max_overflow=4 * pool_size,
             pool_pre_ping=True,
-            json_serializer=_dumps,
+            json_serializer=dumps_json,
         )
     raise ValueError(
         f"unsupported journal database {parsed.drivername!r}: use sqlite or postgresql"
@@ -75,7 +76,7 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
         url,
         pool_size=pool_size,
         max_overflow=4 * pool_size,
-        json_serializer=_dumps,
+        json_serializer=dumps_json,
         # The busy timeout is set by PRAGMA below; the driver's own wait would add to it.
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
     )

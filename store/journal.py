@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
 from dhan.codes import TERMINAL_STATUSES, LegName, OrderStatus
 from store.engine import WRITE_OPTION, make_engine
 from store.errors import IllegalTransition, IntentNotFound, StaleState, StoreError
+from store.leader_record import LeaderRecorder
 from store.models import (
     AccountMark,
     ActorRestartRow,
@@ -25,7 +26,6 @@ from store.models import (
     BracketOrderLeg,
     FollowerFlagRow,
     FollowerIntent,
-    LeaderEvent,
     LeaderOrder,
 )
 from store.records import (
@@ -38,16 +38,14 @@ from store.records import (
     LeaderOrderSnapshot,
     normalise_leg,
 )
-from store.redaction import check_no_secrets, redact_secrets
+from store.redaction import check_no_secrets
 from store.rows import (
     audit_from_row,
     flag_from_row,
     intent_from_row,
     leg_from_row,
-    new_intent_params,
     restart_from_row,
     snapshot_from_row,
-    snapshot_params,
 )
 from store.schema import ensure_schema
 from store.statements import build_statements, select_intents
@@ -65,9 +63,6 @@ _NEEDS_ORDER_ID = frozenset({IntentState.WORKING, IntentState.MODIFYING, IntentS
 #: The journal's own marks (not an account): the audit drain cursor lives here.
 JOURNAL_ACCOUNT = "_journal"
 AUDIT_DRAINED_MARK = "audit_drained_id"
-#: pg_advisory_xact_lock key taken just before audit rows are inserted, so audit ids are
-#: allocated in commit order and a drain by id never skips a row committed late.
-_PG_AUDIT_LOCK = 0x6175646974  # "audit"
 _ACTOR = "journal"
 
 
@@ -84,6 +79,7 @@ class Journal:
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._dialect = engine.dialect.name
         self._sql = build_statements(self._dialect)
+        self._recorder = LeaderRecorder(engine.dialect)
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -160,8 +156,7 @@ class Journal:
         # holding it, hence no deadlock).
         if not rows:
             return
-        if self._dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+        self._recorder.audit_lock(conn)
         conn.execute(self._sql.insert_audit, rows)
 
     # --- leader side ----------------------------------------------------------------------
@@ -179,72 +174,11 @@ class Journal:
         snapshot never replaces a terminal one. When the snapshot is stale its intents are
         ignored too (they were derived from old data). Otherwise each intent is inserted
         (PLANNED, or SKIPPED when ``skip_reason`` is set) or, if its desired fields changed
-        and it is not terminal, updated with ``desired_version`` bumped.
+        and it is not terminal, updated with ``desired_version`` bumped (a PLANNED intent
+        that is now skipped becomes SKIPPED). Every change is audited in the same commit.
         """
-        now = _now()
-        leg = normalise_leg(snap.leg_name)
-        event = {
-            "dedupe_key": snap.dedupe_key,
-            "leader_order_id": snap.leader_order_id,
-            "leg_name": leg,
-            "source": str(snap.source),
-            "status": str(snap.status),
-            "filled_qty": snap.filled_qty,
-            "seq": snap.seq,
-            "applied": True,
-            "received_at": now,
-        }
         with self._write() as conn:
-            if conn.execute(self._sql.insert_event, event).first() is None:
-                return False
-            params = snapshot_params(snap, redact_secrets(snap.raw), now)
-            applied = conn.execute(self._sql.upsert_snapshot, params).first() is not None
-            audit = [
-                self._audit_row(
-                    now,
-                    "leader_snapshot",
-                    account=None,
-                    payload={
-                        "leader_order_id": snap.leader_order_id,
-                        "leg": leg,
-                        "status": str(snap.status),
-                        "filled_qty": snap.filled_qty,
-                        "quantity": snap.quantity,
-                        "price": snap.price,
-                        "source": str(snap.source),
-                        "dedupe_key": snap.dedupe_key,
-                        "seq": snap.seq,
-                        "applied": applied,
-                    },
-                )
-            ]
-            if not applied:
-                conn.execute(
-                    update(LeaderEvent)
-                    .where(LeaderEvent.dedupe_key == snap.dedupe_key)
-                    .values(applied=False)
-                )
-            elif intents:
-                changed = conn.execute(
-                    self._sql.upsert_intents, [new_intent_params(i, now) for i in intents]
-                ).all()
-                for row in changed:
-                    audit.append(
-                        self._audit_row(
-                            now,
-                            "intent_planned" if row.desired_version == 1 else "intent_updated",
-                            account=row.follower,
-                            payload={
-                                "intent_id": row.id,
-                                "correlation_id": row.correlation_id,
-                                "leader_order_id": snap.leader_order_id,
-                                "state": row.state,
-                                "desired_version": row.desired_version,
-                            },
-                        )
-                    )
-            self._append_audit_rows(conn, audit)
-        return True
+            return self._recorder.record(conn, snap, intents, _now())
 
     def leader_snapshot(
         self, leader_order_id: str, leg_name: str | None = None
@@ -631,8 +565,7 @@ class Journal:
             raise ValueError("audit entries need a kind and an actor")
         check_no_secrets(payload)
         with self._write() as conn:
-            if self._dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+            self._recorder.audit_lock(conn)
             stmt = insert(AuditEntry).returning(AuditEntry.id)
             row = self._audit_row(_now(), kind, account=account, payload=payload, actor=actor)
             return int(conn.execute(stmt, row).scalar_one())

@@ -18,10 +18,9 @@ from sqlalchemy import Connection, Engine, text
 
 from store.engine import WRITE_OPTION
 from store.errors import SchemaTooNew
+from store.locks import LOCK_MIGRATION
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
-#: pg_advisory_xact_lock key that serialises concurrent schema upgrades ("copytrad" in ASCII).
-_PG_MIGRATION_LOCK = 0x636F707974726164
 
 
 def alembic_config() -> Config:
@@ -65,7 +64,7 @@ def ensure_schema(engine: Engine) -> str:
     known = known_revisions()
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": LOCK_MIGRATION})
         current = database_revisions(conn)
         for revision in current:
             if revision not in known:

@@ -64,10 +64,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_outbox")),
     )
-    with op.batch_alter_table("audit_outbox", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_outbox_account"), ["account"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_outbox_kind"), ["kind"], unique=False)
-
     op.create_table(
         "follower_flags",
         sa.Column("follower", sa.String(length=64), nullable=False),
@@ -129,21 +125,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_follower_intents")),
         sa.UniqueConstraint("correlation_id", name=op.f("uq_follower_intents_correlation_id")),
         sa.UniqueConstraint(
-            "follower",
             "leader_order_id",
+            "follower",
             "leg",
-            name=op.f("uq_follower_intents_follower_leader_order_id_leg"),
+            name=op.f("uq_follower_intents_leader_order_id_follower_leg"),
         ),
     )
     with op.batch_alter_table("follower_intents", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_follower_intents_broker_order_id"), ["broker_order_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_follower_intents_follower_state"), ["follower", "state"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_follower_intents_leader_order_id"), ["leader_order_id"], unique=False
+            batch_op.f("ix_follower_intents_state_follower"), ["state", "follower"], unique=False
         )
 
     op.create_table(
@@ -166,11 +156,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_leader_events")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_leader_events_dedupe_key")),
     )
-    with op.batch_alter_table("leader_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_leader_events_leader_order_id"), ["leader_order_id"], unique=False
-        )
-
     op.create_table(
         "leader_orders",
         sa.Column("leader_order_id", sa.String(length=64), nullable=False),
@@ -208,11 +193,6 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("leader_order_id", "leg_name", name=op.f("pk_leader_orders")),
     )
-    with op.batch_alter_table("leader_orders", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_leader_orders_is_terminal"), ["is_terminal"], unique=False
-        )
-
     op.create_table(
         "bracket_order_legs",
         sa.Column(
@@ -249,25 +229,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop every journal table (loses the journal: for tests and tooling only)."""
     op.drop_table("bracket_order_legs")
-    with op.batch_alter_table("leader_orders", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_leader_orders_is_terminal"))
-
     op.drop_table("leader_orders")
-    with op.batch_alter_table("leader_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_leader_events_leader_order_id"))
-
     op.drop_table("leader_events")
     with op.batch_alter_table("follower_intents", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_follower_intents_leader_order_id"))
-        batch_op.drop_index(batch_op.f("ix_follower_intents_follower_state"))
-        batch_op.drop_index(batch_op.f("ix_follower_intents_broker_order_id"))
+        batch_op.drop_index(batch_op.f("ix_follower_intents_state_follower"))
 
     op.drop_table("follower_intents")
     op.drop_table("follower_flags")
-    with op.batch_alter_table("audit_outbox", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_outbox_kind"))
-        batch_op.drop_index(batch_op.f("ix_audit_outbox_account"))
-
     op.drop_table("audit_outbox")
     with op.batch_alter_table("actor_restarts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_actor_restarts_actor"))

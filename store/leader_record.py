@@ -1,0 +1,261 @@
+"""Record one leader event and the follower intents derived from it: the journal's hot path.
+
+It runs on every leader order event, so it executes SQL compiled once from the models
+(SQLAlchemy Core, per dialect) directly on the driver, in few round trips: the dedupe gate,
+the snapshot upsert, one read of the order's existing intents, bulk insert / update of the
+intents, bulk insert of the audit rows. ``Journal.record_leader_snapshot`` owns the
+transaction; on PostgreSQL an advisory lock per leader order serialises concurrent writers of
+the same order so the read-diff-write of its intents is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.engine import Dialect
+
+from store.engine import dumps_json
+from store.locks import LOCK_AUDIT, LOCK_LEADER_ORDER, lock_key
+from store.models import AuditEntry, FollowerIntent, LeaderEvent, LeaderOrder
+from store.records import DESIRED_ORDER_FIELDS, DesiredIntent, LeaderOrderSnapshot, normalise_leg
+from store.redaction import redact_secrets
+from store.rows import desired_params, new_intent_params, snapshot_params
+from store.statements import build_statements
+from store.states import TERMINAL_STATES, IntentState
+
+_ACTOR = "journal"
+_EVENT_KEYS = (
+    "dedupe_key",
+    "leader_order_id",
+    "leg_name",
+    "source",
+    "status",
+    "filled_qty",
+    "seq",
+    "applied",
+    "received_at",
+)
+_AUDIT_KEYS = ("at", "kind", "actor", "account", "payload")
+_INTENT_READ = (
+    "id",
+    "follower",
+    "leg",
+    "state",
+    "state_reason",
+    "desired_version",
+    *DESIRED_ORDER_FIELDS,
+)
+_INTENT_UPDATE = (*DESIRED_ORDER_FIELDS, "desired_version", "state", "state_reason", "updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSql:
+    """One statement compiled for a dialect: its text and the constants it binds."""
+
+    text: str
+    constants: dict[str, Any] = field(default_factory=dict)
+
+    def params(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {**self.constants, **values} if self.constants else values
+
+
+def compile_for(stmt: Any, dialect: Dialect, keys: Sequence[str] | None = None) -> DriverSql:
+    """Compile ``stmt`` to driver SQL with named parameters (``keys``: the columns bound)."""
+    columns = set(keys or ())
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+    # Parameters without a value are the caller's; the others are literals of the statement.
+    constants = {k: v for k, v in compiled.params.items() if k not in columns and v is not None}
+    return DriverSql(str(compiled), constants)
+
+
+class LeaderRecorder:
+    """Compiled statements + the record algorithm for one dialect (``sqlite``/``postgresql``)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.postgres = dialect.name == "postgresql"
+        if not self.postgres:
+            # Named parameters, so the same dicts serve sqlite3 and psycopg.
+            dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]  # SQLite dialects take it
+        sql = build_statements(dialect.name)
+        snapshot_keys = [c.name for c in LeaderOrder.__table__.c]
+        self.insert_event = compile_for(sql.insert_event.inline(), dialect, _EVENT_KEYS)
+        self.upsert_snapshot = compile_for(sql.upsert_snapshot, dialect, snapshot_keys)
+        read = select(*(FollowerIntent.__table__.c[k] for k in _INTENT_READ)).where(
+            FollowerIntent.leader_order_id == bindparam("leader_order_id")
+        )
+        if self.postgres:
+            read = read.with_for_update()
+        self.read_intents = compile_for(read, dialect)
+        intent_keys = [c.name for c in FollowerIntent.__table__.c if c.name != "id"]
+        self.insert_intent = compile_for(insert(FollowerIntent).inline(), dialect, intent_keys)
+        self.update_intent = compile_for(
+            update(FollowerIntent).where(FollowerIntent.id == bindparam("intent_id")),
+            dialect,
+            _INTENT_UPDATE,
+        )
+        self.insert_audit = compile_for(insert(AuditEntry).inline(), dialect, _AUDIT_KEYS)
+        self.mark_stale = compile_for(
+            update(LeaderEvent).where(LeaderEvent.dedupe_key == bindparam("key")),
+            dialect,
+            ["applied"],
+        )
+        self.lock = compile_for(
+            select(func.pg_advisory_xact_lock(bindparam("ns"), bindparam("key"))), dialect
+        )
+
+    # Values the drivers cannot take as they are.
+    def ts(self, value: datetime) -> Any:
+        if self.postgres:
+            return value
+        # SQLAlchemy's SQLite DATETIME text format (naive UTC), so reads parse it back.
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def run(self, conn: Connection, sql: DriverSql, params: Any) -> Any:
+        if isinstance(params, list):
+            return conn.exec_driver_sql(sql.text, [sql.params(p) for p in params])
+        return conn.exec_driver_sql(sql.text, sql.params(params))
+
+    def audit_lock(self, conn: Connection) -> None:
+        """PostgreSQL: take the audit lock (always last in a transaction; see ``Journal``)."""
+        if self.postgres:
+            self.run(conn, self.lock, {"ns": LOCK_AUDIT, "key": 0})
+
+    def record(
+        self,
+        conn: Connection,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        now: datetime,
+    ) -> bool:
+        """The body of ``Journal.record_leader_snapshot``, inside the caller's transaction."""
+        ts = self.ts(now)
+        leg = normalise_leg(snap.leg_name)
+        if self.postgres:
+            key = lock_key(snap.leader_order_id)
+            self.run(conn, self.lock, {"ns": LOCK_LEADER_ORDER, "key": key})
+        event = {
+            "dedupe_key": snap.dedupe_key,
+            "leader_order_id": snap.leader_order_id,
+            "leg_name": leg,
+            "source": str(snap.source),
+            "status": str(snap.status),
+            "filled_qty": snap.filled_qty,
+            "seq": snap.seq,
+            "applied": True,
+            "received_at": ts,
+        }
+        if self.run(conn, self.insert_event, event).rowcount == 0:
+            return False  # a duplicated frame: the unique dedupe key already exists
+        params = snapshot_params(snap, redact_secrets(snap.raw), now)
+        params["raw"] = dumps_json(params["raw"])
+        params["recorded_at"] = ts
+        applied = self.run(conn, self.upsert_snapshot, params).rowcount > 0
+        audit = [
+            self._audit(
+                ts,
+                "leader_snapshot",
+                None,
+                {
+                    "leader_order_id": snap.leader_order_id,
+                    "leg": leg,
+                    "status": str(snap.status),
+                    "filled_qty": snap.filled_qty,
+                    "quantity": snap.quantity,
+                    "price": snap.price,
+                    "source": str(snap.source),
+                    "dedupe_key": snap.dedupe_key,
+                    "seq": snap.seq,
+                    "applied": applied,
+                },
+            )
+        ]
+        if not applied:
+            # Older than what we know: its intents were derived from stale data; skip them.
+            self.run(conn, self.mark_stale, {"key": snap.dedupe_key, "applied": False})
+        elif intents:
+            audit += self._write_intents(conn, snap, intents, now, ts)
+        self.audit_lock(conn)
+        self.run(conn, self.insert_audit, audit)
+        return True
+
+    def _write_intents(
+        self,
+        conn: Connection,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        now: datetime,
+        ts: Any,
+    ) -> list[dict[str, Any]]:
+        existing: dict[tuple[str, str, str], Any] = {}
+        for order_id in {i.leader_order_id for i in intents}:
+            rows = self.run(conn, self.read_intents, {"leader_order_id": order_id})
+            for row in rows:
+                existing[(order_id, row.follower, row.leg)] = row
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        audit: list[dict[str, Any]] = []
+        for intent in intents:
+            row = existing.get((intent.leader_order_id, intent.follower, normalise_leg(intent.leg)))
+            if row is None:
+                new = new_intent_params(intent, now)
+                new["created_at"] = new["updated_at"] = ts
+                inserts.append(new)
+                kind, version, state = "intent_planned", 1, new["state"]
+            else:
+                wanted = desired_params(intent)
+                if IntentState(row.state) in TERMINAL_STATES or _same(row, wanted):
+                    continue
+                state, reason = row.state, row.state_reason
+                if row.state == IntentState.PLANNED and intent.skip_reason is not None:
+                    state, reason = IntentState.SKIPPED.value, intent.skip_reason
+                version = row.desired_version + 1
+                updates.append(
+                    {
+                        **wanted,
+                        "intent_id": row.id,
+                        "desired_version": version,
+                        "state": state,
+                        "state_reason": reason,
+                        "updated_at": ts,
+                    }
+                )
+                kind = "intent_updated"
+            payload = {
+                "correlation_id": intent.correlation_id,
+                "leader_order_id": intent.leader_order_id,
+                "leg": normalise_leg(intent.leg),
+                "state": state,
+                "desired_version": version,
+                "event": snap.dedupe_key,
+            }
+            audit.append(self._audit(ts, kind, intent.follower, payload))
+        if inserts:
+            self.run(conn, self.insert_intent, inserts)
+        if updates:
+            self.run(conn, self.update_intent, updates)
+        return audit
+
+    def _audit(
+        self, ts: Any, kind: str, account: str | None, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "at": ts,
+            "kind": kind,
+            "actor": _ACTOR,
+            "account": account,
+            "payload": dumps_json(payload),
+        }
+
+
+def _same(row: Any, wanted: dict[str, Any]) -> bool:
+    for name, value in wanted.items():
+        stored = getattr(row, name)
+        if name == "desired_open":
+            stored = bool(stored)  # SQLite hands booleans back as 0/1
+        if stored != value:
+            return False
+    return True
