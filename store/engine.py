@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from store.checkpointer import BACKSTOP_PAGES
+
 #: Execution option that marks a connection as a writer (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "copytrader_write"
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
@@ -91,6 +93,9 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Checkpoints run on the journal's background thread (store.checkpointer), not
+            # inside a commit; this is only the backstop should that thread fall behind.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         finally:
             cursor.close()
 

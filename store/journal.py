@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
 from dhan.codes import TERMINAL_STATUSES, LegName, OrderStatus
+from store.checkpointer import WalCheckpointer
 from store.engine import WRITE_OPTION, make_engine
 from store.errors import IllegalTransition, IntentNotFound, StaleState, StoreError
 from store.leader_record import LeaderRecorder
@@ -81,6 +82,10 @@ class Journal:
         self._sql = build_statements(self._dialect)
         self._recorder = LeaderRecorder(engine.dialect)
         self._closed = False
+        self._checkpointer: WalCheckpointer | None = None
+        if self._dialect == "sqlite" and engine.url.database:
+            self._checkpointer = WalCheckpointer(engine.url.database)
+            self._checkpointer.start()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -114,6 +119,8 @@ class Journal:
     def close(self) -> None:
         """Close every pooled connection. The journal cannot be used afterwards."""
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._engine.dispose()
 
     def __enter__(self) -> Journal:
