@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, upda
 from dhan.codes import TERMINAL_STATUSES, LegName, OrderStatus
 from store.checkpointer import WalCheckpointer
 from store.engine import WRITE_OPTION, make_engine
-from store.errors import IllegalTransition, IntentNotFound, StaleState, StoreError
-from store.leader_record import LeaderRecorder
+from store.errors import IntentNotFound, StoreError
+from store.hot_path import HotPath
 from store.models import (
     AccountMark,
     ActorRestartRow,
@@ -50,7 +50,7 @@ from store.rows import (
 )
 from store.schema import ensure_schema
 from store.statements import build_statements, select_intents
-from store.states import IN_FLIGHT_STATES, TERMINAL_STATES, IntentState, is_legal
+from store.states import IN_FLIGHT_STATES, NEEDS_BROKER_ORDER_ID, TERMINAL_STATES, IntentState
 
 _INTENTS = FollowerIntent.__table__.c
 _LEGS = BracketOrderLeg.__table__.c
@@ -59,8 +59,6 @@ _AUDIT = AuditEntry.__table__.c
 _MARKS = AccountMark.__table__.c
 _TERMINAL = sorted(s.value for s in TERMINAL_STATES)
 _TERMINAL_STATUS = sorted(s.value for s in TERMINAL_STATUSES)
-#: States in which the broker order must be known (modify / cancel need its id).
-_NEEDS_ORDER_ID = frozenset({IntentState.WORKING, IntentState.MODIFYING, IntentState.CANCELLING})
 #: The journal's own marks (not an account): the audit drain cursor lives here.
 JOURNAL_ACCOUNT = "_journal"
 AUDIT_DRAINED_MARK = "audit_drained_id"
@@ -80,7 +78,7 @@ class Journal:
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._dialect = engine.dialect.name
         self._sql = build_statements(self._dialect)
-        self._recorder = LeaderRecorder(engine.dialect)
+        self._hot = HotPath(engine.dialect)
         self._closed = False
         self._checkpointer: WalCheckpointer | None = None
         if self._dialect == "sqlite" and engine.url.database:
@@ -163,7 +161,7 @@ class Journal:
         # holding it, hence no deadlock).
         if not rows:
             return
-        self._recorder.audit_lock(conn)
+        self._hot.audit_lock(conn)
         conn.execute(self._sql.insert_audit, rows)
 
     # --- leader side ----------------------------------------------------------------------
@@ -185,7 +183,7 @@ class Journal:
         that is now skipped becomes SKIPPED). Every change is audited in the same commit.
         """
         with self._write() as conn:
-            return self._recorder.record(conn, snap, intents, _now())
+            return self._hot.record(conn, snap, intents, _now())
 
     def leader_snapshot(
         self, leader_order_id: str, leg_name: str | None = None
@@ -305,59 +303,20 @@ class Journal:
         arguments leave the stored value as is. Entering SENDING counts one attempt.
         On an ack, pass ``applied_version`` = the ``desired_version`` of the intent you sent.
         """
-        to = IntentState(to)
-        now = _now()
+        changes: dict[str, Any] = {
+            "broker_order_id": broker_order_id,
+            "applied_version": applied_version,
+            "error_code": None if error_code is None else str(error_code),
+            "error_message": error_message,
+            "broker_status": None if broker_status is None else str(broker_status),
+            "filled_qty": filled_qty,
+            "state_reason": reason,
+        }
+        changes = {k: v for k, v in changes.items() if v is not None}
         with self._write() as conn:
-            stmt = select_intents().where(_INTENTS.id == intent_id)
-            if self._dialect == "postgresql":
-                stmt = stmt.with_for_update()
-            row = conn.execute(stmt).one_or_none()
-            if row is None:
-                raise IntentNotFound(intent_id)
-            current = IntentState(row.state)
-            if expect_from is not None and current != IntentState(expect_from):
-                raise StaleState(intent_id, IntentState(expect_from), current)
-            if not is_legal(current, to):
-                raise IllegalTransition(intent_id, current, to)
-            if applied_version is not None and not 0 <= applied_version <= row.desired_version:
-                raise ValueError(
-                    f"intent {intent_id}: applied_version {applied_version} outside "
-                    f"0..{row.desired_version}"
-                )
-            if to in _NEEDS_ORDER_ID and broker_order_id is None and row.broker_order_id is None:
-                raise ValueError(f"intent {intent_id}: {to} needs the broker order id")
-            changes: dict[str, Any] = {
-                "broker_order_id": broker_order_id,
-                "applied_version": applied_version,
-                "error_code": None if error_code is None else str(error_code),
-                "error_message": error_message,
-                "broker_status": None if broker_status is None else str(broker_status),
-                "filled_qty": filled_qty,
-                "state_reason": reason,
-            }
-            changes = {k: v for k, v in changes.items() if v is not None}
-            values: dict[str, Any] = {"state": to.value, "updated_at": now, **changes}
-            if to is IntentState.SENDING:
-                values["attempts"] = _INTENTS.attempts + 1
-            new_row = conn.execute(
-                update(FollowerIntent)
-                .where(FollowerIntent.id == intent_id)
-                .values(values)
-                .returning(*_INTENTS)
-            ).one()
-            payload = {
-                "intent_id": intent_id,
-                "correlation_id": row.correlation_id,
-                "leader_order_id": row.leader_order_id,
-                "from": current.value,
-                "to": to.value,
-                **changes,
-            }
-            self._append_audit_rows(
-                conn,
-                [self._audit_row(now, "intent_transition", account=row.follower, payload=payload)],
+            return self._hot.transition(
+                conn, intent_id, IntentState(to), expect_from, changes, _now()
             )
-        return intent_from_row(new_row._mapping)
 
     def increment_modifications(self, intent_id: int) -> int:
         """Count one more modify request for this intent's order; returns the new count."""
@@ -572,7 +531,7 @@ class Journal:
             raise ValueError("audit entries need a kind and an actor")
         check_no_secrets(payload)
         with self._write() as conn:
-            self._recorder.audit_lock(conn)
+            self._hot.audit_lock(conn)
             stmt = insert(AuditEntry).returning(AuditEntry.id)
             row = self._audit_row(_now(), kind, account=account, payload=payload, actor=actor)
             return int(conn.execute(stmt, row).scalar_one())
@@ -623,7 +582,7 @@ class Journal:
             problems += [f"intent {i}: applied_version > desired_version" for i in ahead]
             orphans = conn.execute(
                 select(_INTENTS.id).where(
-                    _INTENTS.state.in_([s.value for s in _NEEDS_ORDER_ID]),
+                    _INTENTS.state.in_([s.value for s in NEEDS_BROKER_ORDER_ID]),
                     _INTENTS.broker_order_id.is_(None),
                 )
             ).scalars()

@@ -34,8 +34,13 @@ from store.records import (
 from store.states import IntentState
 
 
-def utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (naive values are UTC by the journal's convention)."""
+def utc(value: datetime | str) -> datetime:
+    """``value`` as an aware UTC datetime (naive values are UTC by the journal's convention).
+
+    Also takes SQLite's text form, as read through the driver (``store.hot_path``).
+    """
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

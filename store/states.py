@@ -71,6 +71,8 @@ TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
 
 TERMINAL_STATES: frozenset[IntentState] = frozenset(s for s, out in TRANSITIONS.items() if not out)
 IN_FLIGHT_STATES: frozenset[IntentState] = frozenset({S.SENDING, S.MODIFYING, S.CANCELLING})
+#: States that need the broker's order id (a modify or cancel addresses it).
+NEEDS_BROKER_ORDER_ID: frozenset[IntentState] = frozenset({S.WORKING, S.MODIFYING, S.CANCELLING})
 
 
 def is_legal(from_state: IntentState, to_state: IntentState) -> bool:

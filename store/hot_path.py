@@ -1,11 +1,11 @@
-"""Record one leader event and the follower intents derived from it: the journal's hot path.
+"""The journal's two per-order hot operations: record a leader event, move a follower intent.
 
-It runs on every leader order event, so it executes SQL compiled once from the models
-(SQLAlchemy Core, per dialect) directly on the driver, in few round trips: the dedupe gate,
-the snapshot upsert, one read of the order's existing intents, bulk insert / update of the
-intents, bulk insert of the audit rows. ``Journal.record_leader_snapshot`` owns the
-transaction; on PostgreSQL an advisory lock per leader order serialises concurrent writers of
-the same order so the read-diff-write of its intents is exact.
+They run on every leader event and before every broker call, so they execute SQL compiled once
+from the models (SQLAlchemy Core, per dialect) directly on the driver, in few round trips.
+Recording: dedupe gate, snapshot upsert, one read of the order's intents, bulk insert / update
+of the intents, bulk audit rows. Transition: read (locked), validate, update, audit row.
+``Journal`` owns the transactions; on PostgreSQL an advisory lock per leader order serialises
+writers of one order's intents, so the read-diff-write is exact.
 """
 
 from __future__ import annotations
@@ -19,13 +19,20 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
 
 from store.engine import dumps_json
+from store.errors import IllegalTransition, IntentNotFound, StaleState
 from store.locks import LOCK_AUDIT, LOCK_LEADER_ORDER, lock_key
 from store.models import AuditEntry, FollowerIntent, LeaderEvent, LeaderOrder
-from store.records import DESIRED_ORDER_FIELDS, DesiredIntent, LeaderOrderSnapshot, normalise_leg
+from store.records import (
+    DESIRED_ORDER_FIELDS,
+    DesiredIntent,
+    Intent,
+    LeaderOrderSnapshot,
+    normalise_leg,
+)
 from store.redaction import redact_secrets
-from store.rows import desired_params, new_intent_params, snapshot_params
+from store.rows import desired_params, intent_from_row, new_intent_params, snapshot_params
 from store.statements import build_statements
-from store.states import TERMINAL_STATES, IntentState
+from store.states import NEEDS_BROKER_ORDER_ID, TERMINAL_STATES, IntentState, is_legal
 
 _ACTOR = "journal"
 _EVENT_KEYS = (
@@ -48,6 +55,19 @@ _INTENT_READ = (
     "state_reason",
     "desired_version",
     *DESIRED_ORDER_FIELDS,
+)
+#: Columns a transition writes (unchanged ones are written back as read, under the lock).
+_TRANSITION_COLUMNS = (
+    "state",
+    "updated_at",
+    "attempts",
+    "broker_order_id",
+    "applied_version",
+    "error_code",
+    "error_message",
+    "broker_status",
+    "filled_qty",
+    "state_reason",
 )
 _INTENT_UPDATE = (*DESIRED_ORDER_FIELDS, "desired_version", "state", "state_reason", "updated_at")
 
@@ -72,8 +92,8 @@ def compile_for(stmt: Any, dialect: Dialect, keys: Sequence[str] | None = None) 
     return DriverSql(str(compiled), constants)
 
 
-class LeaderRecorder:
-    """Compiled statements + the record algorithm for one dialect (``sqlite``/``postgresql``)."""
+class HotPath:
+    """Compiled statements + the two hot algorithms for one dialect (sqlite / postgresql)."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.postgres = dialect.name == "postgresql"
@@ -98,6 +118,17 @@ class LeaderRecorder:
             _INTENT_UPDATE,
         )
         self.insert_audit = compile_for(insert(AuditEntry).inline(), dialect, _AUDIT_KEYS)
+        read_one = select(*FollowerIntent.__table__.c).where(
+            FollowerIntent.id == bindparam("intent_id")
+        )
+        if self.postgres:
+            read_one = read_one.with_for_update()
+        self.read_intent = compile_for(read_one, dialect)
+        self.update_state = compile_for(
+            update(FollowerIntent).where(FollowerIntent.id == bindparam("intent_id")),
+            dialect,
+            _TRANSITION_COLUMNS,
+        )
         self.mark_stale = compile_for(
             update(LeaderEvent).where(LeaderEvent.dedupe_key == bindparam("key")),
             dialect,
@@ -238,6 +269,61 @@ class LeaderRecorder:
         if updates:
             self.run(conn, self.update_intent, updates)
         return audit
+
+    def transition(
+        self,
+        conn: Connection,
+        intent_id: int,
+        to: IntentState,
+        expect_from: IntentState | None,
+        changes: dict[str, Any],
+        now: datetime,
+    ) -> Intent:
+        """The body of ``Journal.transition`` (see there), inside the caller's transaction.
+
+        ``changes``: the non-None keyword arguments, as column values.
+        """
+        row = self.run(conn, self.read_intent, {"intent_id": intent_id}).first()
+        if row is None:
+            raise IntentNotFound(intent_id)
+        current = IntentState(row.state)
+        if expect_from is not None and current != IntentState(expect_from):
+            raise StaleState(intent_id, IntentState(expect_from), current)
+        if not is_legal(current, to):
+            raise IllegalTransition(intent_id, current, to)
+        applied = changes.get("applied_version")
+        if applied is not None and not 0 <= applied <= row.desired_version:
+            raise ValueError(
+                f"intent {intent_id}: applied_version {applied} outside 0..{row.desired_version}"
+            )
+        if (
+            to in NEEDS_BROKER_ORDER_ID
+            and changes.get("broker_order_id", row.broker_order_id) is None
+        ):
+            raise ValueError(f"intent {intent_id}: {to} needs the broker order id")
+        ts = self.ts(now)
+        stored = row._mapping
+        values = {name: stored[name] for name in _TRANSITION_COLUMNS}
+        values |= changes
+        values |= {"state": to.value, "updated_at": ts}
+        if to is IntentState.SENDING:
+            values["attempts"] = stored["attempts"] + 1
+        self.run(conn, self.update_state, {**values, "intent_id": intent_id})
+        payload = {
+            "intent_id": intent_id,
+            "correlation_id": row.correlation_id,
+            "leader_order_id": row.leader_order_id,
+            "from": current.value,
+            "to": to.value,
+            **changes,
+        }
+        self.audit_lock(conn)
+        self.run(
+            conn,
+            self.insert_audit,
+            [self._audit(ts, "intent_transition", row.follower, payload)],
+        )
+        return intent_from_row({**stored, **values, "updated_at": now})
 
     def _audit(
         self, ts: Any, kind: str, account: str | None, payload: dict[str, Any]
