@@ -79,16 +79,41 @@ if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; fi
 "$PYTHON" -m json.tool deploy/grafana/copytrader-dashboard.json >/dev/null
 echo "deploy/grafana/copytrader-dashboard.json: valid JSON"
 
+echo "== dashboard queries parse as PromQL (promtool check rules on a generated rule file)"
+tmp_dir=$(mktemp -d)
+trap 'rm -rf "$tmp_dir"' EXIT
+# Grafana's variables are not PromQL: give them values, then let promtool parse each query as
+# a recording rule.
+"$PYTHON" - deploy/grafana/copytrader-dashboard.json >"$tmp_dir/dashboard-rules.yml" <<'PY'
+import json
+import sys
+
+board = json.load(open(sys.argv[1]))
+subst = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "15s"}
+rules = []
+for panel in board["panels"]:
+    for target in panel.get("targets", []):
+        expr = target["expr"]
+        for var, value in subst.items():
+            expr = expr.replace(var, value)
+        expr = expr.replace("$instance", ".*").replace("$follower", ".*")
+        record = f"dashboard:panel_{panel['id']}_{target['refId']}"
+        rules.append({"record": record, "expr": expr})
+json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, sys.stdout, indent=1)
+PY
+"$PROMTOOL" check rules "$tmp_dir/dashboard-rules.yml"
+
+echo "== bash -n deploy/systemd/copytrader-cli"
+bash -n deploy/systemd/copytrader-cli
+
 echo "== systemd-analyze verify deploy/systemd/copytrader.service"
 if command -v systemd-analyze >/dev/null 2>&1; then
     # verify insists that ExecStart's binary exists: point it at this machine's python3 in a
     # copy. It only warns (exit 0) about unknown keys and bad values, so any output fails too.
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
     sed "s#/opt/copytrader/venv/bin/python#$(command -v python3)#" \
-        deploy/systemd/copytrader.service >"$tmp/copytrader.service"
+        deploy/systemd/copytrader.service >"$tmp_dir/copytrader.service"
     rc=0
-    out=$(systemd-analyze verify "$tmp/copytrader.service" 2>&1) || rc=$?
+    out=$(systemd-analyze verify "$tmp_dir/copytrader.service" 2>&1) || rc=$?
     if [ "$rc" != 0 ] || [ -n "$out" ]; then
         echo "$out"
         log "systemd-analyze verify failed (exit $rc)"
