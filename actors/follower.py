@@ -467,7 +467,11 @@ class FollowerActor(SupervisedActor):
 
     def _pause(self, reason: str) -> None:
         if self.paused_reason is None:
-            logger.error("follower %s paused: %s -- reload its token (SIGHUP)", self.name, reason)
+            logger.error(
+                "follower %s paused: %s -- put a new token in the config or env file, then SIGHUP",
+                self.name,
+                reason,
+            )
             self._audit("follower_paused", {"reason": reason})
         self.paused_reason = reason
         self.metrics.follower_paused.labels(self.name).set(1)

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, help_text in COMMANDS_HELP.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        if name != "sim":  # the simulator has its own options
+            # the global options are also accepted after the command: `run --config x.yaml`
+            p.add_argument("--config", default=argparse.SUPPRESS, help="path to the YAML config")
+            p.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS)
+            p.add_argument("--log-level", default=argparse.SUPPRESS)
         if name == "sim":
             _configure_sim(p)
         elif name == "run":

@@ -190,6 +190,13 @@ class Engine:
         for f in self.followers:
             self.clients[f.name] = self._client(f)
         self.refresh_balances()
+        for f in self.followers:
+            # a fresh start lifts an old quarantine; series exist at 0 before their first event
+            self.journal.set_follower_flag(f.name, False, None)
+            self.metrics.follower_quarantined.labels(f.name).set(0)
+            self.metrics.follower_paused.labels(f.name).set(0)
+            self.metrics.rate_limited.labels(f.name).inc(0)
+            self.metrics.replication_latency.labels(f.name)
         self.root = Supervisor(
             "root",
             self._specs(),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from copytrader.config import (
@@ -39,10 +41,39 @@ def secrets_of(cfg: Config) -> list[str]:
     return [cfg.leader.access_token.reveal()] + [f.access_token.reveal() for f in cfg.followers]
 
 
+#: Names a KEY=VALUE file (systemd's EnvironmentFile) that is re-read on every load, so a
+#: SIGHUP picks up rotated tokens; systemd itself reads EnvironmentFile only at start.
+ENV_FILE_VAR = "COPYTRADER_ENV_FILE"
+
+
+def config_env() -> dict[str, str]:
+    """The environment for ``${VAR}`` expansion: the process's, overlaid by the env file."""
+    env = dict(os.environ)
+    path = env.get(ENV_FILE_VAR)
+    if not path:
+        return env
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(ENV_FILE_VAR, f"cannot read {path}: {exc.strerror or exc}") from None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}", "expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        env[key.strip()] = value
+    return env
+
+
 def load_or_exit(path: str) -> Config | int:
     """The config, or exit status 2 after printing the one-line error naming the key."""
     try:
-        return load_config(path)
+        return load_config(path, config_env())
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -138,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _reload(engine: Engine, path: str) -> None:
     try:
-        new = load_config(path)
+        new = load_config(path, config_env())
     except (ConfigError, OSError) as exc:
         logger.error("SIGHUP: config not reloaded: %s", exc)
         return
