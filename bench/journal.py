@@ -2,7 +2,8 @@
 
 ``python -m bench.journal`` measures, per backend, the latency of ``record_leader_snapshot``
 for a new leader order (N intents inserted), a modification (N intents updated), a duplicated
-frame (a no-op), and one ``transition`` (mark SENDING, the follower's pre-send commit). SQLite
+frame (a no-op), and one ``transition`` (mark SENDING, the follower's pre-send commit); then
+settles the copies (DONE, not measured) so open intents stay few, as in a trading day. SQLite
 runs with synchronous=FULL (the default) and NORMAL; PostgreSQL runs when
 ``COPYTRADER_TEST_PG_URL`` is set (``source .ci/postgres.sh``). Prints p50/p99 and writes JSON
 to ``bench/results/journal.json``.
@@ -108,14 +109,19 @@ def run_backend(backend: Backend, events: int, followers: int) -> dict[str, dict
         for n in range(-50, events):  # the first 50 warm caches and pools; not measured
             order = f"{uuid.uuid4().hex[:8]}{n}"
             snap, wanted = _snapshot(order, 2 * n, 100.0), _intents(order, followers, 100.0)
-            took = _timed(lambda s=snap, w=wanted: journal.record_leader_snapshot(s, w))
+            record = journal.record_leader_snapshot
+            took = _timed(lambda s=snap, w=wanted: record(s, w))
             modified = _snapshot(order, 2 * n + 1, 100.5)
             again = _intents(order, followers, 100.5)
-            took_modify = _timed(lambda s=modified, w=again: journal.record_leader_snapshot(s, w))
-            took_duplicate = _timed(lambda s=modified, w=again: journal.record_leader_snapshot(s, w))
+            took_modify = _timed(lambda s=modified, w=again: record(s, w))
+            took_duplicate = _timed(lambda s=modified, w=again: record(s, w))
             intent = journal.intent_by_correlation_id(again[0].correlation_id)
             assert intent is not None
             took_sending = _timed(lambda i=intent.id: journal.transition(i, IntentState.SENDING))
+            # Not measured: the copies end (as real orders fill or cancel), so the set of open
+            # intents stays as small as on a trading day instead of growing without bound.
+            for copy in journal.intents(leader_order_id=order):
+                journal.transition(copy.id, IntentState.DONE, reason="bench: settled")
             if n >= 0:
                 new_s.append(took)
                 modify_s.append(took_modify)
