@@ -105,11 +105,11 @@ def run_backend(backend: Backend, events: int, followers: int) -> dict[str, dict
     modify_s: list[float] = []
     duplicate_s: list[float] = []
     sending_s: list[float] = []
+    record = journal.record_leader_snapshot
     try:
         for n in range(-50, events):  # the first 50 warm caches and pools; not measured
             order = f"{uuid.uuid4().hex[:8]}{n}"
             snap, wanted = _snapshot(order, 2 * n, 100.0), _intents(order, followers, 100.0)
-            record = journal.record_leader_snapshot
             took = _timed(lambda s=snap, w=wanted: record(s, w))
             modified = _snapshot(order, 2 * n + 1, 100.5)
             again = _intents(order, followers, 100.5)
