@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType
 from dhan.correlation import correlation_id_for
@@ -92,9 +93,9 @@ def _percentiles(samples_s: list[float]) -> dict[str, float]:
     }
 
 
-def _timed(fn: Callable[[], object]) -> float:
+def _timed(fn: Callable[..., object], *args: Any) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - start
 
 
@@ -110,14 +111,14 @@ def run_backend(backend: Backend, events: int, followers: int) -> dict[str, dict
         for n in range(-50, events):  # the first 50 warm caches and pools; not measured
             order = f"{uuid.uuid4().hex[:8]}{n}"
             snap, wanted = _snapshot(order, 2 * n, 100.0), _intents(order, followers, 100.0)
-            took = _timed(lambda s=snap, w=wanted: record(s, w))
+            took = _timed(record, snap, wanted)
             modified = _snapshot(order, 2 * n + 1, 100.5)
             again = _intents(order, followers, 100.5)
-            took_modify = _timed(lambda s=modified, w=again: record(s, w))
-            took_duplicate = _timed(lambda s=modified, w=again: record(s, w))
+            took_modify = _timed(record, modified, again)
+            took_duplicate = _timed(record, modified, again)
             intent = journal.intent_by_correlation_id(again[0].correlation_id)
             assert intent is not None
-            took_sending = _timed(lambda i=intent.id: journal.transition(i, IntentState.SENDING))
+            took_sending = _timed(journal.transition, intent.id, IntentState.SENDING)
             # Not measured: the copies end (as real orders fill or cancel), so the set of open
             # intents stays as small as on a trading day instead of growing without bound.
             for copy in journal.intents(leader_order_id=order):
