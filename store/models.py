@@ -149,7 +149,7 @@ class FollowerIntent(Base):
     filled_qty: Mapped[int] = mapped_column(Integer)
     modifications: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer)
-    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     state_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Timestamp)

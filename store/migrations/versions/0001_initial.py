@@ -108,7 +108,7 @@ def upgrade() -> None:
         sa.Column("filled_qty", sa.Integer(), nullable=False),
         sa.Column("modifications", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("error_code", sa.String(length=16), nullable=True),
+        sa.Column("error_code", sa.String(length=64), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("state_reason", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
