@@ -27,9 +27,13 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+#: One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), sort_keys=True)
+
+
 def dumps_json(value: Any) -> str:
     """The journal's JSON text: compact, keys sorted, odd values as their ``str``."""
-    return json.dumps(value, default=_json_default, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 def normalise_url(url: str | URL) -> URL:
