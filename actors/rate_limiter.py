@@ -78,6 +78,7 @@ class RateLimiterActor(SupervisedActor):
         return w
 
     def _request(self, req: PermitRequest) -> None:
+        self.faults.point("rate_limiter.on_request")
         if req.action is Action.MODIFY and req.modifications >= self.max_modifications:
             self._reply(
                 req,
