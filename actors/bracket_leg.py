@@ -9,10 +9,18 @@ does not. It exits normally (TRANSIENT: not restarted) once the bracket is settl
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from actors.messages import Action, PermitDenied, PermitGranted, PermitRequest, Tick
+from actors.messages import (
+    PERMIT_RETRY_S,
+    Action,
+    PermitDenied,
+    PermitGranted,
+    PermitRequest,
+    Tick,
+)
 from actors.names import LIMITER
 from actors.orders import is_super
 from copytrader.config import EngineConfig
@@ -77,7 +85,8 @@ class BracketLegActor(SupervisedActor):
         self.journal = journal
         self.engine = engine
         self.metrics = metrics
-        self.awaiting: set[str] = set()
+        #: tag -> monotonic time asked; re-asked after PERMIT_RETRY_S (a lost request)
+        self.awaiting: dict[str, float] = {}
         self.legs: dict[LegName, LegView] = {}
         self.done = False
 
@@ -90,11 +99,11 @@ class BracketLegActor(SupervisedActor):
         if isinstance(message, Tick):
             self._check()
         elif isinstance(message, PermitGranted):
-            self.awaiting.discard(message.tag)
+            self.awaiting.pop(message.tag, None)
             self._act(message.action, LegName(message.tag.split(":", 1)[1]))
             self._check()
         elif isinstance(message, PermitDenied):
-            self.awaiting.discard(message.tag)
+            self.awaiting.pop(message.tag, None)
             logger.warning("bracket %s: %s denied: %s", self.intent_id, message.tag, message.reason)
         else:
             return super().on_receive(message)
@@ -257,7 +266,8 @@ class BracketLegActor(SupervisedActor):
 
     def _want(self, action: Action, leg: LegName) -> None:
         tag = f"{action}:{leg}"
-        if tag in self.awaiting:
+        asked = self.awaiting.get(tag)
+        if asked is not None and time.monotonic() - asked < PERMIT_RETRY_S:
             return
         try:
             self.registry.tell(
@@ -272,7 +282,7 @@ class BracketLegActor(SupervisedActor):
             )
         except ChildUnavailable:
             return
-        self.awaiting.add(tag)
+        self.awaiting[tag] = time.monotonic()
 
     def _act(self, action: Action, leg: LegName) -> None:
         intent = self.journal.intent(self.intent_id)

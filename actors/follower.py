@@ -16,6 +16,7 @@ from typing import Any
 
 from actors.bracket_leg import BracketLegActor
 from actors.messages import (
+    PERMIT_RETRY_S,
     Action,
     BrokerThrottled,
     CancelPermits,
@@ -73,7 +74,9 @@ class FollowerActor(SupervisedActor):
         self.enabled = follower.enabled
         self.paused_reason: str | None = None
         #: intent id -> action requested from the limiter and not yet granted or denied
-        self.awaiting: dict[int, Action] = {}
+        #: intent id -> (action, monotonic time asked); a request older than PERMIT_RETRY_S is
+        #: asked again (the limiter may have restarted and lost its queue: messages are hints)
+        self.awaiting: dict[int, tuple[Action, float]] = {}
         #: leader order id -> monotonic ns the leader frame was parsed (latency metric)
         self.leader_seen_ns: dict[str, int] = {}
         self._tick_timer: Any = None
@@ -104,6 +107,7 @@ class FollowerActor(SupervisedActor):
             self._converge()
             self._hint_brackets(message.leader_order_ids)
         elif isinstance(message, Tick):
+            self._forget_stale_permit_requests()
             self._refresh_working()
             self._converge()
         elif isinstance(message, PermitGranted):
@@ -264,7 +268,12 @@ class FollowerActor(SupervisedActor):
             )
         except ChildUnavailable:
             return  # the limiter is restarting: the next tick asks again
-        self.awaiting[intent.id] = action
+        self.awaiting[intent.id] = (action, time.monotonic())
+
+    def _forget_stale_permit_requests(self) -> None:
+        edge = time.monotonic() - PERMIT_RETRY_S
+        for intent_id in [k for k, (_a, at) in self.awaiting.items() if at < edge]:
+            del self.awaiting[intent_id]
 
     def _permit_denied(self, msg: PermitDenied) -> None:
         intent = self._intent(msg.intent_id)

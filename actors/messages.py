@@ -89,6 +89,10 @@ class SetEnabled:
 # --- RateLimiterActor ------------------------------------------------------------------------
 
 
+#: A permit request unanswered this long is asked again: a restarted limiter has lost its queue.
+PERMIT_RETRY_S = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class PermitRequest:
     """Ask for one order-API call on ``account``. Answered with a PermitGranted *tell* to
