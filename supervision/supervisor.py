@@ -406,6 +406,9 @@ class Supervisor:
     # -- exits and restarts ------------------------------------------------------------------
 
     def _handle_exit(self, child: _Child, reason: ExitReason, error: str | None) -> None:
+        # Chaos: kill this supervisor while it handles a child's exit (named per supervisor,
+        # so a plan can pick one). Its own failure ends it like any bug here (see _run).
+        self.faults.point(f"supervisor.handle_exit:{self.path}")
         now_s = self.clock.monotonic()
         child.handle = None
         if reason is ExitReason.CRASH:
