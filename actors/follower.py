@@ -80,11 +80,19 @@ class FollowerActor(SupervisedActor):
         #: leader order id -> monotonic ns the leader frame was parsed (latency metric)
         self.leader_seen_ns: dict[str, int] = {}
         self._tick_timer: Any = None
+        #: SENDING / MODIFYING / CANCELLING intents found at start: a previous incarnation may
+        #: have sent them, so they are looked up. A SENDING intent that appears later was
+        #: claimed by the leader feed for this incarnation to send (store: ``claim_for``).
+        self.stale_in_flight: set[int] = set()
+        #: intent as read when its permit was requested (saves a read on the hot path; the
+        #: leader only changes desired fields meanwhile, which applied_version catches)
+        self.requested: dict[int, Intent] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def on_start(self) -> None:
         super().on_start()
+        self.stale_in_flight = {i.id for i in self.journal.intents(self.name, states=_IN_FLIGHT)}
         self._adopt_from_book()
         self._tick_timer = self.tell_every(self.engine.follower_tick_s, Tick())
         for intent in self.journal.intents(self.name):
@@ -104,7 +112,11 @@ class FollowerActor(SupervisedActor):
             if message.received_ns:
                 for oid in message.leader_order_ids:
                     self.leader_seen_ns.setdefault(oid, message.received_ns)
-            self._converge()
+            if message.claimed:
+                # the fast path: new orders claimed for us in the leader's transaction
+                self._take_claims(message.claimed)
+            else:
+                self._converge()
             self._hint_brackets(message.leader_order_ids)
         elif isinstance(message, Tick):
             self._forget_stale_permit_requests()
@@ -115,6 +127,7 @@ class FollowerActor(SupervisedActor):
             self._act(message.intent_id, message.action)
         elif isinstance(message, PermitDenied):
             self.awaiting.pop(message.intent_id, None)
+            self.requested.pop(message.intent_id, None)
             self._permit_denied(message)
         elif isinstance(message, ResolveUnknown):
             intent = self._intent(message.intent_id)
@@ -201,6 +214,8 @@ class FollowerActor(SupervisedActor):
         state = intent.state
         if state is IntentState.PLANNED:
             return Action.PLACE if intent.desired_open and intent.quantity > 0 else "finish"
+        if state is IntentState.SENDING and intent.id not in self.stale_in_flight:
+            return Action.PLACE  # claimed by the leader feed, not sent by anyone yet
         if state is IntentState.UNKNOWN or state in _IN_FLIGHT:
             return "lookup"
         if state is IntentState.WORKING:
@@ -214,6 +229,14 @@ class FollowerActor(SupervisedActor):
                     return "give_up_modify"
                 return Action.MODIFY
         return None
+
+    def _take_claims(self, claimed: tuple[Intent, ...]) -> None:
+        if self.paused_reason is not None or not self.enabled:
+            return  # they stay SENDING-claimed: placed (or looked up) when we resume
+        for intent in claimed:
+            if intent.id not in self.awaiting:
+                self._request_permit(intent, Action.PLACE)
+                self.requested[intent.id] = intent
 
     def _converge(self) -> None:
         if self.paused_reason is not None or not self.enabled:
@@ -232,6 +255,7 @@ class FollowerActor(SupervisedActor):
                     reason="leader order ended before it was copied",
                 )
             elif step == "lookup":
+                self.stale_in_flight.discard(intent.id)
                 if intent.state in _IN_FLIGHT:
                     # only seen after a crash mid-request: the outcome is unknown
                     intent = self.journal.transition(
@@ -253,6 +277,7 @@ class FollowerActor(SupervisedActor):
                 self._audit("modify_cap_reached", {"intent_id": intent.id})
             elif isinstance(step, Action):
                 self._request_permit(intent, step)
+                self.requested[intent.id] = intent
 
     def _request_permit(self, intent: Intent, action: Action) -> None:
         try:
@@ -274,6 +299,7 @@ class FollowerActor(SupervisedActor):
         edge = time.monotonic() - PERMIT_RETRY_S
         for intent_id in [k for k, (_a, at) in self.awaiting.items() if at < edge]:
             del self.awaiting[intent_id]
+            self.requested.pop(intent_id, None)
 
     def _permit_denied(self, msg: PermitDenied) -> None:
         intent = self._intent(msg.intent_id)
@@ -292,7 +318,7 @@ class FollowerActor(SupervisedActor):
     # -- acting ------------------------------------------------------------------------------
 
     def _act(self, intent_id: int, action: Action) -> None:
-        intent = self._intent(intent_id)
+        intent = self.requested.pop(intent_id, None) or self._intent(intent_id)
         if intent is None or self.paused_reason is not None or not self.enabled:
             return
         if self._decide(intent) != action:
@@ -306,9 +332,10 @@ class FollowerActor(SupervisedActor):
 
     def _place(self, intent: Intent) -> None:
         self.faults.point("follower.before_send")
-        intent = self.journal.transition(
-            intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
-        )
+        if intent.state is not IntentState.SENDING:  # else: claimed with the leader event
+            intent = self.journal.transition(
+                intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
+            )
         started = time.monotonic()
         try:
             if intent.leg == "" and _is_super(intent):
@@ -563,9 +590,8 @@ class FollowerActor(SupervisedActor):
             order = book.get(intent.broker_order_id or "")
             if order is None:
                 continue
-            if order.order_status.is_terminal or (
-                order.filled_qty != intent.filled_qty or order.order_status != intent.broker_status
-            ):
+            # TRANSIT -> PENDING is not worth a write; fills and the end of the order are
+            if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
                 self._settle_from_order(intent, order)
 
     def _spawn_bracket(self, intent: Intent) -> None:

@@ -33,7 +33,7 @@ from dhan.codes import LegName, ProductType
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
-from store.records import LeaderOrderSnapshot, SnapshotSource
+from store.records import Intent, LeaderOrderSnapshot, SnapshotSource
 from supervision import ChildContext, SupervisedActor
 from supervision.errors import ChildUnavailable
 
@@ -176,10 +176,10 @@ class LeaderFeedActor(SupervisedActor):
         if isinstance(lot, int | str) and str(lot).isdigit() and int(lot) > 0:
             self.lot_sizes[(str(u.exchange_segment), u.security_id)] = int(lot)
         snaps = self._snapshots_for(u)
-        changed = self._record(snaps)
+        changed, claimed = self._record(snaps)
         if changed:
             self.metrics.leader_events.labels("socket").inc()
-            self._hint(changed, received_ns)
+            self._hint(changed, received_ns, claimed)
         else:
             self.metrics.leader_events.labels("duplicate").inc()
 
@@ -237,27 +237,42 @@ class LeaderFeedActor(SupervisedActor):
 
     # -- journal + hints ------------------------------------------------------------------------
 
-    def _record(self, snaps: Sequence[LeaderOrderSnapshot]) -> list[LeaderOrderSnapshot]:
+    def _record(
+        self, snaps: Sequence[LeaderOrderSnapshot]
+    ) -> tuple[list[LeaderOrderSnapshot], dict[str, list[Intent]]]:
+        """Journal ``snaps``; returns the new ones and, per follower, the intents claimed."""
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
         followers = self.followers()
+        claim = [f.name for f in followers if f.enabled]
         changed = []
+        claimed: dict[str, list[Intent]] = {}
         for snap in snaps:
             intents = desired_intents(snap, followers, ctx)
-            if self.journal.record_leader_snapshot(snap, intents):
+            got = self.journal.record_and_claim(snap, intents, claim)
+            if got is not None:
                 changed.append(snap)
-        return changed
+                for intent in got:
+                    claimed.setdefault(intent.follower, []).append(intent)
+        return changed, claimed
 
-    def _hint(self, snaps: Sequence[LeaderOrderSnapshot], received_ns: int) -> None:
+    def _hint(
+        self,
+        snaps: Sequence[LeaderOrderSnapshot],
+        received_ns: int,
+        claimed: Mapping[str, list[Intent]] | None = None,
+    ) -> None:
         ids: list[str] = []
         for s in snaps:
             ids.append(s.leader_order_id)
             if s.parent_order_id and s.parent_order_id not in ids:
                 ids.append(s.parent_order_id)
-        msg = LeaderChanged(tuple(ids), received_ns)
         for f in self.followers():
+            mine = tuple((claimed or {}).get(f.name, ()))
             # restarting or quarantined: it converges from the journal on start
             with contextlib.suppress(ChildUnavailable):
-                self.registry.tell(follower_name(f.name), msg)
+                self.registry.tell(
+                    follower_name(f.name), LeaderChanged(tuple(ids), received_ns, mine)
+                )
 
     # -- REST reconcile -------------------------------------------------------------------------
 
@@ -286,6 +301,8 @@ class LeaderFeedActor(SupervisedActor):
         changed: list[LeaderOrderSnapshot] = []
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
         followers = self.followers()
+        claim = [f.name for f in followers if f.enabled]
+        claimed: dict[str, list[Intent]] = {}
         missed = 0
         for snap in snaps:
             known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
@@ -293,12 +310,15 @@ class LeaderFeedActor(SupervisedActor):
             if known is None and not snap.parent_order_id and not snap.leg_name:
                 missed += 1
                 intents = self._apply_policy(snap, intents)
-            if self.journal.record_leader_snapshot(snap, intents):
+            got = self.journal.record_and_claim(snap, intents, claim)
+            if got is not None:
                 changed.append(snap)
+                for intent in got:
+                    claimed.setdefault(intent.follower, []).append(intent)
         self.journal.set_mark("leader", "reconciled_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
         if changed:
             self.metrics.leader_events.labels("reconcile").inc(len(changed))
-            self._hint(changed, 0)
+            self._hint(changed, 0, claimed)
         logger.info(
             "reconciled the leader: %d orders, %d new to the journal, %d changed",
             len(snaps),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dhan.order_feed import OrderUpdate
+from store.records import Intent
 
 
 class Action(StrEnum):
@@ -55,6 +56,8 @@ class LeaderChanged:
     leader_order_ids: tuple[str, ...]
     #: ``time.monotonic_ns()`` when the leader frame was parsed (0 for reconcile / ticks).
     received_ns: int = 0
+    #: This follower's intents that the leader feed claimed (SENDING) for it to place now.
+    claimed: tuple[Intent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,12 @@ class HotPath:
         if self.postgres:
             read = read.with_for_update()
         self.read_intents = compile_for(read, dialect)
+        self.read_intent_ids = compile_for(
+            select(FollowerIntent.id, FollowerIntent.follower, FollowerIntent.leg).where(
+                FollowerIntent.leader_order_id == bindparam("leader_order_id")
+            ),
+            dialect,
+        )
         intent_keys = [c.name for c in FollowerIntent.__table__.c if c.name != "id"]
         self.insert_intent = compile_for(insert(FollowerIntent).inline(), dialect, intent_keys)
         self.update_intent = compile_for(
@@ -188,6 +194,8 @@ class HotPath:
         snap: LeaderOrderSnapshot,
         intents: Sequence[DesiredIntent],
         now: datetime,
+        claim_for: frozenset[str] = frozenset(),
+        claimed_out: list[Intent] | None = None,
     ) -> bool:
         """The body of ``Journal.record_leader_snapshot``, inside the caller's transaction."""
         ts = self.ts(now)
@@ -235,7 +243,7 @@ class HotPath:
             # Older than what we know: its intents were derived from stale data; skip them.
             self.run(conn, self.mark_stale, {"key": snap.dedupe_key, "applied": False})
         elif intents:
-            audit += self._write_intents(conn, snap, intents, now, ts)
+            audit += self._write_intents(conn, snap, intents, now, ts, claim_for, claimed_out)
         self.audit_lock(conn)
         self.run(conn, self.insert_audit, audit)
         return True
@@ -247,6 +255,8 @@ class HotPath:
         intents: Sequence[DesiredIntent],
         now: datetime,
         ts: Any,
+        claim_for: frozenset[str] = frozenset(),
+        claimed_out: list[Intent] | None = None,
     ) -> list[dict[str, Any]]:
         existing: dict[tuple[str, str, str], dict[str, Any]] = {}
         for order_id in {i.leader_order_id for i in intents}:
@@ -261,8 +271,21 @@ class HotPath:
             if row is None:
                 new = new_intent_params(intent, now)
                 new["created_at"] = new["updated_at"] = ts
+                kind = "intent_planned"
+                if (
+                    intent.follower in claim_for
+                    and intent.skip_reason is None
+                    and intent.desired_open
+                    and intent.quantity > 0
+                ):
+                    # Claimed for sending in the transaction that creates it: the follower's
+                    # place needs no write of its own first (one fsync for the whole fan-out).
+                    new["state"] = IntentState.SENDING.value
+                    new["attempts"] = 1
+                    new["state_reason"] = "claimed for sending with its leader event"
+                    kind = "intent_claimed"
                 inserts.append(new)
-                kind, version, state = "intent_planned", 1, new["state"]
+                version, state = 1, new["state"]
             else:
                 wanted = desired_params(intent)
                 if IntentState(row["state"]) in TERMINAL_STATES or _same(row, wanted):
@@ -293,9 +316,28 @@ class HotPath:
             audit.append(self._audit(ts, kind, intent.follower, payload))
         if inserts:
             self.run(conn, self.insert_intent, inserts)
+            claimed = [r for r in inserts if r["state"] == IntentState.SENDING.value]
+            if claimed and claimed_out is not None:
+                self._claimed_intents(conn, snap.leader_order_id, claimed, now, claimed_out)
         if updates:
             self.run(conn, self.update_intent, updates)
         return audit
+
+    def _claimed_intents(
+        self,
+        conn: Connection,
+        leader_order_id: str,
+        claimed: list[dict[str, Any]],
+        now: datetime,
+        out: list[Intent],
+    ) -> None:
+        """The just-inserted claimed rows as ``Intent`` records (their ids read back)."""
+        found = self.run(conn, self.read_intent_ids, {"leader_order_id": leader_order_id})
+        ids = {(r["follower"], r["leg"]): r["id"] for r in found.rows}
+        for row in claimed:
+            full = {**row, "id": ids[(row["follower"], row["leg"])]}
+            full["created_at"] = full["updated_at"] = now
+            out.append(intent_from_row(full))
 
     def transition(
         self,

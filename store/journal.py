@@ -19,6 +19,7 @@ from dhan.codes import TERMINAL_STATUSES, LegName, OrderStatus
 from store.checkpointer import WalCheckpointer
 from store.engine import WRITE_OPTION, make_engine
 from store.errors import IntentNotFound, StoreError
+from store.group_commit import GroupCommitter
 from store.hot_path import HotPath
 from store.models import (
     AccountMark,
@@ -80,6 +81,8 @@ class Journal:
         self._sql = build_statements(self._dialect)
         self._hot = HotPath(engine.dialect)
         self._closed = False
+        #: SQLite: concurrent writers share one commit (one fsync); see store.group_commit
+        self._group = GroupCommitter(self._writer) if self._dialect == "sqlite" else None
         self._checkpointer: WalCheckpointer | None = None
         if self._dialect == "sqlite" and engine.url.database:
             self._checkpointer = WalCheckpointer(engine.url.database)
@@ -145,6 +148,10 @@ class Journal:
         # SQLite: BEGIN IMMEDIATE (see store.engine); committed on a clean exit.
         if self._closed:
             raise StoreError("the journal is closed")
+        if self._group is not None:
+            with self._group.transaction() as conn:
+                yield conn
+            return
         with self._writer.connect() as conn, conn.begin():
             yield conn
 
@@ -167,7 +174,11 @@ class Journal:
     # --- leader side ----------------------------------------------------------------------
 
     def record_leader_snapshot(
-        self, snap: LeaderOrderSnapshot, intents: Sequence[DesiredIntent]
+        self,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        *,
+        claim_for: Iterable[str] = (),
     ) -> bool:
         """Journal one leader event and the follower intents derived from it, atomically.
 
@@ -181,9 +192,31 @@ class Journal:
         (PLANNED, or SKIPPED when ``skip_reason`` is set) or, if its desired fields changed
         and it is not terminal, updated with ``desired_version`` bumped (a PLANNED intent
         that is now skipped becomes SKIPPED). Every change is audited in the same commit.
+
+        ``claim_for``: followers whose *new*, sendable intents are inserted already SENDING
+        (claimed) instead of PLANNED. SENDING means "may have been sent": a follower that
+        restarts looks such an intent up by correlationId before sending it, so a claim is
+        safe even if nobody acts on it; it saves the follower a commit before each place.
         """
         with self._write() as conn:
-            return self._hot.record(conn, snap, intents, _now())
+            return self._hot.record(conn, snap, intents, _now(), frozenset(claim_for))
+
+    def record_and_claim(
+        self,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        claim_for: Iterable[str],
+    ) -> list[Intent] | None:
+        """``record_leader_snapshot`` with ``claim_for``, returning the intents it claimed.
+
+        None for a duplicated frame. The claimed intents (SENDING, read back with their ids in
+        the same transaction) let the leader feed hand each follower its work in the hint, so
+        the follower's hot path starts without a read.
+        """
+        claimed: list[Intent] = []
+        with self._write() as conn:
+            new = self._hot.record(conn, snap, intents, _now(), frozenset(claim_for), claimed)
+        return claimed if new else None
 
     def leader_snapshot(
         self, leader_order_id: str, leg_name: str | None = None
