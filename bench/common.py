@@ -407,6 +407,7 @@ class EngineProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_ns = 0
+        self._log_offset = 0
         self.health_url = ""
         self._session: Any = None
 
@@ -414,6 +415,7 @@ class EngineProcess:
         import requests
 
         log = self.log_path.open("ab")
+        self._log_offset = log.tell()  # the log is shared by restarts: read only this run's
         self.started_ns = time.monotonic_ns()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "copytrader", "--config", str(self.config_path), "run"],
@@ -437,9 +439,11 @@ class EngineProcess:
             return self.health_url
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"engine exited {self.proc.returncode}: {self.log_tail()}")
-        found = _HEALTH.findall(self.log_path.read_text(errors="replace"))
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            found = _HEALTH.search(log.read().decode(errors="replace"))
         if found:
-            self.health_url = found[-1]  # the log file is shared by restarts: the latest line
+            self.health_url = found.group(1)
         return self.health_url
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -468,6 +472,8 @@ class EngineProcess:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(10.0)
+        if self._session is not None:
+            self._session.close()
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
         if self._session is not None:

@@ -1,0 +1,152 @@
+"""Benchmark: resident memory of the engine process against the number of followers.
+
+``python -m bench.memory [--followers 1,100,500] [--orders 5]``. For each N an engine
+subprocess (``python -m copytrader --config X run``, metrics on, SQLite store) runs against a
+simulator in its own process; VmRSS is read from ``/proc/<pid>/status`` once ``/readyz``
+answers 200, and again after copying a few leader orders (every copy acknowledged, then a
+settle pause for the ticks). Per-follower cost = the least-squares slope of RSS over N.
+Writes ``bench/results/memory.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    LTP,
+    SECURITY_ID,
+    Accounts,
+    EngineProcess,
+    SimProcess,
+    machine,
+    marketable_order,
+    rss_kb,
+    table,
+    token_of,
+    wait_until,
+    workdir,
+    write_config_yaml,
+    write_json,
+)
+from dhan.rest import DhanClient
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _hwm_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def measure(
+    sim: SimProcess, index: int, followers: int, orders: int, settle_s: float
+) -> dict[str, Any]:
+    accounts = Accounts.block(index, followers)
+    sim.create_accounts(accounts.all)
+    sim.api().set_ltp("NSE_EQ", SECURITY_ID, LTP)
+    with workdir("bench-memory-") as tmp:
+        config = write_config_yaml(tmp / "config.yaml", accounts, sim.rest_url, sim.feed_url, tmp)
+        engine = EngineProcess(config, tmp / "engine.log").start()
+        leader = DhanClient(
+            base_url=sim.rest_url, client_id=accounts.leader, access_token=token_of(accounts.leader)
+        )
+        try:
+            ready_s = engine.wait_ready(300.0)
+            time.sleep(settle_s)  # let start-up garbage settle before the first reading
+            rss_ready = rss_kb(engine.pid)
+            for k in range(orders):
+                leader.place_order(marketable_order(k))
+            want = orders * followers
+            wait_until(lambda: engine.placed_ok() >= want, 300.0, 0.2, "every copy placed")
+            time.sleep(settle_s)  # a follower tick or two settles the copies (book refresh)
+            rss_after = rss_kb(engine.pid)
+            result = {
+                "followers": followers,
+                "ready_s": round(ready_s, 2),
+                "rss_ready_mb": round(rss_ready / 1024, 1),
+                "rss_after_copies_mb": round(rss_after / 1024, 1),
+                "peak_rss_mb": round(_hwm_kb(engine.pid) / 1024, 1),
+                "threads": _threads(engine.pid),
+                "orders_copied": orders,
+            }
+        finally:
+            leader.close()
+            engine.stop()
+    return result
+
+
+def slope_mb(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares slope of RSS (MB) over the number of followers."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.memory", description=__doc__)
+    parser.add_argument("--followers", default="1,100,500", help="comma-separated N values")
+    parser.add_argument("--orders", type=int, default=5, help="leader orders copied per N")
+    parser.add_argument("--settle-s", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    sizes = [int(x) for x in args.followers.split(",")]
+    rows: list[dict[str, Any]] = []
+    with SimProcess(rate_limits=True) as sim:
+        for i, n in enumerate(sizes):
+            print(f"memory: {n} followers ...", file=sys.stderr, flush=True)
+            rows.append(measure(sim, 200 + i, n, args.orders, args.settle_s))
+    after = slope_mb([(r["followers"], r["rss_after_copies_mb"]) for r in rows])
+    ready = slope_mb([(r["followers"], r["rss_ready_mb"]) for r in rows])
+    results = {
+        "benchmark": "memory",
+        "machine": machine(),
+        "method": "VmRSS of an engine subprocess (python -m copytrader run, metrics on, SQLite)",
+        "runs": rows,
+        "per_follower_mb_after_copies": round(after, 3) if after is not None else None,
+        "per_follower_mb_ready": round(ready, 3) if ready is not None else None,
+        "target_mb_per_follower": 1.0,
+    }
+    path = write_json("memory.json", results)
+    print("engine RSS by number of followers (MB)")
+    print(
+        table(
+            ["followers", "ready s", "RSS ready", "RSS after copies", "peak", "threads"],
+            [
+                [
+                    r["followers"],
+                    r["ready_s"],
+                    r["rss_ready_mb"],
+                    r["rss_after_copies_mb"],
+                    r["peak_rss_mb"],
+                    r["threads"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+    print(
+        f"per follower (slope): {results['per_follower_mb_after_copies']} MB after copies, "
+        f"{results['per_follower_mb_ready']} MB at ready (target <= 1 MB)"
+    )
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
