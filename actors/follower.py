@@ -84,6 +84,9 @@ class FollowerActor(SupervisedActor):
         #: have sent them, so they are looked up. A SENDING intent that appears later was
         #: claimed by the leader feed for this incarnation to send (store: ``claim_for``).
         self.stale_in_flight: set[int] = set()
+        #: claimed intents this incarnation has sent (or begun to send): never sent again. A
+        #: hint can arrive after a tick already placed its claim, carrying a stale copy.
+        self.sent_claims: set[int] = set()
         #: intent as read when its permit was requested (saves a read on the hot path; the
         #: leader only changes desired fields meanwhile, which applied_version catches)
         self.requested: dict[int, Intent] = {}
@@ -214,7 +217,11 @@ class FollowerActor(SupervisedActor):
         state = intent.state
         if state is IntentState.PLANNED:
             return Action.PLACE if intent.desired_open and intent.quantity > 0 else "finish"
-        if state is IntentState.SENDING and intent.id not in self.stale_in_flight:
+        if (
+            state is IntentState.SENDING
+            and intent.id not in self.stale_in_flight
+            and intent.id not in self.sent_claims
+        ):
             return Action.PLACE  # claimed by the leader feed, not sent by anyone yet
         if state is IntentState.UNKNOWN or state in _IN_FLIGHT:
             return "lookup"
@@ -234,7 +241,7 @@ class FollowerActor(SupervisedActor):
         if self.paused_reason is not None or not self.enabled:
             return  # they stay SENDING-claimed: placed (or looked up) when we resume
         for intent in claimed:
-            if intent.id not in self.awaiting:
+            if self._decide(intent) is Action.PLACE and intent.id not in self.awaiting:
                 self._request_permit(intent, Action.PLACE)
                 self.requested[intent.id] = intent
 
@@ -332,7 +339,11 @@ class FollowerActor(SupervisedActor):
 
     def _place(self, intent: Intent) -> None:
         self.faults.point("follower.before_send")
-        if intent.state is not IntentState.SENDING:  # else: claimed with the leader event
+        if intent.state is IntentState.SENDING:  # claimed with the leader event
+            if intent.id in self.sent_claims or intent.id in self.stale_in_flight:
+                return  # already sent by us, or maybe by a previous incarnation: never twice
+            self.sent_claims.add(intent.id)
+        else:
             intent = self.journal.transition(
                 intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
             )
