@@ -1,0 +1,534 @@
+"""Chaos tooling (product code): a seeded random leader and the invariant check, Jepsen style.
+
+The chaos suite (``tests/chaos``) drives the leader account with :class:`RandomLeader` while it
+kills actors, processes and connections, then calls :func:`check_invariants`: it judges the
+follower books against the *leader's* book (not only against the engine's journal), counts
+ok / lost / duplicated / unexpected / unresolved, and returns a :class:`ChaosReport`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from copytrader.checker import CheckResult, check_books, entry_orders
+from copytrader.config import FollowerConfig
+from dhan import errors
+from dhan.codes import (
+    ExchangeSegment,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+from dhan.correlation import correlation_id_for
+from dhan.models import ModifyRequest, OrderRequest, SuperOrderRequest
+from dhan.rest import DhanClient
+from store.records import Intent
+
+SEED_ENV = "CHAOS_SEED"
+_EXIT_LEGS = ("TARGET_LEG", "STOP_LOSS_LEG")
+_DEAD = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+_PRICE_EPS = 1e-6
+
+
+def chaos_seed(env: Mapping[str, str] | None = None) -> int:
+    """The run's seed: ``CHAOS_SEED`` when set (to replay a failure), else a fresh one."""
+    raw = (env if env is not None else os.environ).get(SEED_ENV)
+    if raw:
+        return int(raw)
+    return random.SystemRandom().randrange(1, 2**31)
+
+
+# -- the check -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosReport:
+    """Counts of one check. ``bad`` must be 0; ``problems`` says what and where."""
+
+    leader_orders: int
+    ok: int
+    lost: int
+    duplicated: int
+    unexpected: int
+    unresolved: int
+    both_legs_filled: int
+    diverged: int
+    not_copied: int  #: the leader order died unfilled before a copy was needed: fine
+    journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def bad(self) -> int:
+        own = self.lost + self.duplicated + self.unexpected + self.unresolved
+        return own + self.both_legs_filled + self.diverged + self.journal.bad
+
+    def line(self) -> str:
+        return (
+            f"leader_orders={self.leader_orders} ok={self.ok} lost={self.lost} "
+            f"duplicated={self.duplicated} unexpected={self.unexpected} "
+            f"unresolved={self.unresolved} both_legs_filled={self.both_legs_filled} "
+            f"diverged={self.diverged} not_copied={self.not_copied} | "
+            f"journal: {self.journal.line()}"
+        )
+
+    def render(self, max_problems: int = 30) -> str:
+        lines = [f"chaos check: {self.line()}"]
+        problems = [*self.problems, *self.journal.problems]
+        lines += [f"  {p}" for p in problems[:max_problems]]
+        if len(problems) > max_problems:
+            lines.append(f"  ... and {len(problems) - max_problems} more")
+        return "\n".join(lines)
+
+
+def follower_quantity(follower: FollowerConfig, leader_quantity: int) -> int:
+    """The copy's size for lot-1 instruments (the chaos scripts trade NSE equity only)."""
+    sizing = follower.sizing
+    if sizing.mode == "fixed":
+        return sizing.quantity
+    if sizing.mode == "multiplier":
+        return math.floor(leader_quantity * sizing.multiplier + 1e-9)
+    raise ValueError(f"the chaos check sizes only fixed / multiplier followers, not {sizing.mode}")
+
+
+def _status(o: Mapping[str, Any]) -> OrderStatus:
+    return OrderStatus(str(o.get("orderStatus")))
+
+
+def _must_copy(leader: Mapping[str, Any]) -> bool:
+    """Copy it if it is still working or traded anything; a dead unfilled order may lack one."""
+    return _status(leader).is_open or int(leader.get("filledQty") or 0) > 0
+
+
+def check_invariants(
+    leader_book: Iterable[Mapping[str, Any]],
+    follower_books: Mapping[str, Iterable[Mapping[str, Any]]],
+    followers: Sequence[FollowerConfig],
+    intents: Iterable[Intent],
+    unresolved: int,
+) -> ChaosReport:
+    """Judge the books after the engine settled (admin views: ``sim.admin.orders(id)``).
+
+    ``followers`` are the *enabled* followers, all copying every leader order (policy
+    ``copy_all``, no filters, sizing that gives at least one share). For each leader entry
+    order and follower: exactly one copy when the leader order is working or traded (else at
+    most one), none without a leader cause, an open leader order's copy at the leader's price,
+    trigger and scaled quantity, a dead leader order's copy not left open, at most one filled
+    exit leg per follower bracket, and no intent the journal has not resolved.
+    """
+    leaders = entry_orders(leader_book)
+    books = {name: list(book) for name, book in follower_books.items()}
+    problems: list[str] = []
+    ok = lost = duplicated = unexpected = both = diverged = not_copied = 0
+    for f in followers:
+        book = books.get(f.name, [])
+        copies: dict[str, list[Mapping[str, Any]]] = {}
+        for o in entry_orders(book):
+            copies.setdefault(str(o.get("correlationId") or ""), []).append(o)
+        caused = set()
+        for lo in leaders:
+            cid = correlation_id_for(f.name, str(lo["orderId"]))
+            caused.add(cid)
+            mine = copies.get(cid, [])
+            where = f"{f.name}/{lo['orderId']} ({cid})"
+            if len(mine) > 1:
+                duplicated += 1
+                problems.append(f"duplicated x{len(mine)}: {where}")
+            elif not mine and _must_copy(lo):
+                lost += 1
+                problems.append(f"lost: {where} (leader {lo.get('orderStatus')})")
+            elif not mine:
+                not_copied += 1
+            else:
+                why = _divergence(lo, mine[0], f)
+                if why:
+                    diverged += 1
+                    problems.append(f"diverged: {where}: {why}")
+                else:
+                    ok += 1
+        for cid, orders in copies.items():
+            if cid not in caused:
+                unexpected += len(orders)
+                problems.append(f"unexpected: {f.name} order(s) with correlationId {cid!r}")
+        for parent, legs in _exit_legs(book).items():
+            if all(leg in legs and _status(legs[leg]) is OrderStatus.TRADED for leg in _EXIT_LEGS):
+                both += 1
+                problems.append(f"both exit legs filled: {f.name} bracket {parent}")
+    journal = check_books(intents, {f.name: books.get(f.name, []) for f in followers})
+    if unresolved:
+        problems.append(f"unresolved intents in the journal: {unresolved}")
+    return ChaosReport(
+        leader_orders=len(leaders),
+        ok=ok,
+        lost=lost,
+        duplicated=duplicated,
+        unexpected=unexpected,
+        unresolved=unresolved,
+        both_legs_filled=both,
+        diverged=diverged,
+        not_copied=not_copied,
+        journal=journal,
+        problems=tuple(problems),
+    )
+
+
+def _divergence(leader: Mapping[str, Any], copy: Mapping[str, Any], f: FollowerConfig) -> str:
+    """Why the copy does not match f(leader) now ('' when it does)."""
+    ls, cs = _status(leader), _status(copy)
+    if ls in _DEAD and int(leader.get("filledQty") or 0) == 0 and cs.is_open:
+        return f"copy still {cs} while the leader order is {ls} unfilled"
+    if not ls.is_open:
+        return ""
+    if cs in _DEAD:
+        return f"copy {cs} while the leader order is {ls}"
+    if not cs.is_open or leader.get("kind") not in (None, "PLAIN"):
+        return ""  # filled copies and bracket entries: their legs are checked elsewhere
+    want_qty = follower_quantity(f, int(leader["quantity"]))
+    if int(copy["quantity"]) != want_qty:
+        return f"quantity {copy['quantity']} != {want_qty}"
+    order_type = OrderType(str(leader.get("requestedOrderType") or leader["orderType"]))
+    price_gap = abs(float(copy["price"]) - float(leader["price"]))
+    if order_type in (OrderType.LIMIT, OrderType.STOP_LOSS) and price_gap > _PRICE_EPS:
+        return f"price {copy['price']} != {leader['price']}"
+    trigger_gap = abs(float(copy["triggerPrice"]) - float(leader["triggerPrice"]))
+    if order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET) and trigger_gap > _PRICE_EPS:
+        return f"trigger {copy['triggerPrice']} != {leader['triggerPrice']}"
+    return ""
+
+
+def _exit_legs(book: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
+    """Bracket id -> leg name -> leg. CO/BO legs point to their entry; super legs share its id."""
+    out: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for o in book:
+        leg = o.get("legName")
+        if leg in _EXIT_LEGS:
+            parent = str(o.get("parentOrderId") or o.get("orderId"))
+            out.setdefault(parent, {})[str(leg)] = o
+    return out
+
+
+# -- pacing ----------------------------------------------------------------------------------
+
+
+class RatePacer:
+    """Keeps a caller under sliding-window limits, e.g. ``((1.0, 9), (60.0, 240))``.
+
+    A trader's speed, not synchronisation: :meth:`wait` sleeps until one more call fits.
+    """
+
+    def __init__(
+        self, limits: Sequence[tuple[float, int]], clock: Callable[[], float] = time.monotonic
+    ):
+        self.limits = tuple(limits)
+        self.clock = clock
+        self._calls: deque[float] = deque()
+        self._stop = threading.Event()
+
+    def wait(self) -> None:
+        while True:
+            now = self.clock()
+            horizon = max(window for window, _ in self.limits)
+            while self._calls and now - self._calls[0] >= horizon:
+                self._calls.popleft()
+            delay = 0.0
+            for window, limit in self.limits:
+                inside = [t for t in self._calls if now - t < window]
+                if len(inside) >= limit:
+                    delay = max(delay, window - (now - inside[-limit]))
+            if delay <= 0:
+                self._calls.append(now)
+                return
+            self._stop.wait(delay)
+
+
+# -- the random leader -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderAction:
+    """One thing the leader did: what, on which order, and whether the broker took it."""
+
+    kind: str
+    order_id: str | None
+    detail: str
+    ok: bool = True
+
+
+@dataclass(slots=True)
+class _Resting:
+    security_id: str
+    order_type: OrderType
+    side: TransactionType
+    quantity: int
+    price: float
+    trigger: float
+    modifications: int = 0
+
+
+#: Plain instruments (pinned LTPs; resting orders never fill) and the one brackets trade on.
+PLAIN_LTPS: Mapping[str, float] = {"1333": 1600.0, "2885": 2400.0, "1594": 1500.0, "3045": 810.0}
+BRACKET_SECURITY, BRACKET_LTP = "11536", 3500.0
+#: Bracket exits: targets sit at +20, stops at -10; a rally fills targets, a drop stops.
+TARGET_OFFSET, STOP_OFFSET, RALLY, DROP = 20.0, 10.0, 25.0, 15.0
+
+#: Relative weights of the leader's moves (places are orders; modify / cancel act on them).
+DEFAULT_WEIGHTS: Mapping[str, int] = {
+    "limit_resting": 30,
+    "limit_marketable": 10,
+    "market": 14,
+    "stop": 10,
+    "bo": 5,
+    "co": 4,
+    "super": 5,
+    "modify": 6,
+    "cancel": 6,
+}
+PLACES = frozenset({"limit_resting", "limit_marketable", "market", "stop", "bo", "co", "super"})
+BRACKETS = frozenset({"bo", "co", "super"})
+
+
+def _tick(price: float) -> float:
+    return round(round(price / 0.05) * 0.05, 2)
+
+
+class RandomLeader:
+    """A seeded trader on the leader account: every order type, modifies, cancels, exits.
+
+    ``set_ltp(security_id, ltp)`` moves the (simulated) market. Plain instruments keep their
+    price, so resting orders stay open until the leader modifies or cancels them; brackets
+    trade on one instrument whose price the caller moves with :meth:`rally` (targets fill),
+    :meth:`drop` (stops fill) and :meth:`calm` -- waiting in between for the engine's
+    one-cancels-other is the caller's business. Broker errors are recorded, not raised.
+    """
+
+    def __init__(
+        self,
+        client: DhanClient,
+        set_ltp: Callable[[str, float], object],
+        seed: int,
+        *,
+        weights: Mapping[str, int] = DEFAULT_WEIGHTS,
+        pacer: RatePacer | None = None,
+    ) -> None:
+        self.client = client
+        self.set_ltp = set_ltp
+        self.rng = random.Random(seed)
+        self.kinds = list(weights)
+        self.weights = [weights[k] for k in self.kinds]
+        self.pacer = pacer
+        self.placed: list[str] = []
+        self.brackets_since_exit = 0
+        self.actions: list[LeaderAction] = []
+        self.counts: Counter[str] = Counter()
+        self._resting: dict[str, _Resting] = {}
+
+    def open_market(self) -> None:
+        """Pin every instrument at its base price."""
+        for sec, ltp in PLAIN_LTPS.items():
+            self.set_ltp(sec, ltp)
+        self.calm()
+
+    def calm(self) -> None:
+        self.set_ltp(BRACKET_SECURITY, BRACKET_LTP)
+
+    def rally(self) -> None:
+        self.set_ltp(BRACKET_SECURITY, BRACKET_LTP + RALLY)
+
+    def drop(self) -> None:
+        self.set_ltp(BRACKET_SECURITY, BRACKET_LTP - DROP)
+        self.brackets_since_exit = 0
+
+    def step(self, kind: str | None = None) -> LeaderAction:
+        """One move (``kind`` or a weighted random one); a modify/cancel with nothing open
+        places a resting limit instead."""
+        kind = kind or self.rng.choices(self.kinds, self.weights)[0]
+        if kind in ("modify", "cancel") and not self._resting:
+            kind = "limit_resting"
+        if self.pacer is not None:
+            self.pacer.wait()
+        try:
+            action = getattr(self, f"_{kind}")()
+        except errors.DhanError as exc:
+            action = LeaderAction(kind, None, f"{type(exc).__name__}: {exc.code}", ok=False)
+        self.actions.append(action)
+        self.counts[kind if action.ok else f"{kind}_failed"] += 1
+        if action.ok and kind in PLACES and action.order_id:
+            self.placed.append(action.order_id)
+            if kind in BRACKETS:
+                self.brackets_since_exit += 1
+        return action
+
+    # -- moves ---------------------------------------------------------------------------------
+
+    def _plain(self) -> tuple[str, float, int, TransactionType]:
+        sec = self.rng.choice(sorted(PLAIN_LTPS))
+        side = self.rng.choice((TransactionType.BUY, TransactionType.SELL))
+        return sec, PLAIN_LTPS[sec], self.rng.randint(1, 20), side
+
+    def _place(self, req: OrderRequest, kind: str, resting: _Resting | None = None) -> LeaderAction:
+        ack = self.client.place_order(req)
+        if resting is not None and ack.order_status is not OrderStatus.REJECTED:
+            self._resting[ack.order_id] = resting
+        return LeaderAction(
+            kind, ack.order_id, f"{req.transaction_type} {req.order_type} {req.quantity}"
+        )
+
+    def _limit_resting(self) -> LeaderAction:
+        sec, ltp, qty, side = self._plain()
+        away = self.rng.randint(5, 60) * 0.05 * (ltp / 200)
+        price = _tick(ltp - away if side is TransactionType.BUY else ltp + away)
+        req = _order(sec, qty, OrderType.LIMIT, side, price=price)
+        return self._place(
+            req, "limit_resting", _Resting(sec, OrderType.LIMIT, side, qty, price, 0.0)
+        )
+
+    def _limit_marketable(self) -> LeaderAction:
+        sec, ltp, qty, side = self._plain()
+        price = _tick(ltp + 1.0 if side is TransactionType.BUY else ltp - 1.0)
+        return self._place(_order(sec, qty, OrderType.LIMIT, side, price=price), "limit_marketable")
+
+    def _market(self) -> LeaderAction:
+        sec, _ltp, qty, side = self._plain()
+        return self._place(_order(sec, qty, OrderType.MARKET, side), "market")
+
+    def _stop(self) -> LeaderAction:
+        sec, ltp, qty, side = self._plain()
+        away = self.rng.randint(10, 80) * 0.05 * (ltp / 200)
+        trigger = _tick(ltp - away if side is TransactionType.SELL else ltp + away)
+        if self.rng.random() < 0.5:
+            req = _order(sec, qty, OrderType.STOP_LOSS_MARKET, side, trigger=trigger)
+            rest = _Resting(sec, OrderType.STOP_LOSS_MARKET, side, qty, 0.0, trigger)
+        else:  # a stop-limit: SELL limit at or below its trigger, BUY at or above
+            price = _tick(trigger - 1.0 if side is TransactionType.SELL else trigger + 1.0)
+            req = _order(sec, qty, OrderType.STOP_LOSS, side, price=price, trigger=trigger)
+            rest = _Resting(sec, OrderType.STOP_LOSS, side, qty, price, trigger)
+        return self._place(req, "stop", rest)
+
+    def _bo(self) -> LeaderAction:
+        req = _order(
+            BRACKET_SECURITY,
+            self.rng.randint(1, 5),
+            OrderType.LIMIT,
+            TransactionType.BUY,
+            price=BRACKET_LTP,
+            product=ProductType.BO,
+            bo_profit_value=TARGET_OFFSET,
+            bo_stop_loss_value=STOP_OFFSET,
+        )
+        return self._place(req, "bo")
+
+    def _co(self) -> LeaderAction:
+        req = _order(
+            BRACKET_SECURITY,
+            self.rng.randint(1, 5),
+            OrderType.MARKET,
+            TransactionType.BUY,
+            product=ProductType.CO,
+            trigger=BRACKET_LTP - STOP_OFFSET,
+        )
+        return self._place(req, "co")
+
+    def _super(self) -> LeaderAction:
+        qty = self.rng.randint(1, 5)
+        ack = self.client.place_super_order(
+            SuperOrderRequest(
+                transaction_type=TransactionType.BUY,
+                exchange_segment=ExchangeSegment.NSE_EQ,
+                product_type=ProductType.INTRADAY,
+                order_type=OrderType.LIMIT,
+                security_id=BRACKET_SECURITY,
+                quantity=qty,
+                price=BRACKET_LTP,
+                target_price=BRACKET_LTP + TARGET_OFFSET,
+                stop_loss_price=BRACKET_LTP - STOP_OFFSET,
+            )
+        )
+        return LeaderAction("super", ack.order_id, f"BUY super {qty}")
+
+    def _modify(self) -> LeaderAction:
+        oid = self.rng.choice(sorted(self._resting))
+        r = self._resting[oid]
+        if r.modifications >= 3:  # far below Dhan's 25, so every copy can follow
+            return self._cancel(oid)
+        ltp = PLAIN_LTPS[r.security_id]
+        step = self.rng.randint(1, 6) * 0.05 * (ltp / 200)
+        # move away from the market only, so a modified order keeps resting: a buy limit and
+        # a sell stop sit below the price, a sell limit and a buy stop above it
+        below = (r.side is TransactionType.BUY) == (r.order_type is OrderType.LIMIT)
+        away = -step if below else step
+        if r.order_type is OrderType.LIMIT:
+            r.price = _tick(r.price + away)
+        else:
+            r.trigger = _tick(r.trigger + away)
+            if r.order_type is OrderType.STOP_LOSS:
+                r.price = _tick(r.price + away)
+        if self.rng.random() < 0.3:
+            r.quantity += self.rng.randint(1, 5)
+        r.modifications += 1
+        uses_price = r.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS)
+        uses_trigger = r.order_type is not OrderType.LIMIT
+        self.client.modify_order(
+            oid,
+            ModifyRequest(
+                order_type=r.order_type,
+                quantity=r.quantity,
+                price=r.price if uses_price else None,
+                trigger_price=r.trigger if uses_trigger else None,
+                validity=Validity.DAY,
+            ),
+        )
+        return LeaderAction("modify", oid, f"price {r.price} trigger {r.trigger} qty {r.quantity}")
+
+    def _cancel(self, oid: str | None = None) -> LeaderAction:
+        oid = oid or self.rng.choice(sorted(self._resting))
+        self._resting.pop(oid, None)
+        self.client.cancel_order(oid)
+        return LeaderAction("cancel", oid, "cancel")
+
+
+def _order(
+    security_id: str,
+    quantity: int,
+    order_type: OrderType,
+    side: TransactionType,
+    *,
+    price: float = 0.0,
+    trigger: float | None = None,
+    product: ProductType = ProductType.INTRADAY,
+    bo_profit_value: float | None = None,
+    bo_stop_loss_value: float | None = None,
+) -> OrderRequest:
+    return OrderRequest(
+        transaction_type=side,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=product,
+        order_type=order_type,
+        validity=Validity.DAY,
+        security_id=security_id,
+        quantity=quantity,
+        price=price,
+        trigger_price=trigger,
+        bo_profit_value=bo_profit_value,
+        bo_stop_loss_value=bo_stop_loss_value,
+    )
+
+
+__all__ = (
+    "SEED_ENV",
+    "ChaosReport",
+    "LeaderAction",
+    "RandomLeader",
+    "RatePacer",
+    "chaos_seed",
+    "check_invariants",
+    "follower_quantity",
+)

@@ -1,0 +1,133 @@
+"""Shared pieces of the chaos suite: config, the bracket exit cycle, settle-and-check.
+
+Everything is real: an engine (in this process or a child process), a dhansim over loopback
+and a SQLite journal. The check is :func:`copytrader.chaos.check_invariants`, polled with a
+deadline after the faults stop until the books converge, then printed Jepsen style.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from copytrader.chaos import ChaosReport, RandomLeader, check_invariants
+from copytrader.config import Config, FollowerConfig, ReconcilePolicy
+from dhan.codes import OrderStatus
+from dhansim import Simulator
+from store import Journal
+from tests.integration.engine_harness import build_config, follower_config
+
+#: Sizings the chaos check can verify: every copy is at least one share.
+_MULTIPLIERS = (1.0, 2.0, 3.0, 1.5)
+
+
+def chaos_followers(n: int, prefix: str = "c") -> list[FollowerConfig]:
+    """``n`` enabled followers with mixed sizing (multipliers and one fixed size in five)."""
+    out = []
+    for i in range(n):
+        client_id = f"16{i:08d}"
+        if i % 5 == 4:
+            out.append(follower_config(f"{prefix}{i}", client_id, fixed=2 + i % 3))
+        else:
+            out.append(follower_config(f"{prefix}{i}", client_id, multiplier=_MULTIPLIERS[i % 4]))
+    return out
+
+
+def chaos_config(sim: Simulator, tmp_path: Path, followers: Sequence[FollowerConfig]) -> Config:
+    """The harness config with policy ``copy_all`` (the check then knows what must be copied)
+    and slower polling ticks, so many open brackets do not swamp two cores."""
+    cfg = build_config(sim, tmp_path, followers, policy=ReconcilePolicy.COPY_ALL)
+    return dataclasses.replace(
+        cfg, engine=dataclasses.replace(cfg.engine, follower_tick_s=0.5, bracket_tick_s=0.5)
+    )
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1
+) -> Any:
+    """Poll ``predicate`` until truthy; None after ``timeout_s`` (the caller decides)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval_s)  # polling interval: the deadline decides, not the sleep
+
+
+def _half_closed(book: list[dict[str, Any]]) -> list[str]:
+    """Follower brackets with one exit leg traded and the other still open."""
+    legs: dict[str, dict[str, str]] = {}
+    for o in book:
+        if o.get("legName") in ("TARGET_LEG", "STOP_LOSS_LEG"):
+            key = str(o.get("parentOrderId") or o.get("orderId"))
+            legs.setdefault(key, {})[str(o["legName"])] = str(o["orderStatus"])
+    out = []
+    for key, by_leg in legs.items():
+        states = [OrderStatus(s) for s in by_leg.values()]
+        if OrderStatus.TRADED in states and any(s.is_open for s in states):
+            out.append(key)
+    return out
+
+
+def exit_brackets(
+    leader: RandomLeader, sim: Simulator, followers: Sequence[FollowerConfig], timeout_s: float
+) -> None:
+    """Rally (targets fill), wait for the engine's one-cancels-other on every follower, then
+    drop (stops fill: a stop the engine failed to cancel fills too and the check sees it) and
+    calm. With ``broker_oco`` off the engine is the only one cancelling the other leg."""
+    leader.rally()
+    pending = wait_for(
+        lambda: not any(_half_closed(sim.admin.orders(f.client_id)) for f in followers),
+        timeout_s,
+        "one-cancels-other after the rally",
+    )
+    if not pending:
+        print(f"chaos: one-cancels-other not done within {timeout_s} s of the rally")
+    leader.drop()
+    leader.calm()
+
+
+def books(sim: Simulator, followers: Sequence[FollowerConfig]) -> dict[str, list[dict[str, Any]]]:
+    return {f.name: sim.admin.orders(f.client_id) for f in followers}
+
+
+def check_now(
+    sim: Simulator, leader_id: str, followers: Sequence[FollowerConfig], journal: Journal
+) -> ChaosReport:
+    intents = journal.intents()
+    return check_invariants(
+        sim.admin.orders(leader_id),
+        books(sim, followers),
+        followers,
+        intents,
+        journal.unresolved_count(),
+    )
+
+
+def settle_and_check(
+    sim: Simulator,
+    leader_id: str,
+    followers: Sequence[FollowerConfig],
+    journal: Journal,
+    timeout_s: float = 60.0,
+) -> ChaosReport:
+    """Poll the check until it is clean or ``timeout_s`` passes; print and return the last."""
+    started = time.monotonic()
+    report = wait_for(
+        lambda: _clean(check_now(sim, leader_id, followers, journal)),
+        timeout_s,
+        "convergence",
+        interval_s=0.5,
+    )
+    if report is None:
+        report = check_now(sim, leader_id, followers, journal)
+    print(f"chaos: settled in {time.monotonic() - started:.1f} s")
+    print(report.render())
+    return report
+
+
+def _clean(report: ChaosReport) -> ChaosReport | None:
+    return report if report.bad == 0 else None
