@@ -84,9 +84,11 @@ class FollowerActor(SupervisedActor):
         #: have sent them, so they are looked up. A SENDING intent that appears later was
         #: claimed by the leader feed for this incarnation to send (store: ``claim_for``).
         self.stale_in_flight: set[int] = set()
-        #: claimed intents this incarnation has sent (or begun to send): never sent again. A
-        #: hint can arrive after a tick already placed its claim, carrying a stale copy.
-        self.sent_claims: set[int] = set()
+        #: intents this incarnation has sent (or begun to send). A claim (SENDING, no DB check
+        #: before the send) is never sent if it is in here: a hint can arrive after a tick
+        #: already placed its claim, carrying a stale SENDING copy. Resends of a PLANNED intent
+        #: go through the journal's checked SENDING transition instead.
+        self.sent: set[int] = set()
         #: intent as read when its permit was requested (saves a read on the hot path; the
         #: leader only changes desired fields meanwhile, which applied_version catches)
         self.requested: dict[int, Intent] = {}
@@ -220,7 +222,7 @@ class FollowerActor(SupervisedActor):
         if (
             state is IntentState.SENDING
             and intent.id not in self.stale_in_flight
-            and intent.id not in self.sent_claims
+            and intent.id not in self.sent
         ):
             return Action.PLACE  # claimed by the leader feed, not sent by anyone yet
         if state is IntentState.UNKNOWN or state in _IN_FLIGHT:
@@ -340,13 +342,14 @@ class FollowerActor(SupervisedActor):
     def _place(self, intent: Intent) -> None:
         self.faults.point("follower.before_send")
         if intent.state is IntentState.SENDING:  # claimed with the leader event
-            if intent.id in self.sent_claims or intent.id in self.stale_in_flight:
+            if intent.id in self.sent or intent.id in self.stale_in_flight:
                 return  # already sent by us, or maybe by a previous incarnation: never twice
-            self.sent_claims.add(intent.id)
+            self.sent.add(intent.id)
         else:
             intent = self.journal.transition(
                 intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
             )
+            self.sent.add(intent.id)
         started = time.monotonic()
         try:
             if intent.leg == "" and _is_super(intent):

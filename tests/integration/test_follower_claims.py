@@ -1,0 +1,93 @@
+"""A claim handed to a follower in a hint is sent once, however late the hint arrives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actors.follower import FollowerActor
+from actors.messages import LeaderChanged, Tick
+from actors.names import LIMITER, follower_name
+from actors.rate_limiter import RateLimiterActor
+from actors.sizing import SizingContext, desired_intents
+from copytrader.metrics import Metrics
+from dhan.codes import (
+    ExchangeSegment,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+from dhan.rest import DhanClient
+from dhansim import Simulator
+from store import IntentState, Journal
+from store.records import LeaderOrderSnapshot, SnapshotSource
+from supervision import ChildSpec, Supervisor
+from tests.integration.engine_harness import build_config, create_accounts, follower_config
+
+
+def test_a_stale_hint_after_a_tick_placed_the_claim_does_not_place_it_again(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("late", "1700000001")
+    cfg = build_config(sim, tmp_path, [f])
+    create_accounts(sim, cfg)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    journal = Journal.open(cfg.store.url)
+    client = DhanClient(
+        base_url=sim.rest_url, client_id=f.client_id, access_token=f.access_token.reveal()
+    )
+    snap = LeaderOrderSnapshot(
+        leader_order_id="L-1",
+        dedupe_key="test|L-1|1",
+        source=SnapshotSource.SOCKET,
+        status=OrderStatus.PENDING,
+        transaction_type=TransactionType.BUY,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=ProductType.INTRADAY,
+        order_type=OrderType.LIMIT,
+        validity=Validity.DAY,
+        security_id="1333",
+        quantity=3,
+        price=1500.0,
+        seq=1,
+    )
+    ctx = SizingContext(lot_sizes={}, balances={})
+    claimed = journal.record_and_claim(snap, desired_intents(snap, [f], ctx), [f.name])
+    assert claimed is not None and len(claimed) == 1
+    root = Supervisor(
+        "root",
+        [
+            ChildSpec.actor(LIMITER, RateLimiterActor),
+            ChildSpec.actor(
+                follower_name(f.name),
+                FollowerActor,
+                follower=f,
+                client=client,
+                journal=journal,
+                engine=cfg.engine,
+                metrics=Metrics(process=False),
+            ),
+        ],
+    ).start()
+    try:
+        # the follower started after the claim: it treats it as possibly sent and looks it up,
+        # finds nothing, and places it once
+        def settle() -> None:
+            for _ in range(3):  # request -> grant -> place: each hop is a processed message
+                root.registry.ask(follower_name(f.name), Tick(), timeout_s=10)
+                root.registry.ask(LIMITER, Tick(), timeout_s=10)
+
+        settle()
+        assert journal.intent(claimed[0].id).state is IntentState.WORKING
+        # now the hint that carried the claim arrives, late, with its stale SENDING copy
+        root.registry.tell(
+            follower_name(f.name), LeaderChanged(("L-1",), 0, claimed=tuple(claimed))
+        )
+        settle()
+        cid = claimed[0].correlation_id
+        assert [o["correlationId"] for o in sim.admin.orders(f.client_id)].count(cid) == 1
+    finally:
+        root.stop()
+        client.close()
+        journal.close()
