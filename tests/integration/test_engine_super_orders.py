@@ -1,0 +1,82 @@
+"""Super orders: copied whole, their target / stop moves mirrored, one-cancels-other enforced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dhan.codes import ExchangeSegment, LegName, OrderType, ProductType, TransactionType
+from dhan.correlation import correlation_id_for
+from dhan.models import SuperModifyRequest, SuperOrderRequest
+from dhan.rest import DhanClient
+from dhansim import Simulator
+from tests.integration.engine_harness import follower_config, start_rig, wait_until
+
+
+def _super(client: DhanClient, cid: str) -> Any:
+    return next((s for s in client.list_super_orders() if s.correlation_id == cid), None)
+
+
+def test_a_super_order_is_copied_its_target_move_mirrored_and_its_stop_cancelled_by_the_engine(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.admin.set_switches(broker_oco=False)
+    sim.admin.set_ltp("NSE_EQ", "3045", 810.0)
+    followers = [
+        follower_config("s1", "1800000001"),
+        follower_config("s2", "1800000002", multiplier=2),
+    ]
+    rig = start_rig(sim, tmp_path, followers)
+    clients = {
+        f.name: DhanClient(
+            base_url=sim.rest_url, client_id=f.client_id, access_token=f.access_token.reveal()
+        )
+        for f in followers
+    }
+    try:
+        ack = rig.leader.place_super_order(
+            SuperOrderRequest(
+                transaction_type=TransactionType.BUY,
+                exchange_segment=ExchangeSegment.NSE_EQ,
+                product_type=ProductType.INTRADAY,
+                order_type=OrderType.LIMIT,
+                security_id="3045",
+                quantity=4,
+                price=810.0,
+                target_price=830.0,
+                stop_loss_price=800.0,
+            )
+        )
+        cids = {f.name: correlation_id_for(f.name, ack.order_id) for f in followers}
+        for f in followers:
+            so = wait_until(
+                lambda f=f: _super(clients[f.name], cids[f.name]), what=f"{f.name} super"
+            )
+            assert so.quantity == (4 if f.name == "s1" else 8)
+        rig.leader.modify_super_order(ack.order_id, SuperModifyRequest.target(835.0))
+
+        def target_of(name: str) -> float | None:
+            so = _super(clients[name], cids[name])
+            leg = so.leg(LegName.TARGET_LEG) if so else None
+            return leg.price if leg else None
+
+        for f in followers:
+            wait_until(lambda f=f: target_of(f.name) == 835.0, what=f"{f.name} target moved")
+        sim.admin.set_ltp("NSE_EQ", "3045", 836.0)  # targets fill; the broker does not OCO
+
+        def stop_status(name: str) -> str | None:
+            so = _super(clients[name], cids[name])
+            leg = so.leg(LegName.STOP_LOSS_LEG) if so else None
+            return str(leg.order_status) if leg else None
+
+        for f in followers:
+            wait_until(
+                lambda f=f: stop_status(f.name) == "CANCELLED", what=f"{f.name} stop cancelled"
+            )
+        sim.admin.set_ltp("NSE_EQ", "3045", 790.0)  # would have hit the stops
+        for f in followers:
+            assert stop_status(f.name) == "CANCELLED"
+    finally:
+        for c in clients.values():
+            c.close()
+        rig.stop()

@@ -1,0 +1,125 @@
+"""Sizing, caps and filters: leader order -> each follower's desired order (pure functions)."""
+
+from __future__ import annotations
+
+from actors.sizing import SizingContext, desired_intent, desired_intents
+from copytrader.config import (
+    CapsConfig,
+    FiltersConfig,
+    FollowerConfig,
+    Secret,
+    SizingConfig,
+    SizingMode,
+)
+from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType
+from dhan.correlation import correlation_id_for
+from store.records import LeaderOrderSnapshot, SnapshotSource
+
+NO_FACTS = SizingContext(lot_sizes={}, balances={})
+
+
+def snap(
+    qty: int = 10,
+    *,
+    segment: ExchangeSegment = ExchangeSegment.NSE_EQ,
+    security: str = "1333",
+    status: OrderStatus = OrderStatus.PENDING,
+    filled: int = 0,
+    price: float = 1500.0,
+    product: ProductType = ProductType.INTRADAY,
+    **kw: object,
+) -> LeaderOrderSnapshot:
+    return LeaderOrderSnapshot(
+        leader_order_id="L1",
+        dedupe_key="k",
+        source=SnapshotSource.SOCKET,
+        status=status,
+        transaction_type=TransactionType.BUY,
+        exchange_segment=segment,
+        product_type=product,
+        order_type=OrderType.LIMIT,
+        security_id=security,
+        quantity=qty,
+        filled_qty=filled,
+        price=price,
+        seq=1,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def follower(sizing: SizingConfig, **kw: object) -> FollowerConfig:
+    return FollowerConfig(name="f", client_id="2", access_token=Secret("t"), sizing=sizing, **kw)  # type: ignore[arg-type]
+
+
+MULT = SizingConfig(mode=SizingMode.MULTIPLIER, multiplier=1.5)
+
+
+def test_a_multiplier_scales_and_rounds_down_to_the_lot() -> None:
+    ctx = SizingContext(lot_sizes={("NSE_FNO", "35001"): 75}, balances={})
+    d = desired_intent(
+        snap(150, segment=ExchangeSegment.NSE_FNO, security="35001"), follower(MULT), ctx
+    )
+    assert d.quantity == 225 and d.skip_reason is None and d.desired_open
+    d = desired_intent(
+        snap(75, segment=ExchangeSegment.NSE_FNO, security="35001"), follower(MULT), ctx
+    )
+    assert d.quantity == 75  # 112.5 -> one lot
+
+
+def test_below_one_lot_is_skipped_with_the_reason() -> None:
+    half = follower(SizingConfig(mode=SizingMode.MULTIPLIER, multiplier=0.5))
+    d = desired_intent(snap(1), half, NO_FACTS)
+    assert d.quantity == 0 and not d.desired_open
+    assert d.skip_reason is not None and "below one lot" in d.skip_reason
+
+
+def test_an_unknown_lot_size_outside_cash_equity_is_never_guessed() -> None:
+    d = desired_intent(
+        snap(50, segment=ExchangeSegment.NSE_FNO, security="99"), follower(MULT), NO_FACTS
+    )
+    assert d.skip_reason is not None and "lot size unknown" in d.skip_reason
+
+
+def test_fixed_sizing_ignores_the_leader_quantity() -> None:
+    fixed = follower(SizingConfig(mode=SizingMode.FIXED, quantity=7))
+    assert desired_intent(snap(1000), fixed, NO_FACTS).quantity == 7
+
+
+def test_capital_sizing_follows_the_balance_ratio_and_refuses_without_balances() -> None:
+    cap = follower(SizingConfig(mode=SizingMode.CAPITAL, capital_multiplier=1.0))
+    ctx = SizingContext(lot_sizes={}, balances={"leader": 1_000_000.0, "f": 250_000.0})
+    assert desired_intent(snap(40), cap, ctx).quantity == 10
+    d = desired_intent(snap(40), cap, NO_FACTS)
+    assert d.skip_reason is not None and "balance unknown" in d.skip_reason
+
+
+def test_caps_bound_quantity_and_order_value() -> None:
+    capped = follower(MULT, caps=CapsConfig(max_order_quantity=12, max_order_value_inr=15_000))
+    d = desired_intent(snap(100, price=1500.0), capped, NO_FACTS)
+    assert d.quantity == 10  # value cap: 15,000 / 1,500
+
+
+def test_filters_skip_other_segments_products_and_securities() -> None:
+    only_cnc = follower(MULT, filters=FiltersConfig(products=frozenset({ProductType.CNC})))
+    d = desired_intent(snap(10), only_cnc, NO_FACTS)
+    assert d.skip_reason == "filtered: product INTRADAY"
+
+
+def test_a_leader_order_cancelled_after_a_partial_fill_is_mirrored_proportionally() -> None:
+    d = desired_intent(snap(10, status=OrderStatus.CANCELLED, filled=4), follower(MULT), NO_FACTS)
+    assert d.quantity == 6 and d.desired_open
+
+
+def test_a_leader_order_cancelled_unfilled_wants_no_copy_but_is_no_skip() -> None:
+    d = desired_intent(snap(10, status=OrderStatus.CANCELLED), follower(MULT), NO_FACTS)
+    assert not d.desired_open and d.skip_reason is None
+
+
+def test_every_follower_gets_its_own_deterministic_correlation_id() -> None:
+    out = desired_intents(snap(10), [follower(MULT)], NO_FACTS)
+    assert [d.correlation_id for d in out] == [correlation_id_for("f", "L1")]
+
+
+def test_exit_legs_of_a_bracket_are_never_placed_by_the_engine() -> None:
+    leg = snap(10, leg_name="TARGET_LEG", parent_order_id="L0")
+    assert desired_intents(leg, [follower(MULT)], NO_FACTS) == []
