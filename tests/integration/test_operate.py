@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -144,3 +145,105 @@ def test_run_on_the_embedded_simulator_stops_cleanly_on_sigterm_and_never_prints
     assert elapsed < 10.0
     assert "follower alice" in text
     assert token not in text
+
+
+def _engine_config(sim: Simulator, tmp_path: Path, followers: list) -> Path:
+    from tests.integration.engine_harness import build_config, create_accounts
+
+    cfg = build_config(sim, tmp_path, followers)
+    create_accounts(sim, cfg)
+    lines = [
+        "broker:",
+        "  embedded_sim: false",
+        f"  rest_url: {sim.rest_url}",
+        f"  order_feed_url: {sim.order_feed_url}",
+        "  feed_ping_interval_s: 1",
+        "  feed_ping_timeout_s: 2",
+        "leader:",
+        f"  client_id: '{cfg.leader.client_id}'",
+        f"  access_token: '{cfg.leader.access_token.reveal()}'",
+        "followers:",
+    ]
+    for f in cfg.followers:
+        lines += [
+            f"  - name: {f.name}",
+            f"    client_id: '{f.client_id}'",
+            f"    access_token: '{f.access_token.reveal()}'",
+            "    sizing: {mode: multiplier, multiplier: 1.0}",
+        ]
+    lines += [
+        "engine: {follower_tick_s: 0.5, outcome_lookup_delay_s: 0.2, "
+        f"audit_path: '{tmp_path / 'audit.jsonl'}'}}",
+        f"store: {{url: 'sqlite:///{tmp_path / 'burst.db'}'}}",
+        "metrics: {enabled: false}",
+    ]
+    path = tmp_path / "engine.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _start_engine(path: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "copytrader", "--config", str(path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "follower b2" in line or not line:
+            break
+    return proc
+
+
+def test_sigterm_during_a_copy_burst_exits_0_in_time_and_a_restart_finishes_it_exactly_once(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import threading
+
+    from dhan.rest import DhanClient
+
+    followers = [follower_config("b1", "1900000001"), follower_config("b2", "1900000002")]
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    sim.admin.set_switches(rate_limits=False)  # the burst itself would exceed the leader's 10/s
+    path = _engine_config(sim, tmp_path, followers)
+    leader = DhanClient(
+        base_url=sim.rest_url, client_id="1100000000", access_token="tok-1100000000"
+    )
+    proc = _start_engine(path)
+    ids: list[str] = []
+
+    def burst() -> None:
+        for i in range(30):
+            ids.append(leader.place_order(limit_buy(quantity=1, price=1400.0 + i)).order_id)
+
+    worker = threading.Thread(target=burst)
+    worker.start()
+    wait_until(lambda: len(ids) >= 10, what="burst under way")
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+    assert time.monotonic() - started < 10.0
+    worker.join()
+    proc = _start_engine(path)  # same store: it finishes the burst
+    try:
+        from dhan.correlation import correlation_id_for
+
+        def copies(f: Any, oid: str) -> int:
+            cid = correlation_id_for(f.name, oid)
+            return [o.get("correlationId") for o in sim.admin.orders(f.client_id)].count(cid)
+
+        wait_until(
+            lambda: all(copies(f, oid) >= 1 for f in followers for oid in ids),
+            30.0,
+            what="every leader order copied",
+        )
+        assert all(copies(f, oid) == 1 for f in followers for oid in ids)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+        leader.close()
