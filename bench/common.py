@@ -331,7 +331,13 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "-uno"], capture_output=True, text=True)
     return {
+        # other engineers edit the same tree: which code was measured
+        "git_head": head.stdout.strip(),
+        "git_modified": [line[3:] for line in dirty.stdout.splitlines()],
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "free_h": free.strip().splitlines(),
