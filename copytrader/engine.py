@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -273,10 +274,15 @@ class Engine:
             logger.error("follower %s quarantined: %s", name, event.reason)
 
     def _sample(self) -> None:
-        """Gauges that are cheaper to sample than to push: inbox depth, unresolved intents."""
+        """Gauges that are cheaper to sample than to push: inbox depth, unresolved intents;
+        and the balances capital sizing reads, every ``engine.fund_refresh_s``."""
+        next_refresh = time.monotonic() + self.cfg.engine.fund_refresh_s
         while not self._stopping.wait(1.0):
             if self.root is None:
                 continue
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + self.cfg.engine.fund_refresh_s
+                self.refresh_balances()
             for name in self.actor_names():
                 ref = None
                 with contextlib.suppress(Exception):
