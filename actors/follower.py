@@ -327,7 +327,13 @@ class FollowerActor(SupervisedActor):
     # -- acting ------------------------------------------------------------------------------
 
     def _act(self, intent_id: int, action: Action) -> None:
-        intent = self.requested.pop(intent_id, None) or self._intent(intent_id)
+        cached = self.requested.pop(intent_id, None)
+        # The copy read when the permit was asked spares a read only for a claimed place (no
+        # one else moves a claim's state); anything else may have moved while the permit was
+        # queued (a status refresh ended the order, the leader changed it): read it afresh.
+        intent: Intent | None = cached
+        if cached is None or action is not Action.PLACE or cached.state is not IntentState.SENDING:
+            intent = self._intent(intent_id)
         if intent is None or self.paused_reason is not None or not self.enabled:
             return
         if self._decide(intent) != action:
