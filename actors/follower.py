@@ -224,7 +224,9 @@ class FollowerActor(SupervisedActor):
             and intent.id not in self.stale_in_flight
             and intent.id not in self.sent
         ):
-            return Action.PLACE  # claimed by the leader feed, not sent by anyone yet
+            # claimed by the leader feed, not sent by anyone yet -- and, like a PLANNED one,
+            # finished unsent if the leader order died meanwhile (its quantity is then 0)
+            return Action.PLACE if intent.desired_open and intent.quantity > 0 else "finish"
         if state is IntentState.UNKNOWN or state in _IN_FLIGHT:
             return "lookup"
         if state is IntentState.WORKING:
