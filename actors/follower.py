@@ -259,6 +259,8 @@ class FollowerActor(SupervisedActor):
             if step is None:
                 continue
             if step == "finish":
+                # settled unsent: a hint still queued with this claim must not send it later
+                self.sent.add(intent.id)
                 self.journal.transition(
                     intent.id,
                     IntentState.DONE,
