@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 _IN_FLIGHT = (IntentState.SENDING, IntentState.MODIFYING, IntentState.CANCELLING)
 MAX_MODIFICATIONS = 25
+#: The whole book is read every this many ticks (a copy can fill on its own); in between, only
+#: the copies of leader orders that filled or ended are read, one GET each.
+FULL_REFRESH_EVERY_TICKS = 5
 
 
 class FollowerActor(SupervisedActor):
@@ -80,6 +83,9 @@ class FollowerActor(SupervisedActor):
         #: leader order id -> monotonic ns the leader frame was parsed (latency metric)
         self.leader_seen_ns: dict[str, int] = {}
         self._tick_timer: Any = None
+        self.ticks = 0
+        #: leader orders that filled or ended since the last tick: check our copies of them
+        self.refresh_soon: set[str] = set()
         #: SENDING / MODIFYING / CANCELLING intents found at start: a previous incarnation may
         #: have sent them, so they are looked up. A SENDING intent that appears later was
         #: claimed by the leader feed for this incarnation to send (store: ``claim_for``).
@@ -117,6 +123,7 @@ class FollowerActor(SupervisedActor):
             if message.received_ns:
                 for oid in message.leader_order_ids:
                     self.leader_seen_ns.setdefault(oid, message.received_ns)
+            self.refresh_soon.update(message.settled)
             if message.claimed:
                 # the fast path: new orders claimed for us in the leader's transaction
                 self._take_claims(message.claimed)
@@ -125,7 +132,12 @@ class FollowerActor(SupervisedActor):
             self._hint_brackets(message.leader_order_ids)
         elif isinstance(message, Tick):
             self._forget_stale_permit_requests()
-            self._refresh_working()
+            self.ticks += 1
+            if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
+                self._refresh_working()
+            elif self.refresh_soon:
+                self._refresh_copies_of(self.refresh_soon)
+            self.refresh_soon = set()
             self._converge()
         elif isinstance(message, PermitGranted):
             self.awaiting.pop(message.intent_id, None)
@@ -593,6 +605,27 @@ class FollowerActor(SupervisedActor):
         )
         if is_bracket(intent) and to is not IntentState.REJECTED:
             self._spawn_bracket(intent)
+
+    def _refresh_copies_of(self, leader_order_ids: set[str]) -> None:
+        """Read our open copies of these leader orders, one GET each (cheaper than the book)."""
+        if self.paused_reason is not None:
+            return
+        for oid in leader_order_ids:
+            for intent in self.journal.intents(
+                self.name, states=[IntentState.WORKING], leader_order_id=oid
+            ):
+                if intent.broker_order_id is None or _is_super(intent):
+                    continue  # super orders: the full refresh reads their own book
+                try:
+                    order = self.client.get_order(intent.broker_order_id)
+                except errors.AuthError as exc:
+                    self._pause(f"token rejected ({exc.code})")
+                    return
+                except errors.DhanError as exc:
+                    logger.info("follower %s: order refresh failed: %s", self.name, exc)
+                    continue
+                if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
+                    self._settle_from_order(intent, order)
 
     def _refresh_working(self) -> None:
         """Poll the book for copies still open: fills and terminal states end intents."""

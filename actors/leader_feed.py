@@ -266,12 +266,20 @@ class LeaderFeedActor(SupervisedActor):
             ids.append(s.leader_order_id)
             if s.parent_order_id and s.parent_order_id not in ids:
                 ids.append(s.parent_order_id)
+        settled = tuple(
+            dict.fromkeys(
+                s.parent_order_id or s.leader_order_id
+                for s in snaps
+                if s.is_terminal or s.filled_qty > 0
+            )
+        )
         for f in self.followers():
             mine = tuple((claimed or {}).get(f.name, ()))
             # restarting or quarantined: it converges from the journal on start
             with contextlib.suppress(ChildUnavailable):
                 self.registry.tell(
-                    follower_name(f.name), LeaderChanged(tuple(ids), received_ns, mine)
+                    follower_name(f.name),
+                    LeaderChanged(tuple(ids), received_ns, mine, settled),
                 )
 
     # -- REST reconcile -------------------------------------------------------------------------

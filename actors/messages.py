@@ -58,6 +58,9 @@ class LeaderChanged:
     received_ns: int = 0
     #: This follower's intents that the leader feed claimed (SENDING) for it to place now.
     claimed: tuple[Intent, ...] = ()
+    #: Leader orders among ``leader_order_ids`` that have fills or have ended: the follower's
+    #: copies of them probably changed too, so it checks those copies on its next tick.
+    settled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
