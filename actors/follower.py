@@ -124,7 +124,11 @@ class FollowerActor(SupervisedActor):
                 for oid in message.leader_order_ids:
                     self.leader_seen_ns.setdefault(oid, message.received_ns)
             self.refresh_soon.update(message.settled)
-            if message.claimed:
+            if message.claimed and message.verify_claims:
+                # claims from a reconcile: looked up by correlationId before any send
+                self.stale_in_flight.update(i.id for i in message.claimed)
+                self._converge()
+            elif message.claimed:
                 # the fast path: new orders claimed for us in the leader's transaction
                 self._take_claims(message.claimed)
             else:

@@ -260,6 +260,8 @@ class LeaderFeedActor(SupervisedActor):
         snaps: Sequence[LeaderOrderSnapshot],
         received_ns: int,
         claimed: Mapping[str, list[Intent]] | None = None,
+        *,
+        verify_claims: bool = False,
     ) -> None:
         ids: list[str] = []
         for s in snaps:
@@ -279,7 +281,7 @@ class LeaderFeedActor(SupervisedActor):
             with contextlib.suppress(ChildUnavailable):
                 self.registry.tell(
                     follower_name(f.name),
-                    LeaderChanged(tuple(ids), received_ns, mine, settled),
+                    LeaderChanged(tuple(ids), received_ns, mine, settled, verify_claims),
                 )
 
     # -- REST reconcile -------------------------------------------------------------------------
@@ -326,7 +328,7 @@ class LeaderFeedActor(SupervisedActor):
         self.journal.set_mark("leader", "reconciled_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
         if changed:
             self.metrics.leader_events.labels("reconcile").inc(len(changed))
-            self._hint(changed, 0, claimed)
+            self._hint(changed, 0, claimed, verify_claims=True)
         logger.info(
             "reconciled the leader: %d orders, %d new to the journal, %d changed",
             len(snaps),

@@ -61,6 +61,9 @@ class LeaderChanged:
     #: Leader orders among ``leader_order_ids`` that have fills or have ended: the follower's
     #: copies of them probably changed too, so it checks those copies on its next tick.
     settled: tuple[str, ...] = ()
+    #: The claims come from a REST reconcile (after a start or a socket gap), not a live
+    #: event: look each up by correlationId before sending (it may predate a lost commit).
+    verify_claims: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,11 @@ class ReconcilePolicy(StrEnum):
     ALERT = "alert"  # never copy; audit it and log a warning
 
 
+class SqliteSynchronous(StrEnum):
+    FULL = "FULL"
+    NORMAL = "NORMAL"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -224,9 +229,15 @@ class EngineConfig:
 @dataclass(frozen=True, slots=True, repr=False)
 class StoreConfig:
     url: str = "sqlite:///copytrader.db"
+    #: SQLite only: FULL fsyncs every commit; NORMAL (WAL) survives any process crash and
+    #: relies on the engine's start-up adoption for power loss (docs/configuration.md).
+    sqlite_synchronous: SqliteSynchronous = SqliteSynchronous.FULL
 
     def __repr__(self) -> str:
-        return f"StoreConfig(url={_redact_url(self.url)!r})"
+        return (
+            f"StoreConfig(url={_redact_url(self.url)!r}, "
+            f"sqlite_synchronous={self.sqlite_synchronous.value!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -726,11 +737,14 @@ def _engine(node: _Node) -> EngineConfig:
 
 
 def _store(node: _Node) -> StoreConfig:
-    m = node.mapping(("url",))
+    m = node.mapping(("url", "sqlite_synchronous"))
     url = _opt(m, "url", lambda n: n.text(), StoreConfig().url)
     if "://" not in url:
         raise m["url"].fail("must be a SQLAlchemy URL such as sqlite:///copytrader.db")
-    return StoreConfig(url=url)
+    sync = _opt(
+        m, "sqlite_synchronous", lambda n: n.choice(SqliteSynchronous), SqliteSynchronous.FULL
+    )
+    return StoreConfig(url=url, sqlite_synchronous=sync)
 
 
 def _metrics(node: _Node) -> MetricsConfig:

@@ -186,7 +186,10 @@ class Engine:
 
     def start(self) -> Engine:
         if self._journal is None:
-            self._journal = Journal.open(self.cfg.store.url)
+            self._journal = Journal.open(
+                self.cfg.store.url,
+                sqlite_synchronous=str(self.cfg.store.sqlite_synchronous),
+            )
         self.clients["leader"] = self._client(self.cfg.leader)
         for f in self.followers:
             self.clients[f.name] = self._client(f)

@@ -42,3 +42,17 @@ def test_a_missing_env_file_is_a_config_error(
     monkeypatch.setenv(ENV_FILE_VAR, str(tmp_path / "absent.env"))
     with pytest.raises(ConfigError, match=ENV_FILE_VAR):
         config_env()
+
+
+def test_the_sqlite_synchronous_mode_is_read_and_checked() -> None:
+    from copytrader.config import SqliteSynchronous, parse_config
+
+    base = (Path(__file__).resolve().parents[3] / "config.yaml").read_text()
+    text = base.replace(
+        'store: {url: "sqlite:///copytrader.db"}',
+        'store: {url: "sqlite:///copytrader.db", sqlite_synchronous: NORMAL}',
+    )
+    assert parse_config(text, {}).store.sqlite_synchronous is SqliteSynchronous.NORMAL
+    assert parse_config(base, {}).store.sqlite_synchronous is SqliteSynchronous.FULL
+    with pytest.raises(ConfigError, match="store.sqlite_synchronous"):
+        parse_config(text.replace("NORMAL}", "OFF}"), {})
