@@ -29,7 +29,7 @@ from actors.snapshots import (
 from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
-from dhan.codes import LegName, ProductType
+from dhan.codes import LegName, OrderType, ProductType
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
@@ -82,6 +82,8 @@ class LeaderFeedActor(SupervisedActor):
         self.balances = balances
         self.status = status
         self.feed: OrderFeed | None = None
+        #: leader order id -> the order type first seen (see ``_keep_market``)
+        self.first_type: dict[str, OrderType] = {}
         self.thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -198,10 +200,30 @@ class LeaderFeedActor(SupervisedActor):
                 return [leg_snap, super_entry_with_leg(entry, u)]
             snap = snapshot_from_update(u, entry=entry)
             return [replace(snap, is_super=True)]
-        snap = snapshot_from_update(u)
+        snap = self._keep_market(snapshot_from_update(u))
         if not exit_leg and u.product_type in (ProductType.BO, ProductType.CO):
             snap = self._with_bracket_values(snap)
         return [snap]
+
+    def _keep_market(self, snap: LeaderOrderSnapshot) -> LeaderOrderSnapshot:
+        """A leader MARKET order stays MARKET for the followers.
+
+        With market price protection Dhan converts an API MARKET order into a LIMIT at a band
+        price and shows it so once placed. Mirroring that LIMIT would modify every follower's
+        copy (already converted by its own broker) for nothing. The first type seen wins;
+        a restart falls back to the journal.
+        """
+        first = self.first_type.get(snap.leader_order_id)
+        if first is None:
+            if snap.order_type is OrderType.LIMIT:
+                known = self.journal.leader_snapshot(snap.leader_order_id)
+                first = known.order_type if known is not None else snap.order_type
+            else:
+                first = snap.order_type
+            self.first_type[snap.leader_order_id] = first
+        if first is OrderType.MARKET and snap.order_type is OrderType.LIMIT:
+            return replace(snap, order_type=OrderType.MARKET, price=0.0)
+        return snap
 
     def _super_entry_from_rest(self, order_id: str) -> LeaderOrderSnapshot | None:
         try:
@@ -305,7 +327,7 @@ class LeaderFeedActor(SupervisedActor):
             if o.order_id in super_ids:
                 continue
             snap = snapshot_from_order(o, entry_id_by_cid=entry_by_cid)
-            snaps.append(snap)
+            snaps.append(self._keep_market(snap) if not snap.leg_name else snap)
         for so in supers:
             snaps.extend(snapshots_from_super_order(so))
         changed: list[LeaderOrderSnapshot] = []
