@@ -62,6 +62,7 @@ class ChaosReport:
     unexpected: int
     unresolved: int
     both_legs_filled: int
+    oco_pending: int  #: one exit leg filled, the other still open: one-cancels-other not done
     diverged: int
     not_copied: int  #: the leader order died unfilled before a copy was needed: fine
     journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
@@ -70,13 +71,15 @@ class ChaosReport:
     @property
     def bad(self) -> int:
         own = self.lost + self.duplicated + self.unexpected + self.unresolved
-        return own + self.both_legs_filled + self.diverged + self.journal.bad
+        legs = self.both_legs_filled + self.oco_pending
+        return own + legs + self.diverged + self.journal.bad
 
     def line(self) -> str:
         return (
             f"leader_orders={self.leader_orders} ok={self.ok} lost={self.lost} "
             f"duplicated={self.duplicated} unexpected={self.unexpected} "
             f"unresolved={self.unresolved} both_legs_filled={self.both_legs_filled} "
+            f"oco_pending={self.oco_pending} "
             f"diverged={self.diverged} not_copied={self.not_copied} | "
             f"journal: {self.journal.line()}"
         )
@@ -123,12 +126,13 @@ def check_invariants(
     order and follower: exactly one copy when the leader order is working or traded (else at
     most one), none without a leader cause, an open leader order's copy at the leader's price,
     trigger and scaled quantity, a dead leader order's copy not left open, at most one filled
-    exit leg per follower bracket, and no intent the journal has not resolved.
+    exit leg per follower bracket and none left open beside a filled one, and no intent the
+    journal has not resolved.
     """
     leaders = entry_orders(leader_book)
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []
-    ok = lost = duplicated = unexpected = both = diverged = not_copied = 0
+    ok = lost = duplicated = unexpected = both = oco_pending = diverged = not_copied = 0
     for f in followers:
         book = books.get(f.name, [])
         copies: dict[str, list[Mapping[str, Any]]] = {}
@@ -160,9 +164,13 @@ def check_invariants(
                 unexpected += len(orders)
                 problems.append(f"unexpected: {f.name} order(s) with correlationId {cid!r}")
         for parent, legs in _exit_legs(book).items():
-            if all(leg in legs and _status(legs[leg]) is OrderStatus.TRADED for leg in _EXIT_LEGS):
+            states = [_status(leg) for leg in legs.values()]
+            if len(legs) == 2 and all(s is OrderStatus.TRADED for s in states):
                 both += 1
                 problems.append(f"both exit legs filled: {f.name} bracket {parent}")
+            elif OrderStatus.TRADED in states and any(s.is_open for s in states):
+                oco_pending += 1
+                problems.append(f"one exit leg filled, the other open: {f.name} bracket {parent}")
     journal = check_books(intents, {f.name: books.get(f.name, []) for f in followers})
     if unresolved:
         problems.append(f"unresolved intents in the journal: {unresolved}")
@@ -174,6 +182,7 @@ def check_invariants(
         unexpected=unexpected,
         unresolved=unresolved,
         both_legs_filled=both,
+        oco_pending=oco_pending,
         diverged=diverged,
         not_copied=not_copied,
         journal=journal,

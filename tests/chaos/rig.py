@@ -41,7 +41,7 @@ def chaos_config(sim: Simulator, tmp_path: Path, followers: Sequence[FollowerCon
     and slower polling ticks, so many open brackets do not swamp two cores."""
     cfg = build_config(sim, tmp_path, followers, policy=ReconcilePolicy.COPY_ALL)
     return dataclasses.replace(
-        cfg, engine=dataclasses.replace(cfg.engine, follower_tick_s=0.5, bracket_tick_s=0.5)
+        cfg, engine=dataclasses.replace(cfg.engine, follower_tick_s=2.0, bracket_tick_s=1.0)
     )
 
 
