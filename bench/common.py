@@ -275,8 +275,8 @@ def marketable_order(n: int, quantity: int = 1) -> OrderRequest:
     BUY and SELL so positions stay flat.
 
     Not MARKET: under market price protection the broker shows a MARKET order as a LIMIT at
-    the band price after it was placed, which the engine copies as a modification -- a second
-    write per copy that is not the fan-out being measured (see docs/performance.md).
+    the band price once placed, and until d62e032 the engine mirrored that as a modification
+    of every copy; a marketable LIMIT keeps the fan-out measured independent of MPP handling.
     """
     buy = n % 2 == 0
     return OrderRequest(

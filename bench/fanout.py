@@ -60,6 +60,9 @@ class Case:
     gap_s: float = 0.1
 
 
+Runner = Callable[[SimProcess, int, Case], dict[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     engine: tuple[Case, ...]
@@ -375,6 +378,22 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def interleaved(
+    plan: Plan, engine_rows: list[dict[str, Any]], sdk_rows: list[dict[str, Any]]
+) -> list[tuple[str, Case, list[dict[str, Any]], Runner]]:
+    """Each engine case followed by the baseline case of the same N and RTT, so both see much
+    the same load on the shared machine; baseline cases without a twin come last."""
+    out: list[tuple[str, Case, list[dict[str, Any]], Runner]] = []
+    left = list(plan.baseline)
+    for case in plan.engine:
+        out.append(("engine", case, engine_rows, run_engine_case))
+        for b in [b for b in left if (b.followers, b.rtt_ms) == (case.followers, case.rtt_ms)]:
+            out.append(("sdk", b, sdk_rows, run_baseline_case))
+            left.remove(b)
+    out += [("sdk", b, sdk_rows, run_baseline_case) for b in left]
+    return out
+
+
 def run(plan: Plan, quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"benchmark": "fanout", "quick": quick, "machine": machine()}
     engine_rows: list[dict[str, Any]] = []
@@ -382,22 +401,18 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
     index = 0
     with SimProcess(rate_limits=True) as sim:
         results["simulator"] = {"rate_limits": True, "pid": sim.pid}
-        for who, cases, rows, runner in (
-            ("engine", plan.engine, engine_rows, run_engine_case),
-            ("sdk", plan.baseline, sdk_rows, run_baseline_case),
-        ):
-            for case in cases:
-                index += 1
-                _progress(f"{who:<7} N={case.followers:<4} RTT={case.rtt_ms:g} ms ...")
-                try:
-                    rows.append(runner(sim, index, case) | _load())
-                except TimeoutError as exc:  # recorded as a miss; the other cases still run
-                    _progress(f"  failed: {exc}")
-                    rows.append(
-                        {"who": who, **_case_dict(case), "error": str(exc)}
-                        | {"latency": summary_ms([])}
-                        | _load()
-                    )
+        for who, case, rows, runner in interleaved(plan, engine_rows, sdk_rows):
+            index += 1
+            _progress(f"{who:<7} N={case.followers:<4} RTT={case.rtt_ms:g} ms ...")
+            try:
+                rows.append(runner(sim, index, case) | _load())
+            except TimeoutError as exc:  # recorded as a miss; the other cases still run
+                _progress(f"  failed: {exc}")
+                rows.append(
+                    {"who": who, **_case_dict(case), "error": str(exc)}
+                    | {"latency": summary_ms([])}
+                    | _load()
+                )
     results["engine"] = engine_rows
     results["sdk_baseline"] = sdk_rows
     results["speedup"] = speedups(engine_rows, sdk_rows)
