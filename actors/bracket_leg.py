@@ -88,6 +88,8 @@ class BracketLegActor(SupervisedActor):
         #: tag -> monotonic time asked; re-asked after PERMIT_RETRY_S (a lost request)
         self.awaiting: dict[str, float] = {}
         self.legs: dict[LegName, LegView] = {}
+        #: the leg views this incarnation has written to the journal (written again on change)
+        self.journaled: dict[LegName, LegView] = {}
         self.done = False
 
     def on_start(self) -> None:
@@ -135,6 +137,8 @@ class BracketLegActor(SupervisedActor):
             return
         self.legs = legs
         for view in legs.values():
+            if self.journaled.get(view.leg) == view:
+                continue  # unchanged since we wrote it: a write per tick would flood the journal
             self.journal.upsert_leg(
                 intent.id,
                 str(view.leg),
@@ -145,6 +149,7 @@ class BracketLegActor(SupervisedActor):
                 quantity=view.quantity,
                 filled_qty=view.filled_qty,
             )
+            self.journaled[view.leg] = view
         if entry_status is not None and entry_status.is_terminal and entry_filled == 0:
             self._settle(f"entry ended unfilled ({entry_status})")
             return
