@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,16 @@ from copytrader.config import Config, FollowerConfig, ReconcilePolicy
 from dhan.codes import OrderStatus
 from dhansim import Simulator
 from store import Journal
+from store.states import IntentState
 from tests.integration.engine_harness import build_config, follower_config
+
+_UNSETTLED = frozenset(IntentState) - {
+    IntentState.DONE,
+    IntentState.REJECTED,
+    IntentState.FAILED,
+    IntentState.SKIPPED,
+    IntentState.WORKING,
+}
 
 #: Sizings the chaos check can verify: every copy is at least one share.
 _MULTIPLIERS = (1.0, 2.0, 3.0, 1.5)
@@ -78,14 +88,18 @@ def exit_brackets(
     """Rally (targets fill), wait for the engine's one-cancels-other on every follower, then
     drop (stops fill: a stop the engine failed to cancel fills too and the check sees it) and
     calm. With ``broker_oco`` off the engine is the only one cancelling the other leg."""
+    started = time.monotonic()
     leader.rally()
     pending = wait_for(
         lambda: not any(_half_closed(sim.admin.orders(f.client_id)) for f in followers),
         timeout_s,
         "one-cancels-other after the rally",
     )
-    if not pending:
-        print(f"chaos: one-cancels-other not done within {timeout_s} s of the rally")
+    took_s = time.monotonic() - started
+    print(
+        f"chaos: brackets exit: one-cancels-other {'done' if pending else 'NOT done'} "
+        f"{took_s:.1f} s after the rally"
+    )
     leader.drop()
     leader.calm()
 
@@ -126,6 +140,11 @@ def settle_and_check(
         report = check_now(sim, leader_id, followers, journal)
     print(f"chaos: settled in {time.monotonic() - started:.1f} s")
     print(report.render())
+    if report.bad:
+        stuck = Counter(
+            (i.follower, str(i.state)) for i in journal.intents() if i.state in _UNSETTLED
+        )
+        print(f"chaos: unsettled intents by follower and state: {dict(sorted(stuck.items()))}")
     return report
 
 
