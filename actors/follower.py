@@ -131,7 +131,7 @@ class FollowerActor(SupervisedActor):
             elif message.claimed:
                 # the fast path: new orders claimed for us in the leader's transaction
                 self._take_claims(message.claimed)
-            else:
+            elif message.changed:
                 self._converge()
             self._hint_brackets(message.leader_order_ids)
         elif isinstance(message, Tick):

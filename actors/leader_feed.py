@@ -178,10 +178,10 @@ class LeaderFeedActor(SupervisedActor):
         if isinstance(lot, int | str) and str(lot).isdigit() and int(lot) > 0:
             self.lot_sizes[(str(u.exchange_segment), u.security_id)] = int(lot)
         snaps = self._snapshots_for(u)
-        changed, claimed = self._record(snaps)
+        changed, claimed, touched = self._record(snaps)
         if changed:
             self.metrics.leader_events.labels("socket").inc()
-            self._hint(changed, received_ns, claimed)
+            self._hint(changed, received_ns, claimed, touched)
         else:
             self.metrics.leader_events.labels("duplicate").inc()
 
@@ -261,30 +261,36 @@ class LeaderFeedActor(SupervisedActor):
 
     def _record(
         self, snaps: Sequence[LeaderOrderSnapshot]
-    ) -> tuple[list[LeaderOrderSnapshot], dict[str, list[Intent]]]:
-        """Journal ``snaps``; returns the new ones and, per follower, the intents claimed."""
+    ) -> tuple[list[LeaderOrderSnapshot], dict[str, list[Intent]], set[str]]:
+        """Journal ``snaps``; returns the new ones, per follower the intents claimed, and the
+        followers whose intents changed."""
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
         followers = self.followers()
         claim = [f.name for f in followers if f.enabled]
         changed = []
         claimed: dict[str, list[Intent]] = {}
+        touched: set[str] = set()
         for snap in snaps:
             intents = desired_intents(snap, followers, ctx)
-            got = self.journal.record_and_claim(snap, intents, claim)
+            got = self.journal.record_and_claim(snap, intents, claim, touched)
             if got is not None:
                 changed.append(snap)
                 for intent in got:
                     claimed.setdefault(intent.follower, []).append(intent)
-        return changed, claimed
+        return changed, claimed, touched
 
     def _hint(
         self,
         snaps: Sequence[LeaderOrderSnapshot],
         received_ns: int,
         claimed: Mapping[str, list[Intent]] | None = None,
+        touched: set[str] | None = None,
         *,
         verify_claims: bool = False,
     ) -> None:
+        """Hint the followers that have work from these snapshots (a TRANSIT -> PENDING frame
+        that changes no intent wakes nobody): their intents changed, a bracket leg moved (their
+        BracketLegActor checks), or the leader order filled or ended (they check their copy)."""
         ids: list[str] = []
         for s in snaps:
             ids.append(s.leader_order_id)
@@ -297,14 +303,16 @@ class LeaderFeedActor(SupervisedActor):
                 if s.is_terminal or s.filled_qty > 0
             )
         )
+        legs = any(s.parent_order_id or s.leg_name for s in snaps)
         for f in self.followers():
             mine = tuple((claimed or {}).get(f.name, ()))
+            changed = bool(mine) or touched is None or f.name in touched
+            if not (changed or legs or settled):
+                continue
+            msg = LeaderChanged(tuple(ids), received_ns, mine, settled, verify_claims, changed)
             # restarting or quarantined: it converges from the journal on start
             with contextlib.suppress(ChildUnavailable):
-                self.registry.tell(
-                    follower_name(f.name),
-                    LeaderChanged(tuple(ids), received_ns, mine, settled, verify_claims),
-                )
+                self.registry.tell(follower_name(f.name), msg)
 
     # -- REST reconcile -------------------------------------------------------------------------
 
@@ -335,6 +343,7 @@ class LeaderFeedActor(SupervisedActor):
         followers = self.followers()
         claim = [f.name for f in followers if f.enabled]
         claimed: dict[str, list[Intent]] = {}
+        touched: set[str] = set()
         missed = 0
         for snap in snaps:
             known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
@@ -342,7 +351,7 @@ class LeaderFeedActor(SupervisedActor):
             if known is None and not snap.parent_order_id and not snap.leg_name:
                 missed += 1
                 intents = self._apply_policy(snap, intents)
-            got = self.journal.record_and_claim(snap, intents, claim)
+            got = self.journal.record_and_claim(snap, intents, claim, touched)
             if got is not None:
                 changed.append(snap)
                 for intent in got:
@@ -350,7 +359,7 @@ class LeaderFeedActor(SupervisedActor):
         self.journal.set_mark("leader", "reconciled_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
         if changed:
             self.metrics.leader_events.labels("reconcile").inc(len(changed))
-            self._hint(changed, 0, claimed, verify_claims=True)
+            self._hint(changed, 0, claimed, touched, verify_claims=True)
         logger.info(
             "reconciled the leader: %d orders, %d new to the journal, %d changed",
             len(snaps),

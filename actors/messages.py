@@ -64,6 +64,8 @@ class LeaderChanged:
     #: The claims come from a REST reconcile (after a start or a socket gap), not a live
     #: event: look each up by correlationId before sending (it may predate a lost commit).
     verify_claims: bool = False
+    #: This follower's intents changed with the event (False: only legs or fills to check).
+    changed: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,6 +196,7 @@ class HotPath:
         now: datetime,
         claim_for: frozenset[str] = frozenset(),
         claimed_out: list[Intent] | None = None,
+        touched_out: set[str] | None = None,
     ) -> bool:
         """The body of ``Journal.record_leader_snapshot``, inside the caller's transaction."""
         ts = self.ts(now)
@@ -243,7 +244,9 @@ class HotPath:
             # Older than what we know: its intents were derived from stale data; skip them.
             self.run(conn, self.mark_stale, {"key": snap.dedupe_key, "applied": False})
         elif intents:
-            audit += self._write_intents(conn, snap, intents, now, ts, claim_for, claimed_out)
+            audit += self._write_intents(
+                conn, snap, intents, now, ts, claim_for, claimed_out, touched_out
+            )
         self.audit_lock(conn)
         self.run(conn, self.insert_audit, audit)
         return True
@@ -257,6 +260,7 @@ class HotPath:
         ts: Any,
         claim_for: frozenset[str] = frozenset(),
         claimed_out: list[Intent] | None = None,
+        touched_out: set[str] | None = None,
     ) -> list[dict[str, Any]]:
         existing: dict[tuple[str, str, str], dict[str, Any]] = {}
         for order_id in {i.leader_order_id for i in intents}:
@@ -314,6 +318,8 @@ class HotPath:
                 "event": snap.dedupe_key,
             }
             audit.append(self._audit(ts, kind, intent.follower, payload))
+            if touched_out is not None:
+                touched_out.add(intent.follower)
         if inserts:
             self.run(conn, self.insert_intent, inserts)
             claimed = [r for r in inserts if r["state"] == IntentState.SENDING.value]

@@ -206,16 +206,20 @@ class Journal:
         snap: LeaderOrderSnapshot,
         intents: Sequence[DesiredIntent],
         claim_for: Iterable[str],
+        touched_out: set[str] | None = None,
     ) -> list[Intent] | None:
         """``record_leader_snapshot`` with ``claim_for``, returning the intents it claimed.
 
         None for a duplicated frame. The claimed intents (SENDING, read back with their ids in
         the same transaction) let the leader feed hand each follower its work in the hint, so
-        the follower's hot path starts without a read.
+        the follower's hot path starts without a read. ``touched_out`` receives the followers
+        whose intents were inserted or changed (only they have work from this event).
         """
         claimed: list[Intent] = []
         with self._write() as conn:
-            new = self._hot.record(conn, snap, intents, _now(), frozenset(claim_for), claimed)
+            new = self._hot.record(
+                conn, snap, intents, _now(), frozenset(claim_for), claimed, touched_out
+            )
         return claimed if new else None
 
     def leader_snapshot(
