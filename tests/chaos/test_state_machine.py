@@ -77,10 +77,13 @@ class CopyTradingMachine(RuleBasedStateMachine):
         self.root_kills = 0
         self.subtree_kills = 0
         self.settles = 0
+        self.acted = False  # something happened since the last settle
+        self.nemesis_on = False
         wait_until(lambda: self.engine.ready()[0], 15.0, what="engine ready")
 
-    @initialize(leader_seed=st.integers(0, 2**31))
-    def open_the_market(self, leader_seed: int) -> None:
+    @initialize(leader_seed=st.integers(0, 2**31), opening=st.integers(3, 8))
+    def open_the_market(self, leader_seed: int, opening: int) -> None:
+        """Every example starts with a few orders of random kinds, so it has something to lose."""
         self.leader = RandomLeader(
             self.client,
             lambda sec, ltp: self.sim.admin.set_ltp("NSE_EQ", sec, ltp),
@@ -88,29 +91,38 @@ class CopyTradingMachine(RuleBasedStateMachine):
             pacer=RatePacer(((1.0, 5), (60.0, 200))),
         )
         self.leader.open_market()
+        for _ in range(opening):
+            self.leader.step()
+        self.acted = True
 
     # -- the leader ------------------------------------------------------------------------------
 
-    @rule(kind=st.sampled_from(LEADER_MOVES))
-    def leader_places(self, kind: str) -> None:
+    @rule(kind=st.sampled_from(LEADER_MOVES), repeat=st.integers(1, 4))
+    def leader_places(self, kind: str, repeat: int) -> None:
         assert self.leader is not None
-        self.leader.step(kind)
+        for _ in range(repeat):
+            self.leader.step(kind)
+        self.acted = True
 
     @rule(kind=st.sampled_from(("modify", "cancel")))
     def leader_changes_an_order(self, kind: str) -> None:
         assert self.leader is not None
         self.leader.step(kind)
+        self.acted = True
 
+    @precondition(lambda self: self.leader is not None and self.leader.brackets_since_exit > 0)
     @rule()
     def brackets_exit(self) -> None:
         assert self.leader is not None
         exit_brackets(self.leader, self.sim, FOLLOWERS, timeout_s=20.0)
+        self.acted = True
 
     @rule(security=st.sampled_from(sorted(PLAIN_LTPS)), move=st.integers(-20, 20))
     def price_moves(self, security: str, move: int) -> None:
         """Up to 2 % either way: some resting orders (the leader's and the copies) fill."""
         ltp = round(round(PLAIN_LTPS[security] * (1 + move / 1000) / 0.05) * 0.05, 2)
         self.sim.admin.set_ltp("NSE_EQ", security, ltp)
+        self.acted = True
 
     # -- the faults ------------------------------------------------------------------------------
 
@@ -119,10 +131,13 @@ class CopyTradingMachine(RuleBasedStateMachine):
         plan = phases([f.client_id for f in FOLLOWERS])[name]
         assert plan is not None
         self.sim.admin.set_faults(plan)
+        self.nemesis_on = True
 
+    @precondition(lambda self: self.nemesis_on)
     @rule()
     def broker_recovers(self) -> None:
         self.sim.admin.clear_faults()
+        self.nemesis_on = False
 
     @precondition(lambda self: self.root_kills < 2)
     @rule(point=st.sampled_from(ROOT_KILLS))
@@ -142,21 +157,25 @@ class CopyTradingMachine(RuleBasedStateMachine):
 
     # -- settle and check ------------------------------------------------------------------------
 
+    @precondition(lambda self: self.acted)
     @rule()
     def settle(self) -> None:
         self.sim.admin.clear_faults()
+        self.nemesis_on = False
         self.faults.disarm()
         assert self.leader is not None
         if self.leader.brackets_since_exit:
             exit_brackets(self.leader, self.sim, FOLLOWERS, timeout_s=20.0)
         report = settle_and_check(self.sim, LEADER_ID, FOLLOWERS, self.engine.journal, 60.0)
         self.settles += 1
+        self.acted = False
+        print(f"chaos: settle {self.settles}: leader counts {dict(self.leader.counts)}")
         assert not self.engine.gave_up.is_set(), self.engine.give_up_reason
         assert report.bad == 0, report.render()
 
     def teardown(self) -> None:
         try:
-            if self.leader is not None:
+            if self.leader is not None and self.acted:
                 self.settle()
         finally:
             self.faults.disarm()
