@@ -54,5 +54,5 @@ def test_the_sqlite_synchronous_mode_is_read_and_checked() -> None:
     )
     assert parse_config(text, {}).store.sqlite_synchronous is SqliteSynchronous.NORMAL
     assert parse_config(base, {}).store.sqlite_synchronous is SqliteSynchronous.FULL
-    with pytest.raises(ConfigError, match="store.sqlite_synchronous"):
+    with pytest.raises(ConfigError, match=r"store\.sqlite_synchronous"):
         parse_config(text.replace("NORMAL}", "OFF}"), {})
