@@ -30,6 +30,10 @@ _UNSETTLED = frozenset(IntentState) - {
     IntentState.WORKING,
 }
 
+#: An engine that stops within its default 10 s leaves actors whose inboxes are long behind
+#: running in this process (abandoned, still polling): give it longer in the suite.
+STOP_TIMEOUT_S = 60.0
+
 #: Sizings the chaos check can verify: every copy is at least one share.
 _MULTIPLIERS = (1.0, 2.0, 3.0, 1.5)
 

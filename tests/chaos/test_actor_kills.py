@@ -20,7 +20,13 @@ from copytrader.chaos import DEFAULT_WEIGHTS, RandomLeader, RatePacer
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.rest import DhanClient
 from supervision.faults import FaultPlan, Faults
-from tests.chaos.rig import chaos_config, chaos_followers, exit_brackets, settle_and_check
+from tests.chaos.rig import (
+    STOP_TIMEOUT_S,
+    chaos_config,
+    chaos_followers,
+    exit_brackets,
+    settle_and_check,
+)
 from tests.chaos.sim_process import ExternalSim, external_sim
 from tests.integration.engine_harness import LEADER_ID, create_accounts, wait_until
 
@@ -100,8 +106,8 @@ def run_actor_kills(sim: ExternalSim, tmp_path: Path, seed: int, n_orders: int) 
         while len(leader.placed) < n_orders:
             leader.step()
             if leader.brackets_since_exit >= 3:
-                exit_brackets(leader, sim, followers, timeout_s=30.0)
-        exit_brackets(leader, sim, followers, timeout_s=30.0)
+                exit_brackets(leader, sim, followers, timeout_s=75.0)
+        exit_brackets(leader, sim, followers, timeout_s=75.0)
         print(f"chaos: leader script done in {time.monotonic() - started:.1f} s: {leader.counts}")
         fired = faults.fired()
         faults.disarm()
@@ -116,5 +122,5 @@ def run_actor_kills(sim: ExternalSim, tmp_path: Path, seed: int, n_orders: int) 
         assert report.ok >= n_orders * len(followers) * 0.9  # the check saw the copies
     finally:
         faults.disarm()
-        engine.stop()
+        engine.stop(timeout_s=STOP_TIMEOUT_S)
         client.close()

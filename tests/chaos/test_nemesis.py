@@ -22,7 +22,13 @@ from copytrader.chaos import DEFAULT_WEIGHTS, RandomLeader, RatePacer
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.rest import DhanClient
 from dhansim import Simulator
-from tests.chaos.rig import chaos_config, chaos_followers, exit_brackets, settle_and_check
+from tests.chaos.rig import (
+    STOP_TIMEOUT_S,
+    chaos_config,
+    chaos_followers,
+    exit_brackets,
+    settle_and_check,
+)
 from tests.integration.engine_harness import LEADER_ID, create_accounts, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -137,7 +143,7 @@ def test_broker_faults_of_every_kind_lose_and_duplicate_no_follower_order(
     finally:
         trading.clear()
         sim.admin.clear_faults()
-        engine.stop()
+        engine.stop(timeout_s=STOP_TIMEOUT_S)
         client.close()
 
 

@@ -30,7 +30,13 @@ from copytrader.engine import BrokerEndpoints, Engine
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from supervision.faults import FaultPlan, Faults
-from tests.chaos.rig import chaos_config, chaos_followers, exit_brackets, settle_and_check
+from tests.chaos.rig import (
+    STOP_TIMEOUT_S,
+    chaos_config,
+    chaos_followers,
+    exit_brackets,
+    settle_and_check,
+)
 from tests.chaos.test_nemesis import phases
 from tests.integration.engine_harness import LEADER_ID, create_accounts, wait_until
 
@@ -179,7 +185,7 @@ class CopyTradingMachine(RuleBasedStateMachine):
                 self.settle()
         finally:
             self.faults.disarm()
-            self.engine.stop()
+            self.engine.stop(timeout_s=STOP_TIMEOUT_S)
             self.client.close()
             self.sim.stop()
             shutil.rmtree(self.tmp, ignore_errors=True)
