@@ -224,6 +224,13 @@ class EngineConfig:
     fund_refresh_s: float = 60.0
     outcome_lookup_delay_s: float = 0.5
     audit_path: str = "copytrader-audit.jsonl"
+    #: Leader order book re-read over REST this often even while the socket is up (0 = only
+    #: after a (re)connect): the socket never replays, and a frame it silently lost is found here.
+    leader_reconcile_s: float = 30.0
+    #: A follower actor crashing more than this many times in ``follower_restart_period_s``
+    #: is quarantined (its subtree stops, the other followers go on).
+    follower_max_restarts: int = 5
+    follower_restart_period_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -733,6 +740,18 @@ def _engine(node: _Node) -> EngineConfig:
             m, "outcome_lookup_delay_s", lambda n: n.number(non_negative=True), 0.5
         ),
         audit_path=_opt(m, "audit_path", lambda n: n.text(), d.audit_path),
+        leader_reconcile_s=_opt(
+            m, "leader_reconcile_s", lambda n: n.number(non_negative=True), d.leader_reconcile_s
+        ),
+        follower_max_restarts=_opt(
+            m, "follower_max_restarts", lambda n: n.integer(min_value=1), d.follower_max_restarts
+        ),
+        follower_restart_period_s=_opt(
+            m,
+            "follower_restart_period_s",
+            lambda n: n.number(positive=True),
+            d.follower_restart_period_s,
+        ),
     )
 
 

@@ -152,7 +152,9 @@ class Engine:
                             backoff=Backoff(initial_s=0.05, max_s=5.0, reset_after_s=30.0),
                         )
                     ],
-                    intensity=Intensity(max_restarts=5, period_s=60.0),
+                    intensity=Intensity(
+                        max_restarts=e.follower_max_restarts, period_s=e.follower_restart_period_s
+                    ),
                     escalation=Escalation.QUARANTINE,
                 )
             )
