@@ -2,9 +2,14 @@
 
 Followers *tell* a PermitRequest and get a PermitGranted *tell* back, so a follower waiting for
 a permit never blocks another's fan-out. Each account has Dhan's windows (10/s, 250/min,
-1000/h, 7000/day); requests of one account are served in order, accounts are served
-round-robin. A DH-904 from the broker halves that account's allowance and pauses it with
-backoff (``actors.rate_windows``). The 26th modification of one order is denied.
+1000/h, 7000/day); requests of one account are served in order -- cancels first, they only
+lower risk (one-cancels-other of a bracket) -- and accounts are served round-robin. A DH-904
+from the broker halves that account's allowance and pauses it with backoff
+(``actors.rate_windows``). The 26th modification of one order is denied.
+
+The windows outlive the actor (the engine owns them), so a restarted limiter does not hand out
+a second minute's worth of permits. Its queue does not: requesters ask again after
+``PERMIT_RETRY_S``, and a request already queued is not queued twice.
 """
 
 from __future__ import annotations
@@ -39,13 +44,18 @@ class RateLimiterActor(SupervisedActor):
         *,
         limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS,
         max_modifications: int = MAX_MODIFICATIONS_PER_ORDER,
+        windows: dict[str, AccountWindows] | None = None,
     ) -> None:
         super().__init__(context)
         self.limits = limits
         self.max_modifications = max_modifications
-        self.accounts: dict[str, AccountWindows] = {}
+        #: account -> its windows; pass the engine's dict so they survive a restart
+        self.accounts: dict[str, AccountWindows] = {} if windows is None else windows
         #: account -> queued requests, insertion-ordered for round-robin service
         self.queues: OrderedDict[str, deque[PermitRequest]] = OrderedDict()
+        #: what is queued, so a requester asking again (it cannot know whether we restarted)
+        #: does not get two permits for one call
+        self.queued: set[PermitRequest] = set()
         self._wakeup: Any = None
 
     def on_receive(self, message: Any) -> Any:
@@ -67,6 +77,7 @@ class RateLimiterActor(SupervisedActor):
                     self.queues[account] = kept
                 else:
                     del self.queues[account]
+            self.queued = {r for r in self.queued if r.reply_to != message.reply_to}
         else:
             return super().on_receive(message)
         return None
@@ -91,10 +102,21 @@ class RateLimiterActor(SupervisedActor):
                 ),
             )
             return
+        if req in self.queued:
+            return  # asked again while still queued
         queue = self.queues.get(req.account)
         if queue is None:
             queue = self.queues[req.account] = deque()
-        queue.append(req)
+        if req.action is Action.CANCEL:
+            # ahead of every place and modify, behind earlier cancels
+            at = next((i for i, r in enumerate(queue) if r.action is not Action.CANCEL), None)
+            if at is None:
+                queue.append(req)
+            else:
+                queue.insert(at, req)
+        else:
+            queue.append(req)
+        self.queued.add(req)
         self._serve()
 
     def _serve(self) -> None:
@@ -106,9 +128,10 @@ class RateLimiterActor(SupervisedActor):
             for account in list(self.queues):
                 queue = self.queues[account]
                 windows = self._windows(account)
-                if windows.wait_s(now) > 0:
+                if windows.wait_s(now, urgent=queue[0].action is Action.CANCEL) > 0:
                     continue
                 req = queue.popleft()
+                self.queued.discard(req)
                 if not queue:
                     del self.queues[account]
                 windows.take(now)
@@ -120,7 +143,10 @@ class RateLimiterActor(SupervisedActor):
         if not self.queues or self._wakeup is not None:
             return
         now = self.clock.monotonic()
-        wait = min(self._windows(a).wait_s(now) for a in self.queues)
+        wait = min(
+            self._windows(a).wait_s(now, urgent=q[0].action is Action.CANCEL)
+            for a, q in self.queues.items()
+        )
         self._wakeup = self.tell_later(max(wait, 0.001), Tick())
 
     def _reply(self, req: PermitRequest, message: Any) -> None:

@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 
 from dhan.codes import ORDER_RATE_LIMITS
 
+#: Each window is held this much longer than the broker's: a permit is stamped when granted,
+#: the broker stamps the request when it arrives, and a request delayed on its way (a busy
+#: thread, a slow socket) followed by a quick one would otherwise crowd the broker's window.
+DEFAULT_MARGIN_S = 0.1
+#: A DH-904 shrinks the allowance at most to this fraction of Dhan's limits.
+MIN_SCALE = 0.25
+#: Each quiet period this long after the last DH-904 doubles the allowance back towards 1.
+RECOVER_STEP_S = 15.0
+
 
 @dataclass(slots=True)
 class _Window:
@@ -35,7 +44,12 @@ class _Window:
 
 @dataclass(slots=True)
 class AccountWindows:
-    """The windows of one account, plus a throttle that DH-904 answers tighten."""
+    """The windows of one account, plus a throttle that DH-904 answers tighten.
+
+    Long-lived: the engine keeps one per account across RateLimiterActor restarts, so a
+    restarted limiter still knows what its predecessor granted (a fresh window would grant a
+    second full minute's worth and the broker would answer DH-904).
+    """
 
     windows: list[_Window]
     #: Multiplier on every limit (1.0 normally; halved by each DH-904, restored when quiet).
@@ -44,19 +58,30 @@ class AccountWindows:
     paused_until: float = 0.0
     backoff_s: float = 0.0
     last_throttle: float = float("-inf")
+    #: the scale right after the last DH-904 (recovery doubles it per quiet step)
+    throttled_scale: float = 1.0
 
     @classmethod
     def dhan_defaults(
-        cls, limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS
+        cls,
+        limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS,
+        *,
+        margin_s: float = DEFAULT_MARGIN_S,
     ) -> AccountWindows:
-        return cls(windows=[_Window(span_s, limit) for span_s, limit in limits])
+        return cls(windows=[_Window(span_s + margin_s, limit) for span_s, limit in limits])
 
-    def wait_s(self, now: float) -> float:
-        """Seconds until one more order call is allowed (0 = now)."""
+    def wait_s(self, now: float, *, urgent: bool = False) -> float:
+        """Seconds until one more order call is allowed (0 = now).
+
+        ``urgent`` (a cancel: it only lowers risk) waits out a DH-904 pause but is measured
+        against Dhan's full limits, not the shrunken allowance, so one-cancels-other does not
+        queue behind a slowed-down account's places.
+        """
         self._maybe_recover(now)
         wait = max(0.0, self.paused_until - now)
+        scale = 1.0 if urgent else self.scale
         for w in self.windows:
-            wait = max(wait, w.wait_s(now, max(1, int(w.limit * self.scale))))
+            wait = max(wait, w.wait_s(now, max(1, int(w.limit * scale))))
         return wait
 
     def take(self, now: float) -> None:
@@ -64,17 +89,23 @@ class AccountWindows:
             w.stamps.append(now)
 
     def throttled(
-        self, now: float, *, initial_backoff_s: float = 1.0, max_backoff_s: float = 30.0
+        self, now: float, *, initial_backoff_s: float = 1.0, max_backoff_s: float = 15.0
     ) -> None:
         """The broker said DH-904: halve the allowance and pause, doubling on repeats."""
+        self._maybe_recover(now)
         repeat = now - self.last_throttle < 10.0
         self.backoff_s = min(max_backoff_s, self.backoff_s * 2 if repeat else initial_backoff_s)
         self.backoff_s = max(self.backoff_s, initial_backoff_s)
-        self.scale = max(0.1, self.scale / 2)
+        self.scale = max(MIN_SCALE, self.scale / 2)
+        self.throttled_scale = self.scale
         self.paused_until = now + self.backoff_s
         self.last_throttle = now
 
-    def _maybe_recover(self, now: float, quiet_s: float = 60.0) -> None:
-        if self.scale < 1.0 and now - self.last_throttle >= quiet_s:
-            self.scale = 1.0
-            self.backoff_s = 0.0
+    def _maybe_recover(self, now: float) -> None:
+        if self.scale >= 1.0:
+            return
+        steps = int((now - self.last_throttle) // RECOVER_STEP_S)
+        if steps > 0:
+            self.scale = min(1.0, self.throttled_scale * 2.0**steps)
+            if self.scale >= 1.0:
+                self.backoff_s = 0.0

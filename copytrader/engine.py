@@ -29,6 +29,7 @@ from actors.follower import FollowerActor
 from actors.leader_feed import FeedStatus, LeaderFeedActor
 from actors.names import AUDIT, LEADER_FEED, LIMITER, follower_name, follower_supervisor_name
 from actors.rate_limiter import RateLimiterActor
+from actors.rate_windows import AccountWindows
 from copytrader.config import AccountConfig, Config, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
@@ -77,6 +78,8 @@ class Engine:
         self.feed_status = FeedStatus()
         self.lot_sizes: dict[tuple[str, str], int] = {}
         self.balances: dict[str, float] = {}
+        #: the order-rate windows per account; owned here so they outlive a limiter restart
+        self.rate_windows: dict[str, AccountWindows] = {}
         self.followers: tuple[FollowerConfig, ...] = tuple(cfg.followers)
         self.clients: dict[str, DhanClient] = {}
         self.root: Supervisor | None = None
@@ -134,7 +137,7 @@ class Engine:
             ChildSpec.actor(
                 AUDIT, AuditActor, journal=self.journal, path=e.audit_path, interval_s=0.5
             ),
-            ChildSpec.actor(LIMITER, RateLimiterActor),
+            ChildSpec.actor(LIMITER, RateLimiterActor, windows=self.rate_windows),
         ]
         for f in self.followers:
             specs.append(
