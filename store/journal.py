@@ -252,6 +252,22 @@ class Journal:
         with self._read() as conn:
             return [snapshot_from_row(row._mapping) for row in conn.execute(stmt)]
 
+    def leader_legs(self, parent_order_id: str) -> list[LeaderOrderSnapshot]:
+        """Latest snapshots of the exit legs (target, stop-loss) of the bracket or super order
+        whose entry is ``parent_order_id``, by leg name.
+
+        A BO/CO leg has its own order id, so this filters on ``parent_order_id`` (not indexed:
+        a scan of today's leader orders inside the database, no rows shipped to Python).
+        """
+        exits = [LegName.TARGET_LEG.value, LegName.STOP_LOSS_LEG.value]
+        stmt = (
+            select(*_SNAPS)
+            .where(_SNAPS.parent_order_id == parent_order_id, _SNAPS.leg_name.in_(exits))
+            .order_by(_SNAPS.leg_name, _SNAPS.leader_order_id)
+        )
+        with self._read() as conn:
+            return [snapshot_from_row(row._mapping) for row in conn.execute(stmt)]
+
     # --- follower side --------------------------------------------------------------------
 
     def intents_needing_action(
