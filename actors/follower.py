@@ -38,7 +38,7 @@ from dhan.codes import LegName, OrderStatus
 from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
-from store.errors import IntentNotFound
+from store.errors import IntentNotFound, StaleState
 from store.records import Intent
 from store.states import IntentState
 from supervision import ChildContext, ChildSpec, Restart, SupervisedActor
@@ -52,6 +52,8 @@ MAX_MODIFICATIONS = 25
 #: The whole book is read every this many ticks (a copy can fill on its own); in between, only
 #: the copies of leader orders that filled or ended are read, one GET each.
 FULL_REFRESH_EVERY_TICKS = 5
+#: Passes of one converge at most; whatever still needs a step gets it on the next tick.
+MAX_CONVERGE_PASSES = 5
 
 
 class FollowerActor(SupervisedActor):
@@ -98,6 +100,8 @@ class FollowerActor(SupervisedActor):
         #: intent as read when its permit was requested (saves a read on the hot path; the
         #: leader only changes desired fields meanwhile, which applied_version catches)
         self.requested: dict[int, Intent] = {}
+        self._converging = False
+        self._converge_again = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -266,47 +270,77 @@ class FollowerActor(SupervisedActor):
                 self.requested[intent.id] = intent
 
     def _converge(self) -> None:
+        """Take the next step for every intent that needs one; pass again while a step asks.
+
+        Not re-entrant: a step that calls for another pass (a lookup that found nothing puts
+        its intent back to PLANNED) asks for one instead of recursing, because the outer pass
+        still holds rows read before that step and must not act on them twice.
+        """
+        if self._converging:
+            self._converge_again = True
+            return
+        self._converging = True
+        try:
+            passes = 0
+            self._converge_again = True
+            while self._converge_again and passes < MAX_CONVERGE_PASSES:
+                self._converge_again = False
+                passes += 1
+                self._converge_pass()
+        finally:
+            self._converging = False
+
+    def _converge_pass(self) -> None:
         if self.paused_reason is not None or not self.enabled:
             return
         for intent in self.journal.intents_needing_action(self.name):
             if intent.id in self.awaiting:
                 continue
-            step = self._decide(intent)
-            if step is None:
-                continue
-            if step == "finish":
-                # settled unsent: a hint still queued with this claim must not send it later
-                self.sent.add(intent.id)
-                self.journal.transition(
+            try:
+                self._step(intent)
+            except StaleState as exc:
+                # the row moved since this pass read it (an earlier step of this pass, or the
+                # leader feed changed its desired fields): the next pass reads it afresh
+                logger.info("follower %s: %s; looking again", self.name, exc)
+                self._converge_again = True
+
+    def _step(self, intent: Intent) -> None:
+        step = self._decide(intent)
+        if step is None:
+            return
+        if step == "finish":
+            # settled unsent: a hint still queued with this claim must not send it later
+            self.sent.add(intent.id)
+            self.journal.transition(
+                intent.id,
+                IntentState.DONE,
+                expect_from=intent.state,
+                reason="leader order ended before it was copied",
+            )
+        elif step == "lookup":
+            self.stale_in_flight.discard(intent.id)
+            if intent.state in _IN_FLIGHT:
+                # only seen after a crash mid-request: the outcome is unknown
+                intent = self.journal.transition(
                     intent.id,
-                    IntentState.DONE,
+                    IntentState.UNKNOWN,
                     expect_from=intent.state,
-                    reason="leader order ended before it was copied",
+                    reason="in flight when the actor restarted",
                 )
-            elif step == "lookup":
-                self.stale_in_flight.discard(intent.id)
-                if intent.state in _IN_FLIGHT:
-                    # only seen after a crash mid-request: the outcome is unknown
-                    intent = self.journal.transition(
-                        intent.id,
-                        IntentState.UNKNOWN,
-                        expect_from=intent.state,
-                        reason="in flight when the actor restarted",
-                    )
-                self._lookup(intent)
-            elif step == "give_up_modify":
-                self.journal.transition(
-                    intent.id,
-                    IntentState.WORKING,
-                    expect_from=intent.state,
-                    applied_version=intent.desired_version,
-                    error_code="CAP",
-                    error_message="25 modifications reached: the copy keeps its last price",
-                )
-                self._audit("modify_cap_reached", {"intent_id": intent.id})
-            elif isinstance(step, Action):
-                self._request_permit(intent, step)
-                self.requested[intent.id] = intent
+            self._lookup(intent)
+        elif step == "give_up_modify":
+            self.journal.transition(
+                intent.id,
+                IntentState.WORKING,
+                expect_from=intent.state,
+                applied_version=intent.desired_version,
+                error_code="CAP",
+                error_message="25 modifications reached: the copy keeps its last price",
+            )
+            self._audit("modify_cap_reached", {"intent_id": intent.id})
+        elif isinstance(step, Action):
+            self._request_permit(intent, step)
+            self.requested[intent.id] = intent
 
     def _request_permit(self, intent: Intent, action: Action) -> None:
         try:

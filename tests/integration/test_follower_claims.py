@@ -23,6 +23,8 @@ from dhansim import Simulator
 from store import IntentState, Journal
 from store.records import LeaderOrderSnapshot, SnapshotSource
 from supervision import ChildSpec, Supervisor
+from supervision.events import EventBus, RestartScheduled
+from supervision.testing import EventRecorder
 from tests.integration.engine_harness import build_config, create_accounts, follower_config
 
 
@@ -87,6 +89,81 @@ def test_a_stale_hint_after_a_tick_placed_the_claim_does_not_place_it_again(
         settle()
         cid = claimed[0].correlation_id
         assert [o["correlationId"] for o in sim.admin.orders(f.client_id)].count(cid) == 1
+    finally:
+        root.stop()
+        client.close()
+        journal.close()
+
+
+def test_a_restarted_follower_settles_two_in_flight_claims_without_crashing(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # Found by the actor-kill chaos run: a lookup that finds nothing puts its intent back to
+    # PLANNED and asks for another pass; that pass used to run nested, settle the next stale
+    # claim too, and the outer pass then tried to move that claim again (StaleState: a crash
+    # in on_start). Claim 1 is still wanted; claim 2's leader order was cancelled meanwhile.
+    f = follower_config("restart", "1700000002")
+    cfg = build_config(sim, tmp_path, [f])
+    create_accounts(sim, cfg)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    journal = Journal.open(cfg.store.url)
+    client = DhanClient(
+        base_url=sim.rest_url, client_id=f.client_id, access_token=f.access_token.reveal()
+    )
+    ctx = SizingContext(lot_sizes={}, balances={})
+
+    def snap(order_id: str, status: OrderStatus, seq: int) -> LeaderOrderSnapshot:
+        return LeaderOrderSnapshot(
+            leader_order_id=order_id,
+            dedupe_key=f"test|{order_id}|{seq}",
+            source=SnapshotSource.SOCKET,
+            status=status,
+            transaction_type=TransactionType.BUY,
+            exchange_segment=ExchangeSegment.NSE_EQ,
+            product_type=ProductType.INTRADAY,
+            order_type=OrderType.LIMIT,
+            validity=Validity.DAY,
+            security_id="1333",
+            quantity=3,
+            price=1500.0,
+            seq=seq,
+        )
+
+    claims = []
+    for oid in ("L-1", "L-2"):
+        s = snap(oid, OrderStatus.PENDING, 1)
+        claimed = journal.record_and_claim(s, desired_intents(s, [f], ctx), [f.name])
+        assert claimed is not None and len(claimed) == 1
+        claims.append(claimed[0])
+    cancelled = snap("L-2", OrderStatus.CANCELLED, 2)
+    journal.record_and_claim(cancelled, desired_intents(cancelled, [f], ctx), [])
+    bus = EventBus()
+    crashes = EventRecorder(bus)
+    root = Supervisor(
+        "root",
+        [
+            ChildSpec.actor(LIMITER, RateLimiterActor),
+            ChildSpec.actor(
+                follower_name(f.name),
+                FollowerActor,
+                follower=f,
+                client=client,
+                journal=journal,
+                engine=cfg.engine,
+                metrics=Metrics(process=False),
+            ),
+        ],
+        events=bus,
+    ).start()
+    try:
+        for _ in range(3):  # request -> grant -> place
+            root.registry.ask(follower_name(f.name), Tick(), timeout_s=10)
+            root.registry.ask(LIMITER, Tick(), timeout_s=10)
+        assert journal.intent(claims[0].id).state is IntentState.WORKING
+        assert journal.intent(claims[1].id).state is IntentState.DONE
+        book = [o["correlationId"] for o in sim.admin.orders(f.client_id)]
+        assert book == [claims[0].correlation_id]
+        assert crashes.of_type(RestartScheduled) == []
     finally:
         root.stop()
         client.close()
