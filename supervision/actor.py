@@ -21,7 +21,7 @@ from pykka.messages import _ActorStop  # the one control message a full inbox mu
 from supervision.context import ChildContext
 from supervision.errors import ActorCrashed, MailboxFull
 from supervision.specs import ExitReason
-from supervision.timers import Timer, Timers
+from supervision.timers import PeriodicTick, Timer, Timers
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,12 @@ class SupervisedActor(pykka.ThreadingActor):
         return self.timers.tell_later(delay_s, self.actor_ref, message)
 
     def tell_every(self, interval_s: float, message: Any) -> Timer:
-        """Deliver ``message`` to this actor every ``interval_s`` until cancelled or exit."""
-        return self.timers.tell_every(interval_s, self.actor_ref, message)
+        """Deliver ``message`` to this actor every ``interval_s`` until cancelled or exit.
+
+        Coalesced: while one is still waiting in the inbox, the next period is skipped, so a
+        handler slower than ``interval_s`` never builds a backlog of ticks.
+        """
+        return self.timers.tell_every(interval_s, self.actor_ref, message, coalesce=True)
 
     def mailbox_depth(self) -> int:
         """Messages waiting in this actor's inbox (a gauge for metrics)."""
@@ -151,6 +155,8 @@ class SupervisedActor(pykka.ThreadingActor):
         self.actor_stopped.set()
 
     def _handle_receive(self, message: Any) -> Any:
+        if type(message) is PeriodicTick:
+            message = message.unwrap()
         try:
             return super()._handle_receive(message)
         except self.reply_exceptions:

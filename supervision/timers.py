@@ -98,12 +98,33 @@ class Timers:
 
         return self.call_later(delay_s, tick)
 
-    def tell_every(self, interval_s: float, ref: pykka.ActorRef[Any], message: Any) -> Timer:
-        """Tell ``message`` to ``ref`` every ``interval_s`` until cancelled or ``ref`` dies."""
+    def tell_every(
+        self,
+        interval_s: float,
+        ref: pykka.ActorRef[Any],
+        message: Any,
+        *,
+        coalesce: bool = False,
+    ) -> Timer:
+        """Tell ``message`` to ``ref`` every ``interval_s`` until cancelled or ``ref`` dies.
+
+        ``coalesce``: send it wrapped in a :class:`PeriodicTick` and skip a period while the
+        previous one still waits in the inbox, so an actor slower than its period does not
+        build a backlog of ticks (which would also delay its stop by the whole backlog). The
+        receiver must unwrap it (:class:`~supervision.SupervisedActor` does).
+        """
         holder: list[Timer] = []
+        pending = threading.Event()
 
         def tick() -> None:
-            if not _tell_tick(ref, message):
+            if coalesce:
+                if pending.is_set():
+                    return
+                pending.set()
+                delivered = _tell_tick(ref, PeriodicTick(message, pending))
+            else:
+                delivered = _tell_tick(ref, message)
+            if not delivered:
                 holder[0].cancel()
 
         timer = self.call_every(interval_s, tick)
@@ -138,6 +159,24 @@ class Timers:
             self._live.discard(timer)
 
 
+class PeriodicTick:
+    """A coalesced periodic message: the receiver calls :meth:`unwrap` when it dequeues it."""
+
+    __slots__ = ("message", "pending")
+
+    def __init__(self, message: Any, pending: threading.Event) -> None:
+        self.message = message
+        self.pending = pending
+
+    def unwrap(self) -> Any:
+        """The message; the timer may send the next one from now on."""
+        self.pending.clear()
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"PeriodicTick({self.message!r})"
+
+
 def _tell_tick(ref: pykka.ActorRef[Any], message: Any) -> bool:
     """Deliver one tick; False when the actor is gone (the timer should stop)."""
     try:
@@ -147,4 +186,6 @@ def _tell_tick(ref: pykka.ActorRef[Any], message: Any) -> bool:
     except MailboxFull:
         # A tick is a wake-up hint; the next one carries the same information.
         logger.warning("tick %r dropped: mailbox of %s is full", message, ref)
+        if isinstance(message, PeriodicTick):
+            message.pending.clear()
     return True

@@ -12,7 +12,7 @@ from supervision import (
     SystemClock,
     Timers,
 )
-from supervision.testing import EventRecorder
+from supervision.testing import EventRecorder, wait_until
 from tests.unit.supervision.conftest import StartTree
 from tests.unit.supervision.workers import Worker, worker
 
@@ -86,11 +86,32 @@ def test_an_actor_tick_arrives_as_a_message_on_the_actors_own_thread(
     start_tree([worker("w")], watchdog_interval_s=None)
     registry.ask("w", "tick_every", timeout_s=2.0)
 
-    clock.advance(3.0)
+    for _ in range(3):
+        clock.advance(1.0)
+        registry.ask("w", "ticks", timeout_s=2.0)  # the tick before it has been handled
 
     ticks, tick_threads, actor_thread = registry.ask("w", "ticks", timeout_s=2.0)
     assert ticks == 3
     assert tick_threads == {actor_thread}
+
+
+def test_ticks_of_a_busy_actor_coalesce_instead_of_piling_up_in_its_inbox(
+    start_tree: StartTree, registry: Registry, clock: ManualClock
+) -> None:
+    gate = threading.Event()
+    start_tree([worker("w", gate=gate)], watchdog_interval_s=None)
+    registry.ask("w", "tick_every", timeout_s=2.0)
+    ref = registry.get("w")
+    blocked = ref.ask("block", block=False)  # the actor is busy for the next ten periods
+
+    clock.advance(10.0)
+
+    gate.set()
+    assert blocked.get(timeout=2.0) == "unblocked"
+    ticks, _threads, _actor = registry.ask("w", "ticks", timeout_s=2.0)
+    assert ticks == 1  # one waiting tick, not ten
+    clock.advance(1.0)  # and the timer still runs
+    wait_until(lambda: registry.ask("w", "ticks", timeout_s=2.0)[0] == 2, 2.0)
 
 
 def test_an_actors_timers_are_cancelled_when_it_crashes(
