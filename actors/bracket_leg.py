@@ -3,7 +3,8 @@
 It journals the legs as the broker reports them, mirrors the leader's leg changes (target and
 stop-loss prices, a leg the leader cancelled by hand) and enforces one-cancels-other: when one
 exit leg has filled and the other is still open, it cancels the other -- also when the broker
-does not. It exits normally (TRANSIENT: not restarted) once the bracket is settled.
+does not. It exits normally (TRANSIENT: not restarted) once the bracket is settled. The broker
+books it polls come through the follower's shared ``FollowerBook`` (one read for all brackets).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from actors.follower_book import FollowerBook
 from actors.messages import (
     PERMIT_RETRY_S,
     Action,
@@ -77,11 +79,14 @@ class BracketLegActor(SupervisedActor):
         journal: Journal,
         engine: EngineConfig,
         metrics: Metrics,
+        book: FollowerBook | None = None,
     ) -> None:
         super().__init__(context)
         self.follower = follower
         self.intent_id = intent_id
         self.client = client
+        #: the follower's books, shared with its other brackets (its own when none is given)
+        self.book = book or FollowerBook(client, max_age_s=engine.bracket_tick_s / 2)
         self.journal = journal
         self.engine = engine
         self.metrics = metrics
@@ -163,7 +168,7 @@ class BracketLegActor(SupervisedActor):
         if legs and not still_open and (entry_status is None or entry_status.is_terminal):
             self._settle("exit legs settled")
             return
-        self._mirror_leader(intent)
+        self._mirror_leader(intent, self._leader_exits(intent))
 
     def _read_broker(
         self, intent: Intent
@@ -172,11 +177,7 @@ class BracketLegActor(SupervisedActor):
         legs: dict[LegName, LegView] = {}
         if is_super(intent):
             so = next(
-                (
-                    s
-                    for s in self.client.list_super_orders()
-                    if s.order_id == intent.broker_order_id
-                ),
+                (s for s in self.book.super_orders() if s.order_id == intent.broker_order_id),
                 None,
             )
             if so is None:
@@ -201,7 +202,7 @@ class BracketLegActor(SupervisedActor):
             return so.order_status, so.filled_qty, legs
         entry_status: OrderStatus | None = None
         entry_filled = 0
-        for o in self.client.list_orders():
+        for o in self.book.orders():
             if o.order_id == intent.broker_order_id:
                 entry_status, entry_filled = o.order_status, o.filled_qty
             elif o.correlation_id == intent.correlation_id and o.leg_name in _EXITS:
@@ -220,16 +221,28 @@ class BracketLegActor(SupervisedActor):
 
     # -- mirroring the leader -------------------------------------------------------------------
 
-    def _desired_levels(self, intent: Intent) -> dict[LegName, float]:
+    def _leader_exits(self, intent: Intent) -> dict[LegName, LeaderOrderSnapshot]:
+        """The leader's exit legs of this bracket, as last journaled (one targeted read)."""
         if is_super(intent):
-            assert intent.target_price is not None and intent.stop_loss_price is not None
-            return {
-                LegName.TARGET_LEG: intent.target_price,
-                LegName.STOP_LOSS_LEG: intent.stop_loss_price,
-            }
+            # super-order legs share the entry's order id: the primary key finds them
+            snaps = self.journal.leader_snapshots(leader_order_id=intent.leader_order_id)
+        else:
+            snaps = self.journal.leader_legs(intent.leader_order_id)
+        return {LegName(s.leg_name): s for s in snaps if s.leg_name in _EXIT_NAMES}
+
+    def _desired_levels(
+        self, intent: Intent, leader: dict[LegName, LeaderOrderSnapshot]
+    ) -> dict[LegName, float]:
+        """The level each follower exit leg should have: the leader's open leg's level.
+
+        A super order's levels are absolute, the same for every follower. They are taken from
+        the leader's leg snapshots, not from the intent: once the follower's entry has traded,
+        its intent is DONE and the journal no longer updates it, so a target or stop the
+        leader moves after that reaches only the leg snapshots. The intent's levels serve
+        until the leader feed has journaled the legs.
+        """
         out: dict[LegName, float] = {}
-        for snap in _leader_legs(self.journal, intent.leader_order_id):
-            leg = LegName(snap.leg_name)
+        for leg, snap in leader.items():
             if snap.status.is_open:
                 level = (
                     snap.trigger_price
@@ -238,31 +251,27 @@ class BracketLegActor(SupervisedActor):
                 )
                 if level:
                     out[leg] = level
+        if is_super(intent):
+            assert intent.target_price is not None and intent.stop_loss_price is not None
+            if LegName.TARGET_LEG not in leader:
+                out[LegName.TARGET_LEG] = intent.target_price
+            if LegName.STOP_LOSS_LEG not in leader:
+                out[LegName.STOP_LOSS_LEG] = intent.stop_loss_price
         return out
 
-    def _leader_cancelled(self, intent: Intent) -> list[LegName]:
+    @staticmethod
+    def _leader_cancelled(leader: dict[LegName, LeaderOrderSnapshot]) -> list[LegName]:
         """Exit legs the leader cancelled by hand (not by its own broker's OCO)."""
-        if is_super(intent):
-            snaps = [
-                s
-                for s in (
-                    self.journal.leader_snapshot(intent.leader_order_id, str(leg)) for leg in _EXITS
-                )
-                if s is not None
-            ]
-        else:
-            snaps = _leader_legs(self.journal, intent.leader_order_id)
-        by_leg = {LegName(s.leg_name): s for s in snaps}
-        if any(s.status is OrderStatus.TRADED for s in by_leg.values()):
+        if any(s.status is OrderStatus.TRADED for s in leader.values()):
             return []  # the leader's OCO: our own OCO handles the follower side
-        return [leg for leg, s in by_leg.items() if s.status is OrderStatus.CANCELLED]
+        return [leg for leg, s in leader.items() if s.status is OrderStatus.CANCELLED]
 
-    def _mirror_leader(self, intent: Intent) -> None:
-        for leg in self._leader_cancelled(intent):
+    def _mirror_leader(self, intent: Intent, leader: dict[LegName, LeaderOrderSnapshot]) -> None:
+        for leg in self._leader_cancelled(leader):
             view = self.legs.get(leg)
             if view is not None and view.status.is_open:
                 self._want(Action.CANCEL, leg)
-        for leg, level in self._desired_levels(intent).items():
+        for leg, level in self._desired_levels(intent, leader).items():
             view = self.legs.get(leg)
             if view is not None and view.status.is_open and abs(view.level - level) > _PRICE_EPS:
                 self._want(Action.MODIFY, leg)
@@ -304,7 +313,7 @@ class BracketLegActor(SupervisedActor):
                 self.metrics.bracket_oco_cancels.labels(self.follower).inc()
                 outcome = "ok"
             else:
-                level = self._desired_levels(intent).get(leg)
+                level = self._desired_levels(intent, self._leader_exits(intent)).get(leg)
                 if level is None:
                     return
                 self._modify(intent, view, level)
@@ -314,6 +323,10 @@ class BracketLegActor(SupervisedActor):
             if isinstance(exc, errors.RateLimited):
                 self.metrics.rate_limited.labels(self.follower).inc()
             logger.info("bracket %s: %s %s failed: %s", self.intent_id, action, leg, exc)
+        finally:
+            # our write changed the book (or may have: an unknown outcome), so no bracket of
+            # this follower may act on a copy read before it
+            self.book.invalidate()
         self.metrics.follower_orders.labels(self.follower, f"leg_{action}", outcome).inc()
         self.journal.append_audit(
             "bracket_leg_call",
@@ -356,15 +369,6 @@ class BracketLegActor(SupervisedActor):
         self.done = True
         logger.debug("bracket %s of %s settled: %s", self.intent_id, self.follower, why)
         self.actor_ref.stop(block=False)
-
-
-def _leader_legs(journal: Journal, parent_order_id: str) -> list[LeaderOrderSnapshot]:
-    """The leader's exit-leg snapshots of the bracket whose entry is ``parent_order_id``."""
-    return [
-        s
-        for s in journal.leader_snapshots()
-        if s.parent_order_id == parent_order_id and s.leg_name in _EXIT_NAMES
-    ]
 
 
 _EXIT_NAMES = frozenset(str(leg) for leg in _EXITS)

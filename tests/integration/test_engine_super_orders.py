@@ -10,6 +10,7 @@ from dhan.correlation import correlation_id_for
 from dhan.models import SuperModifyRequest, SuperOrderRequest
 from dhan.rest import DhanClient
 from dhansim import Simulator
+from store import IntentState
 from tests.integration.engine_harness import follower_config, start_rig, wait_until
 
 
@@ -79,4 +80,53 @@ def test_a_super_order_is_copied_its_target_move_mirrored_and_its_stop_cancelled
     finally:
         for c in clients.values():
             c.close()
+        rig.stop()
+
+
+def test_a_target_and_stop_moved_after_the_followers_entry_traded_are_still_mirrored(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # Once the follower's entry has traded its intent is DONE and the journal no longer
+    # updates it: the moves must reach the follower's legs from the leader's leg snapshots.
+    sim.admin.set_ltp("NSE_EQ", "3045", 810.0)
+    follower = follower_config("s1", "1800000001")
+    rig = start_rig(sim, tmp_path, [follower])
+    client = DhanClient(
+        base_url=sim.rest_url,
+        client_id=follower.client_id,
+        access_token=follower.access_token.reveal(),
+    )
+    try:
+        ack = rig.leader.place_super_order(
+            SuperOrderRequest(
+                transaction_type=TransactionType.BUY,
+                exchange_segment=ExchangeSegment.NSE_EQ,
+                product_type=ProductType.INTRADAY,
+                order_type=OrderType.LIMIT,
+                security_id="3045",
+                quantity=4,
+                price=810.0,
+                target_price=830.0,
+                stop_loss_price=800.0,
+            )
+        )
+        cid = correlation_id_for(follower.name, ack.order_id)
+        wait_until(
+            lambda: (
+                [i.state for i in rig.engine.journal.intents(follower.name)] == [IntentState.DONE]
+            ),
+            what="the follower's entry traded and its intent done",
+        )
+        rig.leader.modify_super_order(ack.order_id, SuperModifyRequest.target(835.0))
+        rig.leader.modify_super_order(ack.order_id, SuperModifyRequest.stop_loss(805.0, 0.0))
+
+        def levels() -> tuple[float | None, float | None]:
+            so = _super(client, cid)
+            target = so.leg(LegName.TARGET_LEG) if so else None
+            stop = so.leg(LegName.STOP_LOSS_LEG) if so else None
+            return (target.price if target else None, stop.price if stop else None)
+
+        wait_until(lambda: levels() == (835.0, 805.0), what="target and stop moved")
+    finally:
+        client.close()
         rig.stop()
