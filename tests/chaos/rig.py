@@ -52,10 +52,18 @@ def chaos_followers(n: int, prefix: str = "c") -> list[FollowerConfig]:
 
 def chaos_config(sim: Simulator, tmp_path: Path, followers: Sequence[FollowerConfig]) -> Config:
     """The harness config with policy ``copy_all`` (the check then knows what must be copied)
-    and slower polling ticks, so many open brackets do not swamp two cores."""
+    and slower polling ticks, so many open brackets do not swamp two cores.
+
+    Kill plans count hits per fault point across all followers, so every planned follower kill
+    may land on one follower within a minute; the follower restart limit sits above the
+    plan's total so such a run tests recovery, not the quarantine policy (its own tests).
+    """
     cfg = build_config(sim, tmp_path, followers, policy=ReconcilePolicy.COPY_ALL)
     return dataclasses.replace(
-        cfg, engine=dataclasses.replace(cfg.engine, follower_tick_s=2.0, bracket_tick_s=1.0)
+        cfg,
+        engine=dataclasses.replace(
+            cfg.engine, follower_tick_s=2.0, bracket_tick_s=1.0, follower_max_restarts=15
+        ),
     )
 
 
