@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import sqlite3
 import statistics
 import sys
 import threading
@@ -813,8 +814,61 @@ def _journal_calls(journal: Journal, sync: str, rounds: int, n_followers: int) -
 
     out.append(measure(f"append_audit [{sync}]", audit, rounds))
     if sync == "FULL":
-        out += _concurrent_acks(journal, claimed[half:], n_followers)
+        rest = claimed[half:]
+        third = len(rest) // 3
+        out += _concurrent_acks(journal, rest[: 2 * third], n_followers)
+        out.append(_raw_acks(journal, rest[2 * third :]))
     return out
+
+
+def _raw_acks(journal: Journal, ids: list[int]) -> Micro:
+    """The ack's own SQL (the journal's compiled hot-path statements) on a plain ``sqlite3``
+    connection: BEGIN IMMEDIATE, read, update, audit row, COMMIT -- no SQLAlchemy Connection,
+    pool or SAVEPOINT around it. The floor under ``Journal.transition``; uses internals."""
+    from store.hot_path import _TRANSITION_COLUMNS  # internals: see the docstring
+
+    hot = journal._hot
+    path = journal._engine.url.database
+    assert path is not None
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+
+    def ack(k: int) -> None:
+        if k < 0:
+            return
+        intent_id = ids[k]
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        cur.execute(hot.read_intent.text, hot.read_intent.params({"intent_id": intent_id}))
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone(), strict=True))
+        ts = hot.ts(datetime.now(UTC))
+        values = {name: row[name] for name in _TRANSITION_COLUMNS}
+        values |= {
+            "state": IntentState.WORKING.value,
+            "updated_at": ts,
+            "broker_order_id": f"R{intent_id}",
+        }
+        values |= {"applied_version": 1}
+        cur.execute(
+            hot.update_state.text, hot.update_state.params({**values, "intent_id": intent_id})
+        )
+        payload = json.dumps({"intent_id": intent_id, "from": row["state"], "to": "WORKING"})
+        audit = {"at": ts, "kind": "intent_transition", "actor": "journal", "account": "f0000"}
+        cur.execute(hot.insert_audit.text, hot.insert_audit.params({**audit, "payload": payload}))
+        cur.execute("COMMIT")
+        cur.close()
+
+    try:
+        return measure(
+            "the ack's SQL on a plain sqlite3 connection [FULL]",
+            ack,
+            len(ids),
+            "floor under transition (internals)",
+        )
+    finally:
+        conn.close()
 
 
 def _concurrent_acks(journal: Journal, ids: list[int], width: int) -> list[Micro]:
