@@ -2,9 +2,9 @@
 
 A feed thread owned by this actor runs ``dhan.order_feed.OrderFeed`` and tells each parsed
 update to the actor. The actor journals the snapshot together with every follower's desired
-intent in one transaction (deduped), then hints the followers. After every (re)connect it
-reconciles over REST, because the socket never replays. A dead socket or a missed pong makes it
-crash on purpose; its supervisor restarts it with backoff.
+intent in one transaction (deduped), then hints the followers. After every (re)connect, and every
+``engine.leader_reconcile_s`` while connected, it reconciles over REST, because the socket never
+replays. A dead socket or a missed pong makes it crash on purpose; its supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from actors.messages import FeedConnected, FeedFailed, LeaderChanged, LeaderUpdateReceived
+from actors.messages import FeedConnected, FeedFailed, LeaderChanged, LeaderUpdateReceived, Tick
 from actors.names import follower_name
 from actors.sizing import SizingContext, desired_intents
 from actors.snapshots import (
@@ -36,8 +36,31 @@ from store import Journal
 from store.records import Intent, LeaderOrderSnapshot, SnapshotSource
 from supervision import ChildContext, SupervisedActor
 from supervision.errors import ChildUnavailable
+from supervision.timers import Timer
 
 logger = logging.getLogger(__name__)
+
+#: A periodic reconcile journals a difference between the REST book and the journal only once
+#: it has lasted this long (capped at one period): a frame still on its way -- on the socket or
+#: queued behind the tick in this actor's inbox -- settles it first, so an order the socket
+#: delivers is never taken for one it missed (and skipped by ``reconcile_policy``), and a book
+#: that lags the socket never rolls a journaled change back.
+CONFIRM_AFTER_S = 2.0
+
+#: The fields compared to decide whether a REST row says something the journal does not know.
+_STATE_FIELDS = (
+    "status",
+    "filled_qty",
+    "quantity",
+    "price",
+    "trigger_price",
+    "order_type",
+    "target_price",
+    "stop_loss_price",
+    "trailing_jump",
+    "bo_profit_value",
+    "bo_stop_loss_value",
+)
 
 
 class FeedLost(Exception):
@@ -85,6 +108,12 @@ class LeaderFeedActor(SupervisedActor):
         #: leader order id -> the order type first seen (see ``_keep_market``)
         self.first_type: dict[str, OrderType] = {}
         self.thread: threading.Thread | None = None
+        #: the pending periodic-reconcile tick (one at a time: the next is armed after a pass)
+        self.reconcile_timer: Timer | None = None
+        #: REST dedupe keys of the last pass known to be in the journal (skipped unread)
+        self.settled_keys: set[str] = set()
+        #: (order id, leg) -> clock time a periodic pass first saw it differ from the journal
+        self.suspects: dict[tuple[str, str], float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -141,6 +170,8 @@ class LeaderFeedActor(SupervisedActor):
             self._on_update(message.update, message.received_ns)
         elif isinstance(message, FeedConnected):
             self._on_connected()
+        elif isinstance(message, Tick):
+            self._on_reconcile_tick()
         elif isinstance(message, FeedFailed):
             self.status.connected = False
             self.status.last_error = message.reason
@@ -157,8 +188,15 @@ class LeaderFeedActor(SupervisedActor):
         self.status.connected = True
         self.metrics.feed_connected.set(1)
         self.faults.point("leader_feed.before_reconcile")
-        self.reconcile()
+        try:
+            self.reconcile()
+        except errors.DhanError:
+            # the book is unreadable right after a connect: crash, the restart tries again
+            self.metrics.leader_reconciles.labels("connect", "error").inc()
+            raise
+        self.metrics.leader_reconciles.labels("connect", "ok").inc()
         self.status.reconciled = True
+        self._arm_reconcile(self.engine.leader_reconcile_s)
 
     # -- socket path ---------------------------------------------------------------------------
 
@@ -318,10 +356,106 @@ class LeaderFeedActor(SupervisedActor):
 
     def reconcile(self) -> None:
         """Journal every leader order of today's books; the socket never replays."""
+        snaps = self._read_books(super_book_required=False)
+        missed, changed = self._journal_reconciled(snaps)
+        self.settled_keys = {snap.dedupe_key for snap in snaps}
+        self.suspects = {}
+        self.journal.set_mark("leader", "reconciled_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        logger.info(
+            "reconciled the leader: %d orders, %d new to the journal, %d changed",
+            len(snaps),
+            missed,
+            changed,
+        )
+
+    def _arm_reconcile(self, delay_s: float) -> None:
+        """Tell this actor a Tick for the next periodic pass (none when the period is 0)."""
+        if self.engine.leader_reconcile_s <= 0:
+            return
+        if self.reconcile_timer is not None:
+            self.reconcile_timer.cancel()
+        self.reconcile_timer = self.tell_later(delay_s, Tick())
+
+    def _on_reconcile_tick(self) -> None:
+        if self.reconcile_timer is None:
+            return  # not armed (periodic reconcile off, or not connected yet): a stray tick
+        self.reconcile_timer = None
+        if not self.status.connected:
+            return  # the next connect reconciles in full
+        self.faults.point("leader_feed.periodic_reconcile")
+        self._arm_reconcile(self.periodic_reconcile())
+
+    def periodic_reconcile(self) -> float:
+        """Re-read the books while the socket is up; journal only what the journal lacks.
+
+        Catches frames the socket lost without dropping the connection. A REST error is
+        logged and counted, never a crash: the socket is fine, the next pass tries again.
+        Returns the delay to the next pass: short while a difference waits to be confirmed
+        (see :data:`CONFIRM_AFTER_S`), else the period.
+        """
+        period_s = self.engine.leader_reconcile_s
+        confirm_s = min(CONFIRM_AFTER_S, period_s)
+        try:
+            snaps = self._read_books(super_book_required=True)
+        except errors.DhanError as exc:
+            self.metrics.leader_reconciles.labels("periodic", "error").inc()
+            logger.warning(
+                "periodic reconcile of the leader failed; next in %.1f s: %s", period_s, exc
+            )
+            return period_s
+        due = self._confirmed_differences(snaps, confirm_s)
+        self.metrics.leader_reconciles.labels("periodic", "ok").inc()
+        if due:
+            missed, changed = self._journal_reconciled(due)
+            logger.info(
+                "periodic reconcile of the leader: %d orders differed from the journal "
+                "(%d new to it), %d journaled",
+                len(due),
+                missed,
+                changed,
+            )
+        return confirm_s if self.suspects else period_s
+
+    def _confirmed_differences(
+        self, snaps: Sequence[LeaderOrderSnapshot], confirm_s: float
+    ) -> list[LeaderOrderSnapshot]:
+        """The snapshots that differ from the journal and did so ``confirm_s`` ago already.
+
+        Rows seen unchanged in the last pass are skipped without a read; a difference seen for
+        the first time becomes a suspect, journaled by a later pass if it is still there.
+        """
+        now_s = self.clock.monotonic()
+        settled: set[str] = set()
+        suspects: dict[tuple[str, str], float] = {}
+        due: list[LeaderOrderSnapshot] = []
+        for snap in snaps:
+            if snap.dedupe_key in self.settled_keys:
+                settled.add(snap.dedupe_key)
+                continue
+            known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
+            if known is not None and _same_state(snap, known):
+                settled.add(snap.dedupe_key)
+                continue
+            spot = (snap.leader_order_id, snap.leg_name)
+            first_s = self.suspects.get(spot, now_s)
+            if now_s - first_s >= confirm_s:
+                due.append(snap)
+                settled.add(snap.dedupe_key)
+            else:
+                suspects[spot] = first_s
+        self.settled_keys = settled
+        self.suspects = suspects
+        return due
+
+    def _read_books(self, *, super_book_required: bool) -> list[LeaderOrderSnapshot]:
+        """Today's order book and super-order book as snapshots (REST errors propagate; an
+        unavailable super-order book is skipped unless ``super_book_required``)."""
         orders = self.client.list_orders()
         try:
             supers = self.client.list_super_orders()
         except errors.DhanError as exc:
+            if super_book_required:
+                raise
             logger.warning("reconcile: super-order book unavailable: %s", exc)
             supers = []
         super_ids = {so.order_id for so in supers}
@@ -338,6 +472,11 @@ class LeaderFeedActor(SupervisedActor):
             snaps.append(self._keep_market(snap) if not snap.leg_name else snap)
         for so in supers:
             snaps.extend(snapshots_from_super_order(so))
+        return snaps
+
+    def _journal_reconciled(self, snaps: Sequence[LeaderOrderSnapshot]) -> tuple[int, int]:
+        """Journal REST snapshots (``reconcile_policy`` for orders never seen) and hint the
+        followers to verify their claims; returns (orders new to the journal, changed)."""
         changed: list[LeaderOrderSnapshot] = []
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
         followers = self.followers()
@@ -356,16 +495,10 @@ class LeaderFeedActor(SupervisedActor):
                 changed.append(snap)
                 for intent in got:
                     claimed.setdefault(intent.follower, []).append(intent)
-        self.journal.set_mark("leader", "reconciled_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
         if changed:
             self.metrics.leader_events.labels("reconcile").inc(len(changed))
             self._hint(changed, 0, claimed, touched, verify_claims=True)
-        logger.info(
-            "reconciled the leader: %d orders, %d new to the journal, %d changed",
-            len(snaps),
-            missed,
-            len(changed),
-        )
+        return missed, len(changed)
 
     def _apply_policy(self, snap: LeaderOrderSnapshot, intents: list[Any]) -> list[Any]:
         """Policy for a leader order first seen by reconcile (the socket missed it)."""
@@ -388,6 +521,11 @@ class LeaderFeedActor(SupervisedActor):
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
         return [replace(i, skip_reason=reason, desired_open=False) for i in intents]
+
+
+def _same_state(rest: LeaderOrderSnapshot, journaled: LeaderOrderSnapshot) -> bool:
+    """True if the REST row tells nothing the journaled snapshot does not already say."""
+    return all(getattr(rest, name) == getattr(journaled, name) for name in _STATE_FIELDS)
 
 
 def _tell_quietly(ref: Any, message: Any) -> None:

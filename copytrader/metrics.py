@@ -82,6 +82,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.leader_reconciles = Counter(
+            "copytrader_leader_reconcile",
+            "REST reconciles of the leader's books, by trigger (connect: after a (re)connect; "
+            "periodic: every engine.leader_reconcile_s) and outcome (ok, error).",
+            ["trigger", "outcome"],
+            registry=r,
+        )
         self.follower_quarantined = Gauge(
             "copytrader_follower_quarantined",
             "1 while a follower's subtree is quarantined after too many restarts.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,18 @@ def build_config(
     *,
     policy: ReconcilePolicy = ReconcilePolicy.COPY_OPEN,
     store_name: str = "journal.db",
+    leader_reconcile_s: float | None = None,
 ) -> Config:
+    """``leader_reconcile_s`` None: the engine's default period of the leader reconcile."""
+    engine = EngineConfig(
+        reconcile_policy=policy,
+        follower_tick_s=0.3,
+        bracket_tick_s=0.15,
+        outcome_lookup_delay_s=0.2,
+        audit_path=str(tmp_path / "audit.jsonl"),
+    )
+    if leader_reconcile_s is not None:
+        engine = replace(engine, leader_reconcile_s=leader_reconcile_s)
     return Config(
         leader=AccountConfig(client_id=LEADER_ID, access_token=Secret(f"tok-{LEADER_ID}")),
         followers=tuple(followers),
@@ -98,13 +109,7 @@ def build_config(
             feed_ping_interval_s=0.5,
             feed_ping_timeout_s=1.0,
         ),
-        engine=EngineConfig(
-            reconcile_policy=policy,
-            follower_tick_s=0.3,
-            bracket_tick_s=0.15,
-            outcome_lookup_delay_s=0.2,
-            audit_path=str(tmp_path / "audit.jsonl"),
-        ),
+        engine=engine,
         store=StoreConfig(url=f"sqlite:///{tmp_path / store_name}"),
         metrics=MetricsConfig(enabled=False),
         logging=LoggingConfig(),
