@@ -75,19 +75,6 @@ def phases(followers: list[str]) -> dict[str, dict[str, Any] | None]:
     }
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=AssertionError,
-    reason=(
-        "known gap (issue 9 stays open): the engine's own one-cancels-other can lag under"
-        " the DH-904 slow-down (a throttled account is halved and paused for up to 60 s) "
-        "and under repeated kills, so a bracket may show both exit legs filled or one "
-        "still pending; seen in CI as oco_pending=4 / both_legs_filled=3 with lost = "
-        "duplicated = unexpected = 0. Only the bracket counts are expected to fail; any "
-        "lost / duplicated / unexpected / unresolved fails outright (pytest.fail). Fix: OCO "
-        "cancels must bypass the throttle"
-    ),
-)
 def test_broker_faults_of_every_kind_lose_and_duplicate_no_follower_order(
     sim: Simulator, tmp_path: Path, seed: int, soak: bool
 ) -> None:
@@ -144,17 +131,14 @@ def test_broker_faults_of_every_kind_lose_and_duplicate_no_follower_order(
         trading.clear()
         script.join(30.0)
         assert not failures, failures
-        # a DH-904 storm makes the engine slow an account down for up to 60 s after the last
-        # DH-904 (actors.rate_windows): its one-cancels-other may wait that long too
+        # cancels are granted first and against Dhan's full limits even while a DH-904 storm
+        # has slowed an account down (actors.rate_windows), so one-cancels-other does not wait
         exit_brackets(leader, sim, followers, timeout_s=75.0)
         print(f"chaos: leader placed {len(leader.placed)} orders: {leader.counts}")
         report = settle_and_check(sim, LEADER_ID, followers, engine.journal, timeout_s=90.0)
         assert not engine.gave_up.is_set(), engine.give_up_reason
         assert engine.feed_status.connects >= 2, "the leader socket was never cut"
         assert len(leader.placed) >= 30
-        if report.lost or report.duplicated or report.unexpected or report.unresolved:
-            # not the pinned OCO gap: a lost, duplicated or unexplained order fails outright
-            pytest.fail("invariant broken:\n" + report.render())
         assert report.bad == 0, report.render()
     finally:
         trading.clear()

@@ -106,19 +106,6 @@ class EngineProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=AssertionError,
-    reason=(
-        "known gap (issue 9 stays open): the engine's own one-cancels-other can lag under"
-        " the DH-904 slow-down (a throttled account is halved and paused for up to 60 s) "
-        "and under repeated kills, so a bracket may show both exit legs filled or one "
-        "still pending; seen in CI as oco_pending=4 / both_legs_filled=3 with lost = "
-        "duplicated = unexpected = 0. Only the bracket counts are expected to fail; any "
-        "lost / duplicated / unexpected / unresolved fails outright (pytest.fail). Fix: OCO "
-        "cancels must bypass the throttle"
-    ),
-)
 def test_an_engine_sigkilled_again_and_again_on_one_store_loses_and_duplicates_nothing(
     sim: Simulator, tmp_path: Path, seed: int, soak: bool
 ) -> None:
@@ -178,9 +165,6 @@ def test_an_engine_sigkilled_again_and_again_on_one_store_loses_and_duplicates_n
         assert engine.alive(), f"the engine died after the last restart:\n{engine.tail()}"
         assert engine.terminate() == 0, engine.tail()
         assert len(leader.placed) >= 30
-        if report.lost or report.duplicated or report.unexpected or report.unresolved:
-            # not the pinned OCO gap: a lost, duplicated or unexplained order fails outright
-            pytest.fail("invariant broken:\n" + report.render())
         assert report.bad == 0, report.render() + "\n" + engine.tail()
     finally:
         trading.clear()
