@@ -142,12 +142,20 @@ def settle_and_check(
 ) -> ChaosReport:
     """Poll the check until it is clean or ``timeout_s`` passes; print and return the last."""
     started = time.monotonic()
-    report = wait_for(
-        lambda: _clean(check_now(sim, leader_id, followers, journal)),
-        timeout_s,
-        "convergence",
-        interval_s=0.5,
-    )
+    last_print = [started]
+
+    def clean_now() -> ChaosReport | None:
+        report = check_now(sim, leader_id, followers, journal)
+        now = time.monotonic()
+        if report.bad and now - last_print[0] >= 15.0:
+            # a slow settle says what it is waiting for (a CI log is all we get)
+            last_print[0] = now
+            print(f"chaos: settling {now - started:.0f} s: {report.render().splitlines()[0]}")
+            for problem in [*report.problems, *report.journal.problems][:5]:
+                print(f"    {problem}")
+        return _clean(report)
+
+    report = wait_for(clean_now, timeout_s, "convergence", interval_s=0.5)
     if report is None:
         report = check_now(sim, leader_id, followers, journal)
     print(f"chaos: settled in {time.monotonic() - started:.1f} s")
