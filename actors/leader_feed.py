@@ -243,18 +243,22 @@ class LeaderFeedActor(SupervisedActor):
             snap = self._with_bracket_values(snap)
         return [snap]
 
-    def _keep_market(self, snap: LeaderOrderSnapshot) -> LeaderOrderSnapshot:
+    def _keep_market(self, snap: LeaderOrderSnapshot, *, learn: bool = True) -> LeaderOrderSnapshot:
         """A leader MARKET order stays MARKET for the followers.
 
         With market price protection Dhan converts an API MARKET order into a LIMIT at a band
         price and shows it so once placed. Mirroring that LIMIT would modify every follower's
         copy (already converted by its own broker) for nothing. The first type seen wins;
-        a restart falls back to the journal.
+        a restart falls back to the journal. ``learn`` False (a periodic reconcile): a LIMIT
+        the journal has never seen is not taken as the first type -- the socket's TRANSIT
+        frame, saying MARKET, may still be on its way.
         """
         first = self.first_type.get(snap.leader_order_id)
         if first is None:
             if snap.order_type is OrderType.LIMIT:
                 known = self.journal.leader_snapshot(snap.leader_order_id)
+                if known is None and not learn:
+                    return snap
                 first = known.order_type if known is not None else snap.order_type
             else:
                 first = snap.order_type
@@ -356,7 +360,7 @@ class LeaderFeedActor(SupervisedActor):
 
     def reconcile(self) -> None:
         """Journal every leader order of today's books; the socket never replays."""
-        snaps = self._read_books(super_book_required=False)
+        snaps = self._read_books(periodic=False)
         missed, changed = self._journal_reconciled(snaps)
         self.settled_keys = {snap.dedupe_key for snap in snaps}
         self.suspects = {}
@@ -396,7 +400,7 @@ class LeaderFeedActor(SupervisedActor):
         period_s = self.engine.leader_reconcile_s
         confirm_s = min(CONFIRM_AFTER_S, period_s)
         try:
-            snaps = self._read_books(super_book_required=True)
+            snaps = self._read_books(periodic=True)
         except errors.DhanError as exc:
             self.metrics.leader_reconciles.labels("periodic", "error").inc()
             logger.warning(
@@ -447,14 +451,15 @@ class LeaderFeedActor(SupervisedActor):
         self.suspects = suspects
         return due
 
-    def _read_books(self, *, super_book_required: bool) -> list[LeaderOrderSnapshot]:
-        """Today's order book and super-order book as snapshots (REST errors propagate; an
-        unavailable super-order book is skipped unless ``super_book_required``)."""
+    def _read_books(self, *, periodic: bool) -> list[LeaderOrderSnapshot]:
+        """Today's order book and super-order book as snapshots. REST errors propagate; after
+        a connect an unavailable super-order book is skipped, a periodic pass fails instead
+        (its super orders would read as plain ones), and learns no first order types."""
         orders = self.client.list_orders()
         try:
             supers = self.client.list_super_orders()
         except errors.DhanError as exc:
-            if super_book_required:
+            if periodic:
                 raise
             logger.warning("reconcile: super-order book unavailable: %s", exc)
             supers = []
@@ -469,7 +474,7 @@ class LeaderFeedActor(SupervisedActor):
             if o.order_id in super_ids:
                 continue
             snap = snapshot_from_order(o, entry_id_by_cid=entry_by_cid)
-            snaps.append(self._keep_market(snap) if not snap.leg_name else snap)
+            snaps.append(self._keep_market(snap, learn=not periodic) if not snap.leg_name else snap)
         for so in supers:
             snaps.extend(snapshots_from_super_order(so))
         return snaps

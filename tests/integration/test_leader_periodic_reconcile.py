@@ -16,6 +16,7 @@ from typing import Any
 
 from copytrader.config import Config, ReconcilePolicy
 from copytrader.engine import BrokerEndpoints, Engine
+from dhan.codes import OrderType
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from tests.integration.engine_harness import (
@@ -168,6 +169,29 @@ def test_an_order_the_socket_delivers_during_a_periodic_reconcile_is_not_taken_f
         assert reconciles(rig, "periodic", "ok") >= 1
         # every order came from the socket: the passes journaled none of them
         assert reconcile_events(rig) == 0
+    finally:
+        sim.admin.clear_faults()
+        rig.stop()
+
+
+def test_a_leader_market_order_stays_market_when_a_periodic_reconcile_reads_it_first(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # Market price protection shows a MARKET order as a LIMIT at its band once it reaches the
+    # market; its TRANSIT frame still says MARKET. A pass that reads the book before that frame
+    # is handled must not make LIMIT the order's first-seen type.
+    rig = start_quiet_socket_rig(sim, tmp_path, leader_reconcile_s=0.05)
+    try:
+        slow_book = {"per_endpoint": {"GET /orders": {"latency_ms": 200.0}}}
+        sim.admin.set_faults({"accounts": [LEADER_ID], **slow_book})
+        for _ in range(3):
+            order = rig.leader.place_order(
+                limit_buy(quantity=1, price=0.0, order_type=OrderType.MARKET)
+            )
+            rig.wait_copies(order.order_id, lambda _f, copies: len(copies) == 1, timeout_s=5.0)
+            journaled = rig.engine.journal.leader_snapshot(order.order_id)
+            assert journaled is not None
+            assert journaled.order_type is OrderType.MARKET, journaled
     finally:
         sim.admin.clear_faults()
         rig.stop()
