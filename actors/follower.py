@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from actors.bracket_leg import BracketLegActor
+from actors.follower_book import FollowerBook
 from actors.messages import (
     PERMIT_RETRY_S,
     Action,
@@ -68,6 +69,7 @@ class FollowerActor(SupervisedActor):
         journal: Journal,
         engine: EngineConfig,
         metrics: Metrics,
+        book: FollowerBook | None = None,
     ) -> None:
         super().__init__(context)
         self.follower = follower
@@ -76,6 +78,9 @@ class FollowerActor(SupervisedActor):
         self.journal = journal
         self.engine = engine
         self.metrics = metrics
+        #: this follower's broker books, shared with its BracketLegActors (the engine passes
+        #: one that outlives restarts, so old and new brackets share it too)
+        self.book = book or FollowerBook(client, max_age_s=engine.bracket_tick_s / 2)
         self.enabled = follower.enabled
         self.paused_reason: str | None = None
         #: intent id -> action requested from the limiter and not yet granted or denied
@@ -419,6 +424,7 @@ class FollowerActor(SupervisedActor):
         except errors.DhanError as exc:
             self._send_failed(intent, Action.PLACE, exc, started)
             return
+        self.book.invalidate()
         self.faults.point("follower.after_send")
         self._count(Action.PLACE, "ok", started)
         if ack.order_status is OrderStatus.REJECTED:
@@ -470,6 +476,7 @@ class FollowerActor(SupervisedActor):
         except errors.DhanError as exc:
             self._send_failed(intent, Action.MODIFY, exc, started)
             return
+        self.book.invalidate()
         self._count(Action.MODIFY, "ok", started)
         self.journal.increment_modifications(intent.id)
         self.journal.transition(
@@ -496,6 +503,7 @@ class FollowerActor(SupervisedActor):
         except errors.DhanError as exc:
             self._send_failed(intent, Action.CANCEL, exc, started)
             return
+        self.book.invalidate()
         self._count(Action.CANCEL, "ok", started)
         # the final status (cancelled, or traded in the meantime) comes from the next lookup
         order = self._fetch(intent)
@@ -671,9 +679,9 @@ class FollowerActor(SupervisedActor):
         if not working or self.paused_reason is not None:
             return
         try:
-            book = {o.order_id: o for o in self.client.list_orders()}
+            book = {o.order_id: o for o in self.book.orders()}
             if any(_is_super(i) for i in working):
-                for so in self.client.list_super_orders():
+                for so in self.book.super_orders():
                     book[so.order_id] = so  # type: ignore[assignment]  # same status fields
         except errors.AuthError as exc:
             self._pause(f"token rejected ({exc.code})")
@@ -704,6 +712,7 @@ class FollowerActor(SupervisedActor):
             journal=self.journal,
             engine=self.engine,
             metrics=self.metrics,
+            book=self.book,
             restart=Restart.TRANSIENT,
         )
         try:

@@ -26,6 +26,7 @@ from typing import Any
 
 from actors.audit import AuditActor
 from actors.follower import FollowerActor
+from actors.follower_book import FollowerBook
 from actors.leader_feed import FeedStatus, LeaderFeedActor
 from actors.names import AUDIT, LEADER_FEED, LIMITER, follower_name, follower_supervisor_name
 from actors.rate_limiter import RateLimiterActor
@@ -152,6 +153,7 @@ class Engine:
                             journal=self.journal,
                             engine=e,
                             metrics=self.metrics,
+                            book=FollowerBook(self.clients[f.name], max_age_s=e.bracket_tick_s / 2),
                             backoff=Backoff(initial_s=0.05, max_s=5.0, reset_after_s=30.0),
                         )
                     ],
