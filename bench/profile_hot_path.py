@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import pykka
 import requests
+import urllib3
 
 from bench.common import (
     LTP,
@@ -52,7 +53,7 @@ from bench.common import (
     workdir,
     write_json,
 )
-from bench.fanout import WARMUP_ORDERS, latency_report, placed_ok
+from bench.fanout import WARMUP_ORDERS, _union_within, latency_report, placed_ok
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType
 from dhan.correlation import correlation_id_for
@@ -461,8 +462,8 @@ class Recorder:
 
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not rec.active:
-                return original(*args, **kwargs)
+            if not rec.active or threading.current_thread() is threading.main_thread():
+                return original(*args, **kwargs)  # the bench's own leader client, not the engine
             t0, c0 = time.monotonic_ns(), time.thread_time_ns()
             try:
                 return original(*args, **kwargs)
@@ -487,7 +488,8 @@ STAGES = (
     ("limiter work", "work"),
     ("grant wait in follower inbox", "queue"),
     ("follower: grant -> HTTP call", "work"),
-    ("HTTP call -> simulator (client + loopback)", "work"),
+    ("HTTP call -> simulator (client, loopback, GIL)", "work"),
+    ("simulator busy with earlier requests", "queue"),
 )
 
 
@@ -497,6 +499,11 @@ def copy_timelines(rec: Recorder, run: Run) -> tuple[list[list[float]], dict[str
     handled = {id(h.msg): h for h in rec.handled}
     frame_ns: dict[str, int] = {}
     place_ns: dict[str, int] = {}
+    served = sorted(
+        (int(e["t_ns"]), int(e.get("t_done_ns") or e["t_ns"]))
+        for e in run.entries
+        if e.get("kind") == "rest"
+    )
     for e in run.entries:
         if e.get("kind") == "frame" and e.get("account") == run.accounts.leader:
             frame_ns.setdefault(str(e.get("orderNo")), int(e["t_ns"]))
@@ -560,7 +567,11 @@ def copy_timelines(rec: Recorder, run: Run) -> tuple[list[list[float]], dict[str
             http.t0_ns,
             t_place,
         ]
-        rows.append([(b - a) / 1e6 for a, b in itertools.pairwise(marks)])
+        stages = [(b - a) / 1e6 for a, b in itertools.pairwise(marks)]
+        # the simulator serves one request at a time: time it spent on others in the window
+        sim_ms = _union_within(served, http.t0_ns, t_place) / 1e6
+        stages[-1] -= sim_ms
+        rows.append([*stages, sim_ms])
         after["HTTP answer (simulator handling + loopback + parse)"].append(
             (http.t1_ns - t_place) / 1e6
         )
@@ -610,7 +621,7 @@ def call_costs(rec: Recorder, copies: int) -> list[list[Any]]:
     for c in rec.calls:
         name = c.name
         if name == "DhanClient._request":
-            name = "HTTP " + re.sub(r"/[0-9A-Za-z_-]{6,}", "/{id}", c.key)
+            name = "HTTP " + re.sub(r"/[^/]*\d[^/]*", "/{id}", c.key)
         agg[name].append((c.t1_ns - c.t0_ns) / 1e6)
         cpu[name] += c.cpu_ns
     rows = []
@@ -705,6 +716,16 @@ def micro_http(n: int) -> list[Micro]:
                     n,
                 )
             )
+            pool = urllib3.HTTPConnectionPool(
+                urlsplit(url).hostname or "", urlsplit(url).port, maxsize=1, retries=False
+            )
+
+            def urllib3_place(k: int) -> Any:
+                resp = pool.urlopen("POST", urlsplit(url).path, body=body, headers=headers)
+                return OrderAck.from_wire(json.loads(resp.data), "POST /orders")
+
+            out.append(measure("urllib3 pool POST + json + OrderAck", urllib3_place, n))
+            pool.close()
             parts = urlsplit(url)
             conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
 
@@ -1068,15 +1089,23 @@ def print_profile(prof: Profile, run: Run, top: int) -> dict[str, Any]:
         "without a profiler)"
     )
     buckets = sorted(prof.by_bucket().items(), key=lambda kv: -kv[1])
-    rows = [[b, round(s / copies * 1000, 3), round(100 * s / total, 1)] for b, s in buckets]
-    print(table(["bucket (self time)", "ms/copy", "%"], rows))
+    attributed = sum(v for _b, v in buckets)
     threads = sorted(prof.threads.items(), key=lambda kv: -kv[1])
-    print(
-        table(
-            ["thread role", "ms/copy", "%"],
-            [[k, round(v / copies * 1000, 3), round(100 * v / total, 1)] for k, v in threads],
+    if prof.clock == "cpu":  # in wall time every idle thread would dominate these two
+        print(
+            f"attributed to functions: {attributed / copies * 1000:.2f} ms per copy (the rest "
+            "is the profiler's own cost); % below are of the attributed time"
         )
-    )
+        rows = [
+            [b, round(v / copies * 1000, 3), round(100 * v / attributed, 1)] for b, v in buckets
+        ]
+        print(table(["bucket (self time)", "ms/copy (profiled)", "%"], rows))
+        print(
+            table(
+                ["thread role", "ms/copy (profiled)", "%"],
+                [[k, round(v / copies * 1000, 3), round(100 * v / total, 1)] for k, v in threads],
+            )
+        )
     busiest = max(prof.threads.values(), default=1.0)
     funcs = [
         f
@@ -1123,7 +1152,8 @@ def print_profile(prof: Profile, run: Run, top: int) -> dict[str, Any]:
     return {
         "clock": prof.clock,
         "total_ms_per_copy": round(per_copy, 3),
-        "buckets_ms_per_copy": {b: round(s / copies * 1000, 3) for b, s in buckets},
+        "buckets_ms_per_copy": {b: round(v / copies * 1000, 3) for b, v in buckets},
+        "bucket_shares": {b: v / attributed for b, v in buckets} if attributed else {},
         "threads_ms_per_copy": {k: round(v / copies * 1000, 3) for k, v in threads},
         "top_inclusive": [
             [short_name(f.full_name), round(f.ttot_s / copies * 1000, 3)] for f in by_tot
@@ -1218,6 +1248,13 @@ def print_timeline(run: Run, rec: Recorder) -> dict[str, Any]:
         )
     )
     crows = call_costs(rec, copies)
+    store_ms = sum(r[5] for r in crows if not r[0].startswith("HTTP"))
+    http_ms = sum(r[5] for r in crows if r[0].startswith("HTTP"))
+    print(
+        f"timed wrappers: store calls {store_ms:.2f} ms per copy, HTTP calls (request, answer "
+        f"and its parsing) {http_ms:.2f} ms, everything else "
+        f"{total_cpu - store_ms - http_ms:.2f} ms, of {total_cpu:.2f} ms"
+    )
     print(
         table(
             [
@@ -1240,6 +1277,25 @@ def print_timeline(run: Run, rec: Recorder) -> dict[str, Any]:
         "engine_cpu_ms_per_copy": round(total_cpu, 3),
         "idle_cpu_ms_per_s": round(run.idle_cpu_s_per_s * 1000, 1),
     }
+
+
+def print_scaled(shares: dict[str, float], timeline: dict[str, Any]) -> dict[str, float]:
+    """The profiled pass's bucket shares applied to the unprofiled CPU per copy.
+
+    An estimate: yappi slows pure-Python code (parsing, SQLAlchemy) more than C code (sqlite3,
+    sockets), so the Python-heavy buckets come out somewhat too large. The timed wrappers'
+    split (store calls / HTTP calls / the rest) is the cross-check.
+    """
+    total = float(timeline["engine_cpu_ms_per_copy"])
+    scaled = {b: round(share * total, 3) for b, share in shares.items()}
+    print(f"\nCPU per copy by bucket, profiled shares x the unprofiled {total:.2f} ms per copy:")
+    print(
+        table(
+            ["bucket", "ms/copy (est.)", "%"],
+            [[b, v, round(100 * shares[b], 1)] for b, v in scaled.items()],
+        )
+    )
+    return scaled
 
 
 def print_micro(micros: Sequence[Micro]) -> list[dict[str, Any]]:
@@ -1304,6 +1360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"\n== pass timeline: {run.elapsed_s:.1f} s; {_load()}")
                 result["timeline"] = print_timeline(run, rec)
                 result["timeline"]["loadavg"] = run.loadavg
+                if "cpu" in result:
+                    result["scaled_buckets"] = print_scaled(
+                        result["cpu"]["bucket_shares"], result["timeline"]
+                    )
     if "micro" in passes:
         print(f"\n== micro-benchmarks; {_load()}")
         micros = micro_misc(5000)
