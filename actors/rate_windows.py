@@ -91,7 +91,14 @@ class AccountWindows:
     def throttled(
         self, now: float, *, initial_backoff_s: float = 1.0, max_backoff_s: float = 15.0
     ) -> None:
-        """The broker said DH-904: halve the allowance and pause, doubling on repeats."""
+        """The broker said DH-904: halve the allowance and pause, doubling on repeats.
+
+        Answers that arrive while the account is already paused belong to the same episode
+        (calls that were on their way when the first DH-904 came back) and change nothing: a
+        burst of ten rejected calls is one signal, not ten halvings.
+        """
+        if now < self.paused_until:
+            return
         self._maybe_recover(now)
         repeat = now - self.last_throttle < 10.0
         self.backoff_s = min(max_backoff_s, self.backoff_s * 2 if repeat else initial_backoff_s)

@@ -62,7 +62,11 @@ def chaos_config(sim: Simulator, tmp_path: Path, followers: Sequence[FollowerCon
     return dataclasses.replace(
         cfg,
         engine=dataclasses.replace(
-            cfg.engine, follower_tick_s=2.0, bracket_tick_s=1.0, follower_max_restarts=15
+            cfg.engine,
+            follower_tick_s=2.0,
+            bracket_tick_s=1.0,
+            follower_max_restarts=15,
+            leader_reconcile_s=2.0,
         ),
     )
 

@@ -122,12 +122,9 @@ def test_broker_faults_of_every_kind_lose_and_duplicate_no_follower_order(
             else:
                 sim.admin.set_faults(faults)
             _hold(hold_s, lambda: bool(failures))
+            # a stall may end with the connection alive and frames lost: the periodic leader
+            # reconcile (chaos config: every 2 s) finds those orders
             sim.admin.clear_faults()
-            if faults is not None and faults.get("socket_stall"):
-                # end a stall with a cut: the engine reconciles only on (re)connect, so a stall
-                # that ends between a reconnect and the next missed pong loses the orders placed
-                # in between -- pinned on its own in test_known_gaps, kept out of this run
-                sim.admin.drop_order_sockets()
         trading.clear()
         script.join(30.0)
         assert not failures, failures

@@ -65,24 +65,32 @@ def test_repeated_throttles_double_the_backoff_up_to_its_cap() -> None:
     for _ in range(8):
         w.throttled(t)
         delays.append(w.paused_until - t)
-        t += 0.1
+        t = w.paused_until  # the next DH-904 comes right after the pause
     assert delays[:3] == [1.0, 2.0, 4.0]
     assert max(delays) == 15.0
+
+
+def test_dh904_answers_arriving_during_the_pause_are_the_same_episode() -> None:
+    w = AccountWindows.dhan_defaults()
+    for i in range(10):  # ten calls in flight all come back DH-904
+        w.throttled(5.0 + i * 0.01)
+    assert w.scale == 0.5
+    assert w.paused_until == 6.0
 
 
 def test_the_allowance_never_shrinks_below_a_quarter_of_dhans_limits() -> None:
     w = AccountWindows.dhan_defaults()
     for i in range(6):
-        w.throttled(float(i), max_backoff_s=2.0)
+        w.throttled(i * 2.0, max_backoff_s=2.0)
     assert w.scale == MIN_SCALE
-    fill(w, 10.0, 2)  # a quarter of 10/s, rounded down (the pause has ended, no recovery yet)
-    assert w.wait_s(10.0) > 0.0
+    fill(w, 12.0, 2)  # a quarter of 10/s, rounded down (the pause has ended, no recovery yet)
+    assert w.wait_s(12.0) > 0.0
 
 
 def test_the_allowance_doubles_back_for_every_quiet_step_after_a_throttle() -> None:
     w = AccountWindows.dhan_defaults()
     w.throttled(0.0)
-    w.throttled(1.0)
+    w.throttled(1.0)  # right after the first pause
     assert w.scale == 0.25
     w.wait_s(1.0 + RECOVER_STEP_S)
     assert w.scale == 0.5
