@@ -18,6 +18,7 @@ from actors.bracket_leg import BracketLegActor
 from actors.follower_book import FollowerBook
 from actors.messages import (
     PERMIT_RETRY_S,
+    STALE_GRANT_S,
     Action,
     BrokerThrottled,
     CancelPermits,
@@ -32,6 +33,7 @@ from actors.messages import (
 )
 from actors.names import LIMITER, bracket_name
 from actors.orders import is_bracket, matches_desired, modify_request, place_request
+from actors.rate_windows import AccountWindows
 from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
@@ -70,6 +72,7 @@ class FollowerActor(SupervisedActor):
         engine: EngineConfig,
         metrics: Metrics,
         book: FollowerBook | None = None,
+        windows: AccountWindows | None = None,
     ) -> None:
         super().__init__(context)
         self.follower = follower
@@ -81,6 +84,9 @@ class FollowerActor(SupervisedActor):
         #: this follower's broker books, shared with its BracketLegActors (the engine passes
         #: one that outlives restarts, so old and new brackets share it too)
         self.book = book or FollowerBook(client, max_age_s=engine.bracket_tick_s / 2)
+        #: this account's order-rate windows, shared with the RateLimiterActor: a call that
+        #: fits them now goes out at once (no limiter round trip); None = always ask
+        self.windows = windows
         self.enabled = follower.enabled
         self.paused_reason: str | None = None
         #: intent id -> action requested from the limiter and not yet granted or denied
@@ -154,7 +160,8 @@ class FollowerActor(SupervisedActor):
             self._converge()
         elif isinstance(message, PermitGranted):
             self.awaiting.pop(message.intent_id, None)
-            self._act(message.intent_id, message.action)
+            if self._grant_still_good(message):
+                self._act(message.intent_id, message.action)
         elif isinstance(message, PermitDenied):
             self.awaiting.pop(message.intent_id, None)
             self.requested.pop(message.intent_id, None)
@@ -272,7 +279,6 @@ class FollowerActor(SupervisedActor):
         for intent in claimed:
             if self._decide(intent) is Action.PLACE and intent.id not in self.awaiting:
                 self._request_permit(intent, Action.PLACE)
-                self.requested[intent.id] = intent
 
     def _converge(self) -> None:
         """Take the next step for every intent that needs one; pass again while a step asks.
@@ -345,9 +351,19 @@ class FollowerActor(SupervisedActor):
             self._audit("modify_cap_reached", {"intent_id": intent.id})
         elif isinstance(step, Action):
             self._request_permit(intent, step)
-            self.requested[intent.id] = intent
 
     def _request_permit(self, intent: Intent, action: Action) -> None:
+        """Act now if the account's windows have room, else ask the limiter and wait."""
+        self.requested[intent.id] = intent
+        if self.windows is not None and self.windows.try_take(
+            self.clock.monotonic(), urgent=action is Action.CANCEL
+        ):
+            self._act(intent.id, action)
+            return
+        self._ask_limiter(intent, action)
+
+    def _ask_limiter(self, intent: Intent, action: Action) -> None:
+        self.requested[intent.id] = intent
         try:
             self.registry.tell(
                 LIMITER,
@@ -360,8 +376,24 @@ class FollowerActor(SupervisedActor):
                 ),
             )
         except ChildUnavailable:
+            self.requested.pop(intent.id, None)
             return  # the limiter is restarting: the next tick asks again
         self.awaiting[intent.id] = (action, time.monotonic())
+
+    def _grant_still_good(self, grant: PermitGranted) -> bool:
+        """A permit used late is stamped again (or queued again): it was counted at grant
+        time, and sending it now next to the permits granted since could put more calls in
+        one broker second than Dhan allows (seen as DH-904 bursts after a slow lookup)."""
+        now = self.clock.monotonic()
+        if self.windows is None or now - grant.granted_at <= STALE_GRANT_S:
+            return True
+        urgent = grant.action is Action.CANCEL
+        if self.windows.try_take(now, urgent=urgent, overtake=True):
+            return True
+        intent = self.requested.get(grant.intent_id) or self._intent(grant.intent_id)
+        if intent is not None:
+            self._ask_limiter(intent, grant.action)
+        return False
 
     def _forget_stale_permit_requests(self) -> None:
         edge = time.monotonic() - PERMIT_RETRY_S

@@ -124,6 +124,14 @@ class PermitGranted:
     intent_id: int
     action: Action
     tag: str = ""
+    #: the limiter's monotonic clock when it stamped the permit into the account's windows
+    granted_at: float = 0.0
+
+
+#: A permit used later than this after its grant no longer vouches for the broker's window
+#: (the call goes out later than it was counted, next to calls counted after it): the
+#: follower takes a fresh stamp for it, or queues again.
+STALE_GRANT_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)

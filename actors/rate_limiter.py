@@ -58,6 +58,14 @@ class RateLimiterActor(SupervisedActor):
         self.queued: set[PermitRequest] = set()
         self._wakeup: Any = None
 
+    def on_start(self) -> None:
+        super().on_start()
+        # a predecessor's queue died with it: nothing of any account waits any more, so the
+        # followers' fast paths must not keep deferring to requests that no longer exist
+        for windows in self.accounts.values():
+            with windows.lock:
+                windows.queued = 0
+
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, PermitRequest):
             self._request(message)
@@ -65,7 +73,9 @@ class RateLimiterActor(SupervisedActor):
             self._wakeup = None
             self._serve()
         elif isinstance(message, BrokerThrottled):
-            self._windows(message.account).throttled(self.clock.monotonic())
+            windows = self._windows(message.account)
+            with windows.lock:
+                windows.throttled(self.clock.monotonic())
             logger.warning(
                 "account %s throttled by the broker (DH-904): backing off", message.account
             )
@@ -73,6 +83,7 @@ class RateLimiterActor(SupervisedActor):
         elif isinstance(message, CancelPermits):
             for account, queue in list(self.queues.items()):
                 kept = deque(r for r in queue if r.reply_to != message.reply_to)
+                self._count_queued(account, len(kept) - len(queue))
                 if kept:
                     self.queues[account] = kept
                 else:
@@ -117,7 +128,13 @@ class RateLimiterActor(SupervisedActor):
         else:
             queue.append(req)
         self.queued.add(req)
+        self._count_queued(req.account, 1)
         self._serve()
+
+    def _count_queued(self, account: str, delta: int) -> None:
+        windows = self._windows(account)
+        with windows.lock:
+            windows.queued = max(0, windows.queued + delta)
 
     def _serve(self) -> None:
         """Grant every request that fits now, one per account per round (round-robin)."""
@@ -128,14 +145,16 @@ class RateLimiterActor(SupervisedActor):
             for account in list(self.queues):
                 queue = self.queues[account]
                 windows = self._windows(account)
-                if windows.wait_s(now, urgent=queue[0].action is Action.CANCEL) > 0:
-                    continue
+                with windows.lock:
+                    if windows.wait_s(now, urgent=queue[0].action is Action.CANCEL) > 0:
+                        continue
+                    windows.take(now)
+                    windows.queued = max(0, windows.queued - 1)
                 req = queue.popleft()
                 self.queued.discard(req)
                 if not queue:
                     del self.queues[account]
-                windows.take(now)
-                self._reply(req, PermitGranted(req.intent_id, req.action, req.tag))
+                self._reply(req, PermitGranted(req.intent_id, req.action, req.tag, now))
                 progressed = True
         self._schedule()
 
@@ -143,10 +162,12 @@ class RateLimiterActor(SupervisedActor):
         if not self.queues or self._wakeup is not None:
             return
         now = self.clock.monotonic()
-        wait = min(
-            self._windows(a).wait_s(now, urgent=q[0].action is Action.CANCEL)
-            for a, q in self.queues.items()
-        )
+        waits = []
+        for account, queue in self.queues.items():
+            windows = self._windows(account)
+            with windows.lock:
+                waits.append(windows.wait_s(now, urgent=queue[0].action is Action.CANCEL))
+        wait = min(waits)
         self._wakeup = self.tell_later(max(wait, 0.001), Tick())
 
     def _reply(self, req: PermitRequest, message: Any) -> None:

@@ -7,6 +7,7 @@ the arithmetic is unit-tested without threads. Dhan's order-API limits are per a
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -49,6 +50,9 @@ class AccountWindows:
     Long-lived: the engine keeps one per account across RateLimiterActor restarts, so a
     restarted limiter still knows what its predecessor granted (a fresh window would grant a
     second full minute's worth and the broker would answer DH-904).
+
+    Shared: the limiter and the account's own FollowerActor (its fast path,
+    :meth:`try_take`) both use it, each under :attr:`lock`.
     """
 
     windows: list[_Window]
@@ -60,6 +64,10 @@ class AccountWindows:
     last_throttle: float = float("-inf")
     #: the scale right after the last DH-904 (recovery doubles it per quiet step)
     throttled_scale: float = 1.0
+    #: requests of this account waiting in the limiter's queue (kept by the limiter): while
+    #: any wait, the fast path must not overtake them
+    queued: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def dhan_defaults(
@@ -87,6 +95,20 @@ class AccountWindows:
     def take(self, now: float) -> None:
         for w in self.windows:
             w.stamps.append(now)
+
+    def try_take(self, now: float, *, urgent: bool = False, overtake: bool = False) -> bool:
+        """Take one call now if it fits and nothing of this account waits in the limiter.
+
+        The follower's fast path: a copy that fits Dhan's windows goes out without a round
+        trip through the RateLimiterActor; otherwise the caller asks the limiter and waits.
+        ``overtake``: ignore the queue (a permit granted earlier, re-stamped because it is
+        used late, was at the head of that queue already).
+        """
+        with self.lock:
+            if (self.queued and not overtake) or self.wait_s(now, urgent=urgent) > 0:
+                return False
+            self.take(now)
+            return True
 
     def throttled(
         self, now: float, *, initial_backoff_s: float = 1.0, max_backoff_s: float = 15.0

@@ -153,6 +153,9 @@ class Engine:
                             journal=self.journal,
                             engine=e,
                             metrics=self.metrics,
+                            windows=self.rate_windows.setdefault(
+                                f.name, AccountWindows.dhan_defaults()
+                            ),
                             book=FollowerBook(self.clients[f.name], max_age_s=e.bracket_tick_s / 2),
                             backoff=Backoff(initial_s=0.05, max_s=5.0, reset_after_s=30.0),
                         )

@@ -8,6 +8,7 @@ from actors.follower import FollowerActor
 from actors.messages import LeaderChanged, Tick
 from actors.names import LIMITER, follower_name
 from actors.rate_limiter import RateLimiterActor
+from actors.rate_windows import AccountWindows
 from actors.sizing import SizingContext, desired_intents
 from copytrader.metrics import Metrics
 from dhan.codes import (
@@ -164,6 +165,71 @@ def test_a_restarted_follower_settles_two_in_flight_claims_without_crashing(
         book = [o["correlationId"] for o in sim.admin.orders(f.client_id)]
         assert book == [claims[0].correlation_id]
         assert crashes.of_type(RestartScheduled) == []
+    finally:
+        root.stop()
+        client.close()
+        journal.close()
+
+
+def test_a_copy_that_fits_the_accounts_windows_goes_out_without_a_limiter_round_trip(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # no RateLimiterActor at all: the follower's fast path stamps the shared windows and sends;
+    # once they are full it would have to ask the limiter (and here, would wait forever)
+    f = follower_config("fast", "1700000003")
+    cfg = build_config(sim, tmp_path, [f])
+    create_accounts(sim, cfg)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    journal = Journal.open(cfg.store.url)
+    client = DhanClient(
+        base_url=sim.rest_url, client_id=f.client_id, access_token=f.access_token.reveal()
+    )
+    windows = AccountWindows.dhan_defaults(((1.0, 10), (60.0, 2)))  # room for two calls
+    ctx = SizingContext(lot_sizes={}, balances={})
+    root = Supervisor(
+        "root",
+        [
+            ChildSpec.actor(
+                follower_name(f.name),
+                FollowerActor,
+                follower=f,
+                client=client,
+                journal=journal,
+                engine=cfg.engine,
+                metrics=Metrics(process=False),
+                windows=windows,
+            ),
+        ],
+    ).start()
+    try:
+        claims = []
+        for n in range(3):
+            snap = LeaderOrderSnapshot(
+                leader_order_id=f"L-{n}",
+                dedupe_key=f"test|L-{n}|1",
+                source=SnapshotSource.SOCKET,
+                status=OrderStatus.PENDING,
+                transaction_type=TransactionType.BUY,
+                exchange_segment=ExchangeSegment.NSE_EQ,
+                product_type=ProductType.INTRADAY,
+                order_type=OrderType.LIMIT,
+                validity=Validity.DAY,
+                security_id="1333",
+                quantity=3,
+                price=1500.0,
+                seq=1,
+            )
+            claimed = journal.record_and_claim(snap, desired_intents(snap, [f], ctx), [f.name])
+            assert claimed is not None
+            claims.extend(claimed)
+            root.registry.tell(
+                follower_name(f.name), LeaderChanged((f"L-{n}",), 0, claimed=tuple(claimed))
+            )
+        root.registry.ask(follower_name(f.name), Tick(), timeout_s=10)
+        states = [journal.intent(c.id).state for c in claims]
+        assert states[:2] == [IntentState.WORKING, IntentState.WORKING]
+        assert states[2] is not IntentState.WORKING  # the windows were full: it waits
+        assert len(sim.admin.orders(f.client_id)) == 2
     finally:
         root.stop()
         client.close()
