@@ -839,7 +839,58 @@ def _journal_calls(journal: Journal, sync: str, rounds: int, n_followers: int) -
         third = len(rest) // 3
         out += _concurrent_acks(journal, rest[: 2 * third], n_followers)
         out.append(_raw_acks(journal, rest[2 * third :]))
+        out += _reads(journal, rounds)
     return out
+
+
+def _reads(journal: Journal, rounds: int) -> list[Micro]:
+    """The follower's refresh read (its WORKING copies of one leader order) through the
+    journal, and the same SELECT compiled once and run on a plain ``sqlite3`` connection."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+
+    from store.hot_path import compile_for
+    from store.models import FollowerIntent
+    from store.rows import intent_from_row
+    from store.statements import select_intents
+
+    c = FollowerIntent.__table__.c
+    stmt = (
+        select_intents()
+        .where(
+            c.follower == bindparam("follower"),
+            c.state == bindparam("state"),
+            c.leader_order_id == bindparam("leader_order_id"),
+        )
+        .order_by(c.id)
+    )
+    sql = compile_for(stmt, SQLiteDialect_pysqlite(paramstyle="named"))
+    path = journal._engine.url.database  # internals: the file the journal writes
+    assert path is not None
+    conn = sqlite3.connect(path, check_same_thread=False)
+
+    def through_journal(k: int) -> Any:
+        return journal.intents(
+            "f0001", [IntentState.WORKING], leader_order_id=f"M{k % rounds + 100}"
+        )
+
+    def raw(k: int) -> Any:
+        params = {
+            "follower": "f0001",
+            "state": "WORKING",
+            "leader_order_id": f"M{k % rounds + 100}",
+        }
+        cur = conn.execute(sql.text, sql.params(params))
+        names = [d[0] for d in cur.description]
+        return [intent_from_row(dict(zip(names, r, strict=True))) for r in cur.fetchall()]
+
+    try:
+        return [
+            measure("Journal.intents(f, [WORKING], leader_order_id)", through_journal, rounds),
+            measure("the same SELECT precompiled, plain sqlite3 + intent_from_row", raw, rounds),
+        ]
+    finally:
+        conn.close()
 
 
 def _raw_acks(journal: Journal, ids: list[int]) -> Micro:
