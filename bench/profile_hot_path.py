@@ -601,6 +601,35 @@ def copy_timelines(rec: Recorder, run: Run) -> tuple[list[list[float]], dict[str
     return rows, {"after": dict(after), "unlinked": unlinked, "fast_path": fast}
 
 
+def fanout_ranks(run: Run) -> list[float]:
+    """p50 over orders of frame -> k-th follower place received, for k = 1..N."""
+    assert run.accounts is not None
+    followers = set(run.accounts.followers)
+    wanted = set(run.leader_order_ids)
+    cid_to_order = {
+        correlation_id_for(name, oid): oid for oid in wanted for name in run.accounts.names
+    }
+    frame_ns: dict[str, int] = {}
+    places: dict[str, list[int]] = defaultdict(list)
+    for e in run.entries:
+        if e.get("kind") == "frame" and e.get("account") == run.accounts.leader:
+            frame_ns.setdefault(str(e.get("orderNo")), int(e["t_ns"]))
+        elif (
+            e.get("kind") == "rest"
+            and e.get("endpoint") == "POST /orders"
+            and e.get("account") in followers
+        ):
+            oid = cid_to_order.get(str(e.get("correlationId")))
+            if oid is not None:
+                places[oid].append(int(e["t_ns"]))
+    by_rank: dict[int, list[float]] = defaultdict(list)
+    for oid, stamps in places.items():
+        if oid in frame_ns:
+            for k, t in enumerate(sorted(stamps)):
+                by_rank[k].append((t - frame_ns[oid]) / 1e6)
+    return [statistics.median(by_rank[k]) for k in sorted(by_rank)]
+
+
 def handler_costs(rec: Recorder, copies: int) -> list[list[Any]]:
     """CPU per copy by (actor, message), with the journal and HTTP calls made inside."""
     inner: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -1245,6 +1274,15 @@ def print_timeline(run: Run, rec: Recorder) -> dict[str, Any]:
             else ""
         )
     )
+    ranks = fanout_ranks(run)
+    if ranks:
+        slope = (ranks[-1] - ranks[0]) / max(1, len(ranks) - 1)
+        print(
+            "p50 latency of the k-th copy of an order, k = 1..N (ms): "
+            + " ".join(f"{v:.1f}" for v in ranks)
+            + f"\n  -> each further copy goes out {slope:.2f} ms after the previous one (the "
+            "fan-out is serialised); the first one carries the fixed cost"
+        )
     rows, extra = copy_timelines(rec, run)
     stage_rows = []
     queue_ms: list[float] = []
@@ -1340,6 +1378,7 @@ def print_timeline(run: Run, rec: Recorder) -> dict[str, Any]:
     )
     return {
         "latency": report,
+        "p50_ms_by_rank": [round(v, 2) for v in ranks],
         "stages": stage_rows,
         "after": {k: summary_ms([x / 1000 for x in v]) for k, v in after.items()},
         "handlers": hrows,
