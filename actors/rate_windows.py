@@ -21,6 +21,8 @@ DEFAULT_MARGIN_S = 0.1
 MIN_SCALE = 0.25
 #: Each quiet period this long after the last DH-904 doubles the allowance back towards 1.
 RECOVER_STEP_S = 15.0
+#: Windows this short (Dhan's per-second one) are the ones a DH-904 shrinks.
+BURST_WINDOW_S = 2.0
 
 
 @dataclass(slots=True)
@@ -56,7 +58,8 @@ class AccountWindows:
     """
 
     windows: list[_Window]
-    #: Multiplier on every limit (1.0 normally; halved by each DH-904, restored when quiet).
+    #: Multiplier on the per-second limit (1.0 normally; halved by each DH-904 episode,
+    #: restored when quiet).
     scale: float = 1.0
     #: No grants before this time (backoff after a DH-904).
     paused_until: float = 0.0
@@ -89,7 +92,10 @@ class AccountWindows:
         wait = max(0.0, self.paused_until - now)
         scale = 1.0 if urgent else self.scale
         for w in self.windows:
-            wait = max(wait, w.wait_s(now, max(1, int(w.limit * scale))))
+            # the shrink paces bursts (the per-second window); shrinking the minute / hour /
+            # day budgets too would leave a follower minutes behind after one DH-904 storm
+            limit = max(1, int(w.limit * scale)) if w.span_s <= BURST_WINDOW_S else w.limit
+            wait = max(wait, w.wait_s(now, limit))
         return wait
 
     def take(self, now: float) -> None:

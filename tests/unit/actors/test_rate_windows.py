@@ -106,3 +106,18 @@ def test_an_urgent_cancel_ignores_the_shrunken_allowance_but_not_the_pause() -> 
     fill(w, 1.0, 5)  # the halved allowance is used up
     assert w.wait_s(1.0) > 0.0
     assert w.wait_s(1.0, urgent=True) == 0.0  # Dhan's full 10/s still has room
+
+
+def test_a_throttle_slows_bursts_but_leaves_the_minute_budget_whole() -> None:
+    w = AccountWindows.dhan_defaults()
+    t = 0.0
+    for _ in range(10):  # 100 calls in the last ten seconds
+        fill(w, t, 10)
+        t += 1.0 + M
+    w.throttled(t)
+    w.throttled(t + 1.0)
+    assert w.scale == MIN_SCALE
+    t += 4.0  # the pause is over
+    # two per second go on at once: the minute's 250 are not cut to a quarter (62 < 100)
+    fill(w, t, 2)
+    assert w.wait_s(t) > 0.0
