@@ -110,8 +110,8 @@ OTHER = "other"
 #: frame, a timer): left out of the "top by inclusive time" tables.
 _IDLE = re.compile(
     r"(_actor_loop|_bootstrap|Thread\.run|\.run$|Queue\.get|Inbox\.get|Condition\.wait"
-    r"|Event\.wait|_wait_for_tstate_lock|lock\.acquire|acquire' of|sleep|select|recv|_recv"
-    r"|run_forever|read_frame|epoll|_sample|_run$|OrderFeed\.run|WebSocketApp|poll)"
+    r"|Event\.wait|_wait_for_tstate_lock|lock\.acquire|acquire' of|sleep|selectors\.py"
+    r"|select\.(?:select|poll|epoll)|recv|run_forever|read_frame|_sample$|_run$|WebSocketApp)"
 )
 
 
