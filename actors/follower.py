@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from actors.bracket_leg import BracketLegActor
@@ -57,6 +58,21 @@ MAX_MODIFICATIONS = 25
 FULL_REFRESH_EVERY_TICKS = 5
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _RefreshCopies:
+    """To self: read our open copies of one leader order that filled or ended."""
+
+    leader_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Settle:
+    """To self: settle one intent from a broker book row read by the full refresh."""
+
+    intent_id: int
+    order: Order
 
 
 class FollowerActor(SupervisedActor):
@@ -154,10 +170,17 @@ class FollowerActor(SupervisedActor):
             self.ticks += 1
             if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
                 self._refresh_working()
-            elif self.refresh_soon:
-                self._refresh_copies_of(self.refresh_soon)
+            else:
+                # one message per leader order: hints that arrive meanwhile are handled in
+                # between instead of waiting for the whole refresh (it was the copy p99)
+                for oid in self.refresh_soon:
+                    self.actor_ref.tell(_RefreshCopies(oid))
             self.refresh_soon = set()
             self._converge()
+        elif isinstance(message, _RefreshCopies):
+            self._refresh_copies_of(message.leader_order_id)
+        elif isinstance(message, _Settle):
+            self._settle_if_changed(message.intent_id, message.order)
         elif isinstance(message, PermitGranted):
             self.awaiting.pop(message.intent_id, None)
             if self._grant_still_good(message):
@@ -684,29 +707,32 @@ class FollowerActor(SupervisedActor):
         if is_bracket(intent) and to is not IntentState.REJECTED:
             self._spawn_bracket(intent)
 
-    def _refresh_copies_of(self, leader_order_ids: set[str]) -> None:
-        """Read our open copies of these leader orders, one GET each (cheaper than the book)."""
+    def _refresh_copies_of(self, leader_order_id: str) -> None:
+        """Read our open copies of this leader order, one GET each (cheaper than the book)."""
         if self.paused_reason is not None:
             return
-        for oid in leader_order_ids:
-            for intent in self.journal.intents(
-                self.name, states=[IntentState.WORKING], leader_order_id=oid
-            ):
-                if intent.broker_order_id is None or _is_super(intent):
-                    continue  # super orders: the full refresh reads their own book
-                try:
-                    order = self.client.get_order(intent.broker_order_id)
-                except errors.AuthError as exc:
-                    self._pause(f"token rejected ({exc.code})")
-                    return
-                except errors.DhanError as exc:
-                    logger.info("follower %s: order refresh failed: %s", self.name, exc)
-                    continue
-                if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
-                    self._settle_from_order(intent, order)
+        for intent in self.journal.intents(
+            self.name, states=[IntentState.WORKING], leader_order_id=leader_order_id
+        ):
+            if intent.broker_order_id is None or _is_super(intent):
+                continue  # super orders: the full refresh reads their own book
+            try:
+                order = self.client.get_order(intent.broker_order_id)
+            except errors.AuthError as exc:
+                self._pause(f"token rejected ({exc.code})")
+                return
+            except errors.DhanError as exc:
+                logger.info("follower %s: order refresh failed: %s", self.name, exc)
+                continue
+            if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
+                self._settle_from_order(intent, order)
 
     def _refresh_working(self) -> None:
-        """Poll the book for copies still open: fills and terminal states end intents."""
+        """Poll the book for copies still open: fills and terminal states end intents.
+
+        One book read here; each copy that changed is settled by its own message to self, so
+        a refresh that settles many copies (a write each) does not hold up a leader hint.
+        """
         working = self.journal.intents(self.name, states=[IntentState.WORKING])
         if not working or self.paused_reason is not None:
             return
@@ -727,7 +753,15 @@ class FollowerActor(SupervisedActor):
                 continue
             # TRANSIT -> PENDING is not worth a write; fills and the end of the order are
             if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
-                self._settle_from_order(intent, order)
+                self.actor_ref.tell(_Settle(intent.id, order))
+
+    def _settle_if_changed(self, intent_id: int, order: Order) -> None:
+        """Settle from a book row read earlier, if the intent is still where it was."""
+        intent = self._intent(intent_id)
+        if intent is None or intent.state is not IntentState.WORKING:
+            return  # moved on since the book was read (our own cancel, a lookup)
+        if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
+            self._settle_from_order(intent, order)
 
     def _spawn_bracket(self, intent: Intent) -> None:
         """Start the BracketLegActor of ``intent`` under this follower's supervisor (once)."""

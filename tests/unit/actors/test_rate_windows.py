@@ -36,7 +36,7 @@ def test_the_margin_keeps_eleven_requests_out_of_any_broker_second_despite_deliv
             grants.append(t)
         else:
             t += wait
-    arrivals = [grants[0] + 0.08] + grants[1:]
+    arrivals = [grants[0] + 0.08, *grants[1:]]
     assert arrivals[10] - arrivals[0] >= 1.0
 
 
