@@ -23,6 +23,7 @@ from store.records import (
     Intent,
     LeaderOrderSnapshot,
     SnapshotSource,
+    TransitionRequest,
 )
 from store.states import TERMINAL_STATES, TRANSITIONS, IntentState
 
@@ -45,4 +46,5 @@ __all__ = [
     "SnapshotSource",
     "StaleState",
     "StoreError",
+    "TransitionRequest",
 ]

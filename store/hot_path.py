@@ -11,16 +11,15 @@ writers of one order's intents, so the read-diff-write is exact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 
+from store.driver import DbapiConnection, Driver, DriverSql, Executed, compile_for, named_dialect
 from store.engine import dumps_json
-from store.errors import IllegalTransition, IntentNotFound, StaleState
+from store.errors import IllegalTransition, IntentNotFound, StaleState, StoreError
 from store.locks import LOCK_AUDIT, LOCK_LEADER_ORDER, lock_key
 from store.models import AuditEntry, FollowerIntent, LeaderEvent, LeaderOrder
 from store.records import (
@@ -28,12 +27,18 @@ from store.records import (
     DesiredIntent,
     Intent,
     LeaderOrderSnapshot,
+    TransitionRequest,
     normalise_leg,
 )
 from store.redaction import redact_secrets
 from store.rows import desired_params, intent_from_row, new_intent_params, snapshot_params
 from store.statements import build_statements
 from store.states import NEEDS_BROKER_ORDER_ID, TERMINAL_STATES, IntentState, is_legal
+
+#: Re-exported: benchmarks compile their own statements with these.
+__all__ = ["DriverSql", "Executed", "HotPath", "TransitionOutcome", "compile_for"]
+#: What ``HotPath.transitions`` gives back for each request: the moved intent, or the refusal.
+TransitionOutcome = Intent | StoreError | ValueError
 
 _ACTOR = "journal"
 _EVENT_KEYS = (
@@ -73,43 +78,16 @@ _TRANSITION_COLUMNS = (
 _INTENT_UPDATE = (*DESIRED_ORDER_FIELDS, "desired_version", "state", "state_reason", "updated_at")
 
 
-@dataclass(frozen=True, slots=True)
-class Executed:
-    """What a driver statement did: rows affected, and the rows it returned (as dicts)."""
-
-    rowcount: int
-    rows: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class DriverSql:
-    """One statement compiled for a dialect: its text and the constants it binds."""
-
-    text: str
-    constants: dict[str, Any] = field(default_factory=dict)
-
-    def params(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {**self.constants, **values} if self.constants else values
-
-
-def compile_for(stmt: Any, dialect: Dialect, keys: Sequence[str] | None = None) -> DriverSql:
-    """Compile ``stmt`` to driver SQL with named parameters (``keys``: the columns bound)."""
-    columns = set(keys or ())
-    compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
-    # Parameters without a value are the caller's; the others are literals of the statement.
-    constants = {k: v for k, v in compiled.params.items() if k not in columns and v is not None}
-    return DriverSql(str(compiled), constants)
-
-
 class HotPath:
-    """Compiled statements + the two hot algorithms for one dialect (sqlite / postgresql)."""
+    """Compiled statements + the hot algorithms for one dialect (sqlite / postgresql).
 
-    def __init__(self, dialect: Dialect) -> None:
+    Every method takes the DB-API connection of the caller's write transaction.
+    """
+
+    def __init__(self, dialect: Dialect, driver: Driver | None = None) -> None:
         self.postgres = dialect.name == "postgresql"
-        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-        if not self.postgres:
-            # Named parameters, so the same dicts serve sqlite3 and psycopg.
-            dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]  # SQLite dialects take it
+        self.driver = driver or Driver(dialect)
+        dialect = named_dialect(dialect)
         sql = build_statements(dialect.name)
         snapshot_keys = [c.name for c in LeaderOrder.__table__.c]
         self.insert_event = compile_for(sql.insert_event.inline(), dialect, _EVENT_KEYS)
@@ -154,43 +132,22 @@ class HotPath:
             select(func.pg_advisory_xact_lock(bindparam("ns"), bindparam("key"))), dialect
         )
 
-    # Values the drivers cannot take as they are.
     def ts(self, value: datetime) -> Any:
-        if self.postgres:
-            return value
-        # SQLAlchemy's SQLite DATETIME text format (naive UTC), so reads parse it back.
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        """``value`` as the driver binds a timestamp column."""
+        return self.driver.ts(value)
 
-    def run(self, conn: Connection, sql: DriverSql, params: Any) -> Executed:
-        """Execute on the driver connection inside ``conn``'s transaction.
+    def run(self, conn: DbapiConnection, sql: DriverSql, params: Any) -> Executed:
+        """Execute on the DB-API connection, inside the caller's transaction."""
+        return self.driver.run(conn, sql, params)
 
-        Skips SQLAlchemy's per-statement machinery (about 20 us a call, several calls per
-        event); driver errors are re-raised as SQLAlchemy's (``IntegrityError``...).
-        """
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
-        try:
-            if isinstance(params, list):
-                cursor.executemany(sql.text, [sql.params(p) for p in params])
-            else:
-                cursor.execute(sql.text, sql.params(params))
-            rows: list[dict[str, Any]] = []
-            if cursor.description is not None:
-                names = [d[0] for d in cursor.description]
-                rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-            return Executed(cursor.rowcount, rows)
-        except self._dbapi_error as exc:
-            raise DBAPIError.instance(sql.text, params, exc, self._dbapi_error) from exc
-        finally:
-            cursor.close()
-
-    def audit_lock(self, conn: Connection) -> None:
+    def audit_lock(self, conn: DbapiConnection) -> None:
         """PostgreSQL: take the audit lock (always last in a transaction; see ``Journal``)."""
         if self.postgres:
             self.run(conn, self.lock, {"ns": LOCK_AUDIT, "key": 0})
 
     def record(
         self,
-        conn: Connection,
+        conn: DbapiConnection,
         snap: LeaderOrderSnapshot,
         intents: Sequence[DesiredIntent],
         now: datetime,
@@ -222,7 +179,7 @@ class HotPath:
         params["recorded_at"] = ts
         applied = self.run(conn, self.upsert_snapshot, params).rowcount > 0
         audit = [
-            self._audit(
+            self.audit_row(
                 ts,
                 "leader_snapshot",
                 None,
@@ -247,13 +204,12 @@ class HotPath:
             audit += self._write_intents(
                 conn, snap, intents, now, ts, claim_for, claimed_out, touched_out
             )
-        self.audit_lock(conn)
-        self.run(conn, self.insert_audit, audit)
+        self.audit(conn, audit)
         return True
 
     def _write_intents(
         self,
-        conn: Connection,
+        conn: DbapiConnection,
         snap: LeaderOrderSnapshot,
         intents: Sequence[DesiredIntent],
         now: datetime,
@@ -317,7 +273,7 @@ class HotPath:
                 "desired_version": version,
                 "event": snap.dedupe_key,
             }
-            audit.append(self._audit(ts, kind, intent.follower, payload))
+            audit.append(self.audit_row(ts, kind, intent.follower, payload))
             if touched_out is not None:
                 touched_out.add(intent.follower)
         if inserts:
@@ -331,7 +287,7 @@ class HotPath:
 
     def _claimed_intents(
         self,
-        conn: Connection,
+        conn: DbapiConnection,
         leader_order_id: str,
         claimed: list[dict[str, Any]],
         now: datetime,
@@ -347,7 +303,7 @@ class HotPath:
 
     def transition(
         self,
-        conn: Connection,
+        conn: DbapiConnection,
         intent_id: int,
         to: IntentState,
         expect_from: IntentState | None,
@@ -356,8 +312,52 @@ class HotPath:
     ) -> Intent:
         """The body of ``Journal.transition`` (see there), inside the caller's transaction.
 
-        ``changes``: the non-None keyword arguments, as column values.
+        ``changes``: the non-None keyword arguments, as column values (``transition_changes``).
+        A refusal (``IntentNotFound``, ``StaleState``, ``IllegalTransition``, ``ValueError``) is
+        raised after one read and before any write: it leaves nothing to roll back.
         """
+        ts = self.ts(now)
+        row = self._checked(conn, intent_id, IntentState(to), expect_from, changes)
+        intent, audit = self._apply(conn, row, IntentState(to), changes, now, ts)
+        self.audit(conn, [audit])
+        return intent
+
+    def transitions(
+        self, conn: DbapiConnection, requests: Sequence[TransitionRequest], now: datetime
+    ) -> list[TransitionOutcome]:
+        """The body of ``Journal.transitions``: each request checked and applied on its own.
+
+        Requests run in intent id order (PostgreSQL row locks are then always taken in the
+        same order, so two batches cannot deadlock), those of one intent in the given order.
+        A refused request writes nothing (see ``transition``) and its slot holds the error; a
+        database error raises and leaves the caller's transaction to be rolled back.
+        """
+        ts = self.ts(now)
+        outcomes: list[TransitionOutcome | None] = [None] * len(requests)
+        audit: list[dict[str, Any]] = []
+        for index in sorted(range(len(requests)), key=lambda i: requests[i].intent_id):
+            request = requests[index]
+            changes = transition_changes(request)
+            try:
+                to = IntentState(request.to)
+                row = self._checked(conn, request.intent_id, to, request.expect_from, changes)
+            except (StoreError, ValueError) as refused:
+                outcomes[index] = refused
+                continue
+            outcomes[index], audit_row = self._apply(conn, row, to, changes, now, ts)
+            audit.append(audit_row)
+        self.audit(conn, audit)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _checked(
+        self,
+        conn: DbapiConnection,
+        intent_id: int,
+        to: IntentState,
+        expect_from: IntentState | None,
+        changes: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The intent's row (locked on PostgreSQL) if the move is allowed; else raises."""
         found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
         if not found:
             raise IntentNotFound(intent_id)
@@ -378,39 +378,73 @@ class HotPath:
             and changes.get("broker_order_id", row["broker_order_id"]) is None
         ):
             raise ValueError(f"intent {intent_id}: {to} needs the broker order id")
-        ts = self.ts(now)
+        return row
+
+    def _apply(
+        self,
+        conn: DbapiConnection,
+        row: dict[str, Any],
+        to: IntentState,
+        changes: dict[str, Any],
+        now: datetime,
+        ts: Any,
+    ) -> tuple[Intent, dict[str, Any]]:
+        """Write the checked move of ``row``; returns the moved intent and its audit row."""
         values = {name: row[name] for name in _TRANSITION_COLUMNS}
         values |= changes
         values |= {"state": to.value, "updated_at": ts}
         if to is IntentState.SENDING:
             values["attempts"] = row["attempts"] + 1
-        self.run(conn, self.update_state, {**values, "intent_id": intent_id})
+        self.run(conn, self.update_state, {**values, "intent_id": row["id"]})
         payload = {
-            "intent_id": intent_id,
+            "intent_id": row["id"],
             "correlation_id": row["correlation_id"],
             "leader_order_id": row["leader_order_id"],
-            "from": current.value,
+            "from": row["state"],
             "to": to.value,
             **changes,
         }
-        self.audit_lock(conn)
-        self.run(
-            conn,
-            self.insert_audit,
-            [self._audit(ts, "intent_transition", row["follower"], payload)],
-        )
-        return intent_from_row({**row, **values, "updated_at": now})
+        audit = self.audit_row(ts, "intent_transition", row["follower"], payload)
+        return intent_from_row({**row, **values, "updated_at": now}), audit
 
-    def _audit(
-        self, ts: Any, kind: str, account: str | None, payload: dict[str, Any]
+    def audit_row(
+        self,
+        ts: Any,
+        kind: str,
+        account: str | None,
+        payload: dict[str, Any],
+        *,
+        actor: str = _ACTOR,
     ) -> dict[str, Any]:
+        """An ``audit_outbox`` row as the driver binds it (``ts`` from ``HotPath.ts``)."""
         return {
             "at": ts,
             "kind": kind,
-            "actor": _ACTOR,
+            "actor": actor,
             "account": account,
             "payload": dumps_json(payload),
         }
+
+    def audit(self, conn: DbapiConnection, rows: list[dict[str, Any]]) -> None:
+        """Append audit rows: always the last statements of a write transaction (see
+        ``audit_lock``)."""
+        if rows:
+            self.audit_lock(conn)
+            self.run(conn, self.insert_audit, rows)
+
+
+def transition_changes(request: TransitionRequest) -> dict[str, Any]:
+    """The columns a transition sets besides its state: the request's non-None values."""
+    changes: dict[str, Any] = {
+        "broker_order_id": request.broker_order_id,
+        "applied_version": request.applied_version,
+        "error_code": None if request.error_code is None else str(request.error_code),
+        "error_message": request.error_message,
+        "broker_status": None if request.broker_status is None else str(request.broker_status),
+        "filled_qty": request.filled_qty,
+        "state_reason": request.reason,
+    }
+    return {k: v for k, v in changes.items() if v is not None}
 
 
 def _same(row: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -3,33 +3,37 @@
 Everything that must survive a crash is committed here before anyone is told: the leader
 feed records each leader event together with the follower intents derived from it (one
 transaction), a follower marks an intent SENDING (committed) before its HTTP request goes out.
-Every method is thread-safe and runs one short transaction on a pooled connection.
+Every method is thread-safe and runs one short transaction on a pooled connection. The calls
+made per order or per follower tick run precompiled driver SQL (``store.hot_path``,
+``store.reads``, ``store.writes``); the rest go through SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy.exc import DBAPIError
 
 from dhan.codes import TERMINAL_STATUSES, LegName, OrderStatus
 from store.checkpointer import WalCheckpointer
-from store.engine import WRITE_OPTION, make_engine
+from store.driver import DbapiConnection, Driver
+from store.engine import make_engine
 from store.errors import IntentNotFound, StoreError
 from store.group_commit import GroupCommitter
-from store.hot_path import HotPath
+from store.hot_path import HotPath, TransitionOutcome, transition_changes
 from store.models import (
-    AccountMark,
     ActorRestartRow,
-    AuditEntry,
     BracketOrderLeg,
     FollowerFlagRow,
     FollowerIntent,
     LeaderOrder,
 )
+from store.reads import Reads
 from store.records import (
     ActorRestart,
     AuditRecord,
@@ -38,11 +42,11 @@ from store.records import (
     FollowerFlag,
     Intent,
     LeaderOrderSnapshot,
+    TransitionRequest,
     normalise_leg,
 )
 from store.redaction import check_no_secrets
 from store.rows import (
-    audit_from_row,
     flag_from_row,
     intent_from_row,
     leg_from_row,
@@ -50,14 +54,13 @@ from store.rows import (
     snapshot_from_row,
 )
 from store.schema import ensure_schema
-from store.statements import build_statements, select_intents
-from store.states import IN_FLIGHT_STATES, NEEDS_BROKER_ORDER_ID, TERMINAL_STATES, IntentState
+from store.statements import select_intents
+from store.states import NEEDS_BROKER_ORDER_ID, TERMINAL_STATES, IntentState
+from store.writes import Writes
 
 _INTENTS = FollowerIntent.__table__.c
 _LEGS = BracketOrderLeg.__table__.c
 _SNAPS = LeaderOrder.__table__.c
-_AUDIT = AuditEntry.__table__.c
-_MARKS = AccountMark.__table__.c
 _TERMINAL = sorted(s.value for s in TERMINAL_STATES)
 _TERMINAL_STATUS = sorted(s.value for s in TERMINAL_STATUSES)
 #: The journal's own marks (not an account): the audit drain cursor lives here.
@@ -76,13 +79,16 @@ class Journal:
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine made by ``store.engine.make_engine``; prefer ``Journal.open``."""
         self._engine = engine
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._dialect = engine.dialect.name
-        self._sql = build_statements(self._dialect)
-        self._hot = HotPath(engine.dialect)
+        self._driver = Driver(engine.dialect)
+        self._hot = HotPath(engine.dialect, self._driver)
+        self._reads = Reads(engine.dialect, self._driver)
+        self._writes = Writes(engine.dialect, self._hot)
         self._closed = False
         #: SQLite: concurrent writers share one commit (one fsync); see store.group_commit
-        self._group = GroupCommitter(self._writer) if self._dialect == "sqlite" else None
+        self._group: GroupCommitter | None = None
+        if self._dialect == "sqlite":
+            self._group = GroupCommitter(engine.raw_connection, self._driver)
         self._checkpointer: WalCheckpointer | None = None
         if self._dialect == "sqlite" and engine.url.database:
             self._checkpointer = WalCheckpointer(engine.url.database)
@@ -120,6 +126,8 @@ class Journal:
     def close(self) -> None:
         """Close every pooled connection. The journal cannot be used afterwards."""
         self._closed = True
+        if self._group is not None:
+            self._group.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._engine.dispose()
@@ -144,16 +152,45 @@ class Journal:
         return f"Journal({self.url!r})"
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        # SQLite: BEGIN IMMEDIATE (see store.engine); committed on a clean exit.
+    def _write(self) -> Iterator[DbapiConnection]:
+        """A write transaction on a DB-API connection, committed on a clean exit.
+
+        SQLite: a place in the group commit (``BEGIN IMMEDIATE``; see store.group_commit).
+        PostgreSQL: a pooled psycopg connection (it begins on the first statement).
+        """
         if self._closed:
             raise StoreError("the journal is closed")
         if self._group is not None:
-            with self._group.transaction() as conn:
-                yield conn
+            with self._group.transaction() as shared:
+                yield shared
             return
-        with self._writer.connect() as conn, conn.begin():
+        pooled = self._engine.raw_connection()
+        try:
+            conn: Any = pooled.dbapi_connection
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):  # a broken connection: the pool pings it
+                    conn.rollback()
+                raise
+            try:
+                conn.commit()
+            except self._driver.dbapi_error as exc:
+                raise DBAPIError.instance("COMMIT", None, exc, self._driver.dbapi_error) from exc
+        finally:
+            pooled.close()
+
+    @contextmanager
+    def _driver_read(self) -> Iterator[DbapiConnection]:
+        """A pooled DB-API connection for one precompiled read (``store.reads``)."""
+        if self._closed:
+            raise StoreError("the journal is closed")
+        pooled = self._engine.raw_connection()
+        try:
+            conn: Any = pooled.dbapi_connection
             yield conn
+        finally:
+            pooled.close()  # PostgreSQL: the pool's reset ends the read's transaction
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -161,15 +198,6 @@ class Journal:
             raise StoreError("the journal is closed")
         with self._engine.connect() as conn:
             yield conn
-
-    def _append_audit_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        # Always the last statement of a write transaction: on PostgreSQL the advisory lock is
-        # held to commit, so audit ids are allocated in commit order (nothing waits while
-        # holding it, hence no deadlock).
-        if not rows:
-            return
-        self._hot.audit_lock(conn)
-        conn.execute(self._sql.insert_audit, rows)
 
     # --- leader side ----------------------------------------------------------------------
 
@@ -230,15 +258,8 @@ class Journal:
         ``leg_name`` None: the plain order, else its ENTRY_LEG. Otherwise that exact leg.
         """
         legs = ["", LegName.ENTRY_LEG.value] if leg_name is None else [normalise_leg(leg_name)]
-        stmt = select(*_SNAPS).where(
-            _SNAPS.leader_order_id == leader_order_id, _SNAPS.leg_name.in_(legs)
-        )
-        with self._read() as conn:
-            rows = {row.leg_name: row for row in conn.execute(stmt)}
-        for leg in legs:
-            if leg in rows:
-                return snapshot_from_row(rows[leg]._mapping)
-        return None
+        with self._driver_read() as conn:
+            return self._reads.leader_snapshot(conn, leader_order_id, legs)
 
     def leader_snapshots(
         self, open_only: bool = False, *, leader_order_id: str | None = None
@@ -259,14 +280,8 @@ class Journal:
         A BO/CO leg has its own order id, so this filters on ``parent_order_id`` (not indexed:
         a scan of today's leader orders inside the database, no rows shipped to Python).
         """
-        exits = [LegName.TARGET_LEG.value, LegName.STOP_LOSS_LEG.value]
-        stmt = (
-            select(*_SNAPS)
-            .where(_SNAPS.parent_order_id == parent_order_id, _SNAPS.leg_name.in_(exits))
-            .order_by(_SNAPS.leg_name, _SNAPS.leader_order_id)
-        )
-        with self._read() as conn:
-            return [snapshot_from_row(row._mapping) for row in conn.execute(stmt)]
+        with self._driver_read() as conn:
+            return self._reads.leader_legs(conn, parent_order_id)
 
     # --- follower side --------------------------------------------------------------------
 
@@ -280,25 +295,8 @@ class Journal:
         CANCELLING: found at start they were in flight when the process died, so their
         outcome is unknown and must be looked up before any resend.
         """
-        wanted = [IntentState.PLANNED.value, IntentState.UNKNOWN.value]
-        if include_in_flight:
-            wanted += [s.value for s in IN_FLIGHT_STATES]
-        stmt = (
-            select_intents()
-            .where(
-                _INTENTS.follower == follower,
-                or_(
-                    _INTENTS.state.in_(wanted),
-                    and_(
-                        _INTENTS.state == IntentState.WORKING.value,
-                        _INTENTS.desired_version > _INTENTS.applied_version,
-                    ),
-                ),
-            )
-            .order_by(_INTENTS.id)
-        )
-        with self._read() as conn:
-            return [intent_from_row(row._mapping) for row in conn.execute(stmt)]
+        with self._driver_read() as conn:
+            return self._reads.intents_needing_action(conn, follower, bool(include_in_flight))
 
     def intents(
         self,
@@ -308,30 +306,27 @@ class Journal:
         leader_order_id: str | None = None,
     ) -> list[Intent]:
         """Intents filtered by follower, states and leader order (all when None), by id."""
-        stmt = select_intents().order_by(_INTENTS.id)
-        if follower is not None:
-            stmt = stmt.where(_INTENTS.follower == follower)
+        wanted = None
         if states is not None:
-            stmt = stmt.where(_INTENTS.state.in_([IntentState(s).value for s in states]))
-        if leader_order_id is not None:
-            stmt = stmt.where(_INTENTS.leader_order_id == leader_order_id)
-        with self._read() as conn:
-            return [intent_from_row(row._mapping) for row in conn.execute(stmt)]
+            # Distinct, in a stable order: one compiled variant per number of states.
+            wanted = sorted({IntentState(s).value for s in states})
+        with self._driver_read() as conn:
+            if wanted == []:
+                return []
+            return self._reads.intents(conn, follower, wanted, leader_order_id)
 
     def intent(self, intent_id: int) -> Intent:
         """The intent with this id; raises ``IntentNotFound``."""
-        with self._read() as conn:
-            row = conn.execute(select_intents().where(_INTENTS.id == intent_id)).one_or_none()
-        if row is None:
+        with self._driver_read() as conn:
+            found = self._reads.intent(conn, intent_id)
+        if found is None:
             raise IntentNotFound(intent_id)
-        return intent_from_row(row._mapping)
+        return found
 
     def intent_by_correlation_id(self, correlation_id: str) -> Intent | None:
         """The intent whose copy carries ``correlation_id``, or None."""
-        stmt = select_intents().where(_INTENTS.correlation_id == correlation_id)
-        with self._read() as conn:
-            row = conn.execute(stmt).one_or_none()
-        return None if row is None else intent_from_row(row._mapping)
+        with self._driver_read() as conn:
+            return self._reads.intent_by_correlation_id(conn, correlation_id)
 
     def transition(
         self,
@@ -356,34 +351,47 @@ class Journal:
         arguments leave the stored value as is. Entering SENDING counts one attempt.
         On an ack, pass ``applied_version`` = the ``desired_version`` of the intent you sent.
         """
-        changes: dict[str, Any] = {
-            "broker_order_id": broker_order_id,
-            "applied_version": applied_version,
-            "error_code": None if error_code is None else str(error_code),
-            "error_message": error_message,
-            "broker_status": None if broker_status is None else str(broker_status),
-            "filled_qty": filled_qty,
-            "state_reason": reason,
-        }
-        changes = {k: v for k, v in changes.items() if v is not None}
+        request = TransitionRequest(
+            intent_id=intent_id,
+            to=to,
+            expect_from=expect_from,
+            broker_order_id=broker_order_id,
+            applied_version=applied_version,
+            error_code=error_code,
+            error_message=error_message,
+            broker_status=broker_status,
+            filled_qty=filled_qty,
+            reason=reason,
+        )
+        changes = transition_changes(request)
         with self._write() as conn:
             return self._hot.transition(
                 conn, intent_id, IntentState(to), expect_from, changes, _now()
             )
 
+    def transitions(self, requests: Sequence[TransitionRequest]) -> list[TransitionOutcome]:
+        """Apply several transitions in one transaction (one commit: one fsync on SQLite).
+
+        Not all-or-nothing: each request is checked on its own, as ``transition`` checks it,
+        against the state its predecessors in the batch left. A refused request changes
+        nothing and its slot in the result holds the error (``IntentNotFound``, ``StaleState``,
+        ``IllegalTransition`` or ``ValueError``), not raised; the others commit. The result has
+        one entry per request, in order: the moved ``Intent`` or the refusal. Requests of one
+        intent apply in the given order. Everything that moved is committed (and audited)
+        before this returns; a database error raises and commits none of them.
+        """
+        if not requests:
+            return []
+        with self._write() as conn:
+            return self._hot.transitions(conn, requests, _now())
+
     def increment_modifications(self, intent_id: int) -> int:
         """Count one more modify request for this intent's order; returns the new count."""
-        stmt = (
-            update(FollowerIntent)
-            .where(FollowerIntent.id == intent_id)
-            .values(modifications=_INTENTS.modifications + 1, updated_at=_now())
-            .returning(_INTENTS.modifications)
-        )
         with self._write() as conn:
-            count = conn.execute(stmt).scalar_one_or_none()
+            count = self._writes.increment_modifications(conn, intent_id, _now())
         if count is None:
             raise IntentNotFound(intent_id)
-        return int(count)
+        return count
 
     def unresolved_count(self) -> int:
         """Intents neither terminal nor settled (WORKING with the latest desired fields applied)."""
@@ -418,8 +426,6 @@ class Journal:
         The leg is audited when it is new or something changed. Raises ``IntentNotFound`` when
         the intent does not exist (a foreign key).
         """
-        now = _now()
-        status = OrderStatus(status)
         keep_if_none: dict[str, Any] = {
             "order_id": order_id,
             "price": price,
@@ -427,52 +433,16 @@ class Journal:
             "quantity": quantity,
             "filled_qty": filled_qty,
         }
+        status_value = OrderStatus(status).value
         with self._write() as conn:
-            owner = conn.execute(
-                select(_INTENTS.follower).where(_INTENTS.id == intent_id)
-            ).scalar_one_or_none()
-            if owner is None:
-                raise IntentNotFound(intent_id)
-            new = {
-                "intent_id": intent_id,
-                "leg_name": leg_name,
-                **keep_if_none,
-                "filled_qty": filled_qty or 0,
-                "status": status.value,
-                "created_at": now,
-                "updated_at": now,
-            }
-            created = conn.execute(self._sql.insert_leg, new).first() is not None
-            where = and_(_LEGS.intent_id == intent_id, _LEGS.leg_name == leg_name)
-            if not created:
-                sets = {k: v for k, v in keep_if_none.items() if v is not None}
-                changed = or_(
-                    _LEGS.status != status.value,
-                    *(_LEGS[k].is_distinct_from(v) for k, v in sets.items()),
-                )
-                stmt = update(BracketOrderLeg).where(where, changed)
-                stmt = stmt.values(status=status.value, updated_at=now, **sets)
-                updated = conn.execute(stmt).rowcount > 0
-            row = conn.execute(select(*_LEGS).where(where)).one()
-            if created or updated:
-                payload = {
-                    "intent_id": intent_id,
-                    "leg": leg_name,
-                    "order_id": row.order_id,
-                    "status": row.status,
-                    "filled_qty": row.filled_qty,
-                    "created": created,
-                }
-                self._append_audit_rows(
-                    conn, [self._audit_row(now, "bracket_leg", account=owner, payload=payload)]
-                )
-        return leg_from_row(row._mapping)
+            return self._writes.upsert_leg(
+                conn, intent_id, leg_name, status_value, keep_if_none, _now()
+            )
 
     def legs(self, intent_id: int) -> list[BracketLeg]:
         """The bracket legs recorded for ``intent_id``, by leg name."""
-        stmt = select(*_LEGS).where(_LEGS.intent_id == intent_id).order_by(_LEGS.leg_name)
-        with self._read() as conn:
-            return [leg_from_row(row._mapping) for row in conn.execute(stmt)]
+        with self._driver_read() as conn:
+            return self._reads.legs(conn, intent_id)
 
     def open_brackets(self, follower: str | None = None) -> list[tuple[Intent, list[BracketLeg]]]:
         """Intents with at least one leg still open, each with all its legs (by intent id)."""
@@ -496,29 +466,18 @@ class Journal:
 
     def set_mark(self, account: str, name: str, value: str) -> None:
         """Set the named mark (cursor / reconcile time...) of ``account``."""
-        row = {"account": account, "name": name, "value": value, "updated_at": _now()}
         with self._write() as conn:
-            conn.execute(self._sql.upsert_mark, row)
+            self._writes.set_mark(conn, account, name, value, _now())
 
     def get_mark(self, account: str, name: str) -> str | None:
         """The named mark of ``account``, or None if never set."""
-        stmt = select(_MARKS.value).where(_MARKS.account == account, _MARKS.name == name)
-        with self._read() as conn:
-            return conn.execute(stmt).scalar_one_or_none()
+        with self._driver_read() as conn:
+            return self._reads.mark(conn, account, name)
 
     def record_restart(self, actor: str, reason: str) -> int:
         """Record (and audit) that ``actor`` was restarted because of ``reason``; returns its id."""
-        now = _now()
         with self._write() as conn:
-            restart_id = conn.execute(
-                insert(ActorRestartRow).returning(ActorRestartRow.id),
-                {"actor": actor, "reason": reason, "at": now},
-            ).scalar_one()
-            payload = {"actor": actor, "reason": reason, "restart_id": restart_id}
-            self._append_audit_rows(
-                conn, [self._audit_row(now, "actor_restart", account=None, payload=payload)]
-            )
-        return int(restart_id)
+            return self._writes.record_restart(conn, actor, reason, _now())
 
     def restarts(self, limit: int = 50, *, actor: str | None = None) -> list[ActorRestart]:
         """The latest actor restarts, newest first (only ``actor``'s when given)."""
@@ -531,19 +490,8 @@ class Journal:
 
     def set_follower_flag(self, follower: str, quarantined: bool, reason: str | None) -> None:
         """Quarantine (or release) a follower account; audited."""
-        now = _now()
-        row = {
-            "follower": follower,
-            "quarantined": quarantined,
-            "reason": reason,
-            "updated_at": now,
-        }
         with self._write() as conn:
-            conn.execute(self._sql.upsert_flag, row)
-            payload = {"follower": follower, "quarantined": quarantined, "reason": reason}
-            self._append_audit_rows(
-                conn, [self._audit_row(now, "follower_flag", account=follower, payload=payload)]
-            )
+            self._writes.set_follower_flag(conn, follower, bool(quarantined), reason, _now())
 
     def follower_flag(self, follower: str) -> FollowerFlag | None:
         """The follower's flags, or None if never set."""
@@ -561,17 +509,6 @@ class Journal:
 
     # --- audit outbox ---------------------------------------------------------------------
 
-    @staticmethod
-    def _audit_row(
-        at: datetime,
-        kind: str,
-        *,
-        account: str | None,
-        payload: dict[str, Any],
-        actor: str = _ACTOR,
-    ) -> dict[str, Any]:
-        return {"at": at, "kind": kind, "actor": actor, "account": account, "payload": payload}
-
     def append_audit(
         self, kind: str, *, actor: str, account: str | None, payload: dict[str, Any]
     ) -> int:
@@ -584,27 +521,20 @@ class Journal:
             raise ValueError("audit entries need a kind and an actor")
         check_no_secrets(payload)
         with self._write() as conn:
-            self._hot.audit_lock(conn)
-            stmt = insert(AuditEntry).returning(AuditEntry.id)
-            row = self._audit_row(_now(), kind, account=account, payload=payload, actor=actor)
-            return int(conn.execute(stmt, row).scalar_one())
+            return self._writes.append_audit(conn, kind, actor, account, payload, _now())
 
     def audit_after(self, last_id: int, limit: int = 500) -> list[AuditRecord]:
         """Audit entries with id > ``last_id``, oldest first, at most ``limit``."""
-        stmt = select(*_AUDIT).where(_AUDIT.id > last_id).order_by(_AUDIT.id).limit(limit)
-        with self._read() as conn:
-            return [audit_from_row(row._mapping) for row in conn.execute(stmt)]
+        with self._driver_read() as conn:
+            return self._reads.audit_after(conn, last_id, limit)
 
     def mark_audit_drained(self, up_to_id: int) -> None:
         """Advance the drain cursor to ``up_to_id`` (never backwards). Rows are kept."""
-        row = {
-            "account": JOURNAL_ACCOUNT,
-            "name": AUDIT_DRAINED_MARK,
-            "value": str(int(up_to_id)),
-            "updated_at": _now(),
-        }
+        value = str(int(up_to_id))
         with self._write() as conn:
-            conn.execute(self._sql.raise_mark, row)
+            self._writes.set_mark(
+                conn, JOURNAL_ACCOUNT, AUDIT_DRAINED_MARK, value, _now(), only_raise=True
+            )
 
     def audit_drained_id(self) -> int:
         """The drain cursor: the highest audit id the AuditActor has handled (0 = none)."""

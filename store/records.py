@@ -232,3 +232,23 @@ class FollowerFlag:
     quarantined: bool
     reason: str | None
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransitionRequest:
+    """One move of ``Journal.transitions``: the arguments of ``Journal.transition``.
+
+    ``None`` leaves the stored value as is; ``expect_from`` set: refused (``StaleState``) when
+    the intent is in another state.
+    """
+
+    intent_id: int
+    to: IntentState
+    expect_from: IntentState | None = None
+    broker_order_id: str | None = None
+    applied_version: int | None = None  #: on an ack: the ``desired_version`` that was sent
+    error_code: str | None = None  #: DH code of a rejection, e.g. "DH-906"
+    error_message: str | None = None
+    broker_status: OrderStatus | None = None
+    filled_qty: int | None = None
+    reason: str | None = None  #: why (free text, kept as ``state_reason``)
