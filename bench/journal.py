@@ -1,12 +1,17 @@
-"""Journal cost on the hot path: record a leader event + derive intents for N followers.
+"""Journal cost on the hot path: latency of the leader's writes, CPU of each per-copy call.
 
-``python -m bench.journal`` measures, per backend, the latency of ``record_leader_snapshot``
-for a new leader order (N intents inserted), a modification (N intents updated), a duplicated
-frame (a no-op), and one ``transition`` (mark SENDING, the follower's pre-send commit); then
-settles the copies (DONE, not measured) so open intents stay few, as in a trading day. SQLite
-runs with synchronous=FULL (the default) and NORMAL; PostgreSQL runs when
-``COPYTRADER_TEST_PG_URL`` is set (``source .ci/postgres.sh``). Prints p50/p99 and writes JSON
-to ``bench/results/journal.json``.
+``python -m bench.journal`` runs two sections per backend. **latency**: p50/p99 of
+``record_leader_snapshot`` for a new leader order (N intents inserted), a modification (N
+intents updated), a duplicated frame (a no-op), and one ``transition`` (mark SENDING); then it
+settles the copies (DONE, not measured) so open intents stay few, as in a trading day.
+**calls**: CPU of the calling thread and wall p50 per call of the calls a copy makes --
+``transition`` (claim and ack), ``transitions`` (10 acks at once, when the journal has it),
+``intents``, ``intent``, ``intents_needing_action``, ``leader_snapshot``, ``leader_legs`` --
+one thread, on a journal holding a few hundred orders. SQLite runs with synchronous=FULL (the
+default) and NORMAL; PostgreSQL runs when ``COPYTRADER_TEST_PG_URL`` is set
+(``source .ci/postgres.sh``). Writes JSON to ``bench/results/journal.json``;
+``--baseline OLD.json`` prints the calls of an earlier run (e.g. of the parent commit, run from
+a ``git worktree`` with ``PYTHONPATH`` pointing there) next to this one.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +143,164 @@ def run_backend(backend: Backend, events: int, followers: int) -> dict[str, dict
     }
 
 
+@dataclass(frozen=True, slots=True)
+class CallCost:
+    """CPU of the calling thread per call (mean) and wall time per call (p50), microseconds."""
+
+    cpu_us: float
+    wall_us_p50: float
+    n: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "cpu_us": round(self.cpu_us, 1),
+            "wall_us_p50": round(self.wall_us_p50, 1),
+            "n": self.n,
+        }
+
+
+def _cost(fn: Callable[[int], object], n: int, *, per_call: int = 1, warmup: int = 20) -> CallCost:
+    """Run ``fn(0..n-1)`` after ``warmup`` calls of ``fn(-1...)``; ``per_call``: calls made by one
+    ``fn`` (a batch), so the cost is per call inside it."""
+    for k in range(warmup):
+        fn(-1 - k)
+    walls: list[int] = []
+    cpu0 = time.thread_time_ns()
+    for k in range(n):
+        t0 = time.perf_counter_ns()
+        fn(k)
+        walls.append(time.perf_counter_ns() - t0)
+    cpu_ns = time.thread_time_ns() - cpu0
+    return CallCost(cpu_ns / n / per_call / 1e3, statistics.median(walls) / per_call / 1e3, n)
+
+
+def _leg_snapshot(parent: str, leg: str, seq: int) -> LeaderOrderSnapshot:
+    base = _snapshot(f"{parent}-{leg[:1]}", seq, 101.0)
+    return replace(
+        base, dedupe_key=f"ws|{parent}|{leg}|{seq}", leg_name=leg, parent_order_id=parent
+    )
+
+
+def run_calls(backend: Backend, calls: int, followers: int) -> dict[str, dict[str, float]]:
+    """CPU and wall per call of the journal calls a copy makes (one thread)."""
+    journal = Journal.open(backend.url, sqlite_synchronous=backend.sqlite_synchronous)
+    warm = 20
+    names = [f"follower{k}" for k in range(followers)]
+    batch = followers  # the acks of one leader order's fan-out
+    out: dict[str, CallCost] = {}
+    try:
+        seq = iter(range(1, 10**9))
+        orders: list[str] = []
+
+        def claimed_intents(count: int) -> list[int]:
+            ids: list[int] = []
+            while len(ids) < count:
+                order = f"C{uuid.uuid4().hex[:8]}"
+                orders.append(order)
+                got = journal.record_and_claim(
+                    _snapshot(order, next(seq), 100.0), _intents(order, followers, 100.0), names
+                )
+                assert got is not None
+                ids += [i.id for i in got]
+            return ids
+
+        # transition: PLANNED -> SENDING (a follower's claim before its HTTP call)
+        planned: list[int] = []
+        while len(planned) < calls + warm:
+            order = f"P{uuid.uuid4().hex[:8]}"
+            orders.append(order)
+            journal.record_leader_snapshot(
+                _snapshot(order, next(seq), 100.0), _intents(order, followers, 100.0)
+            )
+            planned += [i.id for i in journal.intents(leader_order_id=order)]
+
+        def claim(k: int) -> None:
+            journal.transition(
+                planned[k + warm], IntentState.SENDING, expect_from=IntentState.PLANNED
+            )
+
+        out["transition PLANNED->SENDING"] = _cost(claim, calls, warmup=warm)
+
+        # transition: SENDING -> WORKING (the ack), one call per ack
+        acks = claimed_intents(calls + warm)
+
+        def ack(k: int) -> None:
+            journal.transition(
+                acks[k + warm],
+                IntentState.WORKING,
+                expect_from=IntentState.SENDING,
+                broker_order_id=f"B{k}",
+                broker_status=OrderStatus.PENDING,
+                applied_version=1,
+            )
+
+        out["transition SENDING->WORKING (ack)"] = _cost(ack, calls, warmup=warm)
+
+        batches = calls // batch
+        grouped = claimed_intents((batches + 2) * batch)  # made in both versions: same data
+        if hasattr(journal, "transitions"):  # the parent commit has no batch API
+            from store import TransitionRequest
+
+            def ack_batch(k: int) -> None:
+                ids = grouped[(k + 2) * batch : (k + 3) * batch]
+                journal.transitions(
+                    [
+                        TransitionRequest(
+                            intent_id=i,
+                            to=IntentState.WORKING,
+                            expect_from=IntentState.SENDING,
+                            broker_order_id=f"G{i}",
+                            broker_status=OrderStatus.PENDING,
+                            applied_version=1,
+                        )
+                        for i in ids
+                    ]
+                )
+
+            out[f"transitions, {batch} acks at once (per ack)"] = _cost(
+                ack_batch, batches, per_call=batch, warmup=2
+            )
+
+        # Not measured: what is still open ends, then each follower gets 3 new orders to work
+        # on, so the reads below see a trading day's shape (few open, many settled).
+        for intent in journal.intents(states=[IntentState.PLANNED, IntentState.SENDING]):
+            journal.transition(intent.id, IntentState.DONE, reason="bench: settled")
+        for _ in range(3):
+            order = f"N{uuid.uuid4().hex[:8]}"
+            orders.append(order)
+            journal.record_leader_snapshot(
+                _snapshot(order, next(seq), 100.0), _intents(order, followers, 100.0)
+            )
+
+        # leader legs of bracket orders (for leader_legs), a few per order
+        parents = orders[:50]
+        for parent in parents:
+            for leg in ("TARGET_LEG", "STOP_LOSS_LEG"):
+                journal.record_leader_snapshot(_leg_snapshot(parent, leg, next(seq)), [])
+
+        def pick(k: int) -> str:
+            return orders[k % len(orders)]
+
+        out["intents(f, [WORKING], leader_order_id)"] = _cost(
+            lambda k: journal.intents(names[1], [IntentState.WORKING], leader_order_id=pick(k)),
+            calls,
+        )
+        out["intents(leader_order_id)"] = _cost(
+            lambda k: journal.intents(leader_order_id=pick(k)), calls
+        )
+        out["intent(id)"] = _cost(lambda k: journal.intent(acks[k % len(acks)]), calls)
+        out["intents_needing_action(f)"] = _cost(
+            lambda k: journal.intents_needing_action(names[k % followers]), calls
+        )
+        out["leader_snapshot(order)"] = _cost(lambda k: journal.leader_snapshot(pick(k)), calls)
+        out["leader_legs(parent)"] = _cost(
+            lambda k: journal.leader_legs(parents[k % len(parents)]), calls
+        )
+    finally:
+        journal.close()
+    return {name: cost.as_dict() for name, cost in out.items()}
+
+
 @contextmanager
 def _backends(with_pg: bool) -> Iterator[list[Backend]]:
     with tempfile.TemporaryDirectory(prefix="bench-journal-", dir=os.environ.get("BENCH_DIR")) as d:
@@ -166,19 +329,7 @@ def _backends(with_pg: bool) -> Iterator[list[Backend]]:
                 admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1000, help="measured events per backend")
-    parser.add_argument("--followers", type=int, default=10)
-    parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    with _backends(not args.no_postgres) as backends:
-        if not any(b.name == "postgresql" for b in backends):
-            print(f"(PostgreSQL skipped: set {PG_ENV}, e.g. source .ci/postgres.sh)")
-        for backend in backends:
-            results[backend.name] = run_backend(backend, args.events, args.followers)
+def _print_latency(results: dict[str, dict[str, dict[str, float]]]) -> None:
     ops = list(next(iter(results.values())))
     width = max(len(op) for op in ops)
     print(f"{'operation':<{width}}  " + "  ".join(f"{b:>22}" for b in results))
@@ -186,17 +337,78 @@ def main(argv: list[str] | None = None) -> int:
     for op in ops:
         cells = [f"{r[op]['p50_ms']:>9.3f} / {r[op]['p99_ms']:<9.3f}" for r in results.values()]
         print(f"{op:<{width}}  " + "  ".join(f"{c:>22}" for c in cells))
+
+
+def _cell(cost: dict[str, float] | None) -> str:
+    if cost is None:
+        return f"{'-':>17}"
+    return f"{cost['cpu_us']:>8.0f} / {cost['wall_us_p50']:<6.0f}"
+
+
+def _print_calls(
+    calls: dict[str, dict[str, dict[str, float]]],
+    baseline: dict[str, dict[str, dict[str, float]]] | None,
+) -> None:
+    """One block per backend: CPU us and wall p50 us per call (before and now with a baseline)."""
+    for backend, ops in calls.items():
+        old = (baseline or {}).get(backend)
+        width = max(len(op) for op in ops)
+        print(f"\n{backend}: per call, CPU us (mean) / wall us (p50)")
+        if old is None:
+            for op, now in ops.items():
+                print(f"{op:<{width}}  {_cell(now)}")
+            continue
+        print(f"{'':<{width}}  {'before':>17}  {'now':>17}  CPU before/now")
+        for op, now in ops.items():
+            was = old.get(op)
+            ratio = f"x{was['cpu_us'] / now['cpu_us']:.1f}" if was and now["cpu_us"] else ""
+            print(f"{op:<{width}}  {_cell(was)}  {_cell(now)}  {ratio}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1000, help="latency: events per backend")
+    parser.add_argument("--calls", type=int, default=300, help="calls: measured calls per call")
+    parser.add_argument("--followers", type=int, default=10)
+    parser.add_argument(
+        "--sections", default="latency,calls", help="comma-separated: latency, calls"
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="an earlier JSON to compare calls with")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    calls: dict[str, dict[str, dict[str, float]]] = {}
+    with _backends(not args.no_postgres) as backends:
+        if not any(b.name == "postgresql" for b in backends):
+            print(f"(PostgreSQL skipped: set {PG_ENV}, e.g. source .ci/postgres.sh)")
+        for backend in backends:
+            if "latency" in sections:
+                results[backend.name] = run_backend(backend, args.events, args.followers)
+            if "calls" in sections:
+                calls[backend.name] = run_calls(backend, args.calls, args.followers)
+    if results:
+        _print_latency(results)
+    if calls:
+        baseline = None
+        if args.baseline is not None:
+            baseline = json.loads(args.baseline.read_text()).get("calls")
+        _print_calls(calls, baseline)
     report = {
         "benchmark": "journal hot path",
         "events": args.events,
+        "calls_per_call": args.calls,
         "followers": args.followers,
         "machine": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "load_1m": round(os.getloadavg()[0], 2),
         },
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "results": results,
+        "calls": calls,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

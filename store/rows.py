@@ -7,9 +7,10 @@ parameter dicts the statements in ``store.journal`` bind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from dhan.codes import (
     ExchangeSegment,
@@ -33,6 +34,30 @@ from store.records import (
 )
 from store.states import IntentState
 
+_E = TypeVar("_E", bound=Enum)
+
+
+def _parser(enum: type[_E]) -> Callable[[Any], _E]:
+    """``enum(value)`` through a dict first: reads convert several enums per row, and the enum
+    call costs a microsecond each. Unknown values still go to ``enum`` (its error or lookup)."""
+    members = {member.value: member for member in enum}
+
+    def parse(value: Any) -> _E:
+        found = members.get(value)
+        return enum(value) if found is None else found
+
+    return parse
+
+
+_transaction_type = _parser(TransactionType)
+_segment = _parser(ExchangeSegment)
+_product = _parser(ProductType)
+_order_type = _parser(OrderType)
+_validity = _parser(Validity)
+_status = _parser(OrderStatus)
+_state = _parser(IntentState)
+_source = _parser(SnapshotSource)
+
 
 def utc(value: datetime | str) -> datetime:
     """``value`` as an aware UTC datetime (naive values are UTC by the journal's convention).
@@ -47,11 +72,11 @@ def utc(value: datetime | str) -> datetime:
 
 
 def _opt_validity(value: str | None) -> Validity | None:
-    return None if value is None else Validity(value)
+    return None if value is None else _validity(value)
 
 
 def _opt_status(value: str | None) -> OrderStatus | None:
-    return None if value is None else OrderStatus(value)
+    return None if value is None else _status(value)
 
 
 def snapshot_params(
@@ -96,12 +121,12 @@ def snapshot_from_row(row: Mapping[Any, Any]) -> LeaderOrderSnapshot:
     return LeaderOrderSnapshot(
         leader_order_id=row["leader_order_id"],
         dedupe_key=row["dedupe_key"],
-        source=SnapshotSource(row["source"]),
-        status=OrderStatus(row["status"]),
-        transaction_type=TransactionType(row["transaction_type"]),
-        exchange_segment=ExchangeSegment(row["exchange_segment"]),
-        product_type=ProductType(row["product_type"]),
-        order_type=OrderType(row["order_type"]),
+        source=_source(row["source"]),
+        status=_status(row["status"]),
+        transaction_type=_transaction_type(row["transaction_type"]),
+        exchange_segment=_segment(row["exchange_segment"]),
+        product_type=_product(row["product_type"]),
+        order_type=_order_type(row["order_type"]),
         validity=_opt_validity(row["validity"]),
         security_id=row["security_id"],
         quantity=row["quantity"],
@@ -167,10 +192,10 @@ def intent_from_row(row: Mapping[Any, Any]) -> Intent:
         leader_order_id=row["leader_order_id"],
         leg=row["leg"],
         correlation_id=row["correlation_id"],
-        transaction_type=TransactionType(row["transaction_type"]),
-        exchange_segment=ExchangeSegment(row["exchange_segment"]),
-        product_type=ProductType(row["product_type"]),
-        order_type=OrderType(row["order_type"]),
+        transaction_type=_transaction_type(row["transaction_type"]),
+        exchange_segment=_segment(row["exchange_segment"]),
+        product_type=_product(row["product_type"]),
+        order_type=_order_type(row["order_type"]),
         validity=_opt_validity(row["validity"]),
         security_id=row["security_id"],
         quantity=row["quantity"],
@@ -183,7 +208,7 @@ def intent_from_row(row: Mapping[Any, Any]) -> Intent:
         trailing_jump=row["trailing_jump"],
         desired_open=bool(row["desired_open"]),
         skip_reason=row["skip_reason"],
-        state=IntentState(row["state"]),
+        state=_state(row["state"]),
         desired_version=row["desired_version"],
         applied_version=row["applied_version"],
         broker_order_id=row["broker_order_id"],
@@ -206,7 +231,7 @@ def leg_from_row(row: Mapping[Any, Any]) -> BracketLeg:
         intent_id=row["intent_id"],
         leg_name=row["leg_name"],
         order_id=row["order_id"],
-        status=OrderStatus(row["status"]),
+        status=_status(row["status"]),
         price=row["price"],
         trigger_price=row["trigger_price"],
         quantity=row["quantity"],
