@@ -17,10 +17,11 @@ from typing import Any
 from copytrader.chaos import ChaosReport, RandomLeader, check_invariants
 from copytrader.config import Config, FollowerConfig, ReconcilePolicy
 from dhan.codes import OrderStatus
+from dhan.correlation import correlation_id_for
 from dhansim import Simulator
 from store import Journal
 from store.states import IntentState
-from tests.integration.engine_harness import build_config, follower_config
+from tests.integration.engine_harness import LEADER_ID, build_config, follower_config
 
 _UNSETTLED = frozenset(IntentState) - {
     IntentState.DONE,
@@ -104,6 +105,19 @@ def exit_brackets(
     """Rally (targets fill), wait for the engine's one-cancels-other on every follower, then
     drop (stops fill: a stop the engine failed to cancel fills too and the check sees it) and
     calm. With ``broker_oco`` off the engine is the only one cancelling the other leg."""
+    # The price must not run from one exit to the other faster than anyone could cancel: a
+    # copy placed just before the rally fills on the way down and meets both of its exits
+    # within milliseconds (seen: all ten copies of one bracket). So every copy of a leader
+    # bracket is in place and filled, with its exits waiting, before the rally.
+    ready = wait_for(
+        lambda: not _brackets_being_copied(sim, followers),
+        min(timeout_s, 30.0),
+        "bracket copies in place",
+    )
+    if not ready:
+        print(
+            f"chaos: brackets exit: copies still arriving: {_brackets_being_copied(sim, followers)}"
+        )
     started = time.monotonic()
     leader.rally()
     pending = wait_for(
@@ -118,6 +132,34 @@ def exit_brackets(
     )
     leader.drop()
     leader.calm()
+
+
+def _is_bracket_entry(o: dict[str, Any]) -> bool:
+    # a super order's legs share its order id and correlationId: only its ENTRY_LEG counts
+    return (
+        o.get("parentOrderId") is None
+        and o.get("legName") in (None, "ENTRY_LEG")
+        and (o.get("productType") in ("BO", "CO") or o.get("kind") == "SUPER_ENTRY")
+    )
+
+
+def _brackets_being_copied(sim: Simulator, followers: Sequence[FollowerConfig]) -> list[str]:
+    """Follower copies of filled leader brackets that are missing or not filled yet."""
+    filled = [
+        str(o["orderId"])
+        for o in sim.admin.orders(LEADER_ID)
+        if _is_bracket_entry(o) and o.get("orderStatus") == "TRADED"
+    ]
+    waiting = []
+    for f in followers:
+        by_cid = {
+            o.get("correlationId"): o for o in sim.admin.orders(f.client_id) if _is_bracket_entry(o)
+        }
+        for oid in filled:
+            copy = by_cid.get(correlation_id_for(f.name, oid))
+            if copy is None or copy.get("orderStatus") in ("TRANSIT", "PENDING"):
+                waiting.append(f"{f.name}/{oid}")
+    return waiting
 
 
 def books(sim: Simulator, followers: Sequence[FollowerConfig]) -> dict[str, list[dict[str, Any]]]:
