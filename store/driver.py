@@ -107,13 +107,16 @@ class Driver:
         """Execute ``sql`` with ``params`` (a dict, or a list of dicts: executemany)."""
         cursor = conn.cursor()
         try:
-            if isinstance(params, list):
+            if isinstance(params, list) and len(params) != 1:
                 cursor.executemany(sql.text, [sql.params(p) for p in params])
-            else:
-                cursor.execute(sql.text, sql.params(params))
+            else:  # one row: psycopg's executemany would run a pipeline for it
+                cursor.execute(
+                    sql.text, sql.params(params[0] if isinstance(params, list) else params)
+                )
             rows: list[dict[str, Any]] = []
-            if cursor.description is not None:
-                names = [d[0] for d in cursor.description]
+            description = cursor.description  # psycopg builds it anew on each access
+            if description is not None:
+                names = [d[0] for d in description]
                 rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
             return Executed(cursor.rowcount, rows)
         except self.dbapi_error as exc:

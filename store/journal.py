@@ -33,6 +33,7 @@ from store.models import (
     FollowerIntent,
     LeaderOrder,
 )
+from store.readers import ReadConnections
 from store.reads import Reads
 from store.records import (
     ActorRestart,
@@ -87,8 +88,11 @@ class Journal:
         self._closed = False
         #: SQLite: concurrent writers share one commit (one fsync); see store.group_commit
         self._group: GroupCommitter | None = None
+        #: SQLite: idle read connections held out of the pool (see store.readers)
+        self._readers: ReadConnections | None = None
         if self._dialect == "sqlite":
             self._group = GroupCommitter(engine.raw_connection, self._driver)
+            self._readers = ReadConnections(engine.raw_connection, keep=engine.pool.size())  # type: ignore[attr-defined]  # QueuePool
         self._checkpointer: WalCheckpointer | None = None
         if self._dialect == "sqlite" and engine.url.database:
             self._checkpointer = WalCheckpointer(engine.url.database)
@@ -128,6 +132,8 @@ class Journal:
         self._closed = True
         if self._group is not None:
             self._group.close()
+        if self._readers is not None:
+            self._readers.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._engine.dispose()
@@ -182,15 +188,30 @@ class Journal:
 
     @contextmanager
     def _driver_read(self) -> Iterator[DbapiConnection]:
-        """A pooled DB-API connection for one precompiled read (``store.reads``)."""
+        """A DB-API connection for one precompiled read (``store.reads``)."""
         if self._closed:
             raise StoreError("the journal is closed")
-        pooled = self._engine.raw_connection()
-        try:
+        if self._readers is not None:  # SQLite
+            pooled = self._readers.take()
             conn: Any = pooled.dbapi_connection
+            try:
+                yield conn
+            finally:
+                self._readers.give(pooled, broken=conn.in_transaction)
+            return
+        pooled = self._engine.raw_connection()
+        conn = pooled.dbapi_connection
+        # PostgreSQL: one SELECT needs no transaction; autocommit saves the BEGIN and the
+        # ROLLBACK (after which psycopg would also drop its prepared statements).
+        try:
+            conn.autocommit = True
             yield conn
         finally:
-            pooled.close()  # PostgreSQL: the pool's reset ends the read's transaction
+            try:
+                conn.autocommit = False
+            except Exception:  # a broken connection: never back into the pool
+                pooled.invalidate()
+            pooled.close()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -275,6 +275,24 @@ def test_a_bad_state_in_the_filter_is_refused_as_before(journal: Journal):
         journal.intents(states=["LIMBO"])  # type: ignore[list-item]  # the point of the test
 
 
+def test_reads_leave_pooled_connections_as_write_transactions_need_them(populated: Journal):
+    for _ in range(3):
+        for intent in populated.intents():
+            populated.intent(intent.id)
+        populated.leader_snapshot("L1")
+    pooled = [populated._engine.raw_connection() for _ in range(3)]  # internals: the pool
+    try:
+        for conn in (p.dbapi_connection for p in pooled):
+            assert conn is not None
+            if populated.dialect == "postgresql":
+                assert conn.autocommit is False  # reads run in autocommit, then restore it
+            else:
+                assert conn.in_transaction is False
+    finally:
+        for p in pooled:
+            p.close()
+
+
 # --- compiling ----------------------------------------------------------------------------------
 
 

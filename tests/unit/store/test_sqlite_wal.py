@@ -67,10 +67,14 @@ def test_the_background_checkpointer_moves_commits_into_the_database_file(tmp_pa
         journal.close()
 
 
-def test_closing_stops_the_checkpointer_and_removes_the_wal(tmp_path: Path):
+def test_closing_stops_the_checkpointer_gives_back_every_connection_and_removes_the_wal(
+    tmp_path: Path,
+):
     path = tmp_path / "j.db"
     journal = Journal.open(f"sqlite:///{path}")
     journal.record_leader_snapshot(snapshot("L1"), copies("L1", 1))
+    (intent,) = journal.intents()  # the journal keeps read connections (store.readers)
+    assert journal.intent(intent.id) == intent
     checkpointer = journal._checkpointer
     assert checkpointer is not None
 
