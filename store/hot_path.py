@@ -1,9 +1,11 @@
-"""The journal's two per-order hot operations: record a leader event, move a follower intent.
+"""The journal's per-order hot writes: record a leader event, move follower intents.
 
-They run on every leader event and before every broker call, so they execute SQL compiled once
-from the models (SQLAlchemy Core, per dialect) directly on the driver, in few round trips.
-Recording: dedupe gate, snapshot upsert, one read of the order's intents, bulk insert / update
-of the intents, bulk audit rows. Transition: read (locked), validate, update, audit row.
+They run on every leader event and around every broker call, so they execute SQL compiled once
+from the models (``store.driver``) directly on the DB-API connection of the caller's write
+transaction, in few round trips. Recording: dedupe gate, snapshot upsert, one read of the
+order's intents, bulk insert / update of the intents, bulk audit rows. Transition: read (locked
+on PostgreSQL), validate, update, audit row -- every refusal is raised before the first write,
+so a refused transition has nothing to roll back (``store.group_commit`` then keeps its batch).
 ``Journal`` owns the transactions; on PostgreSQL an advisory lock per leader order serialises
 writers of one order's intents, so the read-diff-write is exact.
 """
