@@ -3,7 +3,7 @@
 Each is a dialect-specific ``INSERT ... ON CONFLICT`` (SQLite or PostgreSQL): the dedupe and
 uniqueness decisions are made by the database, never by a Python read-then-write, so two
 writers cannot both win. Built once per ``Journal``; the hot path compiles them further to
-driver SQL (``store.leader_record``).
+driver SQL (``store.hot_path``, ``store.writes``).
 """
 
 from __future__ import annotations
