@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from actors.bracket_leg import BracketLegActor
@@ -43,7 +42,7 @@ from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
 from store.errors import IntentNotFound, StaleState
-from store.records import Intent
+from store.records import Intent, TransitionRequest
 from store.states import IntentState
 from supervision import ChildContext, ChildSpec, Restart, SupervisedActor
 from supervision.errors import ChildUnavailable
@@ -58,21 +57,6 @@ MAX_MODIFICATIONS = 25
 FULL_REFRESH_EVERY_TICKS = 5
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class _RefreshCopies:
-    """To self: read our open copies of one leader order that filled or ended."""
-
-    leader_order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Settle:
-    """To self: settle one intent from a broker book row read by the full refresh."""
-
-    intent_id: int
-    order: Order
 
 
 class FollowerActor(SupervisedActor):
@@ -169,18 +153,11 @@ class FollowerActor(SupervisedActor):
             self._forget_stale_permit_requests()
             self.ticks += 1
             if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
-                self._refresh_working()
-            else:
-                # one message per leader order: hints that arrive meanwhile are handled in
-                # between instead of waiting for the whole refresh (it was the copy p99)
-                for oid in self.refresh_soon:
-                    self.actor_ref.tell(_RefreshCopies(oid))
+                self._refresh_from_book(None)
+            elif self.refresh_soon:
+                self._refresh_from_book(self.refresh_soon)
             self.refresh_soon = set()
             self._converge()
-        elif isinstance(message, _RefreshCopies):
-            self._refresh_copies_of(message.leader_order_id)
-        elif isinstance(message, _Settle):
-            self._settle_if_changed(message.intent_id, message.order)
         elif isinstance(message, PermitGranted):
             self.awaiting.pop(message.intent_id, None)
             if self._grant_still_good(message):
@@ -684,84 +661,55 @@ class FollowerActor(SupervisedActor):
         self._settle_from_order(intent, order)
 
     def _settle_from_order(self, intent: Intent, order: Order) -> None:
-        status = order.order_status
-        applied = (
-            intent.desired_version if matches_desired(intent, order) else intent.applied_version
-        )
-        if status is OrderStatus.REJECTED and intent.broker_order_id is None:
-            to = IntentState.REJECTED
-        elif status.is_terminal:
-            to = IntentState.DONE
-        else:
-            to = IntentState.WORKING
-        self.journal.transition(
-            intent.id,
-            to,
-            expect_from=intent.state,
-            broker_order_id=order.order_id,
-            broker_status=status,
-            filled_qty=order.filled_qty,
-            applied_version=applied,
-            error_message=order.oms_error_description or None,
-        )
-        if is_bracket(intent) and to is not IntentState.REJECTED:
+        moved = self.journal.transition(**_settle_args(intent, order))
+        if is_bracket(intent) and moved.state is not IntentState.REJECTED:
             self._spawn_bracket(intent)
 
-    def _refresh_copies_of(self, leader_order_id: str) -> None:
-        """Read our open copies of this leader order, one GET each (cheaper than the book)."""
+    def _refresh_from_book(self, leader_order_ids: set[str] | None) -> None:
+        """Settle our open copies (of these leader orders; None: all) from one book read.
+
+        Fills and the end of an order end or update intents. One read of the follower's book
+        (shared with its brackets, so often already fresh) and one journal transaction for
+        every copy that changed: per-copy GETs and commits after each leader fill were the
+        engine's biggest CPU cost and, holding the GIL in ten threads at once, its copy p99.
+        """
         if self.paused_reason is not None:
             return
-        for intent in self.journal.intents(
-            self.name, states=[IntentState.WORKING], leader_order_id=leader_order_id
-        ):
-            if intent.broker_order_id is None or _is_super(intent):
-                continue  # super orders: the full refresh reads their own book
-            try:
-                order = self.client.get_order(intent.broker_order_id)
-            except errors.AuthError as exc:
-                self._pause(f"token rejected ({exc.code})")
-                return
-            except errors.DhanError as exc:
-                logger.info("follower %s: order refresh failed: %s", self.name, exc)
-                continue
-            if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
-                self._settle_from_order(intent, order)
-
-    def _refresh_working(self) -> None:
-        """Poll the book for copies still open: fills and terminal states end intents.
-
-        One book read here; each copy that changed is settled by its own message to self, so
-        a refresh that settles many copies (a write each) does not hold up a leader hint.
-        """
         working = self.journal.intents(self.name, states=[IntentState.WORKING])
-        if not working or self.paused_reason is not None:
+        if leader_order_ids is not None:
+            working = [i for i in working if i.leader_order_id in leader_order_ids]
+        if not working:
             return
         try:
-            book = {o.order_id: o for o in self.book.orders()}
+            book: dict[str, Any] = {o.order_id: o for o in self.book.orders()}
             if any(_is_super(i) for i in working):
                 for so in self.book.super_orders():
-                    book[so.order_id] = so  # type: ignore[assignment]  # same status fields
+                    book[so.order_id] = so  # same status fields as an order
         except errors.AuthError as exc:
             self._pause(f"token rejected ({exc.code})")
             return
         except errors.DhanError as exc:
             logger.info("follower %s: order book refresh failed: %s", self.name, exc)
             return
+        changed = []
         for intent in working:
             order = book.get(intent.broker_order_id or "")
-            if order is None:
-                continue
             # TRANSIT -> PENDING is not worth a write; fills and the end of the order are
-            if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
-                self.actor_ref.tell(_Settle(intent.id, order))
-
-    def _settle_if_changed(self, intent_id: int, order: Order) -> None:
-        """Settle from a book row read earlier, if the intent is still where it was."""
-        intent = self._intent(intent_id)
-        if intent is None or intent.state is not IntentState.WORKING:
-            return  # moved on since the book was read (our own cancel, a lookup)
-        if order.order_status.is_terminal or order.filled_qty != intent.filled_qty:
-            self._settle_from_order(intent, order)
+            if order is not None and (
+                order.order_status.is_terminal or order.filled_qty != intent.filled_qty
+            ):
+                changed.append((intent, order))
+        if not changed:
+            return
+        outcomes = self.journal.transitions(
+            [TransitionRequest(**_settle_args(intent, order)) for intent, order in changed]
+        )
+        for (intent, _order), outcome in zip(changed, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                # moved since the read (our own cancel, a lookup): the next refresh sees it
+                logger.debug("follower %s: settle of %s skipped: %s", self.name, intent.id, outcome)
+            elif is_bracket(intent) and outcome.state is not IntentState.REJECTED:
+                self._spawn_bracket(intent)
 
     def _spawn_bracket(self, intent: Intent) -> None:
         """Start the BracketLegActor of ``intent`` under this follower's supervisor (once)."""
@@ -809,6 +757,28 @@ class FollowerActor(SupervisedActor):
         self.journal.append_audit(
             kind, actor=self.context.child_id, account=self.name, payload=payload
         )
+
+
+def _settle_args(intent: Intent, order: Order) -> dict[str, Any]:
+    """The transition that records the broker's view of ``intent``'s order."""
+    status = order.order_status
+    applied = intent.desired_version if matches_desired(intent, order) else intent.applied_version
+    if status is OrderStatus.REJECTED and intent.broker_order_id is None:
+        to = IntentState.REJECTED
+    elif status.is_terminal:
+        to = IntentState.DONE
+    else:
+        to = IntentState.WORKING
+    return {
+        "intent_id": intent.id,
+        "to": to,
+        "expect_from": intent.state,
+        "broker_order_id": order.order_id,
+        "broker_status": status,
+        "filled_qty": order.filled_qty,
+        "applied_version": applied,
+        "error_message": order.oms_error_description or None,
+    }
 
 
 def _is_super(intent: Intent) -> bool:
