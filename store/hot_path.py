@@ -94,10 +94,13 @@ class HotPath:
         snapshot_keys = [c.name for c in LeaderOrder.__table__.c]
         self.insert_event = compile_for(sql.insert_event.inline(), dialect, _EVENT_KEYS)
         self.upsert_snapshot = compile_for(sql.upsert_snapshot, dialect, snapshot_keys)
-        read = select(*(FollowerIntent.__table__.c[k] for k in _INTENT_READ)).where(
-            FollowerIntent.leader_order_id == bindparam("leader_order_id")
+        read = (
+            select(*(FollowerIntent.__table__.c[k] for k in _INTENT_READ))
+            .where(FollowerIntent.leader_order_id == bindparam("leader_order_id"))
+            .order_by(FollowerIntent.id)
         )
         if self.postgres:
+            # Row locks in id order, as ``transitions`` takes them: no lock-order deadlock.
             read = read.with_for_update()
         self.read_intents = compile_for(read, dialect)
         self.read_intent_ids = compile_for(

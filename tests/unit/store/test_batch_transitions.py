@@ -165,3 +165,34 @@ def test_a_single_transition_and_a_batch_record_the_same_row(journal: Journal, w
         stored = journal.intent(moved.id)
         assert stored == moved
         assert (stored.state, stored.attempts, stored.error_code) == (S.WORKING, 1, None)
+
+
+def test_two_batches_over_the_same_intents_in_opposite_orders_both_finish(journal: Journal):
+    import threading
+
+    claimed = _claimed(journal, 20)
+    start = threading.Barrier(2)
+    results: dict[str, list[object]] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str, intents: list[Intent]) -> None:
+        try:
+            start.wait(timeout=10)
+            results[name] = list(journal.transitions([_ack(i) for i in intents]))
+        except BaseException as exc:  # a deadlock on PostgreSQL would land here
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=("up", claimed)),
+        threading.Thread(target=run, args=("down", claimed[::-1])),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert errors == []
+    moved = [o for r in results.values() for o in r if isinstance(o, Intent)]
+    stale = [o for r in results.values() for o in r if isinstance(o, StaleState)]
+    assert len(moved) == 20 and len(stale) == 20  # each intent moved once, by one batch
+    assert {journal.intent(i.id).state for i in claimed} == {S.WORKING}
