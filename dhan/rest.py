@@ -1,4 +1,4 @@
-"""DhanHQ v2 REST client: one per account, on a keep-alive ``requests.Session``.
+"""DhanHQ v2 REST client: one per account, on a keep-alive urllib3 connection pool.
 
 Every call either returns a typed record from ``dhan.models`` or raises a ``dhan.errors``
 exception that says whether the request may have reached Dhan (``NotSent`` vs
@@ -8,6 +8,7 @@ duplicate an order, so retry policy belongs to the caller, which knows the corre
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import ssl
@@ -16,11 +17,16 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationValueError,
+    ProxyError,
+    SSLError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dhan import errors
 from dhan.codes import LegName
@@ -57,30 +63,70 @@ def _version() -> str:
 DEFAULT_USER_AGENT = f"copytrader/{_version()}"
 
 
-class _EgressAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` whose connections leave from ``source_address`` (when set).
+#: Headers every request carries besides the account's, as ``requests`` sent them before this
+#: client moved to urllib3 (a server sees the same request it always saw).
+_WIRE_HEADERS = {"Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
+
+
+def _ca_certs() -> str | None:
+    """certifi's CA bundle when installed (what ``requests`` verified against), else the OS's."""
+    try:
+        import certifi
+    except ImportError:  # no certifi: urllib3 falls back to the system trust store
+        return None
+    return str(certifi.where())
+
+
+def _pool_manager(
+    *,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+    source_address: str | None,
+    proxy: str | None,
+    pool_maxsize: int,
+) -> tuple[urllib3.PoolManager, list[str]]:
+    """The account's pool manager (a ``ProxyManager`` behind a proxy) and its proxy secrets.
 
     SEBI requires each account's orders to come from its own whitelisted static IP, so a
-    multi-homed host binds each account's sockets to that account's local address.
+    multi-homed host binds each account's sockets to that account's ``source_address``.
+    urllib3 reads no environment proxy variables and no ``.netrc``: one account's traffic can
+    never leave through another account's egress.
     """
-
-    def __init__(self, source_address: str | None, pool_maxsize: int) -> None:
-        self._source_address = source_address
-        # max_retries=0: urllib3 must never resend a request on our behalf.
-        super().__init__(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0)
-
-    def _bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if self._source_address is not None:
-            kwargs["source_address"] = (self._source_address, 0)
-        return kwargs
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **kw: Any
-    ) -> None:
-        super().init_poolmanager(connections, maxsize, block, **self._bind(kw))
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        return super().proxy_manager_for(proxy, **self._bind(proxy_kwargs))
+    pool_kw: dict[str, Any] = {
+        "maxsize": pool_maxsize,
+        "block": False,  # extra connections under a burst rather than waiting for a free one
+        # urllib3 must never resend a request on our behalf (a resent POST can duplicate an
+        # order) nor follow a redirect (that resends it elsewhere, token and all).
+        "retries": False,
+        "timeout": urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+    }
+    if source_address is not None:
+        pool_kw["source_address"] = (source_address, 0)
+    ca_certs = _ca_certs()
+    if ca_certs is not None:
+        pool_kw["ca_certs"] = ca_certs
+    if not proxy:
+        return urllib3.PoolManager(num_pools=1, **pool_kw), []
+    if "://" not in proxy:
+        proxy = "http://" + proxy  # as requests read a scheme-less proxy
+    parts = urlsplit(proxy)
+    proxy_headers: dict[str, str] = {}
+    secrets: list[str] = []
+    if parts.username is not None:
+        user, password = unquote(parts.username), unquote(parts.password or "")
+        basic = base64.b64encode(f"{user}:{password}".encode("latin-1")).decode("ascii")
+        proxy_headers["Proxy-Authorization"] = f"Basic {basic}"
+        secrets = [password, basic]
+    # The credentials travel in the header only, never in a URL an error message might echo.
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    manager = urllib3.ProxyManager(
+        f"{parts.scheme}://{netloc}", num_pools=1, proxy_headers=proxy_headers, **pool_kw
+    )
+    return manager, secrets
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -97,30 +143,25 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _was_not_sent(exc: requests.RequestException) -> bool:
+def _was_not_sent(exc: Exception) -> bool:
     """True only when ``exc`` proves the request never reached the server.
 
     When in doubt the answer is False: misreading "sent" as "not sent" can duplicate an
     order, the other way round only costs a correlationId lookup.
     """
-    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ProxyError):
-        return True
-    if isinstance(
-        exc,
-        requests.exceptions.InvalidURL
-        | requests.exceptions.MissingSchema
-        | requests.exceptions.InvalidSchema
-        | requests.exceptions.InvalidHeader,
-    ):
-        return True
-    chain = _chain(exc)
-    if isinstance(exc, requests.exceptions.SSLError):
-        # A failed certificate check happens during the handshake, before any request byte.
-        return any(isinstance(e, ssl.SSLCertVerificationError) for e in chain)
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        # NewConnectionError covers refused connections and DNS failures (NameResolutionError).
-        return any(isinstance(e, NewConnectionError) for e in chain)
-    return False
+    if isinstance(exc, Urllib3Error):
+        # urllib3 raises ProxyError only before the connection to the proxy was made.
+        # ConnectTimeoutError covers NewConnectionError: refused, DNS (NameResolutionError),
+        # an unusable source_address.
+        if isinstance(exc, ProxyError | ConnectTimeoutError | LocationValueError):
+            return True
+        if isinstance(exc, SSLError):
+            # A failed certificate check happens during the handshake, before any request byte.
+            return any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(exc))
+        return False  # ReadTimeoutError, ProtocolError (reset, closed without answer), ...
+    # urllib3 wraps everything from the connection attempt on; a bare ValueError is
+    # http.client refusing a header value (say, a token with a newline) before writing a byte.
+    return isinstance(exc, ValueError)
 
 
 class DhanClient:
@@ -129,8 +170,9 @@ class DhanClient:
     ``base_url`` is ``https://api.dhan.co/v2`` or the simulator's. Timeouts are per request
     phase: ``connect_timeout_s`` to establish the connection, ``read_timeout_s`` between
     bytes of the answer. ``source_address`` binds the account's local IP; ``proxy`` sends its
-    traffic through an HTTP(S) proxy. Environment proxy variables and ``.netrc`` are ignored,
-    so one account's traffic can never leave through another account's egress.
+    traffic through an HTTP(S) proxy (``http://user:password@host:port`` authenticates).
+    Environment proxy variables and ``.netrc`` are ignored, so one account's traffic can never
+    leave through another account's egress. Redirects are not followed.
     """
 
     def __init__(
@@ -156,15 +198,14 @@ class DhanClient:
         self.client_id = client_id
         self._token = access_token
         self._token_lock = threading.Lock()
-        self._timeout = (connect_timeout_s, read_timeout_s)
         self._user_agent = user_agent
-        self._session = requests.Session()
-        self._session.trust_env = False
-        if proxy:
-            self._session.proxies = {"http": proxy, "https": proxy}
-        adapter = _EgressAdapter(source_address, pool_maxsize)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._http, self._proxy_secrets = _pool_manager(
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+            source_address=source_address,
+            proxy=proxy,
+            pool_maxsize=pool_maxsize,
+        )
 
     def __repr__(self) -> str:
         return f"DhanClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
@@ -186,7 +227,7 @@ class DhanClient:
 
     def close(self) -> None:
         """Close pooled connections. Calls after ``close()`` open new ones."""
-        self._session.close()
+        self._http.clear()
 
     def __enter__(self) -> DhanClient:
         return self
@@ -310,22 +351,30 @@ class DhanClient:
             "client-id": self.client_id,
             "Accept": "application/json",
             "User-Agent": self._user_agent,
+            **_WIRE_HEADERS,
         }
         data: bytes | None = None
         if payload is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps({"dhanClientId": self.client_id, **payload}).encode()
+        elif method != "GET":
+            headers["Content-Length"] = "0"  # a bodiless DELETE, framed as requests framed it
         started = time.perf_counter()
         status: int | str = "-"
         try:
             try:
-                resp = self._session.request(
-                    method, self.base_url + path, data=data, headers=headers, timeout=self._timeout
+                resp = self._http.urlopen(
+                    method,
+                    self.base_url + path,
+                    body=data,
+                    headers=headers,
+                    retries=False,
+                    redirect=False,
                 )
-            except requests.RequestException as exc:
+            except (Urllib3Error, OSError, ValueError) as exc:
                 status = type(exc).__name__
                 raise self._transport_error(exc, endpoint, cid, token) from None
-            status = resp.status_code
+            status = resp.status
             return self._parse(resp, endpoint, cid, token)
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -334,18 +383,20 @@ class DhanClient:
             )
 
     def _transport_error(
-        self, exc: requests.RequestException, endpoint: str, cid: str | None, token: str
+        self, exc: Exception, endpoint: str, cid: str | None, token: str
     ) -> DhanError:
-        detail = errors.redact(_describe(exc), [token])
+        detail = errors.redact(_describe(exc), [token, *self._proxy_secrets])
         if _was_not_sent(exc):
             return NotSent(f"request not sent ({detail})", endpoint=endpoint, correlation_id=cid)
         return OutcomeUnknown(
             f"no definite answer ({detail})", endpoint=endpoint, correlation_id=cid
         )
 
-    def _parse(self, resp: requests.Response, endpoint: str, cid: str | None, token: str) -> Any:
-        status = resp.status_code
-        raw = resp.content
+    def _parse(
+        self, resp: urllib3.BaseHTTPResponse, endpoint: str, cid: str | None, token: str
+    ) -> Any:
+        status = resp.status
+        raw = resp.data
         if 200 <= status < 300:
             if not raw.strip():
                 return None
@@ -414,13 +465,12 @@ class DhanClient:
         return [parse(item, endpoint, f"[{i}]") for i, item in enumerate(body)]
 
 
-def _describe(exc: requests.RequestException) -> str:
-    """The most specific cause of ``exc`` in one line (urllib3's retry wrapper unwrapped)."""
-    cause: BaseException = exc
-    inner = exc.args[0] if exc.args else None
-    if isinstance(inner, MaxRetryError) and inner.reason is not None:
-        cause = inner.reason
-    return f"{type(cause).__name__}: {cause}"
+def _describe(exc: Exception) -> str:
+    """``exc`` in one line, for an exception message (the caller redacts secrets)."""
+    if not isinstance(exc, Urllib3Error) and isinstance(exc, ValueError):
+        # http.client's message quotes the offending header value: it may be the token.
+        return f"{type(exc).__name__}: a header value is not valid in HTTP"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _segment(value: str) -> str:
