@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from dhan.codes import LegName, OrderType, ProductType, Validity
@@ -82,5 +83,57 @@ def test_with_broker_oco_off_the_engine_cancels_the_stop_after_the_target_fills(
             legs = _legs(rig, f.client_id, cids[f.name])
             assert legs["TARGET_LEG"]["orderStatus"] == "TRADED"
             assert legs["STOP_LOSS_LEG"]["orderStatus"] == "CANCELLED"
+    finally:
+        rig.stop()
+
+
+def test_a_followers_open_brackets_share_one_book_read_per_tick(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # six open BO copies, each with its own BracketLegActor polling every bracket tick: they
+    # read the follower's book through one FollowerBook, so the broker sees about one
+    # GET /orders per tick, not one per bracket
+    from dhan.correlation import correlation_id_for
+
+    sim.admin.set_switches(broker_oco=False)
+    sim.admin.set_ltp("NSE_EQ", "2885", 1600.0)
+    f = follower_config("shared", "1300000003")
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        cids = []
+        for _ in range(6):
+            entry = rig.leader.place_order(
+                limit_buy(
+                    security_id="2885",
+                    quantity=1,
+                    price=1600.0,
+                    product_type=ProductType.BO,
+                    bo_profit_value=50.0,
+                    bo_stop_loss_value=50.0,
+                )
+            )
+            cids.append(correlation_id_for(f.name, entry.order_id))
+        for cid in cids:
+            wait_until(lambda cid=cid: len(_legs(rig, f.client_id, cid)) == 2, what="legs")
+        tick_s = rig.cfg.engine.bracket_tick_s
+        start_ns = time.monotonic_ns()  # the simulator journal's clock (docs/simulator.md)
+        window_s = 6 * tick_s
+
+        def reads_in_window() -> list[dict] | None:
+            rows = sim.admin.journal(since_ns=start_ns, kind="rest", account=f.client_id)
+            if not rows or rows[-1]["t_ns"] - start_ns < window_s * 1e9:
+                return None  # the window is not over yet (the engine keeps polling)
+            return [
+                r
+                for r in rows
+                if r["endpoint"] == "GET /orders" and r["t_ns"] - start_ns <= window_s * 1e9
+            ]
+
+        reads = wait_until(reads_in_window, timeout_s=window_s + 10.0, what="a polling window")
+        # six brackets reading on their own: 6 per tick (36); shared: at most two per tick
+        # (the book's max age is half a tick) plus the follower's own refresh
+        assert len(reads) <= 4 * 6, [r["t_ns"] for r in reads]
+        assert len(reads) >= 1, "no polling at all"
+        print(f"GET /orders in {window_s:.2f} s: {len(reads)}")
     finally:
         rig.stop()
