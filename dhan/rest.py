@@ -138,7 +138,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if item is None or any(item is s for s in seen):
             continue
         seen.append(item)
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        reason = getattr(item, "reason", None)  # ssl.SSLError's reason is a str
+        todo.extend([item.__cause__, item.__context__])
+        if isinstance(reason, BaseException):
+            todo.append(reason)
         todo.extend(a for a in item.args if isinstance(a, BaseException))
     return seen
 

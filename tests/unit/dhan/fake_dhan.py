@@ -27,6 +27,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     peer_ip: str
+    peer_port: int  # the client's port: one per TCP connection
     target: str  # the request target as sent (absolute-form when it came through a proxy)
 
     @property
@@ -112,6 +113,7 @@ class FakeDhan:
                 headers=dict(request.headers),
                 body=await request.read(),
                 peer_ip=peer[0] if peer else "",
+                peer_port=peer[1] if peer else 0,
                 target=request.raw_path if not request.url.is_absolute() else str(request.url),
             )
         )
