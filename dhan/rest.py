@@ -209,6 +209,15 @@ class DhanClient:
             proxy=proxy,
             pool_maxsize=pool_maxsize,
         )
+        # Without a proxy every call goes to one host: calling its pool directly skips the
+        # manager's URL parse and pool-key lookup (~0.1 ms of CPU per call).
+        parts = urlsplit(self.base_url)
+        self._direct = not proxy and parts.scheme in ("http", "https") and bool(parts.hostname)
+        self._base_path = parts.path
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> urllib3.HTTPConnectionPool | None:
+        return self._http.connection_from_url(self.base_url) if self._direct else None
 
     def __repr__(self) -> str:
         return f"DhanClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
@@ -231,6 +240,7 @@ class DhanClient:
     def close(self) -> None:
         """Close pooled connections. Calls after ``close()`` open new ones."""
         self._http.clear()
+        self._pool = self._new_pool()  # empty: it connects on the next call
 
     def __enter__(self) -> DhanClient:
         return self
@@ -366,14 +376,25 @@ class DhanClient:
         status: int | str = "-"
         try:
             try:
-                resp = self._http.urlopen(
-                    method,
-                    self.base_url + path,
-                    body=data,
-                    headers=headers,
-                    retries=False,
-                    redirect=False,
-                )
+                pool = self._pool
+                if pool is not None:
+                    resp = pool.urlopen(
+                        method,
+                        self._base_path + path,
+                        body=data,
+                        headers=headers,
+                        retries=False,
+                        redirect=False,
+                    )
+                else:  # through the proxy manager (or a base_url it will refuse)
+                    resp = self._http.urlopen(
+                        method,
+                        self.base_url + path,
+                        body=data,
+                        headers=headers,
+                        retries=False,
+                        redirect=False,
+                    )
             except (Urllib3Error, OSError, ValueError) as exc:
                 status = type(exc).__name__
                 raise self._transport_error(exc, endpoint, cid, token) from None
