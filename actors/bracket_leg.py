@@ -10,6 +10,7 @@ books it polls come through the follower's shared ``FollowerBook`` (one read for
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,8 @@ class BracketLegActor(SupervisedActor):
 
     def on_start(self) -> None:
         super().on_start()
-        self.tell_every(self.engine.bracket_tick_s, Tick())
+        tick_s = self.engine.bracket_tick_s
+        self.tell_every(tick_s, Tick(), first_s=random.uniform(0.0, tick_s))  # not in step
         self._check()
 
     def on_receive(self, message: Any) -> Any:

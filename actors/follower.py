@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from typing import Any
 
@@ -120,7 +121,10 @@ class FollowerActor(SupervisedActor):
         super().on_start()
         self.stale_in_flight = {i.id for i in self.journal.intents(self.name, states=_IN_FLIGHT)}
         self._adopt_from_book()
-        self._tick_timer = self.tell_every(self.engine.follower_tick_s, Tick())
+        # a random phase: followers started together would otherwise all refresh at once,
+        # holding the GIL together just when a leader event needs it
+        tick_s = self.engine.follower_tick_s
+        self._tick_timer = self.tell_every(tick_s, Tick(), first_s=random.uniform(0.0, tick_s))
         for intent in self.journal.intents(self.name):
             if is_bracket(intent) and intent.broker_order_id is not None:
                 legs = self.journal.legs(intent.id)

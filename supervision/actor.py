@@ -93,13 +93,17 @@ class SupervisedActor(pykka.ThreadingActor):
         """Deliver ``message`` to this actor once, after ``delay_s``."""
         return self.timers.tell_later(delay_s, self.actor_ref, message)
 
-    def tell_every(self, interval_s: float, message: Any) -> Timer:
-        """Deliver ``message`` to this actor every ``interval_s`` until cancelled or exit.
+    def tell_every(self, interval_s: float, message: Any, *, first_s: float | None = None) -> Timer:
+        """Deliver ``message`` to this actor every ``interval_s`` until cancelled or exit;
+        the first after ``first_s`` (default one interval: pass a random phase to keep many
+        actors started together from ticking in step).
 
         Coalesced: while one is still waiting in the inbox, the next period is skipped, so a
         handler slower than ``interval_s`` never builds a backlog of ticks.
         """
-        return self.timers.tell_every(interval_s, self.actor_ref, message, coalesce=True)
+        return self.timers.tell_every(
+            interval_s, self.actor_ref, message, coalesce=True, first_s=first_s
+        )
 
     def mailbox_depth(self) -> int:
         """Messages waiting in this actor's inbox (a gauge for metrics)."""

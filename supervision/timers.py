@@ -70,8 +70,11 @@ class Timers:
         timer._arm(self.clock, delay_s, fire)
         return timer
 
-    def call_every(self, interval_s: float, fn: Callable[[], None]) -> Timer:
-        """Run ``fn`` every ``interval_s`` (first after one interval) until cancelled.
+    def call_every(
+        self, interval_s: float, fn: Callable[[], None], *, first_s: float | None = None
+    ) -> Timer:
+        """Run ``fn`` every ``interval_s`` until cancelled; the first run after ``first_s``
+        (default: one interval).
 
         The next run is scheduled after ``fn`` returns, so slow callbacks do not pile up.
         """
@@ -87,7 +90,7 @@ class Timers:
             finally:
                 timer._arm(self.clock, interval_s, fire)
 
-        timer._arm(self.clock, interval_s, fire)
+        timer._arm(self.clock, interval_s if first_s is None else max(0.0, first_s), fire)
         return timer
 
     def tell_later(self, delay_s: float, ref: pykka.ActorRef[Any], message: Any) -> Timer:
@@ -105,6 +108,7 @@ class Timers:
         message: Any,
         *,
         coalesce: bool = False,
+        first_s: float | None = None,
     ) -> Timer:
         """Tell ``message`` to ``ref`` every ``interval_s`` until cancelled or ``ref`` dies.
 
@@ -127,7 +131,7 @@ class Timers:
             if not delivered:
                 holder[0].cancel()
 
-        timer = self.call_every(interval_s, tick)
+        timer = self.call_every(interval_s, tick, first_s=first_s)
         holder.append(timer)
         return timer
 

@@ -64,6 +64,16 @@ def test_call_every_repeats_until_cancelled_and_cancel_all_cancels_the_rest() ->
     assert clock.pending_due_s() == []
 
 
+def test_a_repeating_timer_can_start_at_a_phase_of_its_own() -> None:
+    clock = ManualClock(start_s=0.0)
+    timers = Timers(clock)
+    ticks: list[float] = []
+    timers.call_every(1.0, lambda: ticks.append(clock.monotonic()), first_s=0.25)
+
+    clock.advance(2.5)
+    assert ticks == [0.25, 1.25, 2.25]
+
+
 def test_the_system_clock_fires_a_timer_and_skips_a_cancelled_one() -> None:
     clock = SystemClock("test-clock")
     try:
