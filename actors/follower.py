@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from actors.bracket_leg import BracketLegActor
+from actors.decisions import IN_FLIGHT, Step, next_step
 from actors.follower_book import FollowerBook
 from actors.messages import (
     PERMIT_RETRY_S,
@@ -51,10 +52,9 @@ from supervision.registry import NameState
 
 logger = logging.getLogger(__name__)
 
-_IN_FLIGHT = (IntentState.SENDING, IntentState.MODIFYING, IntentState.CANCELLING)
-MAX_MODIFICATIONS = 25
-#: The whole book is read every this many ticks (a copy can fill on its own); in between, only
-#: the copies of leader orders that filled or ended are read, one GET each.
+_IN_FLIGHT = IN_FLIGHT
+#: All open copies are settled from the book every this many ticks (a copy can fill on its
+#: own); in between, only the copies of leader orders that filled or ended.
 FULL_REFRESH_EVERY_TICKS = 5
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
@@ -250,32 +250,11 @@ class FollowerActor(SupervisedActor):
         except IntentNotFound:
             return None
 
-    def _decide(self, intent: Intent) -> Action | str | None:
-        """The next step for ``intent``: an Action (needs a permit), "finish", "lookup", None."""
-        state = intent.state
-        if state is IntentState.PLANNED:
-            return Action.PLACE if intent.desired_open and intent.quantity > 0 else "finish"
-        if (
-            state is IntentState.SENDING
-            and intent.id not in self.stale_in_flight
-            and intent.id not in self.sent
-        ):
-            # claimed by the leader feed, not sent by anyone yet -- and, like a PLANNED one,
-            # finished unsent if the leader order died meanwhile (its quantity is then 0)
-            return Action.PLACE if intent.desired_open and intent.quantity > 0 else "finish"
-        if state is IntentState.UNKNOWN or state in _IN_FLIGHT:
-            return "lookup"
-        if state is IntentState.WORKING:
-            if not intent.desired_open:
-                return Action.CANCEL
-            if intent.filled_qty >= intent.quantity > 0:
-                # the leader traded less than we still have open: nothing more to fill
-                return Action.CANCEL
-            if not intent.in_sync:
-                if intent.modifications >= MAX_MODIFICATIONS:
-                    return "give_up_modify"
-                return Action.MODIFY
-        return None
+    def _decide(self, intent: Intent) -> Action | Step | None:
+        """The next step for ``intent`` (``actors.decisions``: the decision table)."""
+        return next_step(
+            intent, stale=intent.id in self.stale_in_flight, sent=intent.id in self.sent
+        )
 
     def _take_claims(self, claimed: tuple[Intent, ...]) -> None:
         if self.paused_reason is not None or not self.enabled:
@@ -323,7 +302,7 @@ class FollowerActor(SupervisedActor):
         step = self._decide(intent)
         if step is None:
             return
-        if step == "finish":
+        if step is Step.FINISH:
             # settled unsent: a hint still queued with this claim must not send it later
             self.sent.add(intent.id)
             self.journal.transition(
@@ -332,7 +311,7 @@ class FollowerActor(SupervisedActor):
                 expect_from=intent.state,
                 reason="leader order ended before it was copied",
             )
-        elif step == "lookup":
+        elif step is Step.LOOKUP:
             self.stale_in_flight.discard(intent.id)
             if intent.state in _IN_FLIGHT:
                 # only seen after a crash mid-request: the outcome is unknown
@@ -343,7 +322,7 @@ class FollowerActor(SupervisedActor):
                     reason="in flight when the actor restarted",
                 )
             self._lookup(intent)
-        elif step == "give_up_modify":
+        elif step is Step.GIVE_UP_MODIFY:
             self.journal.transition(
                 intent.id,
                 IntentState.WORKING,
