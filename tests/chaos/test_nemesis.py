@@ -28,6 +28,7 @@ from tests.chaos.rig import (
     chaos_followers,
     exit_brackets,
     settle_and_check,
+    wait_for,
 )
 from tests.integration.engine_harness import LEADER_ID, create_accounts, wait_until
 
@@ -125,6 +126,9 @@ def test_broker_faults_of_every_kind_lose_and_duplicate_no_follower_order(
             # a stall may end with the connection alive and frames lost: the periodic leader
             # reconcile (chaos config: every 2 s) finds those orders
             sim.admin.clear_faults()
+        # the leader trades on (faults cleared) until it has placed enough orders: a bracket
+        # exit waits for its copies, which the faults may have held up
+        wait_for(lambda: len(leader.placed) >= 30 or bool(failures), 120.0, "30 leader orders")
         trading.clear()
         script.join(30.0)
         assert not failures, failures
