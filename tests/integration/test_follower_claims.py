@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from actors.follower import FollowerActor
-from actors.messages import LeaderChanged, Tick
+from actors.messages import Action, LeaderChanged, PermitGranted, Tick
 from actors.names import LIMITER, follower_name
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
@@ -230,6 +231,80 @@ def test_a_copy_that_fits_the_accounts_windows_goes_out_without_a_limiter_round_
         assert states[:2] == [IntentState.WORKING, IntentState.WORKING]
         assert states[2] is not IntentState.WORKING  # the windows were full: it waits
         assert len(sim.admin.orders(f.client_id)) == 2
+    finally:
+        root.stop()
+        client.close()
+        journal.close()
+
+
+def test_a_permit_used_long_after_its_grant_needs_room_in_the_windows_again(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # a grant is counted when it is given; used much later it would go out next to the calls
+    # counted since, so the follower stamps the windows again -- and with no room, waits
+    f = follower_config("late-grant", "1700000004")
+    cfg = build_config(sim, tmp_path, [f])
+    create_accounts(sim, cfg)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    journal = Journal.open(cfg.store.url)
+    client = DhanClient(
+        base_url=sim.rest_url, client_id=f.client_id, access_token=f.access_token.reveal()
+    )
+    windows = AccountWindows.dhan_defaults(((1.0, 10), (60.0, 1)))  # one call a minute
+    ctx = SizingContext(lot_sizes={}, balances={})
+    for n in range(2):
+        snap = LeaderOrderSnapshot(
+            leader_order_id=f"G-{n}",
+            dedupe_key=f"test|G-{n}|1",
+            source=SnapshotSource.SOCKET,
+            status=OrderStatus.PENDING,
+            transaction_type=TransactionType.BUY,
+            exchange_segment=ExchangeSegment.NSE_EQ,
+            product_type=ProductType.INTRADAY,
+            order_type=OrderType.LIMIT,
+            validity=Validity.DAY,
+            security_id="1333",
+            quantity=3,
+            price=1500.0,
+            seq=1,
+        )
+        # recorded PLANNED (not claimed): only a permit makes the follower place them
+        journal.record_and_claim(snap, desired_intents(snap, [f], ctx), [])
+    planned = journal.intents(f.name, states=[IntentState.PLANNED])
+    assert len(planned) == 2
+    root = Supervisor(
+        "root",
+        [
+            ChildSpec.actor(
+                follower_name(f.name),
+                FollowerActor,
+                follower=f,
+                client=client,
+                journal=journal,
+                engine=cfg.engine,
+                metrics=Metrics(process=False),
+                windows=windows,
+            ),
+        ],
+    ).start()
+    try:
+        name = follower_name(f.name)
+        root.registry.ask(name, Tick(), timeout_s=10)  # converge: the first fits and goes
+        placed = [i for i in journal.intents(f.name) if i.state is IntentState.WORKING]
+        assert len(placed) == 1
+        waiting = next(i for i in journal.intents(f.name) if i.state is IntentState.PLANNED)
+        # a grant from ten seconds ago for the second one: the minute's one call is used
+        stale = PermitGranted(waiting.id, Action.PLACE, granted_at=time.monotonic() - 10.0)
+        root.registry.tell(name, stale)
+        root.registry.ask(name, Tick(), timeout_s=10)
+        assert journal.intent(waiting.id).state is IntentState.PLANNED
+        assert len(sim.admin.orders(f.client_id)) == 1
+        # a fresh grant (the limiter stamped it just now) is used as given
+        root.registry.tell(
+            name, PermitGranted(waiting.id, Action.PLACE, granted_at=time.monotonic())
+        )
+        root.registry.ask(name, Tick(), timeout_s=10)
+        assert journal.intent(waiting.id).state is IntentState.WORKING
     finally:
         root.stop()
         client.close()
