@@ -52,7 +52,6 @@ from supervision.registry import NameState
 
 logger = logging.getLogger(__name__)
 
-_IN_FLIGHT = IN_FLIGHT
 #: All open copies are settled from the book every this many ticks (a copy can fill on its
 #: own); in between, only the copies of leader orders that filled or ended.
 FULL_REFRESH_EVERY_TICKS = 5
@@ -119,7 +118,7 @@ class FollowerActor(SupervisedActor):
 
     def on_start(self) -> None:
         super().on_start()
-        self.stale_in_flight = {i.id for i in self.journal.intents(self.name, states=_IN_FLIGHT)}
+        self.stale_in_flight = {i.id for i in self.journal.intents(self.name, states=IN_FLIGHT)}
         self._adopt_from_book()
         # a random phase: followers started together would otherwise all refresh at once,
         # holding the GIL together just when a leader event needs it
@@ -230,7 +229,7 @@ class FollowerActor(SupervisedActor):
             order = book.get(intent.correlation_id)
             if order is None:
                 continue
-            if intent.state in _IN_FLIGHT or intent.state is IntentState.PLANNED:
+            if intent.state in IN_FLIGHT or intent.state is IntentState.PLANNED:
                 intent = self.journal.transition(
                     intent.id,
                     IntentState.UNKNOWN,
@@ -313,7 +312,7 @@ class FollowerActor(SupervisedActor):
             )
         elif step is Step.LOOKUP:
             self.stale_in_flight.discard(intent.id)
-            if intent.state in _IN_FLIGHT:
+            if intent.state in IN_FLIGHT:
                 # only seen after a crash mid-request: the outcome is unknown
                 intent = self.journal.transition(
                     intent.id,
@@ -337,10 +336,10 @@ class FollowerActor(SupervisedActor):
 
     def _request_permit(self, intent: Intent, action: Action) -> None:
         """Act now if the account's windows have room, else ask the limiter and wait."""
-        self.requested[intent.id] = intent
         if self.windows is not None and self.windows.try_take(
             self.clock.monotonic(), urgent=action is Action.CANCEL
         ):
+            self.requested[intent.id] = intent  # _act's copy: spares a read of the claim
             self._act(intent.id, action)
             return
         self._ask_limiter(intent, action)
