@@ -13,6 +13,19 @@ from dhansim import Simulator
 from store import IntentState
 from tests.integration.engine_harness import follower_config, start_rig, wait_until
 
+#: The leader's super order in these tests: BUY 4 at 810, target 830, stop 800.
+SUPER_BUY = SuperOrderRequest(
+    transaction_type=TransactionType.BUY,
+    exchange_segment=ExchangeSegment.NSE_EQ,
+    product_type=ProductType.INTRADAY,
+    order_type=OrderType.LIMIT,
+    security_id="3045",
+    quantity=4,
+    price=810.0,
+    target_price=830.0,
+    stop_loss_price=800.0,
+)
+
 
 def _super(client: DhanClient, cid: str) -> Any:
     return next((s for s in client.list_super_orders() if s.correlation_id == cid), None)
@@ -35,19 +48,7 @@ def test_a_super_order_is_copied_its_target_move_mirrored_and_its_stop_cancelled
         for f in followers
     }
     try:
-        ack = rig.leader.place_super_order(
-            SuperOrderRequest(
-                transaction_type=TransactionType.BUY,
-                exchange_segment=ExchangeSegment.NSE_EQ,
-                product_type=ProductType.INTRADAY,
-                order_type=OrderType.LIMIT,
-                security_id="3045",
-                quantity=4,
-                price=810.0,
-                target_price=830.0,
-                stop_loss_price=800.0,
-            )
-        )
+        ack = rig.leader.place_super_order(SUPER_BUY)
         cids = {f.name: correlation_id_for(f.name, ack.order_id) for f in followers}
         for f in followers:
             so = wait_until(
@@ -97,19 +98,7 @@ def test_a_target_and_stop_moved_after_the_followers_entry_traded_are_still_mirr
         access_token=follower.access_token.reveal(),
     )
     try:
-        ack = rig.leader.place_super_order(
-            SuperOrderRequest(
-                transaction_type=TransactionType.BUY,
-                exchange_segment=ExchangeSegment.NSE_EQ,
-                product_type=ProductType.INTRADAY,
-                order_type=OrderType.LIMIT,
-                security_id="3045",
-                quantity=4,
-                price=810.0,
-                target_price=830.0,
-                stop_loss_price=800.0,
-            )
-        )
+        ack = rig.leader.place_super_order(SUPER_BUY)
         cid = correlation_id_for(follower.name, ack.order_id)
         wait_until(
             lambda: (
