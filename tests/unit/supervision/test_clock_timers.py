@@ -64,6 +64,23 @@ def test_call_every_repeats_until_cancelled_and_cancel_all_cancels_the_rest() ->
     assert clock.pending_due_s() == []
 
 
+def test_a_timer_made_after_cancel_all_is_born_cancelled() -> None:
+    # An actor that arms a timer in on_exit, or is told to after its exit, must not get ticks.
+    clock = ManualClock(start_s=0.0)
+    timers = Timers(clock)
+    timers.cancel_all()
+    fired: list[str] = []
+
+    late = timers.call_later(1.0, lambda: fired.append("once"))
+    every = timers.call_every(1.0, lambda: fired.append("every"))
+    clock.advance(5.0)
+
+    assert fired == []
+    assert late.cancelled and every.cancelled
+    assert clock.pending_due_s() == []
+    assert timers.pending() == 0
+
+
 def test_a_repeating_timer_can_start_at_a_phase_of_its_own() -> None:
     clock = ManualClock(start_s=0.0)
     timers = Timers(clock)

@@ -12,10 +12,13 @@ from supervision import (
     ExitReason,
     ManualClock,
     Registry,
+    SupervisedActor,
 )
-from supervision.testing import EventRecorder
+from supervision.children import actor_of
+from supervision.testing import EventRecorder, wait_until
 from tests.unit.supervision.conftest import StartTree
 from tests.unit.supervision.workers import (
+    Escape,
     Journal,
     ValidationProblem,
     plain_worker,
@@ -96,6 +99,26 @@ def test_an_exception_in_on_start_is_a_crash_followed_by_a_restart(
     assert ("exit", "w", 1, ExitReason.CRASH) in journal.entries("exit")
 
 
+def test_a_base_exception_in_on_start_is_a_crash_of_that_actor_only(
+    start_tree: StartTree, registry: Registry, recorder: EventRecorder
+) -> None:
+    start_tree(
+        [
+            worker("sibling"),
+            worker("w", fail_start_incarnations=frozenset({1}), start_error=Escape),
+        ]
+    )
+    sibling = registry.get("sibling")
+
+    # pykka guards on_start against Exception only: this one leaves its setup uncaught.
+    exited = recorder.wait_for(ChildExited, child_id="w", incarnation=1)
+    assert exited.reason is ExitReason.CRASH
+    assert exited.error is not None and "Escape" in exited.error
+    recorder.wait_for(ChildRestarted, child_id="w", incarnation=2)
+    assert registry.ask("w", "ping", timeout_s=2.0) == ("pong", 2)
+    assert sibling.ask("ping", timeout=2.0) == ("pong", 1)
+
+
 def test_an_actor_that_stops_itself_exits_normally_and_a_permanent_one_restarts(
     start_tree: StartTree, registry: Registry, recorder: EventRecorder
 ) -> None:
@@ -143,6 +166,35 @@ def test_the_watchdog_notices_a_dead_actor_that_reported_nothing(
     assert exited.error == WATCHDOG_VERDICT
     recorder.wait_for(ChildRestarted, child_id="plain", incarnation=2)
     assert registry.ask("plain", "ping", timeout_s=2.0) == "pong"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_watchdog_notices_a_supervised_actor_whose_thread_ended_without_its_report(
+    start_tree: StartTree,
+    registry: Registry,
+    recorder: EventRecorder,
+    clock: ManualClock,
+    journal: Journal,
+) -> None:
+    start_tree(
+        [worker("w", journal=journal, escape_exit_incarnations=frozenset({1}))],
+        watchdog_interval_s=1.0,
+    )
+    actor = actor_of(registry.get("w"))  # held, so the watchdog judges this thread
+    assert isinstance(actor, SupervisedActor)
+
+    registry.tell("w", "stop_self")  # on_exit then raises past the exit report
+    wait_until(lambda: not actor.thread_is_alive(), 5.0)
+    assert ("exit", "w", 1, ExitReason.NORMAL) in journal.entries("exit")
+
+    clock.advance(1.0)  # one watchdog period
+
+    exited = recorder.wait_for(ChildExited, child_id="w", incarnation=1)
+    # Its own report would have said NORMAL with no error: this exit is the watchdog's.
+    assert exited.reason is ExitReason.CRASH
+    assert exited.error == WATCHDOG_VERDICT
+    recorder.wait_for(ChildRestarted, child_id="w", incarnation=2)
+    assert registry.ask("w", "ping", timeout_s=2.0) == ("pong", 2)
 
 
 def test_the_watchdog_leaves_a_supervised_actors_own_report_in_charge(

@@ -11,11 +11,15 @@ from supervision import (
     ChaosFault,
     ChildExited,
     ChildRestarted,
+    EventBus,
     ExitReason,
     FaultFired,
     FaultPlan,
     Faults,
+    Intensity,
+    ManualClock,
     Registry,
+    Supervisor,
 )
 from supervision.testing import EventRecorder
 from tests.unit.supervision.conftest import StartTree
@@ -152,3 +156,48 @@ def test_a_fault_in_a_supervised_handler_crashes_only_that_actor_which_restarts(
     recorder.wait_for(ChildRestarted, child_id="w", incarnation=2)
     assert registry.ask("w", "fault", timeout_s=2.0) == "ok"
     assert registry.ask("bystander", "ping", timeout_s=2.0) == ("pong", 1)
+
+
+def crashes_under(plan: FaultPlan, messages: int = 30) -> list[int]:
+    """Ask a supervised worker ``messages`` times under ``plan``; the numbers of the asks
+    that its fault point killed (each crash is awaited as a restart before the next ask)."""
+    faults = Faults()
+    faults.arm(plan)
+    bus = EventBus("fault-run-events")
+    recorder = EventRecorder(bus)
+    registry = Registry()
+    root = Supervisor(
+        "fault-run",
+        [worker("w")],
+        clock=ManualClock(),
+        events=bus,
+        registry=registry,
+        faults=faults,
+        intensity=Intensity(messages, 60.0),
+        watchdog_interval_s=None,
+    ).start()
+    crashes: list[int] = []
+    try:
+        for n in range(messages):
+            try:
+                registry.ask("w", "fault", timeout_s=2.0)
+            except ChaosFault:
+                crashes.append(n)
+                # the restart is published after the registry holds the new incarnation
+                recorder.wait_for(ChildRestarted, child_id="w", count=len(crashes))
+    finally:
+        root.stop(timeout_s=5.0)
+        bus.close()
+    return crashes
+
+
+def test_a_plan_with_the_same_seed_kills_a_supervised_actor_at_the_same_messages() -> None:
+    plan = FaultPlan(seed=2024, probabilities={"worker.handle": 0.2})
+
+    first = crashes_under(plan)
+    second = crashes_under(plan)
+    other = crashes_under(FaultPlan(seed=2025, probabilities={"worker.handle": 0.2}))
+
+    assert first == second
+    assert len(first) >= 2  # the plan really kills
+    assert other != first

@@ -51,24 +51,31 @@ class Worker(SupervisedActor):
         journal: Journal | None = None,
         fail_start_incarnations: frozenset[int] = frozenset(),
         gate: threading.Event | None = None,
+        start_error: type[BaseException] = RuntimeError,
+        escape_exit_incarnations: frozenset[int] = frozenset(),
     ) -> None:
         super().__init__(context)
         self.journal = journal or Journal()
         self.fail_start_incarnations = fail_start_incarnations
         self.gate = gate
+        self.start_error = start_error
+        self.escape_exit_incarnations = escape_exit_incarnations
         self.ticks = 0
         self.tick_threads: set[str] = set()
 
     def on_start(self) -> None:
         self.journal.add("start", self.context.child_id, self.context.incarnation)
         if self.context.incarnation in self.fail_start_incarnations:
-            raise RuntimeError("on_start failed")
+            raise self.start_error("on_start failed")
 
     def on_stop(self) -> None:
         self.journal.add("stop", self.context.child_id, self.context.incarnation)
 
     def on_exit(self, reason: Any) -> None:
         self.journal.add("exit", self.context.child_id, self.context.incarnation, reason)
+        if self.context.incarnation in self.escape_exit_incarnations:
+            # Escapes _finish before the exit report: the thread ends with no report sent.
+            raise Escape("on_exit escaped")
 
     def on_receive(self, message: Any) -> Any:
         if message == "ping":
