@@ -5,15 +5,16 @@ nothing of Dhan: supervisors with OTP restart semantics, death detection on ever
 restart intensity with escalation or quarantine, per-child backoff, a registry of stable
 names, timers and a controllable clock, lifecycle events, and seeded fault injection.
 
-The tree (the engine's, see ``docs/architecture.md``)::
+The tree (the engine's, built in ``copytrader/engine.py``; see ``docs/architecture.md``)::
 
-    root                  Supervisor  one_for_one, Intensity(3, 60 s), FAIL_UP -> on_give_up
-     |-- audit            SupervisedActor   PERMANENT
-     |-- rate_limiter     SupervisedActor   PERMANENT
-     |-- follower.F1      Supervisor  Intensity(5, 60 s), QUARANTINE
-     |    |-- follower    SupervisedActor   PERMANENT
-     |    `-- leg.<id>    SupervisedActor   TRANSIENT, added at run time (start_child)
-     `-- leader_feed      SupervisedActor   PERMANENT, Backoff(0.5 s x2 -> 30 s, +/-20 %)
+    root                    Supervisor  one_for_one, Intensity(3, 60 s), FAIL_UP -> on_give_up
+     |-- audit              SupervisedActor   PERMANENT
+     |-- rate-limiter       SupervisedActor   PERMANENT
+     |-- followers.F1       Supervisor  Intensity(5, 60 s), QUARANTINE
+     |    |-- follower.F1   SupervisedActor   PERMANENT, Backoff(0.05 s -> 5 s)
+     |    `-- bracket.F1.<id>  SupervisedActor   TRANSIENT, added at run time (start_child)
+     `-- leader             Supervisor  Intensity(30, 60 s), FAIL_UP
+          `-- leader-feed   SupervisedActor   PERMANENT, Backoff(0.5 s x2 -> 30 s, +/-20 %)
 
 Semantics (OTP's, with the additions marked *)::
 
@@ -108,7 +109,9 @@ Public API::
 Delivery rules. A message to a child that is not running raises :class:`ChildUnavailable`
 in the sender (restarting, quarantined, stopped, unknown, or dead and not yet noticed): it
 is never buffered and never dropped silently, because messages are wake-up hints and a
-restarted actor rebuilds its work from the journal. An actor with ``max_inbox`` refuses a
+restarted actor rebuilds its work from the journal. Messages already queued when an actor
+dies die with it (as an OTP mailbox does): a queued ask is answered with ``ActorDeadError``,
+a queued tell is discarded. An actor with ``max_inbox`` refuses a
 message beyond the bound with :class:`MailboxFull` (stop requests always pass); depth is
 ``actor_inbox.qsize()`` of pykka's ``queue.Queue`` inbox (``Registry.mailbox_depths()``).
 Event subscribers run on the bus's own thread in publication order; one that raises is
