@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 FULL_REFRESH_EVERY_TICKS = 5
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
+#: Acks of plain places held for one batched write at most; more are written at once.
+MAX_UNJOURNALED_ACKS = 64
 
 
 class FollowerActor(SupervisedActor):
@@ -111,6 +113,9 @@ class FollowerActor(SupervisedActor):
         #: intent as read when its permit was requested (saves a read on the hot path; the
         #: leader only changes desired fields meanwhile, which applied_version catches)
         self.requested: dict[int, Intent] = {}
+        #: acks of places this incarnation made, not journaled yet (see ``_place``): written in
+        #: one transaction before this actor next reads the journal, on its tick, or at stop
+        self.unjournaled: list[TransitionRequest] = []
         self._converging = False
         self._converge_again = False
 
@@ -132,6 +137,10 @@ class FollowerActor(SupervisedActor):
         self._converge()
 
     def on_stop(self) -> None:
+        try:
+            self._journal_acks()
+        except Exception as exc:  # the journal is closing: the next start looks them up
+            logger.warning("follower %s: acks not journaled at stop: %r", self.name, exc)
         with contextlib.suppress(ChildUnavailable):
             self.registry.tell(LIMITER, CancelPermits(reply_to=self.context.child_id))
         super().on_stop()
@@ -153,6 +162,7 @@ class FollowerActor(SupervisedActor):
                 self._converge()
             self._hint_brackets(message.leader_order_ids)
         elif isinstance(message, Tick):
+            self._journal_acks()
             self._forget_stale_permit_requests()
             self.ticks += 1
             if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
@@ -244,6 +254,7 @@ class FollowerActor(SupervisedActor):
     # -- deciding ----------------------------------------------------------------------------
 
     def _intent(self, intent_id: int) -> Intent | None:
+        self._journal_acks()
         try:
             return self.journal.intent(intent_id)
         except IntentNotFound:
@@ -286,6 +297,7 @@ class FollowerActor(SupervisedActor):
     def _converge_pass(self) -> None:
         if self.paused_reason is not None or not self.enabled:
             return
+        self._journal_acks()
         for intent in self.journal.intents_needing_action(self.name):
             if intent.id in self.awaiting:
                 continue
@@ -453,22 +465,32 @@ class FollowerActor(SupervisedActor):
                 error_message=reason,
             )
             return
-        to = IntentState.DONE if ack.order_status.is_terminal else IntentState.WORKING
-        self.journal.transition(
-            intent.id,
-            to,
-            expect_from=IntentState.SENDING,
-            broker_order_id=ack.order_id,
-            broker_status=ack.order_status,
-            applied_version=intent.desired_version,
-        )
         seen = self.leader_seen_ns.pop(intent.leader_order_id, 0)
         if seen:
             self.metrics.replication_latency.labels(self.name).observe(
                 (time.monotonic_ns() - seen) / 1e9
             )
+        ack_move = TransitionRequest(
+            intent_id=intent.id,
+            to=IntentState.DONE if ack.order_status.is_terminal else IntentState.WORKING,
+            expect_from=IntentState.SENDING,
+            broker_order_id=ack.order_id,
+            broker_status=ack.order_status,
+            applied_version=intent.desired_version,
+        )
         if is_bracket(intent):
+            # its BracketLegActor reads the entry's order id from the journal: write it now
+            self.journal.transitions([ack_move])
             self._spawn_bracket(intent)
+            return
+        # A plain copy's ack waits for one batched write (``_journal_acks``): writing it here
+        # would cost every follower a commit in the middle of a leader order's fan-out, where
+        # the other followers are still waiting for the GIL and the journal's writer to send
+        # theirs. Until then the journal says SENDING (committed before the send), so a crash
+        # in between is resolved as any crash mid-request is: by correlationId, never resent.
+        self.unjournaled.append(ack_move)
+        if len(self.unjournaled) >= MAX_UNJOURNALED_ACKS:
+            self._journal_acks()
 
     def _modify(self, intent: Intent) -> None:
         assert intent.broker_order_id is not None
@@ -657,6 +679,7 @@ class FollowerActor(SupervisedActor):
         """
         if self.paused_reason is not None:
             return
+        self._journal_acks()
         working = self.journal.intents(self.name, states=[IntentState.WORKING])
         if leader_order_ids is not None:
             working = [i for i in working if i.leader_order_id in leader_order_ids]
@@ -692,6 +715,22 @@ class FollowerActor(SupervisedActor):
                 logger.debug("follower %s: settle of %s skipped: %s", self.name, intent.id, outcome)
             elif is_bracket(intent) and outcome.state is not IntentState.REJECTED:
                 self._spawn_bracket(intent)
+
+    def _journal_acks(self) -> None:
+        """Write the acks ``_place`` held back, in one transaction (one commit).
+
+        Runs before this actor reads the journal, so it never decides on a copy it has placed
+        but not yet recorded (a SENDING intent it sent would otherwise look outcome-unknown).
+        A database error propagates: the actor crashes and its successor looks the orders up.
+        """
+        if not self.unjournaled:
+            return
+        self.faults.point("follower.before_journal_acks")
+        moves, self.unjournaled = self.unjournaled, []
+        for move, outcome in zip(moves, self.journal.transitions(moves), strict=True):
+            if isinstance(outcome, Exception):
+                # settled meanwhile by someone who saw the broker's book: theirs is newer
+                logger.info("follower %s: ack of %s not journaled: %s", self.name, move, outcome)
 
     def _spawn_bracket(self, intent: Intent) -> None:
         """Start the BracketLegActor of ``intent`` under this follower's supervisor (once)."""

@@ -44,6 +44,7 @@ WEIGHTS = {**DEFAULT_WEIGHTS, "bo": 2, "co": 1, "super": 2}
 KILLS: dict[str, tuple[int, int, int]] = {
     "follower.before_send": (3, 20, 400),
     "follower.after_send": (2, 20, 400),
+    "follower.before_journal_acks": (2, 5, 100),
     "follower.before_modify": (1, 3, 25),
     "follower.before_cancel": (1, 3, 30),
     "bracket.before_send": (2, 2, 20),

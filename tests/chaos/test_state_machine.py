@@ -49,6 +49,7 @@ ROOT_KILLS = ("rate_limiter.on_request", "audit.before_drain")
 SUBTREE_KILLS = (
     "follower.before_send",
     "follower.after_send",
+    "follower.before_journal_acks",
     "follower.before_modify",
     "follower.before_cancel",
     "bracket.before_send",

@@ -166,9 +166,11 @@ class Rig:
 def start_rig(
     sim: Simulator, tmp_path: Path, followers: Iterable[FollowerConfig], **kw: Any
 ) -> Rig:
+    faults = kw.pop("faults", None)
     cfg = build_config(sim, tmp_path, followers, **kw)
     create_accounts(sim, cfg)
-    engine = Engine(cfg, endpoints=BrokerEndpoints(sim.rest_url, sim.order_feed_url)).start()
+    endpoints = BrokerEndpoints(sim.rest_url, sim.order_feed_url)
+    engine = Engine(cfg, endpoints=endpoints, faults=faults).start()
     wait_until(lambda: engine.ready()[0], 10.0, what="engine ready")
     leader = DhanClient(
         base_url=sim.rest_url,

@@ -8,6 +8,8 @@ from copytrader.config import ReconcilePolicy
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import OrderType
 from dhansim import Simulator
+from store.states import IntentState
+from supervision.faults import FaultPlan, Faults
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
 
 
@@ -99,3 +101,33 @@ def test_an_engine_restarted_on_the_same_store_resumes_without_duplicates(
     finally:
         engine.stop()
         rig.leader.close()
+
+
+def test_a_follower_that_dies_before_journaling_its_acks_adopts_its_copies_never_resends(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # A plain copy's ack is journaled in a batch after the send, not at once: a crash in
+    # between leaves SENDING intents whose orders exist. The next incarnation must find them
+    # by correlationId (exactly one order each), never place them again.
+    faults = Faults()
+    faults.arm(FaultPlan(seed=1, at_hits={"follower.before_journal_acks": [1, 2]}))
+    followers = [follower_config(f"ja{i}", f"14000000{40 + i}") for i in range(2)]
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    rig = start_rig(sim, tmp_path, followers, faults=faults)
+    try:
+        ids = [
+            rig.leader.place_order(limit_buy(quantity=1, price=1400.0 + i)).order_id
+            for i in range(4)
+        ]
+        for oid in ids:
+            rig.wait_copies(oid, lambda _f, c: len(c) == 1, timeout_s=15.0)
+        wait_until(lambda: len(faults.fired()) == 2, what="both kills")
+        wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="settled")
+        for oid in ids:
+            for f in followers:
+                assert len(rig.follower_copies(f, oid)) == 1
+                (intent,) = rig.engine.journal.intents(f.name, leader_order_id=oid)
+                assert intent.state is IntentState.WORKING
+                assert intent.broker_order_id == rig.follower_copies(f, oid)[0]["orderId"]
+    finally:
+        rig.stop()
