@@ -44,7 +44,10 @@ def to_float(value: Any) -> float | None:
             return None
         raise ValueError(f"expected a number, got {value!r}")
     if isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an int beyond float range: JSON allows any length
+            raise ValueError(f"expected a finite number, got {len(str(value))} digits") from None
     elif isinstance(value, str):
         text = value.strip()
         if text == "" or text.upper() == "NA":
@@ -59,6 +62,8 @@ def to_float(value: Any) -> float | None:
 
 def to_int(value: Any) -> int | None:
     """A JSON integer (or integral float / numeric string) as int; ``None`` for null/empty."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # exact: a round trip through float would lose digits beyond 2**53
     as_float = to_float(value)
     if as_float is None:
         return None

@@ -214,6 +214,8 @@ def parse_frame(text: str | bytes) -> OrderUpdate | None:
         msg = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedFrame(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedFrame("not JSON: nested too deeply") from None
     if not isinstance(msg, dict):
         raise MalformedFrame(f"expected a JSON object, got {type(msg).__name__}")
     top = _case_insensitive(msg)
@@ -474,7 +476,8 @@ class OrderFeed:
             return
         if update is None:
             self.stats.ignored += 1
-            log.info("order feed: ignored a frame of another Type: %r", data[:80])
+            excerpt = self._redact(data[:80].decode("utf-8", errors="replace"))
+            log.info("order feed: ignored a frame of another Type: %r", excerpt)
             return
         self.stats.updates += 1
         on_update(update)

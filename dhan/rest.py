@@ -252,28 +252,26 @@ class DhanClient:
 
     def place_order(self, req: OrderRequest) -> OrderAck:
         """``POST /orders``. Check ``order_status``: a 200 can carry ``REJECTED``."""
-        body = self._request("POST", "/orders", req.to_wire(), cid=req.correlation_id)
-        return self._one(body, "POST /orders", OrderAck.from_wire)
+        reply = self._request("POST", "/orders", req.to_wire(), cid=req.correlation_id)
+        return reply.one(OrderAck.from_wire)
 
     def modify_order(self, order_id: str, req: ModifyRequest) -> OrderAck:
         """``PUT /orders/{order_id}``."""
         path = f"/orders/{_segment(order_id)}"
         payload = {"orderId": order_id, **req.to_wire()}
-        return self._one(self._request("PUT", path, payload), f"PUT {path}", OrderAck.from_wire)
+        return self._request("PUT", path, payload).one(OrderAck.from_wire)
 
     def cancel_order(self, order_id: str) -> OrderAck | None:
         """``DELETE /orders/{order_id}``. ``None`` when Dhan answers 202 with no body."""
-        path = f"/orders/{_segment(order_id)}"
-        body = self._request("DELETE", path)
-        return None if body is None else self._one(body, f"DELETE {path}", OrderAck.from_wire)
+        reply = self._request("DELETE", f"/orders/{_segment(order_id)}")
+        return None if reply.body is None else reply.one(OrderAck.from_wire)
 
     def get_order(self, order_id: str) -> Order:
         """``GET /orders/{order_id}``. Raises ``NotFound`` when Dhan does not know it."""
-        path = f"/orders/{_segment(order_id)}"
-        body = self._request("GET", path)
-        if isinstance(body, list) and len(body) == 1:
-            body = body[0]
-        return self._one(body, f"GET {path}", Order.from_wire)
+        reply = self._request("GET", f"/orders/{_segment(order_id)}")
+        if isinstance(reply.body, list) and len(reply.body) == 1:
+            reply.body = reply.body[0]
+        return reply.one(Order.from_wire)
 
     def get_order_by_correlation_id(self, cid: str) -> Order | None:
         """``GET /orders/external/{cid}``: the order carrying ``cid``, or ``None``.
@@ -282,68 +280,65 @@ class DhanClient:
         When several orders carry the id (slicing), the most recently updated one is returned.
         Other errors are raised: an unresolved lookup must not be mistaken for "absent".
         """
-        path = f"/orders/external/{_segment(cid)}"
-        endpoint = f"GET {path}"
         try:
-            body = self._request("GET", path, cid=cid)
+            reply = self._request("GET", f"/orders/external/{_segment(cid)}", cid=cid)
         except NotFound:
             return None
+        body = reply.body
         if body is None or body == [] or body == {}:
             return None
         if isinstance(body, list):
-            orders = self._many(body, endpoint, Order.from_wire)
+            orders = reply.many(Order.from_wire)
             return max(orders, key=lambda o: (o.update_time or o.create_time or "", o.order_id))
-        return self._one(body, endpoint, Order.from_wire)
+        return reply.one(Order.from_wire)
 
     def list_orders(self) -> list[Order]:
         """``GET /orders``: today's order book."""
-        return self._many(self._request("GET", "/orders"), "GET /orders", Order.from_wire)
+        return self._request("GET", "/orders").many(Order.from_wire)
 
     def trades(self, order_id: str | None = None) -> list[Trade]:
         """``GET /trades`` (today's trade book) or ``GET /trades/{order_id}`` (its fills)."""
         path = "/trades" if order_id is None else f"/trades/{_segment(order_id)}"
-        body = self._request("GET", path)
-        if isinstance(body, dict) and body:
-            body = [body]  # the documented sample of /trades/{id} is a single object
-        return self._many(body, f"GET {path}", Trade.from_wire)
+        reply = self._request("GET", path)
+        if isinstance(reply.body, dict) and reply.body:
+            reply.body = [reply.body]  # the documented sample of /trades/{id} is one object
+        return reply.many(Trade.from_wire)
 
     # --- portfolio, funds, profile -----------------------------------------------------
 
     def positions(self) -> list[Position]:
         """``GET /positions``."""
-        return self._many(self._request("GET", "/positions"), "GET /positions", Position.from_wire)
+        return self._request("GET", "/positions").many(Position.from_wire)
 
     def fund_limits(self) -> FundLimits:
         """``GET /fundlimit``."""
-        return self._one(self._request("GET", "/fundlimit"), "GET /fundlimit", FundLimits.from_wire)
+        return self._request("GET", "/fundlimit").one(FundLimits.from_wire)
 
     def profile(self) -> Profile:
         """``GET /profile``: a cheap token check."""
-        return self._one(self._request("GET", "/profile"), "GET /profile", Profile.from_wire)
+        return self._request("GET", "/profile").one(Profile.from_wire)
 
     # --- super orders -------------------------------------------------------------------
 
     def place_super_order(self, req: SuperOrderRequest) -> OrderAck:
         """``POST /super/orders``."""
-        body = self._request("POST", "/super/orders", req.to_wire(), cid=req.correlation_id)
-        return self._one(body, "POST /super/orders", OrderAck.from_wire)
+        reply = self._request("POST", "/super/orders", req.to_wire(), cid=req.correlation_id)
+        return reply.one(OrderAck.from_wire)
 
     def modify_super_order(self, order_id: str, req: SuperModifyRequest) -> OrderAck:
         """``PUT /super/orders/{order_id}`` (one leg)."""
         path = f"/super/orders/{_segment(order_id)}"
         payload = {"orderId": order_id, **req.to_wire()}
-        return self._one(self._request("PUT", path, payload), f"PUT {path}", OrderAck.from_wire)
+        return self._request("PUT", path, payload).one(OrderAck.from_wire)
 
     def cancel_super_order(self, order_id: str, leg: LegName) -> OrderAck | None:
         """``DELETE /super/orders/{order_id}/{leg}``; cancelling ENTRY_LEG cancels all legs."""
-        path = f"/super/orders/{_segment(order_id)}/{LegName(leg).value}"
-        body = self._request("DELETE", path)
-        return None if body is None else self._one(body, f"DELETE {path}", OrderAck.from_wire)
+        reply = self._request("DELETE", f"/super/orders/{_segment(order_id)}/{LegName(leg).value}")
+        return None if reply.body is None else reply.one(OrderAck.from_wire)
 
     def list_super_orders(self) -> list[SuperOrder]:
         """``GET /super/orders``."""
-        body = self._request("GET", "/super/orders")
-        return self._many(body, "GET /super/orders", SuperOrder.from_wire)
+        return self._request("GET", "/super/orders").many(SuperOrder.from_wire)
 
     # --- the one place that talks HTTP ------------------------------------------------
 
@@ -354,8 +349,8 @@ class DhanClient:
         payload: dict[str, Any] | None = None,
         *,
         cid: str | None = None,
-    ) -> Any:
-        """Send one request; return the parsed JSON body (``None`` for an empty 2xx body)."""
+    ) -> _Reply:
+        """Send one request; return its 2xx answer (body ``None`` when empty) or raise."""
         endpoint = f"{method} {path}"
         with self._token_lock:
             token = self._token
@@ -399,7 +394,7 @@ class DhanClient:
                 status = type(exc).__name__
                 raise self._transport_error(exc, endpoint, cid, token) from None
             status = resp.status
-            return self._parse(resp, endpoint, cid, token)
+            return _Reply(status, self._parse(resp, endpoint, cid, token), endpoint, cid)
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
             log.debug(
@@ -426,7 +421,7 @@ class DhanClient:
                 return None
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 raise BadResponse(
                     f"HTTP {status} with a body that is not JSON: {_excerpt(raw, token)!r}",
                     http_status=status,
@@ -439,7 +434,7 @@ class DhanClient:
             return body
         try:
             body = json.loads(raw) if raw.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         if isinstance(body, dict):
             raise self._error_from_body(body, status, endpoint, cid, token)
@@ -470,23 +465,47 @@ class DhanClient:
             correlation_id=cid,
         )
 
-    # --- body shapes --------------------------------------------------------------------
 
-    @staticmethod
-    def _one(body: Any, endpoint: str, parse: Callable[[Any, str], T]) -> T:
-        if body is None:
-            raise BadResponse("empty body where a JSON object was expected", endpoint=endpoint)
-        return parse(body, endpoint)
+class _Reply:
+    """A 2xx answer, shaped into typed records by ``one()`` / ``many()``.
 
-    @staticmethod
-    def _many(body: Any, endpoint: str, parse: Callable[[Any, str, str], T]) -> list[T]:
-        if body is None or body == {}:
-            return []
-        if not isinstance(body, list):
-            raise BadResponse(
-                f"expected a JSON array, got {type(body).__name__}", endpoint=endpoint
-            )
-        return [parse(item, endpoint, f"[{i}]") for i, item in enumerate(body)]
+    A body that does not parse raises ``BadResponse`` carrying this answer's HTTP status,
+    endpoint and correlationId, like every other ``DhanError``.
+    """
+
+    __slots__ = ("body", "cid", "endpoint", "status")
+
+    def __init__(self, status: int, body: Any, endpoint: str, cid: str | None) -> None:
+        self.status = status
+        self.body = body
+        self.endpoint = endpoint
+        self.cid = cid
+
+    def one(self, parse: Callable[[Any, str], T]) -> T:
+        try:
+            if self.body is None:
+                raise BadResponse("empty body where a JSON object was expected")
+            return parse(self.body, self.endpoint)
+        except BadResponse as exc:
+            raise self._located(exc) from None
+
+    def many(self, parse: Callable[[Any, str, str], T]) -> list[T]:
+        body = self.body
+        try:
+            if body is None or body == {}:
+                return []
+            if not isinstance(body, list):
+                raise BadResponse(f"expected a JSON array, got {type(body).__name__}")
+            return [parse(item, self.endpoint, f"[{i}]") for i, item in enumerate(body)]
+        except BadResponse as exc:
+            raise self._located(exc) from None
+
+    def _located(self, exc: BadResponse) -> BadResponse:
+        exc.http_status = self.status
+        exc.endpoint = self.endpoint
+        if self.cid is not None:
+            exc.correlation_id = self.cid
+        return exc
 
 
 def _describe(exc: Exception) -> str:

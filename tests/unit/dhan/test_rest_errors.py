@@ -303,8 +303,11 @@ def test_an_empty_200_where_an_order_ack_is_due_is_a_bad_response(
 ):
     fake.answer("POST", "/orders", body="")
 
-    with pytest.raises(BadResponse, match="empty body"):
+    with pytest.raises(BadResponse, match="empty body") as info:
         client.place_order(order())
+
+    err = info.value
+    assert (err.http_status, err.endpoint, err.correlation_id) == (200, "POST /orders", CID)
 
 
 def test_a_missing_required_field_names_the_field_and_endpoint(fake: FakeDhan, client: DhanClient):
@@ -314,7 +317,46 @@ def test_a_missing_required_field_names_the_field_and_endpoint(fake: FakeDhan, c
         client.place_order(order())
 
     assert str(info.value).startswith("orderStatus: missing")
-    assert info.value.endpoint == "POST /orders"
+    err = info.value
+    assert (err.http_status, err.endpoint, err.correlation_id) == (200, "POST /orders", CID)
+    assert_token_free(err)
+
+
+def test_a_bad_record_from_a_lookup_by_correlation_id_carries_that_id(
+    fake: FakeDhan, client: DhanClient
+):
+    fake.answer("GET", f"/orders/external/{CID}", status=201, json_body=[{"orderId": "1"}])
+
+    with pytest.raises(BadResponse) as info:
+        client.get_order_by_correlation_id(CID)
+
+    err = info.value
+    assert str(err).startswith("[0].quantity: missing")
+    assert (err.http_status, err.endpoint, err.correlation_id) == (
+        201,
+        f"GET /orders/external/{CID}",
+        CID,
+    )
+
+
+def test_a_2xx_body_nested_beyond_reason_is_a_bad_response(fake: FakeDhan, client: DhanClient):
+    fake.answer("GET", "/orders", body="[" * 100_000 + "]" * 100_000)
+
+    with pytest.raises(BadResponse, match="not JSON") as info:
+        client.list_orders()
+
+    assert info.value.http_status == 200
+
+
+def test_an_error_body_nested_beyond_reason_is_classified_by_its_status(
+    fake: FakeDhan, client: DhanClient
+):
+    fake.answer("POST", "/orders", status=503, body="[" * 100_000 + "]" * 100_000)
+
+    with pytest.raises(OutcomeUnknown) as info:
+        client.place_order(order())
+
+    assert info.value.http_status == 503 and len(str(info.value)) < 400
 
 
 def test_a_bad_row_in_a_list_names_its_index(fake: FakeDhan, client: DhanClient):
@@ -339,5 +381,7 @@ def test_a_bad_row_in_a_list_names_its_index(fake: FakeDhan, client: DhanClient)
 def test_a_list_endpoint_answering_an_object_is_a_bad_response(fake: FakeDhan, client: DhanClient):
     fake.answer("GET", "/positions", json_body={"unexpected": "shape"})
 
-    with pytest.raises(BadResponse, match="expected a JSON array"):
+    with pytest.raises(BadResponse, match="expected a JSON array") as info:
         client.positions()
+
+    assert (info.value.http_status, info.value.endpoint) == (200, "GET /positions")
