@@ -257,6 +257,94 @@ def test_an_unreachable_proxy_is_not_sent_and_its_password_is_not_echoed():
     assert "hunter2-pw" not in str(info.value) and TOKEN not in str(info.value)
 
 
+class RefusingTunnelProxy:
+    """A raw HTTP proxy that records each CONNECT request head and refuses it with ``status``."""
+
+    def __init__(self, status: str) -> None:
+        self._answer = f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode()
+        self._srv = socket.socket()
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(8)
+        self.port = int(self._srv.getsockname()[1])
+        self.heads: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return  # closed by stop()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.heads.append(data)
+                conn.sendall(self._answer)
+
+    def stop(self) -> None:
+        self._srv.close()
+        self._thread.join(2)
+
+
+@pytest.mark.parametrize("status", ["403 Forbidden", "407 Proxy Authentication Required"])
+def test_https_through_a_proxy_tunnels_with_connect_and_a_refused_tunnel_is_not_sent(status: str):
+    proxy = RefusingTunnelProxy(status)
+    try:
+        with (
+            DhanClient(
+                base_url="https://api.dhan.invalid/v2",
+                client_id=CLIENT_ID,
+                access_token=TOKEN,
+                proxy=f"http://acct7:hunter2-pw@127.0.0.1:{proxy.port}",
+            ) as proxied,
+            pytest.raises(NotSent) as info,
+        ):
+            proxied.place_order(market_buy())
+    finally:
+        proxy.stop()
+
+    (head,) = proxy.heads
+    assert head.startswith(b"CONNECT api.dhan.invalid:443 ")
+    assert b"Proxy-Authorization: Basic " in head
+    # the proxy sees only the tunnel request: the token and the order travel inside TLS
+    assert TOKEN.encode() not in head and b"access-token" not in head.lower()
+    assert status.split()[0] in str(info.value)
+    assert "hunter2-pw" not in str(info.value) and TOKEN not in str(info.value)
+    assert info.value.correlation_id == "Eabc-0123456789abcdef"
+
+
+def test_a_proxy_is_reached_from_the_accounts_source_address(fake: FakeDhan):
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.2", 0))
+    except OSError:
+        pytest.skip("this host cannot bind 127.0.0.2")
+    finally:
+        probe.close()
+    proxy = FakeDhan().start()
+    try:
+        proxy.answer("GET", "/profile", json_body=PROFILE)
+        with DhanClient(
+            base_url="http://dhan.invalid/v2",
+            client_id=CLIENT_ID,
+            access_token=TOKEN,
+            proxy=proxy.url,
+            source_address="127.0.0.2",
+        ) as proxied:
+            proxied.profile()
+    finally:
+        proxy.stop()
+
+    assert proxy.seen[0].peer_ip == "127.0.0.2"
+    assert proxy.seen[0].target == "http://dhan.invalid/v2/profile"
+    assert fake.seen == []
+
+
 # --- TLS ------------------------------------------------------------------------------------
 
 
