@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
 from dhan.codes import ExchangeSegment, ProductType
+from dhan.errors import redact
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -831,7 +832,19 @@ def parse_config(
         raise ConfigError(source, f"not valid YAML: {exc}") from None
     if raw is None:
         raise ConfigError(source, "is empty")
-    root = _Node(_expand(raw, os.environ if env is None else env, ""), "")
+    tree = _expand(raw, os.environ if env is None else env, "")
+    try:
+        return _config(_Node(tree, ""))
+    except ConfigError as exc:
+        # An error may quote a value ("got '...'"): a token put under the wrong key, say by a
+        # swapped ${VAR}, must not reach the terminal or the journal of a service manager.
+        message = redact(exc.message, _secrets_in(tree))
+        if message == exc.message:
+            raise
+        raise ConfigError(exc.path, message) from None
+
+
+def _config(root: _Node) -> Config:
     m = root.mapping(_TOP_LEVEL)
     for key in ("leader", "followers"):
         if key not in m:
@@ -846,6 +859,32 @@ def parse_config(
         metrics=_opt(m, "metrics", _metrics, MetricsConfig()),
         logging=_opt(m, "logging", _logging, LoggingConfig()),
     )
+
+
+def _secrets_in(tree: Any) -> list[str]:
+    """Every access token and URL password in the expanded YAML tree, for redaction."""
+    found: list[str] = []
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str):
+            if key == "access_token":
+                found.extend({value, value.strip()})
+            elif "://" in value:
+                try:
+                    password = urlsplit(value).password
+                except ValueError:  # not a URL after all
+                    password = None
+                if password:
+                    found.extend({password, unquote(password)})
+
+    walk(tree, "")
+    return found
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -162,6 +162,36 @@ def test_an_expanded_value_that_is_not_a_number_is_refused():
     assert error_of(text) == "metrics.port: must be an integer, got 'ninety'"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a swapped ${VAR}: the token lands where the error quotes the value
+        (
+            BASE + 'metrics: {port: "${ALICE_TOKEN}"}\n',
+            "metrics.port: must be an integer, got '***'",
+        ),
+        (
+            with_bob(sizing='sizing: {mode: "${LEADER_TOKEN}"}'),
+            "followers[1].sizing.mode: must be one of multiplier, fixed, capital; got '***'",
+        ),
+        (
+            BASE + "logging: {format: bob-secret-token}\n",
+            "logging.format: must be one of text, json; got '***'",
+        ),
+        (
+            with_bob(egress="{proxy: 'http://u:pw-of-proxy@proxy.example:3128'}")
+            + 'metrics: {port: "${PORT:-pw-of-proxy}"}\n',
+            "metrics.port: must be an integer, got '***'",
+        ),
+    ],
+)
+def test_an_error_quoting_a_value_never_shows_a_token_or_proxy_password(text: str, expected: str):
+    message = error_of(text)
+
+    assert message == expected
+    assert "pw-of-proxy" not in message
+
+
 def test_two_followers_may_not_share_an_egress_ip():
     text = (
         BASE.replace(
