@@ -89,7 +89,9 @@ class AdminApi:
             return json_response({"error": str(exc)}, exc.status)
         except SimError as exc:
             return json_response({"error": exc.message, **exc.body()}, exc.http_status)
-        except ValueError as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
+            # Bad values in an admin body (e.g. "freezeQty": [1], "ltp": 1e400 as an integer)
+            # are the caller's mistake: a 400 naming it, never a 500.
             return json_response({"error": str(exc)}, 400)
 
     @staticmethod

@@ -44,6 +44,9 @@ from dhansim.validation import (
 Listener = Callable[[Order], None]
 
 _EXIT_LEG_NAMES = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
+#: Most child orders one ``POST /orders/slicing`` may create (Dhan documents no cap; an
+#: unbounded quantity would otherwise build an unbounded list of orders).
+MAX_SLICES = 100
 
 
 class MatchingEngine:
@@ -102,12 +105,16 @@ class MatchingEngine:
 
     # --- placing ---------------------------------------------------------------------------
 
-    def place(self, account: Account, req: PlaceRequest) -> Order:
+    def place(self, account: Account, req: PlaceRequest, *, plain: bool = False) -> Order:
+        """Place one order; ``plain`` keeps a CO/BO product from growing exit legs (the
+        broker's own square-off of a CO/BO position is a plain order of that product)."""
         self._check_tradable(account)
         kind = {
             ProductType.CO: OrderKind.CO_ENTRY,
             ProductType.BO: OrderKind.BO_ENTRY,
         }.get(req.product, OrderKind.PLAIN)
+        if plain:
+            kind = OrderKind.PLAIN
         o = self._new_order(
             account,
             req.instrument,
@@ -142,6 +149,10 @@ class MatchingEngine:
             return [self.place(account, req)]
         lot = req.instrument.lot_size
         chunk = max(lot, (freeze // lot) * lot)
+        if -(-req.quantity // chunk) > MAX_SLICES:
+            raise bad_input(
+                f"quantity {req.quantity} needs more than {MAX_SLICES} slices of {chunk}"
+            )
         sizes = [chunk] * (req.quantity // chunk)
         if req.quantity % chunk:
             sizes.append(req.quantity % chunk)
@@ -628,7 +639,7 @@ class MatchingEngine:
                 bo_profit_value=0.0,
                 bo_stop_loss_value=0.0,
             )
-            exits.append(self.place(account, req))
+            exits.append(self.place(account, req, plain=True))
         return exits
 
     def _emit(self, o: Order) -> None:

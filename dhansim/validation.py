@@ -26,8 +26,16 @@ from dhan.codes import (
 from dhansim.errors import SimError, bad_input
 from dhansim.instruments import Instrument, InstrumentMaster
 
-_CID = re.compile(r"^[A-Za-z0-9_-]+$")
+_CID = re.compile(r"[A-Za-z0-9_-]+")  # used with fullmatch: "$" would let "id\n" through
+_INT_TEXT = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would take "٣" and choke on "²"
 E = TypeVar("E", bound=StrEnum)
+
+#: Largest integer field (quantity, disclosedQuantity) accepted: a 32-bit int, as an exchange
+#: order carries. Larger values are DH-905 (and cannot overflow the margin maths).
+MAX_INT_FIELD = 2_147_483_647
+#: Largest price-like field accepted (price, triggerPrice, BO values, super prices): no Indian
+#: instrument trades near it, and it keeps tick and margin maths finite.
+MAX_PRICE = 1e9
 
 _EQ_ONLY_PRODUCTS = frozenset({ProductType.CNC, ProductType.MTF})
 _SUPER_PRODUCTS = frozenset(
@@ -147,11 +155,13 @@ def int_field(body: Mapping[str, Any], name: str) -> int | None:
     if isinstance(value, bool):
         raise bad_input(f"Invalid {name}: must be an integer")
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+        value = int(value)
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        value = int(value.strip())
     if not isinstance(value, int):
         raise bad_input(f"Invalid {name}: must be an integer")
+    if abs(value) > MAX_INT_FIELD:
+        raise bad_input(f"Invalid {name}: must be at most {MAX_INT_FIELD}")
     return value
 
 
@@ -178,6 +188,8 @@ def float_field(body: Mapping[str, Any], name: str) -> float | None:
         raise bad_input(f"Invalid {name}: must be a number")
     if value < 0:
         raise bad_input(f"Invalid {name}: must not be negative")
+    if value > MAX_PRICE:  # compared before float(): a huge JSON integer would overflow it
+        raise bad_input(f"Invalid {name}: must be at most {MAX_PRICE:.0f}")
     return float(value)
 
 
@@ -189,7 +201,7 @@ def correlation_id_field(body: Mapping[str, Any]) -> str:
         raise bad_input("Invalid correlationId: must be a string")
     if len(value) > CORRELATION_ID_MAX_LEN:
         raise bad_input(f"correlationId must be at most {CORRELATION_ID_MAX_LEN} characters")
-    if not _CID.match(value):
+    if not _CID.fullmatch(value):
         raise bad_input("correlationId may contain only letters, digits, '_' and '-'")
     return value
 
@@ -219,7 +231,8 @@ def quantity_rules(qty: int | None, inst: Instrument, name: str = "quantity") ->
 
 
 def tick_rule(value: float, inst: Instrument, name: str) -> None:
-    if value and not inst.on_tick(value):
+    # A positive value below half a tick rounds to 0 ticks: not a multiple either.
+    if value and (not inst.on_tick(value) or round(value / inst.tick_size) < 1):
         raise bad_input(f"{name} should be in multiples of tick size {inst.tick_size}")
 
 

@@ -61,6 +61,29 @@ def test_exit_all_cancels_open_orders_and_squares_off_positions(
     wait_until(lambda: rest.call("GET", "/positions").json()[0]["netQty"] == 0)
 
 
+def test_exit_all_squares_off_cover_and_bracket_positions_without_new_legs(
+    sim: Simulator, sim_account: SimAccount
+):
+    sim.admin.set_ltp("NSE_EQ", "1333", 990.0)
+    rest = DhanRest(sim, sim_account)
+    bracket = rest.place_ok(productType="BO", price=995.0, boProfitValue=10.0, boStopLossValue=5.0)
+    cover = rest.place_ok(productType="CO", orderType="MARKET", price=0, triggerPrice=950.0)
+    for entry in (bracket, cover):
+        rest.wait_status(entry, "TRADED")
+    wait_until(lambda: len(rest.book()) == 5)  # two entries, BO target + stop, CO stop
+    response = rest.call("DELETE", "/positions")
+    assert response.status_code == 202, response.text
+    exits = response.json()["orderIds"]
+    assert len(exits) == 2
+    for exit_id in exits:
+        exit_order = rest.wait_status(exit_id, "TRADED")
+        assert exit_order["legName"] is None and exit_order["transactionType"] == "SELL"
+    positions = rest.call("GET", "/positions").json()
+    assert {(p["productType"], p["netQty"]) for p in positions} == {("BO", 0), ("CO", 0)}
+    assert len(rest.book()) == 7  # the square-offs grew no exit legs
+    assert not [o for o in rest.book() if o["orderStatus"] in ("PENDING", "TRANSIT")]
+
+
 def test_end_of_day_also_expires_legs_born_from_a_part_filled_bracket(
     sim: Simulator, sim_account: SimAccount
 ):

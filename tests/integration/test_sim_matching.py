@@ -235,6 +235,19 @@ def test_slicing_splits_above_the_freeze_quantity_with_one_correlation_id(rest: 
     assert latest["orderId"] == children[-1]["orderId"]
 
 
+def test_slicing_refuses_a_quantity_that_needs_more_than_a_hundred_children(rest: DhanRest):
+    fields = {"exchangeSegment": "NSE_FNO", "securityId": "60101", "productType": "MARGIN"}
+    # 1755 per child (27 lots): 100 children hold 175,500; one lot more needs a 101st.
+    too_many = rest.place("/orders/slicing", **fields, quantity=175_500 + 65, price=0.05)
+    assert too_many.status_code == 400, too_many.text
+    assert too_many.json()["errorCode"] == "DH-905"
+    assert "more than 100 slices" in too_many.json()["errorMessage"]
+    assert rest.book() == []
+    hundred = rest.place("/orders/slicing", **fields, quantity=175_500, price=0.05)
+    assert hundred.status_code == 200, hundred.text
+    assert len(hundred.json()) == 100
+
+
 def test_the_random_walk_is_reproducible_from_the_seed():
     def path(seed: int) -> list[float]:
         master = InstrumentMaster()

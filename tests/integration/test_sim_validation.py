@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dhansim import Simulator
 from dhansim.pytest_plugin import SimAccount, new_account
@@ -38,6 +40,13 @@ BAD_PLACE_FIELDS = [
     ({"quantity": -5}, "greater than 0"),
     ({"quantity": "ten"}, "must be an integer"),
     ({"quantity": None}, "Missing required field: quantity"),
+    ({"quantity": "--5"}, "must be an integer"),
+    ({"quantity": "\u00b2"}, "must be an integer"),
+    ({"quantity": "\u0663"}, "must be an integer"),
+    ({"quantity": 2**31}, "at most 2147483647"),
+    ({"quantity": 10**400}, "at most 2147483647"),
+    ({"price": 10**400}, "must be at most"),
+    ({"price": 1e-9}, "multiples of tick size"),
     ({"price": 985.03}, "multiples of tick size"),
     ({"price": 0}, "price is required"),
     ({"price": -1}, "must not be negative"),
@@ -51,6 +60,7 @@ BAD_PLACE_FIELDS = [
     ({"correlationId": "x" * 31}, "at most 30 characters"),
     ({"correlationId": "has space"}, "only letters, digits"),
     ({"correlationId": "dot.not.allowed"}, "only letters, digits"),
+    ({"correlationId": "trailing-newline\n"}, "only letters, digits"),
     ({"disclosedQuantity": 1, "quantity": 10}, "at least 30%"),
     ({"disclosedQuantity": 11, "quantity": 10}, "between 0 and quantity"),
     ({"dhanClientId": None}, "Missing required field: dhanClientId"),
@@ -72,6 +82,81 @@ def test_a_bad_place_request_is_refused_with_dh905_and_names_the_problem(
     rest: DhanRest, fields: dict[str, Any], message: str
 ):
     assert_error(rest.place(**fields), 400, "DH-905", message)
+
+
+#: Field names of every order-writing body, and values a careless or hostile client might send.
+FUZZ_FIELDS = (
+    "dhanClientId", "transactionType", "exchangeSegment", "productType", "orderType",
+    "validity", "securityId", "quantity", "price", "triggerPrice", "disclosedQuantity",
+    "afterMarketOrder", "amoTime", "boProfitValue", "boStopLossValue", "correlationId",
+    "legName", "orderId", "targetPrice", "stopLossPrice", "trailingJump",
+)  # fmt: skip
+FUZZ_WORDS = (
+    "BUY", "SELL", "LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_MARKET", "CNC", "INTRADAY",
+    "MARGIN", "MTF", "CO", "BO", "DAY", "IOC", "NSE_EQ", "NSE_FNO", "IDX_I", "1333", "52175",
+    "60101", "ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG", "NA", "OPEN", "--1", "\u00b2", "1e5",
+)  # fmt: skip
+FUZZ_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from([2**31, 10**400, -(10**400)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(FUZZ_WORDS),
+    st.text(max_size=40),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+FUZZ_ENDPOINTS = (
+    ("POST", "/orders"),
+    ("POST", "/orders/slicing"),
+    ("PUT", "/orders/{order}"),
+    ("POST", "/super/orders"),
+    ("PUT", "/super/orders/{super}"),
+)
+
+
+def test_no_order_body_however_malformed_gets_a_500(sim_factory):
+    sim = sim_factory(rate_limits=False)
+    rest = DhanRest(sim, new_account(sim, balance=1e12))
+    sim.admin.set_ltp("NSE_EQ", "1333", 990.0)
+    order = rest.place_ok(price=900.0)
+    super_body = {
+        "dhanClientId": rest.account.client_id, "transactionType": "BUY",
+        "exchangeSegment": "NSE_EQ", "productType": "INTRADAY", "orderType": "LIMIT",
+        "securityId": "1333", "quantity": 1, "price": 985.0, "targetPrice": 1000.0,
+        "stopLossPrice": 980.0, "trailingJump": 0.0,
+    }  # fmt: skip
+    super_id = rest.call("POST", "/super/orders", super_body).json()["orderId"]
+
+    @settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(
+        endpoint=st.sampled_from(FUZZ_ENDPOINTS),
+        changes=st.dictionaries(st.sampled_from(FUZZ_FIELDS), FUZZ_VALUES, min_size=1, max_size=2),
+    )
+    def never_500(endpoint: tuple[str, str], changes: dict[str, Any]) -> None:
+        # Each example breaks a valid body with one or two junk fields.
+        method, path = endpoint
+        base = super_body if "super" in path else {
+            "dhanClientId": rest.account.client_id, "transactionType": "BUY",
+            "exchangeSegment": "NSE_EQ", "productType": "INTRADAY", "orderType": "LIMIT",
+            "validity": "DAY", "securityId": "1333", "quantity": 1, "price": 985.0,
+        }  # fmt: skip
+        path = path.format(order=order, super=super_id)
+        response = rest.call(method, path, {**base, **changes})
+        assert response.status_code < 500, (method, path, changes, response.text)
+        if response.status_code >= 400:
+            assert set(response.json()) == {"errorType", "errorCode", "errorMessage"}
+
+    never_500()
+    served = sim.admin.journal(kind="rest", account=rest.account.client_id)
+    assert len(served) > 200
+    assert not [e for e in served if (e["status"] or 0) >= 500]
 
 
 def test_quantity_must_be_a_multiple_of_the_lot_size(rest: DhanRest):
