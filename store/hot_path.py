@@ -32,7 +32,7 @@ from store.records import (
     TransitionRequest,
     normalise_leg,
 )
-from store.redaction import redact_secrets
+from store.redaction import redact_secrets, redact_text
 from store.rows import desired_params, intent_from_row, new_intent_params, snapshot_params
 from store.statements import build_statements
 from store.states import NEEDS_BROKER_ORDER_ID, TERMINAL_STATES, IntentState, is_legal
@@ -161,6 +161,13 @@ class HotPath:
         touched_out: set[str] | None = None,
     ) -> bool:
         """The body of ``Journal.record_leader_snapshot``, inside the caller's transaction."""
+        for intent in intents:
+            # The order's lock (PostgreSQL) and the claim read-back cover this order only.
+            if intent.leader_order_id != snap.leader_order_id:
+                raise ValueError(
+                    f"intent of {intent.follower} names leader order {intent.leader_order_id!r},"
+                    f" not the event's {snap.leader_order_id!r}: nothing recorded"
+                )
         ts = self.ts(now)
         leg = normalise_leg(snap.leg_name)
         if self.postgres:
@@ -444,10 +451,11 @@ def transition_changes(request: TransitionRequest) -> dict[str, Any]:
         "broker_order_id": request.broker_order_id,
         "applied_version": request.applied_version,
         "error_code": None if request.error_code is None else str(request.error_code),
-        "error_message": request.error_message,
+        # free text from outside (broker bodies, exceptions): never a token in the journal
+        "error_message": redact_text(request.error_message),
         "broker_status": None if request.broker_status is None else str(request.broker_status),
         "filled_qty": request.filled_qty,
-        "state_reason": request.reason,
+        "state_reason": redact_text(request.reason),
     }
     return {k: v for k, v in changes.items() if v is not None}
 

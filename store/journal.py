@@ -241,6 +241,8 @@ class Journal:
         (PLANNED, or SKIPPED when ``skip_reason`` is set) or, if its desired fields changed
         and it is not terminal, updated with ``desired_version`` bumped (a PLANNED intent
         that is now skipped becomes SKIPPED). Every change is audited in the same commit.
+        Every intent must be of ``snap.leader_order_id``; otherwise ``ValueError``, nothing
+        recorded.
 
         ``claim_for``: followers whose *new*, sendable intents are inserted already SENDING
         (claimed) instead of PLANNED. SENDING means "may have been sent": a follower that
@@ -370,6 +372,7 @@ class Journal:
         ``ValueError`` when ``applied_version`` exceeds ``desired_version`` or when WORKING /
         MODIFYING / CANCELLING would be entered without a broker order id. ``None`` keyword
         arguments leave the stored value as is. Entering SENDING counts one attempt.
+        Token-shaped parts of ``error_message`` and ``reason`` are stored as ``<redacted>``.
         On an ack, pass ``applied_version`` = the ``desired_version`` of the intent you sent.
         """
         request = TransitionRequest(
@@ -536,10 +539,12 @@ class Journal:
         """Append one audit entry (a decision, or a broker call and its outcome); returns its id.
 
         Raises ``SecretInPayload`` (a ``ValueError``) if any key of ``payload`` looks like a
-        credential (token, password, secret...) or a value looks like a JWT.
+        credential (token, password, secret...) or a value (or ``kind``, ``actor``,
+        ``account``) looks like a JWT.
         """
         if not kind or not actor:
             raise ValueError("audit entries need a kind and an actor")
+        check_no_secrets([kind, actor, account], "audit entry")
         check_no_secrets(payload)
         with self._write() as conn:
             return self._writes.append_audit(conn, kind, actor, account, payload, _now())

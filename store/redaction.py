@@ -1,8 +1,9 @@
 """Keep credentials out of the journal: reject them in audit payloads, redact them in raw frames.
 
 Defence in depth: callers should never hand the journal a token, but if one slips through an
-audit payload is refused (``SecretInPayload``) and a raw leader frame is stored redacted, so
-the journal, which operators query and back up freely, never holds a credential.
+audit payload is refused (``SecretInPayload``), a raw leader frame is stored redacted and so
+is free text (error messages, reasons), so the journal, which operators query and back up
+freely, never holds a credential.
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def check_no_secrets(payload: Any, path: str = "payload") -> None:
             check_no_secrets(value, f"{path}[{i}]")
     elif isinstance(payload, str) and looks_like_secret_value(payload):
         raise SecretInPayload(f"{path} holds a token-shaped value; not journalled")
+
+
+def redact_text(value: str | None) -> str | None:
+    """``value`` with token-shaped parts replaced by ``<redacted>`` (None stays None).
+
+    For free text that comes from outside (broker error bodies, exception messages, reasons):
+    it is stored and audited, so a token it happens to echo must not be.
+    """
+    if value is None or "eyJ" not in value:  # the cheap test first: this runs per transition
+        return value
+    return _JWT.sub(REDACTED, value)
 
 
 def redact_secrets(value: Any) -> Any:

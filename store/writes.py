@@ -26,6 +26,7 @@ from store.models import (
     FollowerIntent,
 )
 from store.records import BracketLeg
+from store.redaction import redact_text
 from store.rows import leg_from_row
 from store.statements import build_statements
 
@@ -105,6 +106,7 @@ class Writes:
 
     def record_restart(self, conn: DbapiConnection, actor: str, reason: str, now: datetime) -> int:
         ts = self._hot.ts(now)
+        reason = redact_text(reason) or ""  # an exception's text: it may echo a token
         found = self._hot.run(
             conn, self.insert_restart, {"actor": actor, "reason": reason, "at": ts}
         )
@@ -122,6 +124,7 @@ class Writes:
         now: datetime,
     ) -> None:
         ts = self._hot.ts(now)
+        reason = redact_text(reason)
         row = {"follower": follower, "quarantined": quarantined, "reason": reason, "updated_at": ts}
         self._hot.run(conn, self.upsert_flag, row)
         payload = {"follower": follower, "quarantined": quarantined, "reason": reason}

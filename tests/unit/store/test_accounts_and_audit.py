@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from store import IntentState, Journal, SecretInPayload
+from store.models import Base
 from tests.unit.store.factories import planned_intent_id
 
 
@@ -91,6 +92,58 @@ def test_an_audit_payload_with_a_credential_is_refused(journal: Journal, payload
 
     assert isinstance(raised.value, ValueError)
     assert 'x"' not in str(raised.value) and "c2lnbmF0dXJl" not in str(raised.value)
+    assert journal.audit_after(0) == []
+
+
+TOKEN = "eyJhbGciOiJIUzUxMiJ9.eyJkaGFuQ2xpZW50SWQiOiIxIn0.c2lnbmF0dXJl"
+
+
+def _rows_holding(journal: Journal, needle: str) -> list[str]:
+    """Every row of every journal table whose text holds ``needle`` (as an operator sees it)."""
+    found = []
+    with journal._engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                if needle in str(tuple(row)):
+                    found.append(f"{table.name}: {tuple(row)}")
+    return found
+
+
+def test_a_token_in_free_text_reaches_neither_the_audit_outbox_nor_any_table(journal: Journal):
+    # error texts and crash reasons come from outside (broker bodies, exceptions): if one
+    # ever echoes the token, the journal stores it redacted
+    intent_id = planned_intent_id(journal)
+    journal.transition(intent_id, IntentState.SENDING, reason=f"retry with {TOKEN}")
+    moved = journal.transition(
+        intent_id,
+        IntentState.REJECTED,
+        error_code="DH-901",
+        error_message=f"invalid access-token {TOKEN} for client 1",
+    )
+    restart_id = journal.record_restart("followers/f1", f"HTTPError: Bearer {TOKEN}")
+    journal.set_follower_flag("f1", True, f"crashed on {TOKEN}")
+
+    assert _rows_holding(journal, "c2lnbmF0dXJl") == []
+    assert moved.error_message == "invalid access-token <redacted> for client 1"
+    assert journal.intent(intent_id) == moved
+    (restart,) = journal.restarts()
+    assert (restart.id, restart.reason) == (restart_id, "HTTPError: Bearer <redacted>")
+    flag = journal.follower_flag("f1")
+    assert flag is not None and flag.reason == "crashed on <redacted>"
+    kinds = [a.kind for a in journal.audit_after(0)]
+    assert kinds.count("intent_transition") == 2 and "actor_restart" in kinds
+
+
+@pytest.mark.parametrize("field", ["kind", "actor", "account"])
+def test_an_audit_entry_naming_a_token_outside_its_payload_is_refused(journal: Journal, field):
+    entry = {"kind": "broker_call", "actor": "followers/f1", "account": "f1"} | {field: TOKEN}
+
+    with pytest.raises(SecretInPayload) as raised:
+        journal.append_audit(
+            entry["kind"], actor=entry["actor"], account=entry["account"], payload={}
+        )
+
+    assert "c2lnbmF0dXJl" not in str(raised.value)
     assert journal.audit_after(0) == []
 
 

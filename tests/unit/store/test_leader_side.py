@@ -242,3 +242,16 @@ def test_recording_audits_the_snapshot_and_each_changed_intent(journal: Journal)
         ("leader_snapshot", None),
         ("intent_updated", "f1"),
     ]
+
+
+def test_intents_of_another_leader_order_are_refused_and_nothing_is_recorded(journal: Journal):
+    # the event's lock and the claim read-back cover the event's own leader order only
+    snap = snapshot("L1", seq=1)
+
+    with pytest.raises(ValueError, match="L2"):
+        journal.record_and_claim(snap, [desired("f1", "L1"), desired("f2", "L2")], ["f1", "f2"])
+
+    assert journal.leader_snapshots() == []
+    assert journal.intents() == []
+    assert journal.audit_after(0) == []
+    assert journal.record_leader_snapshot(snap, [desired("f1", "L1")]) is True
