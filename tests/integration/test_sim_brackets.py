@@ -194,6 +194,37 @@ def test_a_super_order_closes_when_its_target_fills_and_cancels_the_stop(
     feed.close()
 
 
+def test_without_broker_oco_both_super_exit_legs_stay_live_and_can_both_fill(
+    sim: Simulator, rest: DhanRest
+):
+    sim.admin.set_switches(broker_oco=False)
+    place_super(rest)
+    wait_until(lambda: super_book(rest)["orderStatus"] == "TRADED")
+    sim.admin.set_ltp(*HDFC, 1000.5)
+    wait_until(lambda: super_book(rest)["legs"]["TARGET_LEG"]["orderStatus"] == "TRADED")
+    assert super_book(rest)["legs"]["STOP_LOSS_LEG"]["orderStatus"] == "PENDING"
+    sim.admin.set_ltp(*HDFC, 979.0)
+    wait_until(lambda: super_book(rest)["legs"]["STOP_LOSS_LEG"]["orderStatus"] == "TRADED")
+    [position] = rest.call("GET", "/positions").json()
+    assert position["netQty"] == -4  # both exits sold: the engine's own OCO must prevent this
+
+
+def test_the_26th_modification_of_a_super_order_is_refused(sim: Simulator, rest: DhanRest):
+    sim.admin.set_switches(rate_limits=False)  # 26 writes in a burst exceed 10/s
+    order_id = place_super(rest, price=985.0)
+    wait_until(lambda: super_book(rest)["orderStatus"] == "PENDING")
+    body = {"dhanClientId": rest.account.client_id, "orderId": order_id, "legName": "TARGET_LEG"}
+    for i in range(25):
+        response = rest.call(
+            "PUT", f"/super/orders/{order_id}", {**body, "targetPrice": 1000.0 + (i + 1) * 0.05}
+        )
+        assert response.status_code == 200, (i, response.text)
+    refused = rest.call("PUT", f"/super/orders/{order_id}", {**body, "targetPrice": 1010.0})
+    assert refused.status_code == 400 and refused.json()["errorCode"] == "DH-906"
+    assert "25 modifications" in refused.json()["errorMessage"]
+    assert super_book(rest)["legs"]["TARGET_LEG"]["price"] == 1001.25
+
+
 def test_a_super_stop_triggers_shows_triggered_then_traded(sim: Simulator, rest: DhanRest):
     sim.admin.set_partial_fills(enabled=True, parts=2, interval_ms=400)
     place_super(rest, quantity=4)

@@ -1,4 +1,5 @@
-"""``python -m dhansim`` serves REST + socket on one port, logs both URLs, exits 0 on SIGTERM."""
+"""``python -m dhansim`` and ``python -m copytrader sim`` serve REST + socket on one port, log
+both URLs in one line, and exit 0 on SIGINT / SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 
+import pytest
 import requests
 
 from dhansim import AdminClient
@@ -16,9 +18,19 @@ from tests.integration.sim_helpers import wait_until
 URL_LINE = re.compile(r"REST (http://\S+/v2)\s+order-update (ws://\S+/order-update)")
 
 
-def test_the_cli_serves_until_sigterm_and_exits_zero():
+@pytest.mark.parametrize(
+    ("command", "stop_signal"),
+    [
+        (["-m", "dhansim"], signal.SIGTERM),
+        (["-m", "copytrader", "sim", "--host", "127.0.0.1"], signal.SIGINT),
+    ],
+    ids=["dhansim-sigterm", "copytrader-sim-sigint"],
+)
+def test_the_cli_serves_until_a_stop_signal_and_exits_zero(
+    command: list[str], stop_signal: signal.Signals
+):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dhansim", "--port", "0", "--seed", "4", "--no-rate-limits"],
+        [sys.executable, *command, "--port", "0", "--seed", "4", "--no-rate-limits"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -46,7 +58,7 @@ def test_the_cli_serves_until_sigterm_and_exits_zero():
         assert response.status_code == 200 and response.json() == []
         admin.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         assert proc.wait(10) == 0
         reader.join(5)
 

@@ -66,6 +66,32 @@ def test_frames_go_only_to_the_sockets_of_the_orders_account(sim: Simulator, res
         feed.close()
 
 
+def test_every_order_event_of_the_account_reaches_its_socket(
+    sim: Simulator, sim_account: SimAccount, rest: DhanRest
+):
+    feed = FeedClient(sim, sim_account)
+
+    def events(order_id: str) -> list[tuple[str, float]]:
+        return [(a["Status"], a["Price"]) for a in feed.alerts() if a["OrderNo"] == order_id]
+
+    modified = rest.place_ok(price=900.0)
+    feed.wait_alert(lambda a: a["OrderNo"] == modified and a["Status"] == "PENDING")
+    assert rest.modify(modified, orderType="LIMIT", price=901.0).status_code == 200
+    assert rest.call("DELETE", f"/orders/{modified}").status_code == 202
+    wait_until(lambda: events(modified)[-1:] == [("CANCELLED", 901.0)])
+    assert events(modified) == [
+        ("TRANSIT", 900.0), ("PENDING", 900.0), ("PENDING", 901.0), ("CANCELLED", 901.0)
+    ]  # fmt: skip
+    rejected = rest.place_ok(orderType="STOP_LOSS_MARKET", triggerPrice=985.0, price=0)
+    alert = feed.wait_alert(lambda a: a["OrderNo"] == rejected and a["Status"] == "REJECTED")
+    assert "above LTP" in alert["ReasonDescription"]
+    expired = rest.place_ok(price=900.0)
+    feed.wait_alert(lambda a: a["OrderNo"] == expired and a["Status"] == "PENDING")
+    assert sim.admin.end_of_day() == 1
+    feed.wait_alert(lambda a: a["OrderNo"] == expired and a["Status"] == "EXPIRED")
+    feed.close()
+
+
 def test_quirks_add_camel_case_duplicates_and_title_case_statuses(
     sim: Simulator, sim_account: SimAccount, rest: DhanRest
 ):
