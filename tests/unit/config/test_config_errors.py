@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -221,23 +222,35 @@ def test_an_empty_file_is_refused():
     assert error_of("") == "config: is empty"
 
 
-def test_the_process_exits_2_with_one_line_naming_the_key(tmp_path: Path):
+# One process per case costs seconds (``run`` imports the engine): every ConfigError takes the
+# same path to the exit, and each kind of error is checked in-process above.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            with_bob(sizing="sizing: {mode: multiplier, multiplier: 0}"),
+            "followers[1].sizing.multiplier: must be > 0",
+        ),
+        (
+            BASE.replace('"${ALICE_TOKEN}"', '"${NOT_SET_ANYWHERE}"'),
+            "followers[0].access_token: environment variable NOT_SET_ANYWHERE is not set",
+        ),
+    ],
+    ids=["bad value", "missing token"],
+)
+def test_the_cli_exits_2_with_one_line_naming_the_key(tmp_path: Path, text: str, expected: str):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(with_bob(sizing="sizing: {mode: multiplier, multiplier: 0}"))
-    # The CLI owns the exit; this checks the loader's contract through a real process.
-    script = (
-        "import sys\n"
-        "from copytrader.config import ConfigError, load_config\n"
-        "try:\n"
-        f"    load_config({str(bad)!r}, env={ENV!r})\n"
-        "except ConfigError as exc:\n"
-        "    print(f'config error: {exc}', file=sys.stderr)\n"
-        "    sys.exit(2)\n"
-    )
+    bad.write_text(textwrap.dedent(text))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COPYTRADER_")} | ENV
 
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "copytrader", "--config", str(bad), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
 
     assert done.returncode == 2
-    assert done.stderr == "config error: followers[1].sizing.multiplier: must be > 0\n"
+    assert done.stderr == f"config error: {expected}\n"
+    assert done.stdout == ""

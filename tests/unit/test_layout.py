@@ -1,0 +1,117 @@
+"""The project's top level is the real structure: packages, packaging, CLI help and CI.
+
+These pin the foundation's promises (issue 3): every top-level package is installed by
+``pip install -e .``, ``python -m copytrader --help`` lists the subcommands and exits 0,
+ruff and mypy are configured in ``pyproject.toml``, and ``.ci/run`` runs exactly the test
+command the README gives a new user.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("copytrader", "dhan", "dhansim", "actors", "supervision", "store", "bench")
+SUBCOMMANDS = ("run", "demo", "sim", "check-config", "status", "reconcile")
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def requirement_names(specs: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=!~ ;]", spec, maxsplit=1)[0].lower() for spec in specs}
+
+
+def test_the_top_level_holds_the_design_cards_files_and_folders():
+    for name in ("pyproject.toml", "config.yaml", "README.md", "tests", *PACKAGES):
+        assert (REPO / name).exists(), name
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_top_level_package_is_installed_from_this_checkout(package: str):
+    module = importlib.import_module(package)
+
+    assert module.__file__ is not None
+    assert Path(module.__file__).resolve() == REPO / package / "__init__.py"
+    includes = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert f"{package}*" in includes
+
+
+def test_the_runtime_and_test_dependencies_are_declared():
+    project = pyproject()["project"]
+
+    assert project["requires-python"] == ">=3.11"
+    runtime = requirement_names(project["dependencies"])
+    assert {
+        "pykka",
+        "websocket-client",
+        "requests",
+        "urllib3",  # dhan.rest runs on it directly (docs/performance.md)
+        "sqlalchemy",
+        "prometheus-client",
+        "pyyaml",
+        "aiohttp",
+    } <= runtime
+    test = requirement_names(project["optional-dependencies"]["test"])
+    assert {"pytest", "hypothesis", "dhanhq", "ruff", "mypy"} <= test
+    assert "dhanhq" not in runtime  # the SDK is the independent client for tests only
+
+
+def test_ruff_and_mypy_are_configured_and_mypy_checks_every_package():
+    tool = pyproject()["tool"]
+
+    assert tool["ruff"]["target-version"] == "py311"
+    assert tool["ruff"]["lint"]["select"]
+    assert set(tool["mypy"]["packages"]) == set(PACKAGES)
+
+
+def test_help_lists_every_subcommand_and_exits_0():
+    done = subprocess.run(
+        [sys.executable, "-m", "copytrader", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+    assert done.returncode == 0, done.stderr
+    for command in SUBCOMMANDS:
+        assert re.search(rf"^\s+{re.escape(command)}\s", done.stdout, re.MULTILINE), command
+
+
+def readme_test_command() -> str:
+    """The command in the README's quick start that runs the tests."""
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"## Quick start.*?```bash\n(.*?)```", readme, re.DOTALL)
+    assert block is not None, "README has no quick-start code block"
+    commands = [
+        line.strip()
+        for line in block.group(1).splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    tests = [c for c in commands if "pytest" in c]
+    assert len(commands) == 2 and len(tests) == 1, commands
+    return tests[0]
+
+
+def test_ci_lints_type_checks_and_runs_exactly_the_readmes_test_command():
+    script = (REPO / ".ci" / "run").read_text()
+    lines = [line.strip() for line in script.splitlines()]
+
+    assert lines[0] == "#!/usr/bin/env bash"
+    assert "set -euo pipefail" in lines  # any failure ends the run non-zero
+    assert "python3 -m venv .venv" in lines
+    assert "python -m pip install --quiet -e '.[test]'" in lines
+    assert {"ruff check .", "ruff format --check .", "mypy"} <= set(lines)
+    commands = [line for line in lines if line and not line.startswith(("#", "echo"))]
+    assert commands[-1] == readme_test_command()
+    assert (REPO / ".ci" / "run").stat().st_mode & 0o111, ".ci/run must be executable"
