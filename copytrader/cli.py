@@ -20,15 +20,8 @@ COMMANDS_HELP = {
 }
 
 
-def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        print(f"copytrader {name}: not available yet in this build", file=sys.stderr)
-        return 2
-
-    return run
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_sim: bool = True) -> argparse.ArgumentParser:
+    """The full parser; ``with_sim=False`` leaves out the simulator's options (and import)."""
     parser = argparse.ArgumentParser(
         prog="python -m copytrader",
         description="Copy-trading engine for the DhanHQ v2 API.",
@@ -52,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS)
             p.add_argument("--log-level", default=argparse.SUPPRESS)
         if name == "sim":
-            _configure_sim(p)
+            _configure_sim(p, with_sim)
         elif name == "run":
             p.set_defaults(func=_run)
         elif name == "check-config":
@@ -60,26 +53,30 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "status":
             p.set_defaults(func=_lazy("status"))
         elif name == "reconcile":
-            from copytrader import commands
-
-            commands.configure_reconcile(p)
+            p.add_argument(
+                "--apply", action="store_true", help="run the engine until it has converged"
+            )
+            p.add_argument(
+                "--timeout-s", type=float, default=60.0, help="how long --apply may take"
+            )
             p.set_defaults(func=_lazy("reconcile"))
         elif name == "demo":
-            from copytrader import demo
-
-            demo.configure_parser(p)
-            p.set_defaults(func=demo.run)
-        else:
-            p.set_defaults(func=_not_yet(name))
+            p.add_argument("--followers", type=int, default=3, help="followers (default 3)")
+            p.add_argument(
+                "--seconds", type=float, default=20.0, help="length of the script (default 20)"
+            )
+            p.add_argument("--seed", type=int, default=7, help="simulator seed")
+            p.set_defaults(func=_lazy_demo)
     return parser
 
 
-def _configure_sim(p: argparse.ArgumentParser) -> None:
-    try:
-        from dhansim import cli as sim_cli
-    except ImportError:  # the simulator's CLI lands with its issue
-        p.set_defaults(func=_not_yet("sim"))
+def _configure_sim(p: argparse.ArgumentParser, full: bool) -> None:
+    if not full:
+        # importing the simulator costs ~1 s of CPU; main() asks for the full parser whenever
+        # "sim" is on the command line, so a parser without it never selects this command
         return
+    from dhansim import cli as sim_cli
+
     sim_cli.configure_parser(p)
     p.set_defaults(func=sim_cli.run)
 
@@ -94,6 +91,12 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _lazy_demo(args: argparse.Namespace) -> int:
+    from copytrader import demo
+
+    return demo.run(args)
+
+
 def _run(args: argparse.Namespace) -> int:
     from copytrader import runner
 
@@ -101,9 +104,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(with_sim="sim" in words)
+    args = parser.parse_args(words)
     if args.command is None:
-        args = parser.parse_args([*(argv or sys.argv[1:]), "run"])
-    func: Callable[[argparse.Namespace], int] = args.func
+        args = parser.parse_args([*words, "run"])
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.error(f"{args.command}: command not available")
     return func(args)

@@ -145,8 +145,3 @@ def _as_book_row(order: object) -> dict[str, object]:
         "legName": str(leg) if leg is not None else None,
         "orderId": getattr(order, "order_id", None),
     }
-
-
-def configure_reconcile(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--apply", action="store_true", help="run the engine until it has converged")
-    p.add_argument("--timeout-s", type=float, default=60.0, help="how long --apply may take")

@@ -55,12 +55,6 @@ _SIZINGS = (
 )
 
 
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--followers", type=int, default=3, help="number of followers (default 3)")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of the script (default 20)")
-    p.add_argument("--seed", type=int, default=7, help="simulator seed")
-
-
 def demo_config(rest_url: str, feed_url: str, followers: int, workdir: Path) -> Config:
     return Config(
         leader=AccountConfig(client_id=LEADER_ID, access_token=Secret("demo-leader-token")),

@@ -1,0 +1,194 @@
+"""Helpers for driving ``python -m copytrader`` in a subprocess against an in-process dhansim.
+
+Configs are written as a user would write them: YAML with ``${VAR}`` tokens, the values in a
+KEY=VALUE env file named by ``COPYTRADER_ENV_FILE`` (systemd's EnvironmentFile). Every token is
+long and distinctive so a test can assert that none of them appears in any output.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dhansim import Simulator
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str  #: "leader" or the follower name
+    client_id: str
+    token: str
+
+    @property
+    def var(self) -> str:
+        return f"TOKEN_{self.name.upper()}"
+
+
+@dataclass
+class CliRig:
+    """A config file, its env file and the accounts in the simulator."""
+
+    sim: Simulator
+    config: Path
+    env_file: Path
+    leader: Account
+    followers: list[Account]
+    store_url: str
+
+    @property
+    def accounts(self) -> list[Account]:
+        return [self.leader, *self.followers]
+
+    def tokens(self) -> list[str]:
+        return [a.token for a in self.accounts]
+
+    def write_env(self) -> None:
+        lines = [f"{a.var}={a.token}" for a in self.accounts]
+        self.env_file.write_text("\n".join(lines) + "\n")
+
+    def set_token(self, name: str, token: str) -> None:
+        """A rotated token: in the env file (and in the simulator when the test says so)."""
+        self.followers = [
+            Account(a.name, a.client_id, token) if a.name == name else a for a in self.followers
+        ]
+        self.write_env()
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "COPYTRADER_ENV_FILE": str(self.env_file)}
+
+    def cli(self, *args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "copytrader", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=REPO,
+            env=self.env(),
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "copytrader", "--config", str(self.config), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+            env=self.env(),
+        )
+
+    def assert_no_token_in(self, text: str) -> None:
+        for token in self.tokens():
+            assert token not in text, "an access token leaked into the output"
+
+
+def make_cli_rig(
+    sim: Simulator,
+    tmp_path: Path,
+    follower_names: Iterable[str],
+    *,
+    id_base: int,
+    metrics_port: int | None = None,
+    extra_follower_yaml: dict[str, str] | None = None,
+) -> CliRig:
+    """Accounts in ``sim`` and a config for them; ``metrics_port`` None disables metrics."""
+    leader = Account("leader", str(id_base), f"leader-secret-{id_base}-Zq8wX1")
+    followers = [
+        Account(name, str(id_base + 1 + i), f"{name}-secret-{id_base + 1 + i}-Yp7vW2")
+        for i, name in enumerate(follower_names)
+    ]
+    for a in (leader, *followers):
+        sim.admin.create_account(a.client_id, a.token, 1e8)
+    store_url = f"sqlite:///{tmp_path / 'journal.db'}"
+    lines = [
+        "broker:",
+        "  embedded_sim: false",
+        f"  rest_url: {sim.rest_url}",
+        f"  order_feed_url: {sim.order_feed_url}",
+        "  connect_timeout_s: 1",
+        "  read_timeout_s: 2",
+        "  feed_ping_interval_s: 1",
+        "  feed_ping_timeout_s: 2",
+        "leader:",
+        f"  client_id: '{leader.client_id}'",
+        f"  access_token: '${{{leader.var}}}'",
+        "followers:",
+    ]
+    for f in followers:
+        lines += [
+            f"  - name: {f.name}",
+            f"    client_id: '{f.client_id}'",
+            f"    access_token: '${{{f.var}}}'",
+            "    sizing: {mode: multiplier, multiplier: 1.0}",
+        ]
+        if extra_follower_yaml and f.name in extra_follower_yaml:
+            lines.append(f"    {extra_follower_yaml[f.name]}")
+    lines += [
+        "engine: {follower_tick_s: 0.3, bracket_tick_s: 0.2, outcome_lookup_delay_s: 0.2, "
+        f"audit_path: '{tmp_path / 'audit.jsonl'}'}}",
+        f"store: {{url: '{store_url}'}}",
+        (
+            f"metrics: {{enabled: true, host: 127.0.0.1, port: {metrics_port}}}"
+            if metrics_port is not None
+            else "metrics: {enabled: false}"
+        ),
+    ]
+    config = tmp_path / "config.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    rig = CliRig(sim, config, tmp_path / "tokens.env", leader, followers, store_url)
+    rig.write_env()
+    return rig
+
+
+class Output:
+    """Collects a process's output lines on a reader thread; ``wait_for`` waits with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, name="cli-output", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("")  # EOF marker
+            self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, needle: str, timeout_s: float = 30.0, *, after: int = 0) -> int:
+        """Index of the first line from ``after`` on that contains ``needle``."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for i in range(after, len(self.lines)):
+                    if needle in self.lines[i]:
+                        return i
+                if self.lines and self.lines[-1] == "":
+                    raise AssertionError(f"process ended before {needle!r}:\n{self.text}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {needle!r} within {timeout_s} s:\n{self.text}")
+                self._changed.wait(left)
+
+    def finish(self, timeout_s: float = 15.0) -> int:
+        """Wait for the process to exit and its output to end; its exit status."""
+        status = self.proc.wait(timeout=timeout_s)
+        self._thread.join(timeout=5.0)
+        return status

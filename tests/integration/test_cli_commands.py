@@ -1,0 +1,222 @@
+"""The operator's commands end to end: ``check-config``, ``status``, ``reconcile``, SIGHUP, give-up.
+
+Each runs ``python -m copytrader`` in a subprocess against an in-process dhansim, checks the
+exit status and the output, and that no access token appears in any of it.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from dhan.correlation import correlation_id_for
+from dhan.rest import DhanClient
+from dhansim import Simulator
+from store import Journal
+from tests.integration.cli_rig import REPO, CliRig, Output, make_cli_rig
+from tests.integration.engine_harness import limit_buy, wait_until
+
+UNSETTLED = "(PLANNED|SENDING|UNKNOWN)"
+
+
+def _leader(rig: CliRig) -> DhanClient:
+    return DhanClient(
+        base_url=rig.sim.rest_url, client_id=rig.leader.client_id, access_token=rig.leader.token
+    )
+
+
+def _copies(rig: CliRig, name: str, leader_order_id: str) -> int:
+    account = next(a for a in rig.followers if a.name == name)
+    cid = correlation_id_for(name, leader_order_id)
+    return sum(
+        1
+        for o in rig.sim.admin.orders(account.client_id)
+        if o.get("correlationId") == cid and o.get("legName") in (None, "", "ENTRY_LEG", "NA")
+    )
+
+
+def _run_with_a_paused_follower(rig: CliRig) -> tuple[list[str], str]:
+    """``run`` until two leader orders are copied to ``ana`` while ``ben``'s token is expired
+    (ben is paused, its intents stay unresolved), then SIGTERM. Returns (leader ids, output)."""
+    ben = rig.followers[1]
+    rig.sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    try:
+        out.wait_for("follower ben")  # the per-follower summary: the engine is up
+        rig.sim.admin.expire_token(ben.client_id)
+        with _leader(rig) as leader:
+            ids = [
+                leader.place_order(limit_buy(quantity=2, price=1500.0 + i)).order_id
+                for i in range(2)
+            ]
+        wait_until(lambda: all(_copies(rig, "ana", oid) == 1 for oid in ids), what="ana copies")
+        out.wait_for("follower ben paused")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        status = out.finish()
+    assert status == 0, out.text
+    return ids, out.text
+
+
+def test_check_config_reports_each_tokens_validity_and_exits_1_when_one_is_rejected(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana", "ben"], id_base=2100000000)
+    ok = rig.cli("check-config")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "(2 followers)" in ok.stdout
+    for name, account in zip(("leader", "ana", "ben"), rig.accounts, strict=True):
+        assert f"{name} ({account.client_id}): token ok, valid until " in ok.stdout
+
+    sim.admin.expire_token(rig.followers[1].client_id)
+    bad = rig.cli("check-config")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"ben ({rig.followers[1].client_id}): token rejected (DH-901)" in bad.stdout
+    assert f"ana ({rig.followers[0].client_id}): token ok" in bad.stdout
+    rig.assert_no_token_in(ok.stdout + ok.stderr + bad.stdout + bad.stderr)
+
+
+def test_check_config_exits_2_naming_the_key_of_a_missing_token_variable(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2150000000)
+    rig.env_file.write_text(f"TOKEN_LEADER={rig.leader.token}\n")  # ana's variable is gone
+    result = rig.cli("check-config")
+    assert result.returncode == 2
+    assert "followers[0].access_token" in result.stderr
+    assert "TOKEN_ANA" in result.stderr
+    rig.assert_no_token_in(result.stdout + result.stderr)
+
+
+def test_status_prints_followers_unresolved_intents_quarantines_and_restarts_from_the_store(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana", "ben"], id_base=2200000000)
+    ids, run_output = _run_with_a_paused_follower(rig)
+    journal = Journal.open(rig.store_url)
+    try:  # what a quarantine and a crash leave in the store (the engine is stopped)
+        journal.set_follower_flag("ana", True, "5 restarts in 60 s")
+        journal.record_restart("follower.ana", "RuntimeError: broken state")
+    finally:
+        journal.close()
+
+    result = rig.cli("status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    assert rows["ana"][1:3] == ["True", "True"]  # enabled, quarantined
+    assert "DONE=2" in rows["ana"][3] or "WORKING=2" in rows["ana"][3]
+    assert rows["ben"][1:3] == ["True", "False"]
+    assert "unresolved intents: 2" in result.stdout
+    for oid in ids:  # where ben's pause and the engine's stop left each copy
+        cid = correlation_id_for("ben", oid)
+        assert re.search(rf"ben leader {oid} {UNSETTLED} cid={cid}", result.stdout)
+    assert "last restarts: 1" in result.stdout
+    assert "follower.ana: RuntimeError: broken state" in result.stdout
+    rig.assert_no_token_in(run_output + result.stdout + result.stderr)
+
+
+def test_reconcile_reports_differences_changes_nothing_and_converges_only_with_apply(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana", "ben"], id_base=2300000000)
+    ids, run_output = _run_with_a_paused_follower(rig)
+    ben = rig.followers[1]
+    sim.admin.rotate_token(ben.client_id, "ben-fresh-secret-Xo6uV3")
+    rig.set_token("ben", "ben-fresh-secret-Xo6uV3")
+
+    report = rig.cli("reconcile")
+    assert report.returncode == 1, report.stdout + report.stderr
+    assert "ok=2 lost=0 duplicated=0 unexpected=0 unresolved=2" in report.stdout
+    for oid in ids:
+        assert re.search(rf"unresolved {UNSETTLED}: ben/{oid}", report.stdout)
+        assert _copies(rig, "ben", oid) == 0  # a report changes nothing
+
+    applied = rig.cli("reconcile", "--apply", "--timeout-s", "30")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "ok=4 lost=0 duplicated=0 unexpected=0 unresolved=0" in applied.stdout
+    assert all(_copies(rig, name, oid) == 1 for name in ("ana", "ben") for oid in ids)
+
+    # an order in a follower's account that no leader order caused
+    with DhanClient(
+        base_url=sim.rest_url, client_id=ben.client_id, access_token="ben-fresh-secret-Xo6uV3"
+    ) as by_hand:
+        by_hand.place_order(limit_buy(quantity=1, price=1400.0, correlation_id="by-hand-1"))
+    stray = rig.cli("reconcile")
+    assert stray.returncode == 1
+    assert "unexpected=1" in stray.stdout
+    assert "unexpected: ben order(s) with correlationId 'by-hand-1'" in stray.stdout
+    rig.assert_no_token_in(
+        run_output + "".join(r.stdout + r.stderr for r in (report, applied, stray))
+    )
+    assert "ben-fresh-secret-Xo6uV3" not in applied.stdout + applied.stderr + stray.stdout
+
+
+def test_sighup_reloads_tokens_and_enabled_flags_without_a_restart(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(
+        sim,
+        tmp_path,
+        ["ana", "ben"],
+        id_base=2400000000,
+        extra_follower_yaml={"ana": "enabled: true"},
+    )
+    ben = rig.followers[1]
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    try:
+        out.wait_for("follower ben")
+        sim.admin.expire_token(ben.client_id)
+        with _leader(rig) as leader:
+            first = leader.place_order(limit_buy(quantity=1, price=1500.0)).order_id
+            wait_until(lambda: _copies(rig, "ana", first) == 1, what="ana's copy")
+            out.wait_for("follower ben paused")
+
+            # rotate ben's token (in Dhan and in the env file) and disable ana, then reload
+            sim.admin.rotate_token(ben.client_id, "ben-rotated-secret-Wn5tU4")
+            rig.set_token("ben", "ben-rotated-secret-Wn5tU4")
+            rig.config.write_text(rig.config.read_text().replace("enabled: true", "enabled: false"))
+            proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: _copies(rig, "ben", first) == 1, 15.0, what="ben catches up")
+            assert "follower ben: token reloaded, resuming" in out.text
+            assert proc.poll() is None  # the same process: no restart
+
+            second = leader.place_order(limit_buy(quantity=1, price=1501.0)).order_id
+            wait_until(lambda: _copies(rig, "ben", second) == 1, what="ben copies the next one")
+            assert _copies(rig, "ana", second) == 0  # disabled by the reload
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        status = out.finish()
+    assert status == 0, out.text
+    assert "config reloaded" in out.text
+    rig.assert_no_token_in(out.text)
+    assert "ben-rotated-secret-Wn5tU4" not in out.text
+
+
+def test_run_exits_1_when_the_root_supervisor_gives_up(sim: Simulator, tmp_path: Path) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2500000000)
+    # the audit actor (a permanent child of the root) crashes from its 6th drain on, at every
+    # restart too: the root sees 4 crashes within 60 s and gives up
+    arm_and_run = (
+        "from supervision.faults import FAULTS, FaultPlan\n"
+        "FAULTS.arm(FaultPlan(seed=1, at_hits={'audit.before_drain': range(6, 10_000)}))\n"
+        "from copytrader.cli import main\n"
+        f"raise SystemExit(main(['--config', {str(rig.config)!r}, 'run']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", arm_and_run],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=rig.env(),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "root supervisor gave up" in result.stderr
+    assert "exiting with status 1" in result.stderr
+    rig.assert_no_token_in(result.stdout + result.stderr)
