@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dhanhq import DhanContext, OrderUpdate, dhanhq
+from dhanhq import DhanContext, DhanLogin, OrderUpdate, dhanhq
 
 from dhansim import Simulator
 from dhansim.pytest_plugin import SimAccount
@@ -104,6 +104,62 @@ def test_sdk_places_lists_modifies_and_cancels_a_super_order(sim: Simulator, sdk
     assert legs["STOP_LOSS_LEG"]["price"] == 1460.0
     ok(sdk.cancel_super_order(order_id, "ENTRY_LEG"))
     assert ok(sdk.get_super_order_list())[0]["orderStatus"] == "CANCELLED"
+
+
+def test_sdk_every_other_call_it_makes_to_a_modelled_endpoint_succeeds(
+    sim: Simulator, sdk: dhanhq, sim_account: SimAccount
+):
+    sim.admin.set_switches(rate_limits=False)  # a dozen order writes in a burst
+    sliced = ok(sdk.place_slice_order("60101", "NSE_FNO", "BUY", 65 * 30, "LIMIT", "MARGIN", 5.0))
+    assert len(sliced) == 2
+    bracket = ok(
+        sdk.place_order(
+            "1333", "NSE_EQ", "BUY", 1, "LIMIT", "BO", 995.0,
+            bo_profit_value=10.0, bo_stop_loss_Value=5.0, tag="sdk-bo",
+        )
+    )["orderId"]  # fmt: skip
+    cover = ok(sdk.place_order("1333", "NSE_EQ", "BUY", 1, "MARKET", "CO", 0, trigger_price=950.0))
+    amo = ok(
+        sdk.place_order(
+            "2885", "NSE_EQ", "BUY", 1, "LIMIT", "CNC", 1400.0,
+            after_market_order=True, amo_time="OPEN_30",
+        )
+    )["orderId"]  # fmt: skip
+    stop = ok(
+        sdk.place_order("3045", "NSE_EQ", "SELL", 1, "STOP_LOSS_MARKET", "INTRADAY", 0, 800.0)
+    )
+    wait_order(sdk, bracket, "TRADED")
+    wait_order(sdk, cover["orderId"], "TRADED")
+    assert ok(sdk.get_order_by_id(amo))["afterMarketOrder"] is True
+    assert wait_order(sdk, stop["orderId"], "PENDING")["triggerPrice"] == 800.0
+    assert ok(sdk.get_trade_book(bracket))[0]["orderId"] == bracket
+    super_id = ok(
+        sdk.place_super_order(
+            "2885", "NSE_EQ", "BUY", 5, "LIMIT", "INTRADAY", 1400.0, 1600.0, 1300.0, 5.0
+        )
+    )["orderId"]
+    wait_until(lambda: ok(sdk.get_super_order_list())[0]["orderStatus"] == "PENDING")
+    ok(sdk.modify_super_order(super_id, "LIMIT", "ENTRY_LEG", 6, 1401.0, 1601.0, 1301.0, 0))
+    ok(sdk.modify_super_order(super_id, "LIMIT", "STOP_LOSS_LEG", stopLossPrice=1302.0))
+    ok(sdk.cancel_super_order(super_id, "TARGET_LEG"))
+    [record] = ok(sdk.get_super_order_list())
+    assert record["quantity"] == 6
+    assert {leg["legName"]: leg["orderStatus"] for leg in record["legDetails"]} == {
+        "TARGET_LEG": "CANCELLED",
+        "STOP_LOSS_LEG": "PENDING",
+    }
+    assert ok(sdk.get_holdings()) == []
+    exits = ok(sdk.exit_all_positions())["orderIds"]
+    for exit_id in exits:
+        wait_order(sdk, exit_id, "TRADED")
+    assert ok(sdk.kill_switch("activate"))["killSwitchStatus"].endswith("activated")
+    assert ok(sdk.status_kill_switch())["killSwitchStatus"] == "ACTIVATE"
+    ok(sdk.kill_switch("deactivate"))
+    login = DhanLogin(sim_account.client_id)
+    login.API_BASE_URL = sim.rest_url  # an instance attribute: the class keeps Dhan's URL
+    assert login.user_profile(sim_account.access_token)["dhanClientId"] == sim_account.client_id
+    renewed = login.renew_token(sim_account.access_token)
+    assert renewed["accessToken"] != sim_account.access_token
 
 
 def test_sdk_reports_the_dhan_error_body_for_a_bad_token(sim: Simulator, sim_account: SimAccount):
