@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from copytrader import config as copytrader_config
 from copytrader.config import (
     BrokerConfig,
     Config,
@@ -33,6 +34,19 @@ followers:
     sizing: {mode: multiplier, multiplier: 1.5}
 """
 ENV = {"LEADER_TOKEN": "leader-secret-token", "ALICE_TOKEN": "alice-secret-token"}
+#: Config sections read as nested mappings (the rest of the fields are leaf keys).
+NESTED = (
+    copytrader_config.BrokerConfig,
+    copytrader_config.SimConfig,
+    copytrader_config.EgressConfig,
+    copytrader_config.SizingConfig,
+    copytrader_config.CapsConfig,
+    copytrader_config.FiltersConfig,
+    copytrader_config.EngineConfig,
+    copytrader_config.StoreConfig,
+    copytrader_config.MetricsConfig,
+    copytrader_config.LoggingConfig,
+)
 
 
 def parse(text: str, env: dict[str, str] | None = None) -> Config:
@@ -198,3 +212,33 @@ def test_an_unreadable_file_is_a_config_error_naming_it(tmp_path: Path):
         load_config(missing)
 
     assert str(info.value).startswith(f"{missing}: cannot read")
+
+
+def _config_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every key path the loader reads, from the config dataclasses (``followers[i]...``)."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        inner = {
+            "leader": copytrader_config.AccountConfig,
+            "followers": copytrader_config.FollowerConfig,
+        }.get(f.name) or next(
+            (t for t in NESTED if f.type in (t.__name__, f"{t.__name__} | None")), None
+        )
+        if inner is None:
+            keys.append(path)
+        else:
+            keys += _config_keys(inner, f"{path}.")
+    return keys
+
+
+def test_every_key_is_documented_and_shown_in_the_example_config():
+    doc = (REPO_CONFIG.parent / "docs" / "configuration.md").read_text()
+    example = REPO_CONFIG.read_text()
+    keys = _config_keys()
+
+    assert "broker.connect_timeout_s" in keys and "followers.egress.proxy" in keys
+    for key in keys:
+        section, _, leaf = key.rpartition(".")
+        assert f"`{leaf}`" in doc or f"`{section.rpartition('.')[2]}.{leaf}`" in doc, key
+        assert f"{leaf}:" in example, key
