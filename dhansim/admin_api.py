@@ -193,8 +193,8 @@ class AdminApi:
         inst = self._instrument(request)
         body = await self._object(request)
         ltp = body.get("ltp")
-        if isinstance(ltp, bool) or not isinstance(ltp, int | float) or ltp <= 0:
-            raise AdminError("ltp must be a number > 0")
+        if isinstance(ltp, bool) or not isinstance(ltp, int | float) or not 0 < ltp < 1e12:
+            raise AdminError("ltp must be a number > 0 (and below 1e12)")  # NaN fails too
         pin = body.get("pin", True)
         liquid = body.get("liquid")
         if not isinstance(pin, bool) or (liquid is not None and not isinstance(liquid, bool)):

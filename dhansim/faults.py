@@ -10,6 +10,7 @@ stall (no frames, no pongs, no pings). Every draw uses the simulator's seeded fa
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,8 +98,10 @@ def _rest_from(data: Mapping[str, Any], base: RestFaults) -> RestFaults:
                 raise ValueError(f"{key} takes true/false")
             changes[key] = value
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{key} takes a number >= 0")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ValueError(f"{key} takes a number >= 0")  # "not >=" also refuses NaN
+        if not math.isfinite(value):
+            raise ValueError(f"{key} takes a finite number")
         if key.endswith("_p") and value > 1:
             raise ValueError(f"{key} is a probability in [0, 1]")
         changes[key] = float(value)
@@ -124,7 +127,7 @@ def parse_fault_plan(data: Any) -> FaultPlan:
     malformed = data.get("socket_malformed_p", 0.0)
     if isinstance(malformed, bool) or not isinstance(malformed, int | float):
         raise ValueError("socket_malformed_p takes a number")
-    if not 0 <= malformed <= 1:
+    if not 0 <= malformed <= 1:  # also false for NaN
         raise ValueError("socket_malformed_p is a probability in [0, 1]")
     stall = data.get("socket_stall", False)
     if not isinstance(stall, bool):

@@ -116,8 +116,9 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{name} must be a positive number")
+    # "not 0 < value < 1e12" also refuses NaN and infinity (JSON admits both).
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e12:
+        raise ValueError(f"{name} must be a positive number below 1e12")
     return float(value)
 
 

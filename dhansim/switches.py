@@ -8,6 +8,7 @@ Each field is documented in ``docs/simulator.md`` (the table there mirrors this 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -97,14 +98,22 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             raise ValueError(f"switch {name!r} takes true/false")
         return value
     if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"switch {name!r} takes a number")
+        # JSON admits NaN and Infinity; a NaN walk step or ping interval would kill its task.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise ValueError(f"switch {name!r} takes a finite number")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
             raise ValueError(f"switch {name!r} takes a string")
         return value
     raise ValueError(f"switch {name!r} has an unsupported type")  # pragma: no cover
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float range
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +144,12 @@ class PartialFills:
             raise ValueError("enabled takes true/false")
         if isinstance(parts, bool) or not isinstance(parts, int):
             raise ValueError("parts takes an integer")
-        if isinstance(interval_ms, bool) or not isinstance(interval_ms, int | float):
-            raise ValueError("interval_ms takes a number")
+        if (
+            isinstance(interval_ms, bool)
+            or not isinstance(interval_ms, int | float)
+            or not _finite(interval_ms)
+        ):
+            raise ValueError("interval_ms takes a finite number")
         return cls(enabled=enabled, parts=parts, interval_ms=float(interval_ms))
 
 

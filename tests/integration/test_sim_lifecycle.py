@@ -152,3 +152,28 @@ def test_the_admin_api_answers_loopback_clients_only():
 
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("127.3.0.1")
     assert not _is_loopback("10.0.0.5") and not _is_loopback(None) and not _is_loopback("x")
+
+
+def test_admin_values_that_are_not_finite_or_of_the_wrong_type_are_refused_with_400(
+    sim: Simulator,
+):
+    base = sim.rest_url[:-3] + "/sim"
+    for method, path, raw in (
+        ("PUT", "/switches", '{"walk_volatility": NaN}'),
+        ("PUT", "/switches", '{"ping_interval_s": Infinity}'),
+        ("PUT", "/partial-fills", '{"enabled": true, "interval_ms": NaN}'),
+        ("PUT", "/faults", '{"latency_ms": NaN}'),
+        ("PUT", "/faults", '{"timeout_hold_s": Infinity}'),
+        ("PUT", "/ltp/NSE_EQ/1333", '{"ltp": NaN}'),
+        ("PUT", "/ltp/NSE_EQ/1333", '{"ltp": 1' + "0" * 400 + "}"),
+        ("POST", "/instruments", '{"exchangeSegment": "NSE_EQ", "securityId": "9", '
+         '"symbol": "X", "tickSize": Infinity}'),
+        ("POST", "/instruments", '{"exchangeSegment": "NSE_EQ", "securityId": "9", '
+         '"symbol": "X", "freezeQty": [1]}'),
+    ):  # fmt: skip
+        response = requests.request(method, base + path, data=raw, timeout=5)
+        assert response.status_code == 400, (path, raw, response.text)
+        assert response.json()["error"]
+    assert sim.admin.switches()["walk_volatility"] == 0.0005
+    assert sim.admin.ltp("NSE_EQ", "1333") == 990.0
+    assert sim.admin.health()["ok"]
