@@ -3,7 +3,9 @@
 SIGTERM / SIGINT: stop taking leader events (the feed stops first), let in-flight sends finish
 (each is journaled before it goes out), stop the actors in order, exit 0 within 10 s.
 SIGHUP: reload tokens and follower ``enabled`` flags. Exit 1 when the root supervisor gives up,
-so systemd restarts the process; exit 2 for a bad config.
+so systemd restarts the process; exit 2 for a bad config. A stop that is not done within
+``STOP_DEADLINE_S`` (an actor stuck in a broker call) ends the process anyway: every send was
+journaled before it went out, so the next start resolves it by its correlationId.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from copytrader.health import HealthServer
 from copytrader.logs import setup_logging
 
 logger = logging.getLogger("copytrader")
+
+#: From the stop signal (or the give-up) to the process's end, whatever the actors do. The
+#: issue's contract is "exit within 10 s"; systemd's TimeoutStopSec (15 s) is the SIGKILL.
+STOP_DEADLINE_S = 9.0
 
 #: Starting balance of every embedded-simulator account (INR).
 EMBEDDED_BALANCE_INR = 10_000_000.0
@@ -114,14 +120,16 @@ def run(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     reload_requested = threading.Event()
+    wake = threading.Event()  # set by every signal; the main loop looks at what was asked
 
     def on_stop(signum: int, _frame: Any) -> None:
         logger.info("signal %s: stopping", signal.Signals(signum).name)
         stop.set()
+        wake.set()
 
     def on_hup(_signum: int, _frame: Any) -> None:
         reload_requested.set()
-        stop.set()  # wake the main loop; it clears the flag and goes on
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
@@ -133,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             engine.start()
         except Exception as exc:
             logger.critical("engine failed to start: %s", exc)
+            exit_by(STOP_DEADLINE_S, 1)  # actors it did start must not keep the process alive
             return 1
         health = None
         if cfg.metrics.enabled:
@@ -145,26 +154,53 @@ def run(args: argparse.Namespace) -> int:
         gave_up = False
         try:
             while True:
-                stop.wait(0.5)
+                wake.wait(0.5)
+                wake.clear()
                 if engine.gave_up.is_set():
                     gave_up = True
                     break
+                if stop.is_set():  # a stop wins over a reload asked at the same moment
+                    break
                 if reload_requested.is_set():
                     reload_requested.clear()
-                    stop.clear()
                     _reload(engine, args.config)
-                    continue
-                if stop.is_set():
-                    break
         finally:
-            clean = engine.stop(timeout_s=8.0)
+            status = 1 if gave_up else 0
+            exit_by(STOP_DEADLINE_S, status)
+            clean = engine.stop(timeout_s=STOP_DEADLINE_S - 2.0)
             if health is not None:
                 health.stop()
         if gave_up:
             logger.critical("exiting with status 1: %s", engine.give_up_reason)
-            return 1
-        logger.info("stopped %s", "cleanly" if clean else "(some actors did not stop in time)")
-        return 0
+        else:
+            logger.info("stopped %s", "cleanly" if clean else "(some actors did not stop in time)")
+        if not clean:
+            # an abandoned actor thread is not a daemon: the interpreter would wait for it
+            _exit_now(status)
+        return status
+
+
+def exit_by(deadline_s: float, status: int) -> threading.Timer:
+    """End the process with ``status`` after ``deadline_s`` unless it has ended by then."""
+    timer = threading.Timer(deadline_s, _exit_now, args=(status, deadline_s))
+    timer.daemon = True  # a process that ends in time does not wait for it
+    timer.start()
+    return timer
+
+
+def _exit_now(status: int, after_s: float | None = None) -> None:
+    if after_s is not None:
+        logger.error(
+            "stop not done after %.0f s: exiting with status %d without waiting for the "
+            "remaining actors (their sends are journaled; the next start resolves them)",
+            after_s,
+            status,
+        )
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _reload(engine: Engine, path: str) -> None:

@@ -97,6 +97,7 @@ def make_cli_rig(
     id_base: int,
     metrics_port: int | None = None,
     extra_follower_yaml: dict[str, str] | None = None,
+    read_timeout_s: float = 2.0,
 ) -> CliRig:
     """Accounts in ``sim`` and a config for them; ``metrics_port`` None disables metrics."""
     leader = Account("leader", str(id_base), f"leader-secret-{id_base}-Zq8wX1")
@@ -113,7 +114,7 @@ def make_cli_rig(
         f"  rest_url: {sim.rest_url}",
         f"  order_feed_url: {sim.order_feed_url}",
         "  connect_timeout_s: 1",
-        "  read_timeout_s: 2",
+        f"  read_timeout_s: {read_timeout_s}",
         "  feed_ping_interval_s: 1",
         "  feed_ping_timeout_s: 2",
         "leader:",
@@ -188,7 +189,13 @@ class Output:
                 self._changed.wait(left)
 
     def finish(self, timeout_s: float = 15.0) -> int:
-        """Wait for the process to exit and its output to end; its exit status."""
-        status = self.proc.wait(timeout=timeout_s)
+        """Wait for the process to exit and its output to end; its exit status. A process
+        still running after ``timeout_s`` is killed (so no test leaves one behind)."""
+        try:
+            status = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5.0)
+            raise
         self._thread.join(timeout=5.0)
         return status

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from dhan.correlation import correlation_id_for
@@ -220,3 +221,38 @@ def test_run_exits_1_when_the_root_supervisor_gives_up(sim: Simulator, tmp_path:
     assert "root supervisor gave up" in result.stderr
     assert "exiting with status 1" in result.stderr
     rig.assert_no_token_in(result.stdout + result.stderr)
+
+
+def test_sigterm_exits_0_within_10_s_even_while_a_follower_waits_on_a_slow_broker(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2600000000, read_timeout_s=60.0)
+    ana = rig.followers[0]
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    journal = None
+    try:
+        out.wait_for("follower ana")
+        # ana's broker answers an order after 40 s: the follower is inside that call at SIGTERM
+        sim.admin.set_faults(
+            {"per_endpoint": {"POST /orders": {"latency_ms": 40_000}}, "accounts": [ana.client_id]}
+        )
+        with _leader(rig) as leader:
+            leader.place_order(limit_buy(quantity=1, price=1500.0))
+        journal = Journal.open(rig.store_url)
+        wait_until(
+            lambda: [str(i.state) for i in journal.intents("ana")] == ["SENDING"],
+            what="ana's copy on its way (SENDING is journaled before the call)",
+        )
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        status = out.finish(timeout_s=20.0)
+        elapsed_s = time.monotonic() - started
+        if journal is not None:
+            journal.close()
+        sim.admin.clear_faults()
+    assert status == 0, out.text
+    assert elapsed_s < 10.0, f"took {elapsed_s:.1f} s to exit\n{out.text}"
+    rig.assert_no_token_in(out.text)
