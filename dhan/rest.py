@@ -215,6 +215,8 @@ class DhanClient:
         self._direct = not proxy and parts.scheme in ("http", "https") and bool(parts.hostname)
         self._base_path = parts.path
         self._pool = self._new_pool()
+        #: the last book's orders by their raw wire content (``list_orders``)
+        self._book_memo: dict[tuple[tuple[str, Any], ...], Order] = {}
 
     def _new_pool(self) -> urllib3.HTTPConnectionPool | None:
         return self._http.connection_from_url(self.base_url) if self._direct else None
@@ -293,8 +295,28 @@ class DhanClient:
         return reply.one(Order.from_wire)
 
     def list_orders(self) -> list[Order]:
-        """``GET /orders``: today's order book."""
-        return self._request("GET", "/orders").many(Order.from_wire)
+        """``GET /orders``: today's order book.
+
+        An order whose wire object is the same as in the previous book is not parsed again
+        (``Order`` is immutable and a pure function of it): the book holds every order of the
+        day, most of them settled, and parsing all of it on every read was the engine's biggest
+        CPU cost after the leader's fills.
+        """
+        memo, fresh = self._book_memo, {}
+
+        def parse(item: Any, endpoint: str, where: str) -> Order:
+            if not isinstance(item, dict):
+                return Order.from_wire(item, endpoint, where)  # says what is wrong with it
+            key = _wire_key(item)
+            order = memo.get(key)
+            if order is None:
+                order = Order.from_wire(item, endpoint, where)
+            fresh[key] = order
+            return order
+
+        orders = self._request("GET", "/orders").many(parse)
+        self._book_memo = fresh
+        return orders
 
     def trades(self, order_id: str | None = None) -> list[Trade]:
         """``GET /trades`` (today's trade book) or ``GET /trades/{order_id}`` (its fills)."""
@@ -456,7 +478,8 @@ class DhanClient:
             # data-API form: {"status":"failed","data":{"805":"Too many requests..."}}
             ((code, message),) = data.items()
         if code is None and not message:
-            message = json.dumps(body)[:ERROR_EXCERPT_CHARS]
+            # redact before cutting: a cut through the token would leave its prefix behind
+            message = errors.redact(json.dumps(body), [token])[:ERROR_EXCERPT_CHARS]
         return errors.classify(
             http_status=status,
             code=str(code) if code is not None else None,
@@ -506,6 +529,24 @@ class _Reply:
         if self.cid is not None:
             exc.correlation_id = self.cid
         return exc
+
+
+def _wire_key(item: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A JSON object as a hashable value: equal keys, equal objects (nested values as text)."""
+    key = tuple(item.items())
+    try:
+        hash(key)
+    except TypeError:  # a nested object or array (a field added by Dhan, say)
+        return tuple(
+            (
+                k,
+                (type(v).__name__, json.dumps(v, sort_keys=True))
+                if isinstance(v, dict | list)
+                else v,
+            )
+            for k, v in item.items()
+        )
+    return key
 
 
 def _describe(exc: Exception) -> str:

@@ -281,6 +281,21 @@ def test_a_token_echoed_by_the_server_is_redacted(fake: FakeDhan, client: DhanCl
     assert_token_free(info.value)
 
 
+def test_a_token_cut_by_the_excerpt_of_a_codeless_error_body_leaves_no_prefix(
+    fake: FakeDhan, client: DhanClient
+):
+    # json.dumps gives '{"detail": "xxx...' (12 chars of prefix): the 200-char cut falls
+    # in the middle of the token
+    fake.answer("GET", "/profile", status=400, json_body={"detail": "x" * 180 + TOKEN})
+
+    with pytest.raises(DhanError) as info:
+        client.profile()
+
+    assert info.value.http_status == 400
+    assert TOKEN[:8] not in str(info.value)
+    assert_token_free(info.value)
+
+
 def test_an_unknown_order_is_not_found(fake: FakeDhan, client: DhanClient):
     with pytest.raises(NotFound) as info:
         client.get_order("404404")
