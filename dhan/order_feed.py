@@ -471,12 +471,12 @@ class OrderFeed:
             update = parse_frame(data)
         except MalformedFrame as exc:
             self.stats.malformed += 1
-            excerpt = self._redact(data[:FRAME_EXCERPT_CHARS].decode("utf-8", errors="replace"))
+            excerpt = self._excerpt(data, FRAME_EXCERPT_CHARS)
             log.warning("order feed: skipped a malformed frame (%s): %r", exc, excerpt)
             return
         if update is None:
             self.stats.ignored += 1
-            excerpt = self._redact(data[:80].decode("utf-8", errors="replace"))
+            excerpt = self._excerpt(data, 80)
             log.info("order feed: ignored a frame of another Type: %r", excerpt)
             return
         self.stats.updates += 1
@@ -506,6 +506,11 @@ class OrderFeed:
 
     def _redact(self, text: str) -> str:
         return errors.redact(text, [self._token])
+
+    def _excerpt(self, data: bytes, chars: int) -> str:
+        """The start of a frame for a log line: redacted first, then cut (a cut through the
+        token would leave its prefix behind)."""
+        return self._redact(data.decode("utf-8", errors="replace"))[:chars]
 
 
 def _close_status(payload: bytes) -> tuple[int | None, str]:

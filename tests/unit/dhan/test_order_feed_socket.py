@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -213,3 +214,25 @@ def test_the_feed_repr_never_shows_the_token(server: FakeFeed):
     feed = make_feed(server.url)
 
     assert TOKEN not in repr(feed)
+
+
+def test_log_lines_about_skipped_frames_never_show_the_token_or_a_prefix_of_it(
+    server: FakeFeed, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="dhan.order_feed")
+    run = Running(make_feed(server.url)).start()
+    assert run.connected.wait(5) and server.logged_in.wait(5)
+
+    # the token straddles the 200-char excerpt of a malformed frame and the 80-char excerpt
+    # of a frame of another Type
+    server.send("x" * 190 + TOKEN)
+    server.send(json.dumps({"Type": "login_ack", "Echo": "y" * 40 + TOKEN}))
+    assert wait_until(lambda: run.feed.stats.frames == 2, 5)
+    run.feed.close()
+    assert run.done.wait(5) and run.error is None
+
+    assert (run.feed.stats.malformed, run.feed.stats.ignored) == (1, 1)
+    skipped = [r.getMessage() for r in caplog.records if "frame" in r.getMessage()]
+    assert len(skipped) == 2
+    for line in skipped:
+        assert TOKEN[:8] not in line
