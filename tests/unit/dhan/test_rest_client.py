@@ -189,6 +189,21 @@ def test_list_orders_parses_the_order_book(fake: FakeDhan, client: DhanClient):
     assert orders[1].quantity == 9  # numeric strings are numbers
 
 
+def test_an_order_unchanged_since_the_last_book_is_not_parsed_again(
+    fake: FakeDhan, client: DhanClient
+):
+    other = ORDER | {"orderId": "7", "quantity": "9"}
+    fake.answer("GET", "/orders", json_body=[ORDER, other])
+    first = client.list_orders()
+    fake.answer("GET", "/orders", json_body=[ORDER, other | {"filledQty": 4}])
+
+    second = client.list_orders()
+
+    assert second[0] is first[0]  # the same wire object: the same record, not a new parse
+    assert second[1] is not first[1] and second[1].filled_qty == 4  # changed: parsed afresh
+    assert second[1].quantity == 9
+
+
 def test_trades_of_one_order_accept_a_single_object(fake: FakeDhan, client: DhanClient):
     trade = {
         "orderId": "42",
