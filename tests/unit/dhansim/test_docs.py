@@ -29,6 +29,31 @@ def test_every_switch_is_in_the_switches_table(name: str):
     assert f"`{name}`" in _section("Switches")
 
 
+def _documented_defaults() -> dict[str, str]:
+    """``name -> default`` from the rows of the switches table (a row may name several)."""
+    out: dict[str, str] = {}
+    for line in _section("Switches").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        names = re.findall(r"`(\w+)`", cells[0]) if len(cells) >= 3 else []
+        defaults = [d.strip() for d in cells[1].split(",")] if names else []
+        out.update(zip(names, defaults, strict=False))
+    return out
+
+
+@pytest.mark.parametrize("switch", dataclasses.fields(Switches), ids=lambda f: f.name)
+def test_the_switches_table_gives_each_default_as_the_code_has_it(
+    switch: dataclasses.Field[object],
+):
+    documented = _documented_defaults()[switch.name]
+    default = switch.default
+    if isinstance(default, bool):
+        assert documented == str(default).lower()
+    elif isinstance(default, float):
+        assert float(documented) == default
+    else:
+        assert documented == default
+
+
 @pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(PartialFills)])
 def test_every_partial_fill_setting_is_documented(name: str):
     assert f'"{name}"' in _section("Market and matching")
