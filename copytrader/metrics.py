@@ -107,6 +107,13 @@ class Metrics:
             ["actor"],
             registry=r,
         )
+        self.token_expiry = Gauge(
+            "copytrader_token_expiry_timestamp_seconds",
+            "When each account's access token expires (Unix time, GET /profile tokenValidity; "
+            "the time of the check when Dhan rejected the token).",
+            ["account"],
+            registry=r,
+        )
         self.bracket_oco_cancels = Counter(
             "copytrader_bracket_oco_cancels_total",
             "Exit legs cancelled by the engine's own one-cancels-other.",

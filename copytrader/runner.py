@@ -32,6 +32,7 @@ from copytrader.config import (
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.health import HealthServer
 from copytrader.logs import setup_logging
+from copytrader.token_watch import TokenWatch
 
 logger = logging.getLogger("copytrader")
 
@@ -151,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             logger.info("metrics and health at %s/metrics", health.url)
         for line in config_summary(cfg):
             logger.info("follower %s", line)
+        tokens = TokenWatch(engine.clients, engine.metrics).start()
         gave_up = False
         try:
             while True:
@@ -163,10 +165,12 @@ def run(args: argparse.Namespace) -> int:
                     break
                 if reload_requested.is_set():
                     reload_requested.clear()
-                    _reload(engine, args.config)
+                    if _reload(engine, args.config):
+                        tokens.check_soon()
         finally:
             status = 1 if gave_up else 0
             exit_by(STOP_DEADLINE_S, status)
+            tokens.stop()
             clean = engine.stop(timeout_s=STOP_DEADLINE_S - 2.0)
             if health is not None:
                 health.stop()
@@ -203,10 +207,11 @@ def _exit_now(status: int, after_s: float | None = None) -> None:
     os._exit(status)
 
 
-def _reload(engine: Engine, path: str) -> None:
+def _reload(engine: Engine, path: str) -> bool:
     try:
         new = load_config(path, config_env())
     except (ConfigError, OSError) as exc:
         logger.error("SIGHUP: config not reloaded: %s", exc)
-        return
+        return False
     engine.reload(new)
+    return True

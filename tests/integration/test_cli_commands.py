@@ -11,7 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from dhan.correlation import correlation_id_for
 from dhan.rest import DhanClient
@@ -156,6 +160,14 @@ def test_reconcile_reports_differences_changes_nothing_and_converges_only_with_a
     assert "ben-fresh-secret-Xo6uV3" not in applied.stdout + applied.stderr + stray.stdout
 
 
+def _scrape(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 def test_sighup_reloads_tokens_and_enabled_flags_without_a_restart(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -164,14 +176,21 @@ def test_sighup_reloads_tokens_and_enabled_flags_without_a_restart(
         tmp_path,
         ["ana", "ben"],
         id_base=2400000000,
+        metrics_port=0,
         extra_follower_yaml={"ana": "enabled: true"},
     )
     ben = rig.followers[1]
     sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
     proc = rig.popen("run")
     out = Output(proc)
+    text = ""
     try:
+        at = out.wait_for("metrics and health at ")
+        match = re.search(r"metrics and health at (http://\S+)/metrics", out.lines[at])
+        assert match, out.lines[at]
+        base = match.group(1)
         out.wait_for("follower ben")
+        wait_until(lambda: _scrape(base + "/readyz")[0] == 200, 15.0, what="ready")
         sim.admin.expire_token(ben.client_id)
         with _leader(rig) as leader:
             first = leader.place_order(limit_buy(quantity=1, price=1500.0)).order_id
@@ -190,13 +209,26 @@ def test_sighup_reloads_tokens_and_enabled_flags_without_a_restart(
             second = leader.place_order(limit_buy(quantity=1, price=1501.0)).order_id
             wait_until(lambda: _copies(rig, "ben", second) == 1, what="ben copies the next one")
             assert _copies(rig, "ana", second) == 0  # disabled by the reload
+
+        # every account's token validity is exported (the simulator issues 24 h tokens)
+        status, text = _scrape(base + "/metrics")
+        assert status == 200
+        expiry = {
+            s.labels["account"]: s.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "copytrader_token_expiry_timestamp_seconds"
+            for s in family.samples
+        }
+        assert set(expiry) == {"leader", "ana", "ben"}
+        for value in expiry.values():
+            assert 23 * 3600 < value - time.time() <= 24 * 3600 + 60
     finally:
         proc.send_signal(signal.SIGTERM)
         status = out.finish()
     assert status == 0, out.text
     assert "config reloaded" in out.text
-    rig.assert_no_token_in(out.text)
-    assert "ben-rotated-secret-Wn5tU4" not in out.text
+    rig.assert_no_token_in(out.text + text)
+    assert "ben-rotated-secret-Wn5tU4" not in out.text + text
 
 
 def test_run_exits_1_when_the_root_supervisor_gives_up(sim: Simulator, tmp_path: Path) -> None:

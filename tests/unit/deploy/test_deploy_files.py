@@ -199,6 +199,7 @@ def test_the_alert_rules_cover_every_failure_the_operator_must_hear_about() -> N
         "copytrader_feed_connected",
         "copytrader_follower_quarantined",
         "copytrader_follower_paused",
+        "copytrader_token_expiry_timestamp_seconds",
         "copytrader_intents_unresolved",
         "copytrader_actor_restarts_total",
         "copytrader_rate_limited_total",
