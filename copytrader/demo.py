@@ -14,8 +14,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from copytrader.checker import check_books
 from copytrader.config import (
@@ -41,6 +44,7 @@ from dhan.codes import (
     TransactionType,
     Validity,
 )
+from dhan.correlation import correlation_id_for
 from dhan.models import ModifyRequest, OrderRequest, SuperOrderRequest
 from dhan.rest import DhanClient
 
@@ -176,32 +180,112 @@ def leader_script(
     ]
 
 
-def _table(engine: Engine, cfg: Config, latencies: dict[tuple[str, str], float]) -> str:
-    intents = engine.journal.intents()
-    by_leader: dict[str, dict[str, str]] = {}
-    for i in intents:
-        status = str(i.broker_status or i.state)
-        by_leader.setdefault(i.leader_order_id, {})[i.follower] = f"{status}:{i.quantity}"
-    snaps = {s.leader_order_id: s for s in engine.journal.leader_snapshots() if not s.leg_name}
-    names = [f.name for f in cfg.followers]
-    header = f"{'leader order':<14}{'type':<18}{'qty':>5} {'status':<11}" + "".join(
-        f"{n:>22}" for n in names
-    )
-    lines = [header, "-" * len(header)]
-    for oid, s in sorted(snaps.items()):
-        kind = f"{s.transaction_type} {s.order_type}"[:17]
-        if s.product_type in (ProductType.BO, ProductType.CO) or s.is_super:
-            kind = f"{s.transaction_type} {'SUPER' if s.is_super else s.product_type}"
-        cells = []
-        for f in cfg.followers:
-            cell = by_leader.get(oid, {}).get(f.name, "-")
-            ms = latencies.get((oid, f.client_id))
-            cells.append(f"{cell}{f' {ms * 1000:.0f}ms' if ms is not None else ''}"[:21])
-        lines.append(
-            f"{oid:<14}{kind:<18}{s.quantity:>5} {s.status!s:<11}"
-            + "".join(f"{c:>22}" for c in cells)
+_EXIT_LEGS = {"TARGET_LEG": "target leg", "STOP_LOSS_LEG": "stop-loss leg"}
+_LEG_ORDER = {"": 0, "TARGET_LEG": 1, "STOP_LOSS_LEG": 2}
+_OPEN = {"TRANSIT", "PENDING", "PART_TRADED", "TRIGGERED"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One line of the table: a leader order or one of its exit legs."""
+
+    entry_id: str  #: the leader order (a bracket's entry for its legs)
+    leg: str  #: "" for the order itself, else TARGET_LEG / STOP_LOSS_LEG
+
+
+def _key(order: Mapping[str, Any]) -> _Row:
+    leg = str(order.get("legName") or "")
+    if leg not in _EXIT_LEGS:
+        return _Row(str(order["orderId"]), "")
+    # bracket (BO/CO) legs point to their entry; a super order's legs share its id
+    return _Row(str(order.get("parentOrderId") or order["orderId"]), leg)
+
+
+def _order_type(order: Mapping[str, Any]) -> str:
+    """What the trader asked for: a market order the broker turned into a protected limit
+    order is still a market order (dhansim keeps it as ``requestedOrderType``)."""
+    return str(order.get("requestedOrderType") or order.get("orderType") or "")
+
+
+def _describe(order: Mapping[str, Any], leg: str) -> str:
+    price = float(order.get("price") or 0.0)
+    at = f" @{price:g}" if price and _order_type(order) in ("LIMIT", "STOP_LOSS") else ""
+    if leg:
+        return f"  {_EXIT_LEGS[leg]}{at}"
+    product = str(order.get("productType") or "")
+    kind = "SUPER" if order.get("legName") == "ENTRY_LEG" and product not in ("BO", "CO") else ""
+    kind = kind or (product if product in ("BO", "CO") else _order_type(order))
+    return f"{order.get('transactionType')} {kind} {order.get('quantity')}{at}"
+
+
+def render_table(
+    leader_book: Sequence[Mapping[str, Any]],
+    follower_books: Mapping[str, Sequence[Mapping[str, Any]]],
+    latencies_s: Mapping[tuple[str, str], float] | None = None,
+) -> str:
+    """The leader's orders (and bracket legs), one column per follower: each copy's status,
+    quantity, limit price and copy latency. Books are ``GET /orders`` dicts; a copy is matched
+    by its correlationId (legs carry their entry's); ``latencies_s`` maps (leader order,
+    follower name) to seconds."""
+    latencies_s = latencies_s or {}
+    leader_rows: dict[_Row, Mapping[str, Any]] = {}
+    for order in leader_book:
+        leader_rows.setdefault(_key(order), order)
+    cells: dict[str, dict[_Row, str]] = {}
+    for name, book in follower_books.items():
+        of_cid = {correlation_id_for(name, row.entry_id): row.entry_id for row in leader_rows}
+        mine: dict[_Row, str] = {}
+        for order in book:
+            entry_id = of_cid.get(str(order.get("correlationId") or ""))
+            if entry_id is None:
+                continue
+            row = _Row(entry_id, _key(order).leg)
+            status = str(order.get("orderStatus"))
+            price = float(order.get("price") or 0.0)
+            text = f"{status} {order.get('quantity')}"
+            if status in _OPEN and price and _order_type(order) in ("LIMIT", "STOP_LOSS"):
+                text += f" @{price:g}"
+            latency = latencies_s.get((entry_id, name)) if not row.leg else None
+            if latency is not None:
+                text += f" {latency * 1000:.0f}ms"
+            mine[row] = text
+        cells[name] = mine
+    names = list(follower_books)
+    header = ["leader order", "what", "status", *names]
+    body = []
+    for row in sorted(leader_rows, key=lambda r: (r.entry_id, _LEG_ORDER[r.leg])):
+        order = leader_rows[row]
+        body.append(
+            [
+                "" if row.leg else row.entry_id,
+                _describe(order, row.leg),
+                str(order.get("orderStatus")),
+                *(cells[n].get(row, "-") for n in names),
+            ]
         )
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("-" * len(lines[0]))
+    for line in body:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
     return "\n".join(lines)
+
+
+def _latencies(admin: Any, cfg: Config) -> dict[tuple[str, str], float]:
+    """(leader order, follower name) -> leader frame sent -> follower place received, seconds."""
+    leader_ids = [str(order["orderId"]) for order in admin.orders(LEADER_ID)]
+    leader_of_cid = {
+        correlation_id_for(f.name, oid): oid for f in cfg.followers for oid in leader_ids
+    }
+    name_of = {f.client_id: f.name for f in cfg.followers}
+    samples = copy_latencies(admin.journal(), LEADER_ID, leader_of_cid.get)
+    return {(s.leader_order_id, name_of[s.follower_client_id]): s.latency_s for s in samples}
+
+
+def _live_table(admin: Any, cfg: Config, recent: Sequence[str]) -> str:
+    books = {f.name: admin.orders(f.client_id) for f in cfg.followers}
+    table = render_table(admin.orders(LEADER_ID), books, _latencies(admin, cfg))
+    return "\n".join(["copytrader demo (live)", "", table, "", *recent])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -235,10 +319,13 @@ def run(args: argparse.Namespace) -> int:
             steps = leader_script(leader, lambda sec, ltp: sim.admin.set_ltp("NSE_EQ", sec, ltp))
             gap_s = max(0.3, (args.seconds - 3.0) / len(steps))
             done = threading.Event()
+            recent: deque[str] = deque(maxlen=4)
 
             def script() -> None:
                 for text, action in steps:
-                    print(f"leader: {text}", flush=True)
+                    recent.append(f"leader: {text}")
+                    if not tty:  # a pipe or a log: one line per step, no screen control
+                        print(f"leader: {text}", flush=True)
                     action()
                     if done.wait(gap_s):
                         return
@@ -246,9 +333,9 @@ def run(args: argparse.Namespace) -> int:
 
             worker = threading.Thread(target=script, name="demo-leader", daemon=True)
             worker.start()
-            while not done.wait(1.0):
-                if tty:
-                    print("\x1b[H\x1b[2J" + _table(engine, cfg, {}), flush=True)
+            while not done.wait(0.5):
+                if tty:  # redraw in place: cursor home, clear screen
+                    print("\x1b[H\x1b[2J" + _live_table(sim.admin, cfg, recent), flush=True)
             worker.join()
             settle = time.monotonic() + 10
             while engine.journal.unresolved_count() and time.monotonic() < settle:
@@ -264,13 +351,11 @@ def run(args: argparse.Namespace) -> int:
 def _summary(engine: Engine, cfg: Config, sim: object) -> int:
     admin = sim.admin  # type: ignore[attr-defined]  # dhansim.Simulator
     intents = engine.journal.intents()
-    cid_to_leader = {i.correlation_id: i.leader_order_id for i in intents}
-    samples = copy_latencies(admin.journal(), LEADER_ID, cid_to_leader.get)
-    lat = {(s.leader_order_id, s.follower_client_id): s.latency_s for s in samples}
-    print("\n" + _table(engine, cfg, lat) + "\n")
+    latencies = _latencies(admin, cfg)
     books = {f.name: admin.orders(f.client_id) for f in cfg.followers}
+    print("\n" + render_table(admin.orders(LEADER_ID), books, latencies) + "\n")
     check = check_books(intents, books)
-    values = [s.latency_s for s in samples]
+    values = list(latencies.values())
     print(
         f"copied {check.ok} follower orders from "
         f"{len({i.leader_order_id for i in intents})} leader orders; "
@@ -278,7 +363,25 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
         f"p99 {percentile(values, 0.99) * 1000:.1f} ms (leader frame -> follower order, "
         f"{len(values)} samples)"
     )
+    brackets, both_filled = _bracket_exits(books)
+    print(f"brackets: {brackets} follower exits, both legs filled in {both_filled}")
     print(f"check: {check.line()}")
     for problem in check.problems[:20]:
         print(f"  {problem}")
-    return 0 if check.bad == 0 else 1
+    return 0 if check.bad == 0 and both_filled == 0 else 1
+
+
+def _bracket_exits(books: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[int, int]:
+    """(follower brackets with a filled exit leg, those where both exit legs filled)."""
+    exits = both = 0
+    for book in books.values():
+        legs: dict[str, list[str]] = {}
+        for order in book:
+            row = _key(order)
+            if row.leg:
+                legs.setdefault(row.entry_id, []).append(str(order.get("orderStatus")))
+        for statuses in legs.values():
+            filled = statuses.count("TRADED")
+            exits += filled >= 1
+            both += filled >= 2
+    return exits, both

@@ -199,3 +199,42 @@ class Output:
             raise
         self._thread.join(timeout=5.0)
         return status
+
+
+def run_in_pty(args: list[str], timeout_s: float = 120.0) -> tuple[int, str]:
+    """``python -m copytrader *args`` on a pseudo-terminal (what a user's terminal is); returns
+    (exit status, everything it wrote). The read loop ends at EOF or at the deadline."""
+    import os
+    import pty
+    import select
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "copytrader", *args],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        cwd=REPO,
+    )
+    os.close(secondary)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        status = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5.0)
+        os.close(primary)
+    return status, b"".join(chunks).decode(errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from copytrader.health import HealthServer
 from dhansim import Simulator
+from tests.integration.cli_rig import run_in_pty
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,11 +142,24 @@ def test_a_bad_config_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> No
     assert "followers[0].sizing.multiplier" in result.stderr
 
 
-def test_the_demo_copies_everything_and_reports_nothing_lost_or_duplicated() -> None:
-    result = _cli("demo", "--followers", "2", "--seconds", "4", timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "lost=0 duplicated=0 unexpected=0 unresolved=0" in result.stdout
-    assert "demo-leader-token" not in result.stdout + result.stderr
+def test_the_demo_shows_a_live_table_and_a_summary_with_nothing_lost_or_duplicated() -> None:
+    status, text = run_in_pty(["demo", "--followers", "2", "--seconds", "5"])
+    assert status == 0, text
+    frames = text.split("\x1b[H\x1b[2J")  # each redraw of the live table clears the screen
+    assert len(frames) >= 3, text
+    assert "copytrader demo (live)" in frames[1] and "follower2" in frames[1]
+    summary = frames[-1]
+    assert "lost=0 duplicated=0 unexpected=0 unresolved=0" in summary
+    assert re.search(r"copy latency p50 [0-9.]+ ms, p99 [0-9.]+ ms", summary)
+    # the script's mix, as the broker shows it: the bracket's target filled and its stop was
+    # cancelled, for the leader and for each follower; the modified limit is at its new price
+    assert re.search(r"target leg @3520 +TRADED +TRADED 4 +TRADED 8", summary), summary
+    assert re.search(r"stop-loss leg +CANCELLED +CANCELLED 4 +CANCELLED 8", summary), summary
+    assert re.search(r"BUY LIMIT 5 @2390 +PENDING +PENDING 5 @2390 \d+ms", summary), summary
+    assert re.search(r"BUY LIMIT 8 @1450 +CANCELLED +CANCELLED 8", summary), summary
+    assert "BUY MARKET 10" in summary and "SELL MARKET 10" in summary
+    assert "brackets: 2 follower exits, both legs filled in 0" in summary
+    assert "demo-leader-token" not in text and "demo-follower-token" not in text
 
 
 def test_run_on_the_embedded_simulator_stops_cleanly_on_sigterm_and_never_prints_tokens(
