@@ -130,7 +130,7 @@ class Account:
     read_limits: SlidingWindows = field(default_factory=lambda: SlidingWindows(READ_RATE_LIMITS))
 
     def position(self, inst: Instrument, product: ProductType) -> Position:
-        key = (inst.segment.value, inst.security_id, product.value)
+        key = (*inst.key, product._value_)
         pos = self.positions.get(key)
         if pos is None:
             pos = self.positions[key] = Position(inst, product)

@@ -13,8 +13,21 @@ IST = timezone(timedelta(hours=5, minutes=30), "IST")
 NO_DATE = "0001-01-01 00:00:00"
 
 
+#: (second, its IST text): formatted once per second, as several orders a millisecond ask for
+#: it and ``strftime`` is the costly part. One tuple, replaced whole, so simulators on other
+#: threads never see a second paired with another second's text.
+_now_cache: tuple[int, str] = (-1, NO_DATE)
+
+
 def ist_now() -> str:
-    return datetime.now(IST).strftime("%Y-%m-%d %H:%M:%S")
+    global _now_cache
+    second = int(time.time())
+    cached_second, text = _now_cache
+    if second != cached_second:
+        # Same clock and truncation as datetime.now(IST).strftime: this whole second's text.
+        text = datetime.fromtimestamp(second, IST).strftime("%Y-%m-%d %H:%M:%S")
+        _now_cache = (second, text)
+    return text
 
 
 def ist_token_validity(hours: float = 24.0) -> str:

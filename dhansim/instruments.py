@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -36,14 +36,14 @@ class Instrument:
     strike_price: float = 0.0
     option_type: str = ""  # CE / PE
     underlying: str = ""
+    #: (segment, securityId): the index of every per-instrument map. Computed once, as every
+    #: order, fill and price lookup asks for it.
+    key: tuple[str, str] = field(init=False, repr=False, compare=False)
+    is_equity: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.segment.value, self.security_id)
-
-    @property
-    def is_equity(self) -> bool:
-        return self.segment in _SEGMENTS_EQ
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.segment.value, self.security_id))
+        object.__setattr__(self, "is_equity", self.segment in _SEGMENTS_EQ)
 
     @property
     def is_option(self) -> bool:

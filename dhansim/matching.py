@@ -44,6 +44,9 @@ from dhansim.validation import (
 Listener = Callable[[Order], None]
 
 _EXIT_LEG_NAMES = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
+_ENTRY_KIND = {ProductType.CO: OrderKind.CO_ENTRY, ProductType.BO: OrderKind.BO_ENTRY}
+_STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET})
+_LIMIT_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS})
 #: Most child orders one ``POST /orders/slicing`` may create (Dhan documents no cap; an
 #: unbounded quantity would otherwise build an unbounded list of orders).
 MAX_SLICES = 100
@@ -109,12 +112,7 @@ class MatchingEngine:
         """Place one order; ``plain`` keeps a CO/BO product from growing exit legs (the
         broker's own square-off of a CO/BO position is a plain order of that product)."""
         self._check_tradable(account)
-        kind = {
-            ProductType.CO: OrderKind.CO_ENTRY,
-            ProductType.BO: OrderKind.BO_ENTRY,
-        }.get(req.product, OrderKind.PLAIN)
-        if plain:
-            kind = OrderKind.PLAIN
+        kind = OrderKind.PLAIN if plain else _ENTRY_KIND.get(req.product, OrderKind.PLAIN)
         o = self._new_order(
             account,
             req.instrument,
@@ -204,7 +202,7 @@ class MatchingEngine:
             raise order_error("Kill switch is active: trading is disabled for the day")
 
     def _reference_price(self, o: Order) -> float:
-        if o.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS) and o.price:
+        if o.order_type in _LIMIT_PRICED and o.price:
             return o.price
         if o.trigger_price and o.order_type is OrderType.STOP_LOSS_MARKET:
             return o.trigger_price
@@ -219,7 +217,7 @@ class MatchingEngine:
         qty: int,
     ) -> int:
         """The part of ``qty`` that opens or grows a position (the rest only reduces one)."""
-        pos = account.positions.get((inst.segment.value, inst.security_id, product.value))
+        pos = account.positions.get((*inst.key, product._value_))
         if pos is None:
             return qty
         net = pos.net_qty
@@ -302,7 +300,7 @@ class MatchingEngine:
     def _exchange_check(self, o: Order) -> str:
         """Exchange-side rejections that depend on the live price."""
         ltp = self.market.ltp(o.instrument)
-        if o.order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET):
+        if o.order_type in _STOP_TYPES:
             if o.txn is TransactionType.BUY and o.trigger_price <= ltp:
                 return "Trigger price for a stop-loss buy order should be above LTP"
             if o.txn is TransactionType.SELL and o.trigger_price >= ltp:
@@ -333,7 +331,10 @@ class MatchingEngine:
     # --- matching --------------------------------------------------------------------------
 
     def _arm(self, o: Order) -> None:
-        self._working.setdefault(o.instrument.key, {})[o.key] = o
+        book = self._working.get(o.instrument.key)
+        if book is None:
+            book = self._working[o.instrument.key] = {}
+        book[o.key] = o
         self._evaluate(o, arrival=True)
 
     def _disarm(self, o: Order) -> None:
@@ -393,7 +394,7 @@ class MatchingEngine:
         if o.filling or not o.is_open or o.status is OrderStatus.TRANSIT:
             return
         ltp = self.market.ltp(o.instrument)
-        if o.order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET) and not o.triggered:
+        if o.order_type in _STOP_TYPES and not o.triggered:
             if not self._stop_crossed(o, ltp):
                 return
             o.triggered = True

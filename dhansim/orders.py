@@ -7,8 +7,10 @@ order); only the exchange module mutates it, on the simulator's event-loop threa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter, is_
 from typing import Any
 
 from dhan.codes import (
@@ -102,6 +104,10 @@ class Order:
     trail_anchor: float = 0.0  # super stop leg: price at which the trigger last moved
     rms_reject: str = ""  # set at placement when RMS will reject it (rms_reject_as_order)
     by_request: bool = True  # placed by a client request (not a broker-made child leg)
+    # (mpp_as_limit, _WIRE_STATE of the order, its JSON): see order_wire.
+    wire_cache: tuple[bool, tuple[Any, ...], bytes] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def remaining(self) -> int:
@@ -146,11 +152,13 @@ class Trade:
     leg_name: LegName | None
 
 
+_OPTION_NAME = {"CE": "CALL", "PE": "PUT"}
+
+
 def _drv(inst: Instrument) -> dict[str, Any]:
-    option = {"CE": "CALL", "PE": "PUT"}.get(inst.option_type)
     return {
         "drvExpiryDate": f"{inst.expiry_date} 14:30:00" if inst.expiry_date else NO_DATE,
-        "drvOptionType": option,
+        "drvOptionType": _OPTION_NAME.get(inst.option_type),
         "drvStrikePrice": inst.strike_price,
     }
 
@@ -158,39 +166,88 @@ def _drv(inst: Instrument) -> dict[str, Any]:
 def order_json(o: Order, *, mpp_as_limit: bool) -> dict[str, Any]:
     """The order record of ``GET /orders`` and ``GET /orders/{id}`` (Dhan's field names)."""
     inst = o.instrument
-    record: dict[str, Any] = {
+    # shown_type / shown_price inlined: a protected MARKET order can appear as a LIMIT.
+    as_limit = mpp_as_limit and o.protection_price and o.order_type is OrderType.MARKET
+    filled = o.filled_qty
+    return {
         "dhanClientId": o.account_id,
         "orderId": o.order_id,
         "exchangeOrderId": o.exchange_order_id,
         "correlationId": o.correlation_id,
-        "orderStatus": o.status.value,
-        "transactionType": o.txn.value,
-        "exchangeSegment": inst.segment.value,
-        "productType": o.product.value,
-        "orderType": o.shown_type(mpp_as_limit).value,
-        "validity": o.validity.value,
+        "orderStatus": o.status._value_,
+        "transactionType": o.txn._value_,
+        "exchangeSegment": inst.segment._value_,
+        "productType": o.product._value_,
+        "orderType": "LIMIT" if as_limit else o.order_type._value_,
+        "validity": o.validity._value_,
         "tradingSymbol": inst.symbol,
         "securityId": inst.security_id,
         "quantity": o.quantity,
         "disclosedQuantity": o.disclosed_qty,
-        "price": o.shown_price(mpp_as_limit),
+        "price": o.protection_price if as_limit else o.price,
         "triggerPrice": o.trigger_price,
         "afterMarketOrder": o.after_market,
         "boProfitValue": o.bo_profit_value,
         "boStopLossValue": o.bo_stop_loss_value,
-        "legName": o.leg_name.value if o.leg_name else None,
+        "legName": o.leg_name._value_ if o.leg_name else None,
         "createTime": o.create_time,
         "updateTime": o.update_time,
         "exchangeTime": o.exchange_time,
         "omsErrorCode": o.oms_error_code or None,
         "omsErrorDescription": o.oms_error_description or None,
         "algoId": "",
-        "remainingQuantity": o.remaining,
-        "averageTradedPrice": o.avg_price,
-        "filledQty": o.filled_qty,
+        "remainingQuantity": o.quantity - filled,
+        "averageTradedPrice": round(o.traded_value / filled, 4) if filled else 0.0,
+        "filledQty": filled,
+        "drvExpiryDate": f"{inst.expiry_date} 14:30:00" if inst.expiry_date else NO_DATE,
+        "drvOptionType": _OPTION_NAME.get(inst.option_type),
+        "drvStrikePrice": inst.strike_price,
     }
-    record.update(_drv(inst))
-    return record
+
+
+#: Every field of an Order that ``order_json`` reads. While each of them is still the very same
+#: object (all are immutable values), the order renders to the same JSON.
+_WIRE_STATE = attrgetter(
+    "account_id",
+    "order_id",
+    "exchange_order_id",
+    "correlation_id",
+    "status",
+    "txn",
+    "instrument",
+    "product",
+    "order_type",
+    "protection_price",
+    "validity",
+    "quantity",
+    "disclosed_qty",
+    "price",
+    "trigger_price",
+    "after_market",
+    "bo_profit_value",
+    "bo_stop_loss_value",
+    "leg_name",
+    "create_time",
+    "update_time",
+    "exchange_time",
+    "oms_error_code",
+    "oms_error_description",
+    "filled_qty",
+    "traded_value",
+)
+
+
+def order_wire(o: Order, *, mpp_as_limit: bool) -> bytes:
+    """``order_json`` as compact JSON bytes, cached on the order until any field it reads is
+    reassigned (a book of a thousand orders is re-rendered only where orders changed)."""
+    state = _WIRE_STATE(o)
+    cached = o.wire_cache
+    if cached is not None and cached[0] is mpp_as_limit and all(map(is_, state, cached[1])):
+        return cached[2]
+    record = order_json(o, mpp_as_limit=mpp_as_limit)
+    text = json.dumps(record, separators=(",", ":")).encode()
+    o.wire_cache = (mpp_as_limit, state, text)
+    return text
 
 
 def trade_json(t: Trade) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from dhan.codes import DhErrorCode, KillSwitchStatus, LegName, OrderStatus
 from dhansim.account import Account
 from dhansim.clock import ist_token_validity, mono_ns
 from dhansim.errors import SimError, bad_input, order_error, order_not_found
-from dhansim.orders import Order, order_json, super_order_json, trade_json
+from dhansim.orders import Order, order_wire, super_order_json, trade_json
 from dhansim.validation import (
     parse_json_object,
     parse_modify,
@@ -56,12 +56,23 @@ ACCOUNT = web.RequestKey("account", Account)
 AUTH_MESSAGE = "Client ID or user generated access token is invalid or expired."
 
 
+#: ``json.dumps(data, separators=(",", ":"))`` without building an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-    )
+    return json_bytes_response(_COMPACT.encode(data).encode(), status)
+
+
+def json_bytes_response(body: bytes, status: int = 200) -> web.Response:
+    """An answer whose body is already compact JSON (``json_response``'s encoding)."""
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def json_array(items: Iterable[bytes]) -> bytes:
+    """The JSON array of already-encoded items, byte for byte what ``json.dumps`` of the list
+    with compact separators gives."""
+    return b"[" + b",".join(items) + b"]"
 
 
 def error_response(exc: SimError) -> web.Response:
@@ -78,11 +89,30 @@ def endpoint_of(request: web.Request) -> str:
     return f"{request.method} {path}"
 
 
+class _Endpoints:
+    """``endpoint_of`` memoised per (method, route resource): one dict lookup per request.
+    A request that matched no route (404/405) has no resource and is worked out each time."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, object], str] = {}
+
+    def of(self, request: web.Request) -> str:
+        resource = request.match_info.route.resource
+        if resource is None:
+            return endpoint_of(request)
+        key = (request.method, resource)
+        endpoint = self._known.get(key)
+        if endpoint is None:
+            endpoint = self._known[key] = endpoint_of(request)
+        return endpoint
+
+
 class RestApi:
     """Handlers of ``/v2`` and the middleware around them."""
 
     def __init__(self, core: SimCore) -> None:
         self.core = core
+        self._endpoints = _Endpoints()
 
     def routes(self) -> list[web.RouteDef]:
         h = self
@@ -115,16 +145,18 @@ class RestApi:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/v2"):
+        t_ns = mono_ns()  # arrival: first thing, before any work on the request
+        path = request.path
+        if not path.startswith("/v2"):
             return await handler(request)
-        endpoint = endpoint_of(request)
+        endpoint = self._endpoints.of(request)
         entry: dict[str, Any] = {
             "kind": "rest",
-            "t_ns": mono_ns(),
+            "t_ns": t_ns,
             "account": None,
             "method": request.method,
             "endpoint": endpoint,
-            "path": request.path,
+            "path": path,
             "correlationId": None,
             "orderId": None,
             "status": None,
@@ -250,8 +282,8 @@ class RestApi:
     async def _body(self, request: web.Request) -> Any:
         return parse_json_object(await request.read())
 
-    def _render(self, o: Order) -> dict[str, Any]:
-        return order_json(o, mpp_as_limit=self.core.settings.switches.mpp_show_as_limit)
+    def _render(self, o: Order) -> bytes:
+        return order_wire(o, mpp_as_limit=self.core.settings.switches.mpp_show_as_limit)
 
     @staticmethod
     def _note(request: web.Request, o: Order) -> None:
@@ -263,7 +295,7 @@ class RestApi:
 
     async def place_order(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        body = await self._body(request)
+        body = parse_json_object(await request.read())
         if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
             request[JOURNAL]["correlationId"] = body["correlationId"]
         req = parse_place(body, account.client_id, self.core.master)
@@ -305,13 +337,15 @@ class RestApi:
 
     async def order_book(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        return json_response([self._render(o) for o in self.core.exchange.book(account)])
+        mpp = self.core.settings.switches.mpp_show_as_limit
+        book = self.core.exchange.book(account)
+        return json_bytes_response(json_array([order_wire(o, mpp_as_limit=mpp) for o in book]))
 
     async def order_by_id(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         o = self.core.exchange.order(account, request.match_info["order_id"])
         self._note(request, o)
-        return json_response(self._render(o))
+        return json_bytes_response(self._render(o))
 
     async def order_by_correlation(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
@@ -321,10 +355,10 @@ class RestApi:
         if not orders:
             raise order_not_found("Order not found for the correlationId")
         if self.core.settings.switches.external_cid_array:
-            return json_response([self._render(o) for o in orders])
+            return json_bytes_response(json_array([self._render(o) for o in orders]))
         latest = orders[-1]
         request[JOURNAL]["orderId"] = latest.order_id
-        return json_response(self._render(latest))
+        return json_bytes_response(self._render(latest))
 
     # --- trades / portfolio / funds ------------------------------------------------------------
 

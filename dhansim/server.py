@@ -31,7 +31,7 @@ from dhansim.instruments import InstrumentMaster
 from dhansim.journal import DEFAULT_JOURNAL_SIZE, Journal
 from dhansim.market import Market
 from dhansim.orders import Order
-from dhansim.rest import RestApi
+from dhansim.rest import Handler, RestApi
 from dhansim.switches import LiveSettings, Switches
 
 log = logging.getLogger("dhansim")
@@ -111,7 +111,16 @@ class SimCore:
 def build_app(core: SimCore) -> web.Application:
     rest = RestApi(core)
     admin = AdminApi(core)
-    app = web.Application(middlewares=[admin.middleware, rest.middleware])
+
+    @web.middleware
+    async def by_prefix(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # One middleware layer that hands each request to its API's own middleware (each also
+        # passes through paths that are not its own), instead of stacking both on every call.
+        if request.path.startswith("/sim/"):
+            return await admin.middleware(request, handler)
+        return await rest.middleware(request, handler)
+
+    app = web.Application(middlewares=[by_prefix])
     app.add_routes(rest.routes())
     app.add_routes(admin.routes())
     app.router.add_get("/order-update", core.feed.handle)

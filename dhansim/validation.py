@@ -7,11 +7,12 @@ correlationId). Rules that need live state (funds, order status, LTP) are in ``e
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dhan.codes import (
     CORRELATION_ID_MAX_LEN,
@@ -29,6 +30,7 @@ from dhansim.instruments import Instrument, InstrumentMaster
 _CID = re.compile(r"[A-Za-z0-9_-]+")  # used with fullmatch: "$" would let "id\n" through
 _INT_TEXT = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would take "٣" and choke on "²"
 E = TypeVar("E", bound=StrEnum)
+_INFINITIES = (float("inf"), float("-inf"))
 
 #: Largest integer field (quantity, disclosedQuantity) accepted: a 32-bit int, as an exchange
 #: order carries. Larger values are DH-905 (and cannot overflow the margin maths).
@@ -135,11 +137,13 @@ def enum_field(body: Mapping[str, Any], name: str, kind: type[E], *, required: b
         return None
     if not isinstance(value, str):
         raise bad_input(f"Invalid {name}: {value!r}")
-    try:
-        return kind(value)
-    except ValueError:
+    # kind(value) looks the value up in this same map first; none of these enums has a
+    # _missing_ hook, so a miss is the ValueError case. The map holds members of kind.
+    member = cast("E | None", kind._value2member_map_.get(value))
+    if member is None:
         allowed = ", ".join(m.value for m in kind)
-        raise bad_input(f"Invalid {name}: {value!r} (allowed: {allowed})") from None
+        raise bad_input(f"Invalid {name}: {value!r} (allowed: {allowed})")
+    return member
 
 
 def _required_enum(body: Mapping[str, Any], name: str, kind: type[E]) -> E:
@@ -176,15 +180,7 @@ def float_field(body: Mapping[str, Any], name: str) -> float | None:
             value = float(value)
         except ValueError:
             raise bad_input(f"Invalid {name}: must be a number") from None
-    if (
-        not isinstance(value, int | float)
-        or value != value
-        or value
-        in (
-            float("inf"),
-            float("-inf"),
-        )
-    ):
+    if not isinstance(value, int | float) or value != value or value in _INFINITIES:
         raise bad_input(f"Invalid {name}: must be a number")
     if value < 0:
         raise bad_input(f"Invalid {name}: must not be negative")
@@ -448,8 +444,6 @@ def parse_super_modify(body: Any, account_id: str, order_id: str) -> SuperModify
 
 def parse_json_object(raw: bytes) -> Any:
     """Decode a request body; an empty body is ``{}``; invalid JSON is DH-905."""
-    import json
-
     if not raw.strip():
         return {}
     try:
