@@ -7,18 +7,23 @@ holds them as ``Secret`` and the log filter redacts them anyway.
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 
-from copytrader.checker import check_books
+from copytrader.book_diff import BookDiff, diff_books
+from copytrader.checker import CheckResult, check_books
 from copytrader.config import AccountConfig, Config, FollowerConfig
-from copytrader.engine import Engine
+from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.logs import setup_logging
 from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
 from dhan import errors
+from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
+
+logger = logging.getLogger(__name__)
 
 
 def _accounts(cfg: Config) -> list[tuple[str, AccountConfig | FollowerConfig]]:
@@ -36,16 +41,7 @@ def check_config(args: argparse.Namespace) -> int:
     failures = 0
     with broker_endpoints(cfg) as (endpoints, _sim):
         for name, account in _accounts(cfg):
-            egress = getattr(account, "egress", None)
-            client = DhanClient(
-                base_url=endpoints.rest_url,
-                client_id=account.client_id,
-                access_token=account.access_token.reveal(),
-                connect_timeout_s=cfg.broker.connect_timeout_s,
-                read_timeout_s=cfg.broker.read_timeout_s,
-                source_address=egress.source_address if egress else None,
-                proxy=egress.proxy if egress else None,
-            )
+            client = _client(cfg, endpoints, account)
             try:
                 profile = client.profile()
             except errors.AuthError as exc:
@@ -98,44 +94,119 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass
+class _Report:
+    """One reading of the books and the journal, judged."""
+
+    journal_check: CheckResult
+    diff: BookDiff | None  #: None when the leader's book could not be read
+    unreadable: list[str]  #: accounts whose book could not be read
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.journal_check.bad == 0
+            and self.diff is not None
+            and not self.diff.problems
+            and not self.unreadable
+        )
+
+    def print(self) -> None:
+        print(f"reconcile: {self.journal_check.line()}")
+        for problem in self.journal_check.problems:
+            print(f"  {problem}")
+        for name in self.unreadable:
+            print(f"  {name}: book unavailable")
+        if self.diff is None:
+            print("leader vs followers: not compared (the leader's book is unavailable)")
+            return
+        print(f"leader vs followers: {len(self.diff.problems)} differences")
+        for line in self.diff.problems:
+            print(f"  {line}")
+        if self.diff.notes:
+            print(f"by design: {len(self.diff.notes)}")
+            for line in self.diff.notes:
+                print(f"  {line}")
+
+
+def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
+    books: dict[str, list[Order]] = {}
+    unreadable = []
+    for name, account in _accounts(cfg):
+        with _client(cfg, endpoints, account) as client:
+            try:
+                books[name] = client.list_orders()
+            except errors.DhanError as exc:
+                unreadable.append(name)
+                logger.warning("%s: book unavailable: %s", name, exc)
+    journal = Journal.open(cfg.store.url)
+    try:
+        intents = journal.intents()
+        snapshots = {
+            s.leader_order_id: s
+            for s in journal.leader_snapshots()
+            if s.leg_name in ("", "ENTRY_LEG")
+        }
+    finally:
+        journal.close()
+    leader_book = books.pop("leader", None)
+    check = check_books(intents, {name: [_as_book_row(o) for o in b] for name, b in books.items()})
+    diff = None
+    if leader_book is not None:
+        diff = diff_books(
+            leader_book,
+            books,
+            intents,
+            snapshots,
+            [f.name for f in cfg.followers if f.enabled],
+            str(cfg.engine.reconcile_policy),
+        )
+    return _Report(check, diff, unreadable)
+
+
 def reconcile(args: argparse.Namespace) -> int:
-    """Compare the journal with every follower's book; ``--apply`` lets the engine converge."""
+    """The leader's and every follower's book at the broker against the journal: what differs
+    and why. Read-only; ``--apply`` runs the engine until the report is clean (or
+    ``--timeout-s``) -- stop the service first: one engine per journal."""
     loaded = load_or_exit(args.config)
     if isinstance(loaded, int):
         return loaded
     cfg = loaded
     setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
+    report: _Report | None = None
     with broker_endpoints(cfg) as (endpoints, _sim):
         if args.apply:
             engine = Engine(cfg, endpoints=endpoints).start()
             deadline = time.monotonic() + args.timeout_s
             try:
-                while time.monotonic() < deadline:
-                    if engine.ready()[0] and engine.journal.unresolved_count() == 0:
+                while True:
+                    settled = engine.ready()[0] and engine.journal.unresolved_count() == 0
+                    report = _report(cfg, endpoints) if settled else None
+                    if (report is not None and report.clean) or time.monotonic() >= deadline:
                         break
-                    time.sleep(0.2)
+                    time.sleep(0.5)  # polling the engine's progress, bounded by the deadline
             finally:
                 engine.stop()
-        journal = Journal.open(cfg.store.url)
-        try:
-            books = {}
-            for f in cfg.followers:
-                with DhanClient(
-                    base_url=endpoints.rest_url,
-                    client_id=f.client_id,
-                    access_token=f.access_token.reveal(),
-                ) as client:
-                    try:
-                        books[f.name] = [_as_book_row(o) for o in client.list_orders()]
-                    except errors.DhanError as exc:
-                        print(f"{f.name}: book unavailable: {exc}", file=sys.stderr)
-            result = check_books(journal.intents(), books)
-        finally:
-            journal.close()
-    print(f"reconcile: {result.line()}")
-    for problem in result.problems:
-        print(f"  {problem}")
-    return 0 if result.bad == 0 else 1
+        if report is None:
+            report = _report(cfg, endpoints)
+    report.print()
+    return 0 if report.clean else 1
+
+
+def _client(
+    cfg: Config, endpoints: BrokerEndpoints, account: AccountConfig | FollowerConfig
+) -> DhanClient:
+    """A REST client for one account, through its egress (as the engine's own)."""
+    egress = getattr(account, "egress", None)
+    return DhanClient(
+        base_url=endpoints.rest_url,
+        client_id=account.client_id,
+        access_token=account.access_token.reveal(),
+        connect_timeout_s=cfg.broker.connect_timeout_s,
+        read_timeout_s=cfg.broker.read_timeout_s,
+        source_address=egress.source_address if egress else None,
+        proxy=egress.proxy if egress else None,
+    )
 
 
 def _as_book_row(order: object) -> dict[str, object]:

@@ -168,6 +168,60 @@ def _scrape(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def test_reconcile_names_what_differs_between_the_leader_and_the_followers_and_why(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    from dhan.codes import OrderType, Validity
+    from dhan.models import ModifyRequest
+
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2700000000)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    with _leader(rig) as leader:
+        try:
+            out.wait_for("follower ana")
+            moved, cancelled = (
+                leader.place_order(limit_buy(quantity=1, price=1500.0 + i)).order_id
+                for i in range(2)
+            )
+            wait_until(lambda: _copies(rig, "ana", moved) == _copies(rig, "ana", cancelled) == 1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert out.finish() == 0, out.text
+        # while the engine is down the leader moves one order, cancels one and places one
+        leader.modify_order(
+            moved,
+            ModifyRequest(
+                OrderType.LIMIT, quantity=1, price=1510.0, trigger_price=None, validity=Validity.DAY
+            ),
+        )
+        leader.cancel_order(cancelled)
+        new = leader.place_order(limit_buy(quantity=1, price=1502.0)).order_id
+
+    report = rig.cli("reconcile")
+    assert report.returncode == 1, report.stdout + report.stderr
+    for line in (
+        f"leader order {new} (BUY LIMIT 1 @1502, PENDING) is not in the journal: the engine has "
+        "not seen it; its next leader reconcile applies engine.reconcile_policy=copy_open",
+        f"leader order {moved}: the journal has price 1500 but the broker says 1510",
+        f"ana/{moved}: copy price 1500 != the leader's 1510 (intent WORKING",
+        f"leader order {cancelled}: the journal has it PENDING but the broker says CANCELLED",
+        f"ana/{cancelled}: copy still PENDING while the leader order is CANCELLED",
+    ):
+        assert line in report.stdout, report.stdout
+    assert "leader vs followers: 5 differences" in report.stdout
+
+    applied = rig.cli("reconcile", "--apply", "--timeout-s", "30")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "leader vs followers: 0 differences" in applied.stdout
+    ana = {o["correlationId"]: o for o in sim.admin.orders(rig.followers[0].client_id)}
+    assert ana[correlation_id_for("ana", moved)]["price"] == 1510.0
+    assert ana[correlation_id_for("ana", cancelled)]["orderStatus"] == "CANCELLED"
+    assert _copies(rig, "ana", new) == 1
+    rig.assert_no_token_in(out.text + report.stdout + report.stderr + applied.stdout)
+
+
 def test_sighup_reloads_tokens_and_enabled_flags_without_a_restart(
     sim: Simulator, tmp_path: Path
 ) -> None:
