@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from copytrader.health import HealthServer
 from dhansim import Simulator
-from tests.integration.cli_rig import run_in_pty
+from tests.integration.cli_rig import Output, run_in_pty
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,10 +163,10 @@ def test_the_demo_shows_a_live_table_and_a_summary_with_nothing_lost_or_duplicat
     assert "demo-leader-token" not in text and "demo-follower-token" not in text
 
 
-def test_run_on_the_embedded_simulator_stops_cleanly_on_sigterm_and_never_prints_tokens(
+def test_run_is_the_default_logs_json_lines_on_request_and_stops_cleanly_on_sigint(
     tmp_path: Path,
 ) -> None:
-    cfg = (REPO / "config.yaml").read_text()
+    cfg = (REPO / "config.yaml").read_text()  # the shipped example: the embedded simulator
     cfg = cfg.replace("sqlite:///copytrader.db", f"sqlite:///{tmp_path / 'run.db'}")
     cfg = cfg.replace("port: 9108", "port: 0").replace(
         "audit_path: copytrader-audit.jsonl", f"audit_path: {tmp_path / 'audit.jsonl'}"
@@ -173,31 +174,38 @@ def test_run_on_the_embedded_simulator_stops_cleanly_on_sigterm_and_never_prints
     path = tmp_path / "config.yaml"
     path.write_text(cfg)
     token = "leader-secret-token-xyz"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "copytrader", "--config", str(path), "run"],
+    proc = subprocess.Popen(  # no command: run
+        [sys.executable, "-m", "copytrader", "--config", str(path), "--log-format", "json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         cwd=REPO,
         env={**os.environ, "DHAN_LEADER_TOKEN": token},
     )
-    lines: list[str] = []
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "follower carol" in line:  # the per-follower summary: the engine is up
-            break
-    proc.send_signal(signal.SIGTERM)
-    started = time.monotonic()
-    out, _ = proc.communicate(timeout=15)
-    elapsed = time.monotonic() - started
-    text = "".join(lines) + out
-    assert proc.returncode == 0, text
+    out = Output(proc)
+    try:
+        out.wait_for("follower carol")  # the per-follower summary: the engine is up
+    finally:
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        status = out.finish()
+        elapsed = time.monotonic() - started
+    assert status == 0, out.text
     assert elapsed < 10.0
-    assert "follower alice" in text
-    assert token not in text
+    records = [json.loads(line) for line in out.text.splitlines() if line.strip()]
+    assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+    messages = [r["message"] for r in records]
+    assert any(m.startswith("embedded DhanHQ simulator at ") for m in messages)
+    summaries = [m for m in messages if m.startswith("follower ")]
+    assert [m.split(":")[0] for m in summaries] == [
+        "follower alice",
+        "follower bob",
+        "follower carol",
+    ]
+    assert "sizing" in summaries[0] and "enabled" in summaries[0]
+    assert "signal SIGINT: stopping" in messages
+    assert messages[-1] == "stopped cleanly"
+    assert token not in out.text
 
 
 def _engine_config(sim: Simulator, tmp_path: Path, followers: list) -> Path:
