@@ -64,6 +64,7 @@ def status(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     cfg = loaded
+    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
     journal = Journal.open(cfg.store.url)
     try:
         quarantined = set(journal.quarantined_followers())

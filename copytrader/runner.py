@@ -138,23 +138,36 @@ def run(args: argparse.Namespace) -> int:
 
     with broker_endpoints(cfg) as (endpoints, _sim):
         engine = Engine(cfg, endpoints=endpoints)
+        health = None
+        if cfg.metrics.enabled:  # before the engine: a taken port must not leave actors behind
+            m = cfg.metrics
+            try:
+                health = HealthServer(engine.metrics.registry, engine.ready, m.host, m.port)
+            except OSError as exc:
+                logger.critical(
+                    "cannot serve metrics and health on %s:%d (metrics.host / metrics.port): %s",
+                    m.host,
+                    m.port,
+                    exc.strerror or exc,
+                )
+                return 1
+            health.start()
+            logger.info("metrics and health at %s/metrics", health.url)
         try:
             engine.start()
         except Exception as exc:
             logger.critical("engine failed to start: %s", exc)
+            if health is not None:
+                health.stop()
             exit_by(STOP_DEADLINE_S, 1)  # actors it did start must not keep the process alive
             return 1
-        health = None
-        if cfg.metrics.enabled:
-            health = HealthServer(
-                engine.metrics.registry, engine.ready, cfg.metrics.host, cfg.metrics.port
-            ).start()
-            logger.info("metrics and health at %s/metrics", health.url)
-        for line in config_summary(cfg):
-            logger.info("follower %s", line)
-        tokens = TokenWatch(engine.clients, engine.metrics).start()
         gave_up = False
+        failed = True  # until the main loop ends normally
+        tokens: TokenWatch | None = None
         try:
+            for line in config_summary(cfg):
+                logger.info("follower %s", line)
+            tokens = TokenWatch(engine.clients, engine.metrics).start()
             while True:
                 wake.wait(0.5)
                 wake.clear()
@@ -167,10 +180,12 @@ def run(args: argparse.Namespace) -> int:
                     reload_requested.clear()
                     if _reload(engine, args.config):
                         tokens.check_soon()
+            failed = False
         finally:
-            status = 1 if gave_up else 0
+            status = 1 if gave_up or failed else 0
             exit_by(STOP_DEADLINE_S, status)
-            tokens.stop()
+            if tokens is not None:
+                tokens.stop()
             clean = engine.stop(timeout_s=STOP_DEADLINE_S - 2.0)
             if health is not None:
                 health.stop()

@@ -342,3 +342,20 @@ def test_sigterm_exits_0_within_10_s_even_while_a_follower_waits_on_a_slow_broke
     assert status == 0, out.text
     assert elapsed_s < 10.0, f"took {elapsed_s:.1f} s to exit\n{out.text}"
     rig.assert_no_token_in(out.text)
+
+
+def test_run_exits_1_naming_the_address_when_the_metrics_port_is_taken(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2800000000, metrics_port=port)
+        result = rig.cli("run", timeout_s=30.0)  # no actor started: nothing keeps it alive
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot serve metrics and health on 127.0.0.1:{port}" in result.stderr
+    assert "Address already in use" in result.stderr
+    rig.assert_no_token_in(result.stdout + result.stderr)
