@@ -1,0 +1,261 @@
+"""Keep-alive HTTP/1.1 to one host on ``http.client``, knowing whether a request left.
+
+``DhanClient`` sends every direct (proxy-less) request through a ``KeepAliveTransport``. The
+connection is made explicitly before a request byte is written, so a failure is known to be
+before the request left (``sent=False``: refused, DNS, connect timeout, TLS) or after bytes may
+have left (``sent=True``: send error, read timeout, reset, no or malformed answer). Nothing is
+ever resent and no redirect is followed.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import select
+import ssl
+import threading
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+
+class TransportError(Exception):
+    """A request that got no HTTP answer. ``sent`` is False only if no byte of it left.
+
+    The message never quotes a header value (it may be the access token).
+    """
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer: status line and the body, content-decoded (gzip / deflate)."""
+
+    status: int
+    reason: str
+    body: bytes
+
+
+class _OneWriteMixin:
+    """Head and body in one ``sendall``: one loopback / TCP segment instead of two.
+
+    http.client writes them with two calls (two syscalls and, on loopback, two deliveries:
+    ~30 us of CPU per request). Its own ``_send_output`` handles every other case.
+    """
+
+    _buffer: list[bytes]
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        if isinstance(message_body, bytes) and not encode_chunked:
+            self._buffer.extend((b"", message_body))
+            msg = b"\r\n".join(self._buffer)
+            del self._buffer[:]
+            self.send(msg)  # type: ignore[attr-defined]  # HTTPConnection.send, via the MRO
+            return
+        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]  # as above
+
+
+class _HTTPConnection(_OneWriteMixin, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_OneWriteMixin, http.client.HTTPSConnection):
+    pass
+
+
+@functools.lru_cache(maxsize=4)
+def tls_context(ca_certs: str | None) -> ssl.SSLContext:
+    """A verifying TLS client context trusting ``ca_certs`` (None: the OS's trust store).
+
+    Shared by every connection that uses the same bundle: loading a bundle costs ~10 ms.
+    """
+    ctx = ssl.create_default_context(cafile=ca_certs)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class KeepAliveTransport:
+    """A small LIFO pool of keep-alive connections to ``scheme://host:port``. Thread-safe.
+
+    ``connect_timeout_s`` bounds the TCP connect and the TLS handshake; ``read_timeout_s`` each
+    wait on the socket afterwards (a limit on silence, not on the whole answer).
+    ``source_address`` binds the local IP. Under a burst, extra connections are opened rather
+    than waited for; at most ``pool_maxsize`` idle ones are kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        scheme: str,
+        host: str,
+        port: int | None,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        source_address: str | None = None,
+        pool_maxsize: int = 4,
+        ca_certs: str | None = None,
+    ) -> None:
+        if scheme not in ("http", "https"):
+            raise ValueError(f"unsupported scheme {scheme!r}")
+        self._https = scheme == "https"
+        self._host = host
+        self._port = port if port is not None else (443 if self._https else 80)
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._source = (source_address, 0) if source_address is not None else None
+        self._maxsize = max(1, pool_maxsize)
+        self._context = tls_context(ca_certs) if self._https else None
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        #: bumped by close(): a connection checked out before it is closed on return
+        self._generation = 0
+        authority = f"[{host}]" if ":" in host else host
+        self._where = f"{authority}:{self._port}"
+
+    def __repr__(self) -> str:
+        return f"KeepAliveTransport({'https' if self._https else 'http'}://{self._where})"
+
+    def close(self) -> None:
+        """Close the idle connections; those in use are closed when their request ends."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._generation += 1
+        for conn in idle:
+            conn.close()
+
+    def request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None
+    ) -> Answer:
+        """Send one request and read its whole answer, or raise ``TransportError``.
+
+        ``Host`` and, with a body, ``Content-Length`` are added; ``headers`` are sent as given,
+        in order.
+        """
+        conn, generation = self._checkout()
+        keep = False
+        try:
+            if conn.sock is None:
+                self._connect(conn)
+            try:
+                conn.putrequest(method, target, skip_accept_encoding=True)
+                if body is not None:
+                    conn.putheader("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    conn.putheader(name, value)
+            except (ValueError, http.client.HTTPException) as exc:
+                # Still in http.client's buffer: nothing was written to the socket.
+                raise TransportError(f"request not written: {_unquoted(exc)}", sent=False) from None
+            try:
+                conn.endheaders(body)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                # Bytes may have left: only the server knows whether it acted on them.
+                raise TransportError(f"{type(exc).__name__}: {exc}", sent=True) from exc
+            keep = conn.sock is not None  # http.client closed it if the answer said so
+            try:
+                data = _decoded(raw, resp.getheader("Content-Encoding"))
+            except zlib.error as exc:
+                raise TransportError(f"undecodable answer body: {exc}", sent=True) from exc
+            return Answer(resp.status, resp.reason, data)
+        finally:
+            if keep:
+                self._checkin(conn, generation)
+            else:
+                conn.close()
+
+    # --- the pool -------------------------------------------------------------------------
+
+    def _checkout(self) -> tuple[http.client.HTTPConnection, int]:
+        """The most recently used live idle connection, else a new unconnected one."""
+        while True:
+            with self._lock:
+                generation = self._generation
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._new_connection(), generation
+            if not _is_dropped(conn):
+                return conn, generation
+            conn.close()  # the server closed it (or sent something unasked): never reuse it
+
+    def _checkin(self, conn: http.client.HTTPConnection, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation and len(self._idle) < self._maxsize:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
+        if self._context is not None:
+            conn = _HTTPSConnection(
+                self._host,
+                self._port,
+                timeout=self._connect_timeout_s,
+                source_address=self._source,
+                context=self._context,
+            )
+        else:
+            conn = _HTTPConnection(
+                self._host,
+                self._port,
+                timeout=self._connect_timeout_s,
+                source_address=self._source,
+            )
+        conn.auto_open = 0  # never reconnect implicitly: connects happen in _connect only
+        return conn
+
+    def _connect(self, conn: http.client.HTTPConnection) -> None:
+        """TCP connect (and TLS handshake): nothing of the request is written yet."""
+        try:
+            conn.connect()
+        except (OSError, ValueError) as exc:  # ValueError: a host name IDNA cannot encode
+            conn.close()
+            raise TransportError(
+                f"connecting to {self._where}: {type(exc).__name__}: {exc}", sent=False
+            ) from exc
+        assert conn.sock is not None  # connect() set it or raised
+        conn.sock.settimeout(self._read_timeout_s)
+
+
+def _is_dropped(conn: http.client.HTTPConnection) -> bool:
+    """True when an idle keep-alive connection is closed or has unasked-for bytes.
+
+    An idle HTTP/1.1 connection has nothing to read; readable means EOF, a reset, or an answer
+    to nothing (say, a 408 before the server closes). Like urllib3's ``is_connection_dropped``.
+    """
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):  # ValueError: the socket was closed under us
+        return True
+
+
+def _decoded(raw: bytes, encoding: str | None) -> bytes:
+    """``raw`` undone of its ``Content-Encoding`` (gzip and deflate; others left as they are)."""
+    if not encoding or not raw:
+        return raw
+    for coding in reversed([c.strip().lower() for c in encoding.split(",")]):
+        if coding in ("gzip", "x-gzip"):
+            raw = zlib.decompress(raw, 16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            try:
+                raw = zlib.decompress(raw)
+            except zlib.error:  # raw deflate without the zlib wrapper, as some servers send
+                raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        elif coding != "identity":
+            return raw
+    return raw
+
+
+def _unquoted(exc: Any) -> str:
+    """``exc`` without its text: http.client quotes the offending header value (the token?)."""
+    return f"{type(exc).__name__}: a method, target or header value is not valid in HTTP"
