@@ -7,14 +7,19 @@ Phases: GET /profile (about the aiohttp floor), POST /orders (a marketable LIMIT
 LIMITs), PUT, GET by id and DELETE of those, GET /orders of another account's fixed 1,000-order
 book, and POST /orders again with ``--sockets`` order-update sockets of the account connected
 (each order sends its TRANSIT, PENDING and TRADED frames to each). Each phase keeps the cheapest
-of ``--repeat`` passes, as other load on a shared machine only adds to it. Prints a table and
-writes ``bench/results/sim_cpu.json``.
+of ``--repeat`` passes, as other load on a shared machine only adds to it. For scale, the first
+row is a bare aiohttp server (its own process, no middleware) answering the same client's
+POST /orders with a constant body: the floor no simulator change can go below. Prints a table
+and writes ``bench/results/sim_cpu.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -66,6 +71,56 @@ class _SocketReader:
     def close(self) -> None:
         self.ws.close()
         self._thread.join(5.0)
+
+
+_FLOOR_ANSWER = b'{"orderId":"112000000001","orderStatus":"TRANSIT"}'
+
+
+def _serve_floor() -> None:
+    """The bare aiohttp server of the floor row: prints its port, serves until killed."""
+    from aiohttp import web
+
+    async def place(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=_FLOOR_ANSWER, content_type="application/json")
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/v2/orders", place)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(runner.addresses[0][1], flush=True)  # the port bound to 0
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def _floor(n: int, repeat: int) -> float:
+    """Microseconds of CPU per POST /orders of the bare aiohttp server (cheapest pass)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.sim_cpu", "--serve-floor"], stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        client = DhanClient(
+            base_url=f"http://127.0.0.1:{port}/v2",
+            client_id=CLIENT_ID,
+            access_token=token_of(CLIENT_ID),
+        )
+        for i in range(50):
+            client.place_order(marketable_order(i))
+        best = min(
+            _measure(proc.pid, n, lambda i: client.place_order(marketable_order(i)))
+            for _ in range(repeat)
+        )
+        client.close()
+        return best
+    finally:
+        proc.kill()
+        proc.wait(5.0)
 
 
 def _measure(pid: int, count: int, call: Callable[[int], Any]) -> float:
@@ -121,7 +176,7 @@ def _phases(
 
 def run(n: int, sockets: int, repeat: int) -> dict[str, float]:
     """The cheapest of ``repeat`` passes per phase (other load on the machine only adds)."""
-    best: dict[str, float] = {}
+    best = {"bare aiohttp POST (the floor)": _floor(n, repeat)}
     with SimProcess(seed=1, rate_limits=False) as sim:
         sim.create_accounts([CLIENT_ID, BOOK_CLIENT_ID])
         sim.api().set_ltp("NSE_EQ", SECURITY_ID, LTP)
@@ -155,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="requests per phase")
     parser.add_argument("--sockets", type=int, default=2, help="order sockets in the last phase")
     parser.add_argument("--repeat", type=int, default=3, help="passes; the cheapest counts")
+    parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_floor:
+        _serve_floor()
+        return 0
     results = run(args.n, args.sockets, args.repeat)
     width = max(len(k) for k in results)
     print(f"{'request':<{width}}  sim CPU us/request")

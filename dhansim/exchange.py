@@ -130,6 +130,8 @@ class Exchange(MatchingEngine):
         self._emit(leg)
 
     def _on_done(self, o: Order) -> None:
+        if o.kind is OrderKind.PLAIN:
+            return  # a plain order has no family to update
         if o.kind in (OrderKind.CO_ENTRY, OrderKind.BO_ENTRY):
             if o.filled_qty and not o.legs:
                 self._create_bracket_legs(o)

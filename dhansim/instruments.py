@@ -36,18 +36,16 @@ class Instrument:
     strike_price: float = 0.0
     option_type: str = ""  # CE / PE
     underlying: str = ""
-    #: (segment, securityId): the index of every per-instrument map. Computed once, as every
-    #: order, fill and price lookup asks for it.
+    # Derived once at construction (every order, fill and price lookup asks for them):
+    # ``key`` = (segment, securityId), the index of every per-instrument map.
     key: tuple[str, str] = field(init=False, repr=False, compare=False)
     is_equity: bool = field(init=False, repr=False, compare=False)
+    is_option: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.segment.value, self.security_id))
         object.__setattr__(self, "is_equity", self.segment in _SEGMENTS_EQ)
-
-    @property
-    def is_option(self) -> bool:
-        return self.instrument.startswith("OPT")
+        object.__setattr__(self, "is_option", self.instrument.startswith("OPT"))
 
     def on_tick(self, price: float) -> bool:
         """True when ``price`` is a whole number of ticks (to within float noise)."""

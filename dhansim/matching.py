@@ -254,16 +254,17 @@ class MatchingEngine:
         per_unit = margin_per_unit(o.instrument, o.product, o.txn, ref)
         opening = self._opening_qty(account, o.instrument, o.product, o.txn, o.quantity)
         need = opening * per_unit
-        available = account.available_balance()
-        if self.settings.switches.check_funds and need > available + 1e-6:
-            message = (
-                f"RMS:Margin Exceeds: You have insufficient funds. Required margin "
-                f"{need:.2f}, available balance {available:.2f}"
-            )
-            if not self.settings.switches.rms_reject_as_order:
-                raise order_error(message)
-            o.rms_reject = message
-            return
+        if self.settings.switches.check_funds:  # (only then sum the account's positions)
+            available = account.available_balance()
+            if need > available + 1e-6:
+                message = (
+                    f"RMS:Margin Exceeds: You have insufficient funds. Required margin "
+                    f"{need:.2f}, available balance {available:.2f}"
+                )
+                if not self.settings.switches.rms_reject_as_order:
+                    raise order_error(message)
+                o.rms_reject = message
+                return
         o.margin_per_unit = need / o.quantity if o.quantity else 0.0
         account.blocked_margin += need
 

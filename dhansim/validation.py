@@ -115,7 +115,7 @@ class SuperModifyRequest:
 
 
 def require_object(body: Any) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):
         raise bad_input("Request body must be a JSON object")
     return body
 
@@ -147,6 +147,11 @@ def enum_field(body: Mapping[str, Any], name: str, kind: type[E], *, required: b
 
 
 def _required_enum(body: Mapping[str, Any], name: str, kind: type[E]) -> E:
+    raw = body.get(name)
+    if type(raw) is str:  # the common case: a valid value, found at once
+        member = kind._value2member_map_.get(raw)
+        if member is not None:
+            return cast(E, member)
     value = enum_field(body, name, kind, required=True)
     assert value is not None
     return value
@@ -154,6 +159,8 @@ def _required_enum(body: Mapping[str, Any], name: str, kind: type[E]) -> E:
 
 def int_field(body: Mapping[str, Any], name: str) -> int | None:
     value = body.get(name)
+    if type(value) is int and -MAX_INT_FIELD <= value <= MAX_INT_FIELD:
+        return value  # the common case; everything else takes the checks below
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -171,6 +178,8 @@ def int_field(body: Mapping[str, Any], name: str) -> int | None:
 
 def float_field(body: Mapping[str, Any], name: str) -> float | None:
     value = body.get(name)
+    if type(value) is float and 0.0 <= value <= MAX_PRICE:
+        return value  # the common case (NaN fails both comparisons); the rest: checks below
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -283,13 +292,9 @@ def parse_place(body: Any, account_id: str, master: InstrumentMaster) -> PlaceRe
     if product is ProductType.MARGIN and instrument.is_equity:
         raise bad_input("productType MARGIN is not allowed for equity segments")
     quantity = quantity_rules(int_field(body, "quantity"), instrument)
-    price, trigger = price_rules(
-        order_type,
-        txn,
-        float_field(body, "price") or 0.0,
-        float_field(body, "triggerPrice") or 0.0,
-        instrument,
-    )
+    raw_price = float_field(body, "price") or 0.0  # read in this order: the first bad one
+    raw_trigger = float_field(body, "triggerPrice") or 0.0  # is the one the error names
+    price, trigger = price_rules(order_type, txn, raw_price, raw_trigger, instrument)
     disclosed = disclosed_rules(int_field(body, "disclosedQuantity"), quantity)
     after_market = body.get("afterMarketOrder")
     if after_market is None:
@@ -299,7 +304,6 @@ def parse_place(body: Any, account_id: str, master: InstrumentMaster) -> PlaceRe
     amo = enum_field(body, "amoTime", AmoTime, required=after_market)
     bo_profit = float_field(body, "boProfitValue") or 0.0
     bo_stop = float_field(body, "boStopLossValue") or 0.0
-    raw_trigger = float_field(body, "triggerPrice") or 0.0
     if product is ProductType.CO:
         if order_type not in (OrderType.LIMIT, OrderType.MARKET):
             raise bad_input("Cover orders accept only LIMIT or MARKET entries")
