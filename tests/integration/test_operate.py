@@ -12,7 +12,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -243,7 +242,9 @@ def _engine_config(sim: Simulator, tmp_path: Path, followers: list) -> Path:
     return path
 
 
-def _start_engine(path: Path) -> subprocess.Popen[str]:
+def _start_engine(path: Path) -> Output:
+    """``run`` on ``path``, its output drained by a reader thread (a full pipe would block the
+    engine's logging, and with it the engine), once it has logged its follower summary."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "copytrader", "--config", str(path), "run"],
         stdout=subprocess.PIPE,
@@ -251,13 +252,9 @@ def _start_engine(path: Path) -> subprocess.Popen[str]:
         text=True,
         cwd=REPO,
     )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "follower b2" in line or not line:
-            break
-    return proc
+    out = Output(proc)
+    out.wait_for("follower b2")
+    return out
 
 
 def test_sigterm_during_a_copy_burst_exits_0_in_time_and_a_restart_finishes_it_exactly_once(
@@ -274,7 +271,7 @@ def test_sigterm_during_a_copy_burst_exits_0_in_time_and_a_restart_finishes_it_e
     leader = DhanClient(
         base_url=sim.rest_url, client_id="1100000000", access_token="tok-1100000000"
     )
-    proc = _start_engine(path)
+    first = _start_engine(path)
     ids: list[str] = []
 
     def burst() -> None:
@@ -284,27 +281,32 @@ def test_sigterm_during_a_copy_burst_exits_0_in_time_and_a_restart_finishes_it_e
     worker = threading.Thread(target=burst)
     worker.start()
     wait_until(lambda: len(ids) >= 10, what="burst under way")
-    proc.send_signal(signal.SIGTERM)
+    first.proc.send_signal(signal.SIGTERM)
     started = time.monotonic()
-    out, _ = proc.communicate(timeout=15)
-    assert proc.returncode == 0, out
+    assert first.finish() == 0, first.text
     assert time.monotonic() - started < 10.0
     worker.join()
-    proc = _start_engine(path)  # same store: it finishes the burst
+    second = _start_engine(path)  # same store: it finishes the burst
     try:
         from dhan.correlation import correlation_id_for
 
-        def copies(f: Any, oid: str) -> int:
-            cid = correlation_id_for(f.name, oid)
-            return [o.get("correlationId") for o in sim.admin.orders(f.client_id)].count(cid)
+        def missing() -> list[str]:
+            out = []
+            for f in followers:
+                cids = [o.get("correlationId") for o in sim.admin.orders(f.client_id)]
+                out += [
+                    f"{f.name}/{oid}" for oid in ids if correlation_id_for(f.name, oid) not in cids
+                ]
+            return out
 
-        wait_until(
-            lambda: all(copies(f, oid) >= 1 for f in followers for oid in ids),
-            30.0,
-            what="every leader order copied",
-        )
-        assert all(copies(f, oid) == 1 for f in followers for oid in ids)
+        try:
+            wait_until(lambda: not missing(), 30.0, what="every leader order copied")
+        except AssertionError:
+            raise AssertionError(f"not copied: {missing()}\n{second.text}") from None
+        for f in followers:
+            cids = [o.get("correlationId") for o in sim.admin.orders(f.client_id)]
+            assert all(cids.count(correlation_id_for(f.name, oid)) == 1 for oid in ids)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=15)
+        second.proc.send_signal(signal.SIGTERM)
+        second.finish()
         leader.close()
