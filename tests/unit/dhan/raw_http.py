@@ -37,7 +37,8 @@ class Received:
 #: (connection number, request number on that connection) -> (answer bytes, what next)
 Script = Callable[[int, int], tuple[bytes, After]]
 
-_TCP_FIN_WAIT2 = 5  # Linux tcp_states.h: our FIN was acknowledged by the peer
+#: Linux tcp_states.h: FIN_WAIT2, TIME_WAIT, CLOSE -- our FIN was acknowledged by the peer
+_FIN_ACKED_STATES = (5, 6, 7)
 
 
 def answer(body: bytes, *, status: str = "200 OK", extra: str = "") -> bytes:
@@ -141,6 +142,6 @@ def _close_and_wait_for_the_ack(conn: socket.socket) -> None:
 
         def fin_acked() -> bool:
             (state,) = struct.unpack("B", conn.getsockopt(socket.IPPROTO_TCP, tcp_info, 1))
-            return bool(state == _TCP_FIN_WAIT2)
+            return state in _FIN_ACKED_STATES
 
         wait_until(fin_acked, timeout_s=5.0, poll_s=0.001)

@@ -298,3 +298,76 @@ def test_https_answers_on_one_kept_alive_tls_connection(
     assert json.loads(answers[0].body)["orderId"] == "1"
     assert [r.connection for r in server.received] == [0, 0, 0]
     assert server.received[0].head.startswith(b"POST /v2/orders HTTP/1.1\r\n")
+
+
+# --- answers framed every way HTTP/1.1 allows -----------------------------------------------
+
+PROFILE_JSON = json.dumps(PROFILE).encode()
+
+
+def chunked(body: bytes, extra: str = "") -> bytes:
+    half = len(body) // 2
+    chunks = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (body[:half], body[half:]))
+    return (
+        (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Transfer-Encoding: chunked\r\n{extra}\r\n"
+        ).encode()
+        + chunks
+        + b"0\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("wire", "after", "connections"),
+    [
+        (chunked(PROFILE_JSON), After.KEEP, [0, 0]),
+        (b"HTTP/1.1 100 Continue\r\nX-Skip: 1\r\n\r\n" + answer(PROFILE_JSON), After.KEEP, [0, 0]),
+        (answer(PROFILE_JSON, extra="not a header\r\ncontent-LENGTH: 0\r\n"), After.KEEP, [0, 0]),
+        # the server would keep the connection, the client must not: the answer says close
+        (answer(PROFILE_JSON, extra="Connection: keep-alive, close\r\n"), After.KEEP, [0, 1]),
+        (answer(PROFILE_JSON, extra="Connection: keep-alive,\r\n close\r\n"), After.KEEP, [0, 1]),
+        # no length: the body ends when the server closes the connection
+        (
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + PROFILE_JSON,
+            After.CLOSE,
+            [0, 1],
+        ),
+    ],
+    ids=["chunked", "100 continue", "junk line", "close", "folded close", "http/1.0 to EOF"],
+)
+def test_every_framing_of_an_answer_is_read_whole_and_reuse_follows_it(
+    scripted: list[ScriptedHttpServer], wire: bytes, after: After, connections: list[int]
+):
+    server = ScriptedHttpServer(lambda _, __: (wire, after))
+    scripted.append(server)
+
+    with client_of(server.port, read_timeout_s=2.0) as c:
+        first, second = c.profile(), c.profile()
+
+    assert first.client_id == second.client_id == CLIENT_ID
+    assert [r.connection for r in server.received] == connections
+
+
+def test_a_bodiless_204_ends_at_its_head_and_the_connection_is_reused(
+    scripted: list[ScriptedHttpServer],
+):
+    server = ScriptedHttpServer(lambda _, __: (b"HTTP/1.1 204 No Content\r\n\r\n", After.KEEP))
+    scripted.append(server)
+
+    with client_of(server.port) as c:
+        assert c.cancel_order("42") is None
+        assert c.cancel_order("43") is None
+
+    assert [r.connection for r in server.received] == [0, 0]
+
+
+def test_an_answer_with_too_many_header_lines_is_an_unknown_outcome(
+    scripted: list[ScriptedHttpServer],
+):
+    flood = "".join(f"X-{n}: {n}\r\n" for n in range(150))
+    server = ScriptedHttpServer(lambda _, __: (answer(PROFILE_JSON, extra=flood), After.KEEP))
+    scripted.append(server)
+
+    with client_of(server.port) as c, pytest.raises(OutcomeUnknown, match="more than 100"):
+        c.profile()
