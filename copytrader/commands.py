@@ -68,7 +68,7 @@ def status(args: argparse.Namespace) -> int:
     journal = Journal.open(cfg.store.url)
     try:
         quarantined = set(journal.quarantined_followers())
-        print(f"store {cfg.store.url}")
+        print(f"store {journal.url}")  # the password hidden
         print(f"{'follower':<16}{'enabled':<9}{'quarantined':<13}intents by state")
         for f in cfg.followers:
             counts = Counter(str(i.state) for i in journal.intents(f.name))
