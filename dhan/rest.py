@@ -209,8 +209,8 @@ class DhanClient:
         parts = urlsplit(self.base_url)
         self._base_path = parts.path
         self._proxy_secrets: list[str] = []
-        # Without a proxy every call goes to one host: http.client's keep-alive connections
-        # cost ~0.25 ms less CPU per call than urllib3's pool, and connect explicitly.
+        # Without a proxy every call goes to one host: on http.client a call costs about half
+        # the CPU it did on urllib3's pool (docs/performance.md), and it connects explicitly.
         self._direct: KeepAliveTransport | None = None
         self._http: urllib3.PoolManager | None = None
         if not proxy and parts.scheme in ("http", "https") and parts.hostname:

@@ -42,8 +42,8 @@ class Answer:
 class _OneWriteMixin:
     """Head and body in one ``sendall``: one loopback / TCP segment instead of two.
 
-    http.client writes them with two calls (two syscalls and, on loopback, two deliveries:
-    ~30 us of CPU per request). Its own ``_send_output`` handles every other case.
+    http.client writes them with two calls: two syscalls and, on loopback, two deliveries,
+    tens of us of CPU per request. Its own ``_send_output`` handles every other case.
     """
 
     _buffer: list[bytes]
@@ -236,7 +236,8 @@ class KeepAliveTransport:
                 raw = resp.read()
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 # Bytes may have left: only the server knows whether it acted on them.
-                raise TransportError(f"{type(exc).__name__}: {exc}", sent=True) from exc
+                detail = f"{self._where}: {type(exc).__name__}: {exc}"
+                raise TransportError(detail, sent=True) from exc
             keep = conn.sock is not None  # http.client closed it if the answer said so
             try:
                 data = _decoded(raw, resp.getheader("Content-Encoding"))
@@ -337,6 +338,6 @@ def _decoded(raw: bytes, encoding: str | None) -> bytes:
     return raw
 
 
-def _unquoted(exc: Any) -> str:
+def _unquoted(exc: BaseException) -> str:
     """``exc`` without its text: http.client quotes the offending header value (the token?)."""
     return f"{type(exc).__name__}: a method, target or header value is not valid in HTTP"
