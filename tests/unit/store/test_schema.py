@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from store import Journal, SchemaTooNew
 from store.engine import make_engine
@@ -94,3 +97,32 @@ def test_a_closed_journal_refuses_work(journal: Journal):
         journal.intents()
     with pytest.raises(Exception, match="closed"):
         journal.set_mark("a", "b", "c")
+
+
+def test_starters_opening_an_empty_database_at_once_migrate_it_once(fresh_journal_url: str):
+    url = fresh_journal_url
+    if make_url(url).get_backend_name() == "postgresql":
+        # a regression (no migration lock) then fails in 20 s instead of hanging the run
+        options = make_url(url).query.get("options", "")
+        url = make_url(url).update_query_dict({"options": f"{options} -clock_timeout=20s"})
+        url = url.render_as_string(hide_password=False)
+    starters = 4
+    start = threading.Barrier(starters)
+
+    def open_and_write(n: int) -> str | None:
+        start.wait(timeout=10)
+        with Journal.open(url) as journal:
+            journal.set_mark(f"f{n}", "started", "yes")
+            return journal.get_mark(f"f{n}", "started")
+
+    with ThreadPoolExecutor(starters) as pool:
+        marks = list(pool.map(open_and_write, range(starters)))
+
+    assert marks == ["yes"] * starters
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert database_revisions(conn) == (code_head(),)
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    finally:
+        engine.dispose()
