@@ -748,7 +748,7 @@ def micro_http(n: int) -> list[Micro]:
         try:
             out.append(
                 measure(
-                    "DhanClient.place_order (urllib3 pool)",
+                    "DhanClient.place_order (http.client keep-alive)",
                     lambda k: client.place_order(req),
                     n,
                     "what the follower calls",
