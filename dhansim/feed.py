@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +31,20 @@ LOGIN_TIMEOUT_S = 30.0
 QUEUE_FRAMES_MAX = 10_000
 #: ``json.dumps(frame, separators=(",", ":"))`` without building an encoder per frame.
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+_LEN16 = struct.Struct("!BBH")
+_LEN64 = struct.Struct("!BBQ")
 TokenCheck = Callable[[str, str], bool]
+
+
+def _text_frame(payload: bytes) -> bytes:
+    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 section 5.2), byte for
+    byte what aiohttp's server writer sends for ``send_str``."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 65536:
+        return _LEN16.pack(0x81, 126, length) + payload
+    return _LEN64.pack(0x81, 127, length) + payload
 
 
 class _Connection:
@@ -138,11 +152,40 @@ class OrderFeed:
             if conn.stalled:
                 self._journal_frame(conn, order, status, "dropped-stalled")
                 continue
+            if self._write_direct(conn, text, order, status):
+                continue
             try:
                 await conn.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 return
             self._journal_frame(conn, order, status, "sent")
+
+    def _write_direct(self, conn: _Connection, text: str, order: Order | None, status: str) -> bool:
+        """Write this frame and every frame queued behind it (an order's PENDING and TRADED
+        frames are queued together) in one transport write, framed as aiohttp frames them:
+        one system call, and none of ``send_str``'s per-frame layers.
+
+        Only on an uncompressed, open socket whose transport has nothing buffered (a client
+        keeping up); otherwise False, and the frame goes through ``send_str``, whose flow
+        control makes the writer wait for a slow client while its queue fills.
+        """
+        ws = conn.ws
+        transport = conn.request.transport
+        if (
+            ws.compress
+            or ws.closed
+            or transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size()
+        ):
+            return False
+        batch = [(text, order, status)]
+        while conn.queue:
+            batch.append(conn.queue.popleft())
+        transport.write(b"".join([_text_frame(item[0].encode()) for item in batch]))
+        for _text, item_order, item_status in batch:
+            self._journal_frame(conn, item_order, item_status, "sent")
+        return True
 
     def _journal_frame(self, conn: _Connection, order: Order | None, status: str, result: str):
         self._journal.record(

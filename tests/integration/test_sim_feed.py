@@ -229,3 +229,46 @@ def test_an_order_alert_carries_every_documented_field_and_nothing_in_camel_case
     assert (alert["TxnType"], alert["Product"], alert["OrderType"]) == ("S", "C", "LMT")
     assert alert["ExchOrderNo"] and alert["OffMktFlag"] == "0" and alert["Source"] == "P"
     feed.close()
+
+
+def test_a_socket_that_stops_reading_is_cut_when_its_queue_overflows_and_others_are_served(
+    sim: Simulator,
+):
+    # Freeze quantity 1: one slicing request places 100 resting orders, 200 frames.
+    sim.admin.set_switches(rate_limits=False)
+    sim.admin.add_instruments(
+        {"exchangeSegment": "NSE_EQ", "securityId": "9901", "symbol": "ONE", "freezeQty": 1}
+    )
+    sim.admin.set_ltp("NSE_EQ", "9901", 100.0)
+    account = new_account(sim, balance=1e12)
+    rest = DhanRest(sim, account)
+    deaf = websocket.create_connection(sim.order_feed_url, timeout=10)  # never reads
+    deaf.send(
+        json.dumps(
+            {
+                "LoginReq": {
+                    "MsgCode": 42,
+                    "ClientId": account.client_id,
+                    "Token": account.access_token,
+                },
+                "UserType": "SELF",
+            }
+        )
+    )
+    wait_until(lambda: sim.admin.socket_count(account.client_id) == 1)
+
+    def overflowed() -> bool:
+        answer = rest.place(
+            "/orders/slicing", securityId="9901", quantity=100, price=50.0, orderType="LIMIT"
+        )
+        assert answer.status_code == 200, answer.text
+        return any(e["event"] == "overflow-cut" for e in sim.admin.journal(kind="socket"))
+
+    # 10,000 queued frames plus whatever the kernel buffers hold: well under 400 requests.
+    wait_until(overflowed, timeout_s=60.0, poll_s=0.0)
+    wait_until(lambda: sim.admin.socket_count(account.client_id) == 0)
+    listener = FeedClient(sim, account)
+    order_id = rest.place_ok(securityId="9901", price=60.0)
+    listener.wait_alert(lambda a: a["OrderNo"] == order_id)
+    listener.close()
+    deaf.close()
