@@ -22,8 +22,20 @@ from dhan import errors
 from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
+from store.states import IntentState
 
 logger = logging.getLogger(__name__)
+
+#: Intent states that still need the follower to act.
+_PENDING = frozenset(
+    {
+        IntentState.PLANNED,
+        IntentState.SENDING,
+        IntentState.UNKNOWN,
+        IntentState.MODIFYING,
+        IntentState.CANCELLING,
+    }
+)
 
 
 def _accounts(cfg: Config) -> list[tuple[str, AccountConfig | FollowerConfig]]:
@@ -151,17 +163,32 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
     finally:
         journal.close()
     leader_book = books.pop("leader", None)
-    check = check_books(intents, {name: [_as_book_row(o) for o in b] for name, b in books.items()})
+    # a disabled follower acts on nothing until it is enabled again: its pending copies and its
+    # stale orders are by design, not differences
+    enabled = [f.name for f in cfg.followers if f.enabled]
+    waiting: dict[str, int] = {}
+    for intent in intents:
+        if intent.follower not in enabled and intent.state in _PENDING:
+            waiting[intent.follower] = waiting.get(intent.follower, 0) + 1
+    active = [i for i in intents if i.follower in enabled]
+    active_books = {name: b for name, b in books.items() if name in enabled}
+    check = check_books(
+        active, {name: [_as_book_row(o) for o in b] for name, b in active_books.items()}
+    )
     diff = None
     if leader_book is not None:
         diff = diff_books(
             leader_book,
-            books,
-            intents,
+            active_books,
+            active,
             snapshots,
-            [f.name for f in cfg.followers if f.enabled],
+            enabled,
             str(cfg.engine.reconcile_policy),
         )
+        diff.notes += [
+            f"{name} is disabled (enabled: false): {n} copies wait until it is enabled again"
+            for name, n in sorted(waiting.items())
+        ]
     return _Report(check, diff, unreadable)
 
 

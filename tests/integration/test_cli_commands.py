@@ -287,8 +287,13 @@ def test_sighup_reloads_tokens_and_enabled_flags_without_a_restart(
         status = out.finish()
     assert status == 0, out.text
     assert "config reloaded" in out.text
-    rig.assert_no_token_in(out.text + metrics_text)
-    assert "ben-rotated-secret-Wn5tU4" not in out.text + metrics_text
+    # disabled on purpose: the copy waiting for ana is no difference to report
+    report = rig.cli("reconcile")
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "ana is disabled (enabled: false): 1 copies wait" in report.stdout
+    everything = out.text + metrics_text + report.stdout + report.stderr
+    rig.assert_no_token_in(everything)
+    assert "ben-rotated-secret-Wn5tU4" not in everything
 
 
 def test_run_exits_1_when_the_root_supervisor_gives_up(sim: Simulator, tmp_path: Path) -> None:
