@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError
 
 from store import Journal, SchemaTooNew
 from store.engine import make_engine
@@ -126,3 +127,23 @@ def test_starters_opening_an_empty_database_at_once_migrate_it_once(fresh_journa
             assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_a_migration_that_fails_half_way_leaves_nothing_behind(fresh_journal_url: str):
+    # the last table of 0001 already exists (a stray table): its CREATE fails after the others
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE bracket_order_legs (stray INTEGER)"))
+
+        with pytest.raises(DatabaseError, match="bracket_order_legs"):
+            Journal.open(fresh_journal_url)
+
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == {"bracket_order_legs"}
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE bracket_order_legs"))
+    finally:
+        engine.dispose()
+    with Journal.open(fresh_journal_url) as journal:
+        assert journal.integrity_check() == []
