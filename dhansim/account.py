@@ -44,7 +44,11 @@ class Position:
     @property
     def realized(self) -> float:
         matched = min(self.buy_qty, self.sell_qty)
-        return matched * (self.sell_avg - self.buy_avg) if matched else 0.0
+        if not matched:
+            return 0.0
+        # sell_avg - buy_avg, both quantities being non-zero here (the funds check asks this
+        # of every position on every order)
+        return matched * (self.sell_value / self.sell_qty - self.buy_value / self.buy_qty)
 
     def unrealized(self, ltp: float) -> float:
         net = self.net_qty
@@ -59,11 +63,16 @@ class Position:
         return self.buy_avg if self.net_qty >= 0 else self.sell_avg
 
     def margin(self) -> float:
-        net = self.net_qty
+        net = self.buy_qty - self.sell_qty
         if not net:
             return 0.0
-        txn = TransactionType.BUY if net > 0 else TransactionType.SELL
-        return abs(net) * margin_per_unit(self.instrument, self.product, txn, self.cost_price)
+        if net > 0:  # long: at the buy average (cost_price), as a BUY
+            return net * margin_per_unit(
+                self.instrument, self.product, TransactionType.BUY, self.buy_value / self.buy_qty
+            )
+        return -net * margin_per_unit(
+            self.instrument, self.product, TransactionType.SELL, self.sell_value / self.sell_qty
+        )
 
     def apply(self, txn: TransactionType, qty: int, price: float) -> None:
         if txn is TransactionType.BUY:

@@ -47,6 +47,7 @@ _EXIT_LEG_NAMES = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
 _ENTRY_KIND = {ProductType.CO: OrderKind.CO_ENTRY, ProductType.BO: OrderKind.BO_ENTRY}
 _STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET})
 _LIMIT_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS})
+_SUPER_EXIT_KINDS = frozenset({OrderKind.SUPER_TARGET, OrderKind.SUPER_STOP})
 #: Most child orders one ``POST /orders/slicing`` may create (Dhan documents no cap; an
 #: unbounded quantity would otherwise build an unbounded list of orders).
 MAX_SLICES = 100
@@ -68,7 +69,9 @@ class MatchingEngine:
         self.market = market
         self.settings = settings
         self.accounts: dict[str, Account] = {}
-        self._listener = listener
+        # Called once per state change of an order (the socket and journal hang there); bound
+        # as an attribute, not wrapped in a method: a few calls per order, every order.
+        self._emit: Listener = listener
         self._loop = asyncio.get_running_loop()
         self._next_id = first_order_id
         self._next_exch_id = 1_100_000_000_000_001
@@ -103,7 +106,7 @@ class MatchingEngine:
     def book(self, account: Account) -> Iterator[Order]:
         """``GET /orders``: every order and CO/BO leg; a super order appears as its entry leg."""
         for o in account.orders.values():
-            if o.kind not in (OrderKind.SUPER_TARGET, OrderKind.SUPER_STOP):
+            if o.kind not in _SUPER_EXIT_KINDS:
                 yield o
 
     # --- placing ---------------------------------------------------------------------------
@@ -643,6 +646,3 @@ class MatchingEngine:
             )
             exits.append(self.place(account, req, plain=True))
         return exits
-
-    def _emit(self, o: Order) -> None:
-        self._listener(o)

@@ -21,6 +21,7 @@ from dhan.codes import DhErrorCode, KillSwitchStatus, LegName, OrderStatus
 from dhansim.account import Account
 from dhansim.clock import ist_token_validity, mono_ns
 from dhansim.errors import SimError, bad_input, order_error, order_not_found
+from dhansim.faults import RestFaults
 from dhansim.orders import Order, order_wire, super_order_json, trade_json
 from dhansim.validation import (
     parse_json_object,
@@ -61,7 +62,9 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return json_bytes_response(_COMPACT.encode(data).encode(), status)
+    return web.Response(
+        body=_COMPACT.encode(data).encode(), status=status, content_type="application/json"
+    )
 
 
 def json_bytes_response(body: bytes, status: int = 200) -> web.Response:
@@ -165,45 +168,51 @@ class RestApi:
         }
         request[JOURNAL] = entry
         try:
-            return await self._serve(request, handler, endpoint, entry)
+            faults = self.core.faults.rest_for(endpoint, request.headers.get("client-id"))
+            if faults is None:
+                return await self._call(request, handler, endpoint, entry)
+            return await self._serve_faulty(request, handler, endpoint, entry, faults)
         finally:
             entry["t_done_ns"] = mono_ns()
             self.core.journal.record(entry)
 
-    async def _serve(
-        self, request: web.Request, handler: Handler, endpoint: str, entry: dict[str, Any]
+    async def _serve_faulty(
+        self,
+        request: web.Request,
+        handler: Handler,
+        endpoint: str,
+        entry: dict[str, Any],
+        faults: RestFaults,
     ) -> web.StreamResponse:
+        """Serve a request that a fault plan covers: latency, then the drawn fault (if any)."""
         core = self.core
-        claimed = request.headers.get("client-id")
-        faults = core.faults.rest_for(endpoint, claimed)
-        if faults is not None:
-            delay_s = core.dice.latency_s(faults)
-            if delay_s:
-                await asyncio.sleep(delay_s)
-            if core.dice.hit(faults.timeout_p):
-                entry["fault"] = "timeout"
-                if faults.timeout_after_processing:
-                    await self._call(request, handler, endpoint, entry)
-                await asyncio.sleep(faults.timeout_hold_s)
-                return self._cut(request, entry)
-            if core.dice.hit(faults.error_5xx_p):
-                entry["fault"] = "5xx"
-                if faults.error_5xx_html:
-                    entry["status"] = 502
-                    return web.Response(
-                        status=502,
-                        text="<html><body><h1>502 Bad Gateway</h1></body></html>",
-                        content_type="text/html",
-                    )
-                exc = SimError(DhErrorCode.INTERNAL_SERVER_ERROR, "Internal Server Error")
-                return self._error(exc, entry)
-            if core.dice.hit(faults.rate_limit_storm_p):
-                entry["fault"] = "rate-limit-storm"
-                return self._error(
-                    SimError(DhErrorCode.RATE_LIMIT, "Too many requests. Try again later."), entry
+        delay_s = core.dice.latency_s(faults)
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        if core.dice.hit(faults.timeout_p):
+            entry["fault"] = "timeout"
+            if faults.timeout_after_processing:
+                await self._call(request, handler, endpoint, entry)
+            await asyncio.sleep(faults.timeout_hold_s)
+            return self._cut(request, entry)
+        if core.dice.hit(faults.error_5xx_p):
+            entry["fault"] = "5xx"
+            if faults.error_5xx_html:
+                entry["status"] = 502
+                return web.Response(
+                    status=502,
+                    text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+                    content_type="text/html",
                 )
+            exc = SimError(DhErrorCode.INTERNAL_SERVER_ERROR, "Internal Server Error")
+            return self._error(exc, entry)
+        if core.dice.hit(faults.rate_limit_storm_p):
+            entry["fault"] = "rate-limit-storm"
+            return self._error(
+                SimError(DhErrorCode.RATE_LIMIT, "Too many requests. Try again later."), entry
+            )
         response = await self._call(request, handler, endpoint, entry)
-        if faults is not None and core.dice.hit(faults.accept_then_drop_p):
+        if core.dice.hit(faults.accept_then_drop_p):
             entry["fault"] = "accept-then-drop"
             return self._cut(request, entry)
         return response
