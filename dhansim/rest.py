@@ -288,9 +288,6 @@ class RestApi:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def _body(self, request: web.Request) -> Any:
-        return parse_json_object(await request.read())
-
     def _render(self, o: Order) -> bytes:
         return order_wire(o, mpp_as_limit=self.core.settings.switches.mpp_show_as_limit)
 
@@ -314,7 +311,7 @@ class RestApi:
 
     async def place_slicing(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        body = await self._body(request)
+        body = parse_json_object(await request.read())
         req = parse_place(body, account.client_id, self.core.master)
         request[JOURNAL]["correlationId"] = req.correlation_id or None
         orders = self.core.exchange.place_slices(account, req)
@@ -327,7 +324,7 @@ class RestApi:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
         request[JOURNAL]["orderId"] = order_id
-        req = parse_modify(await self._body(request), account.client_id, order_id)
+        req = parse_modify(parse_json_object(await request.read()), account.client_id, order_id)
         o = self.core.exchange.modify(account, order_id, req)
         self._note(request, o)
         return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
@@ -466,7 +463,7 @@ class RestApi:
 
     async def place_super(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        body = await self._body(request)
+        body = parse_json_object(await request.read())
         if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
             request[JOURNAL]["correlationId"] = body["correlationId"]
         req = parse_super_place(body, account.client_id, self.core.master)
@@ -489,7 +486,9 @@ class RestApi:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
         request[JOURNAL]["orderId"] = order_id
-        req = parse_super_modify(await self._body(request), account.client_id, order_id)
+        req = parse_super_modify(
+            parse_json_object(await request.read()), account.client_id, order_id
+        )
         o = self.core.exchange.modify_super(account, order_id, req)
         self._note(request, o)
         return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
