@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from actors.bracket_leg import BracketLegActor
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 FULL_REFRESH_EVERY_TICKS = 5
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
+#: A latency stamp whose copy was not placed (or whose hint never came) within this is dropped.
+STAMP_TTL_S = 60.0
 #: Acks of plain places held for one batched write at most; more are written at once.
 MAX_UNJOURNALED_ACKS = 64
 
@@ -75,6 +78,7 @@ class FollowerActor(SupervisedActor):
         metrics: Metrics,
         book: FollowerBook | None = None,
         windows: AccountWindows | None = None,
+        enabled_now: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(context)
         self.follower = follower
@@ -89,14 +93,19 @@ class FollowerActor(SupervisedActor):
         #: this account's order-rate windows, shared with the RateLimiterActor: a call that
         #: fits them now goes out at once (no limiter round trip); None = always ask
         self.windows = windows
-        self.enabled = follower.enabled
+        #: a restarted actor takes the flag of the last config reload (``enabled_now``), not
+        #: the one this follower had when the engine started
+        self.enabled = enabled_now() if enabled_now is not None else follower.enabled
         self.paused_reason: str | None = None
         #: intent id -> action requested from the limiter and not yet granted or denied
         #: intent id -> (action, monotonic time asked); a request older than PERMIT_RETRY_S is
         #: asked again (the limiter may have restarted and lost its queue: messages are hints)
         self.awaiting: dict[int, tuple[Action, float]] = {}
-        #: leader order id -> monotonic ns the leader frame was parsed (latency metric)
+        #: leader order id -> monotonic ns the leader frame was parsed (latency metric), from
+        #: the hint that claimed our copy; and the reverse, for a copy a tick placed before that
+        #: hint reached us: leader order id -> monotonic ns of the broker's ack
         self.leader_seen_ns: dict[str, int] = {}
+        self.acked_ns: dict[str, int] = {}
         self._tick_timer: Any = None
         self.ticks = 0
         #: leader orders that filled or ended since the last tick: check our copies of them
@@ -148,8 +157,7 @@ class FollowerActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, LeaderChanged):
             if message.received_ns:
-                for oid in message.leader_order_ids:
-                    self.leader_seen_ns.setdefault(oid, message.received_ns)
+                self._stamp_leader_event(message)
             self.refresh_soon.update(message.settled)
             if message.claimed and message.verify_claims:
                 # claims from a reconcile: looked up by correlationId before any send
@@ -164,6 +172,7 @@ class FollowerActor(SupervisedActor):
         elif isinstance(message, Tick):
             self._journal_acks()
             self._forget_stale_permit_requests()
+            self._forget_old_stamps()
             self.ticks += 1
             if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
                 self._refresh_from_book(None)
@@ -467,9 +476,9 @@ class FollowerActor(SupervisedActor):
             return
         seen = self.leader_seen_ns.pop(intent.leader_order_id, 0)
         if seen:
-            self.metrics.replication_latency.labels(self.name).observe(
-                (time.monotonic_ns() - seen) / 1e9
-            )
+            self._observe_latency(time.monotonic_ns() - seen)
+        else:  # placed by a tick before the hint came: the hint completes the measure
+            self.acked_ns[intent.leader_order_id] = time.monotonic_ns()
         ack_move = TransitionRequest(
             intent_id=intent.id,
             to=IntentState.DONE if ack.order_status.is_terminal else IntentState.WORKING,
@@ -763,6 +772,25 @@ class FollowerActor(SupervisedActor):
                 self.registry.tell(bracket_name(self.name, oid), Tick())
 
     # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _stamp_leader_event(self, message: LeaderChanged) -> None:
+        """Start (or finish) the replication-latency measure of the copies this hint claims."""
+        for oid in dict.fromkeys(i.leader_order_id for i in message.claimed):
+            acked = self.acked_ns.pop(oid, 0)
+            if acked:
+                self._observe_latency(acked - message.received_ns)
+            else:
+                self.leader_seen_ns.setdefault(oid, message.received_ns)
+
+    def _observe_latency(self, elapsed_ns: int) -> None:
+        self.metrics.replication_latency.labels(self.name).observe(max(elapsed_ns, 0) / 1e9)
+
+    def _forget_old_stamps(self) -> None:
+        """Stamps of copies never placed (the leader order ended first, a filter, a crash)."""
+        edge = time.monotonic_ns() - int(STAMP_TTL_S * 1e9)
+        for stamps in (self.leader_seen_ns, self.acked_ns):
+            for oid in [k for k, at in stamps.items() if at < edge]:
+                del stamps[oid]
 
     def _rejection_reason(self, order_id: str) -> str:
         try:

@@ -455,10 +455,16 @@ class LeaderFeedActor(SupervisedActor):
         """Today's order book and super-order book as snapshots. REST errors propagate; after
         a connect an unavailable super-order book is skipped, a periodic pass fails instead
         (its super orders would read as plain ones), and learns no first order types."""
-        orders = self.client.list_orders()
+        try:
+            orders = self.client.list_orders()
+        except errors.RateLimited:
+            self.metrics.rate_limited.labels("leader").inc()
+            raise
         try:
             supers = self.client.list_super_orders()
         except errors.DhanError as exc:
+            if isinstance(exc, errors.RateLimited):
+                self.metrics.rate_limited.labels("leader").inc()
             if periodic:
                 raise
             logger.warning("reconcile: super-order book unavailable: %s", exc)

@@ -17,11 +17,12 @@ The leader feed starts last, so every follower is running before the first hint.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from actors.audit import AuditActor
@@ -51,7 +52,7 @@ from supervision.registry import NameState
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class BrokerEndpoints:
     rest_url: str
     order_feed_url: str
@@ -149,6 +150,7 @@ class Engine:
                             follower_name(f.name),
                             FollowerActor,
                             follower=f,
+                            enabled_now=functools.partial(self.follower_enabled, f.name),
                             client=self.clients[f.name],
                             journal=self.journal,
                             engine=e,
@@ -210,6 +212,8 @@ class Engine:
             self.metrics.follower_quarantined.labels(f.name).set(0)
             self.metrics.follower_paused.labels(f.name).set(0)
             self.metrics.rate_limited.labels(f.name).inc(0)
+        self.metrics.rate_limited.labels("leader").inc(0)
+        for f in self.followers:
             self.metrics.replication_latency.labels(f.name)
         self.root = Supervisor(
             "root",
@@ -258,6 +262,14 @@ class Engine:
 
         by_name = {f.name: f for f in new.followers}
         assert self.root is not None
+        # the leader feed claims work only for enabled followers, and a follower restarted
+        # later starts with the flag it has now (not the one it had when the engine started)
+        self.followers = tuple(
+            dataclasses.replace(f, enabled=nf.enabled, access_token=nf.access_token)
+            if (nf := by_name.get(f.name)) is not None
+            else f
+            for f in self.followers
+        )
         for f in self.followers:
             nf = by_name.get(f.name)
             if nf is None:
@@ -309,7 +321,13 @@ class Engine:
                     inbox: Any = ref.actor_inbox  # a queue.Queue under pykka's ActorInbox protocol
                     self.metrics.mailbox_depth.labels(_actor_kind(name)).set(inbox.qsize())
             with contextlib.suppress(Exception):
-                self.metrics.intents_unresolved.set(self.journal.unresolved_count())
+                # a follower disabled on purpose keeps its copies waiting: not an alert
+                enabled = [f.name for f in self.followers if f.enabled]
+                self.metrics.intents_unresolved.set(self.journal.unresolved_count(enabled))
+
+    def follower_enabled(self, name: str) -> bool:
+        """The follower's ``enabled`` flag as of the last config (re)load."""
+        return any(f.enabled for f in self.followers if f.name == name)
 
     def actor_names(self) -> list[str]:
         return [AUDIT, LIMITER, LEADER_FEED] + [follower_name(f.name) for f in self.followers]

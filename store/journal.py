@@ -417,8 +417,9 @@ class Journal:
             raise IntentNotFound(intent_id)
         return count
 
-    def unresolved_count(self) -> int:
-        """Intents neither terminal nor settled (WORKING with the latest desired fields applied)."""
+    def unresolved_count(self, followers: Iterable[str] | None = None) -> int:
+        """Intents neither terminal nor settled (WORKING with the latest desired fields applied),
+        of these followers (None: all)."""
         settled = and_(
             _INTENTS.state == IntentState.WORKING.value,
             _INTENTS.applied_version >= _INTENTS.desired_version,
@@ -428,6 +429,11 @@ class Journal:
             .select_from(FollowerIntent)
             .where(_INTENTS.state.not_in(_TERMINAL), ~settled)
         )
+        if followers is not None:
+            names = sorted(set(followers))
+            if not names:
+                return 0
+            stmt = stmt.where(_INTENTS.follower.in_(names))
         with self._read() as conn:
             return int(conn.execute(stmt).scalar_one())
 

@@ -215,6 +215,17 @@ def test_unresolved_counts_open_work_but_not_settled_copies(journal: Journal):
     assert journal.unresolved_count() == 5
 
 
+def test_unresolved_counts_only_the_followers_asked_for(journal: Journal):
+    planned_intent_id(journal, "f1", "L1")
+    planned_intent_id(journal, "f2", "L2")
+    planned_intent_id(journal, "f2", "L3")
+
+    assert journal.unresolved_count() == 3
+    assert journal.unresolved_count(["f2"]) == 2
+    assert journal.unresolved_count(["f1", "f3"]) == 1
+    assert journal.unresolved_count([]) == 0
+
+
 def test_intents_filter_by_follower_state_and_leader_order(journal: Journal):
     a = planned_intent_id(journal, "f1", "L1")
     b = planned_intent_id(journal, "f2", "L2")
