@@ -7,10 +7,14 @@ holds them as ``Secret`` and the log filter redacts them anyway.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from copytrader.book_diff import BookDiff, diff_books
 from copytrader.checker import CheckResult, check_books
@@ -22,6 +26,7 @@ from dhan import errors
 from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
+from store.errors import StoreError
 from store.states import IntentState
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,24 @@ def check_config(args: argparse.Namespace) -> int:
     return 0 if failures == 0 else 1
 
 
+def _store_errors_exit_1(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """A store that cannot be opened (unreachable, a schema from a newer copytrader) is one
+    clear line and exit status 1, as ``run`` does, not a traceback."""
+
+    @functools.wraps(command)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (StoreError, SQLAlchemyError) as exc:
+            # the first line: the driver's message (no URL, no password), not the SQL
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            logger.critical("cannot use the store: %s: %s", type(exc).__name__, first)
+            return 1
+
+    return guarded
+
+
+@_store_errors_exit_1
 def status(args: argparse.Namespace) -> int:
     """Followers, intents by state, unresolved intents, quarantines, last restarts."""
     loaded = load_or_exit(args.config)
@@ -192,6 +215,7 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
     return _Report(check, diff, unreadable)
 
 
+@_store_errors_exit_1
 def reconcile(args: argparse.Namespace) -> int:
     """The leader's and every follower's book at the broker against the journal: what differs
     and why. Read-only; ``--apply`` runs the engine until the report is clean (or

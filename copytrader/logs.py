@@ -20,7 +20,13 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Scrub these too (a SIGHUP reload brings rotated tokens); old ones stay scrubbed."""
+        known = set(self.secrets)
+        self.secrets = self.secrets + [s for s in secrets if s and len(s) >= 4 and s not in known]
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
@@ -70,3 +76,11 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str]
     root.setLevel(level.upper())
     # urllib3 logs full URLs at DEBUG; they never carry tokens, but keep the noise down
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def add_secrets(secrets: Iterable[str]) -> None:
+    """Add secrets to the redaction filter of every handler ``setup_logging`` installed."""
+    for handler in logging.getLogger().handlers:
+        for f in handler.filters:
+            if isinstance(f, RedactingFilter):
+                f.add(secrets)

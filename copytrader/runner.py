@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from copytrader.config import (
     AccountConfig,
@@ -31,7 +32,7 @@ from copytrader.config import (
 )
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.health import HealthServer
-from copytrader.logs import setup_logging
+from copytrader.logs import add_secrets, setup_logging
 from copytrader.token_watch import TokenWatch
 
 logger = logging.getLogger("copytrader")
@@ -45,7 +46,15 @@ EMBEDDED_BALANCE_INR = 10_000_000.0
 
 
 def secrets_of(cfg: Config) -> list[str]:
-    return [cfg.leader.access_token.reveal()] + [f.access_token.reveal() for f in cfg.followers]
+    """Every secret of the config the log filter scrubs: access tokens and proxy passwords."""
+    out = [cfg.leader.access_token.reveal()] + [f.access_token.reveal() for f in cfg.followers]
+    egresses = [cfg.leader.egress] + [f.egress for f in cfg.followers]
+    for egress in egresses:
+        proxy = egress.proxy if egress is not None else None
+        password = urlsplit(proxy).password if proxy else None
+        if password:
+            out += [password, unquote(password)]
+    return out
 
 
 #: Names a KEY=VALUE file (systemd's EnvironmentFile) that is re-read on every load, so a
@@ -228,5 +237,6 @@ def _reload(engine: Engine, path: str) -> bool:
     except (ConfigError, OSError) as exc:
         logger.error("SIGHUP: config not reloaded: %s", exc)
         return False
+    add_secrets(secrets_of(new))  # rotated tokens are scrubbed from the logs from now on
     engine.reload(new)
     return True

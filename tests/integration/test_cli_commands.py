@@ -370,3 +370,23 @@ def test_run_exits_1_naming_the_address_when_the_metrics_port_is_taken(
     assert f"cannot serve metrics and health on 127.0.0.1:{port}" in result.stderr
     assert "Address already in use" in result.stderr
     rig.assert_no_token_in(result.stdout + result.stderr)
+
+
+def test_status_and_reconcile_on_a_store_from_a_newer_version_exit_1_with_one_line(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2500000000)
+    Journal.open(rig.store_url).close()
+    engine = create_engine(rig.store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    engine.dispose()
+
+    for command in ("status", "reconcile"):
+        result = rig.cli(command)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        (line,) = [s for s in result.stderr.splitlines() if "cannot use the store" in s]
+        assert "SchemaTooNew" in line and "newer" in line
