@@ -76,6 +76,9 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str]
     root.setLevel(level.upper())
     # urllib3 logs full URLs at DEBUG; they never carry tokens, but keep the noise down
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # alembic says "Will assume non-transactional DDL" on every start at INFO: misleading (the
+    # migrations run in one transaction, store/README.md); its warnings still show
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def add_secrets(secrets: Iterable[str]) -> None:
