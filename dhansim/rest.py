@@ -22,7 +22,7 @@ from dhansim.account import Account
 from dhansim.clock import ist_token_validity, mono_ns
 from dhansim.errors import SimError, bad_input, order_error, order_not_found
 from dhansim.faults import RestFaults
-from dhansim.orders import Order, order_wire, super_order_json, trade_json
+from dhansim.orders import Order, order_wire, order_wires, super_order_json, trade_json
 from dhansim.validation import (
     parse_json_object,
     parse_modify,
@@ -345,7 +345,7 @@ class RestApi:
         account: Account = request[ACCOUNT]
         mpp = self.core.settings.switches.mpp_show_as_limit
         book = self.core.exchange.book(account)
-        return json_bytes_response(json_array([order_wire(o, mpp_as_limit=mpp) for o in book]))
+        return json_bytes_response(json_array(order_wires(book, mpp_as_limit=mpp)))
 
     async def order_by_id(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dhan.codes import LegName, OrderStatus, OrderType, ProductType, TransactionType, Validity
 from dhansim.frames import order_alert
 from dhansim.instruments import Instrument, InstrumentMaster
-from dhansim.orders import Order, OrderKind, order_json, order_wire
+from dhansim.orders import Order, OrderKind, order_json, order_wire, order_wires
 from dhansim.switches import Switches
 from tests.unit.dhansim import reference_wire
 
@@ -98,6 +98,7 @@ def test_the_order_record_is_the_reference_record_byte_for_byte(o: Order, mpp: b
     expected = _compact(reference_wire.order_json(o, mpp_as_limit=mpp))
     assert _compact(order_json(o, mpp_as_limit=mpp)) == expected
     assert order_wire(o, mpp_as_limit=mpp) == expected.encode()
+    assert order_wires([o, o], mpp_as_limit=mpp) == [expected.encode()] * 2  # cached the 2nd time
 
 
 @settings(max_examples=400, deadline=None)
@@ -157,6 +158,7 @@ def test_a_cached_order_record_follows_every_change_of_any_field():
             order_wire(o, mpp_as_limit=mpp)  # cached now
             setattr(o, field.name, _another_value(getattr(o, field.name)))
             fresh = _compact(reference_wire.order_json(o, mpp_as_limit=mpp)).encode()
+            assert order_wires([o], mpp_as_limit=mpp) == [fresh], field.name
             assert order_wire(o, mpp_as_limit=mpp) == fresh, field.name
             changed_fields += (
                 fresh != _compact(reference_wire.order_json(base, mpp_as_limit=mpp)).encode()
