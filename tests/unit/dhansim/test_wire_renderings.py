@@ -153,6 +153,8 @@ def test_a_cached_order_record_follows_every_change_of_any_field():
     )
     changed_fields = 0
     for field in dataclasses.fields(Order):
+        if field.name == "wire_cache":
+            continue  # the cache itself
         for mpp in (True, False):
             o = dataclasses.replace(base, wire_cache=None)
             order_wire(o, mpp_as_limit=mpp)  # cached now
