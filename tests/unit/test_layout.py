@@ -54,8 +54,8 @@ def test_the_runtime_and_test_dependencies_are_declared():
     assert {
         "pykka",
         "websocket-client",
-        "requests",
-        "urllib3",  # dhan.rest runs on it directly (docs/performance.md)
+        "requests",  # the simulator's admin client (dhansim.admin)
+        "urllib3",  # dhan.rest's proxy path (the direct path is http.client: dhan/transport.py)
         "sqlalchemy",
         "prometheus-client",
         "pyyaml",
