@@ -11,10 +11,14 @@ import contextlib
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+
+import pytest
 
 from tests.unit.dhan.waiting import wait_until
 
@@ -94,7 +98,7 @@ class ScriptedHttpServer:
             conn.settimeout(10)
             buffered = b""
             for request_no in range(1_000):
-                head, body, buffered = _read_request(conn, buffered)
+                head, body, buffered = read_request(conn, buffered)
                 if head is None:
                     return  # the client closed the connection
                 self.received.append(Received(number, head, body))
@@ -112,7 +116,8 @@ class ScriptedHttpServer:
             conn.close()
 
 
-def _read_request(conn: socket.socket, buffered: bytes) -> tuple[bytes | None, bytes, bytes]:
+def read_request(conn: socket.socket, buffered: bytes) -> tuple[bytes | None, bytes, bytes]:
+    """One request from ``conn``: (head or None at EOF, body, what was read beyond it)."""
     data = buffered
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
@@ -145,3 +150,23 @@ def _close_and_wait_for_the_ack(conn: socket.socket) -> None:
             return state in _FIN_ACKED_STATES
 
         wait_until(fin_acked, timeout_s=5.0, poll_s=0.001)
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A throw-away certificate and key for 127.0.0.1 (no trust store knows it); skips the
+    test where openssl cannot make one."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    try:
+        subprocess.run(
+            [
+                *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+                *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+                *("-keyout", str(key), "-out", str(cert)),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("openssl cannot make a self-signed certificate here")
+    return cert, key

@@ -11,7 +11,6 @@ import asyncio
 import json
 import socket
 import ssl
-import subprocess
 import threading
 import zlib
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from dhan.rest import DhanClient
 from dhan.transport import KeepAliveTransport
 from tests.unit.dhan.conftest import CLIENT_ID, TOKEN
 from tests.unit.dhan.fake_dhan import FakeDhan
-from tests.unit.dhan.raw_http import After, ScriptedHttpServer, answer
+from tests.unit.dhan.raw_http import After, ScriptedHttpServer, answer, self_signed_cert
 from tests.unit.dhan.waiting import wait_until
 
 ACK = answer(b'{"orderId": "1", "orderStatus": "TRANSIT"}')
@@ -254,21 +253,7 @@ def test_a_tls_handshake_the_server_breaks_off_is_not_sent():
 
 @pytest.fixture
 def trusted_cert(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    try:
-        subprocess.run(
-            [
-                *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-                *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
-                *("-keyout", str(key), "-out", str(cert)),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip("openssl cannot make a self-signed certificate here")
-    return cert, key
+    return self_signed_cert(tmp_path)
 
 
 def test_https_answers_on_one_kept_alive_tls_connection(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from dhansim import Simulator
 from dhansim.pytest_plugin import SimAccount
 from tests.unit.dhan.conftest import CLIENT_ID, TOKEN
 from tests.unit.dhan.fake_dhan import FakeDhan
+from tests.unit.dhan.raw_http import read_request, self_signed_cert
 from tests.unit.dhan.waiting import wait_until
 
 PROFILE = {"dhanClientId": CLIENT_ID}
@@ -53,15 +53,14 @@ def free_port() -> int:
     return port
 
 
-class SilentCloser:
-    """A raw TCP server that reads each request in full, then closes without a byte of answer."""
+class RawServer:
+    """A raw TCP server on a free loopback port; ``handle`` gets each connection in turn."""
 
     def __init__(self) -> None:
         self._srv = socket.socket()
         self._srv.bind(("127.0.0.1", 0))
         self._srv.listen(8)
         self.port = int(self._srv.getsockname()[1])
-        self.requests: list[bytes] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -72,28 +71,26 @@ class SilentCloser:
             except OSError:
                 return  # closed by stop()
             with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(body) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    body += chunk
-                self.requests.append(head)
+                self.handle(conn)
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def stop(self) -> None:
         self._srv.close()
-        self._thread.join(2)
+
+
+class SilentCloser(RawServer):
+    """Reads each request in full, then closes without a byte of answer."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        head, _body, _rest = read_request(conn, b"")
+        if head is not None:
+            self.requests.append(head)
 
 
 # --- connections ----------------------------------------------------------------------------
@@ -257,38 +254,19 @@ def test_an_unreachable_proxy_is_not_sent_and_its_password_is_not_echoed():
     assert "hunter2-pw" not in str(info.value) and TOKEN not in str(info.value)
 
 
-class RefusingTunnelProxy:
+class RefusingTunnelProxy(RawServer):
     """A raw HTTP proxy that records each CONNECT request head and refuses it with ``status``."""
 
     def __init__(self, status: str) -> None:
         self._answer = f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode()
-        self._srv = socket.socket()
-        self._srv.bind(("127.0.0.1", 0))
-        self._srv.listen(8)
-        self.port = int(self._srv.getsockname()[1])
         self.heads: list[bytes] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._srv.accept()
-            except OSError:
-                return  # closed by stop()
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.heads.append(data)
-                conn.sendall(self._answer)
-
-    def stop(self) -> None:
-        self._srv.close()
-        self._thread.join(2)
+    def handle(self, conn: socket.socket) -> None:
+        head, _body, _rest = read_request(conn, b"")
+        if head is not None:
+            self.heads.append(head)
+            conn.sendall(self._answer)
 
 
 @pytest.mark.parametrize("status", ["403 Forbidden", "407 Proxy Authentication Required"])
@@ -351,19 +329,7 @@ def test_a_proxy_is_reached_from_the_accounts_source_address(fake: FakeDhan):
 @pytest.fixture
 def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
     """A TLS server on loopback with a self-signed certificate no trust store knows."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    try:
-        subprocess.run(
-            [
-                *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-                *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip("openssl cannot make a self-signed certificate here")
+    cert, key = self_signed_cert(tmp_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     srv = socket.socket()
