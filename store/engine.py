@@ -9,6 +9,8 @@ READ COMMITTED, pool pre-ping. ``Journal`` is the only user.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -93,9 +95,9 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            _switch_to_wal(cursor, busy_timeout_ms / 1000)
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             # Checkpoints run on the journal's background thread (store.checkpointer), not
             # inside a commit; this is only the backstop should that thread fall behind.
@@ -111,3 +113,24 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, timeout_s: float) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the database.
+
+    Switching a new database to WAL needs it to itself, and SQLite answers "database is
+    locked" at once instead of waiting out the busy timeout: seen when several engines (or a
+    CLI command and an engine) open a fresh journal in the same moment. Once the file is in
+    WAL mode (it stays so) the pragma takes no lock.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause_s = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause_s)  # back off: the holder is running a migration or the same switch
+        pause_s = min(pause_s * 2, 0.1)
