@@ -489,7 +489,9 @@ class FollowerActor(SupervisedActor):
         )
         if is_bracket(intent):
             # its BracketLegActor reads the entry's order id from the journal: write it now
-            self.journal.transitions([ack_move])
+            (outcome,) = self.journal.transitions([ack_move])
+            if isinstance(outcome, Exception):
+                raise outcome  # as a refused transition always has: the successor looks it up
             self._spawn_bracket(intent)
             return
         # A plain copy's ack waits for one batched write (``_journal_acks``): writing it here
