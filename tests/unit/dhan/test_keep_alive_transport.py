@@ -19,31 +19,17 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType, Validity
 from dhan.errors import NotSent, OutcomeUnknown
-from dhan.models import OrderRequest
 from dhan.rest import DhanClient
 from dhan.transport import KeepAliveTransport
 from tests.unit.dhan.conftest import CLIENT_ID, TOKEN
 from tests.unit.dhan.fake_dhan import FakeDhan
+from tests.unit.dhan.orders import market_buy
 from tests.unit.dhan.raw_http import After, ScriptedHttpServer, answer, self_signed_cert
 from tests.unit.dhan.waiting import wait_until
 
 ACK = answer(b'{"orderId": "1", "orderStatus": "TRANSIT"}')
 PROFILE = {"dhanClientId": CLIENT_ID}
-
-
-def order(cid: str) -> OrderRequest:
-    return OrderRequest(
-        TransactionType.BUY,
-        ExchangeSegment.NSE_EQ,
-        ProductType.INTRADAY,
-        OrderType.MARKET,
-        Validity.DAY,
-        "11536",
-        1,
-        correlation_id=cid,
-    )
 
 
 def client_of(port: int, scheme: str = "http", **kw: object) -> DhanClient:
@@ -79,9 +65,9 @@ def test_an_idle_connection_the_server_closed_is_replaced_and_the_post_is_sent_o
     scripted.append(server)
 
     with client_of(server.port) as c:
-        c.place_order(order("cid-1"))
+        c.place_order(market_buy(cid="cid-1"))
         assert server.fin_acknowledged.wait(5)
-        ack = c.place_order(order("cid-2"))
+        ack = c.place_order(market_buy(cid="cid-2"))
 
     assert ack.order_id == "1"
     assert cids(server) == [(0, "cid-1"), (1, "cid-2")]
@@ -94,9 +80,9 @@ def test_a_post_on_a_reused_connection_the_server_drops_is_unknown_and_not_resen
     scripted.append(server)
 
     with client_of(server.port) as c:
-        c.place_order(order("cid-1"))
+        c.place_order(market_buy(cid="cid-1"))
         with pytest.raises(OutcomeUnknown) as info:
-            c.place_order(order("cid-2"))
+            c.place_order(market_buy(cid="cid-2"))
 
     assert info.value.correlation_id == "cid-2"
     assert cids(server) == [(0, "cid-1"), (0, "cid-2")]  # no second try on a new connection
@@ -109,8 +95,8 @@ def test_an_answer_that_says_connection_close_is_not_reused(scripted: list[Scrip
     scripted.append(server)
 
     with client_of(server.port) as c:
-        c.place_order(order("cid-1"))
-        c.place_order(order("cid-2"))
+        c.place_order(market_buy(cid="cid-1"))
+        c.place_order(market_buy(cid="cid-2"))
 
     assert cids(server) == [(0, "cid-1"), (1, "cid-2")]
 
@@ -122,7 +108,7 @@ def test_a_malformed_status_line_is_an_unknown_outcome_sent_once(
     scripted.append(server)
 
     with client_of(server.port) as c, pytest.raises(OutcomeUnknown) as info:
-        c.place_order(order("cid-1"))
+        c.place_order(market_buy(cid="cid-1"))
 
     assert "BadStatusLine" in str(info.value)
     assert cids(server) == [(0, "cid-1")]
@@ -197,18 +183,6 @@ async def _new_event() -> asyncio.Event:
     return asyncio.Event()
 
 
-def test_a_deflate_compressed_answer_is_decoded(fake: FakeDhan, client: DhanClient):
-    async def compressed(_: web.Request) -> web.StreamResponse:
-        resp = web.json_response(PROFILE | {"padding": "x" * 2000})
-        resp.enable_compression(web.ContentCoding.deflate)
-        return resp
-
-    fake.on("GET", "/profile", compressed)
-
-    assert client.profile().client_id == CLIENT_ID
-    assert fake.seen[0].headers["Accept-Encoding"] == "gzip, deflate"
-
-
 def test_raw_deflate_without_the_zlib_wrapper_is_decoded(scripted: list[ScriptedHttpServer]):
     squeezer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     body = squeezer.compress(json.dumps(PROFILE).encode()) + squeezer.flush()
@@ -239,7 +213,7 @@ def test_a_tls_handshake_the_server_breaks_off_is_not_sent():
     thread.start()
     try:
         with client_of(srv.getsockname()[1], "https") as c, pytest.raises(NotSent) as info:
-            c.place_order(order("cid-1"))
+            c.place_order(market_buy(cid="cid-1"))
     finally:
         thread.join(5)
         srv.close()

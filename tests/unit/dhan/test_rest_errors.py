@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType, Validity
+from dhan.codes import OrderType, Validity
 from dhan.errors import (
     AuthError,
     BadResponse,
@@ -19,25 +19,11 @@ from dhan.errors import (
     OutcomeUnknown,
     RateLimited,
 )
-from dhan.models import ModifyRequest, OrderRequest
+from dhan.models import ModifyRequest
 from dhan.rest import DhanClient
 from tests.unit.dhan.conftest import CLIENT_ID, TOKEN
 from tests.unit.dhan.fake_dhan import FakeDhan
-
-CID = "Eabc-0123456789abcdef"
-
-
-def order(cid: str | None = CID) -> OrderRequest:
-    return OrderRequest(
-        TransactionType.BUY,
-        ExchangeSegment.NSE_EQ,
-        ProductType.INTRADAY,
-        OrderType.MARKET,
-        Validity.DAY,
-        "11536",
-        1,
-        correlation_id=cid,
-    )
+from tests.unit.dhan.orders import CID, market_buy
 
 
 def dh_error(code: str, message: str, error_type: str = "Order_Error") -> dict[str, str]:
@@ -93,7 +79,7 @@ def test_connection_refused_is_not_sent(closed_port: int):
         ) as c,
         pytest.raises(NotSent) as info,
     ):
-        c.place_order(order())
+        c.place_order(market_buy())
 
     assert info.value.endpoint == "POST /orders"
     assert info.value.correlation_id == CID
@@ -121,7 +107,7 @@ def test_a_connect_timeout_is_not_sent(full_backlog: int):
         ) as c,
         pytest.raises(NotSent) as info,
     ):
-        c.place_order(order())
+        c.place_order(market_buy())
 
     assert "ConnectTimeout" in str(info.value) or "timed out" in str(info.value)
 
@@ -130,7 +116,7 @@ def test_a_read_timeout_is_an_unknown_outcome(fake: FakeDhan, client: DhanClient
     fake.hang("POST", "/orders")
 
     with pytest.raises(OutcomeUnknown) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert info.value.correlation_id == CID
     assert info.value.endpoint == "POST /orders"
@@ -141,7 +127,7 @@ def test_a_connection_reset_after_sending_is_an_unknown_outcome(fake: FakeDhan, 
     fake.reset("POST", "/orders")
 
     with pytest.raises(OutcomeUnknown):
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert len(fake.seen) == 1
 
@@ -150,7 +136,7 @@ def test_nothing_is_retried_behind_the_callers_back(fake: FakeDhan, client: Dhan
     fake.answer("POST", "/orders", status=503, body="<html>busy</html>", content_type="text/html")
 
     with pytest.raises(OutcomeUnknown):
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert len(fake.seen) == 1
 
@@ -163,7 +149,7 @@ def test_a_5xx_with_an_html_body_is_an_unknown_outcome_with_a_short_excerpt(
     fake.answer("POST", "/orders", status=status, body=page, content_type="text/html")
 
     with pytest.raises(OutcomeUnknown) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert info.value.http_status == status
     assert "Bad Gateway" in str(info.value)
@@ -185,7 +171,7 @@ def test_dh_908_and_909_are_unknown_outcomes(fake: FakeDhan, client: DhanClient,
     fake.answer("POST", "/orders", status=500, json_body=dh_error(code, "backend trouble"))
 
     with pytest.raises(OutcomeUnknown) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert info.value.code == code
 
@@ -199,7 +185,7 @@ def test_dh_904_is_rate_limited_with_every_detail(fake: FakeDhan, client: DhanCl
     )
 
     with pytest.raises(RateLimited) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     err = info.value
     assert (err.code, err.http_status, err.endpoint, err.correlation_id) == (
@@ -215,7 +201,7 @@ def test_dh_904_under_a_400_is_still_rate_limited(fake: FakeDhan, client: DhanCl
     fake.answer("POST", "/orders", status=400, json_body=dh_error("DH-904", "slow down"))
 
     with pytest.raises(RateLimited):
-        client.place_order(order())
+        client.place_order(market_buy())
 
 
 def test_a_bare_429_is_rate_limited(fake: FakeDhan, client: DhanClient):
@@ -256,7 +242,7 @@ def test_dh_rejections_are_classified_by_code_and_message(
     fake.answer("POST", "/orders", status=400, json_body=dh_error(code, message))
 
     with pytest.raises(expected) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert type(info.value) is expected
     assert info.value.code == code and message in str(info.value)
@@ -266,7 +252,7 @@ def test_an_error_body_under_a_200_is_still_an_error(fake: FakeDhan, client: Dha
     fake.answer("POST", "/orders", json_body=dh_error("DH-905", "Invalid IP"))
 
     with pytest.raises(InputError):
-        client.place_order(order())
+        client.place_order(market_buy())
 
 
 def test_a_token_echoed_by_the_server_is_redacted(fake: FakeDhan, client: DhanClient):
@@ -307,7 +293,7 @@ def test_a_2xx_with_unparseable_json_is_a_bad_response(fake: FakeDhan, client: D
     fake.answer("POST", "/orders", body='{"orderId": "1", "orderSt')
 
     with pytest.raises(BadResponse) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert "not JSON" in str(info.value)
     assert info.value.http_status == 200 and info.value.correlation_id == CID
@@ -319,7 +305,7 @@ def test_an_empty_200_where_an_order_ack_is_due_is_a_bad_response(
     fake.answer("POST", "/orders", body="")
 
     with pytest.raises(BadResponse, match="empty body") as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     err = info.value
     assert (err.http_status, err.endpoint, err.correlation_id) == (200, "POST /orders", CID)
@@ -329,7 +315,7 @@ def test_a_missing_required_field_names_the_field_and_endpoint(fake: FakeDhan, c
     fake.answer("POST", "/orders", json_body={"orderId": "1"})
 
     with pytest.raises(BadResponse) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert str(info.value).startswith("orderStatus: missing")
     err = info.value
@@ -369,7 +355,7 @@ def test_an_error_body_nested_beyond_reason_is_classified_by_its_status(
     fake.answer("POST", "/orders", status=503, body="[" * 100_000 + "]" * 100_000)
 
     with pytest.raises(OutcomeUnknown) as info:
-        client.place_order(order())
+        client.place_order(market_buy())
 
     assert info.value.http_status == 503 and len(str(info.value)) < 400
 

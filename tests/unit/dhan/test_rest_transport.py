@@ -16,33 +16,17 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType, Validity
 from dhan.errors import NotSent, OutcomeUnknown, Rejected
-from dhan.models import OrderRequest
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from dhansim.pytest_plugin import SimAccount
 from tests.unit.dhan.conftest import CLIENT_ID, TOKEN
 from tests.unit.dhan.fake_dhan import FakeDhan
+from tests.unit.dhan.orders import market_buy
 from tests.unit.dhan.raw_http import read_request, self_signed_cert
 from tests.unit.dhan.waiting import wait_until
 
 PROFILE = {"dhanClientId": CLIENT_ID}
-
-
-def market_buy(
-    security_id: str = "11536", cid: str | None = "Eabc-0123456789abcdef"
-) -> OrderRequest:
-    return OrderRequest(
-        TransactionType.BUY,
-        ExchangeSegment.NSE_EQ,
-        ProductType.INTRADAY,
-        OrderType.MARKET,
-        Validity.DAY,
-        security_id,
-        1,
-        correlation_id=cid,
-    )
 
 
 def free_port() -> int:
@@ -145,15 +129,19 @@ def test_the_wire_headers_are_those_the_requests_based_client_sent(
     assert "Content-Length" not in get.headers and "Transfer-Encoding" not in get.headers
 
 
-def test_a_gzip_compressed_answer_is_decoded(fake: FakeDhan, client: DhanClient):
+@pytest.mark.parametrize("coding", [web.ContentCoding.gzip, web.ContentCoding.deflate])
+def test_a_compressed_answer_is_decoded(
+    fake: FakeDhan, client: DhanClient, coding: web.ContentCoding
+):
     async def compressed(_: web.Request) -> web.StreamResponse:
         resp = web.json_response(PROFILE | {"padding": "x" * 2000})
-        resp.enable_compression(web.ContentCoding.gzip)
+        resp.enable_compression(coding)
         return resp
 
     fake.on("GET", "/profile", compressed)
 
     assert client.profile().client_id == CLIENT_ID
+    assert fake.seen[0].headers["Accept-Encoding"] == "gzip, deflate"
 
 
 def test_a_redirect_is_not_followed_so_the_order_and_token_stay_home(
