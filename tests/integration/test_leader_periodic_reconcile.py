@@ -96,14 +96,13 @@ def place_while_the_socket_drops_frames(
 
 
 def stays(predicate: Callable[[], bool], duration_s: float) -> bool:
-    """True if ``predicate`` holds at every poll for ``duration_s`` (an absence check: the
-    duration is what is being tested, not a synchronisation)."""
-    deadline = time.monotonic() + duration_s
-    while time.monotonic() < deadline:
-        if not predicate():
-            return False
-        time.sleep(0.05)
-    return predicate()
+    """True if ``predicate`` holds for ``duration_s`` (an absence check: the duration is what
+    is being tested): the wait for it to turn false runs out."""
+    try:
+        wait_until(lambda: not predicate(), duration_s, 0.05, what="the predicate to turn false")
+    except AssertionError:
+        return predicate()
+    return False
 
 
 def test_an_order_whose_frames_the_socket_lost_is_copied_by_the_next_periodic_reconcile(
