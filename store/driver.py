@@ -5,10 +5,14 @@ SQLAlchemy's per-call machinery -- statement compilation, ``Connection``, events
 processing -- which costs several times the SQL itself. Each statement is built from the models
 (so it follows the schema), compiled once per dialect with *named* parameters (``:name`` for
 sqlite3, ``%(name)s`` for psycopg: the same dicts serve both) and run on the driver's connection.
+sqlite3 gets positional text (``?``) instead: callers still pass dicts, which
+``DriverSql.params`` lays out in the statement's order, because sqlite3 binds a named parameter
+by looking its name up in the dict -- ~0.3 us per column, paid per row of a 34-column insert.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,17 +43,42 @@ class DriverSql:
 
     text: str
     constants: dict[str, Any] = field(default_factory=dict)
+    #: Positional text (sqlite3): the parameter names in the order of its ``?`` marks.
+    positions: tuple[str, ...] | None = None
 
-    def params(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {**self.constants, **values} if self.constants else values
+    def params(self, values: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        """The driver's parameters for ``values`` (by column name) plus the statement's
+        constants; a missing value raises ``KeyError`` naming it."""
+        merged = {**self.constants, **values} if self.constants else values
+        if self.positions is None:
+            return merged
+        return tuple([merged[name] for name in self.positions])
+
+
+def _bind_null(_value: None) -> None:
+    return None
+
+
+def register_sqlite_binds() -> None:
+    """Bind ``None`` and ``bool`` through sqlite3's adapter registry (idempotent).
+
+    sqlite3 binds ``int``/``float``/``str`` at once, but any other type -- ``None`` and
+    ``bool`` included -- goes through its adaptation protocol, whose ``__conform__`` lookup
+    formats and discards an AttributeError: ~0.75 us per value, 0.1 ms for the ~15 NULL and
+    boolean columns of ten intent rows. A registered adapter is found first. The registry is
+    process-wide; these two give exactly what sqlite3 binds anyway (NULL, and 0/1).
+    """
+    sqlite3.register_adapter(type(None), _bind_null)
+    sqlite3.register_adapter(bool, int)
 
 
 def named_dialect(dialect: Dialect) -> Dialect:
-    """``dialect`` with named parameters: psycopg's pyformat already is; sqlite3's qmark is not."""
-    if dialect.paramstyle in ("named", "pyformat"):
+    """``dialect`` with parameters ``compile_for`` can bind from a dict: psycopg's pyformat
+    (named), or sqlite3's qmark (positional, laid out by name in ``DriverSql.params``)."""
+    if dialect.paramstyle in ("pyformat", "qmark"):
         return dialect
     # A fresh instance of the same dialect class; SQLite dialects take the paramstyle.
-    return type(dialect)(paramstyle="named")  # type: ignore[call-arg]  # the base class types no kwargs
+    return type(dialect)(paramstyle="qmark")  # type: ignore[call-arg]  # the base class types no kwargs
 
 
 def compile_for(stmt: Any, dialect: Dialect, keys: Sequence[str] | None = None) -> DriverSql:
@@ -66,7 +95,8 @@ def compile_for(stmt: Any, dialect: Dialect, keys: Sequence[str] | None = None) 
         raise ValueError(f"an expanding IN cannot be precompiled; use in_params: {text}")
     # Parameters without a value are the caller's; the others are literals of the statement.
     constants = {k: v for k, v in compiled.params.items() if k not in columns and v is not None}
-    return DriverSql(text, constants)
+    positions = tuple(compiled.positiontup) if compiled.positional else None
+    return DriverSql(text, constants, positions)
 
 
 def in_params(column: Any, name: str, count: int) -> ColumnElement[bool]:

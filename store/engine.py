@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from store.checkpointer import BACKSTOP_PAGES
+from store.driver import register_sqlite_binds
 
 #: Execution option that marks a connection as a writer (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "copytrader_write"
@@ -80,6 +81,7 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
     if url.database in (None, "", ":memory:"):
         # An in-memory database is per connection and dies with the process: not a journal.
         raise ValueError("the journal needs a SQLite file (sqlite:///path/to/file.db)")
+    register_sqlite_binds()
     engine = create_engine(
         url,
         pool_size=pool_size,

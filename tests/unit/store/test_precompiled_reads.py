@@ -9,6 +9,7 @@ leg, bracket and audit shape, each read must give equal records for every filter
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from dhan.codes import LegName, OrderStatus, ProductType, Validity
 from store import IntentState, Journal
-from store.driver import compile_for, in_params
+from store.driver import compile_for, in_params, register_sqlite_binds
 from store.models import (
     AccountMark,
     AuditEntry,
@@ -296,18 +297,39 @@ def test_reads_leave_pooled_connections_as_write_transactions_need_them(populate
 # --- compiling ----------------------------------------------------------------------------------
 
 
-def test_compiled_sql_has_named_parameters_for_both_drivers():
+def test_compiled_sql_binds_a_dict_of_names_on_both_drivers():
     stmt = select(_INTENTS.id).where(
         _INTENTS.follower == "f1", in_params(_INTENTS.state, "state", 2)
     )
     qmark = SQLiteDialect_pysqlite()  # sqlite3's default paramstyle is qmark
     assert qmark.paramstyle == "qmark"
     sqlite_sql = compile_for(stmt, qmark)
-    assert ":follower_1" in sqlite_sql.text and ":state_0, :state_1" in sqlite_sql.text
-    assert "?" not in sqlite_sql.text
+    # sqlite3 gets positional marks; the names are laid out in the statement's order
+    assert "follower_intents.follower = ?" in sqlite_sql.text and "IN (?, ?)" in sqlite_sql.text
+    assert sqlite_sql.positions == ("follower_1", "state_0", "state_1")
     assert sqlite_sql.constants == {"follower_1": "f1"}
+    assert sqlite_sql.params({"state_1": "SENDING", "state_0": "PLANNED"}) == (
+        "f1",
+        "PLANNED",
+        "SENDING",
+    )
+    with pytest.raises(KeyError, match="state_1"):
+        sqlite_sql.params({"state_0": "PLANNED"})
     pg_sql = compile_for(stmt, PGDialect_psycopg())
     assert "%(follower_1)s" in pg_sql.text and "%(state_1)s" in pg_sql.text
+    assert pg_sql.positions is None
+
+
+def test_sqlite_binds_none_and_booleans_as_null_and_integers(tmp_path):
+    register_sqlite_binds()
+    conn = sqlite3.connect(tmp_path / "binds.db")
+    try:
+        conn.execute("CREATE TABLE t (a, b, c)")
+        conn.execute("INSERT INTO t VALUES (?, ?, ?)", (None, True, False))
+        row = conn.execute("SELECT a IS NULL, typeof(b), b, c FROM t").fetchone()
+    finally:
+        conn.close()
+    assert row == (1, "integer", 1, 0)
 
 
 def test_an_expanding_in_cannot_be_precompiled():
