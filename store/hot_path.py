@@ -33,7 +33,13 @@ from store.records import (
     normalise_leg,
 )
 from store.redaction import redact_secrets, redact_text
-from store.rows import desired_params, intent_from_row, new_intent_params, snapshot_params
+from store.rows import (
+    desired_params,
+    intent_from_row,
+    new_intent,
+    new_intent_params,
+    snapshot_params,
+)
 from store.statements import build_statements
 from store.states import NEEDS_BROKER_ORDER_ID, TERMINAL_STATES, IntentState, is_legal
 
@@ -103,6 +109,7 @@ class HotPath:
             # Row locks in id order, as ``transitions`` takes them: no lock-order deadlock.
             read = read.with_for_update()
         self.read_intents = compile_for(read, dialect)
+        self.last_rowid = DriverSql("SELECT last_insert_rowid() AS id")
         self.read_intent_ids = compile_for(
             select(FollowerIntent.id, FollowerIntent.follower, FollowerIntent.leg).where(
                 FollowerIntent.leader_order_id == bindparam("leader_order_id")
@@ -236,6 +243,7 @@ class HotPath:
             for stored in found.rows:
                 existing[(order_id, stored["follower"], stored["leg"])] = stored
         inserts: list[dict[str, Any]] = []
+        inserted: list[tuple[DesiredIntent, dict[str, Any]]] = []
         updates: list[dict[str, Any]] = []
         audit: list[dict[str, Any]] = []
         for intent in intents:
@@ -257,6 +265,7 @@ class HotPath:
                     new["state_reason"] = "claimed for sending with its leader event"
                     kind = "intent_claimed"
                 inserts.append(new)
+                inserted.append((intent, new))
                 version, state = 1, new["state"]
             else:
                 wanted = desired_params(intent)
@@ -290,28 +299,39 @@ class HotPath:
                 touched_out.add(intent.follower)
         if inserts:
             self.run(conn, self.insert_intent, inserts)
-            claimed = [r for r in inserts if r["state"] == IntentState.SENDING.value]
-            if claimed and claimed_out is not None:
-                self._claimed_intents(conn, snap.leader_order_id, claimed, now, claimed_out)
+            if claimed_out is not None:
+                claimed = [
+                    (intent, row, intent_id)
+                    for (intent, row), intent_id in zip(
+                        inserted,
+                        self._inserted_ids(conn, snap.leader_order_id, inserts),
+                        strict=True,
+                    )
+                    if row["state"] == IntentState.SENDING.value
+                ]
+                claimed_out.extend(
+                    new_intent(i, intent_id, row, now) for i, row, intent_id in claimed
+                )
         if updates:
             self.run(conn, self.update_intent, updates)
         return audit
 
-    def _claimed_intents(
-        self,
-        conn: DbapiConnection,
-        leader_order_id: str,
-        claimed: list[dict[str, Any]],
-        now: datetime,
-        out: list[Intent],
-    ) -> None:
-        """The just-inserted claimed rows as ``Intent`` records (their ids read back)."""
+    def _inserted_ids(
+        self, conn: DbapiConnection, leader_order_id: str, inserts: list[dict[str, Any]]
+    ) -> list[int]:
+        """The ids of the rows ``insert_intent`` just inserted, in the order of ``inserts``.
+
+        SQLite: consecutive up to ``last_insert_rowid()``. The table has no AUTOINCREMENT, so
+        each insert takes the largest rowid + 1 (SQLite's documented rowid choice below 2**63),
+        and this transaction holds the only write lock. PostgreSQL draws ids from a sequence
+        that other sessions share, so they are read back.
+        """
+        if not self.postgres:
+            (last,) = self.run(conn, self.last_rowid, {}).rows[0].values()
+            return list(range(last - len(inserts) + 1, last + 1))
         found = self.run(conn, self.read_intent_ids, {"leader_order_id": leader_order_id})
         ids = {(r["follower"], r["leg"]): r["id"] for r in found.rows}
-        for row in claimed:
-            full = {**row, "id": ids[(row["follower"], row["leg"])]}
-            full["created_at"] = full["updated_at"] = now
-            out.append(intent_from_row(full))
+        return [ids[(row["follower"], row["leg"])] for row in inserts]
 
     def transition(
         self,

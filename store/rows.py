@@ -184,6 +184,50 @@ def new_intent_params(intent: DesiredIntent, now: datetime) -> dict[str, Any]:
     }
 
 
+def new_intent(
+    intent: DesiredIntent, intent_id: int, row: Mapping[str, Any], now: datetime
+) -> Intent:
+    """The ``Intent`` of a row just inserted as ``row`` (``new_intent_params(intent, now)``,
+    its state possibly changed), without reading it back: the desired fields come from
+    ``intent`` itself, already typed."""
+    return Intent(
+        id=intent_id,
+        follower=intent.follower,
+        leader_order_id=intent.leader_order_id,
+        leg=row["leg"],
+        correlation_id=intent.correlation_id,
+        transaction_type=intent.transaction_type,
+        exchange_segment=intent.exchange_segment,
+        product_type=intent.product_type,
+        order_type=intent.order_type,
+        validity=intent.validity,
+        security_id=intent.security_id,
+        quantity=intent.quantity,
+        price=intent.price,
+        trigger_price=intent.trigger_price,
+        bo_profit_value=intent.bo_profit_value,
+        bo_stop_loss_value=intent.bo_stop_loss_value,
+        target_price=intent.target_price,
+        stop_loss_price=intent.stop_loss_price,
+        trailing_jump=intent.trailing_jump,
+        desired_open=intent.desired_open,
+        skip_reason=intent.skip_reason,
+        state=_state(row["state"]),
+        desired_version=row["desired_version"],
+        applied_version=row["applied_version"],
+        broker_order_id=None,
+        broker_status=None,
+        filled_qty=row["filled_qty"],
+        modifications=row["modifications"],
+        attempts=row["attempts"],
+        error_code=None,
+        error_message=None,
+        state_reason=row["state_reason"],
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def intent_from_row(row: Mapping[Any, Any]) -> Intent:
     """The ``Intent`` held by a ``follower_intents`` row."""
     return Intent(
