@@ -1,9 +1,11 @@
 """Journal cost on the hot path: latency of the leader's writes, CPU of each per-copy call.
 
 ``python -m bench.journal`` runs two sections per backend. **latency**: p50/p99 of
-``record_leader_snapshot`` for a new leader order (N intents inserted), a modification (N
-intents updated), a duplicated frame (a no-op), and one ``transition`` (mark SENDING); then it
-settles the copies (DONE, not measured) so open intents stay few, as in a trading day.
+``record_leader_snapshot`` for a new leader order (N intents inserted), the same with the copies
+claimed (``record_and_claim``, the engine's call), a modification (N intents updated), a
+duplicated frame (a no-op), and one ``transition`` (mark SENDING); then it settles the copies
+(DONE, not measured) so open intents stay few, as in a trading day. Leader order ids increase,
+as the broker's do.
 **calls**: CPU of the calling thread and wall p50 per call of the calls a copy makes --
 ``transition`` (claim and ack), ``transitions`` (10 acks at once, when the journal has it),
 ``intents``, ``intent``, ``intents_needing_action``, ``leader_snapshot``, ``leader_legs`` --
@@ -111,10 +113,16 @@ def run_backend(backend: Backend, events: int, followers: int) -> dict[str, dict
     modify_s: list[float] = []
     duplicate_s: list[float] = []
     sending_s: list[float] = []
+    claimed_s: list[float] = []
     record = journal.record_leader_snapshot
+    claim_for = [f"follower{k}" for k in range(followers)]
+    # Increasing numeric ids, as the broker issues them (Dhan's "112111182198"; the simulator
+    # counts from 112000000001): the journal's keys that start with the order id then grow at
+    # the end of their indexes, as on a trading day. Random ids would touch a random leaf each.
+    first_id = time.time_ns() // 1000
     try:
         for n in range(-50, events):  # the first 50 warm caches and pools; not measured
-            order = f"{uuid.uuid4().hex[:8]}{n}"
+            order = str(first_id + 2 * n)
             snap, wanted = _snapshot(order, 2 * n, 100.0), _intents(order, followers, 100.0)
             took = _timed(record, snap, wanted)
             modified = _snapshot(order, 2 * n + 1, 100.5)
@@ -124,11 +132,21 @@ def run_backend(backend: Backend, events: int, followers: int) -> dict[str, dict
             intent = journal.intent_by_correlation_id(again[0].correlation_id)
             assert intent is not None
             took_sending = _timed(journal.transition, intent.id, IntentState.SENDING)
+            # The engine's call: the same new order, its copies claimed (SENDING) for the hints.
+            claimed = str(first_id + 2 * n + 1)
+            took_claimed = _timed(
+                journal.record_and_claim,
+                _snapshot(claimed, 2 * n, 100.0),
+                _intents(claimed, followers, 100.0),
+                claim_for,
+            )
             # Not measured: the copies end (as real orders fill or cancel), so the set of open
             # intents stays as small as on a trading day instead of growing without bound.
-            for copy in journal.intents(leader_order_id=order):
-                journal.transition(copy.id, IntentState.DONE, reason="bench: settled")
+            for settled in (order, claimed):
+                for copy in journal.intents(leader_order_id=settled):
+                    journal.transition(copy.id, IntentState.DONE, reason="bench: settled")
             if n >= 0:
+                claimed_s.append(took_claimed)
                 new_s.append(took)
                 modify_s.append(took_modify)
                 duplicate_s.append(took_duplicate)
@@ -137,6 +155,7 @@ def run_backend(backend: Backend, events: int, followers: int) -> dict[str, dict
         journal.close()
     return {
         f"new order + {followers} intents": _percentiles(new_s),
+        f"new order + {followers} intents claimed": _percentiles(claimed_s),
         f"modify + {followers} intents updated": _percentiles(modify_s),
         "duplicate frame (no-op)": _percentiles(duplicate_s),
         "transition -> SENDING": _percentiles(sending_s),
