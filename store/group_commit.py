@@ -85,6 +85,13 @@ class GroupCommitter:
             self._drop_connection()
 
     @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No batch begins or commits inside this block; writers that arrive meanwhile gather
+        in the next batch (the WAL checkpointer finishes a checkpoint here)."""
+        with self._gate:
+            yield
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         current: _Batch | None = getattr(self._local, "batch", None)
         if current is not None:  # nested write on this thread: a savepoint of the same batch

@@ -95,7 +95,8 @@ class Journal:
             self._readers = ReadConnections(engine.raw_connection, keep=engine.pool.size())  # type: ignore[attr-defined]  # QueuePool
         self._checkpointer: WalCheckpointer | None = None
         if self._dialect == "sqlite" and engine.url.database:
-            self._checkpointer = WalCheckpointer(engine.url.database)
+            pause = self._group.paused if self._group is not None else None
+            self._checkpointer = WalCheckpointer(engine.url.database, pause=pause)
             self._checkpointer.start()
 
     # --- lifecycle ------------------------------------------------------------------------
