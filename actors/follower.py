@@ -127,6 +127,8 @@ class FollowerActor(SupervisedActor):
         self.unjournaled: list[TransitionRequest] = []
         self._converging = False
         self._converge_again = False
+        #: while a claiming hint is handled: tells the leader feed our first copy has left
+        self.hint_sent: Callable[[], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -156,19 +158,17 @@ class FollowerActor(SupervisedActor):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, LeaderChanged):
-            if message.received_ns:
-                self._stamp_leader_event(message)
-            self.refresh_soon.update(message.settled)
-            if message.claimed and message.verify_claims:
-                # claims from a reconcile: looked up by correlationId before any send
-                self.stale_in_flight.update(i.id for i in message.claimed)
-                self._converge()
-            elif message.claimed:
-                # the fast path: new orders claimed for us in the leader's transaction
-                self._take_claims(message.claimed)
-            elif message.changed:
-                self._converge()
-            self._hint_brackets(message.leader_order_ids)
+            taken = message.taken
+            if taken is None:
+                self._on_leader_changed(message)
+                return None
+            # The feed waits (GIL released) until our copy has left: see HintsTaken.
+            self.hint_sent = _once(taken.take)
+            try:
+                self._on_leader_changed(message)
+            finally:
+                self.hint_sent()  # nothing sent (or it failed): the feed need not wait on us
+                self.hint_sent = None
         elif isinstance(message, Tick):
             self._journal_acks()
             self._forget_stale_permit_requests()
@@ -208,6 +208,21 @@ class FollowerActor(SupervisedActor):
         else:
             return super().on_receive(message)
         return None
+
+    def _on_leader_changed(self, message: LeaderChanged) -> None:
+        if message.received_ns:
+            self._stamp_leader_event(message)
+        self.refresh_soon.update(message.settled)
+        if message.claimed and message.verify_claims:
+            # claims from a reconcile: looked up by correlationId before any send
+            self.stale_in_flight.update(i.id for i in message.claimed)
+            self._converge()
+        elif message.claimed:
+            # the fast path: new orders claimed for us in the leader's transaction
+            self._take_claims(message.claimed)
+        elif message.changed:
+            self._converge()
+        self._hint_brackets(message.leader_order_ids)
 
     def _adopt_from_book(self) -> None:
         """At start, match unsettled intents against the broker's book by correlationId.
@@ -451,11 +466,15 @@ class FollowerActor(SupervisedActor):
             )
             self.sent.add(intent.id)
         started = time.monotonic()
+        sent = self.hint_sent
         try:
             if intent.leg == "" and _is_super(intent):
-                ack = self.client.place_super_order(place_request(intent, super_order=True))  # type: ignore[arg-type]
+                ack = self.client.place_super_order(
+                    place_request(intent, super_order=True),  # type: ignore[arg-type]
+                    on_sent=sent,
+                )
             else:
-                ack = self.client.place_order(place_request(intent))  # type: ignore[arg-type]
+                ack = self.client.place_order(place_request(intent), on_sent=sent)  # type: ignore[arg-type]
         except errors.DhanError as exc:
             self._send_failed(intent, Action.PLACE, exc, started)
             return
@@ -834,3 +853,16 @@ def _settle_args(intent: Intent, order: Order) -> dict[str, Any]:
 
 def _is_super(intent: Intent) -> bool:
     return intent.target_price is not None and intent.stop_loss_price is not None
+
+
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` that runs on the first call only."""
+    done = False
+
+    def call() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            fn()
+
+    return call

@@ -9,7 +9,6 @@ replays. A dead socket or a missed pong makes it crash on purpose; its superviso
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -17,7 +16,14 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from actors.messages import FeedConnected, FeedFailed, LeaderChanged, LeaderUpdateReceived, Tick
+from actors.messages import (
+    FeedConnected,
+    FeedFailed,
+    HintsTaken,
+    LeaderChanged,
+    LeaderUpdateReceived,
+    Tick,
+)
 from actors.names import follower_name
 from actors.sizing import SizingContext, desired_intents
 from actors.snapshots import (
@@ -46,6 +52,12 @@ logger = logging.getLogger(__name__)
 #: delivers is never taken for one it missed (and skipped by ``reconcile_policy``), and a book
 #: that lags the socket never rolls a journaled change back.
 CONFIRM_AFTER_S = 2.0
+
+#: After hinting the followers it claimed copies for, the feed waits (GIL released) until
+#: their copies have left, at most this long per claimed follower and this long in all,
+#: before its next work (often the same order's next frame): see ``actors.messages.HintsTaken``.
+HINT_WAIT_S_PER_FOLLOWER = 0.002
+HINT_WAIT_MAX_S = 0.025
 
 #: The fields compared to decide whether a REST row says something the journal does not know.
 _STATE_FIELDS = (
@@ -218,8 +230,10 @@ class LeaderFeedActor(SupervisedActor):
         snaps = self._snapshots_for(u)
         changed, claimed, touched = self._record(snaps)
         if changed:
+            taken = self._hint(changed, received_ns, claimed, touched)
+            if taken is not None:
+                taken.wait(min(HINT_WAIT_S_PER_FOLLOWER * len(claimed), HINT_WAIT_MAX_S))
             self.metrics.leader_events.labels("socket").inc()
-            self._hint(changed, received_ns, claimed, touched)
         else:
             self.metrics.leader_events.labels("duplicate").inc()
 
@@ -329,10 +343,13 @@ class LeaderFeedActor(SupervisedActor):
         touched: set[str] | None = None,
         *,
         verify_claims: bool = False,
-    ) -> None:
+    ) -> HintsTaken | None:
         """Hint the followers that have work from these snapshots (a TRANSIT -> PENDING frame
         that changes no intent wakes nobody): their intents changed, a bracket leg moved (their
-        BracketLegActor checks), or the leader order filled or ended (they check their copy)."""
+        BracketLegActor checks), or the leader order filled or ended (they check their copy).
+
+        Returns, for a live event that claimed copies, what counts the claimed followers
+        whose copy has left (the caller waits on it: :class:`HintsTaken`)."""
         ids: list[str] = []
         for s in snaps:
             ids.append(s.leader_order_id)
@@ -346,15 +363,28 @@ class LeaderFeedActor(SupervisedActor):
             )
         )
         legs = any(s.parent_order_id or s.leg_name for s in snaps)
+        claimed = claimed or {}
+        order_ids = tuple(ids)
+        hints: list[tuple[str, tuple[Intent, ...], bool]] = []
         for f in self.followers():
-            mine = tuple((claimed or {}).get(f.name, ()))
+            mine = tuple(claimed.get(f.name, ()))
             changed = bool(mine) or touched is None or f.name in touched
-            if not (changed or legs or settled):
-                continue
-            msg = LeaderChanged(tuple(ids), received_ns, mine, settled, verify_claims, changed)
-            # restarting or quarantined: it converges from the journal on start
-            with contextlib.suppress(ChildUnavailable):
-                self.registry.tell(follower_name(f.name), msg)
+            if changed or legs or settled:
+                hints.append((f.name, mine, changed))
+        claims = sum(1 for _name, mine, _changed in hints if mine)
+        taken = HintsTaken(claims) if claims and not verify_claims else None
+        for name, mine, changed in hints:
+            mark = taken if mine else None
+            msg = LeaderChanged(
+                order_ids, received_ns, mine, settled, verify_claims, changed, taken=mark
+            )
+            try:
+                self.registry.tell(follower_name(name), msg)
+            except ChildUnavailable:
+                # restarting or quarantined: it converges from the journal on start
+                if mark is not None:
+                    mark.take()
+        return taken
 
     # -- REST reconcile -------------------------------------------------------------------------
 

@@ -268,9 +268,17 @@ class DhanClient:
 
     # --- orders -------------------------------------------------------------------------
 
-    def place_order(self, req: OrderRequest) -> OrderAck:
-        """``POST /orders``. Check ``order_status``: a 200 can carry ``REJECTED``."""
-        reply = self._request("POST", "/orders", req.to_wire(), cid=req.correlation_id)
+    def place_order(
+        self, req: OrderRequest, *, on_sent: Callable[[], None] | None = None
+    ) -> OrderAck:
+        """``POST /orders``. Check ``order_status``: a 200 can carry ``REJECTED``.
+
+        ``on_sent``: called once the request has left, before the answer is awaited (through
+        a proxy: once the answer is in).
+        """
+        reply = self._request(
+            "POST", "/orders", req.to_wire(), cid=req.correlation_id, on_sent=on_sent
+        )
         return reply.one(OrderAck.from_wire)
 
     def modify_order(self, order_id: str, req: ModifyRequest) -> OrderAck:
@@ -358,9 +366,13 @@ class DhanClient:
 
     # --- super orders -------------------------------------------------------------------
 
-    def place_super_order(self, req: SuperOrderRequest) -> OrderAck:
-        """``POST /super/orders``."""
-        reply = self._request("POST", "/super/orders", req.to_wire(), cid=req.correlation_id)
+    def place_super_order(
+        self, req: SuperOrderRequest, *, on_sent: Callable[[], None] | None = None
+    ) -> OrderAck:
+        """``POST /super/orders`` (``on_sent``: as for :meth:`place_order`)."""
+        reply = self._request(
+            "POST", "/super/orders", req.to_wire(), cid=req.correlation_id, on_sent=on_sent
+        )
         return reply.one(OrderAck.from_wire)
 
     def modify_super_order(self, order_id: str, req: SuperModifyRequest) -> OrderAck:
@@ -387,8 +399,11 @@ class DhanClient:
         payload: dict[str, Any] | None = None,
         *,
         cid: str | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> _Reply:
-        """Send one request; return its 2xx answer (body ``None`` when empty) or raise."""
+        """Send one request; return its 2xx answer (body ``None`` when empty) or raise.
+
+        ``on_sent``: called once the request has been written (direct) or answered (proxy)."""
         endpoint = f"{method} {path}"
         with self._token_lock:
             token = self._token
@@ -411,7 +426,7 @@ class DhanClient:
             try:
                 direct = self._direct
                 if direct is not None:
-                    answer = direct.request(method, self._base_path + path, headers, data)
+                    answer = direct.request(method, self._base_path + path, headers, data, on_sent)
                     status, reason, raw = answer.status, answer.reason, answer.body
                 else:
                     assert self._http is not None  # one of the two is always set
@@ -424,6 +439,8 @@ class DhanClient:
                         redirect=False,
                     )
                     status, reason, raw = resp.status, resp.reason or "", resp.data
+                    if on_sent is not None:
+                        on_sent()
             except (TransportError, Urllib3Error, OSError, ValueError) as exc:
                 status = type(exc).__name__
                 raise self._transport_error(exc, endpoint, cid, token) from None

@@ -15,6 +15,7 @@ import select
 import ssl
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,12 +210,18 @@ class KeepAliveTransport:
             conn.close()
 
     def request(
-        self, method: str, target: str, headers: dict[str, str], body: bytes | None
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Answer:
         """Send one request and read its whole answer, or raise ``TransportError``.
 
         ``Host`` and, with a body, ``Content-Length`` are added; ``headers`` are sent as given,
-        in order.
+        in order. ``on_sent`` is called once the request is written, before the answer is
+        awaited (not if writing it failed).
         """
         conn, generation = self._checkout()
         keep = False
@@ -232,6 +239,8 @@ class KeepAliveTransport:
                 raise TransportError(f"request not written: {_unquoted(exc)}", sent=False) from None
             try:
                 conn.endheaders(body)
+                if on_sent is not None:
+                    on_sent()
                 resp = conn.getresponse()
                 raw = resp.read()
             except (OSError, ValueError, http.client.HTTPException) as exc:

@@ -14,9 +14,36 @@ from typing import Any
 from copytrader.config import FollowerConfig
 from dhan.codes import OrderType, ProductType, TransactionType, Validity
 from dhan.correlation import correlation_id_for
+from dhan.errors import RateLimited
 from dhan.models import ModifyRequest
+from dhan.rest import DhanClient
 from dhansim import Simulator
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+
+
+class PacedLeader:
+    """The scripted leader's client, kept within Dhan's 10 order calls a second.
+
+    The script waits for the copies between its steps; with copies this fast its own calls
+    reached the simulator's limit (DH-904, nothing placed) -- a call refused so is made again.
+    """
+
+    def __init__(self, client: DhanClient) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.client, name)
+
+        def paced(*args: Any, **kwargs: Any) -> Any:
+            def attempt() -> tuple[Any] | None:
+                try:
+                    return (call(*args, **kwargs),)
+                except RateLimited:
+                    return None  # refused before anything was placed: the window frees up
+
+            return wait_until(attempt, timeout_s=5.0, interval_s=0.1, what=f"leader {name}")[0]
+
+        return paced
 
 
 def scaled(f: FollowerConfig, qty: int) -> int:
@@ -36,7 +63,7 @@ def test_twenty_followers_end_with_exactly_the_books_the_leader_implies(
     for sec, ltp in (("1333", 1600.0), ("2885", 2400.0), ("11536", 3500.0), ("1594", 1500.0)):
         sim.admin.set_ltp("NSE_EQ", sec, ltp)
     rig = start_rig(sim, tmp_path, followers)
-    leader = rig.leader
+    leader = PacedLeader(rig.leader)
     try:
         expect: dict[str, dict[str, Any]] = {}  # leader order id -> expected follower order
 

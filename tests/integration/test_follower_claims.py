@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from actors.follower import FollowerActor
-from actors.messages import Action, LeaderChanged, PermitGranted, Tick
+from actors.messages import Action, HintsTaken, LeaderChanged, PermitGranted, Tick
 from actors.names import LIMITER, follower_name
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
@@ -223,3 +223,21 @@ def test_a_permit_used_long_after_its_grant_needs_room_in_the_windows_again(
         root.registry.tell(rig.name, fresh)
         root.registry.ask(rig.name, Tick(), timeout_s=10)
         assert rig.journal.intent(waiting.id).state is IntentState.WORKING
+
+
+def test_the_leader_feed_hears_when_a_claimed_copy_has_left_and_when_there_is_none_to_send(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    with follower_rig(sim, tmp_path, "taken", "1700000005") as rig:
+        windows = AccountWindows.dhan_defaults(((1.0, 10), (60.0, 10)))
+        root = rig.start(limiter=False, windows=windows)
+        claimed = tuple(rig.record("L-1"))
+        first = HintsTaken(1)
+        root.registry.tell(rig.name, LeaderChanged(("L-1",), 0, claimed=claimed, taken=first))
+        assert first.wait(10.0)
+        # the same claim again (a stale hint): nothing is sent, and the feed is told so too
+        again = HintsTaken(1)
+        root.registry.tell(rig.name, LeaderChanged(("L-1",), 0, claimed=claimed, taken=again))
+        assert again.wait(10.0)
+        rig.settle()
+        assert rig.book().count(claimed[0].correlation_id) == 1

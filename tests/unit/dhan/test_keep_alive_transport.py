@@ -330,3 +330,45 @@ def test_an_answer_with_too_many_header_lines_is_an_unknown_outcome(
 
     with client_of(server.port) as c, pytest.raises(OutcomeUnknown, match="more than 100"):
         c.profile()
+
+
+# --- on_sent: the request has left, its answer not yet in -----------------------------------
+
+
+def test_on_sent_runs_once_the_request_has_left_and_before_its_answer(
+    scripted: list[ScriptedHttpServer],
+):
+    sent = threading.Event()
+    seen_before_answer: list[bool] = []
+
+    def script(_conn: int, _req: int) -> tuple[bytes, After]:
+        # the request is in: the client must already have said so, without the answer
+        seen_before_answer.append(sent.wait(5))
+        return ACK, After.KEEP
+
+    server = ScriptedHttpServer(script)
+    scripted.append(server)
+    calls: list[int] = []
+
+    def on_sent() -> None:
+        calls.append(1)
+        sent.set()
+
+    with client_of(server.port) as c:
+        ack = c.place_order(market_buy(cid="cid-1"), on_sent=on_sent)
+
+    assert ack.order_id == "1"
+    assert seen_before_answer == [True]
+    assert calls == [1]
+
+
+def test_on_sent_is_not_called_for_a_request_that_never_left():
+    with socket.socket() as s:  # a port nobody listens on: the connect is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    calls: list[int] = []
+
+    with client_of(port) as c, pytest.raises(NotSent):
+        c.place_order(market_buy(cid="cid-1"), on_sent=lambda: calls.append(1))
+
+    assert calls == []
