@@ -21,7 +21,6 @@ from dhan.codes import (
     Validity,
 )
 from store.records import (
-    DESIRED_ORDER_FIELDS,
     ActorRestart,
     AuditRecord,
     BracketLeg,
@@ -150,13 +149,28 @@ def snapshot_from_row(row: Mapping[Any, Any]) -> LeaderOrderSnapshot:
 
 
 def desired_params(intent: DesiredIntent) -> dict[str, Any]:
-    """The desired-order columns of ``intent`` (enums as their wire strings)."""
-    params: dict[str, Any] = {}
-    for name in DESIRED_ORDER_FIELDS:
-        value = getattr(intent, name)
-        # StrEnum -> plain str, so the DB driver and the change comparison see wire values.
-        params[name] = str(value) if isinstance(value, str) else value
-    return params
+    """The desired-order columns of ``intent`` (``DESIRED_ORDER_FIELDS``; enums as their wire
+    strings, so the DB driver and the change comparison see plain values). Spelled out: it runs
+    for every intent of every leader event."""
+    validity = intent.validity
+    return {
+        "transaction_type": str(intent.transaction_type),
+        "exchange_segment": str(intent.exchange_segment),
+        "product_type": str(intent.product_type),
+        "order_type": str(intent.order_type),
+        "validity": None if validity is None else str(validity),
+        "security_id": str(intent.security_id),
+        "quantity": intent.quantity,
+        "price": intent.price,
+        "trigger_price": intent.trigger_price,
+        "bo_profit_value": intent.bo_profit_value,
+        "bo_stop_loss_value": intent.bo_stop_loss_value,
+        "target_price": intent.target_price,
+        "stop_loss_price": intent.stop_loss_price,
+        "trailing_jump": intent.trailing_jump,
+        "desired_open": intent.desired_open,
+        "skip_reason": None if intent.skip_reason is None else str(intent.skip_reason),
+    }
 
 
 def new_intent_params(intent: DesiredIntent, now: datetime) -> dict[str, Any]:

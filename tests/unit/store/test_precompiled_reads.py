@@ -29,8 +29,21 @@ from store.models import (
     LeaderOrder,
 )
 from store.reads import EXIT_LEGS
-from store.records import AuditRecord, BracketLeg, Intent, LeaderOrderSnapshot, normalise_leg
-from store.rows import audit_from_row, intent_from_row, leg_from_row, snapshot_from_row
+from store.records import (
+    DESIRED_ORDER_FIELDS,
+    AuditRecord,
+    BracketLeg,
+    Intent,
+    LeaderOrderSnapshot,
+    normalise_leg,
+)
+from store.rows import (
+    audit_from_row,
+    desired_params,
+    intent_from_row,
+    leg_from_row,
+    snapshot_from_row,
+)
 from store.statements import select_intents
 from tests.unit.store.factories import copies, desired, followers, snapshot
 
@@ -336,3 +349,18 @@ def test_an_expanding_in_cannot_be_precompiled():
     stmt = select(_INTENTS.id).where(_INTENTS.state.in_(["PLANNED", "SENDING"]))
     with pytest.raises(ValueError, match="in_params"):
         compile_for(stmt, SQLiteDialect_pysqlite())
+
+
+def test_desired_params_are_every_desired_field_as_plain_values():
+    intent = desired(validity=Validity.IOC, skip_reason="filtered", target_price=101.0)
+    params = desired_params(intent)
+    assert tuple(params) == DESIRED_ORDER_FIELDS
+    assert params["transaction_type"] == "BUY" and type(params["transaction_type"]) is str
+    assert type(params["validity"]) is str and params["validity"] == "IOC"
+    assert {k: v for k, v in params.items() if k not in _ENUM_FIELDS} == {
+        k: getattr(intent, k) for k in DESIRED_ORDER_FIELDS if k not in _ENUM_FIELDS
+    }
+    assert desired_params(desired())["validity"] is None
+
+
+_ENUM_FIELDS = ("transaction_type", "exchange_segment", "product_type", "order_type", "validity")
