@@ -3,11 +3,11 @@
 The journal's frequent calls (each leader event, each broker call, the followers' reads) skip
 SQLAlchemy's per-call machinery -- statement compilation, ``Connection``, events, result
 processing -- which costs several times the SQL itself. Each statement is built from the models
-(so it follows the schema), compiled once per dialect with *named* parameters (``:name`` for
-sqlite3, ``%(name)s`` for psycopg: the same dicts serve both) and run on the driver's connection.
-sqlite3 gets positional text (``?``) instead: callers still pass dicts, which
-``DriverSql.params`` lays out in the statement's order, because sqlite3 binds a named parameter
-by looking its name up in the dict -- ~0.3 us per column, paid per row of a 34-column insert.
+(so it follows the schema), compiled once per dialect and run on the driver's connection.
+Callers always pass dicts by column name: psycopg takes them as they are (``%(name)s``); for
+sqlite3 the text is positional (``?``) and ``DriverSql.params`` lays the dict out in the
+statement's order, because sqlite3 binds a named parameter by looking its name up in the dict
+-- ~0.3 us per column, paid per row of a 34-column insert.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def register_sqlite_binds() -> None:
     sqlite3.register_adapter(bool, int)
 
 
-def named_dialect(dialect: Dialect) -> Dialect:
+def dict_bound_dialect(dialect: Dialect) -> Dialect:
     """``dialect`` with parameters ``compile_for`` can bind from a dict: psycopg's pyformat
     (named), or sqlite3's qmark (positional, laid out by name in ``DriverSql.params``)."""
     if dialect.paramstyle in ("pyformat", "qmark"):
@@ -88,7 +88,7 @@ def compile_for(stmt: Any, dialect: Dialect, keys: Sequence[str] | None = None) 
     expanding ``IN`` per call, which is what this avoids.
     """
     columns = set(keys or ())
-    dialect = named_dialect(dialect)
+    dialect = dict_bound_dialect(dialect)
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
     text = str(compiled)
     if "POSTCOMPILE" in text:

@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
 
-from store.driver import DbapiConnection, Driver, DriverSql, Executed, compile_for, named_dialect
+from store.driver import (
+    DbapiConnection,
+    Driver,
+    DriverSql,
+    Executed,
+    compile_for,
+    dict_bound_dialect,
+)
 from store.engine import dumps_json
 from store.errors import IllegalTransition, IntentNotFound, StaleState, StoreError
 from store.locks import LOCK_AUDIT, LOCK_LEADER_ORDER, lock_key
@@ -95,7 +102,7 @@ class HotPath:
     def __init__(self, dialect: Dialect, driver: Driver | None = None) -> None:
         self.postgres = dialect.name == "postgresql"
         self.driver = driver or Driver(dialect)
-        dialect = named_dialect(dialect)
+        dialect = dict_bound_dialect(dialect)
         sql = build_statements(dialect.name)
         snapshot_keys = [c.name for c in LeaderOrder.__table__.c]
         self.insert_event = compile_for(sql.insert_event.inline(), dialect, _EVENT_KEYS)

@@ -22,10 +22,10 @@ from store.driver import (
     Driver,
     DriverSql,
     compile_for,
+    dict_bound_dialect,
     in_constants,
     in_params,
     list_params,
-    named_dialect,
 )
 from store.models import AccountMark, AuditEntry, BracketOrderLeg, FollowerIntent, LeaderOrder
 from store.records import AuditRecord, BracketLeg, Intent, LeaderOrderSnapshot
@@ -142,7 +142,7 @@ class Reads:
     """The frequent reads for one dialect; each method takes an open DB-API connection."""
 
     def __init__(self, dialect: Dialect, driver: Driver) -> None:
-        self._dialect = named_dialect(dialect)
+        self._dialect = dict_bound_dialect(dialect)
         self._driver = driver
         #: Compiled variants. Filled on first use; a race compiles one twice, harmlessly.
         self._compiled: dict[Hashable, DriverSql] = {}

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import Dialect
 
-from store.driver import DbapiConnection, DriverSql, compile_for, named_dialect
+from store.driver import DbapiConnection, DriverSql, compile_for, dict_bound_dialect
 from store.errors import IntentNotFound
 from store.hot_path import HotPath
 from store.models import (
@@ -46,7 +46,7 @@ class Writes:
 
     def __init__(self, dialect: Dialect, hot: HotPath) -> None:
         self._hot = hot
-        self._dialect = named_dialect(dialect)
+        self._dialect = dict_bound_dialect(dialect)
         d = self._dialect
         sql = build_statements(dialect.name)
         self.increment_modifications_sql = compile_for(
