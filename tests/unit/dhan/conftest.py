@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -35,3 +36,17 @@ def client(fake: FakeDhan) -> Iterator[DhanClient]:
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture
+def second_loopback() -> str:
+    """``127.0.0.2``, or the test is skipped on a host that cannot bind it. Linux routes all of
+    127/8 to lo, so a connection from it proves a bind is not the default choice."""
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.2", 0))
+    except OSError:
+        pytest.skip("this host cannot bind 127.0.0.2")
+    finally:
+        probe.close()
+    return "127.0.0.2"

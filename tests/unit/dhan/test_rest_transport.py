@@ -284,14 +284,7 @@ def test_https_through_a_proxy_tunnels_with_connect_and_a_refused_tunnel_is_not_
     assert info.value.correlation_id == "Eabc-0123456789abcdef"
 
 
-def test_a_proxy_is_reached_from_the_accounts_source_address(fake: FakeDhan):
-    probe = socket.socket()
-    try:
-        probe.bind(("127.0.0.2", 0))
-    except OSError:
-        pytest.skip("this host cannot bind 127.0.0.2")
-    finally:
-        probe.close()
+def test_a_proxy_is_reached_from_the_accounts_source_address(fake: FakeDhan, second_loopback: str):
     proxy = FakeDhan().start()
     try:
         proxy.answer("GET", "/profile", json_body=PROFILE)
@@ -300,13 +293,13 @@ def test_a_proxy_is_reached_from_the_accounts_source_address(fake: FakeDhan):
             client_id=CLIENT_ID,
             access_token=TOKEN,
             proxy=proxy.url,
-            source_address="127.0.0.2",
+            source_address=second_loopback,
         ) as proxied:
             proxied.profile()
     finally:
         proxy.stop()
 
-    assert proxy.seen[0].peer_ip == "127.0.0.2"
+    assert proxy.seen[0].peer_ip == second_loopback
     assert proxy.seen[0].target == "http://dhan.invalid/v2/profile"
     assert fake.seen == []
 
