@@ -51,8 +51,10 @@ class Switches:
     check_funds: bool = True
     #: Error code for an expired token: DH-901, or DH-906 "Invalid Token" (seen in the field).
     expired_token_code: str = "DH-901"
-    #: Require the ``client-id`` header on every /v2 call (the SDK always sends it).
-    require_client_id_header: bool = True
+    #: Require the ``client-id`` header on every /v2 call. Off, as Dhan documents order calls
+    #: with only ``access-token`` (the official JavaScript SDK sends only that); the Python SDK
+    #: sends it always. A ``client-id`` that is sent must match the token's account either way.
+    require_client_id_header: bool = False
     #: A login frame with a bad token gets a WebSocket close frame instead of a TCP abort.
     bad_login_close_frame: bool = False
     #: Seeded random walk of every unpinned instrument's LTP.

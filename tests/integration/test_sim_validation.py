@@ -203,10 +203,32 @@ def test_missing_or_wrong_credentials_are_dh901_with_401(sim: Simulator, sim_acc
     ):
         response = rest.session.get(rest.base + "/orders", headers=headers, timeout=5)
         assert_error(response, 401, "DH-901", "invalid or expired")
-    no_client_id = rest.session.get(
-        rest.base + "/orders", headers={"client-id": None}, timeout=5
-    )  # requests drops a header set to None
+
+
+def test_a_call_with_only_the_access_token_is_served_as_dhan_documents_it(rest: DhanRest):
+    # requests drops a header set to None: this call carries access-token alone
+    no_client_id = rest.session.get(rest.base + "/orders", headers={"client-id": None}, timeout=5)
+    assert no_client_id.status_code == 200, no_client_id.text
+    body = {
+        "dhanClientId": rest.account.client_id, "transactionType": "BUY",
+        "exchangeSegment": "NSE_EQ", "productType": "INTRADAY", "orderType": "LIMIT",
+        "validity": "DAY", "securityId": "1333", "quantity": 1, "price": 985.0,
+    }  # fmt: skip
+    placed = rest.session.post(
+        rest.base + "/orders", json=body, headers={"client-id": None}, timeout=5
+    )
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["orderStatus"] == "TRANSIT"
+
+
+def test_require_client_id_header_refuses_a_call_without_it(
+    sim: Simulator, sim_account: SimAccount
+):
+    sim.admin.set_switches(require_client_id_header=True)
+    rest = DhanRest(sim, sim_account)
+    no_client_id = rest.session.get(rest.base + "/orders", headers={"client-id": None}, timeout=5)
     assert_error(no_client_id, 401, "DH-901", "invalid or expired")
+    assert rest.call("GET", "/orders").status_code == 200
 
 
 def test_an_expired_token_is_refused_and_a_rotated_token_works(
