@@ -273,6 +273,8 @@ class Exchange(MatchingEngine):
             entry.order_type, entry.quantity, entry.price = order_type, quantity, price
             entry.target_price, entry.stop_loss_price, entry.trailing_jump = target, stop, jump
             entry.protection_price = 0.0
+            if entry.status is not OrderStatus.TRANSIT:
+                self._protect(entry)
             for name, exit_leg in entry.legs.items():
                 exit_leg.quantity = quantity
                 if name is LegName.TARGET_LEG:

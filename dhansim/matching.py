@@ -298,6 +298,7 @@ class MatchingEngine:
         o.exchange_order_id = str(self._next_exch_id)
         self._next_exch_id += 1
         o.update_time = o.exchange_time = ist_now()
+        self._protect(o)  # before the PENDING frame: every view after TRANSIT shows the band
         self._emit(o)
         self._arm(o)
 
@@ -360,6 +361,16 @@ class MatchingEngine:
         if o.txn is TransactionType.BUY:
             return ltp >= o.trigger_price
         return ltp <= o.trigger_price
+
+    def _protect(self, o: Order) -> None:
+        """Market price protection: a MARKET order reaching the market becomes a LIMIT at the
+        band price, fixed from the LTP now (an SL-M gets its band when it triggers)."""
+        if (
+            o.order_type is OrderType.MARKET
+            and not o.protection_price
+            and self.settings.switches.market_protection
+        ):
+            o.protection_price = self._band_price(o, self.market.ltp(o.instrument))
 
     def _band_price(self, o: Order, ltp: float) -> float:
         pct = self.settings.switches.mpp_percent / 100.0
@@ -453,6 +464,7 @@ class MatchingEngine:
             quantity=qty,
             price=price,
             time=now,
+            band_price=o.protection_price if o.order_type is OrderType.MARKET else 0.0,
             exchange_order_id=o.exchange_order_id,
             leg_name=o.leg_name,
         )
@@ -550,6 +562,8 @@ class MatchingEngine:
             o.trigger_price = trigger
             o.triggered = False
         o.protection_price = 0.0
+        if o.status is not OrderStatus.TRANSIT:
+            self._protect(o)  # a new band from today's LTP, shown in the modify's own frame
         o.modifications += 1
         o.update_time = ist_now()
         self._emit(o)

@@ -152,6 +152,8 @@ class Trade:
     time: str
     exchange_order_id: str
     leg_name: LegName | None
+    #: MPP band price of the MARKET order this fill belongs to (0: not a protected MARKET).
+    band_price: float = 0.0
 
 
 _OPTION_NAME = {"CE": "CALL", "PE": "PUT"}
@@ -268,8 +270,11 @@ def order_wires(orders: Iterable[Order], *, mpp_as_limit: bool) -> list[bytes]:
     return out
 
 
-def trade_json(t: Trade) -> dict[str, Any]:
+def trade_json(t: Trade, *, mpp_as_limit: bool) -> dict[str, Any]:
+    """One fill of ``GET /trades``; a protected MARKET order's fill shows LIMIT with
+    ``mpp_as_limit``, as the order itself does in the book and on the socket."""
     inst = t.instrument
+    as_limit = mpp_as_limit and t.band_price and t.order_type is OrderType.MARKET
     record: dict[str, Any] = {
         "dhanClientId": t.account_id,
         "orderId": t.order_id,
@@ -278,7 +283,7 @@ def trade_json(t: Trade) -> dict[str, Any]:
         "transactionType": t.txn.value,
         "exchangeSegment": inst.segment.value,
         "productType": t.product.value,
-        "orderType": t.order_type.value,
+        "orderType": OrderType.LIMIT.value if as_limit else t.order_type.value,
         "tradingSymbol": inst.symbol,
         "customSymbol": inst.display_name,
         "securityId": inst.security_id,

@@ -370,14 +370,16 @@ class RestApi:
 
     async def trade_book(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        return json_response([trade_json(t) for t in account.trades])
+        mpp = self.core.settings.switches.mpp_show_as_limit
+        return json_response([trade_json(t, mpp_as_limit=mpp) for t in account.trades])
 
     async def trades_of_order(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
         self.core.exchange.order(account, order_id)  # 404 for an unknown order
         trades = account.trades_by_order.get(order_id, [])
-        return json_response([trade_json(t) for t in trades])
+        mpp = self.core.settings.switches.mpp_show_as_limit
+        return json_response([trade_json(t, mpp_as_limit=mpp) for t in trades])
 
     async def positions(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]

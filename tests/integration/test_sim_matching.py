@@ -82,6 +82,49 @@ def test_market_price_protection_shows_a_limit_that_can_stay_pending(
     assert rest.wait_status(order_id, "TRADED")["averageTradedPrice"] == 1015.0
 
 
+@pytest.mark.parametrize(
+    ("as_limit", "shown", "feed_type", "band"),
+    [(True, "LIMIT", "LMT", 1019.7), (False, "MARKET", "MKT", 0.0)],
+    ids=["mpp_show_as_limit", "mpp_show_as_market"],
+)
+def test_a_protected_market_order_looks_the_same_in_every_view_once_at_the_market(
+    sim: Simulator,
+    sim_account: SimAccount,
+    rest: DhanRest,
+    as_limit: bool,
+    shown: str,
+    feed_type: str,
+    band: float,
+):
+    # Dhan's MPP: an API MARKET order becomes a LIMIT at the band price. The book by id, the
+    # book, the socket's PENDING and TRADED frames and the trade book tell one story per
+    # mpp_show_as_limit; only the TRANSIT frame (not yet at the market) says MKT at 0.
+    sim.admin.set_switches(mpp_show_as_limit=as_limit)
+    feed = FeedClient(sim, sim_account)
+    try:
+        sim.admin.set_ltp(*HDFC, 990.0, liquid=False)  # illiquid: the order rests PENDING
+        order_id = rest.place_ok(orderType="MARKET", price=0)
+        order = rest.wait_status(order_id, "PENDING")
+        assert (order["orderType"], order["price"]) == (shown, pytest.approx(band))
+        [listed] = [o for o in rest.book() if o["orderId"] == order_id]
+        assert (listed["orderType"], listed["price"]) == (shown, pytest.approx(band))
+        pending = feed.wait_alert(lambda a: a["OrderNo"] == order_id and a["Status"] == "PENDING")
+        assert (pending["OrderType"], pending["Price"]) == (feed_type, pytest.approx(band))
+        sim.admin.set_ltp(*HDFC, 1000.0, liquid=True)
+        traded = feed.wait_alert(lambda a: a["OrderNo"] == order_id and a["Status"] == "TRADED")
+        assert (traded["OrderType"], traded["Price"]) == (feed_type, pytest.approx(band))
+        assert traded["AvgTradedPrice"] == 1000.0
+        order = rest.order(order_id)
+        assert (order["orderType"], order["price"]) == (shown, pytest.approx(band))
+        for path in ("/trades", f"/trades/{order_id}"):
+            [fill] = [t for t in rest.call("GET", path).json() if t["orderId"] == order_id]
+            assert (fill["orderType"], fill["tradedPrice"]) == (shown, 1000.0), path
+        transit = feed.wait_alert(lambda a: a["OrderNo"] == order_id)
+        assert (transit["Status"], transit["OrderType"], transit["Price"]) == ("TRANSIT", "MKT", 0)
+    finally:
+        feed.close()
+
+
 def test_without_market_protection_a_market_order_stays_market_and_fills_at_ltp(
     sim: Simulator, rest: DhanRest
 ):
