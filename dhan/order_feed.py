@@ -202,6 +202,13 @@ def _leg(value: Any) -> LegName | None:
     return LEG_FROM_FEED.get(number) if number is not None else None
 
 
+def _entry_order_no(value: Any) -> str | None:
+    """``AlgoOrdNo``: typed a number by Dhan's table (a string or null in samples); 0 names no
+    entry leg."""
+    text = to_str(value)
+    return None if text is None or text.strip() == "0" else text
+
+
 def parse_frame(text: str | bytes) -> OrderUpdate | None:
     """Parse one socket frame: an ``OrderUpdate``, ``None`` for other ``Type``s.
 
@@ -272,7 +279,7 @@ def _update_from(d: dict[str, Any], data: dict[str, Any]) -> OrderUpdate:
         traded_price=to_float(d.get("tradedprice")) or 0.0,
         avg_traded_price=to_float(d.get("avgtradedprice")) or 0.0,
         leg_name=_leg(d.get("legno")),
-        parent_order_no=to_str(d.get("algoordno")),
+        parent_order_no=_entry_order_no(d.get("algoordno")),
         correlation_id=to_str(d.get("correlationid")),
         remarks=remarks,
         is_super=(remarks or "").strip().lower() == SUPER_ORDER_REMARK.lower(),

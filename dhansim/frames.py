@@ -57,6 +57,9 @@ def order_alert(o: Order, switches: Switches, ref_ltp: float) -> dict[str, Any]:
     filled = o.filled_qty
     is_open = o.status not in TERMINAL_STATUSES
     series = "EQ" if inst.is_equity else ""
+    # A date, as in Dhan's sample: the forever order's validity for an order a forever order
+    # created, else the order's own day (a DAY order is good till then).
+    good_till = o.good_till or o.create_time[:10]
     data: dict[str, Any] = {
         "Exchange": exchange,
         "Segment": segment,
@@ -78,7 +81,9 @@ def order_alert(o: Order, switches: Switches, ref_ltp: float) -> dict[str, Any]:
         "TriggerPrice": o.trigger_price,
         "TradedPrice": o.last_fill_price,
         "AvgTradedPrice": round(o.traded_value / filled, 4) if filled else 0.0,
-        "AlgoOrdNo": (o.parent_id or o.order_id) if kind in _BRACKET_KINDS else "",
+        # A number, as Dhan's field table types it: the entry's order number for a CO/BO
+        # entry or leg, 0 for every other order.
+        "AlgoOrdNo": int(o.parent_id or o.order_id) if kind in _BRACKET_KINDS else 0,
         "OffMktFlag": "1" if o.after_market else "0",
         "OrderDateTime": o.create_time,
         "ExchOrderTime": o.exchange_time,
@@ -101,7 +106,7 @@ def order_alert(o: Order, switches: Switches, ref_ltp: float) -> dict[str, Any]:
         "StrikePrice": inst.strike_price,
         "ExpiryDate": f"{inst.expiry_date} 14:30:00" if inst.expiry_date else NO_DATE,
         "OptType": inst.option_type or "XX",
-        "GoodTillDaysDate": NO_DATE,
+        "GoodTillDaysDate": good_till,
         "RefLtp": ref_ltp,
         "TickSize": inst.tick_size,
         "AlgoId": "0",
@@ -111,7 +116,7 @@ def order_alert(o: Order, switches: Switches, ref_ltp: float) -> dict[str, Any]:
         # Dhan's current sample starts with these camelCase duplicates.
         quirky: dict[str, Any] = {
             "series": series,
-            "goodTillDaysDate": NO_DATE,
+            "goodTillDaysDate": good_till,
             "instrumentType": inst.instrument,
             "refLtp": ref_ltp,
             "tickSize": inst.tick_size,

@@ -106,6 +106,8 @@ class Order:
     trail_anchor: float = 0.0  # super stop leg: price at which the trigger last moved
     rms_reject: str = ""  # set at placement when RMS will reject it (rms_reject_as_order)
     by_request: bool = True  # placed by a client request (not a broker-made child leg)
+    good_till: str = ""  # YYYY-MM-DD validity of the forever order that created this order
+    forever_id: str = ""  # the forever order that created this order, if any
     # (mpp_as_limit, _WIRE_STATE of the order, its JSON): see order_wire.
     wire_cache: tuple[bool, tuple[Any, ...], bytes] | None = field(
         default=None, repr=False, compare=False

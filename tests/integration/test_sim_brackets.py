@@ -63,7 +63,7 @@ def test_a_filled_bracket_entry_creates_target_and_stop_legs_with_their_own_ids(
     admin_view = {o["orderId"]: o for o in sim.admin.orders(sim_account.client_id)}
     assert admin_view[target["orderId"]]["parentOrderId"] == entry_id
     frame = feed.wait_alert(lambda a: a["OrderNo"] == stop["orderId"])
-    assert (frame["AlgoOrdNo"], frame["LegNo"], frame["Product"]) == (entry_id, 2, "B")
+    assert (frame["AlgoOrdNo"], frame["LegNo"], frame["Product"]) == (int(entry_id), 2, "B")
     target_frame = feed.wait_alert(lambda a: a["OrderNo"] == target["orderId"])
     assert (target_frame["LegNo"], target_frame["CorrelationId"]) == (3, "bo-1")
     feed.close()

@@ -37,6 +37,21 @@ def test_a_bad_login_can_get_a_close_frame_by_switch(sim: Simulator, sim_account
     assert feed.close_frame_received
 
 
+@pytest.mark.parametrize("close_frame", [False, True])
+def test_a_partner_login_is_refused_like_a_bad_login(
+    sim: Simulator, sim_account: SimAccount, close_frame: bool
+):
+    # Partner logins (all users of a partner app) are not modelled: refused as a bad login is.
+    sim.admin.set_switches(bad_login_close_frame=close_frame)
+    feed = FeedClient(sim, sim_account, login=False)
+    login = {"LoginReq": {"MsgCode": 42, "ClientId": sim_account.client_id}, "UserType": "PARTNER"}
+    feed.ws.send(json.dumps({**login, "Secret": "partner-secret"}))
+    assert feed.closed.wait(5)
+    assert feed.close_frame_received is close_frame and feed.frames == []
+    assert sim.admin.socket_count() == 0
+    assert sim.admin.journal(kind="socket")[-1]["event"] == "login-rejected"
+
+
 def test_login_gets_no_ack_and_the_first_frame_is_the_first_order_event(
     sim: Simulator, sim_account: SimAccount, rest: DhanRest
 ):
@@ -228,6 +243,26 @@ def test_an_order_alert_carries_every_documented_field_and_nothing_in_camel_case
     assert set(alert) == DOCUMENTED_KEYS
     assert (alert["TxnType"], alert["Product"], alert["OrderType"]) == ("S", "C", "LMT")
     assert alert["ExchOrderNo"] and alert["OffMktFlag"] == "0" and alert["Source"] == "P"
+    feed.close()
+
+
+def test_order_alert_fields_have_the_types_of_dhans_sample(
+    sim: Simulator, sim_account: SimAccount, rest: DhanRest
+):
+    feed = FeedClient(sim, sim_account)
+    order_id = rest.place_ok(price=900.0, quantity=3)
+    alert = feed.wait_alert(lambda a: a["OrderNo"] == order_id and a["Status"] == "PENDING")
+    # AlgoOrdNo is a number (0: no CO/BO entry leg); GoodTillDaysDate a date (the order's day)
+    assert alert["AlgoOrdNo"] == 0 and type(alert["AlgoOrdNo"]) is int
+    assert alert["GoodTillDaysDate"] == alert["OrderDateTime"][:10]
+    assert len(alert["GoodTillDaysDate"]) == len("2024-09-11")
+    for key in ("DiscQuantity", "DiscQtyRem", "RemainingQuantity", "Quantity", "TradedQty"):
+        assert type(alert[key]) is int, key
+    for key in ("Price", "TriggerPrice", "TradedPrice", "AvgTradedPrice", "RefLtp", "TickSize"):
+        assert type(alert[key]) in (int, float), key
+    for key in ("SecurityId", "OrderNo", "ExchOrderNo", "AlgoId", "OffMktFlag", "ClientId"):
+        assert type(alert[key]) is str, key
+    assert type(alert["LegNo"]) is int and type(alert["LotSize"]) is int
     feed.close()
 
 

@@ -136,6 +136,13 @@ def test_algo_order_number_may_be_null_or_a_string():
     assert parse(alert(AlgoOrdNo="1124091136000")).parent_order_no == "1124091136000"
 
 
+def test_algo_order_number_may_be_a_number_and_zero_names_no_entry_leg():
+    assert parse(alert(AlgoOrdNo=1124091136000)).parent_order_no == "1124091136000"
+    assert parse(alert(AlgoOrdNo=1124091136000.0)).parent_order_no == "1124091136000"
+    assert parse(alert(AlgoOrdNo=0)).parent_order_no is None
+    assert parse(alert(AlgoOrdNo="0")).parent_order_no is None
+
+
 def test_an_after_market_order_is_flagged():
     assert parse(alert(OffMktFlag="1")).is_amo
 

@@ -90,14 +90,15 @@ def order_alert(o: Order, switches: Switches, ref_ltp: float) -> dict[str, Any]:
     inst = o.instrument
     exchange, segment = SEGMENT_TO_FEED[inst.segment]
     shown = o.shown_type(switches.mpp_show_as_limit)
-    algo_ord_no = (o.parent_id or o.order_id) if o.kind in _BRACKET_KINDS else ""
+    algo_ord_no = int(o.parent_id or o.order_id) if o.kind in _BRACKET_KINDS else 0
+    good_till = o.good_till or o.create_time[:10]
     leg_no = LEG_TO_FEED.get(o.leg_name, 1) if o.leg_name else 1
     data: dict[str, Any] = {}
     if switches.quirks:
         data.update(
             {
                 "series": "EQ" if inst.is_equity else "",
-                "goodTillDaysDate": NO_DATE,
+                "goodTillDaysDate": good_till,
                 "instrumentType": inst.instrument,
                 "refLtp": ref_ltp,
                 "tickSize": inst.tick_size,
@@ -150,7 +151,7 @@ def order_alert(o: Order, switches: Switches, ref_ltp: float) -> dict[str, Any]:
             "StrikePrice": inst.strike_price,
             "ExpiryDate": f"{inst.expiry_date} 14:30:00" if inst.expiry_date else NO_DATE,
             "OptType": inst.option_type or "XX",
-            "GoodTillDaysDate": NO_DATE,
+            "GoodTillDaysDate": good_till,
             "RefLtp": ref_ltp,
             "TickSize": inst.tick_size,
             "AlgoId": "0",

@@ -81,6 +81,7 @@ def orders(draw: st.DrawFn) -> Order:
         exchange_time=draw(times),
         oms_error_code=draw(st.sampled_from(["", "RMS", "EXCH"])),
         oms_error_description=draw(texts),
+        good_till=draw(st.sampled_from(["", "2027-11-26"])),
     )
 
 
