@@ -104,9 +104,14 @@ class MatchingEngine:
         return list(account.by_correlation.get(cid, ()))
 
     def book(self, account: Account) -> Iterator[Order]:
-        """``GET /orders``: every order and CO/BO leg; a super order appears as its entry leg."""
+        """``GET /orders``: every order and CO/BO leg; a super order appears as its entry leg,
+        followed by its exit legs once the entry has traded (they are at the exchange then)
+        when ``super_legs_in_order_book`` is on."""
+        legs = self.settings.switches.super_legs_in_order_book
         for o in account.orders.values():
-            if o.kind not in _SUPER_EXIT_KINDS:
+            if o.kind not in _SUPER_EXIT_KINDS or (
+                legs and self._by_order_id[o.order_id].filled_qty
+            ):
                 yield o
 
     # --- placing ---------------------------------------------------------------------------

@@ -65,6 +65,10 @@ class Switches:
     ioc_remainder_status: str = "EXPIRED"
     #: ``GET /orders/external/{cid}`` answers an array of every order with that id (**U**).
     external_cid_array: bool = False
+    #: ``GET /orders`` also lists a super order's TARGET_LEG and STOP_LOSS_LEG (with the super
+    #: order's orderId and their ``legName``) once its entry has traded, as Dhan's docs say.
+    #: Off until the engine's REST reconcile is proven on that book.
+    super_legs_in_order_book: bool = False
 
     def __post_init__(self) -> None:
         if self.feed_part_traded_status not in _FEED_PART_TRADED:

@@ -194,6 +194,44 @@ def test_a_super_order_closes_when_its_target_fills_and_cancels_the_stop(
     feed.close()
 
 
+def test_super_legs_in_order_book_lists_the_exit_legs_in_get_orders_once_the_entry_traded(
+    sim: Simulator, rest: DhanRest
+):
+    sim.admin.set_switches(super_legs_in_order_book=True)
+    order_id = place_super(rest, price=985.0)
+    wait_until(lambda: super_book(rest)["orderStatus"] == "PENDING")
+    assert [(o["orderId"], o["legName"]) for o in rest.book()] == [(order_id, "ENTRY_LEG")]
+    sim.admin.set_ltp(*HDFC, 984.0)
+    wait_until(lambda: super_book(rest)["orderStatus"] == "TRADED")
+    book = {o["legName"]: o for o in rest.book()}
+    assert list(book) == ["ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG"]
+    assert {o["orderId"] for o in book.values()} == {order_id}
+    assert {o["correlationId"] for o in book.values()} == {"so-1"}
+    target, stop = book["TARGET_LEG"], book["STOP_LOSS_LEG"]
+    assert (target["transactionType"], target["orderType"], target["price"]) == (
+        "SELL", "LIMIT", 1000.0,
+    )  # fmt: skip
+    assert (stop["transactionType"], stop["orderType"], stop["triggerPrice"]) == (
+        "SELL", "STOP_LOSS_MARKET", 980.0,
+    )  # fmt: skip
+    assert (target["quantity"], stop["quantity"]) == (4, 4)
+    assert (target["orderStatus"], stop["orderStatus"]) == ("PENDING", "PENDING")
+    sim.admin.set_ltp(*HDFC, 1000.5)
+    wait_until(lambda: super_book(rest)["orderStatus"] == "CLOSED")
+    statuses = {o["legName"]: o["orderStatus"] for o in rest.book()}
+    assert statuses == {"ENTRY_LEG": "TRADED", "TARGET_LEG": "TRADED", "STOP_LOSS_LEG": "CANCELLED"}
+    # GET /orders/{id} is still the super order's entry
+    assert rest.order(order_id)["legName"] == "ENTRY_LEG"
+
+
+def test_without_super_legs_in_order_book_a_traded_super_order_is_listed_once(
+    sim: Simulator, rest: DhanRest
+):
+    order_id = place_super(rest)
+    wait_until(lambda: super_book(rest)["orderStatus"] == "TRADED")
+    assert [(o["orderId"], o["legName"]) for o in rest.book()] == [(order_id, "ENTRY_LEG")]
+
+
 def test_without_broker_oco_both_super_exit_legs_stay_live_and_can_both_fill(
     sim: Simulator, rest: DhanRest
 ):
