@@ -137,6 +137,9 @@ class Account:
     blocked_margin: float = 0.0
     order_limits: SlidingWindows = field(default_factory=SlidingWindows)
     read_limits: SlidingWindows = field(default_factory=lambda: SlidingWindows(READ_RATE_LIMITS))
+    #: Registered static IPs by flag (PRIMARY / SECONDARY), and when each was set (epoch s).
+    static_ips: dict[str, str] = field(default_factory=dict)
+    static_ip_set_at: dict[str, float] = field(default_factory=dict)
 
     def position(self, inst: Instrument, product: ProductType) -> Position:
         key = (*inst.key, product._value_)

@@ -20,6 +20,7 @@ from aiohttp import web
 from dhan.codes import DhErrorCode, KillSwitchStatus, LegName, OrderStatus
 from dhansim.account import Account
 from dhansim.clock import ist_token_validity, mono_ns
+from dhansim.controls import check_source, get_ip, parse_ip_request, set_ip
 from dhansim.errors import SimError, bad_input, order_error, order_not_found
 from dhansim.faults import RestFaults
 from dhansim.orders import Order, order_wire, order_wires, super_order_json, trade_json
@@ -49,6 +50,19 @@ ORDER_WRITE_ENDPOINTS = frozenset(
         "PUT /super/orders/{order_id}",
         "DELETE /super/orders/{order_id}/{leg}",
         "DELETE /positions",
+        "POST /forever/orders",
+        "PUT /forever/orders/{order_id}",
+        "DELETE /forever/orders/{order_id}",
+    }
+)
+#: Endpoints that need the account's static IP when ``static_ip`` is on: the order writes, and
+#: what Dhan's portal docs also mark (position conversion, kill switch, P&L exit).
+STATIC_IP_ENDPOINTS = ORDER_WRITE_ENDPOINTS | frozenset(
+    {
+        "POST /positions/convert",
+        "POST /killswitch",
+        "POST /pnlExit",
+        "DELETE /pnlExit",
     }
 )
 #: Per-request storage: the journal entry being filled in, and the authenticated account.
@@ -142,6 +156,9 @@ class RestApi:
             web.get("/v2/super/orders", h.super_book),
             web.put("/v2/super/orders/{order_id}", h.modify_super),
             web.delete("/v2/super/orders/{order_id}/{leg}", h.cancel_super_leg),
+            web.post("/v2/ip/setIP", h.set_ip),
+            web.put("/v2/ip/modifyIP", h.modify_ip),
+            web.get("/v2/ip/getIP", h.get_ip),
         ]
 
     # --- middleware --------------------------------------------------------------------------
@@ -236,6 +253,8 @@ class RestApi:
             account = self._authenticate(request)
             entry["account"] = account.client_id
             request[ACCOUNT] = account
+            if endpoint in STATIC_IP_ENDPOINTS:
+                check_source(account, request.remote, self.core.settings.switches)
             self._rate_limit(account, endpoint)
             response = await handler(request)
         except SimError as exc:
@@ -508,3 +527,22 @@ class RestApi:
         return json_response(
             {"orderId": o.order_id, "orderStatus": OrderStatus.CANCELLED.value}, status=202
         )
+
+    # --- static IP -------------------------------------------------------------------------------
+
+    async def set_ip(self, request: web.Request) -> web.Response:
+        return await self._register_ip(request, modify=False)
+
+    async def modify_ip(self, request: web.Request) -> web.Response:
+        return await self._register_ip(request, modify=True)
+
+    async def _register_ip(self, request: web.Request, *, modify: bool) -> web.Response:
+        account: Account = request[ACCOUNT]
+        flag, ip = parse_ip_request(parse_json_object(await request.read()), account.client_id)
+        accounts = self.core.exchange.accounts.values()
+        switches = self.core.settings.switches
+        return json_response(set_ip(account, accounts, flag, ip, switches, modify=modify))
+
+    async def get_ip(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        return json_response(get_ip(account, self.core.settings.switches))

@@ -16,6 +16,7 @@ from typing import Any
 _FEED_PART_TRADED = ("PENDING", "PART_TRADED", "TRADED")
 _EXPIRED_TOKEN_CODES = ("DH-901", "DH-906")
 _IOC_REMAINDER = ("EXPIRED", "CANCELLED")
+_STATIC_IP_CODES = ("DH-905", "DH-911")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,14 @@ class Switches:
     #: order's orderId and their ``legName``) once its entry has traded, as Dhan's docs say.
     #: Off until the engine's REST reconcile is proven on that book.
     super_legs_in_order_book: bool = False
+    #: Static IP: an account with a registered IP (``/ip/setIP``) accepts order writes only
+    #: from that source address; reads stay free.
+    static_ip: bool = False
+    #: Error code of a write from an unregistered address (**U**): DH-905 "Invalid IP" (seen in
+    #: the field) or DH-911 (community material).
+    static_ip_error_code: str = "DH-905"
+    #: Days before a set IP can be modified (Dhan: 7); 0 lets tests modify at once.
+    static_ip_lock_days: float = 7.0
 
     def __post_init__(self) -> None:
         if self.feed_part_traded_status not in _FEED_PART_TRADED:
@@ -77,9 +86,17 @@ class Switches:
             raise ValueError(f"expired_token_code must be one of {_EXPIRED_TOKEN_CODES}")
         if self.ioc_remainder_status not in _IOC_REMAINDER:
             raise ValueError(f"ioc_remainder_status must be one of {_IOC_REMAINDER}")
+        if self.static_ip_error_code not in _STATIC_IP_CODES:
+            raise ValueError(f"static_ip_error_code must be one of {_STATIC_IP_CODES}")
         if self.mpp_percent <= 0 or self.mpp_percent >= 50:
             raise ValueError("mpp_percent must be in (0, 50)")
-        for name in ("ping_interval_s", "exchange_delay_ms", "walk_interval_ms", "walk_volatility"):
+        for name in (
+            "ping_interval_s",
+            "exchange_delay_ms",
+            "walk_interval_ms",
+            "walk_volatility",
+            "static_ip_lock_days",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 

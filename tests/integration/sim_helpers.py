@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import requests.adapters
 import websocket
 
 from dhansim import Simulator
@@ -28,13 +29,28 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 5.0, poll_s: flo
         time.sleep(poll_s)  # polling with a deadline, not synchronisation by sleeping
 
 
-class DhanRest:
-    """Raw HTTP calls to the simulator's /v2 API, as one account (status codes visible)."""
+class _SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    """Connections from a chosen local address (e.g. 127.0.0.2: Linux routes all of 127/8)."""
 
-    def __init__(self, sim: Simulator, account: SimAccount) -> None:
+    def __init__(self, source_ip: str) -> None:
+        self._source = (source_ip, 0)
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = self._source
+        super().init_poolmanager(*args, **kwargs)
+
+
+class DhanRest:
+    """Raw HTTP calls to the simulator's /v2 API, as one account (status codes visible);
+    from ``source_ip`` when given."""
+
+    def __init__(self, sim: Simulator, account: SimAccount, source_ip: str | None = None) -> None:
         self.base = sim.rest_url
         self.account = account
         self.session = requests.Session()
+        if source_ip is not None:
+            self.session.mount("http://", _SourceAddressAdapter(source_ip))
         self.session.headers.update(
             {
                 "access-token": account.access_token,
