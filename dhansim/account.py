@@ -15,6 +15,7 @@ from dhansim.clock import NO_DATE
 from dhansim.instruments import Instrument
 from dhansim.margin import margin_per_unit
 from dhansim.orders import Order, Trade
+from dhansim.pnl_exit import PnlExit
 from dhansim.ratelimit import READ_RATE_LIMITS, SlidingWindows
 
 
@@ -140,6 +141,7 @@ class Account:
     #: Registered static IPs by flag (PRIMARY / SECONDARY), and when each was set (epoch s).
     static_ips: dict[str, str] = field(default_factory=dict)
     static_ip_set_at: dict[str, float] = field(default_factory=dict)
+    pnl_exit: PnlExit | None = None  # the day's P&L based exit (``/pnlExit``)
 
     def position(self, inst: Instrument, product: ProductType) -> Position:
         key = (*inst.key, product._value_)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 from dhan.codes import (
     MAX_MODIFICATIONS_PER_ORDER,
@@ -22,8 +23,10 @@ from dhan.codes import (
 from dhansim.account import Account
 from dhansim.clock import ist_now
 from dhansim.errors import bad_input, order_error, order_not_found
+from dhansim.instruments import Instrument
 from dhansim.matching import MatchingEngine
 from dhansim.orders import Order, OrderKind
+from dhansim.pnl_exit import PnlExit, day_pnl
 from dhansim.validation import (
     SuperModifyRequest,
     SuperPlaceRequest,
@@ -36,7 +39,53 @@ _OPPOSITE = {TransactionType.BUY: TransactionType.SELL, TransactionType.SELL: Tr
 
 
 class Exchange(MatchingEngine):
-    """Order book, matching and CO/BO/super-order rules for every account of one simulator."""
+    """Order book, matching and CO/BO/super-order rules for every account of one simulator,
+    plus the account-level P&L exit."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: accounts whose P&L exit is armed, checked on every price change and fill
+        self._pnl_watch: dict[str, Account] = {}
+
+    # --- P&L based exit --------------------------------------------------------------------
+
+    def set_pnl_exit(self, account: Account, config: PnlExit | None) -> None:
+        """Arm (or, with None, stop) the account's P&L exit; a breached one fires at once."""
+        account.pnl_exit = config
+        if config is None:
+            self._pnl_watch.pop(account.client_id, None)
+            return
+        self._pnl_watch[account.client_id] = account
+        self._check_pnl_exit(account)
+
+    def _check_pnl_exit(self, account: Account) -> None:
+        config = account.pnl_exit
+        if config is None or not config.active:
+            return
+        if not config.breached(day_pnl(account.positions, config.products, self.market.ltp)):
+            return
+        config.active = False
+        self._pnl_watch.pop(account.client_id, None)
+        self.exit_all(account, config.products)
+        if config.kill_switch:
+            account.kill_switch = True  # after the square-off orders: they are the broker's
+
+    def end_of_day(self) -> int:
+        """Expire every open order; the day's P&L exits end too."""
+        for account in self.accounts.values():
+            self.set_pnl_exit(account, None)
+        return super().end_of_day()
+
+    def on_ltp(self, inst: Instrument) -> None:
+        super().on_ltp(inst)
+        for account in list(self._pnl_watch.values()):
+            self._check_pnl_exit(account)
+
+    def _fill(self, o: Order, qty: int, price: float) -> None:
+        super()._fill(o, qty, price)
+        account = self._pnl_watch.get(o.account_id)
+        if account is not None:
+            self._check_pnl_exit(account)
 
     def cancel(self, account: Account, order_id: str) -> Order:
         o = self.order(account, order_id)

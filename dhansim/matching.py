@@ -638,14 +638,21 @@ class MatchingEngine:
             OrderStatus.EXPIRED,
         )
 
-    def exit_all(self, account: Account) -> list[Order]:
+    def exit_all(
+        self, account: Account, products: frozenset[ProductType] | None = None
+    ) -> list[Order]:
         """``DELETE /positions``: cancel every open order, then square off every position
-        with a MARKET order at the broker's hand; returns the square-off orders."""
-        self._close_open_orders(lambda: list(account.orders.values()), OrderStatus.CANCELLED)
+        with a MARKET order at the broker's hand; returns the square-off orders. With
+        ``products``, only the orders and positions of those products (the P&L exit)."""
+
+        def open_orders() -> list[Order]:
+            return [o for o in account.orders.values() if products is None or o.product in products]
+
+        self._close_open_orders(open_orders, OrderStatus.CANCELLED)
         exits = []
         for pos in list(account.positions.values()):
             net = pos.net_qty
-            if not net:
+            if not net or (products is not None and pos.product not in products):
                 continue
             req = PlaceRequest(
                 instrument=pos.instrument,

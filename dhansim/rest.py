@@ -24,6 +24,7 @@ from dhansim.controls import check_source, get_ip, parse_ip_request, set_ip
 from dhansim.errors import SimError, bad_input, order_error, order_not_found
 from dhansim.faults import RestFaults
 from dhansim.orders import Order, order_wire, order_wires, super_order_json, trade_json
+from dhansim.pnl_exit import NO_PNL_EXIT, parse_pnl_exit
 from dhansim.validation import (
     parse_json_object,
     parse_modify,
@@ -156,6 +157,9 @@ class RestApi:
             web.get("/v2/super/orders", h.super_book),
             web.put("/v2/super/orders/{order_id}", h.modify_super),
             web.delete("/v2/super/orders/{order_id}/{leg}", h.cancel_super_leg),
+            web.post("/v2/pnlExit", h.set_pnl_exit),
+            web.get("/v2/pnlExit", h.get_pnl_exit),
+            web.delete("/v2/pnlExit", h.stop_pnl_exit),
             web.post("/v2/ip/setIP", h.set_ip),
             web.put("/v2/ip/modifyIP", h.modify_ip),
             web.get("/v2/ip/getIP", h.get_ip),
@@ -546,3 +550,25 @@ class RestApi:
     async def get_ip(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         return json_response(get_ip(account, self.core.settings.switches))
+
+    # --- P&L based exit -------------------------------------------------------------------------
+
+    async def set_pnl_exit(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        config = parse_pnl_exit(parse_json_object(await request.read()), account.client_id)
+        self.core.exchange.set_pnl_exit(account, config)
+        return json_response(
+            {"pnlExitStatus": "ACTIVE", "message": "P&L based exit configured successfully"}
+        )
+
+    async def get_pnl_exit(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        config = account.pnl_exit
+        return json_response(NO_PNL_EXIT if config is None else config.to_json())
+
+    async def stop_pnl_exit(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        self.core.exchange.set_pnl_exit(account, None)
+        return json_response(
+            {"pnlExitStatus": "DISABLED", "message": "P&L based exit stopped successfully"}
+        )
