@@ -12,6 +12,7 @@ from typing import Any
 
 from dhan.codes import PositionType, ProductType, TransactionType
 from dhansim.clock import NO_DATE
+from dhansim.forever import ForeverOrder
 from dhansim.instruments import Instrument
 from dhansim.margin import margin_per_unit
 from dhansim.orders import Order, Trade
@@ -142,6 +143,7 @@ class Account:
     static_ips: dict[str, str] = field(default_factory=dict)
     static_ip_set_at: dict[str, float] = field(default_factory=dict)
     pnl_exit: PnlExit | None = None  # the day's P&L based exit (``/pnlExit``)
+    forever: dict[str, ForeverOrder] = field(default_factory=dict)  # by orderId
 
     def position(self, inst: Instrument, product: ProductType) -> Position:
         key = (*inst.key, product._value_)

@@ -22,12 +22,14 @@ from dhan.codes import (
 )
 from dhansim.account import Account
 from dhansim.clock import ist_now
-from dhansim.errors import bad_input, order_error, order_not_found
+from dhansim.errors import SimError, bad_input, order_error, order_not_found
+from dhansim.forever import ForeverOrder, apply_forever_modify
 from dhansim.instruments import Instrument
 from dhansim.matching import MatchingEngine
 from dhansim.orders import Order, OrderKind
 from dhansim.pnl_exit import PnlExit, day_pnl
 from dhansim.validation import (
+    PlaceRequest,
     SuperModifyRequest,
     SuperPlaceRequest,
     quantity_rules,
@@ -46,6 +48,8 @@ class Exchange(MatchingEngine):
         super().__init__(*args, **kwargs)
         #: accounts whose P&L exit is armed, checked on every price change and fill
         self._pnl_watch: dict[str, Account] = {}
+        #: armed forever orders by instrument, checked on each of its price changes
+        self._forever_armed: dict[tuple[str, str], dict[str, ForeverOrder]] = {}
 
     # --- P&L based exit --------------------------------------------------------------------
 
@@ -70,6 +74,88 @@ class Exchange(MatchingEngine):
         if config.kill_switch:
             account.kill_switch = True  # after the square-off orders: they are the broker's
 
+    # --- forever orders (GTT) -----------------------------------------------------------------
+
+    def new_forever_id(self) -> str:
+        """Forever orders draw from the order-id sequence: never the id of an order."""
+        order_id = str(self._next_id)
+        self._next_id += 1
+        return order_id
+
+    def place_forever(self, account: Account, fo: ForeverOrder) -> ForeverOrder:
+        self._check_tradable(account)
+        account.forever[fo.order_id] = fo
+        self._arm_forever(fo)
+        return fo
+
+    def forever(self, account: Account, order_id: str) -> ForeverOrder:
+        fo = account.forever.get(order_id)
+        if fo is None:
+            raise order_not_found("Forever order not found")
+        return fo
+
+    def modify_forever(self, account: Account, order_id: str, body: object) -> ForeverOrder:
+        self._check_tradable(account)
+        fo = self.forever(account, order_id)
+        if not fo.is_armed:
+            raise order_error(f"Forever order is already {fo.status.value}; it cannot be modified")
+        apply_forever_modify(fo, body, account.client_id)
+        self._arm_forever(fo)
+        return fo
+
+    def cancel_forever(self, account: Account, order_id: str) -> ForeverOrder:
+        fo = self.forever(account, order_id)
+        if not fo.is_armed:
+            raise order_error(f"Forever order is already {fo.status.value}; it cannot be cancelled")
+        fo.status = OrderStatus.CANCELLED
+        fo.update_time = ist_now()
+        self._forever_armed.get(fo.instrument.key, {}).pop(fo.order_id, None)
+        return fo
+
+    def _arm_forever(self, fo: ForeverOrder) -> None:
+        """(Re-)fix each leg's direction from the LTP now; a leg already at its trigger fires."""
+        ltp = self.market.ltp(fo.instrument)
+        for leg in fo.legs:
+            leg.rising = leg.trigger_price >= ltp
+        self._forever_armed.setdefault(fo.instrument.key, {})[fo.order_id] = fo
+        self._check_forever(fo, ltp)
+
+    def _check_forever(self, fo: ForeverOrder, ltp: float) -> None:
+        leg = next((leg for leg in fo.legs if leg.crossed(ltp)), None)
+        if leg is None or not fo.is_armed:
+            return
+        self._forever_armed.get(fo.instrument.key, {}).pop(fo.order_id, None)
+        account = self.accounts[fo.account_id]
+        fo.fired_leg = leg.name
+        fo.update_time = ist_now()
+        req = PlaceRequest(
+            instrument=fo.instrument,
+            txn=fo.txn,
+            product=fo.product,
+            order_type=fo.order_type,
+            validity=fo.validity,
+            quantity=leg.quantity,
+            price=leg.price,
+            trigger_price=0.0,
+            disclosed_qty=min(fo.disclosed_qty, leg.quantity),
+            correlation_id=fo.correlation_id,
+            after_market=False,
+            amo_time="",
+            bo_profit_value=0.0,
+            bo_stop_loss_value=0.0,
+        )
+        try:
+            o = self.place(account, req, forever=fo)
+        except SimError as exc:  # kill switch or funds: the trigger's order is refused
+            fo.status = OrderStatus.REJECTED
+            fo.rejection = exc.message
+            return
+        fo.status = OrderStatus.TRADED  # triggered: its order lives on in the order book (U)
+        fo.order_placed = o.order_id
+
+    def forever_book(self, account: Account) -> list[ForeverOrder]:
+        return list(account.forever.values())
+
     def end_of_day(self) -> int:
         """Expire every open order; the day's P&L exits end too."""
         for account in self.accounts.values():
@@ -78,6 +164,11 @@ class Exchange(MatchingEngine):
 
     def on_ltp(self, inst: Instrument) -> None:
         super().on_ltp(inst)
+        armed = self._forever_armed.get(inst.key)
+        if armed:
+            ltp = self.market.ltp(inst)
+            for fo in list(armed.values()):
+                self._check_forever(fo, ltp)
         for account in list(self._pnl_watch.values()):
             self._check_pnl_exit(account)
 

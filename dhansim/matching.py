@@ -26,6 +26,7 @@ from dhan.codes import (
 from dhansim.account import Account
 from dhansim.clock import ist_now
 from dhansim.errors import SimError, bad_input, order_error, order_not_found
+from dhansim.forever import ForeverOrder
 from dhansim.instruments import Instrument, InstrumentMaster
 from dhansim.margin import margin_per_unit
 from dhansim.market import Market
@@ -116,9 +117,17 @@ class MatchingEngine:
 
     # --- placing ---------------------------------------------------------------------------
 
-    def place(self, account: Account, req: PlaceRequest, *, plain: bool = False) -> Order:
+    def place(
+        self,
+        account: Account,
+        req: PlaceRequest,
+        *,
+        plain: bool = False,
+        forever: ForeverOrder | None = None,
+    ) -> Order:
         """Place one order; ``plain`` keeps a CO/BO product from growing exit legs (the
-        broker's own square-off of a CO/BO position is a plain order of that product)."""
+        broker's own square-off of a CO/BO position is a plain order of that product);
+        ``forever``: the forever order whose trigger places it."""
         self._check_tradable(account)
         kind = OrderKind.PLAIN if plain else _ENTRY_KIND.get(req.product, OrderKind.PLAIN)
         o = self._new_order(
@@ -140,6 +149,8 @@ class MatchingEngine:
             bo_stop_loss_value=req.bo_stop_loss_value,
             leg_name=LegName.ENTRY_LEG if kind is not OrderKind.PLAIN else None,
         )
+        if forever is not None:
+            o.good_till, o.forever_id = forever.good_till, forever.order_id
         self._block_margin(account, o)
         self._register(account, o)
         self._emit(o)

@@ -23,6 +23,7 @@ from dhansim.clock import ist_token_validity, mono_ns
 from dhansim.controls import check_source, get_ip, parse_ip_request, set_ip
 from dhansim.errors import SimError, bad_input, order_error, order_not_found
 from dhansim.faults import RestFaults
+from dhansim.forever import ForeverOrder, parse_forever_place
 from dhansim.orders import Order, order_wire, order_wires, super_order_json, trade_json
 from dhansim.pnl_exit import NO_PNL_EXIT, parse_pnl_exit
 from dhansim.validation import (
@@ -157,6 +158,11 @@ class RestApi:
             web.get("/v2/super/orders", h.super_book),
             web.put("/v2/super/orders/{order_id}", h.modify_super),
             web.delete("/v2/super/orders/{order_id}/{leg}", h.cancel_super_leg),
+            web.post("/v2/forever/orders", h.place_forever),
+            web.get("/v2/forever/orders", h.forever_book),
+            web.get("/v2/forever/all", h.forever_book),
+            web.put("/v2/forever/orders/{order_id}", h.modify_forever),
+            web.delete("/v2/forever/orders/{order_id}", h.cancel_forever),
             web.post("/v2/pnlExit", h.set_pnl_exit),
             web.get("/v2/pnlExit", h.get_pnl_exit),
             web.delete("/v2/pnlExit", h.stop_pnl_exit),
@@ -572,3 +578,41 @@ class RestApi:
         return json_response(
             {"pnlExitStatus": "DISABLED", "message": "P&L based exit stopped successfully"}
         )
+
+    # --- forever orders --------------------------------------------------------------------------
+
+    @staticmethod
+    def _forever_answer(fo: ForeverOrder, status: int = 200) -> web.Response:
+        # Dhan's samples answer an armed forever order as PENDING (its list says CONFIRM).
+        shown = OrderStatus.PENDING if fo.is_armed else fo.status
+        return json_response({"orderId": fo.order_id, "orderStatus": shown.value}, status=status)
+
+    async def place_forever(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        body = parse_json_object(await request.read())
+        exchange = self.core.exchange
+        fo = parse_forever_place(body, account.client_id, self.core.master, "")
+        fo.order_id = exchange.new_forever_id()
+        request[JOURNAL]["correlationId"] = fo.correlation_id or None
+        request[JOURNAL]["orderId"] = fo.order_id
+        exchange.place_forever(account, fo)
+        return self._forever_answer(fo)
+
+    async def forever_book(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        records = [r for fo in self.core.exchange.forever_book(account) for r in fo.records()]
+        return json_response(records)
+
+    async def modify_forever(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        order_id = request.match_info["order_id"]
+        request[JOURNAL]["orderId"] = order_id
+        body = parse_json_object(await request.read())
+        return self._forever_answer(self.core.exchange.modify_forever(account, order_id, body))
+
+    async def cancel_forever(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        order_id = request.match_info["order_id"]
+        request[JOURNAL]["orderId"] = order_id
+        fo = self.core.exchange.cancel_forever(account, order_id)
+        return self._forever_answer(fo, status=202)
