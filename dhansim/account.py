@@ -17,7 +17,7 @@ from dhansim.instruments import Instrument
 from dhansim.margin import margin_per_unit
 from dhansim.orders import Order, Trade
 from dhansim.pnl_exit import PnlExit
-from dhansim.ratelimit import READ_RATE_LIMITS, SlidingWindows
+from dhansim.ratelimit import QUOTE_RATE_LIMITS, READ_RATE_LIMITS, SlidingWindows
 
 
 @dataclass(slots=True)
@@ -139,6 +139,7 @@ class Account:
     blocked_margin: float = 0.0
     order_limits: SlidingWindows = field(default_factory=SlidingWindows)
     read_limits: SlidingWindows = field(default_factory=lambda: SlidingWindows(READ_RATE_LIMITS))
+    quote_limits: SlidingWindows = field(default_factory=lambda: SlidingWindows(QUOTE_RATE_LIMITS))
     #: Registered static IPs by flag (PRIMARY / SECONDARY), and when each was set (epoch s).
     static_ips: dict[str, str] = field(default_factory=dict)
     static_ip_set_at: dict[str, float] = field(default_factory=dict)

@@ -20,6 +20,10 @@ class Market:
         self._ltp: dict[tuple[str, str], float] = {}
         self._pinned: set[tuple[str, str]] = set()
         self._illiquid: set[tuple[str, str]] = set()
+        #: the day's [open, high, low] per instrument, from its first price on
+        self._range: dict[tuple[str, str], list[float]] = {}
+        #: the day's trades per instrument: [volume, traded value, last quantity], last time
+        self._trades: dict[tuple[str, str], tuple[int, float, int, str]] = {}
 
     def ltp(self, inst: Instrument) -> float:
         value = self._ltp.get(inst.key)
@@ -34,9 +38,32 @@ class Market:
     def is_liquid(self, inst: Instrument) -> bool:
         return inst.key not in self._illiquid
 
+    def _moved(self, inst: Instrument, ltp: float) -> None:
+        day = self._range.get(inst.key)
+        if day is None:
+            first = self.ltp(inst)
+            day = self._range[inst.key] = [first, first, first]
+        day[1] = max(day[1], ltp)
+        day[2] = min(day[2], ltp)
+
+    def ohlc(self, inst: Instrument) -> dict[str, float]:
+        """The day's open, high, low, and the previous close (the master's price)."""
+        ltp = self.ltp(inst)
+        open_, high, low = self._range.get(inst.key, (ltp, ltp, ltp))
+        return {"open": open_, "close": inst.initial_ltp, "high": high, "low": low}
+
+    def record_trade(self, inst: Instrument, qty: int, price: float, time_text: str) -> None:
+        volume, value, _last, _time = self._trades.get(inst.key, (0, 0.0, 0, ""))
+        self._trades[inst.key] = (volume + qty, value + qty * price, qty, time_text)
+
+    def trades(self, inst: Instrument) -> tuple[int, float, int, str]:
+        """(volume, traded value, last quantity, last trade time) of the day's fills."""
+        return self._trades.get(inst.key, (0, 0.0, 0, ""))
+
     def set(
         self, inst: Instrument, ltp: float, *, pin: bool = True, liquid: bool | None = None
     ) -> None:
+        self._moved(inst, inst.round_to_tick(ltp))
         self._ltp[inst.key] = inst.round_to_tick(ltp)
         if pin:
             self._pinned.add(inst.key)
@@ -57,6 +84,7 @@ class Market:
             step = old * self._rng.gauss(0.0, volatility)
             new = max(inst.tick_size, inst.round_to_tick(old + step))
             if new != old:
+                self._moved(inst, new)
                 self._ltp[inst.key] = new
                 moved.append(inst)
         return moved

@@ -485,6 +485,7 @@ class MatchingEngine:
             leg_name=o.leg_name,
         )
         self._next_trade_id += 1
+        self.market.record_trade(o.instrument, qty, price, now)
         account.trades.append(trade)
         account.trades_by_order.setdefault(o.order_id, []).append(trade)
         self._release_margin(account, o, qty)

@@ -12,6 +12,8 @@ from collections import deque
 from dhan.codes import ORDER_RATE_LIMITS
 
 READ_RATE_LIMITS: tuple[tuple[float, int], ...] = ((1.0, 20),)
+#: Market quote (``/marketfeed/*``): 1 request a second.
+QUOTE_RATE_LIMITS: tuple[tuple[float, int], ...] = ((1.0, 1),)
 
 _WINDOW_NAMES = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
 

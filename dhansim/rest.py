@@ -26,6 +26,8 @@ from dhansim.faults import RestFaults
 from dhansim.forever import ForeverOrder, parse_forever_place
 from dhansim.orders import Order, order_wire, order_wires, super_order_json, trade_json
 from dhansim.pnl_exit import NO_PNL_EXIT, parse_pnl_exit
+from dhansim.portfolio import convert_position, margin_calculator, trade_history
+from dhansim.quotes import parse_quote_request, quote_data
 from dhansim.validation import (
     parse_json_object,
     parse_modify,
@@ -71,6 +73,7 @@ STATIC_IP_ENDPOINTS = ORDER_WRITE_ENDPOINTS | frozenset(
 JOURNAL = web.RequestKey("journal", dict[str, Any])
 ACCOUNT = web.RequestKey("account", Account)
 AUTH_MESSAGE = "Client ID or user generated access token is invalid or expired."
+QUOTE_LIMIT = "Too many requests. Further requests may result in the user being blocked."
 
 
 #: ``json.dumps(data, separators=(",", ":"))`` without building an encoder per call.
@@ -146,8 +149,11 @@ class RestApi:
             web.get("/v2/trades", h.trade_book),
             web.get("/v2/trades/", h.trade_book),
             web.get("/v2/trades/{order_id}", h.trades_of_order),
+            web.get("/v2/trades/{from_date}/{to_date}/{page}", h.trade_history),
             web.get("/v2/positions", h.positions),
             web.delete("/v2/positions", h.exit_all),
+            web.post("/v2/positions/convert", h.convert_position),
+            web.post("/v2/margincalculator", h.margin_calculator),
             web.get("/v2/RenewToken", h.renew_token),
             web.get("/v2/holdings", h.holdings),
             web.get("/v2/fundlimit", h.fund_limit),
@@ -158,6 +164,9 @@ class RestApi:
             web.get("/v2/super/orders", h.super_book),
             web.put("/v2/super/orders/{order_id}", h.modify_super),
             web.delete("/v2/super/orders/{order_id}/{leg}", h.cancel_super_leg),
+            web.post("/v2/marketfeed/ltp", h.quote_ltp),
+            web.post("/v2/marketfeed/ohlc", h.quote_ohlc),
+            web.post("/v2/marketfeed/quote", h.quote_full),
             web.post("/v2/forever/orders", h.place_forever),
             web.get("/v2/forever/orders", h.forever_book),
             web.get("/v2/forever/all", h.forever_book),
@@ -616,3 +625,48 @@ class RestApi:
         request[JOURNAL]["orderId"] = order_id
         fo = self.core.exchange.cancel_forever(account, order_id)
         return self._forever_answer(fo, status=202)
+
+    # --- market quote --------------------------------------------------------------------------
+
+    async def quote_ltp(self, request: web.Request) -> web.Response:
+        return await self._quote(request, "ltp")
+
+    async def quote_ohlc(self, request: web.Request) -> web.Response:
+        return await self._quote(request, "ohlc")
+
+    async def quote_full(self, request: web.Request) -> web.Response:
+        return await self._quote(request, "quote")
+
+    async def _quote(self, request: web.Request, mode: str) -> web.Response:
+        account: Account = request[ACCOUNT]
+        if request.headers.get("client-id") is None:
+            # Dhan documents the client-id header as required for Market Quote.
+            raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
+        limited = self.core.settings.switches.rate_limits
+        if limited and account.quote_limits.try_acquire(time.monotonic()):
+            request[JOURNAL]["errorCode"] = "805"  # the data APIs' code and body
+            return json_response({"status": "failed", "data": {"805": QUOTE_LIMIT}}, 429)
+        instruments = parse_quote_request(parse_json_object(await request.read()), self.core.master)
+        return json_response(quote_data(mode, instruments, self.core.market))
+
+    # --- conversion, margin calculator, trade history ---------------------------------------
+
+    async def convert_position(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        convert_position(account, parse_json_object(await request.read()), self.core.master)
+        return web.Response(status=202)  # Dhan: 202 Accepted, no body
+
+    async def margin_calculator(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        body = parse_json_object(await request.read())
+        core = self.core
+        return json_response(margin_calculator(account, body, core.master, core.market))
+
+    async def trade_history(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        m = request.match_info
+        mpp = self.core.settings.switches.mpp_show_as_limit
+        records = trade_history(
+            account.trades, m["from_date"], m["to_date"], m["page"], mpp_as_limit=mpp
+        )
+        return json_response(records)
