@@ -87,3 +87,32 @@ def test_every_rest_route_is_documented(method: str, path: str):
 @pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
 def test_every_admin_route_is_documented(method: str, path: str):
     assert path in DOC_PATHS, (method, path)
+
+
+_METHODS = {"GET", "POST", "PUT", "DELETE"}
+
+
+def _route_table() -> set[tuple[str, str]]:
+    """(method, path) of every call in the first column of the REST API table: each backticked
+    item is ``METHOD[/METHOD] /path`` or a bare ``/path`` that takes the item before's method."""
+    out: set[tuple[str, str]] = set()
+    section = _section("REST API (`/v2`)")
+    table = section[: section.index("\n\n", section.index("| Call |"))]
+    for line in table.splitlines()[2:]:
+        cell = line.strip().strip("|").split("|")[0]
+        methods: list[str] = []
+        for item in re.findall(r"`([^`]+)`", cell):
+            head, _, path = item.rpartition(" ")
+            if head:
+                methods = head.split("/")
+                assert set(methods) <= _METHODS, item
+            path = _documented(path.split("?")[0])
+            out.update((method, path) for method in methods)
+    return out
+
+
+def test_the_rest_route_table_lists_exactly_the_routes_the_router_serves():
+    served = {(method, path.removeprefix("/v2")) for method, path in REST_ROUTES}
+    documented = _route_table()
+    assert documented - served == set(), "documented but not served"
+    assert served - documented == set(), "served but not in the route table"
