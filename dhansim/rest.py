@@ -196,6 +196,7 @@ class RestApi:
             "method": request.method,
             "endpoint": endpoint,
             "path": path,
+            "remote": request.remote,
             "correlationId": None,
             "orderId": None,
             "status": None,
