@@ -1,7 +1,8 @@
 """The ``/v2`` REST API of the simulator: Dhan's paths, headers, bare JSON bodies and errors.
 
 A middleware wraps every call: journal entry, fault plan (latency, timeout, 5xx, DH-904 storm,
-accept-then-drop), auth (``access-token`` + ``client-id``), per-account rate limits, and the
+accept-then-drop), auth (``access-token``, and ``client-id`` when sent), the static-IP check of
+order writes, per-account rate limits, and the
 mapping of :class:`SimError` (and of any bug) to ``{errorType, errorCode, errorMessage}``.
 A traceback never reaches a client.
 """
