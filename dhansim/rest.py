@@ -2,8 +2,8 @@
 
 A middleware wraps every call: journal entry, fault plan (latency, timeout, 5xx, DH-904 storm,
 accept-then-drop), auth (``access-token``, and ``client-id`` when sent), the static-IP check of
-order writes, per-account rate limits, and the
-mapping of :class:`SimError` (and of any bug) to ``{errorType, errorCode, errorMessage}``.
+order writes, per-account rate limits, and the mapping of :class:`SimError` (and of any bug) to
+``{errorType, errorCode, errorMessage}``.
 A traceback never reaches a client.
 """
 
