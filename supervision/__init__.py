@@ -25,6 +25,8 @@ Semantics (OTP's, with the additions marked *)::
     SHUTDOWN       -- the supervisor stopped it (stop, terminate_child, a sibling's
                       ONE_FOR_ALL / REST_FOR_ONE restart): never counted as an exit
     QUARANTINED*   a nested QUARANTINE supervisor gave up: stays down, not counted
+    ENVIRONMENT*   a shared resource it needs is down (``Environment``): restarted once
+                   the resource is up again, with no backoff; never counted
 
     more than R restarts within T s (``Intensity(R, T)``):
       FAIL_UP      stop all children (reverse start order), publish Escalated, exit as a
@@ -126,9 +128,11 @@ from supervision.actor import BoundedInbox, SupervisedActor
 from supervision.children import ChildInfo, ChildState
 from supervision.clock import Clock, ManualClock, SystemClock, TimerHandle
 from supervision.context import ChildContext
+from supervision.environment import Environment
 from supervision.errors import (
     ActorCrashed,
     ChildUnavailable,
+    EnvironmentDown,
     MailboxFull,
     SupervisionError,
     SupervisorStoppedError,
@@ -175,6 +179,8 @@ __all__ = [
     "ChildState",
     "ChildUnavailable",
     "Clock",
+    "Environment",
+    "EnvironmentDown",
     "Escalated",
     "Escalation",
     "EventBus",
