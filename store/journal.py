@@ -135,7 +135,8 @@ class Journal:
     ) -> Journal:
         """Open the journal at ``url``, creating or upgrading its schema (alembic).
 
-        Raises ``SchemaTooNew`` when the database was written by a newer copytrader.
+        Raises ``SchemaTooNew`` when the database was written by a newer copytrader and
+        ``StoreUnavailable`` when it cannot be reached (or written) now.
         ``sqlite_synchronous`` exists for benchmarks; keep the FULL default in production.
         """
         engine = make_engine(
@@ -146,8 +147,9 @@ class Journal:
         )
         try:
             ensure_schema(engine)
-        except BaseException:
+        except BaseException as exc:
             engine.dispose()
+            _raise_if_unavailable(exc)
             raise
         return cls(engine)
 
