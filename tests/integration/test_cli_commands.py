@@ -390,3 +390,30 @@ def test_status_and_reconcile_on_a_store_from_a_newer_version_exit_1_with_one_li
         assert "Traceback" not in result.stderr
         (line,) = [s for s in result.stderr.splitlines() if "cannot use the store" in s]
         assert "SchemaTooNew" in line and "newer" in line
+
+
+def test_run_and_reconcile_apply_refuse_a_journal_another_engine_holds_with_one_line(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import os
+
+    from store.lease import JournalLease
+
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2900000000)
+    Journal.open(rig.store_url).close()
+    holder = JournalLease(rig.store_url).acquire()  # as a running engine holds it
+    try:
+        for command in (["run"], ["reconcile", "--apply", "--timeout-s", "5"]):
+            result = rig.cli(*command, timeout_s=30.0)
+            assert result.returncode == 1, (command, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr
+            (line,) = [s for s in result.stderr.splitlines() if "in use by another" in s]
+            assert f"pid {os.getpid()}" in line and "since " in line, line
+        # read-only commands need no lease
+        status = rig.cli("status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = rig.cli("reconcile")
+        assert "in use by another" not in report.stderr
+    finally:
+        holder.release()
+    rig.assert_no_token_in(result.stdout + result.stderr)
