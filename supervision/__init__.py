@@ -105,6 +105,10 @@ Public API::
     supervision.faults: point(name), Faults(arm(plan), disarm(), point(name), fired()),
         FaultPlan(seed, probabilities={point: p}, at_hits={point: [3]}),
         ChaosFault(Exception), FAULTS (the global default)
+    Environment(name)  .add_resource(name, probe=, classify=, backoff=, check_interval_s=)
+        .report_fault(name, reason)  .first_down(needs)  .down()  .is_up(name)
+        .when_up(needs, callback)  .subscribe(listener(name, up, reason))  .close()
+        (Supervisor(environment=...); ChildSpec(needs=...); EnvironmentDown from the gate)
     supervision.testing: EventRecorder(bus).wait_for(Kind, timeout_s, count, **fields),
         wait_until(predicate, timeout_s)
 
