@@ -249,13 +249,22 @@ def test_a_sqlite_write_lock_held_past_the_busy_timeout_pauses_copying_until_it_
         path = make_url(rig.cfg.store.url).database
         assert path is not None
         holder = sqlite3.connect(path, isolation_level=None)
+        held_at: list[float] = []
 
         def hold() -> None:
             holder.execute("BEGIN IMMEDIATE")
+            held_at.append(time.monotonic())
 
         def release() -> None:
-            # held past the engine's 10 s busy timeout: its writers gave up and it paused
+            # held past the engine's 10 s busy timeout: its writers gave up and it paused.
+            # Held 45 s in all: a writer that crashed on each busy timeout would have crashed
+            # four times by then, more than the root's 3 restarts in 60 s allow
             wait_paused(rig, 25.0)
+            while time.monotonic() - held_at[0] < 45.0:
+                ok, reason = rig.engine.ready()
+                assert not ok and "store" in reason, reason
+                assert not rig.engine.gave_up.is_set()
+                time.sleep(0.5)  # sampling readiness during the outage, not synchronising
             holder.execute("ROLLBACK")
 
         try:
