@@ -298,6 +298,8 @@ class Engine:
         if not clean:
             # an actor did not stop in time and may still be writing: closing the journal and
             # the clients under it would only turn its last (journaled-first) steps into errors
+            # (the lease stays held too: those actors may still send; the process's exit, which
+            # follows, releases it)
             logger.warning("engine stop: some actors did not stop in time; leaving the store open")
             return clean
         for client in self.clients.values():

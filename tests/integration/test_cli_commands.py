@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dhan.correlation import correlation_id_for
@@ -417,3 +418,48 @@ def test_run_and_reconcile_apply_refuse_a_journal_another_engine_holds_with_one_
     finally:
         holder.release()
     rig.assert_no_token_in(result.stdout + result.stderr)
+
+
+@pytest.mark.postgres
+def test_run_waits_for_a_store_that_is_down_at_start_and_starts_when_it_is_back(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import json
+    import socket
+
+    from tests.integration.pg_cluster import own_cluster
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with own_cluster() as cluster:
+        rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3000000000, metrics_port=port)
+        rig.config.write_text(rig.config.read_text().replace(rig.store_url, cluster.url))
+        cluster.stop()  # a database still down when the engine starts (a reboot, say)
+        proc = rig.popen("run")
+        out = Output(proc)
+        try:
+            out.wait_for("store unavailable at start")
+            out.wait_for("trying again", after=out.wait_for("store unavailable at start") + 1)
+            status, body = _http(f"http://127.0.0.1:{port}/readyz")
+            assert status == 503 and "store unavailable at start" in json.loads(body)["reason"]
+            assert proc.poll() is None  # it waits instead of exiting (systemd's start limit)
+            cluster.start()
+            wait_until(
+                lambda: _http(f"http://127.0.0.1:{port}/readyz")[0] == 200, 30.0, what="ready"
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            status_code = out.finish()
+        assert status_code == 0, out.text
+        rig.assert_no_token_in(out.text)
+
+
+def _http(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:  # not serving yet
+        return 0, str(exc)
