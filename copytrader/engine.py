@@ -12,6 +12,12 @@
        leader-feed       LeaderFeedActor   permanent, backoff 0.5 s doubling to 30 s, 20% jitter
 
 The leader feed starts last, so every follower is running before the first hint.
+
+The engine holds the journal's lease (``store.lease``: one engine per journal) for its whole
+life, and declares the store a resource of the tree's ``supervision.Environment``: while the
+store is unavailable (down, disk full, locked, lease lost) every actor stops at its next
+message and waits, uncounted, until a probe finds the store writable again (docs/architecture.md,
+"Environment faults").
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from actors.audit import AuditActor
 from actors.follower import FollowerActor
@@ -38,9 +47,12 @@ from dhan import errors
 from dhan.order_feed import OrderFeed
 from dhan.rest import DhanClient
 from store import Journal
+from store.errors import StoreUnavailable, unavailable_reason
+from store.lease import JournalLease
 from supervision import (
     Backoff,
     ChildSpec,
+    Environment,
     Escalation,
     Intensity,
     Supervisor,
@@ -48,8 +60,25 @@ from supervision import (
 from supervision import events as ev
 from supervision.faults import FAULTS, Faults
 from supervision.registry import NameState
+from supervision.specs import ExitReason
 
 logger = logging.getLogger(__name__)
+
+#: The environment resource that is the journal (its database and the disk under it).
+STORE = "store"
+#: While the store is up it is pinged (one read) this often, so an outage is seen and
+#: reported even when nothing is being copied; while it is down it is probed on a backoff.
+STORE_CHECK_INTERVAL_S = 2.0
+#: Below this much free space on the journal's or the audit trail's file system the store
+#: counts as unavailable: pausing before a write fails beats failing half way through.
+MIN_FREE_BYTES = 1 << 20
+
+
+def store_fault(exc: BaseException) -> str | None:
+    """The environment classifier of the store: an outage of the journal, or of its disk."""
+    if isinstance(exc, StoreUnavailable) or unavailable_reason(exc) is not None:
+        return STORE
+    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,6 +119,11 @@ class Engine:
         self._subscription: Any = None
         self._sampler: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.lease: JournalLease | None = None
+        #: set by the runner while the store is unavailable at start (the engine waits)
+        self.start_blocked: str | None = None
+        #: the tree's shared resources: the store (see ``start``)
+        self.environment = Environment("engine-environment")
 
     # -- building blocks ----------------------------------------------------------------------
 
@@ -197,11 +231,37 @@ class Engine:
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> Engine:
+        """Take the journal's lease (``LeaseHeld`` names the engine that has it), open the
+        journal and start the tree. Raises ``StoreUnavailable`` if the store is down."""
+        self.lease = JournalLease(self.cfg.store.url, on_lost=self._on_lease_lost).acquire()
+        try:
+            self._start()
+        except BaseException:
+            if STORE in self.environment.resources:
+                self.environment.close()
+            if self._journal is not None and self.root is None:
+                self._journal.close()
+                self._journal = None
+            self.lease.release()
+            raise
+        return self
+
+    def _start(self) -> None:
         if self._journal is None:
             self._journal = Journal.open(
                 self.cfg.store.url,
                 sqlite_synchronous=str(self.cfg.store.sqlite_synchronous),
             )
+        assert self.lease is not None
+        self.journal.hold_lease(self.lease)
+        self.metrics.store_up.set(1)
+        self.environment.subscribe(self._on_store_change)
+        self.environment.add_resource(
+            STORE,
+            probe=self._probe_store,
+            classify=store_fault,
+            check_interval_s=STORE_CHECK_INTERVAL_S,
+        )
         self.clients["leader"] = self._client(self.cfg.leader)
         for f in self.followers:
             self.clients[f.name] = self._client(f)
@@ -220,29 +280,34 @@ class Engine:
             self._specs(),
             intensity=Intensity(max_restarts=3, period_s=60.0),
             faults=self.faults,
+            environment=self.environment,
             on_give_up=self._on_give_up,
         )
         self._subscription = self.root.events.subscribe(self._on_event)
         self.root.start()
         self._sampler = threading.Thread(target=self._sample, name="engine-sampler", daemon=True)
         self._sampler.start()
-        return self
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         """Stop the tree (leader feed first: reverse start order) within ``timeout_s``."""
         self._stopping.set()
+        self.environment.close()  # no restart waits for the store any more
         clean = True
         if self.root is not None:
             clean = self.root.stop(timeout_s)
         if not clean:
             # an actor did not stop in time and may still be writing: closing the journal and
             # the clients under it would only turn its last (journaled-first) steps into errors
+            # (the lease stays held too: those actors may still send; the process's exit, which
+            # follows, releases it)
             logger.warning("engine stop: some actors did not stop in time; leaving the store open")
             return clean
         for client in self.clients.values():
             client.close()
         if self._journal is not None:
             self._journal.close()
+        if self.lease is not None:
+            self.lease.release()  # after the last write
         return clean
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -288,13 +353,75 @@ class Engine:
                 self.root.registry.tell(LEADER_FEED, FeedFailed("leader token reloaded"))
         logger.info("config reloaded: tokens and enabled flags applied")
 
+    # -- the store as a resource -----------------------------------------------------------------
+
+    def _probe_store(self) -> None:
+        """The store's health probe (on the environment's thread): the lease is held (taken
+        again after a loss, unless another engine has it) and the journal answers -- one read
+        while it is up, a committed write while it is down (a full disk or a held lock lets
+        reads through)."""
+        assert self.lease is not None
+        self.lease.ensure()
+        for directory in self._store_directories():
+            st = os.statvfs(directory)
+            free = st.f_bavail * st.f_frsize
+            if free < MIN_FREE_BYTES:
+                raise StoreUnavailable(f"disk full: {directory} has {free} bytes free")
+        if self.environment.is_up(STORE):
+            self.journal.ping()
+        else:
+            self.journal.probe_write()
+
+    def _store_directories(self) -> list[str]:
+        """The local directories the store writes to: the SQLite file's and the audit trail's."""
+        paths = [os.path.abspath(self.cfg.engine.audit_path)]
+        url = make_url(self.cfg.store.url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            paths.append(os.path.abspath(url.database))
+        out = set()
+        for path in paths:
+            directory = os.path.dirname(path)
+            while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+                directory = os.path.dirname(directory)  # not created yet: its file system
+            out.add(directory)
+        return sorted(out)
+
+    def _on_lease_lost(self, reason: str) -> None:
+        # the journal already refuses every call; this stops every actor at its next message
+        self.environment.report_fault(STORE, f"journal lease lost: {reason}")
+
+    def _on_store_change(self, resource: str, up: bool, reason: str) -> None:
+        if resource != STORE:
+            return
+        self.metrics.store_up.set(1 if up else 0)
+        if up:
+            logger.warning("store %s is back: copying resumes", self.cfg_store_url)
+        else:
+            self.metrics.store_outages.inc()
+            logger.error(
+                "store %s unavailable (%s): copying paused until it is back",
+                self.cfg_store_url,
+                reason,
+            )
+
+    @property
+    def cfg_store_url(self) -> str:
+        """The journal's URL with any password hidden."""
+        if self._journal is not None:
+            return self._journal.url
+        return self.lease.shown_url if self.lease is not None else "(not opened)"
+
     # -- observability ---------------------------------------------------------------------------
 
     def _on_event(self, event: ev.SupervisionEvent) -> None:
         if isinstance(event, ev.ChildExited) and event.error:
+            if event.reason is ExitReason.ENVIRONMENT:
+                return  # the store is down (or was): nothing to write it to, and not a bug
             with contextlib.suppress(Exception):
                 self.journal.record_restart(event.child_id, event.error[:500])
         elif isinstance(event, ev.ChildRestarted):
+            if event.environment:
+                return  # a resume after an outage, not a restart of a failing actor
             self.metrics.actor_restarts.labels(_actor_kind(event.child_id)).inc()
         elif isinstance(event, ev.Quarantined):
             name = event.supervisor.rsplit("/", 1)[-1].removeprefix("followers.")
@@ -333,17 +460,22 @@ class Engine:
         return [AUDIT, LIMITER, LEADER_FEED] + [follower_name(f.name) for f in self.followers]
 
     def ready(self) -> tuple[bool, str]:
-        """Readiness: feed connected and reconciled, store writable."""
+        """Readiness: store available, feed connected and reconciled.
+
+        Read-only and immediate: the store's state is the environment's (probed on its own
+        thread), so a probe never waits behind a lock or adds a write to the journal.
+        """
         if self.gave_up.is_set():
             return False, f"root supervisor gave up: {self.give_up_reason}"
+        if self.start_blocked is not None:
+            return False, f"store unavailable at start: {self.start_blocked}; waiting for it"
+        store_down = self.environment.down().get(STORE)
+        if store_down is not None:
+            return False, f"store {self.cfg_store_url} unavailable: {store_down}; copying paused"
         if not self.feed_status.connected:
             return False, "leader order socket not connected"
         if not self.feed_status.reconciled:
             return False, "leader not reconciled since the last connect"
-        try:
-            self.journal.set_mark("engine", "ready_probe", "ok")
-        except Exception as exc:
-            return False, f"store not writable: {type(exc).__name__}"
         return True, "ok"
 
     def follower_state(self, name: str) -> NameState:

@@ -120,3 +120,14 @@ class Metrics:
             ["follower"],
             registry=r,
         )
+        self.store_up = Gauge(
+            "copytrader_store_up",
+            "1 while the journal's store is available (and its lease held); 0 while copying is "
+            "paused for a store outage (down, disk full, locked, lease lost).",
+            registry=r,
+        )
+        self.store_outages = Counter(
+            "copytrader_store_outages",
+            "Store outages seen (each pauses copying until the store is back).",
+            registry=r,
+        )

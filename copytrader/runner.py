@@ -34,6 +34,7 @@ from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.health import HealthServer
 from copytrader.logs import add_secrets, setup_logging
 from copytrader.token_watch import TokenWatch
+from store.errors import StoreUnavailable
 
 logger = logging.getLogger("copytrader")
 
@@ -163,13 +164,17 @@ def run(args: argparse.Namespace) -> int:
             health.start()
             logger.info("metrics and health at %s/metrics", health.url)
         try:
-            engine.start()
+            started = _start_when_the_store_is_up(engine, stop, wake)
         except Exception as exc:
             logger.critical("engine failed to start: %s", exc)
             if health is not None:
                 health.stop()
             exit_by(STOP_DEADLINE_S, 1)  # actors it did start must not keep the process alive
             return 1
+        if not started:  # stopped while waiting for the store
+            if health is not None:
+                health.stop()
+            return 0
         gave_up = False
         failed = True  # until the main loop ends normally
         tokens: TokenWatch | None = None
@@ -206,6 +211,29 @@ def run(args: argparse.Namespace) -> int:
             # an abandoned actor thread is not a daemon: the interpreter would wait for it
             _exit_now(status)
         return status
+
+
+def _start_when_the_store_is_up(
+    engine: Engine, stop: threading.Event, wake: threading.Event
+) -> bool:
+    """Start the engine; while the store is unavailable (a database still starting, a full
+    disk) wait and try again with a backoff, for as long as it takes -- an outage is not a
+    reason to exit (systemd would give up after a few quick restarts). False: stopped while
+    waiting. Any other error (another engine holds the lease, a newer schema) raises."""
+    delay_s = 0.5
+    while True:
+        try:
+            engine.start()
+            engine.start_blocked = None
+            return True
+        except StoreUnavailable as exc:
+            engine.start_blocked = str(exc)
+            logger.error("store unavailable at start (%s): trying again in %.1f s", exc, delay_s)
+        while wake.wait(delay_s):
+            wake.clear()
+            if stop.is_set():
+                return False
+        delay_s = min(delay_s * 2, 30.0)
 
 
 def exit_by(deadline_s: float, status: int) -> threading.Timer:

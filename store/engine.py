@@ -23,6 +23,8 @@ from store.driver import register_sqlite_binds
 #: Execution option that marks a connection as a writer (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "copytrader_write"
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+#: PostgreSQL: seconds a new connection may take before it counts as failed.
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def _json_default(value: Any) -> Any:
@@ -66,6 +68,9 @@ def make_engine(
             max_overflow=4 * pool_size,
             pool_pre_ping=True,
             json_serializer=dumps_json,
+            # a server that does not answer (a network partition) is an outage to report
+            # within seconds, not a connect that hangs for the kernel's SYN retries
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
         )
     raise ValueError(
         f"unsupported journal database {parsed.drivername!r}: use sqlite or postgresql"

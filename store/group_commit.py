@@ -110,7 +110,9 @@ class GroupCommitter:
             batch.started.wait()
         if batch.done.is_set():  # the leader could not even begin
             self._leave(batch, leader=leader)
-            raise StoreError(f"write transaction failed to start: {batch.error!r}")
+            raise StoreError(f"write transaction failed to start: {batch.error!r}") from (
+                batch.error
+            )
         failed = False
         self._local.batch = batch
         try:

@@ -23,7 +23,13 @@ from dhan.codes import TERMINAL_STATUSES, LegName, OrderStatus
 from store.checkpointer import WalCheckpointer
 from store.driver import DbapiConnection, Driver
 from store.engine import make_engine
-from store.errors import IntentNotFound, StoreError
+from store.errors import (
+    IntentNotFound,
+    LeaseLost,
+    StoreError,
+    StoreUnavailable,
+    unavailable_reason,
+)
 from store.group_commit import GroupCommitter
 from store.hot_path import HotPath, TransitionOutcome, transition_changes
 from store.models import (
@@ -74,6 +80,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _raise_if_unavailable(exc: BaseException, pooled: Any = None) -> None:
+    """Raise ``StoreUnavailable`` from ``exc`` if it means an outage (dropping ``pooled``, a
+    connection that may be dead, from the pool); return if it does not."""
+    if isinstance(exc, StoreUnavailable) or not isinstance(exc, Exception):
+        return
+    reason = unavailable_reason(exc)
+    if reason is None:
+        return
+    if pooled is not None:
+        with contextlib.suppress(Exception):
+            pooled.invalidate()
+    raise StoreUnavailable(reason) from exc
+
+
 class Journal:
     """The durable journal (SQLite WAL by default, PostgreSQL by URL). Create with ``open``."""
 
@@ -86,6 +106,9 @@ class Journal:
         self._reads = Reads(engine.dialect, self._driver)
         self._writes = Writes(engine.dialect, self._hot)
         self._closed = False
+        #: the lease this process holds on the journal (``store.lease``): once it is lost,
+        #: every call raises ``LeaseLost`` (see ``hold_lease``)
+        self._lease: Any = None
         #: SQLite: concurrent writers share one commit (one fsync); see store.group_commit
         self._group: GroupCommitter | None = None
         #: SQLite: idle read connections held out of the pool (see store.readers)
@@ -112,7 +135,8 @@ class Journal:
     ) -> Journal:
         """Open the journal at ``url``, creating or upgrading its schema (alembic).
 
-        Raises ``SchemaTooNew`` when the database was written by a newer copytrader.
+        Raises ``SchemaTooNew`` when the database was written by a newer copytrader and
+        ``StoreUnavailable`` when it cannot be reached (or written) now.
         ``sqlite_synchronous`` exists for benchmarks; keep the FULL default in production.
         """
         engine = make_engine(
@@ -123,8 +147,9 @@ class Journal:
         )
         try:
             ensure_schema(engine)
-        except BaseException:
+        except BaseException as exc:
             engine.dispose()
+            _raise_if_unavailable(exc)
             raise
         return cls(engine)
 
@@ -138,6 +163,23 @@ class Journal:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._engine.dispose()
+
+    def hold_lease(self, lease: Any) -> None:
+        """Fence this journal by ``lease`` (a held ``store.lease.JournalLease``): from the
+        moment it is lost, every call raises ``LeaseLost`` until it is taken again."""
+        self._lease = lease
+
+    def ping(self) -> None:
+        """One read (``SELECT 1``): raises ``StoreUnavailable`` when the database cannot be
+        reached. Writes nothing, so readiness probes may call it as often as they like."""
+        with self._driver_read() as conn:
+            self._driver.control(conn, "SELECT 1")
+
+    def probe_write(self) -> None:
+        """Commit one small row (the ``_journal/store_probe`` mark): proves the database takes
+        writes again after an outage (a full disk, a lock held too long). Raises
+        ``StoreUnavailable`` while it does not."""
+        self.set_mark(JOURNAL_ACCOUNT, "store_probe", _now().isoformat())
 
     def __enter__(self) -> Journal:
         return self
@@ -158,31 +200,48 @@ class Journal:
     def __repr__(self) -> str:
         return f"Journal({self.url!r})"
 
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise StoreError("the journal is closed")
+        lease = self._lease
+        if lease is not None and lease.lost is not None:
+            raise LeaseLost(f"journal lease lost: {lease.lost}")
+
     @contextmanager
     def _write(self) -> Iterator[DbapiConnection]:
         """A write transaction on a DB-API connection, committed on a clean exit.
 
         SQLite: a place in the group commit (``BEGIN IMMEDIATE``; see store.group_commit).
         PostgreSQL: a pooled psycopg connection (it begins on the first statement).
+        A driver error that means an outage is raised as ``StoreUnavailable`` (from it).
         """
-        if self._closed:
-            raise StoreError("the journal is closed")
+        self._check_usable()
         if self._group is not None:
-            with self._group.transaction() as shared:
-                yield shared
+            try:
+                with self._group.transaction() as shared:
+                    yield shared
+            except Exception as exc:
+                _raise_if_unavailable(exc)
+                raise
             return
-        pooled = self._engine.raw_connection()
+        try:
+            pooled = self._engine.raw_connection()
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
         try:
             conn: Any = pooled.dbapi_connection
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(Exception):  # a broken connection: the pool pings it
                     conn.rollback()
+                _raise_if_unavailable(exc, pooled)
                 raise
             try:
                 conn.commit()
             except self._driver.dbapi_error as exc:
+                _raise_if_unavailable(exc, pooled)
                 raise DBAPIError.instance("COMMIT", None, exc, self._driver.dbapi_error) from exc
         finally:
             pooled.close()
@@ -190,23 +249,32 @@ class Journal:
     @contextmanager
     def _driver_read(self) -> Iterator[DbapiConnection]:
         """A DB-API connection for one precompiled read (``store.reads``)."""
-        if self._closed:
-            raise StoreError("the journal is closed")
+        self._check_usable()
         if self._readers is not None:  # SQLite
             pooled = self._readers.take()
             conn: Any = pooled.dbapi_connection
             try:
                 yield conn
+            except Exception as exc:
+                _raise_if_unavailable(exc)
+                raise
             finally:
                 self._readers.give(pooled, broken=conn.in_transaction)
             return
-        pooled = self._engine.raw_connection()
+        try:
+            pooled = self._engine.raw_connection()
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
         conn = pooled.dbapi_connection
         # PostgreSQL: one SELECT needs no transaction; autocommit saves the BEGIN and the
         # ROLLBACK (after which psycopg would also drop its prepared statements).
         try:
             conn.autocommit = True
             yield conn
+        except Exception as exc:
+            _raise_if_unavailable(exc, pooled)
+            raise
         finally:
             try:
                 conn.autocommit = False
@@ -216,10 +284,13 @@ class Journal:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        if self._closed:
-            raise StoreError("the journal is closed")
-        with self._engine.connect() as conn:
-            yield conn
+        self._check_usable()
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            _raise_if_unavailable(exc)
+            raise
 
     # --- leader side ----------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ Semantics (OTP's, with the additions marked *)::
     SHUTDOWN       -- the supervisor stopped it (stop, terminate_child, a sibling's
                       ONE_FOR_ALL / REST_FOR_ONE restart): never counted as an exit
     QUARANTINED*   a nested QUARANTINE supervisor gave up: stays down, not counted
+    ENVIRONMENT*   a shared resource it needs is down (``Environment``): restarted once
+                   the resource is up again, with no backoff; never counted
 
     more than R restarts within T s (``Intensity(R, T)``):
       FAIL_UP      stop all children (reverse start order), publish Escalated, exit as a
@@ -103,6 +105,10 @@ Public API::
     supervision.faults: point(name), Faults(arm(plan), disarm(), point(name), fired()),
         FaultPlan(seed, probabilities={point: p}, at_hits={point: [3]}),
         ChaosFault(Exception), FAULTS (the global default)
+    Environment(name)  .add_resource(name, probe=, classify=, backoff=, check_interval_s=)
+        .report_fault(name, reason)  .first_down(needs)  .down()  .is_up(name)
+        .when_up(needs, callback)  .subscribe(listener(name, up, reason))  .close()
+        (Supervisor(environment=...); ChildSpec(needs=...); EnvironmentDown from the gate)
     supervision.testing: EventRecorder(bus).wait_for(Kind, timeout_s, count, **fields),
         wait_until(predicate, timeout_s)
 
@@ -126,9 +132,11 @@ from supervision.actor import BoundedInbox, SupervisedActor
 from supervision.children import ChildInfo, ChildState
 from supervision.clock import Clock, ManualClock, SystemClock, TimerHandle
 from supervision.context import ChildContext
+from supervision.environment import Environment
 from supervision.errors import (
     ActorCrashed,
     ChildUnavailable,
+    EnvironmentDown,
     MailboxFull,
     SupervisionError,
     SupervisorStoppedError,
@@ -175,6 +183,8 @@ __all__ = [
     "ChildState",
     "ChildUnavailable",
     "Clock",
+    "Environment",
+    "EnvironmentDown",
     "Escalated",
     "Escalation",
     "EventBus",

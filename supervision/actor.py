@@ -19,7 +19,7 @@ import pykka
 from pykka.messages import _ActorStop  # the one control message a full inbox must still take
 
 from supervision.context import ChildContext
-from supervision.errors import ActorCrashed, MailboxFull
+from supervision.errors import ActorCrashed, EnvironmentDown, MailboxFull
 from supervision.specs import ExitReason
 from supervision.timers import PeriodicTick, Timer, Timers
 
@@ -85,6 +85,8 @@ class SupervisedActor(pykka.ThreadingActor):
         self.faults = context.faults
         self.timers = Timers(context.clock)
         self._crash: str | None = None
+        #: the resource whose outage ended this incarnation (an ENVIRONMENT exit), if any
+        self._environment_fault: str | None = None
         self._thread: threading.Thread | None = None
 
     # -- public helpers --------------------------------------------------------------------
@@ -149,11 +151,17 @@ class SupervisedActor(pykka.ThreadingActor):
         # Same as pykka's, but logs the first failure only: the ask path (below) has already
         # logged it by the time pykka's tell-path handling calls this again.
         if self._crash is None:
-            logger.error(
-                "Unhandled exception in %s",
-                self,
-                exc_info=(exception_type, exception_value, traceback),  # type: ignore[arg-type]  # pykka passes a full exc_info triple
-            )
+            fault = self._fault_of(exception_value)
+            if fault is not None:
+                # not a bug: one line, no traceback (a store outage ends every actor at once)
+                self._environment_fault = fault
+                logger.warning("%s paused: %s unavailable: %r", self, fault, exception_value)
+            else:
+                logger.error(
+                    "Unhandled exception in %s",
+                    self,
+                    exc_info=(exception_type, exception_value, traceback),  # type: ignore[arg-type]  # pykka passes a full exc_info triple
+                )
             self._record_crash(exception_value)
         pykka.ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
@@ -161,6 +169,15 @@ class SupervisedActor(pykka.ThreadingActor):
     def _handle_receive(self, message: Any) -> Any:
         if type(message) is PeriodicTick:
             message = message.unwrap()
+        environment = self.context.environment
+        if environment is not None and not isinstance(message, _ActorStop):
+            # The gate: while a resource this actor needs is down it handles nothing (a
+            # message may lead to a send that cannot be journaled); it exits ENVIRONMENT.
+            down = environment.first_down(self.context.needs)
+            if down is not None:
+                exc = EnvironmentDown(*down)
+                self._handle_failure(type(exc), exc, None)
+                raise exc
         try:
             return super()._handle_receive(message)
         except self.reply_exceptions:
@@ -177,6 +194,13 @@ class SupervisedActor(pykka.ThreadingActor):
 
     # -- exit ------------------------------------------------------------------------------
 
+    def _fault_of(self, exc: BaseException | None) -> str | None:
+        """The environment resource whose outage ``exc`` means, if any."""
+        if isinstance(exc, EnvironmentDown):
+            return exc.resource
+        environment = self.context.environment
+        return environment.fault_of(exc) if environment is not None else None
+
     def _record_crash(self, exc: BaseException | None) -> None:
         if self._crash is None:
             self._crash = repr(exc) if exc is not None else "unknown failure"
@@ -187,6 +211,13 @@ class SupervisedActor(pykka.ThreadingActor):
         self.timers.cancel_all()
         self._answer_leftover_asks()
         reason = ExitReason.CRASH if self._crash is not None else ExitReason.NORMAL
+        fault = self._environment_fault
+        if fault is not None:
+            reason = ExitReason.ENVIRONMENT
+            environment = self.context.environment
+            if environment is not None:
+                # before the report: the supervisor then finds it down and waits for it
+                environment.report_fault(fault, self._crash or "unavailable")
         try:
             self.on_exit(reason)
         except Exception:

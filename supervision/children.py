@@ -46,6 +46,7 @@ class _Child:
     """Mutable record of one child; owned by its supervisor's thread."""
 
     __slots__ = (
+        "after_environment",
         "attempt",
         "handle",
         "incarnation",
@@ -67,6 +68,7 @@ class _Child:
         self.restarts = 0
         self.restart_token: object | None = None
         self.pending_delay_s = 0.0
+        self.after_environment = False  # the pending restart waits for the environment
 
     @property
     def ref(self) -> pykka.ActorRef[Any] | None:

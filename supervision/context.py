@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from supervision.clock import Clock, SystemClock
+from supervision.environment import Environment
 from supervision.events import EventBus
 from supervision.faults import FAULTS, Faults
 from supervision.registry import Registry
@@ -41,6 +42,9 @@ class ChildContext:
     faults: Faults
     reporter: ExitReporter = field(repr=False)
     supervisor: Supervisor | None = field(default=None, repr=False)
+    #: the tree's shared resources (None: none declared) and the ones this child needs
+    environment: Environment | None = field(default=None, repr=False)
+    needs: frozenset[str] | None = None
 
     @property
     def path(self) -> str:

@@ -45,3 +45,16 @@ class ActorCrashed(SupervisionError):
 
 class SupervisorStoppedError(SupervisionError):
     """A request was made to a supervisor that has already stopped."""
+
+
+class EnvironmentDown(SupervisionError):
+    """A resource of the tree's :class:`~supervision.environment.Environment` is down.
+
+    Raised by a supervised actor's gate instead of handling a message; the actor exits with
+    ``ExitReason.ENVIRONMENT`` and its supervisor starts it again once the resource is up.
+    """
+
+    def __init__(self, resource: str, reason: str) -> None:
+        super().__init__(f"{resource} unavailable: {reason}")
+        self.resource = resource
+        self.reason = reason

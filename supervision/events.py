@@ -61,6 +61,8 @@ class ChildRestarted:
     attempt: int
     delay_s: float  # the backoff that was waited before this start
     at_s: float
+    #: True: it had exited ENVIRONMENT and waited for the resources, not a backoff
+    environment: bool = False
 
 
 @dataclass(frozen=True, slots=True)

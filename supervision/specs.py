@@ -49,11 +49,12 @@ class ExitReason(enum.StrEnum):
     CRASH = "crash"  # an exception on any path, or death seen only by the watchdog
     SHUTDOWN = "shutdown"  # its supervisor stopped it
     QUARANTINED = "quarantined"  # a nested supervisor gave up on its subtree
+    ENVIRONMENT = "environment"  # a shared resource it needs is down (supervision.environment)
 
     @property
     def is_abnormal(self) -> bool:
         """True for exits that a TRANSIENT child is restarted after."""
-        return self is ExitReason.CRASH
+        return self in (ExitReason.CRASH, ExitReason.ENVIRONMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,9 @@ class ChildSpec:
     restart: Restart = Restart.PERMANENT
     backoff: Backoff | None = None
     shutdown_timeout_s: float = 5.0
+    #: resources of the tree's Environment this child needs (None: all of them). While one is
+    #: down the child handles no message: it exits ENVIRONMENT and starts again once it is up.
+    needs: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -143,6 +147,7 @@ class ChildSpec:
         restart: Restart = Restart.PERMANENT,
         backoff: Backoff | None = None,
         shutdown_timeout_s: float = 5.0,
+        needs: frozenset[str] | None = None,
         **kwargs: Any,
     ) -> ChildSpec:
         """A child built by ``actor_class.start(context, *args, **kwargs)``.
@@ -161,4 +166,5 @@ class ChildSpec:
             restart=restart,
             backoff=backoff,
             shutdown_timeout_s=shutdown_timeout_s,
+            needs=needs,
         )

@@ -26,6 +26,7 @@ from supervision.actor import SupervisedActor
 from supervision.children import ChildInfo, ChildState, _Child, actor_of
 from supervision.clock import Clock, SystemClock
 from supervision.context import ChildContext
+from supervision.environment import Environment
 from supervision.errors import SupervisorStoppedError
 from supervision.events import EventBus
 from supervision.faults import FAULTS, Faults
@@ -121,6 +122,7 @@ class Supervisor:
         registry: Registry | None = None,
         events: EventBus | None = None,
         faults: Faults | None = None,
+        environment: Environment | None = None,
         on_give_up: Callable[[str], None] | None = None,
         rng: random.Random | None = None,
         watchdog_interval_s: float | None = 1.0,
@@ -139,6 +141,7 @@ class Supervisor:
             self.registry = registry or context.registry
             self.events = events or context.events
             self.faults = faults or context.faults
+            self.environment = environment or context.environment
         else:
             self.path = name
             if clock is None:
@@ -149,6 +152,7 @@ class Supervisor:
                 self._owned_events = EventBus(f"{name}-events")
             self.events = events or self._owned_events  # type: ignore[assignment]  # one of them is set
             self.faults = faults or FAULTS
+            self.environment = environment
         self._on_give_up = on_give_up
         self._rng = rng or random.Random()
         self._watchdog_interval_s = watchdog_interval_s
@@ -387,6 +391,8 @@ class Supervisor:
             faults=self.faults,
             reporter=report,
             supervisor=self,
+            environment=self.environment,
+            needs=child.spec.needs,
         )
         handle = child.spec.start(context)
         if not isinstance(handle, pykka.ActorRef | Supervisor):
@@ -427,6 +433,9 @@ class Supervisor:
         ):
             self._retire(child)
             return
+        if reason is ExitReason.ENVIRONMENT and self.environment is not None:
+            self._restart_when_up(child, now_s)
+            return
 
         self._restart_times_s = [
             t for t in self._restart_times_s if now_s - t < self.intensity.period_s
@@ -452,6 +461,7 @@ class Supervisor:
             member.state = ChildState.RESTARTING
             member.restart_token = token
             member.pending_delay_s = delay_s
+            member.after_environment = False
             self._mark_name(member, NameState.RESTARTING)
         self.events.publish(
             ev.RestartScheduled(self.path, child.spec.id, child.attempt, delay_s, now_s)
@@ -460,6 +470,29 @@ class Supervisor:
             self._queue.put(_RestartDue(token))
         else:
             self._timers.call_later(delay_s, lambda: self._queue.put(_RestartDue(token)))
+
+    def _restart_when_up(self, child: _Child, now_s: float) -> None:
+        """An ENVIRONMENT exit: not the child's fault, so it neither counts toward the
+        intensity nor advances the backoff; the group restarts once the resources are up."""
+        group = self._restart_set(child)
+        for sibling in reversed(group):
+            if sibling is not child and sibling.state is ChildState.RUNNING:
+                self._stop_child(sibling, sibling.spec.shutdown_timeout_s)
+        token = object()
+        for member in group:
+            if member.spec.restart is Restart.TEMPORARY and member is not child:
+                self._retire(member)
+                continue
+            member.state = ChildState.RESTARTING
+            member.restart_token = token
+            member.pending_delay_s = 0.0
+            member.after_environment = True
+            self._mark_name(member, NameState.RESTARTING)
+        self.events.publish(
+            ev.RestartScheduled(self.path, child.spec.id, child.attempt, 0.0, now_s)
+        )
+        assert self.environment is not None
+        self.environment.when_up(child.spec.needs, lambda: self._queue.put(_RestartDue(token)))
 
     def _mark_name(self, child: _Child, state: NameState) -> None:
         """Record ``state`` for an actor child's name (supervisor children have none)."""
@@ -508,6 +541,7 @@ class Supervisor:
                     child.attempt,
                     child.pending_delay_s,
                     self.clock.monotonic(),
+                    child.after_environment,
                 )
             )
 

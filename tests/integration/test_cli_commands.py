@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dhan.correlation import correlation_id_for
@@ -390,3 +391,75 @@ def test_status_and_reconcile_on_a_store_from_a_newer_version_exit_1_with_one_li
         assert "Traceback" not in result.stderr
         (line,) = [s for s in result.stderr.splitlines() if "cannot use the store" in s]
         assert "SchemaTooNew" in line and "newer" in line
+
+
+def test_run_and_reconcile_apply_refuse_a_journal_another_engine_holds_with_one_line(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import os
+
+    from store.lease import JournalLease
+
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2900000000)
+    Journal.open(rig.store_url).close()
+    holder = JournalLease(rig.store_url).acquire()  # as a running engine holds it
+    try:
+        for command in (["run"], ["reconcile", "--apply", "--timeout-s", "5"]):
+            result = rig.cli(*command, timeout_s=30.0)
+            assert result.returncode == 1, (command, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr
+            (line,) = [s for s in result.stderr.splitlines() if "in use by another" in s]
+            assert f"pid {os.getpid()}" in line and "since " in line, line
+        # read-only commands need no lease
+        status = rig.cli("status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = rig.cli("reconcile")
+        assert "in use by another" not in report.stderr
+    finally:
+        holder.release()
+    rig.assert_no_token_in(result.stdout + result.stderr)
+
+
+@pytest.mark.postgres
+def test_run_waits_for_a_store_that_is_down_at_start_and_starts_when_it_is_back(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import json
+    import socket
+
+    from tests.integration.pg_cluster import own_cluster
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with own_cluster() as cluster:
+        rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3000000000, metrics_port=port)
+        rig.config.write_text(rig.config.read_text().replace(rig.store_url, cluster.url))
+        cluster.stop()  # a database still down when the engine starts (a reboot, say)
+        proc = rig.popen("run")
+        out = Output(proc)
+        try:
+            out.wait_for("store unavailable at start")
+            out.wait_for("trying again", after=out.wait_for("store unavailable at start") + 1)
+            status, body = _http(f"http://127.0.0.1:{port}/readyz")
+            assert status == 503 and "store unavailable at start" in json.loads(body)["reason"]
+            assert proc.poll() is None  # it waits instead of exiting (systemd's start limit)
+            cluster.start()
+            wait_until(
+                lambda: _http(f"http://127.0.0.1:{port}/readyz")[0] == 200, 30.0, what="ready"
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            status_code = out.finish()
+        assert status_code == 0, out.text
+        rig.assert_no_token_in(out.text)
+
+
+def _http(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:  # not serving yet
+        return 0, str(exc)

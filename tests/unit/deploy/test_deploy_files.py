@@ -197,6 +197,7 @@ def test_the_alert_rules_cover_every_failure_the_operator_must_hear_about() -> N
     assert {
         "up",
         "copytrader_feed_connected",
+        "copytrader_store_up",
         "copytrader_follower_quarantined",
         "copytrader_follower_paused",
         "copytrader_token_expiry_timestamp_seconds",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -11,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from copytrader.health import HealthServer
+from supervision.testing import wait_until
 
 
 def _get(url: str) -> tuple[int, str, str]:
@@ -80,3 +85,41 @@ def test_metrics_are_the_registry_in_the_prometheus_text_format_and_other_paths_
     assert "demo_things_total 3.0" in body
     assert _get(server.url + "/metrics?x=1")[0] == 200
     assert _get(server.url + "/nope")[0] == 404
+
+
+def _server_threads() -> int:
+    """Threads serving a health connection (socketserver names them after its method)."""
+    return sum(1 for t in threading.enumerate() if "process_request_thread" in t.name)
+
+
+def test_idle_connections_are_closed_after_a_timeout_and_hold_no_more_threads_than_the_cap() -> (
+    None
+):
+    server = HealthServer(
+        CollectorRegistry(),
+        Readiness(),
+        "127.0.0.1",
+        0,
+        idle_timeout_s=0.5,
+        max_connections=8,
+    ).start()
+    host, port = server.server.server_address[:2]
+    idle = []
+    try:
+        peak = 0
+        for _ in range(60):  # clients that connect and never send a request
+            idle.append(socket.create_connection((str(host), int(port)), timeout=5))
+            peak = max(peak, _server_threads())
+        wait_until(lambda: _server_threads() == 0, 5.0)
+        assert peak <= 8
+        # every idle socket was closed by the server: each reads EOF (or a reset)
+        for sock in idle:
+            with contextlib.suppress(ConnectionResetError):
+                assert sock.recv(1) == b""
+        started = time.monotonic()
+        assert _get(server.url + "/readyz")[0] == 200
+        assert time.monotonic() - started < 1.0
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()

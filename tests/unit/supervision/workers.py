@@ -15,6 +15,10 @@ class Escape(BaseException):
     """A BaseException that is neither KeyboardInterrupt nor SystemExit."""
 
 
+class ResourceDown(Exception):
+    """What a child raises when a shared resource it uses is unavailable (an outage)."""
+
+
 class ValidationProblem(Exception):
     """An error a handler returns to its asker as an answer."""
 
@@ -87,6 +91,11 @@ class Worker(SupervisedActor):
             return None
         if message == "base_exception":
             raise Escape("escaped")
+        if message == "resource_down":
+            raise ResourceDown("the shared resource is down")
+        if message == "record":
+            self.journal.add("handled", self.context.child_id, self.context.incarnation)
+            return "recorded"
         if message == "reply_error":
             raise ValidationProblem("bad input")
         if message == "block":
