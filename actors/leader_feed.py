@@ -9,6 +9,7 @@ replays. A dead socket or a missed pong makes it crash on purpose; its superviso
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from actors.messages import (
     Tick,
 )
 from actors.names import follower_name
-from actors.sizing import SizingContext, desired_intents
+from actors.sizing import SizingContext, desired_intents, lot_size_for
 from actors.snapshots import (
     snapshot_from_order,
     snapshot_from_update,
@@ -58,6 +59,11 @@ CONFIRM_AFTER_S = 2.0
 #: before its next work (often the same order's next frame): see ``actors.messages.HintsTaken``.
 HINT_WAIT_S_PER_FOLLOWER = 0.002
 HINT_WAIT_MAX_S = 0.025
+
+#: The journal mark (account "leader") that keeps the lot sizes learned from socket frames, as
+#: JSON ``{"SEGMENT:securityId": lot}``: a restart's REST reconcile sizes F&O orders with them
+#: (the order book carries no lot size).
+LOT_SIZES_MARK = "lot_sizes"
 
 #: The fields compared to decide whether a REST row says something the journal does not know.
 _STATE_FIELDS = (
@@ -126,11 +132,14 @@ class LeaderFeedActor(SupervisedActor):
         self.settled_keys: set[str] = set()
         #: (order id, leg) -> clock time a periodic pass first saw it differ from the journal
         self.suspects: dict[tuple[str, str], float] = {}
+        #: lot sizes learned from frames and not yet journaled (see ``_journal_lot_sizes``)
+        self.new_lots = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def on_start(self) -> None:
         super().on_start()
+        self._load_lot_sizes()
         self.status.connected = False
         self.status.reconciled = False
         self.metrics.feed_connected.set(0)
@@ -226,7 +235,10 @@ class LeaderFeedActor(SupervisedActor):
             return
         lot = u.raw.get("LotSize") or u.raw.get("lotSize")
         if isinstance(lot, int | str) and str(lot).isdigit() and int(lot) > 0:
-            self.lot_sizes[(str(u.exchange_segment), u.security_id)] = int(lot)
+            key = (str(u.exchange_segment), u.security_id)
+            if self.lot_sizes.get(key) != int(lot):
+                self.lot_sizes[key] = int(lot)
+                self.new_lots = True
         snaps = self._snapshots_for(u)
         changed, claimed, touched = self._record(snaps)
         if changed:
@@ -236,6 +248,23 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.leader_events.labels("socket").inc()
         else:
             self.metrics.leader_events.labels("duplicate").inc()
+        if self.new_lots:
+            self._journal_lot_sizes()
+
+    # -- lot sizes -----------------------------------------------------------------------------
+
+    def _load_lot_sizes(self) -> None:
+        """Take the lot sizes an earlier run learned (the journal's mark) into the shared map."""
+        text = self.journal.get_mark("leader", LOT_SIZES_MARK)
+        for key, lot in parse_lot_sizes(text).items():
+            self.lot_sizes.setdefault(key, lot)
+
+    def _journal_lot_sizes(self) -> None:
+        """Journal the lot sizes known now: once per instrument newly learned, after the hints
+        (the order's copies do not wait for this write). Lost with a crash in between, a lot is
+        learned again from the instrument's next frame."""
+        self.journal.set_mark("leader", LOT_SIZES_MARK, format_lot_sizes(self.lot_sizes))
+        self.new_lots = False
 
     def _snapshots_for(self, u: OrderUpdate) -> list[LeaderOrderSnapshot]:
         leg = u.leg_name
@@ -337,7 +366,7 @@ class LeaderFeedActor(SupervisedActor):
         claimed: dict[str, list[Intent]] = {}
         touched: set[str] = set()
         for snap in snaps:
-            intents = desired_intents(snap, followers, ctx)
+            intents = self._sizable(snap, desired_intents(snap, followers, ctx), ctx)
             got = self.journal.record_and_claim(snap, intents, claim, touched)
             if got is not None:
                 changed.append(snap)
@@ -537,7 +566,7 @@ class LeaderFeedActor(SupervisedActor):
         missed = 0
         for snap in snaps:
             known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
-            intents = desired_intents(snap, followers, ctx)
+            intents = self._sizable(snap, desired_intents(snap, followers, ctx), ctx)
             if known is None and not snap.parent_order_id and not snap.leg_name:
                 missed += 1
                 intents = self._apply_policy(snap, intents)
@@ -550,6 +579,28 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.leader_events.labels("reconcile").inc(len(changed))
             self._hint(changed, 0, claimed, touched, verify_claims=True)
         return missed, len(changed)
+
+    def _sizable(
+        self, snap: LeaderOrderSnapshot, intents: list[Any], ctx: SizingContext
+    ) -> list[Any]:
+        """Without the instrument's lot size nothing can be sized *now*: that says nothing of
+        whether a copy should exist. A follower's journaled intent (a live copy) is left as it
+        is; only a follower with none gets the skip, so that the order is visibly not copied.
+        A leader order that ended with nothing filled needs no size: its copies must go."""
+        if not intents or lot_size_for(snap, ctx) is not None:
+            return intents
+        if snap.is_terminal and snap.filled_qty == 0:
+            return intents
+        have = {i.follower for i in self.journal.intents(leader_order_id=snap.leader_order_id)}
+        kept = [i for i in intents if i.follower not in have]
+        logger.warning(
+            "leader order %s: lot size of %s:%s unknown; %d journaled copies left as they are",
+            snap.leader_order_id,
+            snap.exchange_segment,
+            snap.security_id,
+            len(intents) - len(kept),
+        )
+        return kept
 
     def _apply_policy(self, snap: LeaderOrderSnapshot, intents: list[Any]) -> list[Any]:
         """Policy for a leader order first seen by reconcile (the socket missed it)."""
@@ -572,6 +623,29 @@ class LeaderFeedActor(SupervisedActor):
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
         return [replace(i, skip_reason=reason, desired_open=False) for i in intents]
+
+
+def parse_lot_sizes(text: str | None) -> dict[tuple[str, str], int]:
+    """The lot sizes of a :data:`LOT_SIZES_MARK` value; a damaged mark yields what it can."""
+    if not text:
+        return {}
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        logger.warning("the journal's lot-size mark is not JSON; ignored")
+        return {}
+    out: dict[tuple[str, str], int] = {}
+    if isinstance(stored, dict):
+        for key, lot in stored.items():
+            segment, _, security_id = str(key).partition(":")
+            if security_id and isinstance(lot, int) and lot > 0:
+                out[(segment, security_id)] = lot
+    return out
+
+
+def format_lot_sizes(lots: Mapping[tuple[str, str], int]) -> str:
+    """The :data:`LOT_SIZES_MARK` value for ``lots`` (sorted: the same map, the same text)."""
+    return json.dumps({f"{seg}:{sid}": lot for (seg, sid), lot in sorted(lots.items())})
 
 
 def _same_state(rest: LeaderOrderSnapshot, journaled: LeaderOrderSnapshot) -> bool:
