@@ -26,6 +26,7 @@ from actors.messages import (
 )
 from actors.names import LIMITER
 from actors.orders import is_super
+from actors.snapshots import bracket_parents
 from copytrader.config import EngineConfig
 from copytrader.metrics import Metrics
 from dhan import errors
@@ -204,10 +205,14 @@ class BracketLegActor(SupervisedActor):
             return so.order_status, so.filled_qty, legs
         entry_status: OrderStatus | None = None
         entry_filled = 0
-        for o in self.book.orders():
+        orders = self.book.orders()
+        # the legs carry the entry's correlationId at the simulator; Dhan does not document
+        # that, so a leg without one is linked to its entry by the book's shape
+        parents = bracket_parents(orders)
+        for o in orders:
             if o.order_id == intent.broker_order_id:
                 entry_status, entry_filled = o.order_status, o.filled_qty
-            elif o.correlation_id == intent.correlation_id and o.leg_name in _EXITS:
+            elif parents.get(o.order_id) == intent.broker_order_id and o.leg_name in _EXITS:
                 assert o.leg_name is not None
                 legs[o.leg_name] = LegView(
                     leg=o.leg_name,

@@ -28,6 +28,7 @@ from actors.messages import (
 from actors.names import follower_name
 from actors.sizing import SizingContext, desired_intents, lot_size_for
 from actors.snapshots import (
+    bracket_parents,
     snapshot_from_order,
     snapshot_from_update,
     snapshots_from_super_order,
@@ -37,6 +38,7 @@ from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.codes import LegName, OrderStatus, OrderType, ProductType
+from dhan.models import Order
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
@@ -539,20 +541,31 @@ class LeaderFeedActor(SupervisedActor):
             logger.warning("reconcile: super-order book unavailable: %s", exc)
             supers = []
         super_ids = {so.order_id for so in supers}
-        entry_by_cid = {
-            o.correlation_id: o.order_id
-            for o in orders
-            if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA)
-        }
+        parents = bracket_parents(orders, self._journaled_parents(orders))
         snaps: list[LeaderOrderSnapshot] = []
         for o in orders:
             if o.order_id in super_ids:
                 continue
-            snap = snapshot_from_order(o, entry_id_by_cid=entry_by_cid)
+            snap = snapshot_from_order(o, parents=parents)
             snaps.append(self._keep_market(snap, learn=not periodic) if not snap.leg_name else snap)
         for so in supers:
             snaps.extend(snapshots_from_super_order(so))
         return snaps
+
+    def _journaled_parents(self, orders: Sequence[Order]) -> dict[str, str]:
+        """Leg order id -> entry order id, as the journal knows it (from the socket's
+        ``AlgoOrdNo``), for the BO/CO exit legs of ``orders``: the book itself names no entry."""
+        out: dict[str, str] = {}
+        for o in orders:
+            if o.leg_name not in (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG):
+                continue
+            if o.product_type not in (ProductType.BO, ProductType.CO):
+                continue
+            known = self.journal.leader_snapshot(o.order_id, str(o.leg_name))
+            if known is not None and known.parent_order_id not in (None, o.order_id):
+                assert known.parent_order_id is not None
+                out[o.order_id] = known.parent_order_id
+        return out
 
     def _journal_reconciled(self, snaps: Sequence[LeaderOrderSnapshot]) -> tuple[int, int]:
         """Journal REST snapshots (``reconcile_policy`` for orders never seen) and hint the
