@@ -37,7 +37,7 @@ from actors.snapshots import (
 from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
-from dhan.codes import LegName, OrderStatus, OrderType, ProductType
+from dhan.codes import LegName, OrderStatus, OrderType, ProductType, TransactionType
 from dhan.models import Order
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
@@ -66,6 +66,8 @@ HINT_WAIT_MAX_S = 0.025
 #: JSON ``{"SEGMENT:securityId": lot}``: a restart's REST reconcile sizes F&O orders with them
 #: (the order book carries no lot size).
 LOT_SIZES_MARK = "lot_sizes"
+
+_PRICE_EPS = 1e-6
 
 #: The fields compared to decide whether a REST row says something the journal does not know.
 _STATE_FIELDS = (
@@ -127,6 +129,8 @@ class LeaderFeedActor(SupervisedActor):
         self.feed: OrderFeed | None = None
         #: leader order id -> the order type first seen (see ``_keep_market``)
         self.first_type: dict[str, OrderType] = {}
+        #: leader MARKET order id -> the band price its MPP rendering shows (``_keep_market``)
+        self.mpp_band: dict[str, float] = {}
         self.thread: threading.Thread | None = None
         #: the pending periodic-reconcile tick (one at a time: the next is armed after a pass)
         self.reconcile_timer: Timer | None = None
@@ -294,33 +298,59 @@ class LeaderFeedActor(SupervisedActor):
     def _keep_market(
         self, snap: LeaderOrderSnapshot, *, learn: bool = True, new: bool = False
     ) -> LeaderOrderSnapshot:
-        """A leader MARKET order stays MARKET for the followers.
+        """A leader MARKET order stays MARKET for the followers -- until the leader re-prices it.
 
-        With market price protection Dhan converts an API MARKET order into a LIMIT at a band
-        price and shows it so once placed. Mirroring that LIMIT would modify every follower's
-        copy (already converted by its own broker) for nothing. The first type seen wins;
-        a restart falls back to the journal. ``learn`` False (a periodic reconcile): a LIMIT
-        the journal has never seen is not taken as the first type -- the socket's TRANSIT
-        frame, saying MARKET, may still be on its way.
+        With market price protection (MPP) Dhan converts an API MARKET order into a LIMIT at a
+        band price and shows it so once placed. Mirroring that LIMIT would modify every
+        follower's copy (already converted by its own broker) for nothing. The band is fixed
+        when the order reaches the market, so every rendering of the protected order shows
+        the same price, and the band lies beyond the market (above the LTP for a buy, below
+        for a sell): the first LIMIT seen after MARKET is taken as the band when it lies so
+        (or when nothing says where the market was: a REST row), and any other LIMIT is the
+        leader's own modify (a re-price), mirrored as it is. A band taken for a re-price costs
+        the followers one modify to the leader's protected price; the reverse would lose the
+        leader's re-price, so the doubt goes that way.
+        The first type seen wins; a restart falls back to the journal (its MARKET snapshot
+        keeps the band frame). ``learn`` False (a periodic reconcile): a LIMIT the journal has
+        never seen is not taken as the first type -- the socket's TRANSIT frame, saying
+        MARKET, may still be on its way.
 
         ``new``: the order's TRANSIT frame, after this incarnation's connect reconcile. Its
         type is the first; the journal read (~0.3 ms, before the hints) is skipped: a first
         type journaled before the reconcile was learned by it (the book lists today's
         orders), and one journaled since went through this actor, which learned it then.
         """
-        first = self.first_type.get(snap.leader_order_id)
+        order_id = snap.leader_order_id
+        if snap.order_type is OrderType.MARKET:
+            # placed (or modified back) as MARKET: the next LIMIT rendering shows a new band
+            self.first_type[order_id] = OrderType.MARKET
+            self.mpp_band.pop(order_id, None)
+            return snap
+        first = self.first_type.get(order_id)
         if first is None:
             if snap.order_type is OrderType.LIMIT and not new:
-                known = self.journal.leader_snapshot(snap.leader_order_id)
+                known = self.journal.leader_snapshot(order_id)
                 if known is None and not learn:
                     return snap
                 first = known.order_type if known is not None else snap.order_type
+                if known is not None and first is OrderType.MARKET:
+                    band = _band_in(known)
+                    if band:
+                        self.mpp_band[order_id] = band
             else:
                 first = snap.order_type
-            self.first_type[snap.leader_order_id] = first
-        if first is OrderType.MARKET and snap.order_type is OrderType.LIMIT:
-            return replace(snap, order_type=OrderType.MARKET, price=0.0)
-        return snap
+            self.first_type[order_id] = first
+        if first is not OrderType.MARKET or snap.order_type is not OrderType.LIMIT:
+            return snap
+        band = self.mpp_band.get(order_id)
+        if band is None and _beyond_market(snap):
+            band = self.mpp_band[order_id] = snap.price
+        if band is None or abs(snap.price - band) > _PRICE_EPS:
+            # a price the protection never shows: the leader's modify made it a LIMIT
+            self.first_type[order_id] = OrderType.LIMIT
+            self.mpp_band.pop(order_id, None)
+            return snap
+        return replace(snap, order_type=OrderType.MARKET, price=0.0)
 
     def _super_entry_from_rest(self, order_id: str) -> LeaderOrderSnapshot | None:
         try:
@@ -659,6 +689,27 @@ def parse_lot_sizes(text: str | None) -> dict[tuple[str, str], int]:
 def format_lot_sizes(lots: Mapping[tuple[str, str], int]) -> str:
     """The :data:`LOT_SIZES_MARK` value for ``lots`` (sorted: the same map, the same text)."""
     return json.dumps({f"{seg}:{sid}": lot for (seg, sid), lot in sorted(lots.items())})
+
+
+def _beyond_market(snap: LeaderOrderSnapshot) -> bool:
+    """True when the LIMIT price of ``snap`` could be an MPP band: beyond the market price
+    its frame carries (``RefLtp``), or no market price is known."""
+    raw = {str(k).lower(): v for k, v in snap.raw.items()}
+    ltp = raw.get("refltp")
+    if not isinstance(ltp, int | float) or ltp <= 0:
+        return True
+    if snap.transaction_type is TransactionType.BUY:
+        return snap.price > ltp
+    return snap.price < ltp
+
+
+def _band_in(known: LeaderOrderSnapshot) -> float | None:
+    """The MPP band price of a journaled MARKET snapshot: its socket frame's LIMIT price."""
+    raw = {str(k).lower(): v for k, v in known.raw.items()}
+    if str(raw.get("ordertype", "")).upper() not in ("LMT", "LIMIT"):
+        return None
+    price = raw.get("price")
+    return float(price) if isinstance(price, int | float) and price > 0 else None
 
 
 def _same_state(rest: LeaderOrderSnapshot, journaled: LeaderOrderSnapshot) -> bool:
