@@ -280,10 +280,15 @@ class LeaderFeedActor(SupervisedActor):
             if entry is None or entry.target_price is None:
                 # frames carry no target / stop-loss prices: read the super order once
                 entry = self._super_entry_from_rest(u.order_no)
+            elif u.leg_name is LegName.STOP_LOSS_LEG and not _trailed(entry, u):
+                # frames carry no trailingJump: a stop the leader moved (or whose jump it
+                # changed) is read from the book; one its broker trailed keeps the jump
+                entry = self._super_entry_from_rest(u.order_no) or entry
             if exit_leg:
                 leg_snap = snapshot_from_update(u)
                 if entry is None:
                     return [leg_snap]
+                leg_snap = replace(leg_snap, trailing_jump=entry.trailing_jump)
                 return [leg_snap, super_entry_with_leg(entry, u)]
             snap = snapshot_from_update(u, entry=entry)
             return [replace(snap, is_super=True)]
@@ -689,6 +694,23 @@ def parse_lot_sizes(text: str | None) -> dict[tuple[str, str], int]:
 def format_lot_sizes(lots: Mapping[tuple[str, str], int]) -> str:
     """The :data:`LOT_SIZES_MARK` value for ``lots`` (sorted: the same map, the same text)."""
     return json.dumps({f"{seg}:{sid}": lot for (seg, sid), lot in sorted(lots.items())})
+
+
+def _trailed(entry: LeaderOrderSnapshot, u: OrderUpdate) -> bool:
+    """True when a super order's stop-loss leg frame shows only what the broker's trailing does
+    by itself: the journaled stop moved by whole jumps in the position's favour. Any other stop
+    frame of an open leg (a move or a new jump by the leader, the legs' first frames when the
+    entry fills) is not."""
+    if u.status.is_terminal:
+        return True  # nothing left to mirror on a finished leg
+    new = u.trigger_price or u.price
+    old, jump = entry.stop_loss_price, entry.trailing_jump or 0.0
+    if old is None or jump <= 0 or abs(new - old) <= _PRICE_EPS:
+        return False
+    delta = new - old
+    favourable = delta > 0 if entry.transaction_type is TransactionType.BUY else delta < 0
+    steps = abs(delta) / jump
+    return favourable and abs(steps - round(steps)) < 1e-6
 
 
 def _beyond_market(snap: LeaderOrderSnapshot) -> bool:
