@@ -280,6 +280,9 @@ class LeaderFeedActor(SupervisedActor):
             if entry is None or entry.target_price is None:
                 # frames carry no target / stop-loss prices: read the super order once
                 entry = self._super_entry_from_rest(u.order_no)
+            elif not exit_leg and _entry_modified(entry, u):
+                # an ENTRY_LEG modify may carry a new target / stop / jump: its frame does not
+                entry = self._super_entry_from_rest(u.order_no) or entry
             elif u.leg_name is LegName.STOP_LOSS_LEG and not _trailed(entry, u):
                 # frames carry no trailingJump: a stop the leader moved (or whose jump it
                 # changed) is read from the book; one its broker trailed keeps the jump
@@ -694,6 +697,15 @@ def parse_lot_sizes(text: str | None) -> dict[tuple[str, str], int]:
 def format_lot_sizes(lots: Mapping[tuple[str, str], int]) -> str:
     """The :data:`LOT_SIZES_MARK` value for ``lots`` (sorted: the same map, the same text)."""
     return json.dumps({f"{seg}:{sid}": lot for (seg, sid), lot in sorted(lots.items())})
+
+
+def _entry_modified(entry: LeaderOrderSnapshot, u: OrderUpdate) -> bool:
+    """True when a super order's entry frame is one of a modify: the entry is open and neither
+    its status nor its fill changed since the journaled snapshot (a duplicate frame reads so
+    too, and costs one read of the book)."""
+    return (
+        not u.status.is_terminal and u.status is entry.status and u.traded_qty == entry.filled_qty
+    )
 
 
 def _trailed(entry: LeaderOrderSnapshot, u: OrderUpdate) -> bool:

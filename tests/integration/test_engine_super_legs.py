@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dhan.codes import ExchangeSegment, LegName, OrderType, ProductType, TransactionType
+from dhan.codes import (
+    ExchangeSegment,
+    LegName,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+)
 from dhan.correlation import correlation_id_for
 from dhan.models import SuperModifyRequest, SuperOrder, SuperOrderRequest
 from dhan.rest import DhanClient
@@ -76,6 +83,48 @@ def test_a_trailing_jump_the_leader_adds_to_its_stop_is_copied_so_the_copy_trail
         leader_stop = leader_so.leg(LegName.STOP_LOSS_LEG)
         assert leader_stop is not None and leader_stop.price == 995.0
         assert stop().price == 995.0 and stop().order_status.value == "TRADED"
+    finally:
+        rig.stop()
+        follower.close()
+
+
+def test_a_target_and_stop_sent_with_an_entry_modify_reach_the_pending_copy(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.admin.set_ltp("NSE_EQ", "1333", 1000.0)
+    rig = start_rig(sim, tmp_path, [follower_config("em", "1400000602")])
+    follower = _client(sim, rig)
+    try:
+        leader_id = rig.leader.place_super_order(_buy(995.0, 1020.0, 980.0)).order_id  # rests
+        wait_until(lambda: _copy(follower, "em", leader_id), what="the copy")
+        rig.leader.modify_super_order(
+            leader_id,
+            SuperModifyRequest.entry(
+                order_type=OrderType.LIMIT,
+                quantity=3,
+                price=996.0,
+                target_price=1025.0,
+                stop_loss_price=975.0,
+                trailing_jump=1.0,
+            ),
+        )
+
+        def levels(so: SuperOrder | None) -> tuple[Any, ...]:
+            target, stop = _leg(so, LegName.TARGET_LEG), _leg(so, LegName.STOP_LOSS_LEG)
+            if so is None or target is None or stop is None:
+                return ()
+            return (so.order_status, so.price, target.price, stop.price, stop.trailing_jump)
+
+        wait_until(
+            lambda: (
+                levels(_copy(follower, "em", leader_id))
+                == levels(
+                    next(s for s in rig.leader.list_super_orders() if s.order_id == leader_id),
+                )
+                == ((OrderStatus.PENDING, 996.0, 1025.0, 975.0, 1.0))
+            ),
+            what="the copy's entry, target, stop and jump as the leader's",
+        )
     finally:
         rig.stop()
         follower.close()
