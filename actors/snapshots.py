@@ -75,6 +75,7 @@ def snapshot_from_update(
         parent_order_id=parent,
         is_super=u.is_super,
         correlation_id=u.correlation_id or None,
+        after_market_order=u.is_amo,  # the socket says AMO (OffMktFlag), not its time
         updated_at=u.last_updated_time or "",
         seq=seq if seq is not None else time.time_ns(),
         raw=dict(u.raw),
@@ -151,6 +152,8 @@ def snapshot_from_order(
         leg_name=leg,
         parent_order_id=parent,
         correlation_id=o.correlation_id or None,
+        after_market_order=o.after_market_order,
+        amo_time=o.amo_time if o.after_market_order else None,
         updated_at=o.update_time or "",
         seq=seq if seq is not None else time.time_ns(),
     )
