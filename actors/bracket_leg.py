@@ -26,6 +26,7 @@ from actors.messages import (
 )
 from actors.names import LIMITER
 from actors.orders import is_super
+from actors.snapshots import bracket_parents
 from copytrader.config import EngineConfig
 from copytrader.metrics import Metrics
 from dhan import errors
@@ -204,10 +205,14 @@ class BracketLegActor(SupervisedActor):
             return so.order_status, so.filled_qty, legs
         entry_status: OrderStatus | None = None
         entry_filled = 0
-        for o in self.book.orders():
+        orders = self.book.orders()
+        # the legs carry the entry's correlationId at the simulator; Dhan does not document
+        # that, so a leg without one is linked to its entry by the book's shape
+        parents = bracket_parents(orders)
+        for o in orders:
             if o.order_id == intent.broker_order_id:
                 entry_status, entry_filled = o.order_status, o.filled_qty
-            elif o.correlation_id == intent.correlation_id and o.leg_name in _EXITS:
+            elif parents.get(o.order_id) == intent.broker_order_id and o.leg_name in _EXITS:
                 assert o.leg_name is not None
                 legs[o.leg_name] = LegView(
                     leg=o.leg_name,
@@ -268,14 +273,30 @@ class BracketLegActor(SupervisedActor):
             return []  # the leader's OCO: our own OCO handles the follower side
         return [leg for leg, s in leader.items() if s.status is OrderStatus.CANCELLED]
 
+    @staticmethod
+    def _desired_jump(intent: Intent, leader: dict[LegName, LeaderOrderSnapshot]) -> float:
+        """A super order's trailing jump: the leader's stop leg's as last journaled (the leader
+        may add, change or drop it after placing), else the one the copy was placed with."""
+        stop = leader.get(LegName.STOP_LOSS_LEG)
+        if stop is not None and stop.trailing_jump is not None:
+            return stop.trailing_jump
+        return intent.trailing_jump or 0.0
+
     def _mirror_leader(self, intent: Intent, leader: dict[LegName, LeaderOrderSnapshot]) -> None:
         for leg in self._leader_cancelled(leader):
             view = self.legs.get(leg)
             if view is not None and view.status.is_open:
                 self._want(Action.CANCEL, leg)
+        jump = self._desired_jump(intent, leader) if is_super(intent) else None
         for leg, level in self._desired_levels(intent, leader).items():
             view = self.legs.get(leg)
-            if view is not None and view.status.is_open and abs(view.level - level) > _PRICE_EPS:
+            if view is None or not view.status.is_open:
+                continue
+            moved = abs(view.level - level) > _PRICE_EPS
+            if jump is not None and leg is LegName.STOP_LOSS_LEG:
+                # the follower's broker trails its stop by itself only with the leader's jump
+                moved = moved or abs(view.trailing_jump - jump) > _PRICE_EPS
+            if moved:
                 self._want(Action.MODIFY, leg)
 
     # -- acting --------------------------------------------------------------------------------
@@ -315,10 +336,11 @@ class BracketLegActor(SupervisedActor):
                 self.metrics.bracket_oco_cancels.labels(self.follower).inc()
                 outcome = "ok"
             else:
-                level = self._desired_levels(intent, self._leader_exits(intent)).get(leg)
+                leader = self._leader_exits(intent)
+                level = self._desired_levels(intent, leader).get(leg)
                 if level is None:
                     return
-                self._modify(intent, view, level)
+                self._modify(intent, view, level, self._desired_jump(intent, leader))
                 outcome = "ok"
         except errors.DhanError as exc:
             outcome = type(exc).__name__
@@ -342,13 +364,13 @@ class BracketLegActor(SupervisedActor):
             },
         )
 
-    def _modify(self, intent: Intent, view: LegView, level: float) -> None:
+    def _modify(self, intent: Intent, view: LegView, level: float, jump: float) -> None:
         assert intent.broker_order_id is not None
         if is_super(intent):
             if view.leg is LegName.TARGET_LEG:
                 req = SuperModifyRequest.target(level)
             else:
-                req = SuperModifyRequest.stop_loss(level, intent.trailing_jump or 0.0)
+                req = SuperModifyRequest.stop_loss(level, jump)
             self.client.modify_super_order(intent.broker_order_id, req)
             return
         stop = view.leg is LegName.STOP_LOSS_LEG

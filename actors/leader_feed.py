@@ -9,6 +9,7 @@ replays. A dead socket or a missed pong makes it crash on purpose; its superviso
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,8 +26,9 @@ from actors.messages import (
     Tick,
 )
 from actors.names import follower_name
-from actors.sizing import SizingContext, desired_intents
+from actors.sizing import SizingContext, desired_intents, lot_size_for
 from actors.snapshots import (
+    bracket_parents,
     snapshot_from_order,
     snapshot_from_update,
     snapshots_from_super_order,
@@ -35,7 +37,8 @@ from actors.snapshots import (
 from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
-from dhan.codes import LegName, OrderStatus, OrderType, ProductType
+from dhan.codes import LegName, OrderStatus, OrderType, ProductType, TransactionType
+from dhan.models import Order
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
@@ -58,6 +61,13 @@ CONFIRM_AFTER_S = 2.0
 #: before its next work (often the same order's next frame): see ``actors.messages.HintsTaken``.
 HINT_WAIT_S_PER_FOLLOWER = 0.002
 HINT_WAIT_MAX_S = 0.025
+
+#: The journal mark (account "leader") that keeps the lot sizes learned from socket frames, as
+#: JSON ``{"SEGMENT:securityId": lot}``: a restart's REST reconcile sizes F&O orders with them
+#: (the order book carries no lot size).
+LOT_SIZES_MARK = "lot_sizes"
+
+_PRICE_EPS = 1e-6
 
 #: The fields compared to decide whether a REST row says something the journal does not know.
 _STATE_FIELDS = (
@@ -119,6 +129,8 @@ class LeaderFeedActor(SupervisedActor):
         self.feed: OrderFeed | None = None
         #: leader order id -> the order type first seen (see ``_keep_market``)
         self.first_type: dict[str, OrderType] = {}
+        #: leader MARKET order id -> the band price its MPP rendering shows (``_keep_market``)
+        self.mpp_band: dict[str, float] = {}
         self.thread: threading.Thread | None = None
         #: the pending periodic-reconcile tick (one at a time: the next is armed after a pass)
         self.reconcile_timer: Timer | None = None
@@ -126,11 +138,14 @@ class LeaderFeedActor(SupervisedActor):
         self.settled_keys: set[str] = set()
         #: (order id, leg) -> clock time a periodic pass first saw it differ from the journal
         self.suspects: dict[tuple[str, str], float] = {}
+        #: lot sizes learned from frames and not yet journaled (see ``_journal_lot_sizes``)
+        self.new_lots = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def on_start(self) -> None:
         super().on_start()
+        self._load_lot_sizes()
         self.status.connected = False
         self.status.reconciled = False
         self.metrics.feed_connected.set(0)
@@ -226,7 +241,10 @@ class LeaderFeedActor(SupervisedActor):
             return
         lot = u.raw.get("LotSize") or u.raw.get("lotSize")
         if isinstance(lot, int | str) and str(lot).isdigit() and int(lot) > 0:
-            self.lot_sizes[(str(u.exchange_segment), u.security_id)] = int(lot)
+            key = (str(u.exchange_segment), u.security_id)
+            if self.lot_sizes.get(key) != int(lot):
+                self.lot_sizes[key] = int(lot)
+                self.new_lots = True
         snaps = self._snapshots_for(u)
         changed, claimed, touched = self._record(snaps)
         if changed:
@@ -236,6 +254,23 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.leader_events.labels("socket").inc()
         else:
             self.metrics.leader_events.labels("duplicate").inc()
+        if self.new_lots:
+            self._journal_lot_sizes()
+
+    # -- lot sizes -----------------------------------------------------------------------------
+
+    def _load_lot_sizes(self) -> None:
+        """Take the lot sizes an earlier run learned (the journal's mark) into the shared map."""
+        text = self.journal.get_mark("leader", LOT_SIZES_MARK)
+        for key, lot in parse_lot_sizes(text).items():
+            self.lot_sizes.setdefault(key, lot)
+
+    def _journal_lot_sizes(self) -> None:
+        """Journal the lot sizes known now: once per instrument newly learned, after the hints
+        (the order's copies do not wait for this write). Lost with a crash in between, a lot is
+        learned again from the instrument's next frame."""
+        self.journal.set_mark("leader", LOT_SIZES_MARK, format_lot_sizes(self.lot_sizes))
+        self.new_lots = False
 
     def _snapshots_for(self, u: OrderUpdate) -> list[LeaderOrderSnapshot]:
         leg = u.leg_name
@@ -245,10 +280,18 @@ class LeaderFeedActor(SupervisedActor):
             if entry is None or entry.target_price is None:
                 # frames carry no target / stop-loss prices: read the super order once
                 entry = self._super_entry_from_rest(u.order_no)
+            elif not exit_leg and _entry_modified(entry, u):
+                # an ENTRY_LEG modify may carry a new target / stop / jump: its frame does not
+                entry = self._super_entry_from_rest(u.order_no) or entry
+            elif u.leg_name is LegName.STOP_LOSS_LEG and not _trailed(entry, u):
+                # frames carry no trailingJump: a stop the leader moved (or whose jump it
+                # changed) is read from the book; one its broker trailed keeps the jump
+                entry = self._super_entry_from_rest(u.order_no) or entry
             if exit_leg:
                 leg_snap = snapshot_from_update(u)
                 if entry is None:
                     return [leg_snap]
+                leg_snap = replace(leg_snap, trailing_jump=entry.trailing_jump)
                 return [leg_snap, super_entry_with_leg(entry, u)]
             snap = snapshot_from_update(u, entry=entry)
             return [replace(snap, is_super=True)]
@@ -263,33 +306,59 @@ class LeaderFeedActor(SupervisedActor):
     def _keep_market(
         self, snap: LeaderOrderSnapshot, *, learn: bool = True, new: bool = False
     ) -> LeaderOrderSnapshot:
-        """A leader MARKET order stays MARKET for the followers.
+        """A leader MARKET order stays MARKET for the followers -- until the leader re-prices it.
 
-        With market price protection Dhan converts an API MARKET order into a LIMIT at a band
-        price and shows it so once placed. Mirroring that LIMIT would modify every follower's
-        copy (already converted by its own broker) for nothing. The first type seen wins;
-        a restart falls back to the journal. ``learn`` False (a periodic reconcile): a LIMIT
-        the journal has never seen is not taken as the first type -- the socket's TRANSIT
-        frame, saying MARKET, may still be on its way.
+        With market price protection (MPP) Dhan converts an API MARKET order into a LIMIT at a
+        band price and shows it so once placed. Mirroring that LIMIT would modify every
+        follower's copy (already converted by its own broker) for nothing. The band is fixed
+        when the order reaches the market, so every rendering of the protected order shows
+        the same price, and the band lies beyond the market (above the LTP for a buy, below
+        for a sell): the first LIMIT seen after MARKET is taken as the band when it lies so
+        (or when nothing says where the market was: a REST row), and any other LIMIT is the
+        leader's own modify (a re-price), mirrored as it is. A band taken for a re-price costs
+        the followers one modify to the leader's protected price; the reverse would lose the
+        leader's re-price, so the doubt goes that way.
+        The first type seen wins; a restart falls back to the journal (its MARKET snapshot
+        keeps the band frame). ``learn`` False (a periodic reconcile): a LIMIT the journal has
+        never seen is not taken as the first type -- the socket's TRANSIT frame, saying
+        MARKET, may still be on its way.
 
         ``new``: the order's TRANSIT frame, after this incarnation's connect reconcile. Its
         type is the first; the journal read (~0.3 ms, before the hints) is skipped: a first
         type journaled before the reconcile was learned by it (the book lists today's
         orders), and one journaled since went through this actor, which learned it then.
         """
-        first = self.first_type.get(snap.leader_order_id)
+        order_id = snap.leader_order_id
+        if snap.order_type is OrderType.MARKET:
+            # placed (or modified back) as MARKET: the next LIMIT rendering shows a new band
+            self.first_type[order_id] = OrderType.MARKET
+            self.mpp_band.pop(order_id, None)
+            return snap
+        first = self.first_type.get(order_id)
         if first is None:
             if snap.order_type is OrderType.LIMIT and not new:
-                known = self.journal.leader_snapshot(snap.leader_order_id)
+                known = self.journal.leader_snapshot(order_id)
                 if known is None and not learn:
                     return snap
                 first = known.order_type if known is not None else snap.order_type
+                if known is not None and first is OrderType.MARKET:
+                    band = _band_in(known)
+                    if band:
+                        self.mpp_band[order_id] = band
             else:
                 first = snap.order_type
-            self.first_type[snap.leader_order_id] = first
-        if first is OrderType.MARKET and snap.order_type is OrderType.LIMIT:
-            return replace(snap, order_type=OrderType.MARKET, price=0.0)
-        return snap
+            self.first_type[order_id] = first
+        if first is not OrderType.MARKET or snap.order_type is not OrderType.LIMIT:
+            return snap
+        band = self.mpp_band.get(order_id)
+        if band is None and _beyond_market(snap):
+            band = self.mpp_band[order_id] = snap.price
+        if band is None or abs(snap.price - band) > _PRICE_EPS:
+            # a price the protection never shows: the leader's modify made it a LIMIT
+            self.first_type[order_id] = OrderType.LIMIT
+            self.mpp_band.pop(order_id, None)
+            return snap
+        return replace(snap, order_type=OrderType.MARKET, price=0.0)
 
     def _super_entry_from_rest(self, order_id: str) -> LeaderOrderSnapshot | None:
         try:
@@ -337,7 +406,7 @@ class LeaderFeedActor(SupervisedActor):
         claimed: dict[str, list[Intent]] = {}
         touched: set[str] = set()
         for snap in snaps:
-            intents = desired_intents(snap, followers, ctx)
+            intents = self._sizable(snap, desired_intents(snap, followers, ctx), ctx)
             got = self.journal.record_and_claim(snap, intents, claim, touched)
             if got is not None:
                 changed.append(snap)
@@ -510,20 +579,31 @@ class LeaderFeedActor(SupervisedActor):
             logger.warning("reconcile: super-order book unavailable: %s", exc)
             supers = []
         super_ids = {so.order_id for so in supers}
-        entry_by_cid = {
-            o.correlation_id: o.order_id
-            for o in orders
-            if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA)
-        }
+        parents = bracket_parents(orders, self._journaled_parents(orders))
         snaps: list[LeaderOrderSnapshot] = []
         for o in orders:
             if o.order_id in super_ids:
                 continue
-            snap = snapshot_from_order(o, entry_id_by_cid=entry_by_cid)
+            snap = snapshot_from_order(o, parents=parents)
             snaps.append(self._keep_market(snap, learn=not periodic) if not snap.leg_name else snap)
         for so in supers:
             snaps.extend(snapshots_from_super_order(so))
         return snaps
+
+    def _journaled_parents(self, orders: Sequence[Order]) -> dict[str, str]:
+        """Leg order id -> entry order id, as the journal knows it (from the socket's
+        ``AlgoOrdNo``), for the BO/CO exit legs of ``orders``: the book itself names no entry."""
+        out: dict[str, str] = {}
+        for o in orders:
+            if o.leg_name not in (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG):
+                continue
+            if o.product_type not in (ProductType.BO, ProductType.CO):
+                continue
+            known = self.journal.leader_snapshot(o.order_id, str(o.leg_name))
+            if known is not None and known.parent_order_id not in (None, o.order_id):
+                assert known.parent_order_id is not None
+                out[o.order_id] = known.parent_order_id
+        return out
 
     def _journal_reconciled(self, snaps: Sequence[LeaderOrderSnapshot]) -> tuple[int, int]:
         """Journal REST snapshots (``reconcile_policy`` for orders never seen) and hint the
@@ -537,7 +617,7 @@ class LeaderFeedActor(SupervisedActor):
         missed = 0
         for snap in snaps:
             known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
-            intents = desired_intents(snap, followers, ctx)
+            intents = self._sizable(snap, desired_intents(snap, followers, ctx), ctx)
             if known is None and not snap.parent_order_id and not snap.leg_name:
                 missed += 1
                 intents = self._apply_policy(snap, intents)
@@ -550,6 +630,28 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.leader_events.labels("reconcile").inc(len(changed))
             self._hint(changed, 0, claimed, touched, verify_claims=True)
         return missed, len(changed)
+
+    def _sizable(
+        self, snap: LeaderOrderSnapshot, intents: list[Any], ctx: SizingContext
+    ) -> list[Any]:
+        """Without the instrument's lot size nothing can be sized *now*: that says nothing of
+        whether a copy should exist. A follower's journaled intent (a live copy) is left as it
+        is; only a follower with none gets the skip, so that the order is visibly not copied.
+        A leader order that ended with nothing filled needs no size: its copies must go."""
+        if not intents or lot_size_for(snap, ctx) is not None:
+            return intents
+        if snap.is_terminal and snap.filled_qty == 0:
+            return intents
+        have = {i.follower for i in self.journal.intents(leader_order_id=snap.leader_order_id)}
+        kept = [i for i in intents if i.follower not in have]
+        logger.warning(
+            "leader order %s: lot size of %s:%s unknown; %d journaled copies left as they are",
+            snap.leader_order_id,
+            snap.exchange_segment,
+            snap.security_id,
+            len(intents) - len(kept),
+        )
+        return kept
 
     def _apply_policy(self, snap: LeaderOrderSnapshot, intents: list[Any]) -> list[Any]:
         """Policy for a leader order first seen by reconcile (the socket missed it)."""
@@ -572,6 +674,76 @@ class LeaderFeedActor(SupervisedActor):
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
         return [replace(i, skip_reason=reason, desired_open=False) for i in intents]
+
+
+def parse_lot_sizes(text: str | None) -> dict[tuple[str, str], int]:
+    """The lot sizes of a :data:`LOT_SIZES_MARK` value; a damaged mark yields what it can."""
+    if not text:
+        return {}
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        logger.warning("the journal's lot-size mark is not JSON; ignored")
+        return {}
+    out: dict[tuple[str, str], int] = {}
+    if isinstance(stored, dict):
+        for key, lot in stored.items():
+            segment, _, security_id = str(key).partition(":")
+            if security_id and isinstance(lot, int) and lot > 0:
+                out[(segment, security_id)] = lot
+    return out
+
+
+def format_lot_sizes(lots: Mapping[tuple[str, str], int]) -> str:
+    """The :data:`LOT_SIZES_MARK` value for ``lots`` (sorted: the same map, the same text)."""
+    return json.dumps({f"{seg}:{sid}": lot for (seg, sid), lot in sorted(lots.items())})
+
+
+def _entry_modified(entry: LeaderOrderSnapshot, u: OrderUpdate) -> bool:
+    """True when a super order's entry frame is one of a modify: the entry is open and neither
+    its status nor its fill changed since the journaled snapshot (a duplicate frame reads so
+    too, and costs one read of the book)."""
+    return (
+        not u.status.is_terminal and u.status is entry.status and u.traded_qty == entry.filled_qty
+    )
+
+
+def _trailed(entry: LeaderOrderSnapshot, u: OrderUpdate) -> bool:
+    """True when a super order's stop-loss leg frame shows only what the broker's trailing does
+    by itself: the journaled stop moved by whole jumps in the position's favour. Any other stop
+    frame of an open leg (a move or a new jump by the leader, the legs' first frames when the
+    entry fills) is not."""
+    if u.status.is_terminal:
+        return True  # nothing left to mirror on a finished leg
+    new = u.trigger_price or u.price
+    old, jump = entry.stop_loss_price, entry.trailing_jump or 0.0
+    if old is None or jump <= 0 or abs(new - old) <= _PRICE_EPS:
+        return False
+    delta = new - old
+    favourable = delta > 0 if entry.transaction_type is TransactionType.BUY else delta < 0
+    steps = abs(delta) / jump
+    return favourable and abs(steps - round(steps)) < 1e-6
+
+
+def _beyond_market(snap: LeaderOrderSnapshot) -> bool:
+    """True when the LIMIT price of ``snap`` could be an MPP band: beyond the market price
+    its frame carries (``RefLtp``), or no market price is known."""
+    raw = {str(k).lower(): v for k, v in snap.raw.items()}
+    ltp = raw.get("refltp")
+    if not isinstance(ltp, int | float) or ltp <= 0:
+        return True
+    if snap.transaction_type is TransactionType.BUY:
+        return snap.price > ltp
+    return snap.price < ltp
+
+
+def _band_in(known: LeaderOrderSnapshot) -> float | None:
+    """The MPP band price of a journaled MARKET snapshot: its socket frame's LIMIT price."""
+    raw = {str(k).lower(): v for k, v in known.raw.items()}
+    if str(raw.get("ordertype", "")).upper() not in ("LMT", "LIMIT"):
+        return None
+    price = raw.get("price")
+    return float(price) if isinstance(price, int | float) and price > 0 else None
 
 
 def _same_state(rest: LeaderOrderSnapshot, journaled: LeaderOrderSnapshot) -> bool:

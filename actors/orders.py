@@ -6,7 +6,7 @@ the BracketLegActor never build request bodies by hand.
 
 from __future__ import annotations
 
-from dhan.codes import LegName, OrderType, ProductType, Validity
+from dhan.codes import AmoTime, LegName, OrderType, ProductType, Validity
 from dhan.models import ModifyRequest, Order, OrderRequest, SuperModifyRequest, SuperOrderRequest
 from store.records import Intent
 
@@ -64,6 +64,9 @@ def place_request(intent: Intent, *, super_order: bool = False) -> OrderRequest 
         price=_price(intent.order_type, intent.price),
         trigger_price=trigger,
         correlation_id=intent.correlation_id,
+        after_market_order=intent.after_market_order,
+        # the socket never says an AMO's time, nor does Dhan's documented order book: OPEN
+        amo_time=(intent.amo_time or AmoTime.OPEN) if intent.after_market_order else None,
         bo_profit_value=intent.bo_profit_value if intent.product_type is ProductType.BO else None,
         bo_stop_loss_value=intent.bo_stop_loss_value
         if intent.product_type in (ProductType.BO, ProductType.CO)

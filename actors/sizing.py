@@ -145,6 +145,8 @@ def desired_intent(
         desired_open=desired_open,
         # a dead leader order with nothing filled is not a skip: a copy may exist and must go
         skip_reason=reason,
+        after_market_order=snap.after_market_order,
+        amo_time=snap.amo_time,
     )
 
 

@@ -9,6 +9,7 @@ twice is journaled once. Pure functions, no I/O.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from dhan.codes import LegName, OrderStatus, OrderType, ProductType, Validity
@@ -17,6 +18,7 @@ from dhan.order_feed import OrderUpdate
 from store.records import LeaderOrderSnapshot, SnapshotSource
 
 _EXIT_LEGS = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
+_BRACKETS = (ProductType.BO, ProductType.CO)
 
 
 def _leg_key(leg: LegName | str | None) -> str:
@@ -73,6 +75,7 @@ def snapshot_from_update(
         parent_order_id=parent,
         is_super=u.is_super,
         correlation_id=u.correlation_id or None,
+        after_market_order=u.is_amo,  # the socket says AMO (OffMktFlag), not its time
         updated_at=u.last_updated_time or "",
         seq=seq if seq is not None else time.time_ns(),
         raw=dict(u.raw),
@@ -117,19 +120,15 @@ def _order_dedupe(o: Order) -> str:
 
 
 def snapshot_from_order(
-    o: Order, *, entry_id_by_cid: dict[str, str] | None = None, seq: int | None = None
+    o: Order, *, parents: Mapping[str, str] | None = None, seq: int | None = None
 ) -> LeaderOrderSnapshot:
     """A snapshot from a REST order-book row (reconcile).
 
-    A BO/CO exit leg appears in the book as its own row with ``legName`` and the entry's
-    correlationId; ``entry_id_by_cid`` maps that correlationId to the entry's order id.
+    A BO/CO exit leg appears in the book as its own row with ``legName``; ``parents`` (see
+    :func:`bracket_parents`) names its entry. A leg whose entry is not known has none.
     """
     leg = _leg_key(o.leg_name)
-    parent = None
-    if leg and entry_id_by_cid and o.correlation_id:
-        parent = entry_id_by_cid.get(o.correlation_id)
-    if leg and parent is None:
-        parent = o.order_id
+    parent = (parents or {}).get(o.order_id) if leg else None
     return LeaderOrderSnapshot(
         leader_order_id=o.order_id,
         dedupe_key=_order_dedupe(o),
@@ -153,8 +152,79 @@ def snapshot_from_order(
         leg_name=leg,
         parent_order_id=parent,
         correlation_id=o.correlation_id or None,
+        after_market_order=o.after_market_order,
+        amo_time=o.amo_time if o.after_market_order else None,
         updated_at=o.update_time or "",
         seq=seq if seq is not None else time.time_ns(),
+    )
+
+
+def _id_order(order_id: str) -> tuple[int, str]:
+    """Dhan's order numbers grow through the day: numeric strings sort by length, then text."""
+    return (len(order_id), order_id)
+
+
+def bracket_parents(
+    orders: Sequence[Order], journaled: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Exit-leg order id -> its entry's order id, for every BO/CO exit leg of an order book.
+
+    The book has no field that names a leg's entry (the socket has ``AlgoOrdNo``), so, in
+    this order of trust:
+
+    1. ``journaled``: the link the journal already holds (learned from the socket);
+    2. the entry with the leg's correlationId (the broker copies the entry's onto its legs) --
+       only when the leader tagged the entry, which orders from Dhan's app never are;
+    3. the shape of the book: the broker makes a bracket's legs when its entry fills, on the
+       same instrument and product, on the other side, for the filled quantity, with the
+       entry's ``boProfitValue`` / ``boStopLossValue``. Of the entries that fit and have no
+       leg of that name yet, the one placed last before the leg (legs are numbered after
+       their entry). Two brackets alike in all of these may swap legs; nothing in the book
+       tells them apart.
+    """
+    entries = [o for o in orders if o.product_type in _BRACKETS and not _leg_key(o.leg_name)]
+    by_cid = {o.correlation_id: o.order_id for o in entries if o.correlation_id}
+    legs = sorted(
+        (o for o in orders if o.leg_name in _EXIT_LEGS and o.product_type in _BRACKETS),
+        key=lambda o: _id_order(o.order_id),
+    )
+    out: dict[str, str] = {}
+    taken: set[tuple[str, str]] = set()
+    for leg in legs:
+        parent = (journaled or {}).get(leg.order_id)
+        if parent is None and leg.correlation_id:
+            parent = by_cid.get(leg.correlation_id)
+        if parent is not None:
+            out[leg.order_id] = parent
+            taken.add((parent, str(leg.leg_name)))
+    for leg in legs:
+        if leg.order_id in out:
+            continue
+        fits = [
+            e
+            for e in entries
+            if (e.order_id, str(leg.leg_name)) not in taken
+            and _id_order(e.order_id) < _id_order(leg.order_id)
+            and _makes_leg(e, leg)
+        ]
+        if fits:
+            entry = max(fits, key=lambda e: _id_order(e.order_id))
+            out[leg.order_id] = entry.order_id
+            taken.add((entry.order_id, str(leg.leg_name)))
+    return out
+
+
+def _makes_leg(entry: Order, leg: Order) -> bool:
+    """True when ``leg`` could be an exit leg the broker made for ``entry``."""
+    return (
+        entry.product_type is leg.product_type
+        and entry.exchange_segment is leg.exchange_segment
+        and entry.security_id == leg.security_id
+        and entry.transaction_type is not leg.transaction_type
+        and entry.filled_qty == leg.quantity
+        and (not entry.correlation_id or entry.correlation_id == leg.correlation_id)
+        and abs(entry.bo_profit_value - leg.bo_profit_value) < 1e-9
+        and abs(entry.bo_stop_loss_value - leg.bo_stop_loss_value) < 1e-9
     )
 
 

@@ -23,7 +23,7 @@ from actors.follower_book import FollowerBook
 from actors.names import bracket_name
 from actors.orders import place_request
 from actors.sizing import SizingContext, desired_intents
-from actors.snapshots import snapshot_from_order, snapshots_from_super_order
+from actors.snapshots import bracket_parents, snapshot_from_order, snapshots_from_super_order
 from bench.common import (
     LTP,
     SECURITY_ID,
@@ -38,7 +38,7 @@ from bench.common import (
 )
 from copytrader.config import EngineConfig, FollowerConfig, Secret, SizingConfig, SizingMode
 from copytrader.metrics import Metrics
-from dhan.codes import ExchangeSegment, LegName, OrderType, ProductType, TransactionType, Validity
+from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType, Validity
 from dhan.models import OrderRequest, SuperOrderRequest
 from dhan.rest import DhanClient
 from store import IntentState, Journal, LeaderOrderSnapshot
@@ -89,12 +89,8 @@ def _leader_orders(leader: DhanClient, kind: str, n: int) -> list[LeaderOrderSna
     # entry + target + stop per BO, once the entries traded
     wait_until(lambda: len(leader.list_orders()) == 3 * n, 10.0, what="leader BO legs")
     orders = leader.list_orders()
-    entry_by_cid = {
-        o.correlation_id: o.order_id
-        for o in orders
-        if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA)
-    }
-    return [snapshot_from_order(o, entry_id_by_cid=entry_by_cid) for o in orders]
+    parents = bracket_parents(orders)
+    return [snapshot_from_order(o, parents=parents) for o in orders]
 
 
 def _seed(journal: Journal, leader: DhanClient, follower: DhanClient, kind: str, n: int) -> None:

@@ -115,6 +115,15 @@ def to_enum(enum: type[E], value: Any) -> E | None:
         raise ValueError(f"unknown {enum.__name__} {text!r}") from None
 
 
+def _known_amo_time(value: Any) -> AmoTime | None:
+    """An order record's ``amoTime``: undocumented there, so a value we do not know is None,
+    never a bad response."""
+    try:
+        return to_enum(AmoTime, value)
+    except ValueError:
+        return None
+
+
 class _Fields:
     """Reads one wire object; every failure becomes a ``BadResponse`` naming the field."""
 
@@ -504,6 +513,7 @@ class Order:
     trigger_price: float = 0.0
     average_traded_price: float = 0.0
     after_market_order: bool = False
+    amo_time: AmoTime | None = None  # not in Dhan's documented record: read when present
     bo_profit_value: float = 0.0
     bo_stop_loss_value: float = 0.0
     leg_name: LegName | None = None
@@ -541,6 +551,7 @@ class Order:
             trigger_price=f.number("triggerPrice", default=0.0),
             average_traded_price=f.number("averageTradedPrice", default=0.0),
             after_market_order=f.flag("afterMarketOrder"),
+            amo_time=_known_amo_time(f.raw("amoTime")),
             bo_profit_value=f.number("boProfitValue", default=0.0),
             bo_stop_loss_value=f.number("boStopLossValue", default=0.0),
             leg_name=f.opt_leg("legName"),

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -99,6 +100,8 @@ class LeaderOrder(Base):
     parent_order_id: Mapped[str | None] = mapped_column(String(64))
     is_super: Mapped[bool] = mapped_column(Boolean)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
+    after_market_order: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    amo_time: Mapped[str | None] = mapped_column(String(16))
     broker_updated_at: Mapped[str] = mapped_column(String(40))
     seq: Mapped[int] = mapped_column(BigInteger)
     raw: Mapped[dict[str, Any]] = mapped_column(JsonType)
@@ -141,6 +144,8 @@ class FollowerIntent(Base):
     trailing_jump: Mapped[float | None] = mapped_column(Double)
     desired_open: Mapped[bool] = mapped_column(Boolean)
     skip_reason: Mapped[str | None] = mapped_column(Text)
+    after_market_order: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    amo_time: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
     desired_version: Mapped[int] = mapped_column(Integer)
     applied_version: Mapped[int] = mapped_column(Integer)

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from dhan.codes import (
+    AmoTime,
     ExchangeSegment,
     OrderStatus,
     OrderType,
@@ -70,6 +71,8 @@ class LeaderOrderSnapshot:
     parent_order_id: str | None = None  #: the entry order of a leg; None for an entry
     is_super: bool = False
     correlation_id: str | None = None
+    after_market_order: bool = False  #: an AMO (REST ``afterMarketOrder``, socket ``OffMktFlag``)
+    amo_time: AmoTime | None = None  #: when the AMO goes to the exchange, when the broker says
     updated_at: str = ""  #: the broker's last-update time, as sent
     raw: dict[str, Any] = field(default_factory=dict, hash=False)  #: the frame, secrets redacted
 
@@ -97,6 +100,8 @@ DESIRED_ORDER_FIELDS: tuple[str, ...] = (
     "trailing_jump",
     "desired_open",
     "skip_reason",
+    "after_market_order",
+    "amo_time",
 )
 
 
@@ -124,6 +129,8 @@ class DesiredIntent:
     trailing_jump: float | None = None
     desired_open: bool = True  #: False: the copy should be cancelled if it is still open
     skip_reason: str | None = None  #: set: recorded as SKIPPED with this reason, never sent
+    after_market_order: bool = False  #: placed as an after-market order (AMO)
+    amo_time: AmoTime | None = None  #: the AMO's time (None: the default, ``AmoTime.OPEN``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +171,8 @@ class Intent:
     state_reason: str | None  #: why the last transition happened (free text)
     created_at: datetime
     updated_at: datetime
+    after_market_order: bool = False  #: placed as an after-market order (AMO)
+    amo_time: AmoTime | None = None  #: the AMO's time (None: the default, ``AmoTime.OPEN``)
 
     @property
     def in_sync(self) -> bool:

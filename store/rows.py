@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from dhan.codes import (
+    AmoTime,
     ExchangeSegment,
     OrderStatus,
     OrderType,
@@ -56,6 +57,7 @@ _validity = _parser(Validity)
 _status = _parser(OrderStatus)
 _state = _parser(IntentState)
 _source = _parser(SnapshotSource)
+_amo_time = _parser(AmoTime)
 
 
 def utc(value: datetime | str) -> datetime:
@@ -76,6 +78,10 @@ def _opt_validity(value: str | None) -> Validity | None:
 
 def _opt_status(value: str | None) -> OrderStatus | None:
     return None if value is None else _status(value)
+
+
+def _opt_amo_time(value: str | None) -> AmoTime | None:
+    return None if value is None else _amo_time(value)
 
 
 def snapshot_params(
@@ -108,6 +114,8 @@ def snapshot_params(
         "parent_order_id": snap.parent_order_id,
         "is_super": snap.is_super,
         "correlation_id": snap.correlation_id,
+        "after_market_order": snap.after_market_order,
+        "amo_time": None if snap.amo_time is None else str(snap.amo_time),
         "broker_updated_at": snap.updated_at,
         "seq": snap.seq,
         "raw": raw,
@@ -142,6 +150,8 @@ def snapshot_from_row(row: Mapping[Any, Any]) -> LeaderOrderSnapshot:
         parent_order_id=row["parent_order_id"],
         is_super=bool(row["is_super"]),
         correlation_id=row["correlation_id"],
+        after_market_order=bool(row["after_market_order"]),
+        amo_time=_opt_amo_time(row["amo_time"]),
         updated_at=row["broker_updated_at"],
         seq=row["seq"],
         raw=row["raw"],
@@ -170,6 +180,8 @@ def desired_params(intent: DesiredIntent) -> dict[str, Any]:
         "trailing_jump": intent.trailing_jump,
         "desired_open": intent.desired_open,
         "skip_reason": None if intent.skip_reason is None else str(intent.skip_reason),
+        "after_market_order": intent.after_market_order,
+        "amo_time": None if intent.amo_time is None else str(intent.amo_time),
     }
 
 
@@ -226,6 +238,8 @@ def new_intent(
         trailing_jump=intent.trailing_jump,
         desired_open=intent.desired_open,
         skip_reason=intent.skip_reason,
+        after_market_order=intent.after_market_order,
+        amo_time=intent.amo_time,
         state=_state(row["state"]),
         desired_version=row["desired_version"],
         applied_version=row["applied_version"],
@@ -266,6 +280,8 @@ def intent_from_row(row: Mapping[Any, Any]) -> Intent:
         trailing_jump=row["trailing_jump"],
         desired_open=bool(row["desired_open"]),
         skip_reason=row["skip_reason"],
+        after_market_order=bool(row["after_market_order"]),
+        amo_time=_opt_amo_time(row["amo_time"]),
         state=_state(row["state"]),
         desired_version=row["desired_version"],
         applied_version=row["applied_version"],
