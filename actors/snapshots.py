@@ -155,6 +155,8 @@ def snapshot_from_order(
         correlation_id=o.correlation_id or None,
         updated_at=o.update_time or "",
         seq=seq if seq is not None else time.time_ns(),
+        # the create time ties the children of one slicing (actors.slicing)
+        raw={"createTime": o.create_time} if o.create_time else {},
     )
 
 

@@ -274,6 +274,36 @@ class Journal:
             )
         return claimed if new else None
 
+    def record_intents(
+        self,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        touched_out: set[str] | None = None,
+    ) -> None:
+        """Journal intents re-derived for a leader order already journaled, with no new event.
+
+        For a child of a slicing whose share moved because a sibling changed (``snap`` is the
+        order's latest snapshot; audits name its event). Inserted intents are PLANNED, never
+        claimed; changes follow ``record_leader_snapshot``'s rules. ``touched_out`` receives
+        the followers whose intents changed (they need a hint).
+        """
+        with self._write() as conn:
+            self._hot.record_intents(conn, snap, intents, _now(), touched_out)
+
+    def slicing_candidates(self, snap: LeaderOrderSnapshot) -> list[LeaderOrderSnapshot]:
+        """Latest snapshots of the plain leader orders that may share ``snap``'s slicing: same
+        segment, security, side and product (``actors.slicing.same_slicing`` decides)."""
+        stmt = select(*_SNAPS).where(
+            _SNAPS.security_id == snap.security_id,
+            _SNAPS.exchange_segment == str(snap.exchange_segment),
+            _SNAPS.transaction_type == str(snap.transaction_type),
+            _SNAPS.product_type == str(snap.product_type),
+            _SNAPS.leg_name == "",
+            _SNAPS.parent_order_id.is_(None),
+        )
+        with self._read() as conn:
+            return [snapshot_from_row(row._mapping) for row in conn.execute(stmt)]
+
     def leader_snapshot(
         self, leader_order_id: str, leg_name: str | None = None
     ) -> LeaderOrderSnapshot | None:
