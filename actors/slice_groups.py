@@ -41,7 +41,13 @@ def copy_intents(
     """Every follower's intents for ``snap``, sized as its share of its slicing."""
     if not slicing.can_be_sliced(snap):
         return GroupedIntents(desired_intents(snap, followers, ctx), (snap,))
-    group = tuple(slicing.same_slicing(snap, journal.slicing_candidates(snap)))
+    window = slicing.candidate_window(snap)
+    found = (
+        []
+        if window is None
+        else journal.slicing_candidates(snap, slicing.CREATE_TIME_KEYS, *window)
+    )
+    group = tuple(slicing.same_slicing(snap, found))
     return GroupedIntents(_intents(snap, group, followers, ctx, freeze_quantities), group)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dhan.codes import ExchangeSegment, OrderStatus, ProductType
 from store.records import LeaderOrderSnapshot, freeze_piece_leg
@@ -40,8 +40,9 @@ _DEAD = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPI
 #: sends them) differ by at most this much when the request straddled a second boundary.
 SAME_SLICING_WITHIN_S = 1
 
-#: The create-time fields: ``OrderDateTime`` on the socket, ``createTime`` in the REST book.
-_CREATE_TIME_KEYS = ("OrderDateTime", "orderDateTime", "createTime", "CreateTime")
+#: The create-time fields of a snapshot's raw frame or row: ``OrderDateTime`` on the socket
+#: (any casing Dhan sends), ``createTime`` in the REST book (``actors.snapshots``).
+CREATE_TIME_KEYS = ("OrderDateTime", "orderDateTime", "createTime", "CreateTime")
 _EPOCH = datetime(2000, 1, 1)
 
 
@@ -56,9 +57,26 @@ def can_be_sliced(snap: LeaderOrderSnapshot) -> bool:
     )
 
 
+#: The journal is asked for orders created this close to an order (a slicing's children are
+#: created within milliseconds; the chain of :data:`SAME_SLICING_WITHIN_S` stays inside it).
+CANDIDATE_WINDOW_S = 5
+
+
+def candidate_window(snap: LeaderOrderSnapshot) -> tuple[str, str] | None:
+    """The create times (as Dhan writes them) between which ``snap``'s siblings were created;
+    None when its create time is unknown (then it is a group of one)."""
+    at = created_at_s(snap)
+    if at is None:
+        return None
+    return tuple(  # type: ignore[return-value]
+        (_EPOCH + timedelta(seconds=at + d)).strftime("%Y-%m-%d %H:%M:%S")
+        for d in (-CANDIDATE_WINDOW_S, CANDIDATE_WINDOW_S)
+    )
+
+
 def created_at_s(snap: LeaderOrderSnapshot) -> int | None:
     """The order's create time in whole seconds (a comparable number), None if unknown."""
-    for key in _CREATE_TIME_KEYS:
+    for key in CREATE_TIME_KEYS:
         value = snap.raw.get(key)
         if isinstance(value, str):
             try:

@@ -290,19 +290,31 @@ class Journal:
         with self._write() as conn:
             self._hot.record_intents(conn, snap, intents, _now(), touched_out)
 
-    def slicing_candidates(self, snap: LeaderOrderSnapshot) -> list[LeaderOrderSnapshot]:
-        """Latest snapshots of the plain leader orders that may share ``snap``'s slicing: same
-        segment, security, side and product (``actors.slicing.same_slicing`` decides)."""
-        stmt = select(*_SNAPS).where(
-            _SNAPS.security_id == snap.security_id,
-            _SNAPS.exchange_segment == str(snap.exchange_segment),
-            _SNAPS.transaction_type == str(snap.transaction_type),
-            _SNAPS.product_type == str(snap.product_type),
-            _SNAPS.leg_name == "",
-            _SNAPS.parent_order_id.is_(None),
-        )
-        with self._read() as conn:
-            return [snapshot_from_row(row._mapping) for row in conn.execute(stmt)]
+    def slicing_candidates(
+        self,
+        snap: LeaderOrderSnapshot,
+        created_keys: Sequence[str],
+        created_from: str,
+        created_to: str,
+    ) -> list[LeaderOrderSnapshot]:
+        """Latest snapshots of the plain leader orders that may share ``snap``'s slicing.
+
+        Same segment, security, side and product, and a create time (the first of
+        ``created_keys`` in the order's raw frame or row, ``"YYYY-MM-DD HH:MM:SS"``) between
+        ``created_from`` and ``created_to``: the comparison runs in the database, so a day of
+        orders on one instrument costs a scan there, not a decode of each row here; a
+        precompiled driver read (``store.reads``). ``actors.slicing.same_slicing`` decides.
+        """
+        params = {
+            "security_id": snap.security_id,
+            "exchange_segment": str(snap.exchange_segment),
+            "transaction_type": str(snap.transaction_type),
+            "product_type": str(snap.product_type),
+            "created_from": created_from,
+            "created_to": created_to,
+        }
+        with self._driver_read() as conn:
+            return self._reads.slicing_candidates(conn, tuple(created_keys), params)
 
     def leader_snapshot(
         self, leader_order_id: str, leg_name: str | None = None

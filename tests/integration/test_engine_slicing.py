@@ -52,11 +52,14 @@ def _start(sim: Simulator, tmp_path: Path) -> Rig:
     return Rig(sim=sim, cfg=cfg, engine=engine, leader=leader)
 
 
+def _leader_rest(rig: Rig) -> DhanRest:
+    leader = rig.cfg.leader
+    return DhanRest(rig.sim, SimAccount(leader.client_id, leader.access_token.reveal()))
+
+
 def _slice(rig: Rig, quantity: int, **fields: Any) -> list[str]:
     """The leader's ``POST /orders/slicing``: a resting NIFTY futures limit buy."""
-    leader = rig.cfg.leader
-    rest = DhanRest(rig.sim, SimAccount(leader.client_id, leader.access_token.reveal()))
-    response = rest.place(
+    response = _leader_rest(rig).place(
         "/orders/slicing",
         exchangeSegment="NSE_FNO",
         securityId=NIFTY_FUT,
@@ -152,5 +155,26 @@ def test_the_leaders_cancel_of_a_slicing_cancels_every_follower_order_of_it(
 
         wait_until(all_cancelled, 10.0, what="every follower order cancelled")
         assert len(_orders(rig, ONE_AND_HALF.client_id, live=False)) == 3
+    finally:
+        rig.stop()
+
+
+def test_the_leaders_re_price_of_a_child_reaches_every_follower_order_of_its_copy(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.admin.set_ltp("NSE_FNO", NIFTY_FUT, 25000.0)
+    rig = _start(sim, tmp_path)
+    try:
+        first, _second = _slice(rig, 40 * LOT)
+        _wait_totals(rig, {"half": 20 * LOT, "onehalf": 60 * LOT})
+        moved = _leader_rest(rig).modify(first, orderType="LIMIT", price=24950.0)
+        assert moved.status_code == 200, moved.text
+
+        def repriced() -> list[tuple[int, float]]:
+            return sorted((o["quantity"], o["price"]) for o in _orders(rig, ONE_AND_HALF.client_id))
+
+        # the first child's copy is two orders (1,755 + 845); the second child's is 1,300
+        want = [(13 * LOT, 24950.0), (20 * LOT, 24900.0), (LARGEST_ORDER, 24950.0)]
+        wait_until(lambda: repriced() == want, 10.0, what="both pieces re-priced")
     finally:
         rig.stop()

@@ -46,18 +46,27 @@ def test_intents_re_derived_for_a_journaled_order_are_recorded_without_a_new_eve
     assert touched == set()  # nothing changed, nothing written
 
 
-def test_slicing_candidates_are_the_plain_orders_of_the_same_instrument_side_and_product(
+def test_slicing_candidates_are_plain_orders_of_the_instrument_side_and_product_created_nearby(
     journal: Journal,
 ):
     fno = {
         "exchange_segment": ExchangeSegment.NSE_FNO,
         "security_id": "52175",
         "product_type": ProductType.MARGIN,
+        "raw": {"OrderDateTime": "2026-12-07 10:15:02"},
     }
     journal.record_leader_snapshot(snapshot("A", **fno), [])
-    journal.record_leader_snapshot(snapshot("B", **fno), [])
+    journal.record_leader_snapshot(
+        snapshot("B", **{**fno, "raw": {"createTime": "2026-12-07 10:15:03"}}), []
+    )
     journal.record_leader_snapshot(snapshot("C", **fno, transaction_type=TransactionType.SELL), [])
     journal.record_leader_snapshot(snapshot("D"), [])
+    journal.record_leader_snapshot(
+        snapshot("E", **{**fno, "raw": {"OrderDateTime": "2026-12-07 11:00:00"}}), []
+    )
+    keys = ("OrderDateTime", "createTime")
 
-    found = journal.slicing_candidates(snapshot("B", **fno))
+    found = journal.slicing_candidates(
+        snapshot("B", **fno), keys, "2026-12-07 10:14:57", "2026-12-07 10:15:07"
+    )
     assert sorted(s.leader_order_id for s in found) == ["A", "B"]
