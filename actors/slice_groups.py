@@ -29,6 +29,9 @@ class GroupedIntents:
 
     intents: list[DesiredIntent]
     group: tuple[LeaderOrderSnapshot, ...]
+    #: the order is new to the journal or its mirrored quantity changed: the later
+    #: children's shares may have moved (otherwise re-deriving them would write nothing)
+    moves_later: bool = False
 
 
 def copy_intents(
@@ -48,7 +51,10 @@ def copy_intents(
         else journal.slicing_candidates(snap, slicing.CREATE_TIME_KEYS, *window)
     )
     group = tuple(slicing.same_slicing(snap, found))
-    return GroupedIntents(_intents(snap, group, followers, ctx, freeze_quantities), group)
+    before = next((c for c in found if c.leader_order_id == snap.leader_order_id), None)
+    moves = before is None or slicing.base_quantity(before) != slicing.base_quantity(snap)
+    intents = _intents(snap, group, followers, ctx, freeze_quantities)
+    return GroupedIntents(intents, group, moves)
 
 
 def resize_later_children(
@@ -63,8 +69,12 @@ def resize_later_children(
     """After ``snap`` is journaled: re-derive the intents of its slicing's later children.
 
     Their prior quantity includes ``snap``'s, so a child that arrived late, or was cut,
-    cancelled or filled, moves their shares. The journal writes only what changed.
+    cancelled or filled, moves their shares. Nothing is read or written when ``snap``'s
+    mirrored quantity is what the journal had (a price move, a fill of an open child); the
+    journal writes only the intents that changed.
     """
+    if not grouped.moves_later:
+        return
     mine = slicing.order_id_key(snap.leader_order_id)
     for child in grouped.group:
         if slicing.order_id_key(child.leader_order_id) > mine:

@@ -79,3 +79,13 @@ def test_a_cancelled_child_closes_its_pieces_and_resizes_the_children_after_it(
     pieces = {i.leg: i for i in journal.intents("onehalf", leader_order_id="1001")}
     assert not pieces[""].desired_open and not pieces["F2"].desired_open
     assert {i.state for i in pieces.values()} == {IntentState.SENDING}  # claimed, then closed
+
+
+def test_a_re_price_of_a_child_does_not_re_derive_the_children_after_it(journal: Journal) -> None:
+    first = child("1001", 1755)
+    record(journal, first)
+    record(journal, child("1002", 845))
+    repriced = replace(first, dedupe_key="k1001p", price=24950.0, seq=2)
+    assert not copy_intents(journal, repriced, FOLLOWERS, CTX, FREEZE).moves_later
+    cut = replace(first, dedupe_key="k1001q", quantity=1690, seq=3)
+    assert copy_intents(journal, cut, FOLLOWERS, CTX, FREEZE).moves_later
