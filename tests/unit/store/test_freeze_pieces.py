@@ -70,3 +70,39 @@ def test_slicing_candidates_are_plain_orders_of_the_instrument_side_and_product_
         snapshot("B", **fno), keys, "2026-12-07 10:14:57", "2026-12-07 10:15:07"
     )
     assert sorted(s.leader_order_id for s in found) == ["A", "B"]
+
+
+def test_the_precompiled_candidates_read_equals_a_filter_of_every_snapshot(journal: Journal):
+    times = ["2026-12-07 10:14:50", "2026-12-07 10:15:00", "2026-12-07 10:15:09", None]
+    for i, (at, side) in enumerate(
+        (at, side) for at in times for side in (TransactionType.BUY, TransactionType.SELL)
+    ):
+        raw = {} if at is None else {("OrderDateTime" if i % 3 else "createTime"): at}
+        snap = snapshot(
+            f"O{i}",
+            exchange_segment=ExchangeSegment.NSE_FNO,
+            security_id="52175",
+            product_type=ProductType.MARGIN,
+            transaction_type=side,
+            raw=raw,
+        )
+        journal.record_leader_snapshot(snap, [])
+    keys = ("OrderDateTime", "createTime")
+    lo, hi = "2026-12-07 10:14:55", "2026-12-07 10:15:05"
+    probe = snapshot(
+        "P",
+        exchange_segment=ExchangeSegment.NSE_FNO,
+        security_id="52175",
+        product_type=ProductType.MARGIN,
+    )
+
+    def created(raw: dict[str, str]) -> str | None:
+        return next((raw[k] for k in keys if k in raw), None)
+
+    expected = sorted(
+        s.leader_order_id
+        for s in journal.leader_snapshots()
+        if s.transaction_type is TransactionType.BUY and lo <= (created(s.raw) or "") <= hi
+    )
+    got = sorted(s.leader_order_id for s in journal.slicing_candidates(probe, keys, lo, hi))
+    assert got == expected and len(got) == 1
