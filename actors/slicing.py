@@ -91,8 +91,9 @@ def slicing_key(snap: LeaderOrderSnapshot) -> tuple[object, ...]:
     """What every child of one slicing shares for good: instrument, side, product, correlationId.
 
     Dhan documents no field naming the slicing a child came from (``AlgoOrdNo`` is the BO/CO
-    entry). With a correlationId the children share it (Dhan echoes the request's; dhansim
-    too); without one only these fields and the create time tie them. Price, type, trigger
+    entry). With a correlationId the children share it (dhansim gives every child the
+    request's; that Dhan does is presumed, unverified); without one only these fields and
+    the create time tie them. Price, type, trigger
     and validity are left out: the leader may modify one child, which stays in its slicing.
     """
     return (
