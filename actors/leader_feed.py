@@ -26,7 +26,8 @@ from actors.messages import (
     Tick,
 )
 from actors.names import follower_name
-from actors.sizing import SizingContext, desired_intents, lot_size_for
+from actors.sizing import SizingContext, lot_size_for
+from actors.slice_groups import copy_intents, resize_later_children
 from actors.snapshots import (
     bracket_parents,
     snapshot_from_order,
@@ -405,10 +406,13 @@ class LeaderFeedActor(SupervisedActor):
         changed = []
         claimed: dict[str, list[Intent]] = {}
         touched: set[str] = set()
+        freeze = self.engine.freeze_quantities
         for snap in snaps:
-            intents = self._sizable(snap, desired_intents(snap, followers, ctx), ctx)
+            grouped = copy_intents(self.journal, snap, followers, ctx, freeze)
+            intents = self._sizable(snap, grouped.intents, ctx)
             got = self.journal.record_and_claim(snap, intents, claim, touched)
             if got is not None:
+                resize_later_children(self.journal, snap, grouped, followers, ctx, freeze, touched)
                 changed.append(snap)
                 for intent in got:
                     claimed.setdefault(intent.follower, []).append(intent)
@@ -615,14 +619,17 @@ class LeaderFeedActor(SupervisedActor):
         claimed: dict[str, list[Intent]] = {}
         touched: set[str] = set()
         missed = 0
+        freeze = self.engine.freeze_quantities
         for snap in snaps:
             known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
-            intents = self._sizable(snap, desired_intents(snap, followers, ctx), ctx)
+            grouped = copy_intents(self.journal, snap, followers, ctx, freeze)
+            intents = self._sizable(snap, grouped.intents, ctx)
             if known is None and not snap.parent_order_id and not snap.leg_name:
                 missed += 1
                 intents = self._apply_policy(snap, intents)
             got = self.journal.record_and_claim(snap, intents, claim, touched)
             if got is not None:
+                resize_later_children(self.journal, snap, grouped, followers, ctx, freeze, touched)
                 changed.append(snap)
                 for intent in got:
                     claimed.setdefault(intent.follower, []).append(intent)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from copytrader.config import FollowerConfig
+from actors import slicing
+from copytrader.config import FollowerConfig, SizingConfig, SizingMode
 from dhan.codes import ExchangeSegment, OrderStatus
 from dhan.correlation import correlation_id_for
 from store.records import DesiredIntent, LeaderOrderSnapshot
@@ -157,3 +158,50 @@ def desired_intents(
     if snap.parent_order_id is not None or snap.leg_name not in ("", "ENTRY_LEG"):
         return []
     return [desired_intent(snap, f, ctx) for f in followers]
+
+
+def desired_share_intents(
+    snap: LeaderOrderSnapshot,
+    follower: FollowerConfig,
+    ctx: SizingContext,
+    *,
+    prior: int,
+    freeze_qty: int | None,
+) -> list[DesiredIntent]:
+    """``follower``'s copy of one child of a slicing, split at the freeze quantity.
+
+    ``prior``: the leader quantity of the children before this one (``actors.slicing``); the
+    copy is the follower's share of the group, sized as a fixed quantity through
+    :func:`desired_intent` (so filters and caps apply as to any copy). A copy above the largest
+    order within ``freeze_qty`` becomes several intents (legs ``""``, ``F2``...), each with its
+    own correlationId.
+    """
+    intent = desired_intent(snap, follower, ctx)
+    lot = lot_size_for(snap, ctx)
+    if lot is None:
+        return [intent]
+    if prior > 0 and _filtered(snap, follower) is None:
+        own = snap.filled_qty if snap.status in _DEAD_STATUSES else snap.quantity
+        share = slicing.share_of_group(
+            prior, own, lambda q: follower_quantity(q, follower, lot, ctx)[0]
+        )
+        if share > 0:
+            as_fixed = replace(follower, sizing=SizingConfig(SizingMode.FIXED, quantity=share))
+            intent = desired_intent(snap, as_fixed, ctx)
+        else:
+            reason = intent.skip_reason
+            if reason is None and snap.status not in _DEAD_STATUSES:
+                reason = "its slicing's copy is on the slicing's other orders"
+            intent = replace(intent, quantity=0, desired_open=False, skip_reason=reason)
+    if not intent.desired_open or intent.skip_reason is not None:
+        return [intent]
+    max_qty = slicing.max_order_quantity(freeze_qty, lot)
+    return [
+        replace(
+            intent,
+            leg=piece.leg,
+            correlation_id=correlation_id_for(follower.name, snap.leader_order_id, piece.leg),
+            quantity=piece.quantity,
+        )
+        for piece in slicing.pieces(intent.quantity, max_qty)
+    ]

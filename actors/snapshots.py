@@ -156,6 +156,8 @@ def snapshot_from_order(
         amo_time=o.amo_time if o.after_market_order else None,
         updated_at=o.update_time or "",
         seq=seq if seq is not None else time.time_ns(),
+        # the create time ties the children of one slicing (actors.slicing)
+        raw={"createTime": o.create_time} if o.create_time else {},
     )
 
 

@@ -232,6 +232,9 @@ class EngineConfig:
     #: is quarantined (its subtree stops, the other followers go on).
     follower_max_restarts: int = 5
     follower_restart_period_s: float = 60.0
+    #: ``"SEGMENT:securityId"`` -> the exchange's freeze quantity (largest order it accepts):
+    #: a sized copy above it goes out as several orders (``actors.slicing``).
+    freeze_quantities: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -753,7 +756,22 @@ def _engine(node: _Node) -> EngineConfig:
             lambda n: n.number(positive=True),
             d.follower_restart_period_s,
         ),
+        freeze_quantities=_opt(m, "freeze_quantities", _freeze_quantities, {}),
     )
+
+
+def _freeze_quantities(node: _Node) -> dict[str, int]:
+    if not isinstance(node.value, dict):
+        got = _kind(node.value)
+        raise node.fail(f"must be a mapping of SEGMENT:securityId to a quantity, got {got}")
+    out: dict[str, int] = {}
+    for key, value in node.value.items():
+        child = _Node(value, _join(node.path, str(key)))
+        segment, _, security_id = str(key).partition(":")
+        if segment not in {s.value for s in ExchangeSegment} or not security_id.strip():
+            raise child.fail("key must be SEGMENT:securityId, e.g. NSE_FNO:52175")
+        out[f"{segment}:{security_id.strip()}"] = child.integer(min_value=1)
+    return out
 
 
 def _store(node: _Node) -> StoreConfig:

@@ -13,6 +13,7 @@ writers of one order's intents, so the read-diff-write is exact.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from store.records import (
     Intent,
     LeaderOrderSnapshot,
     TransitionRequest,
+    is_freeze_piece_leg,
     normalise_leg,
 )
 from store.redaction import redact_secrets, redact_text
@@ -75,6 +77,7 @@ _INTENT_READ = (
     "state",
     "state_reason",
     "desired_version",
+    "correlation_id",
     *DESIRED_ORDER_FIELDS,
 )
 #: Columns a transition writes (unchanged ones are written back as read, under the lock).
@@ -233,6 +236,29 @@ class HotPath:
         self.audit(conn, audit)
         return True
 
+    def record_intents(
+        self,
+        conn: DbapiConnection,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        now: datetime,
+        touched_out: set[str] | None = None,
+    ) -> None:
+        """The body of ``Journal.record_intents``, inside the caller's transaction."""
+        for intent in intents:
+            if intent.leader_order_id != snap.leader_order_id:
+                raise ValueError(
+                    f"intent of {intent.follower} names leader order {intent.leader_order_id!r},"
+                    f" not {snap.leader_order_id!r}: nothing recorded"
+                )
+        if self.postgres:
+            key = lock_key(snap.leader_order_id)
+            self.run(conn, self.lock, {"ns": LOCK_LEADER_ORDER, "key": key})
+        ts = self.ts(now)
+        audit = self._write_intents(conn, snap, intents, now, ts, frozenset(), None, touched_out)
+        if audit:
+            self.audit(conn, audit)
+
     def _write_intents(
         self,
         conn: DbapiConnection,
@@ -253,7 +279,7 @@ class HotPath:
         inserted: list[tuple[DesiredIntent, dict[str, Any]]] = []
         updates: list[dict[str, Any]] = []
         audit: list[dict[str, Any]] = []
-        for intent in intents:
+        for intent in [*intents, *_unwanted_pieces(intents, existing)]:
             row = existing.get((intent.leader_order_id, intent.follower, normalise_leg(intent.leg)))
             if row is None:
                 new = new_intent_params(intent, now)
@@ -485,6 +511,39 @@ def transition_changes(request: TransitionRequest) -> dict[str, Any]:
         "state_reason": redact_text(request.reason),
     }
     return {k: v for k, v in changes.items() if v is not None}
+
+
+def _unwanted_pieces(
+    intents: Sequence[DesiredIntent], existing: dict[tuple[str, str, str], dict[str, Any]]
+) -> list[DesiredIntent]:
+    """Closing intents for the freeze pieces (``F2``...) a follower's copy no longer has.
+
+    The intents given for a leader order and follower are its whole copy: a piece journaled
+    before (a larger share, or a smaller freeze quantity) that is not among them is wanted
+    closed -- cancelled if it was placed, never placed if it was not. Its quantity is kept.
+    """
+    given: dict[tuple[str, str], DesiredIntent] = {}
+    legs: set[tuple[str, str, str]] = set()
+    for intent in intents:
+        given.setdefault((intent.leader_order_id, intent.follower), intent)
+        legs.add((intent.leader_order_id, intent.follower, normalise_leg(intent.leg)))
+    closing = []
+    for key, row in existing.items():
+        order_id, follower, leg = key
+        base = given.get((order_id, follower))
+        if base is None or key in legs or not is_freeze_piece_leg(leg):
+            continue
+        closing.append(
+            replace(
+                base,
+                leg=leg,
+                correlation_id=row["correlation_id"],
+                quantity=row["quantity"],
+                desired_open=False,
+                skip_reason=None,
+            )
+        )
+    return closing
 
 
 def _same(row: dict[str, Any], wanted: dict[str, Any]) -> bool:

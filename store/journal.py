@@ -345,6 +345,48 @@ class Journal:
             )
         return claimed if new else None
 
+    def record_intents(
+        self,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        touched_out: set[str] | None = None,
+    ) -> None:
+        """Journal intents re-derived for a leader order already journaled, with no new event.
+
+        For a child of a slicing whose share moved because a sibling changed (``snap`` is the
+        order's latest snapshot; audits name its event). Inserted intents are PLANNED, never
+        claimed; changes follow ``record_leader_snapshot``'s rules. ``touched_out`` receives
+        the followers whose intents changed (they need a hint).
+        """
+        with self._write() as conn:
+            self._hot.record_intents(conn, snap, intents, _now(), touched_out)
+
+    def slicing_candidates(
+        self,
+        snap: LeaderOrderSnapshot,
+        created_keys: Sequence[str],
+        created_from: str,
+        created_to: str,
+    ) -> list[LeaderOrderSnapshot]:
+        """Latest snapshots of the plain leader orders that may share ``snap``'s slicing.
+
+        Same segment, security, side and product, and a create time (the first of
+        ``created_keys`` in the order's raw frame or row, ``"YYYY-MM-DD HH:MM:SS"``) between
+        ``created_from`` and ``created_to``: the comparison runs in the database, so a day of
+        orders on one instrument costs a scan there, not a decode of each row here; a
+        precompiled driver read (``store.reads``). ``actors.slicing.same_slicing`` decides.
+        """
+        params = {
+            "security_id": snap.security_id,
+            "exchange_segment": str(snap.exchange_segment),
+            "transaction_type": str(snap.transaction_type),
+            "product_type": str(snap.product_type),
+            "created_from": created_from,
+            "created_to": created_to,
+        }
+        with self._driver_read() as conn:
+            return self._reads.slicing_candidates(conn, tuple(created_keys), params)
+
     def leader_snapshot(
         self, leader_order_id: str, leg_name: str | None = None
     ) -> LeaderOrderSnapshot | None:

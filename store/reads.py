@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, String, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.engine import Dialect
 
 from dhan.codes import LegName
@@ -108,6 +108,38 @@ def leader_legs_query() -> Select:
             in_constants(_SNAPS.leg_name, "exit", EXIT_LEGS),
         )
         .order_by(_SNAPS.leg_name, _SNAPS.leader_order_id)
+    )
+
+
+def slicing_candidates_query(created_keys: tuple[str, ...], dialect_name: str) -> Select:
+    """Plain leader orders of ``:security_id`` / ``:exchange_segment`` / ``:transaction_type`` /
+    ``:product_type`` whose raw create time (any of ``created_keys``) lies between
+    ``:created_from`` and ``:created_to`` (``Journal.slicing_candidates``).
+
+    The JSON paths are literals (constants of our code, checked): the driver binds plain
+    values, without the JSON path processing SQLAlchemy would apply to a bound path.
+    """
+    created = []
+    for key in created_keys:
+        if not key.isalpha():
+            raise ValueError(f"not a plain JSON key: {key!r}")
+        if dialect_name == "postgresql":
+            value: Any = _SNAPS.raw.op("->>", return_type=String())(literal_column(f"'{key}'"))
+        else:
+            value = func.json_extract(_SNAPS.raw, literal_column(f"'$.{key}'"), type_=String())
+        created.append(
+            value.between(
+                bindparam("created_from", type_=String()), bindparam("created_to", type_=String())
+            )
+        )
+    return select(*_SNAPS).where(
+        _SNAPS.security_id == bindparam("security_id"),
+        _SNAPS.exchange_segment == bindparam("exchange_segment"),
+        _SNAPS.transaction_type == bindparam("transaction_type"),
+        _SNAPS.product_type == bindparam("product_type"),
+        _SNAPS.leg_name == "",
+        _SNAPS.parent_order_id.is_(None),
+        or_(*created),
     )
 
 
@@ -229,6 +261,17 @@ class Reads:
     def leader_legs(self, conn: DbapiConnection, parent_order_id: str) -> list[LeaderOrderSnapshot]:
         rows = self._rows(
             conn, "leader_legs", leader_legs_query, {"parent_order_id": parent_order_id}
+        )
+        return [self._snapshot(row) for row in rows]
+
+    def slicing_candidates(
+        self, conn: DbapiConnection, created_keys: tuple[str, ...], params: dict[str, Any]
+    ) -> list[LeaderOrderSnapshot]:
+        rows = self._rows(
+            conn,
+            ("slicing_candidates", created_keys),
+            lambda: slicing_candidates_query(created_keys, self._dialect.name),
+            params,
         )
         return [self._snapshot(row) for row in rows]
 

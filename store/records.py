@@ -38,6 +38,21 @@ def normalise_leg(leg: str | None) -> str:
     return leg
 
 
+#: The leg of the extra follower orders one copy is split into at the freeze quantity:
+#: ``""`` (the first, with the plain correlationId), then ``F2``, ``F3``... (``actors.slicing``).
+FREEZE_PIECE_PREFIX = "F"
+
+
+def freeze_piece_leg(index: int) -> str:
+    """The leg of piece ``index`` (0-based) of a copy split at the freeze quantity."""
+    return "" if index == 0 else f"{FREEZE_PIECE_PREFIX}{index + 1}"
+
+
+def is_freeze_piece_leg(leg: str) -> bool:
+    """True for ``F2``, ``F3``...: an extra piece of a copy split at the freeze quantity."""
+    return leg.startswith(FREEZE_PIECE_PREFIX) and leg[1:].isdigit()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeaderOrderSnapshot:
     """One observed state of a leader order (or one leg of it).

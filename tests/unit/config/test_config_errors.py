@@ -119,6 +119,13 @@ def with_bob(**lines: str) -> str:
          "engine.reconcile_policy: must be one of copy_open, copy_all, skip, alert; got 'yolo'"),
         (BASE + "engine: {outcome_lookup_delay_s: -1}\n",
          "engine.outcome_lookup_delay_s: must be >= 0"),
+        (BASE + "engine: {freeze_quantities: {NIFTY: 1800}}\n",
+         "engine.freeze_quantities.NIFTY: key must be SEGMENT:securityId, e.g. NSE_FNO:52175"),
+        (BASE + "engine: {freeze_quantities: {'NSE_FNO:52175': 0}}\n",
+         "engine.freeze_quantities.NSE_FNO:52175: must be >= 1"),
+        (BASE + "engine: {freeze_quantities: [1800]}\n",
+         "engine.freeze_quantities: must be a mapping of SEGMENT:securityId to a quantity, "
+         "got a list"),
         (BASE + "store: {url: copytrader.db}\n",
          "store.url: must be a SQLAlchemy URL such as sqlite:///copytrader.db"),
         (BASE + "metrics: {port: \"9108\"}\n", "metrics.port: must be an integer, got a string"),
