@@ -36,7 +36,8 @@ def entries(book: Iterable[Order]) -> list[Order]:
 
 
 def _is_open(status: OrderStatus) -> bool:
-    return status not in _DEAD and status is not OrderStatus.TRADED
+    # one definition of "finished" for the whole engine: a CLOSED super order is finished too
+    return status.is_open
 
 
 def _what(o: Order) -> str:
@@ -46,8 +47,9 @@ def _what(o: Order) -> str:
 
 def _why(intent: Intent) -> str:
     parts = [f"intent {intent.state}"]
-    if intent.error_code or intent.error_message:
-        parts.append(f"last error {intent.error_code or ''} {intent.error_message or ''}".strip())
+    error = " ".join(p for p in (intent.error_code, intent.error_message) if p)
+    if error:
+        parts.append(f"last error {error}")
     if intent.state_reason:
         parts.append(intent.state_reason)
     return "; ".join(parts)

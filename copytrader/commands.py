@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,7 +27,9 @@ from dhan import errors
 from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
+from store.engine import make_engine, normalise_url
 from store.errors import StoreError
+from store.schema import database_revisions
 from store.states import IntentState
 
 logger = logging.getLogger(__name__)
@@ -75,9 +78,37 @@ def check_config(args: argparse.Namespace) -> int:
     return 0 if failures == 0 else 1
 
 
+class NoJournal(StoreError):
+    """``store.url`` names no journal: a missing SQLite file, or a database without our schema."""
+
+
+def open_existing_journal(url: str) -> Journal:
+    """The journal at ``url``, for a command that only reads it; ``NoJournal`` when there is none.
+
+    ``Journal.open`` creates a missing journal (right for ``run``): pointed at a wrong folder or
+    a mistyped URL, ``status`` and ``reconcile`` would then report an empty journal as clean.
+    """
+    parsed = normalise_url(url)
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or not Path(path).is_file():
+            # checked before connecting: connecting to a missing SQLite file creates it
+            raise NoJournal(f"no journal at {where}: the file does not exist (check store.url)")
+    engine = make_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            revisions = database_revisions(conn)
+    finally:
+        engine.dispose()
+    if not revisions:
+        raise NoJournal(f"no journal at {where}: the database holds no copytrader schema")
+    return Journal.open(url)
+
+
 def _store_errors_exit_1(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """A store that cannot be opened (unreachable, a schema from a newer copytrader) is one
-    clear line and exit status 1, as ``run`` does, not a traceback."""
+    """A store that cannot be opened (unreachable, missing, a schema from a newer copytrader)
+    is one clear line and exit status 1, as ``run`` does, not a traceback."""
 
     @functools.wraps(command)
     def guarded(args: argparse.Namespace) -> int:
@@ -100,7 +131,7 @@ def status(args: argparse.Namespace) -> int:
         return loaded
     cfg = loaded
     setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
-    journal = Journal.open(cfg.store.url)
+    journal = open_existing_journal(cfg.store.url)
     try:
         quarantined = set(journal.quarantined_followers())
         print(f"store {journal.url}")  # the password hidden
@@ -175,7 +206,7 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
             except errors.DhanError as exc:
                 unreadable.append(name)
                 logger.warning("%s: book unavailable: %s", name, exc)
-    journal = Journal.open(cfg.store.url)
+    journal = open_existing_journal(cfg.store.url)
     try:
         intents = journal.intents()
         snapshots = {
@@ -225,6 +256,8 @@ def reconcile(args: argparse.Namespace) -> int:
         return loaded
     cfg = loaded
     setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
+    # also with --apply: a journal that is not there is a wrong store.url, not a fresh start
+    open_existing_journal(cfg.store.url).close()
     report: _Report | None = None
     with broker_endpoints(cfg) as (endpoints, _sim):
         if args.apply:

@@ -390,3 +390,36 @@ def test_status_and_reconcile_on_a_store_from_a_newer_version_exit_1_with_one_li
         assert "Traceback" not in result.stderr
         (line,) = [s for s in result.stderr.splitlines() if "cannot use the store" in s]
         assert "SchemaTooNew" in line and "newer" in line
+
+
+def test_status_and_reconcile_refuse_a_journal_that_does_not_exist_and_create_none(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2900000000)
+    wrong = tmp_path / "no-such-folder" / "journal.db"
+    typo = tmp_path / "jornal.db"
+    for url in (f"sqlite:///{wrong}", f"sqlite:///{typo}"):
+        rig.config.write_text(rig.config.read_text().replace(rig.store_url, url))
+        rig.store_url = url
+        for command in ("status", "reconcile", "reconcile --apply"):
+            result = rig.cli(*command.split())
+            assert result.returncode == 1, (command, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr
+            (line,) = [s for s in result.stderr.splitlines() if "cannot use the store" in s]
+            assert f"NoJournal: no journal at {url}: the file does not exist" in line, line
+            assert "differences" not in result.stdout
+            assert "unresolved intents" not in result.stdout
+        assert not wrong.exists() and not typo.exists()
+
+
+def test_status_refuses_a_database_without_the_journal_schema(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2950000000)
+    other = tmp_path / "journal.db"
+    sqlite3.connect(other).close()  # an empty file where the journal should be
+    result = rig.cli("status")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the database holds no copytrader schema" in result.stderr
