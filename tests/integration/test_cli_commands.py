@@ -205,7 +205,7 @@ def test_reconcile_names_what_differs_between_the_leader_and_the_followers_and_w
         f"leader order {new} (BUY LIMIT 1 @1502, PENDING) is not in the journal: the engine has "
         "not seen it; its next leader reconcile applies engine.reconcile_policy=copy_open",
         f"leader order {moved}: the journal has price 1500 but the broker says 1510",
-        f"ana/{moved}: copy price 1500 != the leader's 1510 (intent WORKING",
+        f"ana/{moved}: price 1500 != the leader's 1510 (intent WORKING",
         f"leader order {cancelled}: the journal has it PENDING but the broker says CANCELLED",
         f"ana/{cancelled}: copy still PENDING while the leader order is CANCELLED",
     ):

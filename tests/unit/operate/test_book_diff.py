@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from copytrader.book_diff import diff_books
+from copytrader.config import FollowerConfig, Secret, SizingConfig, SizingMode
 from dhan.codes import (
     ExchangeSegment,
     LegName,
@@ -21,6 +22,12 @@ from store.records import Intent, LeaderOrderSnapshot, SnapshotSource
 from store.states import IntentState
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+ANA = FollowerConfig(
+    name="ana",
+    client_id="1600000001",
+    access_token=Secret("tok-ana"),
+    sizing=SizingConfig(mode=SizingMode.MULTIPLIER, multiplier=1.0),
+)
 
 
 def order(oid: str, status: OrderStatus, **kw: object) -> Order:
@@ -114,7 +121,7 @@ def test_a_closed_super_order_the_broker_book_shows_as_traded_is_no_difference()
         {"ana": [copy]},
         [intent("ana", "L1", IntentState.DONE)],
         {"L1": snapshot("L1", OrderStatus.CLOSED, is_super=True)},
-        ["ana"],
+        [ANA],
         "copy_open",
     )
     assert diff.problems == []
@@ -132,9 +139,89 @@ def test_a_broker_error_without_a_code_reads_with_single_spaces():
         {"ana": [copy]},
         [intent("ana", "L1", IntentState.REJECTED, error_message="RMS: margin shortfall")],
         {"L1": snapshot("L1", OrderStatus.PENDING)},
-        ["ana"],
+        [ANA],
         "copy_open",
     )
     (line,) = diff.problems
     assert "last error RMS: margin shortfall" in line
     assert "  " not in line
+
+
+def _super(oid: str, status: OrderStatus, target: float, stop: float, jump: float, **kw: object):
+    from dhan.models import SuperLeg, SuperOrder
+
+    return SuperOrder(
+        order_id=oid,
+        order_status=status,
+        transaction_type=TransactionType.BUY,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=ProductType.INTRADAY,
+        order_type=OrderType.LIMIT,
+        security_id="11536",
+        quantity=2,
+        price=3500.0,
+        validity=Validity.DAY,
+        legs=(
+            SuperLeg(oid, LegName.TARGET_LEG, OrderStatus.PENDING, price=target),
+            SuperLeg(
+                oid, LegName.STOP_LOSS_LEG, OrderStatus.PENDING, price=stop, trailing_jump=jump
+            ),
+        ),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_super_order_legs_are_compared_from_the_super_order_books():
+    cid = correlation_id_for("ana", "L1")
+    leader_row = order("L1", OrderStatus.PENDING, leg_name=LegName.ENTRY_LEG, price=3500.0)
+    copy_row = order("F1", OrderStatus.PENDING, leg_name=LegName.ENTRY_LEG, correlation_id=cid)
+    diff = diff_books(
+        [leader_row],
+        {"ana": [copy_row]},
+        [intent("ana", "L1", IntentState.WORKING, price=3500.0)],
+        {"L1": snapshot("L1", OrderStatus.PENDING, price=3500.0, is_super=True)},
+        [ANA],
+        "copy_open",
+        leader_supers=[_super("L1", OrderStatus.PENDING, 3530.0, 3490.0, 5.0)],
+        follower_supers={
+            "ana": [_super("F1", OrderStatus.PENDING, 3520.0, 3490.0, 0.0, correlation_id=cid)]
+        },
+    )
+    (line,) = diff.problems
+    assert line.startswith("ana/L1: ")
+    assert "target leg at 3520 != the leader's 3530" in line
+    assert "stop-loss leg trailing jump 0 != the leader's 5" in line
+    assert diff.wrong == 1
+
+
+def test_a_skip_whose_reason_no_longer_holds_is_a_difference_and_one_that_holds_is_by_design():
+    half = FollowerConfig(
+        name="bob",
+        client_id="1600000002",
+        access_token=Secret("tok-bob"),
+        sizing=SizingConfig(mode=SizingMode.MULTIPLIER, multiplier=0.5),
+    )
+    reason = "sized below one lot (0.5 < 1)"
+    skipped = {"skip_reason": reason, "state_reason": reason, "broker_order_id": None}
+    diff = diff_books(
+        [
+            order("L1", OrderStatus.PENDING, quantity=6),
+            order("L2", OrderStatus.PENDING, quantity=1),
+        ],
+        {"bob": []},
+        [
+            intent("bob", "L1", IntentState.SKIPPED, **skipped),
+            intent("bob", "L2", IntentState.SKIPPED, **skipped),
+        ],
+        {
+            "L1": snapshot("L1", OrderStatus.PENDING, quantity=6),
+            "L2": snapshot("L2", OrderStatus.PENDING, quantity=1),
+        },
+        [half],
+        "copy_open",
+    )
+    (problem,) = diff.problems
+    assert problem.startswith("bob/L1: no copy while the leader order is PENDING")
+    assert "the copy would be 3" in problem
+    assert f"the recorded reason no longer holds: {reason}" in problem
+    assert diff.notes == [f"bob/L2: not copied: {reason}"]
