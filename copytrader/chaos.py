@@ -8,7 +8,6 @@ ok / lost / duplicated / unexpected / unresolved, and returns a :class:`ChaosRep
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import threading
@@ -18,8 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from actors.sizing import SizingContext
 from copytrader.checker import CheckResult, check_books, entry_orders
 from copytrader.config import FollowerConfig
+from copytrader.copy_content import Verdict, admin_contents, judge_copy
 from dhan import errors
 from dhan.codes import (
     ExchangeSegment,
@@ -36,8 +37,6 @@ from store.records import Intent
 
 SEED_ENV = "CHAOS_SEED"
 _EXIT_LEGS = ("TARGET_LEG", "STOP_LOSS_LEG")
-_DEAD = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
-_PRICE_EPS = 1e-6
 
 
 def chaos_seed(env: Mapping[str, str] | None = None) -> int:
@@ -63,7 +62,7 @@ class ChaosReport:
     unresolved: int
     both_legs_filled: int
     oco_pending: int  #: one exit leg filled, the other still open: one-cancels-other not done
-    diverged: int
+    wrong: int  #: copies whose content differs from the leader's order, scaled (legs included)
     not_copied: int  #: the leader order died unfilled before a copy was needed: fine
     journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
     problems: tuple[str, ...] = ()
@@ -72,7 +71,7 @@ class ChaosReport:
     def bad(self) -> int:
         own = self.lost + self.duplicated + self.unexpected + self.unresolved
         legs = self.both_legs_filled + self.oco_pending
-        return own + legs + self.diverged + self.journal.bad
+        return own + legs + self.wrong + self.journal.bad
 
     def line(self) -> str:
         return (
@@ -80,7 +79,7 @@ class ChaosReport:
             f"duplicated={self.duplicated} unexpected={self.unexpected} "
             f"unresolved={self.unresolved} both_legs_filled={self.both_legs_filled} "
             f"oco_pending={self.oco_pending} "
-            f"diverged={self.diverged} not_copied={self.not_copied} | "
+            f"wrong={self.wrong} not_copied={self.not_copied} | "
             f"journal: {self.journal.line()}"
         )
 
@@ -91,16 +90,6 @@ class ChaosReport:
         if len(problems) > max_problems:
             lines.append(f"  ... and {len(problems) - max_problems} more")
         return "\n".join(lines)
-
-
-def follower_quantity(follower: FollowerConfig, leader_quantity: int) -> int:
-    """The copy's size for lot-1 instruments (the chaos scripts trade NSE equity only)."""
-    sizing = follower.sizing
-    if sizing.mode == "fixed":
-        return sizing.quantity
-    if sizing.mode == "multiplier":
-        return math.floor(leader_quantity * sizing.multiplier + 1e-9)
-    raise ValueError(f"the chaos check sizes only fixed / multiplier followers, not {sizing.mode}")
 
 
 def _status(o: Mapping[str, Any]) -> OrderStatus:
@@ -124,17 +113,22 @@ def check_invariants(
     ``followers`` are the *enabled* followers, all copying every leader order (policy
     ``copy_all``, no filters, sizing that gives at least one share). For each leader entry
     order and follower: exactly one copy when the leader order is working or traded (else at
-    most one), none without a leader cause, an open leader order's copy at the leader's price,
-    trigger and scaled quantity, a dead leader order's copy not left open, at most one filled
+    most one), none without a leader cause, the copy's content what the leader's order asks
+    for, scaled by the engine's sizing (status, quantity, filled quantity, order type, price,
+    trigger, validity, each exit leg's status, level and trailing jump), at most one filled
     exit leg per follower bracket and none left open beside a filled one, and no intent the
     journal has not resolved.
     """
+    leader_book = list(leader_book)
     leaders = entry_orders(leader_book)
+    contents = admin_contents(leader_book)
+    ctx = SizingContext(lot_sizes={}, balances={})
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []
-    ok = lost = duplicated = unexpected = both = oco_pending = diverged = not_copied = 0
+    ok = lost = duplicated = unexpected = both = oco_pending = wrong = not_copied = 0
     for f in followers:
         book = books.get(f.name, [])
+        copy_contents = {c.correlation_id: c for c in admin_contents(book).values()}
         copies: dict[str, list[Mapping[str, Any]]] = {}
         for o in entry_orders(book):
             copies.setdefault(str(o.get("correlationId") or ""), []).append(o)
@@ -153,10 +147,10 @@ def check_invariants(
             elif not mine:
                 not_copied += 1
             else:
-                why = _divergence(lo, mine[0], f)
-                if why:
-                    diverged += 1
-                    problems.append(f"diverged: {where}: {why}")
+                judged = judge_copy(contents[str(lo["orderId"])], copy_contents.get(cid), f, ctx)
+                if judged.verdict is Verdict.WRONG:
+                    wrong += 1
+                    problems.append(f"wrong: {where}: {judged.text()}")
                 else:
                     ok += 1
         for cid, orders in copies.items():
@@ -183,35 +177,11 @@ def check_invariants(
         unresolved=unresolved,
         both_legs_filled=both,
         oco_pending=oco_pending,
-        diverged=diverged,
+        wrong=wrong,
         not_copied=not_copied,
         journal=journal,
         problems=tuple(problems),
     )
-
-
-def _divergence(leader: Mapping[str, Any], copy: Mapping[str, Any], f: FollowerConfig) -> str:
-    """Why the copy does not match f(leader) now ('' when it does)."""
-    ls, cs = _status(leader), _status(copy)
-    if ls in _DEAD and int(leader.get("filledQty") or 0) == 0 and cs.is_open:
-        return f"copy still {cs} while the leader order is {ls} unfilled"
-    if not ls.is_open:
-        return ""
-    if cs in _DEAD:
-        return f"copy {cs} while the leader order is {ls}"
-    if not cs.is_open or leader.get("kind") not in (None, "PLAIN"):
-        return ""  # filled copies and bracket entries: their legs are checked elsewhere
-    want_qty = follower_quantity(f, int(leader["quantity"]))
-    if int(copy["quantity"]) != want_qty:
-        return f"quantity {copy['quantity']} != {want_qty}"
-    order_type = OrderType(str(leader.get("requestedOrderType") or leader["orderType"]))
-    price_gap = abs(float(copy["price"]) - float(leader["price"]))
-    if order_type in (OrderType.LIMIT, OrderType.STOP_LOSS) and price_gap > _PRICE_EPS:
-        return f"price {copy['price']} != {leader['price']}"
-    trigger_gap = abs(float(copy["triggerPrice"]) - float(leader["triggerPrice"]))
-    if order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET) and trigger_gap > _PRICE_EPS:
-        return f"trigger {copy['triggerPrice']} != {leader['triggerPrice']}"
-    return ""
 
 
 def _exit_legs(book: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
@@ -539,5 +509,4 @@ __all__ = (
     "RatePacer",
     "chaos_seed",
     "check_invariants",
-    "follower_quantity",
 )

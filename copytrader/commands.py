@@ -259,6 +259,7 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
                 if s.leg_name and s.parent_order_id and s.parent_order_id != s.leader_order_id
             },
         )
+        check.wrong = diff.wrong
         diff.notes += [
             f"{name} is disabled (enabled: false): {n} copies wait until it is enabled again"
             for name, n in sorted(waiting.items())

@@ -369,6 +369,8 @@ def _differences(
         if getattr(copy, name) != getattr(want, name):
             out.append(f"{name} {getattr(copy, name)} != {getattr(want, name)}")
     if sized:
+        if lp == "open" and cp == "dead":
+            out.append(f"the copy would be {want.quantity}")
         if lp == "open" and cp != "dead" and copy.quantity != want.quantity:
             out.append(f"quantity {copy.quantity} != {want.quantity} (the leader's, scaled)")
         if lp != "open" and copy.filled_qty != want.quantity:
