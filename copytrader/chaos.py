@@ -8,6 +8,7 @@ ok / lost / duplicated / unexpected / unresolved, and returns a :class:`ChaosRep
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
@@ -24,6 +25,7 @@ from copytrader.copy_content import Verdict, admin_contents, judge_copy
 from dhan import errors
 from dhan.codes import (
     ExchangeSegment,
+    LegName,
     OrderStatus,
     OrderType,
     ProductType,
@@ -31,7 +33,7 @@ from dhan.codes import (
     Validity,
 )
 from dhan.correlation import correlation_id_for
-from dhan.models import ModifyRequest, OrderRequest, SuperOrderRequest
+from dhan.models import ModifyRequest, OrderRequest, SuperModifyRequest, SuperOrderRequest
 from dhan.rest import DhanClient
 from store.records import Intent
 
@@ -474,6 +476,362 @@ class RandomLeader:
         return LeaderAction("cancel", oid, "cancel")
 
 
+# -- every field of every order type ---------------------------------------------------------
+
+
+#: The order families :class:`EveryFieldLeader` trades, each with the fields it changes.
+FIELD_FAMILIES: Mapping[str, str] = {
+    "market": "placed at the market: its order type and filled quantity",
+    "limit": "price, quantity, order type (to a stop-limit), validity (to IOC), cancel",
+    "stop": "trigger (stop-market and stop-limit), stop-limit price, quantity, cancel",
+    "bo": "target leg price, stop-loss leg trigger, a leg cancelled by hand",
+    "co": "stop-loss leg trigger",
+    "super_pending": "entry price, quantity, target, stop-loss, trailing jump; cancel",
+    "super_filled": "target leg, stop-loss leg and its trailing jump; a leg cancelled",
+}
+
+
+@dataclass(slots=True)
+class _Tracked:
+    order_id: str
+    family: str
+    security_id: str
+    side: TransactionType
+    order_type: OrderType
+    quantity: int
+    price: float
+    trigger: float = 0.0
+    target: float = 0.0  #: super: target leg; BO: target leg level
+    stop: float = 0.0  #: super: stop-loss leg; BO / CO: stop-loss leg trigger
+    jump: float = 0.0  #: super: the stop's trailing jump
+    live: bool = True
+
+
+class EveryFieldLeader:
+    """A leader that changes every field of every order type, seeded, on a pinned market.
+
+    :meth:`place` opens ``per_family`` orders of each family in :data:`FIELD_FAMILIES` (the
+    bracket, cover and "super_filled" entries at the market, so they fill and their exit legs
+    exist; every other price away from it, so nothing else fills). Each :meth:`modify_round`
+    changes the next field of every live order; :meth:`cancel_some` cancels one of each kind.
+    Leader orders carry no correlationId (a trader's app sets none). ``legs_of(entry id)``
+    names a BO's exit-leg order ids (e.g. from the simulator's admin view). Broker errors are
+    recorded as failed actions, not raised.
+    """
+
+    def __init__(
+        self,
+        client: DhanClient,
+        set_ltp: Callable[[str, float], object],
+        legs_of: Callable[[str], Mapping[str, str]],
+        seed: int,
+        *,
+        pacer: RatePacer | None = None,
+    ) -> None:
+        self.client = client
+        self.set_ltp = set_ltp
+        self.legs_of = legs_of
+        self.rng = random.Random(seed)
+        self.pacer = pacer
+        self.orders: dict[str, _Tracked] = {}
+        self.actions: list[LeaderAction] = []
+        self.rounds = 0
+
+    @property
+    def families(self) -> dict[str, str]:
+        """Leader order id -> family."""
+        return {oid: t.family for oid, t in self.orders.items()}
+
+    def open_market(self) -> None:
+        for sec, ltp in PLAIN_LTPS.items():
+            self.set_ltp(sec, ltp)
+        self.set_ltp(BRACKET_SECURITY, BRACKET_LTP)
+
+    def _do(self, kind: str, order_id: str | None, detail: str, call: Callable[[], Any]) -> Any:
+        if self.pacer is not None:
+            self.pacer.wait()
+        try:
+            result = call()
+        except errors.DhanError as exc:
+            self.actions.append(
+                LeaderAction(kind, order_id, f"{detail}: {type(exc).__name__} {exc}", ok=False)
+            )
+            return None
+        self.actions.append(LeaderAction(kind, order_id, detail))
+        return result
+
+    # -- placing ---------------------------------------------------------------------------------
+
+    def place(self, per_family: int = 2) -> None:
+        for _ in range(per_family):
+            self._place_market()
+            self._place_limit()
+            self._place_stop(OrderType.STOP_LOSS_MARKET)
+            self._place_stop(OrderType.STOP_LOSS)
+            self._place_bracket(ProductType.BO)
+            self._place_bracket(ProductType.CO)
+            self._place_super(filled=False)
+            self._place_super(filled=True)
+
+    def _track(self, ack: Any, tracked: _Tracked) -> None:
+        if ack is not None and ack.order_status is not OrderStatus.REJECTED:
+            tracked.order_id = ack.order_id
+            self.orders[ack.order_id] = tracked
+
+    def _place_market(self) -> None:
+        sec = self.rng.choice(sorted(PLAIN_LTPS))
+        side = self.rng.choice((TransactionType.BUY, TransactionType.SELL))
+        qty = self.rng.randint(1, 10)
+        req = _order(sec, qty, OrderType.MARKET, side)
+        t = _Tracked("", "market", sec, side, OrderType.MARKET, qty, 0.0, live=False)
+        self._track(
+            self._do("place", None, f"market {qty}", lambda: self.client.place_order(req)), t
+        )
+
+    def _place_limit(self) -> None:
+        sec = self.rng.choice(sorted(PLAIN_LTPS))
+        price = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.02, 0.05)))
+        qty = self.rng.randint(1, 10)
+        req = _order(sec, qty, OrderType.LIMIT, TransactionType.BUY, price=price)
+        t = _Tracked("", "limit", sec, TransactionType.BUY, OrderType.LIMIT, qty, price)
+        self._track(
+            self._do("place", None, f"limit {qty} @{price}", lambda: self.client.place_order(req)),
+            t,
+        )
+
+    def _place_stop(self, order_type: OrderType) -> None:
+        # a sell stop below the market: it waits for a fall that never comes
+        sec = self.rng.choice(sorted(PLAIN_LTPS))
+        trigger = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.03, 0.06)))
+        price = _tick(trigger - 1.0) if order_type is OrderType.STOP_LOSS else 0.0
+        qty = self.rng.randint(1, 10)
+        req = _order(sec, qty, order_type, TransactionType.SELL, price=price, trigger=trigger)
+        t = _Tracked("", "stop", sec, TransactionType.SELL, order_type, qty, price, trigger)
+        self._track(
+            self._do(
+                "place",
+                None,
+                f"{order_type} {qty} @{trigger}",
+                lambda: self.client.place_order(req),
+            ),
+            t,
+        )
+
+    def _place_bracket(self, product: ProductType) -> None:
+        qty = self.rng.randint(1, 5)
+        if product is ProductType.BO:
+            req = _order(
+                BRACKET_SECURITY,
+                qty,
+                OrderType.LIMIT,
+                TransactionType.BUY,
+                price=BRACKET_LTP,
+                product=ProductType.BO,
+                bo_profit_value=TARGET_OFFSET,
+                bo_stop_loss_value=STOP_OFFSET,
+            )
+        else:
+            req = _order(
+                BRACKET_SECURITY,
+                qty,
+                OrderType.MARKET,
+                TransactionType.BUY,
+                product=ProductType.CO,
+                trigger=BRACKET_LTP - STOP_OFFSET,
+            )
+        t = _Tracked(
+            "",
+            "bo" if product is ProductType.BO else "co",
+            BRACKET_SECURITY,
+            TransactionType.BUY,
+            req.order_type,
+            qty,
+            req.price,
+            target=BRACKET_LTP + TARGET_OFFSET,
+            stop=BRACKET_LTP - STOP_OFFSET,
+        )
+        self._track(
+            self._do("place", None, f"{product} {qty}", lambda: self.client.place_order(req)), t
+        )
+
+    def _place_super(self, *, filled: bool) -> None:
+        qty = self.rng.randint(1, 5)
+        price = BRACKET_LTP if filled else _tick(BRACKET_LTP - self.rng.randint(20, 40))
+        target, stop = price + TARGET_OFFSET, price - STOP_OFFSET
+        req = SuperOrderRequest(
+            transaction_type=TransactionType.BUY,
+            exchange_segment=ExchangeSegment.NSE_EQ,
+            product_type=ProductType.INTRADAY,
+            order_type=OrderType.LIMIT,
+            security_id=BRACKET_SECURITY,
+            quantity=qty,
+            price=price,
+            target_price=target,
+            stop_loss_price=stop,
+        )
+        family = "super_filled" if filled else "super_pending"
+        t = _Tracked(
+            "",
+            family,
+            BRACKET_SECURITY,
+            TransactionType.BUY,
+            OrderType.LIMIT,
+            qty,
+            price,
+            target=target,
+            stop=stop,
+        )
+        self._track(
+            self._do(
+                "place", None, f"super {qty} @{price}", lambda: self.client.place_super_order(req)
+            ),
+            t,
+        )
+
+    # -- changing --------------------------------------------------------------------------------
+
+    def modify_round(self) -> None:
+        """The next field of every live order (round ``n`` of each family's list)."""
+        n = self.rounds
+        self.rounds += 1
+        for oid, t in sorted(self.orders.items()):
+            if t.live:
+                getattr(self, f"_modify_{t.family}")(oid, t, n)
+
+    def _modify_limit(self, oid: str, t: _Tracked, n: int) -> None:
+        step = round(self.rng.randint(1, 6) * 0.05 * (PLAIN_LTPS[t.security_id] / 200), 2)
+        validity = Validity.DAY
+        if t.order_type is OrderType.LIMIT and n % 4 == 0:
+            t.price = _tick(t.price - step)
+        elif t.order_type is OrderType.LIMIT and n % 4 == 1:
+            t.quantity += self.rng.randint(1, 5)
+        elif t.order_type is OrderType.LIMIT and n % 4 == 2 and self.rng.random() < 0.5:
+            # to a buy stop-limit above the market: still resting, now a stop
+            t.order_type = OrderType.STOP_LOSS
+            t.trigger = _tick(PLAIN_LTPS[t.security_id] * 1.03)
+            t.price = _tick(t.trigger + 1.0)
+        elif t.order_type is OrderType.LIMIT and n % 4 == 3 and self.rng.random() < 0.5:
+            validity = Validity.IOC  # an IOC cannot rest: the order ends at once
+            t.live = False
+        elif t.order_type is OrderType.STOP_LOSS:
+            t.trigger = _tick(t.trigger + step)
+            t.price = _tick(t.trigger + 1.0)
+        else:
+            t.price = _tick(t.price - step)
+        self._modify_plain(oid, t, validity)
+
+    def _modify_stop(self, oid: str, t: _Tracked, n: int) -> None:
+        step = round(self.rng.randint(1, 6) * 0.05 * (PLAIN_LTPS[t.security_id] / 200), 2)
+        if n % 3 == 1:
+            t.quantity += self.rng.randint(1, 5)
+        else:
+            t.trigger = _tick(t.trigger - step)  # further below the market
+            if t.order_type is OrderType.STOP_LOSS:
+                t.price = _tick(t.trigger - 1.0 - (step if n % 3 == 2 else 0.0))
+        self._modify_plain(oid, t, Validity.DAY)
+
+    def _modify_plain(self, oid: str, t: _Tracked, validity: Validity) -> None:
+        req = ModifyRequest(
+            order_type=t.order_type,
+            quantity=t.quantity,
+            price=t.price if t.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS) else None,
+            trigger_price=t.trigger if t.order_type is not OrderType.LIMIT else None,
+            validity=validity,
+        )
+        detail = f"{t.order_type} q={t.quantity} p={t.price} t={t.trigger} {validity}"
+        self._do("modify", oid, detail, lambda: self.client.modify_order(oid, req))
+
+    def _modify_bo(self, oid: str, t: _Tracked, n: int) -> None:
+        legs = self.legs_of(oid)
+        if n % 2 == 0 and LegName.TARGET_LEG in legs:
+            t.target = _tick(t.target + self.rng.randint(1, 4))
+            req = ModifyRequest(
+                order_type=OrderType.LIMIT,
+                quantity=t.quantity,
+                price=t.target,
+                trigger_price=None,
+                validity=Validity.DAY,
+                leg_name=LegName.TARGET_LEG,
+            )
+            self._do(
+                "modify", oid, f"BO target {t.target}", lambda: self.client.modify_order(oid, req)
+            )
+        else:
+            self._move_stop_leg(oid, t)
+
+    def _modify_co(self, oid: str, t: _Tracked, n: int) -> None:
+        self._move_stop_leg(oid, t)
+
+    def _move_stop_leg(self, oid: str, t: _Tracked) -> None:
+        t.stop = _tick(t.stop - self.rng.randint(1, 4))
+        req = ModifyRequest(
+            order_type=OrderType.STOP_LOSS_MARKET,
+            quantity=t.quantity,
+            price=None,
+            trigger_price=t.stop,
+            validity=Validity.DAY,
+            leg_name=LegName.STOP_LOSS_LEG,
+        )
+        self._do(
+            "modify", oid, f"{t.family} stop {t.stop}", lambda: self.client.modify_order(oid, req)
+        )
+
+    def _modify_super_pending(self, oid: str, t: _Tracked, n: int) -> None:
+        if n % 3 == 0:
+            t.price = _tick(t.price - self.rng.randint(1, 3))
+            t.target = _tick(t.target + self.rng.randint(1, 4))
+        elif n % 3 == 1:
+            t.quantity += self.rng.randint(1, 3)
+            t.stop = _tick(t.stop - self.rng.randint(1, 4))
+        else:
+            t.jump = float(self.rng.randint(1, 4))
+        req = SuperModifyRequest.entry(
+            order_type=OrderType.LIMIT,
+            quantity=t.quantity,
+            price=t.price,
+            target_price=t.target,
+            stop_loss_price=t.stop,
+            trailing_jump=t.jump,
+        )
+        detail = f"super entry q={t.quantity} p={t.price} T={t.target} S={t.stop} j={t.jump}"
+        self._do("modify", oid, detail, lambda: self.client.modify_super_order(oid, req))
+
+    def _modify_super_filled(self, oid: str, t: _Tracked, n: int) -> None:
+        if n % 3 == 0:
+            t.target = _tick(t.target + self.rng.randint(1, 4))
+            req = SuperModifyRequest.target(t.target)
+        else:
+            if n % 3 == 1:
+                t.stop = _tick(t.stop - self.rng.randint(1, 4))
+            t.jump = float(self.rng.randint(1, 4))
+            req = SuperModifyRequest.stop_loss(t.stop, t.jump)
+        detail = f"super {req.leg_name} T={t.target} S={t.stop} j={t.jump}"
+        self._do("modify", oid, detail, lambda: self.client.modify_super_order(oid, req))
+
+    def cancel_some(self) -> None:
+        """Cancel one live order of each plain family and a pending super order; cancel one
+        exit leg of a bracket and of a filled super order by hand."""
+        done: set[str] = set()
+        for oid, t in sorted(self.orders.items()):
+            if not t.live or t.family in done:
+                continue
+            done.add(t.family)
+            call: Callable[[], Any] | None = None
+            if t.family in ("limit", "stop"):
+                call = functools.partial(self.client.cancel_order, oid)
+            elif t.family == "super_pending":
+                call = functools.partial(self.client.cancel_super_order, oid, LegName.ENTRY_LEG)
+            elif t.family == "super_filled":  # its stop stays as the leader left it
+                call = functools.partial(self.client.cancel_super_order, oid, LegName.TARGET_LEG)
+            elif t.family == "bo":
+                target = self.legs_of(oid).get(LegName.TARGET_LEG)
+                if target is not None:
+                    call = functools.partial(self.client.cancel_order, target)
+            if call is not None:
+                t.live = False
+                self._do("cancel", oid, f"cancel ({t.family})", call)
+
+
 def _order(
     security_id: str,
     quantity: int,
@@ -502,8 +860,10 @@ def _order(
 
 
 __all__ = (
+    "FIELD_FAMILIES",
     "SEED_ENV",
     "ChaosReport",
+    "EveryFieldLeader",
     "LeaderAction",
     "RandomLeader",
     "RatePacer",
