@@ -412,6 +412,15 @@ def _leg_differences(
                 out.append(f"no {label} while the leader's is {theirs.status}")
             continue
         tp, mp = _phase(theirs.status), _phase(mine.status)
+        sibling = copy.leg(
+            LegName.STOP_LOSS_LEG if name is LegName.TARGET_LEG else LegName.TARGET_LEG
+        )
+        if (
+            mine.status is OrderStatus.CANCELLED
+            and sibling is not None
+            and sibling.status is OrderStatus.TRADED
+        ):
+            continue  # one-cancels-other: the follower exits once, whatever the leader's did
         if tp != mp:
             out.append(f"{label} {mine.status} while the leader's is {theirs.status}")
             continue
