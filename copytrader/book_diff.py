@@ -88,7 +88,7 @@ def diff_books(
             if stale:
                 out.problems.append(
                     f"leader order {oid}: the journal has {stale}: a change the engine has not "
-                    "seen yet (its next leader reconcile reads it)"
+                    "taken in"
                 )
             continue
         line = f"leader order {oid} ({_what(lo)}) is not in the journal"

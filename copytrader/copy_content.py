@@ -101,6 +101,7 @@ class OrderContent:
     bo_profit_value: float = 0.0
     bo_stop_loss_value: float = 0.0
     is_super: bool = False
+    after_market: bool = False  #: an after-market order (AMO): it waits for the next open
     legs: tuple[LegContent, ...] = field(default=())
 
     def leg(self, name: LegName) -> LegContent | None:
@@ -157,6 +158,7 @@ def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
         validity=o.validity,
         bo_profit_value=o.bo_profit_value,
         bo_stop_loss_value=o.bo_stop_loss_value,
+        after_market=o.after_market_order,
         legs=tuple(
             LegContent(
                 leg=leg.leg_name,
@@ -384,6 +386,8 @@ def _differences(
         out.append(f"trigger {copy.trigger_price:g} != the leader's {want.trigger_price:g}")
     if copy.validity and want.validity and copy.validity is not want.validity:
         out.append(f"validity {copy.validity} != {want.validity}")
+    if copy.after_market is not leader.after_market:
+        out.append(f"after-market (AMO) {copy.after_market} != the leader's {leader.after_market}")
     if want.product_type in _BRACKETS and lp == "open" and cp == "open":
         # the entry's bracket values define the legs still to come
         if want.product_type is ProductType.CO and _differs(copy.trigger_price, want.trigger_price):

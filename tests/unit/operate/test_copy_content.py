@@ -161,6 +161,15 @@ CASES = [
         "validity DAY != IOC",
     ),
     (
+        "an after-market order copied as a regular one",
+        limit(after_market=True),
+        limit(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "after-market (AMO) False != the leader's True",
+    ),
+    (
         "a market order's price is not compared",
         limit(order_type=OrderType.MARKET, price=0.0, status=S.TRADED, filled_qty=10),
         limit(order_type=OrderType.MARKET, price=1601.0, status=S.TRADED, filled_qty=10),
