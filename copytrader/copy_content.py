@@ -296,6 +296,8 @@ def judge_copy(
     lp = _phase(leader.status)
     if lp == "dead" and leader.filled_qty == 0:
         return _judge_unfilled_end(leader, copy)
+    if copy is None and recorded_reason and not is_sizing_reason(recorded_reason):
+        return Judgement(Verdict.BY_DESIGN, (recorded_reason,))
     if want.skip_reason is not None:
         missing = unknown_fact(leader, follower, ctx)
         if missing is None:
@@ -307,8 +309,6 @@ def judge_copy(
         if found:
             return _wrong(found)
         return Judgement(Verdict.OK, (f"quantity not checked: {missing}",))
-    if copy is None and recorded_reason and not is_sizing_reason(recorded_reason):
-        return Judgement(Verdict.BY_DESIGN, (recorded_reason,))
     if copy is None:
         why = [*_no_copy(leader, None), f"the copy would be {want.quantity}"]
         if recorded_reason:

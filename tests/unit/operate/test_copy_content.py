@@ -431,6 +431,10 @@ def test_an_unknown_lot_is_no_reason_to_cancel_and_leaves_the_quantity_unchecked
     assert "quantity not checked: lot size unknown" in open_copy.text()
     known = SizingContext(lot_sizes={("NSE_FNO", "52175"): 65}, balances={})
     assert judge_copy(fno, replace(fno, quantity=65), follower(), known).verdict is Verdict.WRONG
+    # an unknown lot does not undo a decision: a finished order the policy did not replay
+    policy = "found only by reconcile (TRADED); policy copy_open"
+    traded = replace(fno, status=S.TRADED, filled_qty=130)
+    assert judge_copy(traded, None, follower(), EQ, policy).verdict is Verdict.BY_DESIGN
 
 
 def test_a_capital_follower_is_sized_from_the_balances():
