@@ -8,7 +8,7 @@ ok / lost / duplicated / unexpected / unresolved, and returns a :class:`ChaosRep
 
 from __future__ import annotations
 
-import math
+import functools
 import os
 import random
 import threading
@@ -18,11 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from actors.sizing import SizingContext
 from copytrader.checker import CheckResult, check_books, entry_orders
 from copytrader.config import FollowerConfig
+from copytrader.copy_content import Verdict, admin_contents, judge_copy
 from dhan import errors
 from dhan.codes import (
     ExchangeSegment,
+    LegName,
     OrderStatus,
     OrderType,
     ProductType,
@@ -30,14 +33,12 @@ from dhan.codes import (
     Validity,
 )
 from dhan.correlation import correlation_id_for
-from dhan.models import ModifyRequest, OrderRequest, SuperOrderRequest
+from dhan.models import ModifyRequest, OrderRequest, SuperModifyRequest, SuperOrderRequest
 from dhan.rest import DhanClient
 from store.records import Intent
 
 SEED_ENV = "CHAOS_SEED"
 _EXIT_LEGS = ("TARGET_LEG", "STOP_LOSS_LEG")
-_DEAD = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
-_PRICE_EPS = 1e-6
 
 
 def chaos_seed(env: Mapping[str, str] | None = None) -> int:
@@ -63,7 +64,7 @@ class ChaosReport:
     unresolved: int
     both_legs_filled: int
     oco_pending: int  #: one exit leg filled, the other still open: one-cancels-other not done
-    diverged: int
+    wrong: int  #: copies whose content differs from the leader's order, scaled (legs included)
     not_copied: int  #: the leader order died unfilled before a copy was needed: fine
     journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
     problems: tuple[str, ...] = ()
@@ -72,7 +73,7 @@ class ChaosReport:
     def bad(self) -> int:
         own = self.lost + self.duplicated + self.unexpected + self.unresolved
         legs = self.both_legs_filled + self.oco_pending
-        return own + legs + self.diverged + self.journal.bad
+        return own + legs + self.wrong + self.journal.bad
 
     def line(self) -> str:
         return (
@@ -80,7 +81,7 @@ class ChaosReport:
             f"duplicated={self.duplicated} unexpected={self.unexpected} "
             f"unresolved={self.unresolved} both_legs_filled={self.both_legs_filled} "
             f"oco_pending={self.oco_pending} "
-            f"diverged={self.diverged} not_copied={self.not_copied} | "
+            f"wrong={self.wrong} not_copied={self.not_copied} | "
             f"journal: {self.journal.line()}"
         )
 
@@ -91,16 +92,6 @@ class ChaosReport:
         if len(problems) > max_problems:
             lines.append(f"  ... and {len(problems) - max_problems} more")
         return "\n".join(lines)
-
-
-def follower_quantity(follower: FollowerConfig, leader_quantity: int) -> int:
-    """The copy's size for lot-1 instruments (the chaos scripts trade NSE equity only)."""
-    sizing = follower.sizing
-    if sizing.mode == "fixed":
-        return sizing.quantity
-    if sizing.mode == "multiplier":
-        return math.floor(leader_quantity * sizing.multiplier + 1e-9)
-    raise ValueError(f"the chaos check sizes only fixed / multiplier followers, not {sizing.mode}")
 
 
 def _status(o: Mapping[str, Any]) -> OrderStatus:
@@ -124,17 +115,22 @@ def check_invariants(
     ``followers`` are the *enabled* followers, all copying every leader order (policy
     ``copy_all``, no filters, sizing that gives at least one share). For each leader entry
     order and follower: exactly one copy when the leader order is working or traded (else at
-    most one), none without a leader cause, an open leader order's copy at the leader's price,
-    trigger and scaled quantity, a dead leader order's copy not left open, at most one filled
+    most one), none without a leader cause, the copy's content what the leader's order asks
+    for, scaled by the engine's sizing (status, quantity, filled quantity, order type, price,
+    trigger, validity, each exit leg's status, level and trailing jump), at most one filled
     exit leg per follower bracket and none left open beside a filled one, and no intent the
     journal has not resolved.
     """
+    leader_book = list(leader_book)
     leaders = entry_orders(leader_book)
+    contents = admin_contents(leader_book)
+    ctx = SizingContext(lot_sizes={}, balances={})
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []
-    ok = lost = duplicated = unexpected = both = oco_pending = diverged = not_copied = 0
+    ok = lost = duplicated = unexpected = both = oco_pending = wrong = not_copied = 0
     for f in followers:
         book = books.get(f.name, [])
+        copy_contents = {c.correlation_id: c for c in admin_contents(book).values()}
         copies: dict[str, list[Mapping[str, Any]]] = {}
         for o in entry_orders(book):
             copies.setdefault(str(o.get("correlationId") or ""), []).append(o)
@@ -153,10 +149,10 @@ def check_invariants(
             elif not mine:
                 not_copied += 1
             else:
-                why = _divergence(lo, mine[0], f)
-                if why:
-                    diverged += 1
-                    problems.append(f"diverged: {where}: {why}")
+                judged = judge_copy(contents[str(lo["orderId"])], copy_contents.get(cid), f, ctx)
+                if judged.verdict is Verdict.WRONG:
+                    wrong += 1
+                    problems.append(f"wrong: {where}: {judged.text()}")
                 else:
                     ok += 1
         for cid, orders in copies.items():
@@ -183,35 +179,11 @@ def check_invariants(
         unresolved=unresolved,
         both_legs_filled=both,
         oco_pending=oco_pending,
-        diverged=diverged,
+        wrong=wrong,
         not_copied=not_copied,
         journal=journal,
         problems=tuple(problems),
     )
-
-
-def _divergence(leader: Mapping[str, Any], copy: Mapping[str, Any], f: FollowerConfig) -> str:
-    """Why the copy does not match f(leader) now ('' when it does)."""
-    ls, cs = _status(leader), _status(copy)
-    if ls in _DEAD and int(leader.get("filledQty") or 0) == 0 and cs.is_open:
-        return f"copy still {cs} while the leader order is {ls} unfilled"
-    if not ls.is_open:
-        return ""
-    if cs in _DEAD:
-        return f"copy {cs} while the leader order is {ls}"
-    if not cs.is_open or leader.get("kind") not in (None, "PLAIN"):
-        return ""  # filled copies and bracket entries: their legs are checked elsewhere
-    want_qty = follower_quantity(f, int(leader["quantity"]))
-    if int(copy["quantity"]) != want_qty:
-        return f"quantity {copy['quantity']} != {want_qty}"
-    order_type = OrderType(str(leader.get("requestedOrderType") or leader["orderType"]))
-    price_gap = abs(float(copy["price"]) - float(leader["price"]))
-    if order_type in (OrderType.LIMIT, OrderType.STOP_LOSS) and price_gap > _PRICE_EPS:
-        return f"price {copy['price']} != {leader['price']}"
-    trigger_gap = abs(float(copy["triggerPrice"]) - float(leader["triggerPrice"]))
-    if order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET) and trigger_gap > _PRICE_EPS:
-        return f"trigger {copy['triggerPrice']} != {leader['triggerPrice']}"
-    return ""
 
 
 def _exit_legs(book: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
@@ -504,6 +476,362 @@ class RandomLeader:
         return LeaderAction("cancel", oid, "cancel")
 
 
+# -- every field of every order type ---------------------------------------------------------
+
+
+#: The order families :class:`EveryFieldLeader` trades, each with the fields it changes.
+FIELD_FAMILIES: Mapping[str, str] = {
+    "market": "placed at the market: its order type and filled quantity",
+    "limit": "price, quantity, order type (to a stop-limit), validity (to IOC), cancel",
+    "stop": "trigger (stop-market and stop-limit), stop-limit price, quantity, cancel",
+    "bo": "target leg price, stop-loss leg trigger, a leg cancelled by hand",
+    "co": "stop-loss leg trigger",
+    "super_pending": "entry price, quantity, target, stop-loss, trailing jump; cancel",
+    "super_filled": "target leg, stop-loss leg and its trailing jump; a leg cancelled",
+}
+
+
+@dataclass(slots=True)
+class _Tracked:
+    order_id: str
+    family: str
+    security_id: str
+    side: TransactionType
+    order_type: OrderType
+    quantity: int
+    price: float
+    trigger: float = 0.0
+    target: float = 0.0  #: super: target leg; BO: target leg level
+    stop: float = 0.0  #: super: stop-loss leg; BO / CO: stop-loss leg trigger
+    jump: float = 0.0  #: super: the stop's trailing jump
+    live: bool = True
+
+
+class EveryFieldLeader:
+    """A leader that changes every field of every order type, seeded, on a pinned market.
+
+    :meth:`place` opens ``per_family`` orders of each family in :data:`FIELD_FAMILIES` (the
+    bracket, cover and "super_filled" entries at the market, so they fill and their exit legs
+    exist; every other price away from it, so nothing else fills). Each :meth:`modify_round`
+    changes the next field of every live order; :meth:`cancel_some` cancels one of each kind.
+    Leader orders carry no correlationId (a trader's app sets none). ``legs_of(entry id)``
+    names a BO's exit-leg order ids (e.g. from the simulator's admin view). Broker errors are
+    recorded as failed actions, not raised.
+    """
+
+    def __init__(
+        self,
+        client: DhanClient,
+        set_ltp: Callable[[str, float], object],
+        legs_of: Callable[[str], Mapping[str, str]],
+        seed: int,
+        *,
+        pacer: RatePacer | None = None,
+    ) -> None:
+        self.client = client
+        self.set_ltp = set_ltp
+        self.legs_of = legs_of
+        self.rng = random.Random(seed)
+        self.pacer = pacer
+        self.orders: dict[str, _Tracked] = {}
+        self.actions: list[LeaderAction] = []
+        self.rounds = 0
+
+    @property
+    def families(self) -> dict[str, str]:
+        """Leader order id -> family."""
+        return {oid: t.family for oid, t in self.orders.items()}
+
+    def open_market(self) -> None:
+        for sec, ltp in PLAIN_LTPS.items():
+            self.set_ltp(sec, ltp)
+        self.set_ltp(BRACKET_SECURITY, BRACKET_LTP)
+
+    def _do(self, kind: str, order_id: str | None, detail: str, call: Callable[[], Any]) -> Any:
+        if self.pacer is not None:
+            self.pacer.wait()
+        try:
+            result = call()
+        except errors.DhanError as exc:
+            self.actions.append(
+                LeaderAction(kind, order_id, f"{detail}: {type(exc).__name__} {exc}", ok=False)
+            )
+            return None
+        self.actions.append(LeaderAction(kind, order_id, detail))
+        return result
+
+    # -- placing ---------------------------------------------------------------------------------
+
+    def place(self, per_family: int = 2) -> None:
+        for _ in range(per_family):
+            self._place_market()
+            self._place_limit()
+            self._place_stop(OrderType.STOP_LOSS_MARKET)
+            self._place_stop(OrderType.STOP_LOSS)
+            self._place_bracket(ProductType.BO)
+            self._place_bracket(ProductType.CO)
+            self._place_super(filled=False)
+            self._place_super(filled=True)
+
+    def _track(self, ack: Any, tracked: _Tracked) -> None:
+        if ack is not None and ack.order_status is not OrderStatus.REJECTED:
+            tracked.order_id = ack.order_id
+            self.orders[ack.order_id] = tracked
+
+    def _place_market(self) -> None:
+        sec = self.rng.choice(sorted(PLAIN_LTPS))
+        side = self.rng.choice((TransactionType.BUY, TransactionType.SELL))
+        qty = self.rng.randint(1, 10)
+        req = _order(sec, qty, OrderType.MARKET, side)
+        t = _Tracked("", "market", sec, side, OrderType.MARKET, qty, 0.0, live=False)
+        self._track(
+            self._do("place", None, f"market {qty}", lambda: self.client.place_order(req)), t
+        )
+
+    def _place_limit(self) -> None:
+        sec = self.rng.choice(sorted(PLAIN_LTPS))
+        price = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.02, 0.05)))
+        qty = self.rng.randint(1, 10)
+        req = _order(sec, qty, OrderType.LIMIT, TransactionType.BUY, price=price)
+        t = _Tracked("", "limit", sec, TransactionType.BUY, OrderType.LIMIT, qty, price)
+        self._track(
+            self._do("place", None, f"limit {qty} @{price}", lambda: self.client.place_order(req)),
+            t,
+        )
+
+    def _place_stop(self, order_type: OrderType) -> None:
+        # a sell stop below the market: it waits for a fall that never comes
+        sec = self.rng.choice(sorted(PLAIN_LTPS))
+        trigger = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.03, 0.06)))
+        price = _tick(trigger - 1.0) if order_type is OrderType.STOP_LOSS else 0.0
+        qty = self.rng.randint(1, 10)
+        req = _order(sec, qty, order_type, TransactionType.SELL, price=price, trigger=trigger)
+        t = _Tracked("", "stop", sec, TransactionType.SELL, order_type, qty, price, trigger)
+        self._track(
+            self._do(
+                "place",
+                None,
+                f"{order_type} {qty} @{trigger}",
+                lambda: self.client.place_order(req),
+            ),
+            t,
+        )
+
+    def _place_bracket(self, product: ProductType) -> None:
+        qty = self.rng.randint(1, 5)
+        if product is ProductType.BO:
+            req = _order(
+                BRACKET_SECURITY,
+                qty,
+                OrderType.LIMIT,
+                TransactionType.BUY,
+                price=BRACKET_LTP,
+                product=ProductType.BO,
+                bo_profit_value=TARGET_OFFSET,
+                bo_stop_loss_value=STOP_OFFSET,
+            )
+        else:
+            req = _order(
+                BRACKET_SECURITY,
+                qty,
+                OrderType.MARKET,
+                TransactionType.BUY,
+                product=ProductType.CO,
+                trigger=BRACKET_LTP - STOP_OFFSET,
+            )
+        t = _Tracked(
+            "",
+            "bo" if product is ProductType.BO else "co",
+            BRACKET_SECURITY,
+            TransactionType.BUY,
+            req.order_type,
+            qty,
+            req.price,
+            target=BRACKET_LTP + TARGET_OFFSET,
+            stop=BRACKET_LTP - STOP_OFFSET,
+        )
+        self._track(
+            self._do("place", None, f"{product} {qty}", lambda: self.client.place_order(req)), t
+        )
+
+    def _place_super(self, *, filled: bool) -> None:
+        qty = self.rng.randint(1, 5)
+        price = BRACKET_LTP if filled else _tick(BRACKET_LTP - self.rng.randint(20, 40))
+        target, stop = price + TARGET_OFFSET, price - STOP_OFFSET
+        req = SuperOrderRequest(
+            transaction_type=TransactionType.BUY,
+            exchange_segment=ExchangeSegment.NSE_EQ,
+            product_type=ProductType.INTRADAY,
+            order_type=OrderType.LIMIT,
+            security_id=BRACKET_SECURITY,
+            quantity=qty,
+            price=price,
+            target_price=target,
+            stop_loss_price=stop,
+        )
+        family = "super_filled" if filled else "super_pending"
+        t = _Tracked(
+            "",
+            family,
+            BRACKET_SECURITY,
+            TransactionType.BUY,
+            OrderType.LIMIT,
+            qty,
+            price,
+            target=target,
+            stop=stop,
+        )
+        self._track(
+            self._do(
+                "place", None, f"super {qty} @{price}", lambda: self.client.place_super_order(req)
+            ),
+            t,
+        )
+
+    # -- changing --------------------------------------------------------------------------------
+
+    def modify_round(self) -> None:
+        """The next field of every live order (round ``n`` of each family's list)."""
+        n = self.rounds
+        self.rounds += 1
+        for oid, t in sorted(self.orders.items()):
+            if t.live:
+                getattr(self, f"_modify_{t.family}")(oid, t, n)
+
+    def _modify_limit(self, oid: str, t: _Tracked, n: int) -> None:
+        step = round(self.rng.randint(1, 6) * 0.05 * (PLAIN_LTPS[t.security_id] / 200), 2)
+        validity = Validity.DAY
+        if t.order_type is OrderType.LIMIT and n % 4 == 0:
+            t.price = _tick(t.price - step)
+        elif t.order_type is OrderType.LIMIT and n % 4 == 1:
+            t.quantity += self.rng.randint(1, 5)
+        elif t.order_type is OrderType.LIMIT and n % 4 == 2 and self.rng.random() < 0.5:
+            # to a buy stop-limit above the market: still resting, now a stop
+            t.order_type = OrderType.STOP_LOSS
+            t.trigger = _tick(PLAIN_LTPS[t.security_id] * 1.03)
+            t.price = _tick(t.trigger + 1.0)
+        elif t.order_type is OrderType.LIMIT and n % 4 == 3 and self.rng.random() < 0.5:
+            validity = Validity.IOC  # an IOC cannot rest: the order ends at once
+            t.live = False
+        elif t.order_type is OrderType.STOP_LOSS:
+            t.trigger = _tick(t.trigger + step)
+            t.price = _tick(t.trigger + 1.0)
+        else:
+            t.price = _tick(t.price - step)
+        self._modify_plain(oid, t, validity)
+
+    def _modify_stop(self, oid: str, t: _Tracked, n: int) -> None:
+        step = round(self.rng.randint(1, 6) * 0.05 * (PLAIN_LTPS[t.security_id] / 200), 2)
+        if n % 3 == 1:
+            t.quantity += self.rng.randint(1, 5)
+        else:
+            t.trigger = _tick(t.trigger - step)  # further below the market
+            if t.order_type is OrderType.STOP_LOSS:
+                t.price = _tick(t.trigger - 1.0 - (step if n % 3 == 2 else 0.0))
+        self._modify_plain(oid, t, Validity.DAY)
+
+    def _modify_plain(self, oid: str, t: _Tracked, validity: Validity) -> None:
+        req = ModifyRequest(
+            order_type=t.order_type,
+            quantity=t.quantity,
+            price=t.price if t.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS) else None,
+            trigger_price=t.trigger if t.order_type is not OrderType.LIMIT else None,
+            validity=validity,
+        )
+        detail = f"{t.order_type} q={t.quantity} p={t.price} t={t.trigger} {validity}"
+        self._do("modify", oid, detail, lambda: self.client.modify_order(oid, req))
+
+    def _modify_bo(self, oid: str, t: _Tracked, n: int) -> None:
+        legs = self.legs_of(oid)
+        if n % 2 == 0 and LegName.TARGET_LEG in legs:
+            t.target = _tick(t.target + self.rng.randint(1, 4))
+            req = ModifyRequest(
+                order_type=OrderType.LIMIT,
+                quantity=t.quantity,
+                price=t.target,
+                trigger_price=None,
+                validity=Validity.DAY,
+                leg_name=LegName.TARGET_LEG,
+            )
+            self._do(
+                "modify", oid, f"BO target {t.target}", lambda: self.client.modify_order(oid, req)
+            )
+        else:
+            self._move_stop_leg(oid, t)
+
+    def _modify_co(self, oid: str, t: _Tracked, n: int) -> None:
+        self._move_stop_leg(oid, t)
+
+    def _move_stop_leg(self, oid: str, t: _Tracked) -> None:
+        t.stop = _tick(t.stop - self.rng.randint(1, 4))
+        req = ModifyRequest(
+            order_type=OrderType.STOP_LOSS_MARKET,
+            quantity=t.quantity,
+            price=None,
+            trigger_price=t.stop,
+            validity=Validity.DAY,
+            leg_name=LegName.STOP_LOSS_LEG,
+        )
+        self._do(
+            "modify", oid, f"{t.family} stop {t.stop}", lambda: self.client.modify_order(oid, req)
+        )
+
+    def _modify_super_pending(self, oid: str, t: _Tracked, n: int) -> None:
+        if n % 3 == 0:
+            t.price = _tick(t.price - self.rng.randint(1, 3))
+            t.target = _tick(t.target + self.rng.randint(1, 4))
+        elif n % 3 == 1:
+            t.quantity += self.rng.randint(1, 3)
+            t.stop = _tick(t.stop - self.rng.randint(1, 4))
+        else:
+            t.jump = float(self.rng.randint(1, 4))
+        req = SuperModifyRequest.entry(
+            order_type=OrderType.LIMIT,
+            quantity=t.quantity,
+            price=t.price,
+            target_price=t.target,
+            stop_loss_price=t.stop,
+            trailing_jump=t.jump,
+        )
+        detail = f"super entry q={t.quantity} p={t.price} T={t.target} S={t.stop} j={t.jump}"
+        self._do("modify", oid, detail, lambda: self.client.modify_super_order(oid, req))
+
+    def _modify_super_filled(self, oid: str, t: _Tracked, n: int) -> None:
+        if n % 3 == 0:
+            t.target = _tick(t.target + self.rng.randint(1, 4))
+            req = SuperModifyRequest.target(t.target)
+        else:
+            if n % 3 == 1:
+                t.stop = _tick(t.stop - self.rng.randint(1, 4))
+            t.jump = float(self.rng.randint(1, 4))
+            req = SuperModifyRequest.stop_loss(t.stop, t.jump)
+        detail = f"super {req.leg_name} T={t.target} S={t.stop} j={t.jump}"
+        self._do("modify", oid, detail, lambda: self.client.modify_super_order(oid, req))
+
+    def cancel_some(self) -> None:
+        """Cancel one live order of each plain family and a pending super order; cancel one
+        exit leg of a bracket and of a filled super order by hand."""
+        done: set[str] = set()
+        for oid, t in sorted(self.orders.items()):
+            if not t.live or t.family in done:
+                continue
+            done.add(t.family)
+            call: Callable[[], Any] | None = None
+            if t.family in ("limit", "stop"):
+                call = functools.partial(self.client.cancel_order, oid)
+            elif t.family == "super_pending":
+                call = functools.partial(self.client.cancel_super_order, oid, LegName.ENTRY_LEG)
+            elif t.family == "super_filled":  # its stop stays as the leader left it
+                call = functools.partial(self.client.cancel_super_order, oid, LegName.TARGET_LEG)
+            elif t.family == "bo":
+                target = self.legs_of(oid).get(LegName.TARGET_LEG)
+                if target is not None:
+                    call = functools.partial(self.client.cancel_order, target)
+            if call is not None:
+                t.live = False
+                self._do("cancel", oid, f"cancel ({t.family})", call)
+
+
 def _order(
     security_id: str,
     quantity: int,
@@ -532,12 +860,13 @@ def _order(
 
 
 __all__ = (
+    "FIELD_FAMILIES",
     "SEED_ENV",
     "ChaosReport",
+    "EveryFieldLeader",
     "LeaderAction",
     "RandomLeader",
     "RatePacer",
     "chaos_seed",
     "check_invariants",
-    "follower_quantity",
 )

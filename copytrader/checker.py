@@ -3,8 +3,11 @@
 For every follower intent: exactly one broker order carries its correlationId when the copy was
 placed (``ok``); none when it was rightly never sent (skipped, or the leader order ended first).
 Two or more is ``duplicated``; a copy the journal says exists but the broker lacks is ``lost``;
-a follower order whose correlationId no intent owns is ``unexpected``. The demo, the chaos suite
-and ``copytrader reconcile`` print these counts.
+a follower order whose correlationId no intent owns is ``unexpected``. Given the leader's book,
+each copy's content is judged against the leader's order scaled (``copy_content.judge_copy``:
+status, quantities, type, price, trigger, validity, every exit leg): ``wrong`` counts those that
+differ, and copies missing for a reason that no longer holds. The demo, the chaos suite and
+``copytrader reconcile`` print these counts.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.sizing import SizingContext
+from copytrader.config import FollowerConfig
+from copytrader.copy_content import Verdict, admin_contents, judge_copy
+from dhan.correlation import correlation_id_for
 from store.records import Intent
 from store.states import IntentState
 
@@ -29,22 +36,24 @@ _UNRESOLVED = (
 
 @dataclass
 class CheckResult:
-    ok: int = 0
+    ok: int = 0  #: copies at the broker exactly once (their content is ``wrong``'s business)
     lost: int = 0
     duplicated: int = 0
     unexpected: int = 0
     unresolved: int = 0
     not_sent: int = 0  #: skipped / ended before copy: correctly absent
+    wrong: int = 0  #: copies whose content differs from the leader's order, scaled
     problems: list[str] = field(default_factory=list)
 
     @property
     def bad(self) -> int:
-        return self.lost + self.duplicated + self.unexpected + self.unresolved
+        return self.lost + self.duplicated + self.unexpected + self.unresolved + self.wrong
 
     def line(self) -> str:
         return (
             f"ok={self.ok} lost={self.lost} duplicated={self.duplicated} "
-            f"unexpected={self.unexpected} unresolved={self.unresolved} not_sent={self.not_sent}"
+            f"unexpected={self.unexpected} unresolved={self.unresolved} not_sent={self.not_sent} "
+            f"wrong={self.wrong}"
         )
 
 
@@ -54,15 +63,26 @@ def entry_orders(book: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def check_books(
-    intents: Iterable[Intent], books: Mapping[str, Iterable[Mapping[str, Any]]]
+    intents: Iterable[Intent],
+    books: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    leader_book: Iterable[Mapping[str, Any]] | None = None,
+    followers: Iterable[FollowerConfig] = (),
+    ctx: SizingContext | None = None,
 ) -> CheckResult:
-    """``books``: follower name -> that follower's order book (REST ``GET /orders`` dicts)."""
+    """``books``: follower name -> that follower's order book (REST ``GET /orders`` dicts).
+
+    With ``leader_book`` (the simulator's admin view, as ``books`` then must be) and the
+    enabled ``followers``' configs, each copy's content is judged too (``wrong``).
+    """
+    intents = list(intents)
+    rows = {name: list(book) for name, book in books.items()}
     result = CheckResult()
     counts: dict[str, Counter[str]] = {
         name: Counter(str(o.get("correlationId") or "") for o in entry_orders(book))
-        for name, book in books.items()
+        for name, book in rows.items()
     }
-    owned: dict[str, set[str]] = {name: set() for name in books}
+    owned: dict[str, set[str]] = {name: set() for name in rows}
     for intent in intents:
         if intent.follower not in counts:
             continue
@@ -87,4 +107,37 @@ def check_books(
             if cid not in owned[name]:
                 result.unexpected += n
                 result.problems.append(f"unexpected: {name} order(s) with correlationId {cid!r}")
+    if leader_book is not None:
+        _judge_contents(result, intents, rows, leader_book, followers, ctx)
     return result
+
+
+def _judge_contents(
+    result: CheckResult,
+    intents: list[Intent],
+    books: Mapping[str, list[Mapping[str, Any]]],
+    leader_book: Iterable[Mapping[str, Any]],
+    followers: Iterable[FollowerConfig],
+    ctx: SizingContext | None,
+) -> None:
+    """Count (and say) every copy whose content differs from the leader's order, scaled, and
+    every missing copy the counts above do not already name (no intent, or a stale skip)."""
+    ctx = ctx or SizingContext(lot_sizes={}, balances={})
+    by_key = {(i.follower, i.leader_order_id): i for i in intents if not i.leg}
+    leaders = admin_contents(leader_book)
+    for f in followers:
+        if f.name not in books:
+            continue
+        copies = {c.correlation_id: c for c in admin_contents(books[f.name]).values()}
+        for oid, leader in sorted(leaders.items()):
+            intent = by_key.get((f.name, oid))
+            copy = copies.get(correlation_id_for(f.name, oid))
+            if intent is not None and (
+                intent.state in _UNRESOLVED or (copy is None and intent.broker_order_id)
+            ):
+                continue  # unresolved or lost: counted above
+            recorded = intent.skip_reason if intent is not None else None
+            judged = judge_copy(leader, copy, f, ctx, recorded)
+            if judged.verdict is Verdict.WRONG:
+                result.wrong += 1
+                result.problems.append(f"wrong: {f.name}/{oid}: {judged.text()}")

@@ -11,11 +11,13 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from actors.sizing import SizingContext
 from copytrader.book_diff import BookDiff, diff_books
 from copytrader.checker import CheckResult, check_books
 from copytrader.config import AccountConfig, Config, FollowerConfig
@@ -23,10 +25,13 @@ from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.logs import setup_logging
 from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
 from dhan import errors
-from dhan.models import Order
+from dhan.models import Order, SuperOrder
 from dhan.rest import DhanClient
 from store import Journal
+from store.engine import make_engine, normalise_url
 from store.errors import StoreError
+from store.records import LeaderOrderSnapshot
+from store.schema import database_revisions
 from store.states import IntentState
 
 logger = logging.getLogger(__name__)
@@ -75,9 +80,37 @@ def check_config(args: argparse.Namespace) -> int:
     return 0 if failures == 0 else 1
 
 
+class NoJournal(StoreError):
+    """``store.url`` names no journal: a missing SQLite file, or a database without our schema."""
+
+
+def open_existing_journal(url: str) -> Journal:
+    """The journal at ``url``, for a command that only reads it; ``NoJournal`` when there is none.
+
+    ``Journal.open`` creates a missing journal (right for ``run``): pointed at a wrong folder or
+    a mistyped URL, ``status`` and ``reconcile`` would then report an empty journal as clean.
+    """
+    parsed = normalise_url(url)
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or not Path(path).is_file():
+            # checked before connecting: connecting to a missing SQLite file creates it
+            raise NoJournal(f"no journal at {where}: the file does not exist (check store.url)")
+    engine = make_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            revisions = database_revisions(conn)
+    finally:
+        engine.dispose()
+    if not revisions:
+        raise NoJournal(f"no journal at {where}: the database holds no copytrader schema")
+    return Journal.open(url)
+
+
 def _store_errors_exit_1(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """A store that cannot be opened (unreachable, a schema from a newer copytrader) is one
-    clear line and exit status 1, as ``run`` does, not a traceback."""
+    """A store that cannot be opened (unreachable, missing, a schema from a newer copytrader)
+    is one clear line and exit status 1, as ``run`` does, not a traceback."""
 
     @functools.wraps(command)
     def guarded(args: argparse.Namespace) -> int:
@@ -100,7 +133,7 @@ def status(args: argparse.Namespace) -> int:
         return loaded
     cfg = loaded
     setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
-    journal = Journal.open(cfg.store.url)
+    journal = open_existing_journal(cfg.store.url)
     try:
         quarantined = set(journal.quarantined_followers())
         print(f"store {journal.url}")  # the password hidden
@@ -167,25 +200,35 @@ class _Report:
 
 def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
     books: dict[str, list[Order]] = {}
+    supers: dict[str, list[SuperOrder]] = {}
+    balances: dict[str, float] = {}
     unreadable = []
+    # capital sizing needs the leader's and the follower's available balance, as the engine's
+    capital = {f.name for f in cfg.followers if f.sizing.mode == "capital"}
     for name, account in _accounts(cfg):
         with _client(cfg, endpoints, account) as client:
             try:
                 books[name] = client.list_orders()
+                supers[name] = client.list_super_orders()
             except errors.DhanError as exc:
+                books.pop(name, None)
                 unreadable.append(name)
                 logger.warning("%s: book unavailable: %s", name, exc)
-    journal = Journal.open(cfg.store.url)
+                continue
+            if capital and (name == "leader" or name in capital):
+                try:
+                    balances[name] = client.fund_limits().available_balance
+                except errors.DhanError as exc:
+                    logger.warning("%s: balance unavailable: %s", name, exc)
+    journal = open_existing_journal(cfg.store.url)
     try:
         intents = journal.intents()
-        snapshots = {
-            s.leader_order_id: s
-            for s in journal.leader_snapshots()
-            if s.leg_name in ("", "ENTRY_LEG")
-        }
+        all_snapshots = journal.leader_snapshots()
     finally:
         journal.close()
+    snapshots = {s.leader_order_id: s for s in all_snapshots if s.leg_name in ("", "ENTRY_LEG")}
     leader_book = books.pop("leader", None)
+    leader_supers = supers.pop("leader", [])
     # a disabled follower acts on nothing until it is enabled again: its pending copies and its
     # stale orders are by design, not differences
     enabled = [f.name for f in cfg.followers if f.enabled]
@@ -205,14 +248,34 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
             active_books,
             active,
             snapshots,
-            enabled,
+            [f for f in cfg.followers if f.enabled],
             str(cfg.engine.reconcile_policy),
+            ctx=SizingContext(lot_sizes=_lot_sizes(all_snapshots), balances=balances),
+            leader_supers=leader_supers,
+            follower_supers=supers,
+            leader_leg_parents={
+                s.leader_order_id: s.parent_order_id
+                for s in all_snapshots
+                if s.leg_name and s.parent_order_id and s.parent_order_id != s.leader_order_id
+            },
         )
+        check.wrong = diff.wrong
         diff.notes += [
             f"{name} is disabled (enabled: false): {n} copies wait until it is enabled again"
             for name, n in sorted(waiting.items())
         ]
     return _Report(check, diff, unreadable)
+
+
+def _lot_sizes(snapshots: Iterable[LeaderOrderSnapshot]) -> dict[tuple[str, str], int]:
+    """(segment, security id) -> lot size, from the socket frames the journal kept
+    (``LotSize``): what the engine sized with."""
+    out: dict[tuple[str, str], int] = {}
+    for s in snapshots:
+        lot = s.raw.get("LotSize") or s.raw.get("lotSize")
+        if isinstance(lot, int | float | str) and str(lot).strip().isdigit() and int(lot) > 0:
+            out[(str(s.exchange_segment), s.security_id)] = int(lot)
+    return out
 
 
 @_store_errors_exit_1
@@ -225,6 +288,8 @@ def reconcile(args: argparse.Namespace) -> int:
         return loaded
     cfg = loaded
     setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
+    # also with --apply: a journal that is not there is a wrong store.url, not a fresh start
+    open_existing_journal(cfg.store.url).close()
     report: _Report | None = None
     with broker_endpoints(cfg) as (endpoints, _sim):
         if args.apply:

@@ -354,7 +354,9 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
     latencies = _latencies(admin, cfg)
     books = {f.name: admin.orders(f.client_id) for f in cfg.followers}
     print("\n" + render_table(admin.orders(LEADER_ID), books, latencies) + "\n")
-    check = check_books(intents, books)
+    check = check_books(
+        intents, books, leader_book=admin.orders(LEADER_ID), followers=cfg.followers
+    )
     values = list(latencies.values())
     print(
         f"copied {check.ok} follower orders from "

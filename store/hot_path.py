@@ -456,6 +456,11 @@ class HotPath:
     ) -> tuple[Intent, dict[str, Any]]:
         """Write the checked move of ``row``; returns the moved intent and its audit row."""
         values = {name: row[name] for name in _TRANSITION_COLUMNS}
+        if to.value != row["state"]:
+            # the stored reason explains the state it was given with: a move to another state
+            # without a reason of its own must not keep it (a copy rejected or cancelled by
+            # hand read "claimed for sending with its leader event")
+            values["state_reason"] = None
         values |= changes
         values |= {"state": to.value, "updated_at": ts}
         if to is IntentState.SENDING:

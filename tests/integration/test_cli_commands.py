@@ -206,7 +206,7 @@ def test_reconcile_names_what_differs_between_the_leader_and_the_followers_and_w
         f"leader order {new} (BUY LIMIT 1 @1502, PENDING) is not in the journal: the engine has "
         "not seen it; its next leader reconcile applies engine.reconcile_policy=copy_open",
         f"leader order {moved}: the journal has price 1500 but the broker says 1510",
-        f"ana/{moved}: copy price 1500 != the leader's 1510 (intent WORKING",
+        f"ana/{moved}: price 1500 != the leader's 1510 (intent WORKING",
         f"leader order {cancelled}: the journal has it PENDING but the broker says CANCELLED",
         f"ana/{cancelled}: copy still PENDING while the leader order is CANCELLED",
     ):
@@ -463,3 +463,109 @@ def _http(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
     except OSError as exc:  # not serving yet
         return 0, str(exc)
+
+
+def test_status_and_reconcile_refuse_a_journal_that_does_not_exist_and_create_none(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3100000000)
+    wrong = tmp_path / "no-such-folder" / "journal.db"
+    typo = tmp_path / "jornal.db"
+    for url in (f"sqlite:///{wrong}", f"sqlite:///{typo}"):
+        rig.config.write_text(rig.config.read_text().replace(rig.store_url, url))
+        rig.store_url = url
+        for command in ("status", "reconcile", "reconcile --apply"):
+            result = rig.cli(*command.split())
+            assert result.returncode == 1, (command, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr
+            (line,) = [s for s in result.stderr.splitlines() if "cannot use the store" in s]
+            assert f"NoJournal: no journal at {url}: the file does not exist" in line, line
+            assert "differences" not in result.stdout
+            assert "unresolved intents" not in result.stdout
+        assert not wrong.exists() and not typo.exists()
+
+
+def test_status_refuses_a_database_without_the_journal_schema(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=2950000000)
+    other = tmp_path / "journal.db"
+    sqlite3.connect(other).close()  # an empty file where the journal should be
+    result = rig.cli("status")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the database holds no copytrader schema" in result.stderr
+
+
+def test_reconcile_compares_super_order_legs_and_names_a_copy_cancelled_by_hand(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType
+    from dhan.models import SuperModifyRequest, SuperOrderRequest
+
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3000000000)
+    ana = rig.followers[0]
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    sim.admin.set_ltp("NSE_EQ", "11536", 3500.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    with _leader(rig) as leader:
+        try:
+            out.wait_for("follower ana")
+            plain = leader.place_order(limit_buy(quantity=2, price=1500.0)).order_id
+            bracket = leader.place_super_order(
+                SuperOrderRequest(
+                    transaction_type=TransactionType.BUY,
+                    exchange_segment=ExchangeSegment.NSE_EQ,
+                    product_type=ProductType.INTRADAY,
+                    order_type=OrderType.LIMIT,
+                    security_id="11536",
+                    quantity=2,
+                    price=3470.0,
+                    target_price=3520.0,
+                    stop_loss_price=3450.0,
+                )
+            ).order_id
+            wait_until(lambda: _copies(rig, "ana", plain) == _copies(rig, "ana", bracket) == 1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert out.finish() == 0, out.text
+    assert rig.cli("reconcile").returncode == 0  # the copies are what the leader asks for
+
+    # with the engine stopped, someone works ana's account by hand
+    with DhanClient(
+        base_url=sim.rest_url, client_id=ana.client_id, access_token=ana.token
+    ) as by_hand:
+        by_hand_ids = {
+            o["correlationId"]: o["orderId"]
+            for o in sim.admin.orders(ana.client_id)
+            if o.get("legName") in (None, "ENTRY_LEG")
+        }
+        by_hand.cancel_order(by_hand_ids[correlation_id_for("ana", plain)])
+        by_hand.modify_super_order(
+            by_hand_ids[correlation_id_for("ana", bracket)],
+            SuperModifyRequest.entry(
+                order_type=OrderType.LIMIT,
+                quantity=2,
+                price=3470.0,
+                target_price=3530.0,
+                stop_loss_price=3450.0,
+                trailing_jump=1.0,
+            ),
+        )
+
+    report = rig.cli("reconcile")
+    assert report.returncode == 1, report.stdout + report.stderr
+    for line in (
+        # the engine is stopped: its journal still holds the copy as working
+        f"ana/{plain}: copy CANCELLED while the leader order is PENDING; the copy would be 2 "
+        "(intent WORKING)",
+        f"ana/{bracket}: target leg at 3530 != the leader's 3520; "
+        "stop-loss leg trailing jump 1 != the leader's 0 (intent WORKING)",
+    ):
+        assert line in report.stdout, report.stdout
+    assert "claimed for sending" not in report.stdout
+    assert "leader vs followers: 2 differences" in report.stdout
+    assert "wrong=2" in report.stdout.splitlines()[0]
+    rig.assert_no_token_in(out.text + report.stdout + report.stderr)

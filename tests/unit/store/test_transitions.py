@@ -145,6 +145,32 @@ def test_a_rejection_keeps_the_dh_code(journal: Journal):
     )
 
 
+def test_a_move_to_another_state_without_a_reason_clears_the_reason_of_the_earlier_state(
+    journal: Journal,
+):
+    intent_id = _intent_in(journal, S.PLANNED)
+    journal.transition(intent_id, S.SENDING, reason="claimed for sending with its leader event")
+    assert journal.intent(intent_id).state_reason == "claimed for sending with its leader event"
+
+    rejected = journal.transition(
+        intent_id, S.REJECTED, error_code=None, error_message="RMS: margin shortfall"
+    )
+
+    assert rejected.state_reason is None
+    assert journal.intent(intent_id).state_reason is None
+    assert journal.intent(intent_id).error_message == "RMS: margin shortfall"
+
+
+def test_a_move_within_one_state_keeps_its_reason(journal: Journal):
+    intent_id = _intent_in(journal, S.WORKING)
+    journal.transition(intent_id, S.MODIFYING, reason="modify")
+    journal.transition(intent_id, S.WORKING, reason="modified")
+
+    settled = journal.transition(intent_id, S.WORKING, filled_qty=1)
+
+    assert settled.state_reason == "modified"
+
+
 def test_applied_version_beyond_the_desired_version_is_refused(journal: Journal):
     intent_id = _intent_in(journal, S.SENDING)
 

@@ -1,0 +1,447 @@
+"""A follower's copy against the leader's order, scaled: the one judgement of copy content.
+
+``copytrader reconcile`` (``book_diff``) and the chaos checker (``checker``) both ask it. Each
+order is read into an :class:`OrderContent` (from the REST books or the simulator's admin view),
+the leader's is sized for the follower by the engine's own sizing
+(``actors.sizing.desired_intent``), and :func:`judge_copy` says whether the copy matches it:
+status, quantity, filled quantity, order type, price, trigger, validity, bracket values and
+each exit leg (status, price, trigger, trailing jump). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from actors.sizing import SizingContext, desired_intent, lot_size_for
+from copytrader.config import FollowerConfig
+from dhan.codes import (
+    ExchangeSegment,
+    LegName,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+from dhan.models import Order, SuperOrder
+from store.records import DesiredIntent, LeaderOrderSnapshot, SnapshotSource
+
+_DEAD = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+_EXITS = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
+_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS})
+_TRIGGERED = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET})
+_BRACKETS = frozenset({ProductType.BO, ProductType.CO})
+_EPS = 1e-6
+
+#: How ``actors.sizing`` words the reasons it gives (a table test checks each reason
+#: ``desired_intent`` gives starts with one): facts about the order, the config and the
+#: balances *now*, so a recorded one is judged again, never trusted. Any other recorded reason
+#: (``engine.reconcile_policy``, a finished order never replayed) is a decision that holds.
+SIZING_REASONS = (
+    "filtered: ",
+    "lot size unknown",
+    "sized below one lot",
+    "capped below one lot",
+    "capital sizing: ",
+)
+
+
+def is_sizing_reason(reason: str) -> bool:
+    return reason.startswith(SIZING_REASONS)
+
+
+class Verdict(StrEnum):
+    OK = "ok"  #: the copy is what the leader's order asks for (or rightly absent)
+    BY_DESIGN = "by_design"  #: no copy, for a reason that still holds (filter, below one lot...)
+    WRONG = "wrong"  #: the copy differs from the leader's order, scaled
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    #: WRONG: each difference; BY_DESIGN: the reason; OK: what was not checked, and why
+    reasons: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class LegContent:
+    """One exit leg (target / stop-loss) of a bracket, cover or super order."""
+
+    leg: LegName
+    status: OrderStatus
+    price: float  #: the leg's level: a target's limit price, a stop's trigger
+    quantity: int = 0  #: 0 when the broker does not say
+    trailing_jump: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderContent:
+    """An order as its broker shows it now, with its exit legs (a super order's status is the
+    super-order book's: CLOSED once an exit traded)."""
+
+    order_id: str
+    status: OrderStatus
+    transaction_type: TransactionType
+    exchange_segment: ExchangeSegment
+    product_type: ProductType
+    order_type: OrderType
+    security_id: str
+    quantity: int
+    correlation_id: str | None = None
+    filled_qty: int = 0
+    price: float = 0.0
+    trigger_price: float = 0.0
+    validity: Validity | None = None
+    bo_profit_value: float = 0.0
+    bo_stop_loss_value: float = 0.0
+    is_super: bool = False
+    after_market: bool = False  #: an after-market order (AMO): it waits for the next open
+    legs: tuple[LegContent, ...] = field(default=())
+
+    def leg(self, name: LegName) -> LegContent | None:
+        return next((leg for leg in self.legs if leg.leg is name), None)
+
+    def as_snapshot(self) -> LeaderOrderSnapshot:
+        """This (leader) order as the journal's snapshot of it: what sizing reads."""
+        target, stop = self.leg(LegName.TARGET_LEG), self.leg(LegName.STOP_LOSS_LEG)
+        bo = self.product_type is ProductType.BO
+        return LeaderOrderSnapshot(
+            leader_order_id=self.order_id,
+            dedupe_key=f"content:{self.order_id}",
+            source=SnapshotSource.RECONCILE,
+            status=self.status,
+            transaction_type=self.transaction_type,
+            exchange_segment=self.exchange_segment,
+            product_type=self.product_type,
+            order_type=self.order_type,
+            security_id=self.security_id,
+            quantity=self.quantity,
+            seq=0,
+            validity=self.validity,
+            filled_qty=self.filled_qty,
+            price=self.price,
+            trigger_price=self.trigger_price,
+            bo_profit_value=self.bo_profit_value if bo else None,
+            bo_stop_loss_value=self.bo_stop_loss_value if bo else None,
+            target_price=target.price if self.is_super and target else None,
+            stop_loss_price=stop.price if self.is_super and stop else None,
+            trailing_jump=stop.trailing_jump if self.is_super and stop else None,
+            is_super=self.is_super,
+            correlation_id=self.correlation_id,
+        )
+
+
+# -- reading the books ---------------------------------------------------------------------------
+
+
+def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
+    """A plain / CO / BO order of ``GET /orders`` with its exit-leg rows."""
+    return OrderContent(
+        order_id=o.order_id,
+        status=o.order_status,
+        transaction_type=o.transaction_type,
+        exchange_segment=o.exchange_segment,
+        product_type=o.product_type,
+        order_type=o.order_type,
+        security_id=o.security_id,
+        quantity=o.quantity,
+        correlation_id=o.correlation_id,
+        filled_qty=o.filled_qty,
+        price=o.price,
+        trigger_price=o.trigger_price,
+        validity=o.validity,
+        bo_profit_value=o.bo_profit_value,
+        bo_stop_loss_value=o.bo_stop_loss_value,
+        after_market=o.after_market_order,
+        legs=tuple(
+            LegContent(
+                leg=leg.leg_name,
+                status=leg.order_status,
+                # a BO/CO stop is a stop-loss-market order: its level is the trigger
+                price=leg.trigger_price
+                if leg.leg_name is LegName.STOP_LOSS_LEG and leg.trigger_price
+                else leg.price,
+                quantity=leg.quantity,
+            )
+            for leg in legs
+            if leg.leg_name in _EXITS
+        ),
+    )
+
+
+def from_super(so: SuperOrder) -> OrderContent:
+    """A record of ``GET /super/orders``: the entry and its ``legDetails``."""
+    return OrderContent(
+        order_id=so.order_id,
+        status=so.order_status,
+        transaction_type=so.transaction_type,
+        exchange_segment=so.exchange_segment,
+        product_type=so.product_type,
+        order_type=so.order_type,
+        security_id=so.security_id,
+        quantity=so.quantity,
+        correlation_id=so.correlation_id,
+        filled_qty=so.filled_qty,
+        price=so.price,
+        validity=so.validity,
+        is_super=True,
+        legs=tuple(
+            LegContent(
+                leg=leg.leg_name,
+                status=leg.order_status,
+                price=leg.price,
+                quantity=leg.total_quantity or 0,
+                trailing_jump=leg.trailing_jump,
+            )
+            for leg in so.legs
+            if leg.leg_name in _EXITS
+        ),
+    )
+
+
+def book_contents(
+    orders: Iterable[Order],
+    supers: Iterable[SuperOrder] = (),
+    parents: Mapping[str, str] | None = None,
+) -> dict[str, OrderContent]:
+    """Entry order id -> content, for one account's books.
+
+    A BO/CO exit leg has its own order id; it is linked to its entry by ``parents`` (leg id ->
+    entry id, e.g. the journal's record of the socket's ``AlgoOrdNo``) or else by sharing the
+    entry's correlationId (a follower's copies always do). A super order's legs share its id:
+    its record in the super-order book replaces its rows in the order book.
+    """
+    orders = list(orders)
+    parents = dict(parents or {})
+    entries = [o for o in orders if o.leg_name not in _EXITS]
+    by_cid = {o.correlation_id: o.order_id for o in entries if o.correlation_id}
+    legs: dict[str, list[Order]] = {}
+    for o in orders:
+        if o.leg_name in _EXITS:
+            parent = parents.get(o.order_id) or by_cid.get(o.correlation_id or "")
+            if parent is not None and parent != o.order_id:
+                legs.setdefault(parent, []).append(o)
+    out = {o.order_id: from_order(o, legs.get(o.order_id, ())) for o in entries}
+    for so in supers:
+        out[so.order_id] = from_super(so)
+    return out
+
+
+def admin_contents(rows: Iterable[Mapping[str, Any]]) -> dict[str, OrderContent]:
+    """Entry order id -> content, from the simulator's admin view of a book (``kind``,
+    ``parentOrderId``, ``requestedOrderType`` and a super entry's ``superOrder`` record)."""
+    rows = list(rows)
+    orders: list[Order] = []
+    parents: dict[str, str] = {}
+    supers: list[SuperOrder] = []
+    for row in rows:
+        o = Order.from_wire(row, "admin orders")
+        requested = row.get("requestedOrderType")
+        if requested:  # a protected MARKET order may be shown as a LIMIT: judge what was asked
+            o = replace(o, order_type=OrderType(str(requested)))
+        if row.get("parentOrderId") and o.leg_name in _EXITS:
+            parents[o.order_id] = str(row["parentOrderId"])
+        if row.get("superOrder"):
+            record = SuperOrder.from_wire(row["superOrder"], "admin orders")
+            supers.append(replace(record, order_type=o.order_type))
+        orders.append(o)
+    return book_contents(orders, supers, parents)
+
+
+# -- the judgement -------------------------------------------------------------------------------
+
+
+def _phase(status: OrderStatus) -> str:
+    if status in _DEAD:
+        return "dead"
+    if status is OrderStatus.TRADED:
+        return "traded"
+    if status is OrderStatus.CLOSED:
+        return "closed"
+    return "open"
+
+
+def unknown_fact(leader: OrderContent, follower: FollowerConfig, ctx: SizingContext) -> str | None:
+    """Why the copy cannot be sized now (a missing fact, not a rule), or None."""
+    snap = leader.as_snapshot()
+    if lot_size_for(snap, ctx) is None:
+        return f"lot size unknown for {leader.exchange_segment}:{leader.security_id}"
+    if follower.sizing.mode == "capital" and (
+        ctx.balances.get("leader", 0.0) <= 0 or ctx.balances.get(follower.name, 0.0) <= 0
+    ):
+        return "capital sizing: balance unknown"
+    return None
+
+
+def judge_copy(
+    leader: OrderContent,
+    copy: OrderContent | None,
+    follower: FollowerConfig,
+    ctx: SizingContext,
+    recorded_reason: str | None = None,
+) -> Judgement:
+    """Is ``copy`` (None: the follower has none) what ``leader`` asks of ``follower`` now?
+
+    ``recorded_reason``: why the engine recorded the copy as not needed (the intent's skip
+    reason), if it did. A sizing reason is judged again with today's facts; another one (the
+    reconcile policy, a finished order not replayed) is a decision that holds.
+    """
+    want = desired_intent(leader.as_snapshot(), follower, ctx)
+    lp = _phase(leader.status)
+    if lp == "dead" and leader.filled_qty == 0:
+        return _judge_unfilled_end(leader, copy)
+    if copy is None and recorded_reason and not is_sizing_reason(recorded_reason):
+        return Judgement(Verdict.BY_DESIGN, (recorded_reason,))
+    if want.skip_reason is not None:
+        missing = unknown_fact(leader, follower, ctx)
+        if missing is None:
+            return _judge_skip(copy, want.skip_reason)
+        if copy is None or (_phase(copy.status) == "dead" and lp != "dead"):
+            sizing = f"the copy cannot be sized now ({missing}): quantity not checked"
+            return _wrong([*_no_copy(leader, copy), sizing])
+        found = _differences(leader, copy, want, sized=False)
+        if found:
+            return _wrong(found)
+        return Judgement(Verdict.OK, (f"quantity not checked: {missing}",))
+    if copy is None:
+        why = [*_no_copy(leader, None), f"the copy would be {want.quantity}"]
+        if recorded_reason:
+            why.append(f"the recorded reason no longer holds: {recorded_reason}")
+        return _wrong(why)
+    found = _differences(leader, copy, want, sized=True)
+    return _wrong(found) if found else Judgement(Verdict.OK)
+
+
+def _wrong(reasons: list[str]) -> Judgement:
+    return Judgement(Verdict.WRONG, tuple(reasons))
+
+
+def _no_copy(leader: OrderContent, copy: OrderContent | None) -> list[str]:
+    where = f"the leader order is {leader.status} ({leader.filled_qty}/{leader.quantity} filled)"
+    if copy is None:
+        return [f"no copy while {where}"]
+    return [f"copy {copy.status} while {where}"]
+
+
+def _judge_unfilled_end(leader: OrderContent, copy: OrderContent | None) -> Judgement:
+    """The leader's order ended without a fill: a copy must not be open, nor have traded."""
+    if copy is None:
+        return Judgement(Verdict.OK)
+    if _phase(copy.status) == "open":
+        return _wrong([f"copy still {copy.status} while the leader order is {leader.status}"])
+    if copy.filled_qty > 0:
+        return _wrong(
+            [f"copy filled {copy.filled_qty} while the leader order ended {leader.status} unfilled"]
+        )
+    return Judgement(Verdict.OK)
+
+
+def _judge_skip(copy: OrderContent | None, reason: str) -> Judgement:
+    """No copy is wanted, for a reason that holds now: none may be open or have traded."""
+    if copy is None or (_phase(copy.status) == "dead" and copy.filled_qty == 0):
+        return Judgement(Verdict.BY_DESIGN, (reason,))
+    if _phase(copy.status) == "open":
+        return _wrong([f"copy {copy.status} {copy.quantity} still open although {reason}"])
+    return _wrong([f"copy filled {copy.filled_qty} although {reason}"])
+
+
+def _differs(a: float, b: float | None) -> bool:
+    return abs(a - (b or 0.0)) > _EPS
+
+
+def _differences(
+    leader: OrderContent, copy: OrderContent, want: DesiredIntent, *, sized: bool
+) -> list[str]:
+    """Every way ``copy`` differs from ``want`` (the leader's order, scaled), leader not dead
+    unfilled. ``sized`` False: the quantity cannot be judged (its facts are unknown)."""
+    out: list[str] = []
+    lp, cp = _phase(leader.status), _phase(copy.status)
+    if lp == "dead":
+        if cp == "open":
+            out.append(f"copy still {copy.status} while the leader order is {leader.status}")
+    elif cp != lp:
+        out.append(f"copy {copy.status} while the leader order is {leader.status}")
+    for name in ("transaction_type", "exchange_segment", "security_id", "product_type"):
+        if getattr(copy, name) != getattr(want, name):
+            out.append(f"{name} {getattr(copy, name)} != {getattr(want, name)}")
+    if sized:
+        if lp == "open" and cp == "dead":
+            out.append(f"the copy would be {want.quantity}")
+        if lp == "open" and cp != "dead" and copy.quantity != want.quantity:
+            out.append(f"quantity {copy.quantity} != {want.quantity} (the leader's, scaled)")
+        if lp != "open" and copy.filled_qty != want.quantity:
+            out.append(f"filled {copy.filled_qty} != {want.quantity} (the leader's, scaled)")
+    if copy.order_type is not want.order_type:
+        out.append(f"order type {copy.order_type} != {want.order_type}")
+    elif want.order_type in _PRICED and _differs(copy.price, want.price):
+        out.append(f"price {copy.price:g} != the leader's {want.price:g}")
+    triggered = copy.order_type is want.order_type and want.order_type in _TRIGGERED
+    if triggered and _differs(copy.trigger_price, want.trigger_price):
+        out.append(f"trigger {copy.trigger_price:g} != the leader's {want.trigger_price:g}")
+    if copy.validity and want.validity and copy.validity is not want.validity:
+        out.append(f"validity {copy.validity} != {want.validity}")
+    if copy.after_market is not leader.after_market:
+        out.append(f"after-market (AMO) {copy.after_market} != the leader's {leader.after_market}")
+    if want.product_type in _BRACKETS and lp == "open" and cp == "open":
+        # the entry's bracket values define the legs still to come
+        if want.product_type is ProductType.CO and _differs(copy.trigger_price, want.trigger_price):
+            out.append(f"cover stop {copy.trigger_price:g} != the leader's {want.trigger_price:g}")
+        if want.product_type is ProductType.BO:
+            for name, label in (("bo_profit_value", "target"), ("bo_stop_loss_value", "stop")):
+                mine, theirs = getattr(copy, name), getattr(want, name)
+                if _differs(mine, theirs):
+                    out.append(f"bracket {label} value {mine:g} != the leader's {theirs or 0:g}")
+    out += _leg_differences(leader, copy, want, sized=sized)
+    return out
+
+
+def _leg_differences(
+    leader: OrderContent, copy: OrderContent, want: DesiredIntent, *, sized: bool
+) -> list[str]:
+    out: list[str] = []
+    entry_done = _phase(copy.status) in ("traded", "closed")
+    for name in _EXITS:
+        theirs, mine = leader.leg(name), copy.leg(name)
+        label = "target leg" if name is LegName.TARGET_LEG else "stop-loss leg"
+        if theirs is None:
+            continue
+        if mine is None:
+            if copy.is_super or entry_done:
+                out.append(f"no {label} while the leader's is {theirs.status}")
+            continue
+        tp, mp = _phase(theirs.status), _phase(mine.status)
+        sibling = copy.leg(
+            LegName.STOP_LOSS_LEG if name is LegName.TARGET_LEG else LegName.TARGET_LEG
+        )
+        if (
+            mine.status is OrderStatus.CANCELLED
+            and sibling is not None
+            and sibling.status is OrderStatus.TRADED
+        ):
+            continue  # one-cancels-other: the follower exits once, whatever the leader's did
+        if tp != mp:
+            out.append(f"{label} {mine.status} while the leader's is {theirs.status}")
+            continue
+        if tp != "open":
+            continue  # both filled or both ended: their levels no longer matter
+        if _differs(mine.price, theirs.price):
+            out.append(f"{label} at {mine.price:g} != the leader's {theirs.price:g}")
+        if _differs(mine.trailing_jump, theirs.trailing_jump):
+            out.append(
+                f"{label} trailing jump {mine.trailing_jump:g} != the leader's "
+                f"{theirs.trailing_jump:g}"
+            )
+        if (
+            sized
+            and _phase(leader.status) == "traded"
+            and mine.quantity
+            and mine.quantity != want.quantity
+        ):
+            out.append(f"{label} quantity {mine.quantity} != {want.quantity}")
+    return out

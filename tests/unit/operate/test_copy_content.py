@@ -1,0 +1,510 @@
+"""``copytrader.copy_content.judge_copy``: a copy's content against the leader's order, scaled.
+
+One table: each row a leader order, a follower's copy (or none), the follower's sizing, and the
+verdict with the words that must appear in it. The same function judges ``reconcile`` and the
+chaos checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from actors.sizing import SizingContext, desired_intent
+from copytrader.config import (
+    CapsConfig,
+    FiltersConfig,
+    FollowerConfig,
+    Secret,
+    SizingConfig,
+    SizingMode,
+)
+from copytrader.copy_content import (
+    LegContent,
+    OrderContent,
+    Verdict,
+    admin_contents,
+    is_sizing_reason,
+    judge_copy,
+)
+from dhan.codes import (
+    ExchangeSegment,
+    LegName,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+
+S = OrderStatus
+T = LegName.TARGET_LEG
+SL = LegName.STOP_LOSS_LEG
+EQ = SizingContext(lot_sizes={}, balances={})
+
+
+def follower(
+    mode: SizingMode = SizingMode.MULTIPLIER,
+    *,
+    multiplier: float = 1.0,
+    quantity: int = 0,
+    caps: CapsConfig | None = None,
+    filters: FiltersConfig | None = None,
+) -> FollowerConfig:
+    return FollowerConfig(
+        name="ana",
+        client_id="1600000001",
+        access_token=Secret("tok-ana"),
+        sizing=SizingConfig(mode=mode, multiplier=multiplier, quantity=quantity),
+        caps=caps or CapsConfig(),
+        filters=filters or FiltersConfig(),
+    )
+
+
+def limit(status: OrderStatus = S.PENDING, **kw: object) -> OrderContent:
+    base = OrderContent(
+        order_id="L1",
+        status=status,
+        transaction_type=TransactionType.BUY,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=ProductType.INTRADAY,
+        order_type=OrderType.LIMIT,
+        security_id="1333",
+        quantity=10,
+        price=1500.0,
+        validity=Validity.DAY,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def super_order(status: OrderStatus = S.PENDING, **kw: object) -> OrderContent:
+    legs = (
+        LegContent(T, S.PENDING, 3520.0),
+        LegContent(SL, S.PENDING, 3490.0, trailing_jump=0.0),
+    )
+    return limit(status, security_id="11536", price=3500.0, is_super=True, legs=legs, **kw)
+
+
+def bo(status: OrderStatus = S.TRADED, **kw: object) -> OrderContent:
+    legs = (LegContent(T, S.PENDING, 3520.0, 10), LegContent(SL, S.PENDING, 3490.0, 10))
+    order = limit(
+        status,
+        security_id="11536",
+        price=3500.0,
+        product_type=ProductType.BO,
+        bo_profit_value=20.0,
+        bo_stop_loss_value=10.0,
+        filled_qty=10 if status is S.TRADED else 0,
+        legs=legs,
+    )
+    return replace(order, **kw)  # type: ignore[arg-type]
+
+
+def leg_moved(order: OrderContent, leg: LegName, **kw: object) -> OrderContent:
+    legs = tuple(replace(x, **kw) if x.leg is leg else x for x in order.legs)  # type: ignore[arg-type]
+    return replace(order, legs=legs)
+
+
+HALF = follower(multiplier=0.5)
+DOUBLE = follower(multiplier=2.0)
+FIXED_3 = follower(SizingMode.FIXED, quantity=3)
+
+#: (id, leader, copy, follower, recorded reason, verdict, words in the reasons)
+CASES = [
+    ("same open limit", limit(), limit(), follower(), None, Verdict.OK, ""),
+    ("scaled x2", limit(), limit(quantity=20), DOUBLE, None, Verdict.OK, ""),
+    ("fixed size", limit(), limit(quantity=3), FIXED_3, None, Verdict.OK, ""),
+    (
+        "quantity not scaled",
+        limit(),
+        limit(quantity=10),
+        DOUBLE,
+        None,
+        Verdict.WRONG,
+        "quantity 10 != 20",
+    ),
+    (
+        "price not moved",
+        limit(price=1510.0),
+        limit(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "price 1500 != the leader's 1510",
+    ),
+    (
+        "trigger not moved",
+        limit(order_type=OrderType.STOP_LOSS_MARKET, price=0.0, trigger_price=1480.0),
+        limit(order_type=OrderType.STOP_LOSS_MARKET, price=0.0, trigger_price=1470.0),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "trigger 1470 != the leader's 1480",
+    ),
+    (
+        "order type not changed",
+        limit(order_type=OrderType.STOP_LOSS, trigger_price=1490.0),
+        limit(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "order type LIMIT != STOP_LOSS",
+    ),
+    (
+        "validity not changed",
+        limit(validity=Validity.IOC),
+        limit(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "validity DAY != IOC",
+    ),
+    (
+        "an after-market order copied as a regular one",
+        limit(after_market=True),
+        limit(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "after-market (AMO) False != the leader's True",
+    ),
+    (
+        "a market order's price is not compared",
+        limit(order_type=OrderType.MARKET, price=0.0, status=S.TRADED, filled_qty=10),
+        limit(order_type=OrderType.MARKET, price=1601.0, status=S.TRADED, filled_qty=10),
+        follower(),
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "copy cancelled while the leader order is open (a restart, by hand)",
+        limit(),
+        limit(status=S.CANCELLED),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "copy CANCELLED while the leader order is PENDING",
+    ),
+    (
+        "copy still open beside a cancelled leader order",
+        limit(status=S.CANCELLED),
+        limit(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "copy still PENDING while the leader order is CANCELLED",
+    ),
+    (
+        "no copy of a cancelled unfilled leader order",
+        limit(status=S.CANCELLED),
+        None,
+        follower(),
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "copy filled less than the leader's, scaled",
+        limit(status=S.TRADED, filled_qty=10),
+        limit(status=S.TRADED, quantity=10, filled_qty=10),
+        DOUBLE,
+        None,
+        Verdict.WRONG,
+        "filled 10 != 20",
+    ),
+    (
+        "copy filled beyond a leader order cut below it: rest still open",
+        limit(quantity=4),
+        limit(status=S.PART_TRADED, quantity=10, filled_qty=6),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "quantity 10 != 4",
+    ),
+    (
+        "leader cancelled after a partial fill: the copy keeps the scaled fill",
+        limit(status=S.CANCELLED, filled_qty=4),
+        limit(status=S.CANCELLED, quantity=20, filled_qty=8),
+        DOUBLE,
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "below one lot, still: by design",
+        limit(quantity=1),
+        None,
+        HALF,
+        "sized below one lot (0.5 < 1)",
+        Verdict.BY_DESIGN,
+        "sized below one lot",
+    ),
+    (
+        "below one lot no longer holds once the leader raised the order",
+        limit(quantity=6),
+        None,
+        HALF,
+        "sized below one lot (0.5 < 1)",
+        Verdict.WRONG,
+        "the recorded reason no longer holds: sized below one lot",
+    ),
+    (
+        "cut below one lot, then raised again: the cancelled copy is wrong",
+        limit(quantity=8),
+        limit(status=S.CANCELLED, quantity=2),
+        HALF,
+        None,
+        Verdict.WRONG,
+        "copy CANCELLED while the leader order is PENDING",
+    ),
+    (
+        "filtered out: by design",
+        limit(),
+        None,
+        follower(filters=FiltersConfig(security_ids=frozenset({"2885"}))),
+        "filtered: security 1333",
+        Verdict.BY_DESIGN,
+        "filtered: security 1333",
+    ),
+    (
+        "an open copy despite a filter",
+        limit(),
+        limit(),
+        follower(filters=FiltersConfig(security_ids=frozenset({"2885"}))),
+        None,
+        Verdict.WRONG,
+        "still open although filtered",
+    ),
+    (
+        "capped quantity is the right quantity",
+        limit(),
+        limit(quantity=4),
+        follower(caps=CapsConfig(max_order_quantity=4)),
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "a finished order the policy did not replay: by design",
+        limit(status=S.TRADED, filled_qty=10),
+        None,
+        follower(),
+        "found only by reconcile (TRADED); policy copy_open",
+        Verdict.BY_DESIGN,
+        "policy copy_open",
+    ),
+    (
+        "no copy of an open leader order, no reason",
+        limit(),
+        None,
+        follower(),
+        None,
+        Verdict.WRONG,
+        "no copy while the leader order is PENDING",
+    ),
+    (
+        "capital follower whose balance was unknown: the reason no longer holds",
+        limit(quantity=5),
+        None,
+        follower(SizingMode.CAPITAL),
+        "capital sizing: balance unknown",
+        Verdict.WRONG,
+        "the recorded reason no longer holds",
+    ),
+    (
+        "super order: same legs",
+        super_order(),
+        super_order(),
+        follower(),
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "super order: target moved with the entry pending, not copied",
+        leg_moved(super_order(), T, price=3530.0),
+        super_order(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "target leg at 3520 != the leader's 3530",
+    ),
+    (
+        "super order: trailing jump added, not copied",
+        leg_moved(super_order(S.TRADED, filled_qty=10), SL, trailing_jump=5.0),
+        super_order(S.TRADED, filled_qty=10),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "stop-loss leg trailing jump 0 != the leader's 5",
+    ),
+    (
+        "super order closed on both sides: the legs' levels no longer matter",
+        leg_moved(super_order(S.CLOSED, filled_qty=10), T, status=S.TRADED, price=3530.0),
+        leg_moved(super_order(S.CLOSED, filled_qty=10), T, status=S.TRADED),
+        follower(),
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "super order: the copy's stop still open after the leader's was cancelled",
+        leg_moved(super_order(S.TRADED, filled_qty=10), SL, status=S.CANCELLED),
+        super_order(S.TRADED, filled_qty=10),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "stop-loss leg PENDING while the leader's is CANCELLED",
+    ),
+    ("bracket order: same legs", bo(), bo(), follower(), None, Verdict.OK, ""),
+    (
+        "bracket order: the leader's two exits both filled (no OCO), the copy's once",
+        leg_moved(leg_moved(bo(), T, status=S.TRADED), SL, status=S.TRADED),
+        leg_moved(leg_moved(bo(), T, status=S.TRADED), SL, status=S.CANCELLED),
+        follower(),
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "bracket order: the copy's stop cancelled while its target still waits",
+        bo(),
+        leg_moved(bo(), SL, status=S.CANCELLED),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "stop-loss leg CANCELLED while the leader's is PENDING",
+    ),
+    (
+        "bracket order: stop moved by the leader, not on the copy",
+        leg_moved(bo(), SL, price=3495.0),
+        bo(),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "stop-loss leg at 3490 != the leader's 3495",
+    ),
+    (
+        "bracket order: the copy's entry filled without legs",
+        bo(),
+        replace(bo(), legs=()),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "no target leg",
+    ),
+    (
+        "bracket order: target value differs while the entries wait",
+        bo(S.PENDING),
+        bo(S.PENDING, bo_profit_value=25.0),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "bracket target value 25 != the leader's 20",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("leader", "copy", "who", "recorded", "verdict", "words"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_a_copy_is_judged_by_its_content_against_the_leaders_order_scaled(
+    leader, copy, who, recorded, verdict, words
+):
+    ctx = SizingContext(lot_sizes={}, balances={"leader": 1e6, "ana": 1e6})
+    judged = judge_copy(leader, copy, who, ctx, recorded)
+    assert judged.verdict is verdict, judged
+    assert words in judged.text(), judged
+
+
+def test_an_unknown_lot_is_no_reason_to_cancel_and_leaves_the_quantity_unchecked():
+    fno = limit(exchange_segment=ExchangeSegment.NSE_FNO, security_id="52175", quantity=130)
+    cancelled = judge_copy(fno, replace(fno, status=S.CANCELLED), follower(), EQ)
+    assert cancelled.verdict is Verdict.WRONG
+    assert "copy CANCELLED while the leader order is PENDING" in cancelled.text()
+    open_copy = judge_copy(fno, replace(fno, quantity=65), follower(), EQ)
+    assert open_copy.verdict is Verdict.OK
+    assert "quantity not checked: lot size unknown" in open_copy.text()
+    known = SizingContext(lot_sizes={("NSE_FNO", "52175"): 65}, balances={})
+    assert judge_copy(fno, replace(fno, quantity=65), follower(), known).verdict is Verdict.WRONG
+    # an unknown lot does not undo a decision: a finished order the policy did not replay
+    policy = "found only by reconcile (TRADED); policy copy_open"
+    traded = replace(fno, status=S.TRADED, filled_qty=130)
+    assert judge_copy(traded, None, follower(), EQ, policy).verdict is Verdict.BY_DESIGN
+
+
+def test_a_capital_follower_is_sized_from_the_balances():
+    carol = follower(SizingMode.CAPITAL)
+    leader = limit(quantity=5)
+    ctx = SizingContext(lot_sizes={}, balances={"leader": 2e6, "ana": 1e6})
+    assert judge_copy(leader, replace(leader, quantity=2), carol, ctx).verdict is Verdict.OK
+    unknown = judge_copy(leader, None, carol, EQ, "capital sizing: balance unknown")
+    assert unknown.verdict is Verdict.WRONG  # a missing fact never excuses a missing copy
+
+
+SKIPS = [
+    (limit(), follower(filters=FiltersConfig(security_ids=frozenset({"9"})))),
+    (limit(), follower(filters=FiltersConfig(products=frozenset({ProductType.CNC})))),
+    (
+        limit(),
+        follower(filters=FiltersConfig(exchange_segments=frozenset({ExchangeSegment.BSE_EQ}))),
+    ),
+    (limit(quantity=1), HALF),
+    (limit(), follower(caps=CapsConfig(max_order_value_inr=100.0))),
+    (limit(exchange_segment=ExchangeSegment.NSE_FNO), follower()),
+    (limit(), follower(SizingMode.CAPITAL)),
+]
+
+
+@pytest.mark.parametrize(("leader", "who"), SKIPS)
+def test_every_reason_the_engines_sizing_gives_is_known_as_a_sizing_reason(leader, who):
+    reason = desired_intent(leader.as_snapshot(), who, EQ).skip_reason
+    assert reason is not None
+    assert is_sizing_reason(reason), reason
+
+
+def test_the_reconcile_policys_reason_is_not_a_sizing_reason():
+    assert not is_sizing_reason("found only by reconcile (TRADED); policy copy_open")
+
+
+def test_the_simulators_admin_view_is_read_with_legs_and_the_requested_order_type():
+    entry = {
+        "orderId": "9",
+        "orderStatus": "TRADED",
+        "transactionType": "BUY",
+        "exchangeSegment": "NSE_EQ",
+        "productType": "BO",
+        "orderType": "LIMIT",
+        "requestedOrderType": "LIMIT",
+        "validity": "DAY",
+        "securityId": "11536",
+        "quantity": 2,
+        "filledQty": 2,
+        "price": 3500.0,
+        "boProfitValue": 20.0,
+        "boStopLossValue": 10.0,
+        "correlationId": None,
+        "legName": None,
+        "parentOrderId": None,
+    }
+    target = {**entry, "orderId": "10", "orderStatus": "PENDING", "legName": "TARGET_LEG"}
+    target |= {"parentOrderId": "9", "price": 3520.0, "filledQty": 0}
+    stop = {**target, "orderId": "11", "legName": "STOP_LOSS_LEG", "price": 0.0}
+    stop |= {"orderType": "STOP_LOSS_MARKET", "requestedOrderType": "STOP_LOSS_MARKET"}
+    stop["triggerPrice"] = 3490.0
+    market = {**entry, "orderId": "12", "productType": "INTRADAY", "orderType": "LIMIT"}
+    market |= {"requestedOrderType": "MARKET", "price": 1601.0}
+
+    contents = admin_contents([entry, target, stop, market])
+
+    assert sorted(contents) == ["12", "9"]
+    bracket = contents["9"]
+    assert [(leg.leg, leg.price, leg.quantity) for leg in bracket.legs] == [
+        (T, 3520.0, 2),
+        (SL, 3490.0, 2),
+    ]
+    assert contents["12"].order_type is OrderType.MARKET
