@@ -17,7 +17,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from actors.leader_feed import LOT_SIZES_MARK, parse_lot_sizes
 from actors.sizing import SizingContext
+from actors.snapshots import bracket_parents
 from copytrader.book_diff import BookDiff, diff_books
 from copytrader.checker import CheckResult, check_books
 from copytrader.config import AccountConfig, Config, FollowerConfig
@@ -224,6 +226,10 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
     try:
         intents = journal.intents()
         all_snapshots = journal.leader_snapshots()
+        # what the engine sized with: the lots it journaled (they outlive a restart), then the
+        # ones the kept socket frames name
+        lot_sizes = {**parse_lot_sizes(journal.get_mark("leader", LOT_SIZES_MARK))}
+        lot_sizes.update(_lot_sizes(all_snapshots))
     finally:
         journal.close()
     snapshots = {s.leader_order_id: s for s in all_snapshots if s.leg_name in ("", "ENTRY_LEG")}
@@ -250,14 +256,19 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
             snapshots,
             [f for f in cfg.followers if f.enabled],
             str(cfg.engine.reconcile_policy),
-            ctx=SizingContext(lot_sizes=_lot_sizes(all_snapshots), balances=balances),
+            ctx=SizingContext(lot_sizes=lot_sizes, balances=balances),
             leader_supers=leader_supers,
             follower_supers=supers,
-            leader_leg_parents={
-                s.leader_order_id: s.parent_order_id
-                for s in all_snapshots
-                if s.leg_name and s.parent_order_id and s.parent_order_id != s.leader_order_id
-            },
+            # a leader's BO/CO legs carry no correlationId when it trades from Dhan's app: the
+            # journal's link (from the socket), else the book's shape, as the engine links them
+            leader_leg_parents=bracket_parents(
+                leader_book,
+                {
+                    s.leader_order_id: s.parent_order_id
+                    for s in all_snapshots
+                    if s.leg_name and s.parent_order_id and s.parent_order_id != s.leader_order_id
+                },
+            ),
         )
         check.wrong = diff.wrong
         diff.notes += [
