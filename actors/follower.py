@@ -572,7 +572,19 @@ class FollowerActor(SupervisedActor):
         self.book.invalidate()
         self._count(Action.CANCEL, "ok", started)
         # the final status (cancelled, or traded in the meantime) comes from the next lookup
-        order = self._fetch(intent)
+        try:
+            order = self._fetch(intent)
+        except errors.DhanError as exc:
+            # the cancel went through; only its final status is unknown: look it up later
+            self._lookup_failed(exc)
+            self.journal.transition(
+                intent.id,
+                IntentState.UNKNOWN,
+                expect_from=IntentState.CANCELLING,
+                reason="cancel sent; the lookup of its final status failed",
+            )
+            self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
+            return
         if order is not None:
             self._settle_from_order(intent, order)
         else:
@@ -634,7 +646,12 @@ class FollowerActor(SupervisedActor):
             )
         else:
             # a refused modify/cancel: usually the order traded or ended meanwhile
-            order = self._fetch(intent)
+            try:
+                order = self._fetch(intent)
+            except errors.DhanError as lookup_exc:
+                # unknown for now: the next book refresh (or the next try) settles it
+                self._lookup_failed(lookup_exc)
+                order = None
             if order is not None and order.order_status.is_terminal:
                 self._settle_from_order(intent, order)
                 return
@@ -671,6 +688,12 @@ class FollowerActor(SupervisedActor):
                 "follower %s: lookup of %s failed: %s", self.name, intent.correlation_id, exc
             )
             raise
+
+    def _lookup_failed(self, exc: errors.DhanError) -> None:
+        """A lookup that failed is an unknown outcome to retry later, never a crash; a
+        rejected token pauses the follower as it does for any call."""
+        if isinstance(exc, errors.AuthError):
+            self._pause(f"token rejected during lookup ({exc.code})")
 
     def _lookup(self, intent: Intent) -> None:
         """Resolve an UNKNOWN intent: found -> settle; absent -> PLANNED (resend, same id)."""

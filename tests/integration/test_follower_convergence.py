@@ -1,0 +1,53 @@
+"""A follower converges to its leader where it used to give up (issue 19).
+
+Each test drives the leader through the simulator's REST API and checks the follower's book at
+the broker: the copy's content (status, quantity, filled quantity), not merely that it exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dhansim import Simulator
+from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+
+
+def test_a_failed_lookup_after_a_cancel_neither_crashes_the_follower_nor_leaves_its_copy_open(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("lookfail", "1200000701")
+    sim.admin.set_ltp("NSE_EQ", "1333", 1000.0)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        oids = [
+            rig.leader.place_order(limit_buy(quantity=1 + i, price=900.0 + i)).order_id
+            for i in range(3)
+        ]
+        for oid in oids:
+            rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        # every lookup by correlationId fails (a transient 500); the cancels themselves work
+        sim.admin.set_faults(
+            {
+                "accounts": [f.client_id],
+                "per_endpoint": {"GET /orders/external/{correlation_id}": {"error_5xx_p": 1.0}},
+            }
+        )
+        for oid in oids:
+            rig.leader.cancel_order(oid)
+        for oid in oids:
+            rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "CANCELLED")
+        wait_until(
+            lambda: {i.state for i in rig.engine.journal.intents(f.name)} == {"UNKNOWN"},
+            what="the copies' final status waiting for a lookup",
+        )
+        sim.admin.clear_faults()
+        wait_until(
+            lambda: {i.state for i in rig.engine.journal.intents(f.name)} == {"DONE"},
+            what="the lookups settle the cancelled copies",
+        )
+        assert [r for r in rig.engine.journal.restarts() if f.name in r.actor] == []
+        # and it still copies
+        new = rig.leader.place_order(limit_buy(quantity=2, price=950.0)).order_id
+        rig.wait_copies(new, lambda _f, c: len(c) == 1 and c[0]["quantity"] == 2)
+    finally:
+        rig.stop()
