@@ -655,7 +655,7 @@ class FollowerActor(SupervisedActor):
             if order is not None and order.order_status.is_terminal:
                 self._settle_from_order(intent, order)
                 return
-            self.journal.transition(
+            moved = self.journal.transition(
                 intent.id,
                 IntentState.WORKING,
                 expect_from=intent.state,
@@ -664,7 +664,13 @@ class FollowerActor(SupervisedActor):
                 else intent.applied_version,
                 error_code=exc.code,
                 error_message=exc.message[:500],
+                # what the copy has filled decides the next step: a modify refused because
+                # the leader cut below our fill ("quantity below traded") means cancel the rest
+                filled_qty=order.filled_qty if order is not None else None,
+                broker_status=order.order_status if order is not None else None,
             )
+            if action is Action.MODIFY and self._decide(moved) is Action.CANCEL:
+                self._converge()  # within a pass: one more pass; else a pass now
 
     def _pause(self, reason: str) -> None:
         if self.paused_reason is None:

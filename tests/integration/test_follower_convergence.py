@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dhan.codes import OrderType, Validity
+from dhan.models import ModifyRequest
 from dhansim import Simulator
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
 
@@ -51,3 +53,35 @@ def test_a_failed_lookup_after_a_cancel_neither_crashes_the_follower_nor_leaves_
         rig.wait_copies(new, lambda _f, c: len(c) == 1 and c[0]["quantity"] == 2)
     finally:
         rig.stop()
+
+
+def test_a_leader_cut_below_what_the_copy_already_filled_cancels_the_rest_of_the_copy(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("cutbelow", "1200000702")
+    sim.admin.set_ltp("NSE_EQ", "11536", 3500.0)
+    # ticks far apart: the copy's fill is learned only from the broker's answer to the modify
+    rig = start_rig(sim, tmp_path, [f], follower_tick_s=60.0)
+    try:
+        oid = rig.leader.place_order(limit_buy("11536", quantity=10, price=3400.0)).order_id
+        rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        (copy,) = rig.follower_copies(f, oid)
+        sim.admin.fill(copy["orderId"], quantity=6, price=3400.0)
+        # the modify to 4 is refused (below the 6 traded): the rest of the copy is cancelled
+        rig.leader.modify_order(oid, limit_modify(quantity=4, price=3400.0))
+        rig.wait_copies(
+            oid,
+            lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "CANCELLED",
+            timeout_s=10.0,
+        )
+        (copy,) = rig.follower_copies(f, oid)
+        assert copy["filledQty"] == 6
+        wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="settled")
+    finally:
+        rig.stop()
+
+
+def limit_modify(quantity: int, price: float) -> ModifyRequest:
+    return ModifyRequest(
+        OrderType.LIMIT, quantity=quantity, price=price, trigger_price=None, validity=Validity.DAY
+    )
