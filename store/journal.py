@@ -314,7 +314,8 @@ class Journal:
     ) -> list[Intent]:
         """The follower's intents that need work, oldest first.
 
-        PLANNED and UNKNOWN; WORKING whose desired fields moved past the applied version; and,
+        PLANNED and UNKNOWN; WORKING whose desired fields moved past the applied version, or
+        whose copy has filled the desired quantity and is still open (its rest is cancelled); and,
         with ``include_in_flight`` (the default, for ``on_start``), SENDING / MODIFYING /
         CANCELLING: found at start they were in flight when the process died, so their
         outcome is unknown and must be looked up before any resend.
@@ -424,6 +425,7 @@ class Journal:
         settled = and_(
             _INTENTS.state == IntentState.WORKING.value,
             _INTENTS.applied_version >= _INTENTS.desired_version,
+            _INTENTS.filled_qty < _INTENTS.quantity,  # else its rest is to be cancelled
         )
         stmt = (
             select(func.count())
