@@ -37,6 +37,7 @@ from store.records import (
     Intent,
     LeaderOrderSnapshot,
     TransitionRequest,
+    is_transient_skip,
     normalise_leg,
 )
 from store.redaction import redact_secrets, redact_text
@@ -90,6 +91,8 @@ _TRANSITION_COLUMNS = (
     "filled_qty",
     "state_reason",
 )
+#: Intents whose copy was never sent: a transient skip may still hold them back.
+_UNSENT = frozenset({IntentState.PLANNED, IntentState.SKIPPED})
 _INTENT_UPDATE = (*DESIRED_ORDER_FIELDS, "desired_version", "state", "state_reason", "updated_at")
 
 
@@ -276,8 +279,11 @@ class HotPath:
                 version, state = 1, new["state"]
             else:
                 wanted = desired_params(intent)
-                if IntentState(row["state"]) in TERMINAL_STATES or _same(row, wanted):
+                row_state = IntentState(row["state"])
+                if row_state in TERMINAL_STATES or _same(row, wanted):
                     continue
+                if is_transient_skip(intent.skip_reason) and row_state not in _UNSENT:
+                    continue  # a fact sizing lacks for now never changes a copy that exists
                 state, reason = row["state"], row["state_reason"]
                 if state == IntentState.PLANNED and intent.skip_reason is not None:
                     state, reason = IntentState.SKIPPED.value, intent.skip_reason

@@ -79,6 +79,18 @@ class LeaderOrderSnapshot:
         return self.status.is_terminal
 
 
+#: A skip reason that starts with this is transient: sizing lacks a fact for now (a balance,
+#: a lot size, a price to value a MARKET order). The skipped copy is re-derived when the fact
+#: arrives (the order's next leader event, or ``Journal.rederive_intents``), and a copy already
+#: at the broker is never changed because of such a reason.
+TRANSIENT_SKIP_PREFIX = "waiting: "
+
+
+def is_transient_skip(reason: str | None) -> bool:
+    """True when ``reason`` says the copy waits for a fact sizing lacks (see above)."""
+    return reason is not None and reason.startswith(TRANSIENT_SKIP_PREFIX)
+
+
 #: The fields of an intent that come from the leader (the "desired" follower order).
 DESIRED_ORDER_FIELDS: tuple[str, ...] = (
     "transaction_type",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from copytrader.config import CapsConfig
 from dhan.codes import OrderType, Validity
 from dhan.models import ModifyRequest
 from dhansim import Simulator
@@ -77,6 +78,27 @@ def test_a_leader_cut_below_what_the_copy_already_filled_cancels_the_rest_of_the
         (copy,) = rig.follower_copies(f, oid)
         assert copy["filledQty"] == 6
         wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="settled")
+    finally:
+        rig.stop()
+
+
+def test_the_order_value_cap_bounds_market_copies_with_and_without_price_protection(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("valcap", "1200000703", caps=CapsConfig(max_order_value_inr=5_000))
+    sim.admin.set_ltp("NSE_EQ", "2885", 1300.0)
+    sim.admin.set_ltp("NSE_EQ", "3045", 800.0)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        for security, ltp, protected in (("2885", 1300.0, True), ("3045", 800.0, False)):
+            sim.admin.set_switches(market_protection=protected)
+            market = limit_buy(security, quantity=20, price=0.0, order_type=OrderType.MARKET)
+            oid = rig.leader.place_order(market).order_id
+            rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "TRADED")
+            (copy,) = rig.follower_copies(f, oid)
+            # at most 5,000 rupees; the band price of a protected order is above the LTP
+            assert 0 < copy["quantity"] * ltp <= 5_000, (security, copy["quantity"])
+            assert copy["quantity"] == (3 if protected else 6)
     finally:
         rig.stop()
 
