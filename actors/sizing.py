@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from copytrader.config import FollowerConfig
 from dhan.codes import ExchangeSegment, OrderStatus
 from dhan.correlation import correlation_id_for
-from store.records import TRANSIENT_SKIP_PREFIX, DesiredIntent, LeaderOrderSnapshot
+from store.records import (
+    BELOW_ONE_LOT_PREFIX,
+    TRANSIENT_SKIP_PREFIX,
+    DesiredIntent,
+    LeaderOrderSnapshot,
+)
 
 #: Segments whose lot size is 1 unless an instrument says otherwise (cash equity).
 _UNIT_LOT_SEGMENTS = frozenset({ExchangeSegment.NSE_EQ, ExchangeSegment.BSE_EQ})
@@ -66,7 +71,7 @@ def follower_quantity(
         return 0, f"unknown sizing mode {sizing.mode!r}"
     qty = _round_to_lot(raw, lot)
     if qty < lot:
-        return 0, f"sized below one lot ({raw:g} < {lot})"
+        return 0, f"{BELOW_ONE_LOT_PREFIX}sized {raw:g} < {lot}"
     return qty, None
 
 
@@ -112,7 +117,7 @@ def _apply_caps(
         if qty * price > caps.max_order_value_inr:
             qty = _round_to_lot(caps.max_order_value_inr / price, lot)
     if qty < lot:
-        return 0, "capped below one lot"
+        return 0, f"{BELOW_ONE_LOT_PREFIX}capped"
     return qty, None
 
 

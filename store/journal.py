@@ -274,6 +274,22 @@ class Journal:
             )
         return claimed if new else None
 
+    def rederive_intents(
+        self,
+        snap: LeaderOrderSnapshot,
+        intents: Sequence[DesiredIntent],
+        touched_out: set[str] | None = None,
+    ) -> None:
+        """Write follower intents derived again from ``snap``, the journaled latest snapshot of
+        its order, without a new leader event: a fact sizing lacked (a balance) has arrived.
+
+        Intents are updated as ``record_leader_snapshot`` updates them (a skipped copy that is
+        now wanted is planned again); none is claimed. ``touched_out`` receives the followers
+        whose intents changed. Every intent must be of ``snap.leader_order_id``.
+        """
+        with self._write() as conn:
+            self._hot.rederive(conn, snap, intents, _now(), touched_out)
+
     def leader_snapshot(
         self, leader_order_id: str, leg_name: str | None = None
     ) -> LeaderOrderSnapshot | None:

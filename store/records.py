@@ -91,6 +91,20 @@ def is_transient_skip(reason: str | None) -> bool:
     return reason is not None and reason.startswith(TRANSIENT_SKIP_PREFIX)
 
 
+#: A skip reason that starts with this: the leader's quantity, scaled (and capped), is below
+#: one lot now. The leader may raise it: the next event sizes the copy again.
+BELOW_ONE_LOT_PREFIX = "below one lot: "
+
+
+def is_revivable_skip(reason: str | None) -> bool:
+    """True when the next leader event re-derives a copy skipped for ``reason``: a transient
+    reason or a size below one lot. Any other skip (a filter, ``reconcile_policy``, a leader
+    order that ended while the follower was disabled) is a decision that stands."""
+    return reason is not None and (
+        reason.startswith(TRANSIENT_SKIP_PREFIX) or reason.startswith(BELOW_ONE_LOT_PREFIX)
+    )
+
+
 #: The fields of an intent that come from the leader (the "desired" follower order).
 DESIRED_ORDER_FIELDS: tuple[str, ...] = (
     "transaction_type",

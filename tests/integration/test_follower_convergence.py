@@ -6,10 +6,13 @@ the broker: the copy's content (status, quantity, filled quantity), not merely t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from copytrader.config import CapsConfig
+from copytrader.config import CapsConfig, SizingConfig, SizingMode
 from dhan.codes import OrderType, Validity
+from dhan.correlation import correlation_id_for
 from dhan.models import ModifyRequest
 from dhansim import Simulator
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
@@ -99,6 +102,82 @@ def test_the_order_value_cap_bounds_market_copies_with_and_without_price_protect
             # at most 5,000 rupees; the band price of a protected order is above the LTP
             assert 0 < copy["quantity"] * ltp <= 5_000, (security, copy["quantity"])
             assert copy["quantity"] == (3 if protected else 6)
+    finally:
+        rig.stop()
+
+
+def test_a_copy_below_one_lot_is_placed_once_the_leader_raises_its_order(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("half", "1200000704", multiplier=0.5)
+    sim.admin.set_ltp("NSE_EQ", "3045", 800.0)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        # skipped at placement (0.5 share), then raised 1 -> 6: a copy of 3
+        a = rig.leader.place_order(limit_buy("3045", quantity=1, price=790.0)).order_id
+        wait_until(
+            lambda: (
+                [i.state for i in rig.engine.journal.intents(f.name, leader_order_id=a)]
+                == ["SKIPPED"]
+            ),
+            what="the copy skipped below one lot",
+        )
+        rig.leader.modify_order(a, limit_modify(quantity=6, price=790.0))
+        rig.wait_copies(
+            a,
+            lambda _f, c: (
+                len(c) == 1 and c[0]["quantity"] == 3 and c[0]["orderStatus"] == "PENDING"
+            ),
+        )
+
+        # a copy of 2, cut below one lot (cancelled), raised to 8: a new copy of 4
+        b = rig.leader.place_order(limit_buy("3045", quantity=4, price=785.0)).order_id
+        rig.wait_copies(b, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        rig.leader.modify_order(b, limit_modify(quantity=1, price=785.0))
+        rig.wait_copies(b, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "CANCELLED")
+        wait_until(
+            lambda: (
+                [i.state for i in rig.engine.journal.intents(f.name, leader_order_id=b)] == ["DONE"]
+            ),
+            what="the cancel of the copy journaled",
+        )
+        rig.leader.modify_order(b, limit_modify(quantity=8, price=785.0))
+        second = correlation_id_for(f.name, b, generation=1)
+
+        def new_copy() -> list[dict[str, Any]]:
+            return [o for o in rig.book(f.client_id) if o.get("correlationId") == second]
+
+        wait_until(
+            lambda: [(o["quantity"], o["orderStatus"]) for o in new_copy()] == [(4, "PENDING")],
+            what="a new copy of 4 under the copy's next correlationId",
+        )
+        wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="settled")
+        (intent,) = rig.engine.journal.intents(f.name, leader_order_id=b)
+        assert intent.correlation_id == second and intent.state == "WORKING"
+    finally:
+        rig.stop()
+
+
+def test_a_capital_follower_copies_once_the_balance_that_failed_at_start_is_read(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = replace(
+        follower_config("carol", "1200000705"),
+        sizing=SizingConfig(mode=SizingMode.CAPITAL, capital_multiplier=1.0),
+    )
+    sim.admin.set_ltp("NSE_EQ", "1333", 1000.0)
+    # the start-up read of the balances fails once (a 500), then the broker is healthy
+    sim.admin.set_faults({"per_endpoint": {"GET /fundlimit": {"error_5xx_p": 1.0}}})
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        sim.admin.clear_faults()
+        oid = rig.leader.place_order(limit_buy(quantity=5, price=990.0)).order_id
+        rig.wait_copies(
+            oid,
+            lambda _f, c: (
+                len(c) == 1 and c[0]["quantity"] == 5 and c[0]["orderStatus"] == "PENDING"
+            ),
+        )
     finally:
         rig.stop()
 
