@@ -62,6 +62,8 @@ MAX_CONVERGE_PASSES = 5
 STAMP_TTL_S = 60.0
 #: Acks of plain places held for one batched write at most; more are written at once.
 MAX_UNJOURNALED_ACKS = 64
+#: The follower's journaled ``enabled`` flag ("1" / "0"), a mark of its account.
+ENABLED_MARK = "enabled"
 
 
 class FollowerActor(SupervisedActor):
@@ -136,6 +138,8 @@ class FollowerActor(SupervisedActor):
         super().on_start()
         self.stale_in_flight = {i.id for i in self.journal.intents(self.name, states=IN_FLIGHT)}
         self._adopt_from_book()
+        # enabled in the config while an earlier run had it disabled: as a SIGHUP would
+        self._record_enabled(was=self.journal.get_mark(self.name, ENABLED_MARK) != "0")
         # a random phase: followers started together would otherwise all refresh at once,
         # holding the GIL together just when a leader event needs it
         tick_s = self.engine.follower_tick_s
@@ -201,13 +205,64 @@ class FollowerActor(SupervisedActor):
             self.metrics.follower_paused.labels(self.name).set(0)
             self._converge()
         elif isinstance(message, SetEnabled):
-            if message.enabled != self.enabled:
+            was = self.enabled
+            if message.enabled != was:
                 self._audit("follower_enabled" if message.enabled else "follower_disabled", {})
             self.enabled = message.enabled
+            self._record_enabled(was=was)
             self._converge()
         else:
             return super().on_receive(message)
         return None
+
+    def _record_enabled(self, *, was: bool) -> None:
+        """Journal the ``enabled`` flag (it outlives a restart); on re-enabling, settle the
+        copies the follower was owed while disabled (``_catch_up_after_disabled``)."""
+        if self.enabled and not was:
+            self._catch_up_after_disabled()
+        if self.enabled != was or self.journal.get_mark(self.name, ENABLED_MARK) is None:
+            self.journal.set_mark(self.name, ENABLED_MARK, "1" if self.enabled else "0")
+
+    def _catch_up_after_disabled(self) -> None:
+        """Apply ``engine.reconcile_policy`` to the copies planned while we were disabled.
+
+        They are PLANNED and were never sent (``attempts`` 0: a copy sent or claimed while we
+        were enabled is owed whatever its leader order did since). As with a leader order found
+        only by a reconcile: ``copy_open`` copies those whose leader order is still open and
+        skips the finished ones (never a market buy at today's price for yesterday's fill),
+        ``copy_all`` copies them all, ``skip`` / ``alert`` none. A skip is a decision: no later
+        leader event revives it.
+        """
+        policy = self.engine.reconcile_policy
+        if policy == "copy_all":
+            return
+        skipped = 0
+        for intent in self.journal.intents(self.name, states=[IntentState.PLANNED]):
+            if intent.attempts:
+                continue
+            snap = self.journal.leader_snapshot(intent.leader_order_id)
+            finished = snap is None or snap.is_terminal
+            if policy == "copy_open" and not finished:
+                continue
+            status = "unknown" if snap is None else str(snap.status)
+            with contextlib.suppress(StaleState):  # claimed or settled meanwhile: theirs
+                self.journal.transition(
+                    intent.id,
+                    IntentState.SKIPPED,
+                    expect_from=IntentState.PLANNED,
+                    reason=f"planned while the follower was disabled (leader order {status});"
+                    f" policy {policy}",
+                )
+                skipped += 1
+        if skipped:
+            logger.warning(
+                "follower %s re-enabled: %d leader orders planned while it was disabled not"
+                " copied (reconcile_policy %s)",
+                self.name,
+                skipped,
+                policy,
+            )
+            self._audit("copies_skipped_after_disable", {"count": skipped, "policy": str(policy)})
 
     def _on_leader_changed(self, message: LeaderChanged) -> None:
         if message.received_ns:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from copytrader.config import CapsConfig, SizingConfig, SizingMode
+from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import OrderType, Validity
 from dhan.correlation import correlation_id_for
 from dhan.models import ModifyRequest
@@ -180,6 +181,81 @@ def test_a_capital_follower_copies_once_the_balance_that_failed_at_start_is_read
         )
     finally:
         rig.stop()
+
+
+def test_re_enabling_a_follower_copies_only_the_leader_orders_still_open(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("dave", "1200000706", enabled=False)
+    sim.admin.set_ltp("NSE_EQ", "2885", 1300.0)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1000.0)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        market = limit_buy("2885", quantity=20, price=0.0, order_type=OrderType.MARKET)
+        filled = rig.leader.place_order(market).order_id
+        crossing = rig.leader.place_order(limit_buy("1333", quantity=5, price=1000.0)).order_id
+        resting = rig.leader.place_order(limit_buy("1333", quantity=3, price=900.0)).order_id
+        journal = rig.engine.journal
+
+        def leader_status(oid: str) -> str:
+            snap = journal.leader_snapshot(oid)
+            return "" if snap is None else str(snap.status)
+
+        wait_until(
+            lambda: (
+                [leader_status(o) for o in (filled, crossing, resting)]
+                == ["TRADED", "TRADED", "PENDING"]
+            ),
+            what="the leader's orders journaled (two filled, one resting)",
+        )
+        sim.admin.set_ltp("NSE_EQ", "2885", 1400.0)  # the market moves on
+
+        rig.engine.reload(replace(rig.cfg, followers=(replace(f, enabled=True),)))
+
+        rig.wait_copies(resting, lambda _f, c: len(c) == 1 and c[0]["quantity"] == 3)
+        wait_until(lambda: journal.unresolved_count() == 0, what="settled")
+        for oid in (filled, crossing):
+            (intent,) = journal.intents(f.name, leader_order_id=oid)
+            assert intent.state == "SKIPPED" and "policy copy_open" in (intent.state_reason or "")
+        # nothing but the resting order's copy was placed
+        assert [o["quantity"] for o in rig.book(f.client_id)] == [3]
+    finally:
+        rig.stop()
+
+
+def test_a_follower_enabled_in_the_config_of_a_restart_copies_only_what_is_still_open(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("erin", "1200000707", enabled=False)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1000.0)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        crossing = rig.leader.place_order(limit_buy("1333", quantity=5, price=1000.0)).order_id
+        resting = rig.leader.place_order(limit_buy("1333", quantity=3, price=900.0)).order_id
+        wait_until(
+            lambda: (
+                len(rig.engine.journal.intents(f.name)) == 2
+                and str(getattr(rig.engine.journal.leader_snapshot(crossing), "status", ""))
+                == "TRADED"
+            ),
+            what="both leader orders journaled",
+        )
+    finally:
+        rig.stop()
+    cfg = replace(rig.cfg, followers=(replace(f, enabled=True),))
+    engine = Engine(cfg, endpoints=BrokerEndpoints(sim.rest_url, sim.order_feed_url)).start()
+    try:
+        wait_until(lambda: engine.ready()[0], what="engine ready")
+        wait_until(
+            lambda: [o["quantity"] for o in sim.admin.orders(f.client_id)] == [3],
+            what="a copy of the resting order only",
+        )
+        (skipped,) = engine.journal.intents(f.name, leader_order_id=crossing)
+        assert skipped.state == "SKIPPED"
+        (copied,) = engine.journal.intents(f.name, leader_order_id=resting)
+        assert copied.state in ("SENDING", "WORKING")
+    finally:
+        engine.stop()
 
 
 def limit_modify(quantity: int, price: float) -> ModifyRequest:
