@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from copytrader.config import FollowerConfig
-from dhan.codes import ExchangeSegment, OrderStatus
+from dhan.codes import ExchangeSegment, OrderStatus, OrderType
 from dhan.correlation import correlation_id_for
 from store.records import (
     BELOW_ONE_LOT_PREFIX,
@@ -184,10 +184,25 @@ def desired_intent(
     )
 
 
+def awaits_acceptance(snap: LeaderOrderSnapshot, follower: FollowerConfig) -> bool:
+    """True while ``follower`` does not copy ``snap`` yet: a MARKET order still in TRANSIT,
+    for a follower with ``copy_market_after_accept`` (its copy would fill at once, and the
+    broker may still reject the leader's order for margin: RMS)."""
+    return (
+        follower.copy_market_after_accept
+        and snap.order_type is OrderType.MARKET
+        and snap.status is OrderStatus.TRANSIT
+    )
+
+
 def desired_intents(
     snap: LeaderOrderSnapshot, followers: Sequence[FollowerConfig], ctx: SizingContext
 ) -> list[DesiredIntent]:
-    """Intents for every follower; exit legs of brackets are the broker's, never placed."""
+    """Intents for every follower; exit legs of brackets are the broker's, never placed.
+
+    A follower that waits for the leader's MARKET order to be accepted gets no intent from
+    its TRANSIT frame: the next frame (PENDING, a fill) creates it, claimed as any new copy.
+    """
     if snap.parent_order_id is not None or snap.leg_name not in ("", "ENTRY_LEG"):
         return []
-    return [desired_intent(snap, f, ctx) for f in followers]
+    return [desired_intent(snap, f, ctx) for f in followers if not awaits_acceptance(snap, f)]

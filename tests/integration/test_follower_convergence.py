@@ -12,11 +12,17 @@ from typing import Any
 
 from copytrader.config import CapsConfig, SizingConfig, SizingMode
 from copytrader.engine import BrokerEndpoints, Engine
-from dhan.codes import OrderType, Validity
+from dhan.codes import OrderType, ProductType, Validity
 from dhan.correlation import correlation_id_for
 from dhan.models import ModifyRequest
 from dhansim import Simulator
-from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+from tests.integration.engine_harness import (
+    LEADER_ID,
+    follower_config,
+    limit_buy,
+    start_rig,
+    wait_until,
+)
 
 
 def test_a_failed_lookup_after_a_cancel_neither_crashes_the_follower_nor_leaves_its_copy_open(
@@ -256,6 +262,75 @@ def test_a_follower_enabled_in_the_config_of_a_restart_copies_only_what_is_still
         assert copied.state in ("SENDING", "WORKING")
     finally:
         engine.stop()
+
+
+def test_a_leader_market_order_rejected_by_rms_is_not_copied_for_a_follower_that_waits(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    waits = follower_config("waits", "1200000708")  # the default: copy_market_after_accept
+    eager = replace(follower_config("eager", "1200000709"), copy_market_after_accept=False)
+    sim.admin.set_ltp("NSE_EQ", "2885", 1300.0)
+    # RMS rejects an order beyond the balance after TRANSIT (a 200, then REJECTED)
+    sim.admin.set_switches(rms_reject_as_order=True)
+    rig = start_rig(sim, tmp_path, [waits, eager], balances={LEADER_ID: 200_000.0})
+    try:
+        market = limit_buy(
+            "2885",
+            quantity=500,
+            price=0.0,
+            order_type=OrderType.MARKET,
+            product_type=ProductType.CNC,
+        )
+        rejected = rig.leader.place_order(market).order_id
+        wait_until(
+            lambda: (
+                str(getattr(rig.engine.journal.leader_snapshot(rejected), "status", ""))
+                == "REJECTED"
+            ),
+            what="the leader's order rejected by RMS",
+        )
+        wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="settled")
+        assert rig.follower_copies(waits, rejected) == []
+        # the eager follower copied the TRANSIT frame: its market copy filled at once (the
+        # documented cost of copy_market_after_accept: false)
+        rig.wait_copies(
+            rejected, lambda _f, c: [o["orderStatus"] for o in c] == ["TRADED"], followers=[eager]
+        )
+
+        # an accepted market order is copied by both, the waiting one after its PENDING frame
+        accepted = rig.leader.place_order(
+            limit_buy(
+                "2885",
+                quantity=100,
+                price=0.0,
+                order_type=OrderType.MARKET,
+                product_type=ProductType.CNC,
+            )
+        ).order_id
+        rig.wait_copies(
+            accepted,
+            lambda _f, c: [(o["quantity"], o["orderStatus"]) for o in c] == [(100, "TRADED")],
+        )
+    finally:
+        rig.stop()
+
+
+def test_an_open_copy_of_a_leader_order_that_ends_rejected_is_cancelled(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("resting", "1200000710")
+    sim.admin.set_ltp("NSE_EQ", "2885", 1300.0)
+    sim.admin.set_switches(rms_reject_as_order=True, exchange_delay_ms=300.0)
+    rig = start_rig(sim, tmp_path, [f], balances={LEADER_ID: 200_000.0})
+    try:
+        # a resting LIMIT beyond the leader's margin: copied on TRANSIT, then the leader's RMS
+        # rejects it -> the copy (still open) is cancelled
+        resting = limit_buy("2885", quantity=500, price=1200.0, product_type=ProductType.CNC)
+        oid = rig.leader.place_order(resting).order_id
+        rig.wait_copies(oid, lambda _f, c: [o["orderStatus"] for o in c] == ["CANCELLED"])
+        assert str(getattr(rig.engine.journal.leader_snapshot(oid), "status", "")) == "REJECTED"
+    finally:
+        rig.stop()
 
 
 def limit_modify(quantity: int, price: float) -> ModifyRequest:

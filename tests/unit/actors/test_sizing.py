@@ -158,3 +158,18 @@ def test_a_market_order_with_no_price_known_is_never_sent_uncapped_but_waits() -
 def test_a_filled_market_order_is_valued_at_its_average_price() -> None:
     filled = replace(market(20, {}), avg_price=800.0, status=OrderStatus.TRADED, filled_qty=20)
     assert desired_intent(filled, VALUE_CAPPED, NO_FACTS).quantity == 6
+
+
+def test_a_market_order_is_copied_once_accepted_unless_the_follower_copies_on_transit() -> None:
+    transit = replace(market(10, {"RefLtp": 100.0}), status=OrderStatus.TRANSIT)
+    waits = follower(MULT)  # the default: copy_market_after_accept
+    eager = replace(follower(MULT), name="g", copy_market_after_accept=False)
+    assert [d.follower for d in desired_intents(transit, [waits, eager], NO_FACTS)] == ["g"]
+    for accepted in (OrderStatus.PENDING, OrderStatus.TRADED, OrderStatus.REJECTED):
+        later = replace(transit, status=accepted)
+        assert [d.follower for d in desired_intents(later, [waits, eager], NO_FACTS)] == ["f", "g"]
+    # a resting order type is copied on TRANSIT: if the leader's is rejected, the copy is cancelled
+    limit = replace(snap(10), status=OrderStatus.TRANSIT)
+    assert [d.follower for d in desired_intents(limit, [waits], NO_FACTS)] == ["f"]
+    rejected = desired_intent(replace(limit, status=OrderStatus.REJECTED), waits, NO_FACTS)
+    assert not rejected.desired_open and rejected.skip_reason is None
