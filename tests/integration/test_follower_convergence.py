@@ -10,6 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from actors.follower import FULL_REFRESH_EVERY_TICKS
+from actors.messages import Tick
+from actors.names import follower_name
 from copytrader.config import CapsConfig, SizingConfig, SizingMode
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import OrderType, ProductType, Validity
@@ -88,6 +91,45 @@ def test_a_leader_cut_below_what_the_copy_already_filled_cancels_the_rest_of_the
         (copy,) = rig.follower_copies(f, oid)
         assert copy["filledQty"] == 6
         wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="settled")
+    finally:
+        rig.stop()
+
+
+def test_a_refused_modify_whose_lookup_fails_neither_crashes_nor_stops_the_cancel_of_the_rest(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("cutlook", "1200000711")
+    sim.admin.set_ltp("NSE_EQ", "11536", 3500.0)
+    rig = start_rig(sim, tmp_path, [f], follower_tick_s=60.0)  # ticks only when told
+    try:
+        oid = rig.leader.place_order(limit_buy("11536", quantity=10, price=3400.0)).order_id
+        rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        (copy,) = rig.follower_copies(f, oid)
+        sim.admin.fill(copy["orderId"], quantity=6, price=3400.0)
+        sim.admin.set_faults(
+            {
+                "accounts": [f.client_id],
+                "per_endpoint": {"GET /orders/external/{correlation_id}": {"error_5xx_p": 1.0}},
+            }
+        )
+        rig.leader.modify_order(oid, limit_modify(quantity=4, price=3400.0))
+        journal = rig.engine.journal
+        wait_until(
+            lambda: (
+                [(i.state, i.error_code) for i in journal.intents(f.name)]
+                == [("WORKING", "DH-905")]
+            ),
+            what="the refused modify recorded although its lookup failed",
+        )
+        sim.admin.clear_faults()
+        assert [r for r in journal.restarts() if f.name in r.actor] == []
+        # the book refresh (every fifth tick) learns the fill: the rest is cancelled
+        assert rig.engine.root is not None
+        for _ in range(FULL_REFRESH_EVERY_TICKS):
+            rig.engine.root.registry.tell(follower_name(f.name), Tick())
+        rig.wait_copies(
+            oid, lambda _f, c: [(o["orderStatus"], o["filledQty"]) for o in c] == [("CANCELLED", 6)]
+        )
     finally:
         rig.stop()
 
