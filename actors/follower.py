@@ -64,6 +64,8 @@ STAMP_TTL_S = 60.0
 MAX_UNJOURNALED_ACKS = 64
 #: The follower's journaled ``enabled`` flag ("1" / "0"), a mark of its account.
 ENABLED_MARK = "enabled"
+#: The reason of an UNKNOWN intent whose cancel went out: its lookup settles our cancel.
+CANCEL_SENT = "cancel sent"
 
 
 class FollowerActor(SupervisedActor):
@@ -636,19 +638,39 @@ class FollowerActor(SupervisedActor):
                 intent.id,
                 IntentState.UNKNOWN,
                 expect_from=IntentState.CANCELLING,
-                reason="cancel sent; the lookup of its final status failed",
+                reason=f"{CANCEL_SENT}; the lookup of its final status failed",
             )
             self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
             return
         if order is not None:
-            self._settle_from_order(intent, order)
+            moved = self._settle_from_order(intent, order)
         else:
-            self.journal.transition(
+            moved = self.journal.transition(
                 intent.id,
                 IntentState.DONE,
                 expect_from=IntentState.CANCELLING,
                 broker_status=OrderStatus.CANCELLED,
             )
+        self._replan_if_overtaken(moved)
+
+    def _replan_if_overtaken(self, cancelled: Intent) -> None:
+        """After our cancel settled: if the leader raised its order again while the cancel was
+        in flight, the copy is wanted again -- a new broker order (``Journal.replan_cancelled``)."""
+        if (
+            cancelled.state is IntentState.DONE
+            and cancelled.desired_open
+            and cancelled.quantity > 0
+            and cancelled.skip_reason is None
+            and cancelled.filled_qty == 0
+            and self.journal.replan_cancelled(cancelled.id) is not None
+        ):
+            logger.info(
+                "follower %s: the leader raised order %s while our copy was being cancelled:"
+                " placing a new copy",
+                self.name,
+                cancelled.leader_order_id,
+            )
+            self._converge()
 
     def _send_failed(
         self, intent: Intent, action: Action, exc: errors.DhanError, started: float
@@ -675,6 +697,10 @@ class FollowerActor(SupervisedActor):
                 expect_from=intent.state,
                 error_code=exc.code,
                 error_message=str(exc)[:500],
+                # the lookup that settles a cancel of ours checks the leader did not overtake it
+                reason=f"{CANCEL_SENT}; its outcome is unknown"
+                if action is Action.CANCEL
+                else None,
             )
             self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
         elif isinstance(exc, errors.NotSent):
@@ -776,12 +802,15 @@ class FollowerActor(SupervisedActor):
                 )
                 self._converge()
             return
-        self._settle_from_order(intent, order)
+        moved = self._settle_from_order(intent, order)
+        if (intent.state_reason or "").startswith(CANCEL_SENT):
+            self._replan_if_overtaken(moved)
 
-    def _settle_from_order(self, intent: Intent, order: Order) -> None:
+    def _settle_from_order(self, intent: Intent, order: Order) -> Intent:
         moved = self.journal.transition(**_settle_args(intent, order))
         if is_bracket(intent) and moved.state is not IntentState.REJECTED:
             self._spawn_bracket(intent)
+        return moved
 
     def _refresh_from_book(self, leader_order_ids: set[str] | None) -> None:
         """Settle our open copies (of these leader orders; None: all) from one book read.

@@ -75,6 +75,7 @@ _AUDIT_KEYS = ("at", "kind", "actor", "account", "payload")
 _INTENT_READ = (
     "id",
     "follower",
+    "leader_order_id",
     "leg",
     "state",
     "state_reason",
@@ -284,6 +285,40 @@ class HotPath:
         ts = self.ts(now)
         self.audit(conn, self._write_intents(conn, snap, intents, now, ts, touched_out=touched_out))
 
+    def replan_cancelled(
+        self, conn: DbapiConnection, intent_id: int, now: datetime
+    ) -> Intent | None:
+        """The body of ``Journal.replan_cancelled``, inside the caller's transaction."""
+        found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
+        if not found:
+            raise IntentNotFound(intent_id)
+        row = found[0]
+        wanted = row["desired_open"] and row["quantity"] > 0 and row["skip_reason"] is None
+        if row["state"] != IntentState.DONE.value or not wanted or not _unfilled_plain_cancel(row):
+            return None
+        changes = _next_broker_order(row)
+        if changes is None:
+            return None
+        ts = self.ts(now)
+        values = {
+            **{name: row[name] for name in _INTENT_REPLACE},
+            **changes,
+            "state": IntentState.PLANNED.value,
+            "state_reason": _REPLANNED,
+            "updated_at": ts,
+        }
+        self.run(conn, self.replace_intent, {**values, "intent_id": intent_id})
+        payload = {
+            "correlation_id": changes["correlation_id"],
+            "leader_order_id": row["leader_order_id"],
+            "leg": row["leg"],
+            "state": IntentState.PLANNED.value,
+            "desired_version": row["desired_version"],
+            "event": "cancelled while the leader raised its order",
+        }
+        self.audit(conn, [self.audit_row(ts, "intent_replanned", row["follower"], payload)])
+        return intent_from_row({**row, **values, "updated_at": now})
+
     def _write_intents(
         self,
         conn: DbapiConnection,
@@ -355,25 +390,11 @@ class HotPath:
                 elif row_state is IntentState.DONE and sendable and _replaceable(row):
                     # we cancelled the copy because the leader went below one lot (or lacked a
                     # fact); the leader wants it again: a new broker order under a new id
-                    generation = generation_of(row["correlation_id"]) + 1
-                    if generation > MAX_GENERATION:
+                    next_order = _next_broker_order(row)
+                    if next_order is None:
                         continue
                     state, reason, kind = IntentState.PLANNED.value, _REPLANNED, "intent_replanned"
-                    changes = {
-                        "correlation_id": correlation_id_for(
-                            intent.follower,
-                            intent.leader_order_id,
-                            intent.leg,
-                            generation=generation,
-                        ),
-                        "broker_order_id": None,
-                        "broker_status": None,
-                        "filled_qty": 0,
-                        "applied_version": 0,
-                        "modifications": 0,
-                        "error_code": None,
-                        "error_message": None,
-                    }
+                    changes = next_order
                     update_row = replaces
                 elif row_state in TERMINAL_STATES:
                     continue
@@ -588,6 +609,37 @@ def transition_changes(request: TransitionRequest) -> dict[str, Any]:
     return {k: v for k, v in changes.items() if v is not None}
 
 
+def _next_broker_order(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The columns that give ``row``'s copy a new broker order under its next correlationId
+    generation; None when it has had ``MAX_GENERATION`` re-placements already."""
+    generation = generation_of(row["correlation_id"]) + 1
+    if generation > MAX_GENERATION:
+        return None
+    return {
+        "correlation_id": correlation_id_for(
+            row["follower"], row["leader_order_id"], row["leg"], generation=generation
+        ),
+        "broker_order_id": None,
+        "broker_status": None,
+        "filled_qty": 0,
+        "applied_version": 0,
+        "modifications": 0,
+        "error_code": None,
+        "error_message": None,
+    }
+
+
+def _unfilled_plain_cancel(row: dict[str, Any]) -> bool:
+    """A plain copy (a bracket's legs belong to its first order) that ended unfilled."""
+    return (
+        not row["filled_qty"]
+        and row["broker_status"] in _REPLACEABLE_STATUS
+        and row["product_type"] not in _BRACKET_PRODUCTS
+        and row["target_price"] is None
+        and row["stop_loss_price"] is None
+    )
+
+
 def _replaceable(row: dict[str, Any]) -> bool:
     """True when a DONE copy may get a new broker order: a plain order (a bracket's legs belong
     to its first order) that we cancelled, unfilled, because its leader order was below one
@@ -596,11 +648,7 @@ def _replaceable(row: dict[str, Any]) -> bool:
     return (
         not bool(row["desired_open"])
         and is_revivable_skip(row["skip_reason"])
-        and not row["filled_qty"]
-        and row["broker_status"] in _REPLACEABLE_STATUS
-        and row["product_type"] not in _BRACKET_PRODUCTS
-        and row["target_price"] is None
-        and row["stop_loss_price"] is None
+        and _unfilled_plain_cancel(row)
     )
 
 

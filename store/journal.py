@@ -427,6 +427,18 @@ class Journal:
         with self._write() as conn:
             return self._hot.transitions(conn, requests, _now())
 
+    def replan_cancelled(self, intent_id: int) -> Intent | None:
+        """Plan a new broker order for a copy whose cancel the leader overtook.
+
+        For the follower that has just settled its own cancel of ``intent_id``: when the leader
+        raised its order again while the cancel was in flight, the journaled desired order is
+        wanted again but the copy is DONE. If it is a plain copy that ended unfilled, it becomes
+        PLANNED under its next correlationId generation (as a leader event does it: see
+        ``store.states``) and is returned; otherwise nothing changes and None is returned.
+        """
+        with self._write() as conn:
+            return self._hot.replan_cancelled(conn, intent_id, _now())
+
     def increment_modifications(self, intent_id: int) -> int:
         """Count one more modify request for this intent's order; returns the new count."""
         with self._write() as conn:

@@ -30,6 +30,10 @@ follower is level-triggered (desired = f(leader), derived again on every leader 
                          lot, and the leader raised its order again: a new broker order under
                          the copy's next correlationId generation (``dhan.correlation``)
 
+    DONE    -> PLANNED   the same, when the leader raised its order while our cancel was in
+                         flight (``Journal.replan_cancelled``, asked by the follower that
+                         settled its cancel)
+
 Other skips (filters, ``reconcile_policy``, a follower re-enabled after the order ended) and
 other DONE copies (filled, cancelled by the leader or by hand) stay as they are.
 """

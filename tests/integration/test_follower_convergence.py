@@ -207,6 +207,48 @@ def test_a_copy_below_one_lot_is_placed_once_the_leader_raises_its_order(
         rig.stop()
 
 
+def test_a_leader_raise_that_overtakes_our_cancel_of_the_copy_gets_a_new_copy(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("overtaken", "1200000712", multiplier=0.5)
+    sim.admin.set_ltp("NSE_EQ", "3045", 800.0)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        oid = rig.leader.place_order(limit_buy("3045", quantity=4, price=785.0)).order_id
+        rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        # our cancel takes a while to be answered
+        sim.admin.set_faults(
+            {
+                "accounts": [f.client_id],
+                "per_endpoint": {"DELETE /orders/{order_id}": {"latency_ms": 700.0}},
+            }
+        )
+        rig.leader.modify_order(oid, limit_modify(quantity=1, price=785.0))  # bob: 0.5 -> cancel
+        journal = rig.engine.journal
+        wait_until(
+            lambda: [i.state for i in journal.intents(f.name)] == ["CANCELLING"],
+            what="our cancel in flight",
+        )
+        rig.leader.modify_order(oid, limit_modify(quantity=8, price=785.0))  # bob: 4
+        second = correlation_id_for(f.name, oid, generation=1)
+        wait_until(
+            lambda: (
+                [
+                    (o["quantity"], o["orderStatus"])
+                    for o in rig.book(f.client_id)
+                    if o.get("correlationId") == second
+                ]
+                == [(4, "PENDING")]
+            ),
+            what="a new copy of 4 after the cancel settled",
+        )
+        sim.admin.clear_faults()
+        (first,) = rig.follower_copies(f, oid)
+        assert first["orderStatus"] == "CANCELLED"
+    finally:
+        rig.stop()
+
+
 def test_a_capital_follower_copies_once_the_balance_that_failed_at_start_is_read(
     sim: Simulator, tmp_path: Path
 ) -> None:

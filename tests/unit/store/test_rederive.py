@@ -162,3 +162,33 @@ def test_rederiving_plans_a_copy_that_waited_for_a_balance(journal: Journal) -> 
 
     (intent,) = journal.intents("f1")
     assert intent.state is S.PLANNED and intent.quantity == 10 and touched == {"f1"}
+
+
+def test_a_copy_whose_cancel_the_leader_overtook_is_planned_again_under_a_new_id(
+    journal: Journal,
+) -> None:
+    intent_id = working_copy(journal)
+    journal.record_leader_snapshot(snapshot("L1", quantity=1), [below_one_lot()])
+    journal.transition(intent_id, S.CANCELLING)
+    # the leader raises its order while our cancel is in flight
+    journal.record_leader_snapshot(snapshot("L1", quantity=8), [desired("f1", quantity=4)])
+    journal.transition(intent_id, S.DONE, broker_status=OrderStatus.CANCELLED)
+
+    again = journal.replan_cancelled(intent_id)
+
+    assert again is not None and again == journal.intent(intent_id)
+    assert again.state is S.PLANNED and again.quantity == 4 and again.broker_order_id is None
+    assert again.correlation_id == correlation_id_for("f1", "L1", generation=1)
+
+
+def test_a_cancelled_copy_that_is_not_wanted_or_filled_is_not_planned_again(
+    journal: Journal,
+) -> None:
+    unwanted = cancelled_below_one_lot(journal)
+    assert journal.replan_cancelled(unwanted) is None
+    assert journal.intent(unwanted).state is S.DONE
+
+    filled = working_copy(journal, "L2")
+    journal.transition(filled, S.CANCELLING)
+    journal.transition(filled, S.DONE, broker_status=OrderStatus.CANCELLED, filled_qty=3)
+    assert journal.replan_cancelled(filled) is None
