@@ -62,6 +62,10 @@ MAX_CONVERGE_PASSES = 5
 STAMP_TTL_S = 60.0
 #: Acks of plain places held for one batched write at most; more are written at once.
 MAX_UNJOURNALED_ACKS = 64
+#: The follower's journaled ``enabled`` flag ("1" / "0"), a mark of its account.
+ENABLED_MARK = "enabled"
+#: The reason of an UNKNOWN intent whose cancel went out: its lookup settles our cancel.
+CANCEL_SENT = "cancel sent"
 
 
 class FollowerActor(SupervisedActor):
@@ -136,6 +140,8 @@ class FollowerActor(SupervisedActor):
         super().on_start()
         self.stale_in_flight = {i.id for i in self.journal.intents(self.name, states=IN_FLIGHT)}
         self._adopt_from_book()
+        # enabled in the config while an earlier run had it disabled: as a SIGHUP would
+        self._record_enabled(was=self.journal.get_mark(self.name, ENABLED_MARK) != "0")
         # a random phase: followers started together would otherwise all refresh at once,
         # holding the GIL together just when a leader event needs it
         tick_s = self.engine.follower_tick_s
@@ -201,13 +207,64 @@ class FollowerActor(SupervisedActor):
             self.metrics.follower_paused.labels(self.name).set(0)
             self._converge()
         elif isinstance(message, SetEnabled):
-            if message.enabled != self.enabled:
+            was = self.enabled
+            if message.enabled != was:
                 self._audit("follower_enabled" if message.enabled else "follower_disabled", {})
             self.enabled = message.enabled
+            self._record_enabled(was=was)
             self._converge()
         else:
             return super().on_receive(message)
         return None
+
+    def _record_enabled(self, *, was: bool) -> None:
+        """Journal the ``enabled`` flag (it outlives a restart); on re-enabling, settle the
+        copies the follower was owed while disabled (``_catch_up_after_disabled``)."""
+        if self.enabled and not was:
+            self._catch_up_after_disabled()
+        if self.enabled != was or self.journal.get_mark(self.name, ENABLED_MARK) is None:
+            self.journal.set_mark(self.name, ENABLED_MARK, "1" if self.enabled else "0")
+
+    def _catch_up_after_disabled(self) -> None:
+        """Apply ``engine.reconcile_policy`` to the copies planned while we were disabled.
+
+        They are PLANNED and were never sent (``attempts`` 0: a copy sent or claimed while we
+        were enabled is owed whatever its leader order did since). As with a leader order found
+        only by a reconcile: ``copy_open`` copies those whose leader order is still open and
+        skips the finished ones (never a market buy at today's price for yesterday's fill),
+        ``copy_all`` copies them all, ``skip`` / ``alert`` none. A skip is a decision: no later
+        leader event revives it.
+        """
+        policy = self.engine.reconcile_policy
+        if policy == "copy_all":
+            return
+        skipped = 0
+        for intent in self.journal.intents(self.name, states=[IntentState.PLANNED]):
+            if intent.attempts:
+                continue
+            snap = self.journal.leader_snapshot(intent.leader_order_id)
+            finished = snap is None or snap.is_terminal
+            if policy == "copy_open" and not finished:
+                continue
+            status = "unknown" if snap is None else str(snap.status)
+            with contextlib.suppress(StaleState):  # claimed or settled meanwhile: theirs
+                self.journal.transition(
+                    intent.id,
+                    IntentState.SKIPPED,
+                    expect_from=IntentState.PLANNED,
+                    reason=f"planned while the follower was disabled (leader order {status});"
+                    f" policy {policy}",
+                )
+                skipped += 1
+        if skipped:
+            logger.warning(
+                "follower %s re-enabled: %d leader orders planned while it was disabled not"
+                " copied (reconcile_policy %s)",
+                self.name,
+                skipped,
+                policy,
+            )
+            self._audit("copies_skipped_after_disable", {"count": skipped, "policy": str(policy)})
 
     def _on_leader_changed(self, message: LeaderChanged) -> None:
         if message.received_ns:
@@ -572,16 +629,48 @@ class FollowerActor(SupervisedActor):
         self.book.invalidate()
         self._count(Action.CANCEL, "ok", started)
         # the final status (cancelled, or traded in the meantime) comes from the next lookup
-        order = self._fetch(intent)
-        if order is not None:
-            self._settle_from_order(intent, order)
-        else:
+        try:
+            order = self._fetch(intent)
+        except errors.DhanError as exc:
+            # the cancel went through; only its final status is unknown: look it up later
+            self._lookup_failed(exc)
             self.journal.transition(
+                intent.id,
+                IntentState.UNKNOWN,
+                expect_from=IntentState.CANCELLING,
+                reason=f"{CANCEL_SENT}; the lookup of its final status failed",
+            )
+            self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
+            return
+        if order is not None:
+            moved = self._settle_from_order(intent, order)
+        else:
+            moved = self.journal.transition(
                 intent.id,
                 IntentState.DONE,
                 expect_from=IntentState.CANCELLING,
                 broker_status=OrderStatus.CANCELLED,
             )
+        self._replan_if_overtaken(moved)
+
+    def _replan_if_overtaken(self, cancelled: Intent) -> None:
+        """After our cancel settled: if the leader raised its order again while the cancel was
+        in flight, the copy is wanted again -- a new broker order (``Journal.replan_cancelled``)."""
+        if (
+            cancelled.state is IntentState.DONE
+            and cancelled.desired_open
+            and cancelled.quantity > 0
+            and cancelled.skip_reason is None
+            and cancelled.filled_qty == 0
+            and self.journal.replan_cancelled(cancelled.id) is not None
+        ):
+            logger.info(
+                "follower %s: the leader raised order %s while our copy was being cancelled:"
+                " placing a new copy",
+                self.name,
+                cancelled.leader_order_id,
+            )
+            self._converge()
 
     def _send_failed(
         self, intent: Intent, action: Action, exc: errors.DhanError, started: float
@@ -608,6 +697,10 @@ class FollowerActor(SupervisedActor):
                 expect_from=intent.state,
                 error_code=exc.code,
                 error_message=str(exc)[:500],
+                # the lookup that settles a cancel of ours checks the leader did not overtake it
+                reason=f"{CANCEL_SENT}; its outcome is unknown"
+                if action is Action.CANCEL
+                else None,
             )
             self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
         elif isinstance(exc, errors.NotSent):
@@ -634,11 +727,16 @@ class FollowerActor(SupervisedActor):
             )
         else:
             # a refused modify/cancel: usually the order traded or ended meanwhile
-            order = self._fetch(intent)
+            try:
+                order = self._fetch(intent)
+            except errors.DhanError as lookup_exc:
+                # unknown for now: the next book refresh (or the next try) settles it
+                self._lookup_failed(lookup_exc)
+                order = None
             if order is not None and order.order_status.is_terminal:
                 self._settle_from_order(intent, order)
                 return
-            self.journal.transition(
+            moved = self.journal.transition(
                 intent.id,
                 IntentState.WORKING,
                 expect_from=intent.state,
@@ -647,7 +745,13 @@ class FollowerActor(SupervisedActor):
                 else intent.applied_version,
                 error_code=exc.code,
                 error_message=exc.message[:500],
+                # what the copy has filled decides the next step: a modify refused because
+                # the leader cut below our fill ("quantity below traded") means cancel the rest
+                filled_qty=order.filled_qty if order is not None else None,
+                broker_status=order.order_status if order is not None else None,
             )
+            if action is Action.MODIFY and self._decide(moved) is Action.CANCEL:
+                self._converge()  # within a pass: one more pass; else a pass now
 
     def _pause(self, reason: str) -> None:
         if self.paused_reason is None:
@@ -672,6 +776,12 @@ class FollowerActor(SupervisedActor):
             )
             raise
 
+    def _lookup_failed(self, exc: errors.DhanError) -> None:
+        """A lookup that failed is an unknown outcome to retry later, never a crash; a
+        rejected token pauses the follower as it does for any call."""
+        if isinstance(exc, errors.AuthError):
+            self._pause(f"token rejected during lookup ({exc.code})")
+
     def _lookup(self, intent: Intent) -> None:
         """Resolve an UNKNOWN intent: found -> settle; absent -> PLANNED (resend, same id)."""
         try:
@@ -692,12 +802,15 @@ class FollowerActor(SupervisedActor):
                 )
                 self._converge()
             return
-        self._settle_from_order(intent, order)
+        moved = self._settle_from_order(intent, order)
+        if (intent.state_reason or "").startswith(CANCEL_SENT):
+            self._replan_if_overtaken(moved)
 
-    def _settle_from_order(self, intent: Intent, order: Order) -> None:
+    def _settle_from_order(self, intent: Intent, order: Order) -> Intent:
         moved = self.journal.transition(**_settle_args(intent, order))
         if is_bracket(intent) and moved.state is not IntentState.REJECTED:
             self._spawn_bracket(intent)
+        return moved
 
     def _refresh_from_book(self, leader_order_ids: set[str] | None) -> None:
         """Settle our open copies (of these leader orders; None: all) from one book read.

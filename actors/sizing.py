@@ -13,9 +13,14 @@ from dataclasses import dataclass, replace
 
 from actors import slicing
 from copytrader.config import FollowerConfig, SizingConfig, SizingMode
-from dhan.codes import ExchangeSegment, OrderStatus
+from dhan.codes import ExchangeSegment, OrderStatus, OrderType
 from dhan.correlation import correlation_id_for
-from store.records import DesiredIntent, LeaderOrderSnapshot
+from store.records import (
+    BELOW_ONE_LOT_PREFIX,
+    TRANSIENT_SKIP_PREFIX,
+    DesiredIntent,
+    LeaderOrderSnapshot,
+)
 
 #: Segments whose lot size is 1 unless an instrument says otherwise (cash equity).
 _UNIT_LOT_SEGMENTS = frozenset({ExchangeSegment.NSE_EQ, ExchangeSegment.BSE_EQ})
@@ -61,14 +66,43 @@ def follower_quantity(
         leader_balance = ctx.balances.get("leader", 0.0)
         follower_balance = ctx.balances.get(follower.name, 0.0)
         if leader_balance <= 0 or follower_balance <= 0:
-            return 0, "capital sizing: balance unknown"
+            return 0, f"{TRANSIENT_SKIP_PREFIX}capital sizing: balance unknown"
         raw = leader_quantity * (follower_balance / leader_balance) * sizing.capital_multiplier
     else:  # pragma: no cover - config validation rejects other modes
         return 0, f"unknown sizing mode {sizing.mode!r}"
     qty = _round_to_lot(raw, lot)
     if qty < lot:
-        return 0, f"sized below one lot ({raw:g} < {lot})"
+        return 0, f"{BELOW_ONE_LOT_PREFIX}sized {raw:g} < {lot}"
     return qty, None
+
+
+#: Frame fields that price a MARKET order: the band price Dhan's market price protection
+#: shows (the order appears as a LIMIT at it; the feed keeps MARKET / 0 for the copies), then
+#: the reference last traded price every order-update frame carries.
+_MARKET_PRICE_FIELDS = ("Price", "price", "RefLtp", "refLtp")
+
+
+def value_price(snap: LeaderOrderSnapshot) -> float:
+    """The price a copy of ``snap`` is valued at for ``caps.max_order_value_inr``; 0.0: none.
+
+    Its limit or trigger price, else the average it filled at, else (a MARKET order) the MPP
+    band price or the reference LTP from the leader's frame. A REST row carries neither.
+    """
+    for known in (snap.price, snap.trigger_price, snap.avg_price):
+        if known > 0:
+            return known
+    for name in _MARKET_PRICE_FIELDS:
+        value = snap.raw.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        if isinstance(value, str):
+            try:
+                parsed = float(value)
+            except ValueError:
+                continue
+            if parsed > 0 and math.isfinite(parsed):
+                return parsed
+    return 0.0
 
 
 def _apply_caps(
@@ -77,14 +111,14 @@ def _apply_caps(
     caps = follower.caps
     if caps.max_order_quantity is not None and qty > caps.max_order_quantity:
         qty = _round_to_lot(caps.max_order_quantity, lot)
-    if (
-        caps.max_order_value_inr is not None
-        and price > 0
-        and qty * price > caps.max_order_value_inr
-    ):
-        qty = _round_to_lot(caps.max_order_value_inr / price, lot)
+    if caps.max_order_value_inr is not None:
+        if price <= 0:
+            # never sent uncapped: the next frame (a price, a fill) sizes it again
+            return 0, f"{TRANSIENT_SKIP_PREFIX}no price to apply caps.max_order_value_inr"
+        if qty * price > caps.max_order_value_inr:
+            qty = _round_to_lot(caps.max_order_value_inr / price, lot)
     if qty < lot:
-        return 0, "capped below one lot"
+        return 0, f"{BELOW_ONE_LOT_PREFIX}capped"
     return qty, None
 
 
@@ -114,15 +148,17 @@ def desired_intent(
     lot = lot_size_for(snap, ctx)
     qty = 0
     if reason is None and lot is None:
-        reason = f"lot size unknown for {snap.exchange_segment}:{snap.security_id}"
+        reason = (
+            f"{TRANSIENT_SKIP_PREFIX}lot size unknown for "
+            f"{snap.exchange_segment}:{snap.security_id}"
+        )
     if reason is None and lot is not None:
         if base_qty <= 0:
             qty, reason = 0, None  # a dead leader order with no fills: nothing to mirror
         else:
             qty, reason = follower_quantity(base_qty, follower, lot, ctx)
             if reason is None:
-                ref_price = snap.price or snap.trigger_price or snap.avg_price
-                qty, reason = _apply_caps(qty, ref_price, follower, lot)
+                qty, reason = _apply_caps(qty, value_price(snap), follower, lot)
     desired_open = reason is None and qty > 0
     return DesiredIntent(
         follower=follower.name,
@@ -151,13 +187,28 @@ def desired_intent(
     )
 
 
+def awaits_acceptance(snap: LeaderOrderSnapshot, follower: FollowerConfig) -> bool:
+    """True while ``follower`` does not copy ``snap`` yet: a MARKET order still in TRANSIT,
+    for a follower with ``copy_market_after_accept`` (its copy would fill at once, and the
+    broker may still reject the leader's order for margin: RMS)."""
+    return (
+        follower.copy_market_after_accept
+        and snap.order_type is OrderType.MARKET
+        and snap.status is OrderStatus.TRANSIT
+    )
+
+
 def desired_intents(
     snap: LeaderOrderSnapshot, followers: Sequence[FollowerConfig], ctx: SizingContext
 ) -> list[DesiredIntent]:
-    """Intents for every follower; exit legs of brackets are the broker's, never placed."""
+    """Intents for every follower; exit legs of brackets are the broker's, never placed.
+
+    A follower that waits for the leader's MARKET order to be accepted gets no intent from
+    its TRANSIT frame: the next frame (PENDING, a fill) creates it, claimed as any new copy.
+    """
     if snap.parent_order_id is not None or snap.leg_name not in ("", "ENTRY_LEG"):
         return []
-    return [desired_intent(snap, f, ctx) for f in followers]
+    return [desired_intent(snap, f, ctx) for f in followers if not awaits_acceptance(snap, f)]
 
 
 def desired_share_intents(

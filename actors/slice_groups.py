@@ -15,7 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from actors import slicing
-from actors.sizing import SizingContext, desired_intents, desired_share_intents
+from actors.sizing import (
+    SizingContext,
+    awaits_acceptance,
+    desired_intents,
+    desired_share_intents,
+)
 from copytrader.config import FollowerConfig
 from store import Journal
 from store.records import DesiredIntent, LeaderOrderSnapshot
@@ -97,6 +102,7 @@ def _intents(
     return [
         intent
         for f in followers
+        if not awaits_acceptance(snap, f)
         for intent in desired_share_intents(snap, f, ctx, prior=prior, freeze_qty=freeze)
     ]
 

@@ -211,6 +211,9 @@ class FollowerConfig:
     caps: CapsConfig = field(default_factory=CapsConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     egress: EgressConfig | None = None
+    #: Copy a leader MARKET order only once the broker accepted it (PENDING or a fill), never
+    #: on its TRANSIT frame: a copy of an order the leader's RMS then rejects is not placed.
+    copy_market_after_accept: bool = True
 
     @property
     def account(self) -> AccountConfig:
@@ -668,7 +671,17 @@ def _filters(node: _Node) -> FiltersConfig:
 
 def _follower(node: _Node) -> FollowerConfig:
     m = node.mapping(
-        ("name", "client_id", "access_token", "enabled", "sizing", "caps", "filters", "egress")
+        (
+            "name",
+            "client_id",
+            "access_token",
+            "enabled",
+            "sizing",
+            "caps",
+            "filters",
+            "egress",
+            "copy_market_after_accept",
+        )
     )
     for key in ("name", "client_id", "access_token", "sizing"):
         if key not in m:
@@ -685,6 +698,7 @@ def _follower(node: _Node) -> FollowerConfig:
         caps=_opt(m, "caps", _caps, CapsConfig()),
         filters=_opt(m, "filters", _filters, FiltersConfig()),
         egress=_opt(m, "egress", _egress, None),
+        copy_market_after_accept=_opt(m, "copy_market_after_accept", _Node.boolean, True),
     )
 
 

@@ -38,17 +38,21 @@ from actors.audit import AuditActor
 from actors.follower import FollowerActor
 from actors.follower_book import FollowerBook
 from actors.leader_feed import FeedStatus, LeaderFeedActor
+from actors.messages import Tick
 from actors.names import AUDIT, LEADER_FEED, LIMITER, follower_name, follower_supervisor_name
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
+from actors.sizing import SizingContext
+from actors.slice_groups import copy_intents
 from copytrader.config import AccountConfig, Config, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.order_feed import OrderFeed
 from dhan.rest import DhanClient
-from store import Journal
+from store import IntentState, Journal
 from store.errors import StoreUnavailable, unavailable_reason
 from store.lease import JournalLease
+from store.records import is_transient_skip
 from supervision import (
     Backoff,
     ChildSpec,
@@ -79,6 +83,11 @@ def store_fault(exc: BaseException) -> str | None:
     if isinstance(exc, StoreUnavailable) or unavailable_reason(exc) is not None:
         return STORE
     return None
+
+
+#: A balance capital sizing needs but could not read is read again after this, doubling up to
+#: ``engine.fund_refresh_s`` while it stays unreadable.
+BALANCE_RETRY_FIRST_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -156,16 +165,50 @@ class Engine:
             connect_timeout_s=b.connect_timeout_s,
         )
 
-    def refresh_balances(self) -> None:
-        """Available balances for capital sizing (leader + capital-mode followers)."""
+    def refresh_balances(self) -> bool:
+        """Available balances for capital sizing (leader + capital-mode followers).
+
+        Returns True when every balance capital sizing needs is known (a failed read keeps the
+        last one). Once the engine runs, a balance that arrives for the first time re-derives
+        the copies that waited for it (``rederive_waiting``).
+        """
         wanted = ["leader"] + [f.name for f in self.followers if f.sizing.mode == "capital"]
         if len(wanted) == 1:
-            return
+            return True
+        missing = [name for name in wanted if name not in self.balances]
         for name in wanted:
             try:
                 self.balances[name] = self.clients[name].fund_limits().available_balance
             except errors.DhanError as exc:
                 logger.warning("balance of %s unavailable: %s", name, exc)
+        if self.root is not None and any(name in self.balances for name in missing):
+            self.rederive_waiting()
+        return all(name in self.balances for name in wanted)
+
+    def rederive_waiting(self) -> None:
+        """Size again every copy skipped for a fact sizing lacked (``waiting: ...``), from its
+        leader order's latest snapshot, and wake the followers whose copies are now wanted."""
+        waiting: dict[str, set[str]] = {}
+        for intent in self.journal.intents(states=[IntentState.SKIPPED]):
+            if is_transient_skip(intent.skip_reason):
+                waiting.setdefault(intent.leader_order_id, set()).add(intent.follower)
+        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
+        touched: set[str] = set()
+        for leader_order_id, names in waiting.items():
+            snap = self.journal.leader_snapshot(leader_order_id)
+            if snap is None:
+                continue
+            followers = [f for f in self.followers if f.name in names]
+            grouped = copy_intents(
+                self.journal, snap, followers, ctx, self.cfg.engine.freeze_quantities
+            )
+            self.journal.record_intents(snap, grouped.intents, touched)
+        if touched:
+            logger.info("copies that waited for a balance sized again for %s", sorted(touched))
+        assert self.root is not None
+        for name in touched:
+            with contextlib.suppress(Exception):  # restarting: it converges from the journal
+                self.root.registry.tell(follower_name(name), Tick())
 
     def _specs(self) -> list[ChildSpec]:
         e = self.cfg.engine
@@ -265,7 +308,7 @@ class Engine:
         self.clients["leader"] = self._client(self.cfg.leader)
         for f in self.followers:
             self.clients[f.name] = self._client(f)
-        self.refresh_balances()
+        balances_known = self.refresh_balances()
         for f in self.followers:
             # a fresh start lifts an old quarantine; series exist at 0 before their first event
             self.journal.set_follower_flag(f.name, False, None)
@@ -285,7 +328,9 @@ class Engine:
         )
         self._subscription = self.root.events.subscribe(self._on_event)
         self.root.start()
-        self._sampler = threading.Thread(target=self._sample, name="engine-sampler", daemon=True)
+        self._sampler = threading.Thread(
+            target=self._sample, args=(balances_known,), name="engine-sampler", daemon=True
+        )
         self._sampler.start()
 
     def stop(self, timeout_s: float = 10.0) -> bool:
@@ -430,16 +475,22 @@ class Engine:
                 self.journal.set_follower_flag(name, True, event.reason[:500])
             logger.error("follower %s quarantined: %s", name, event.reason)
 
-    def _sample(self) -> None:
+    def _sample(self, balances_known: bool = True) -> None:
         """Gauges that are cheaper to sample than to push: inbox depth, unresolved intents;
-        and the balances capital sizing reads, every ``engine.fund_refresh_s``."""
-        next_refresh = time.monotonic() + self.cfg.engine.fund_refresh_s
+        and the balances capital sizing reads, every ``engine.fund_refresh_s`` -- and while one
+        is unknown (a capital-sized copy waits for it) after 1 s, doubling up to that period."""
+        period_s = self.cfg.engine.fund_refresh_s
+        retry_s = BALANCE_RETRY_FIRST_S
+        next_refresh = time.monotonic() + (period_s if balances_known else 0.0)
         while not self._stopping.wait(1.0):
             if self.root is None:
                 continue
             if time.monotonic() >= next_refresh:
-                next_refresh = time.monotonic() + self.cfg.engine.fund_refresh_s
-                self.refresh_balances()
+                if self.refresh_balances():
+                    retry_s, wait_s = BALANCE_RETRY_FIRST_S, period_s
+                else:
+                    wait_s, retry_s = min(retry_s, period_s), retry_s * 2
+                next_refresh = time.monotonic() + wait_s
             for name in self.actor_names():
                 ref = None
                 with contextlib.suppress(Exception):

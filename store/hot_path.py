@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
 
+from dhan.codes import ProductType
+from dhan.correlation import MAX_GENERATION, correlation_id_for, generation_of
 from store.driver import (
     DbapiConnection,
     Driver,
@@ -39,6 +41,8 @@ from store.records import (
     LeaderOrderSnapshot,
     TransitionRequest,
     is_freeze_piece_leg,
+    is_revivable_skip,
+    is_transient_skip,
     normalise_leg,
 )
 from store.redaction import redact_secrets, redact_text
@@ -73,11 +77,14 @@ _AUDIT_KEYS = ("at", "kind", "actor", "account", "payload")
 _INTENT_READ = (
     "id",
     "follower",
+    "leader_order_id",
     "leg",
     "state",
     "state_reason",
     "desired_version",
     "correlation_id",
+    "filled_qty",
+    "broker_status",
     *DESIRED_ORDER_FIELDS,
 )
 #: Columns a transition writes (unchanged ones are written back as read, under the lock).
@@ -93,7 +100,25 @@ _TRANSITION_COLUMNS = (
     "filled_qty",
     "state_reason",
 )
+_BRACKET_PRODUCTS = frozenset({ProductType.BO.value, ProductType.CO.value})
+#: Intents whose copy was never sent: a transient skip may still hold them back.
+_UNSENT = frozenset({IntentState.PLANNED, IntentState.SKIPPED})
 _INTENT_UPDATE = (*DESIRED_ORDER_FIELDS, "desired_version", "state", "state_reason", "updated_at")
+#: A copy planned again after we cancelled its broker order: a new broker order, a new id.
+_INTENT_REPLACE = (
+    *_INTENT_UPDATE,
+    "correlation_id",
+    "broker_order_id",
+    "broker_status",
+    "filled_qty",
+    "applied_version",
+    "modifications",
+    "error_code",
+    "error_message",
+)
+#: Broker statuses of a copy that ended without a fill we could still be holding.
+_REPLACEABLE_STATUS = frozenset({None, "CANCELLED"})
+_REPLANNED = "planned again: the leader's order now wants a copy"
 
 
 class HotPath:
@@ -132,6 +157,11 @@ class HotPath:
             update(FollowerIntent).where(FollowerIntent.id == bindparam("intent_id")),
             dialect,
             _INTENT_UPDATE,
+        )
+        self.replace_intent = compile_for(
+            update(FollowerIntent).where(FollowerIntent.id == bindparam("intent_id")),
+            dialect,
+            _INTENT_REPLACE,
         )
         self.insert_audit = compile_for(insert(AuditEntry).inline(), dialect, _AUDIT_KEYS)
         read_one = select(*FollowerIntent.__table__.c).where(
@@ -259,6 +289,40 @@ class HotPath:
         if audit:
             self.audit(conn, audit)
 
+    def replan_cancelled(
+        self, conn: DbapiConnection, intent_id: int, now: datetime
+    ) -> Intent | None:
+        """The body of ``Journal.replan_cancelled``, inside the caller's transaction."""
+        found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
+        if not found:
+            raise IntentNotFound(intent_id)
+        row = found[0]
+        wanted = row["desired_open"] and row["quantity"] > 0 and row["skip_reason"] is None
+        if row["state"] != IntentState.DONE.value or not wanted or not _unfilled_plain_cancel(row):
+            return None
+        changes = _next_broker_order(row)
+        if changes is None:
+            return None
+        ts = self.ts(now)
+        values = {
+            **{name: row[name] for name in _INTENT_REPLACE},
+            **changes,
+            "state": IntentState.PLANNED.value,
+            "state_reason": _REPLANNED,
+            "updated_at": ts,
+        }
+        self.run(conn, self.replace_intent, {**values, "intent_id": intent_id})
+        payload = {
+            "correlation_id": changes["correlation_id"],
+            "leader_order_id": row["leader_order_id"],
+            "leg": row["leg"],
+            "state": IntentState.PLANNED.value,
+            "desired_version": row["desired_version"],
+            "event": "cancelled while the leader raised its order",
+        }
+        self.audit(conn, [self.audit_row(ts, "intent_replanned", row["follower"], payload)])
+        return intent_from_row({**row, **values, "updated_at": now})
+
     def _write_intents(
         self,
         conn: DbapiConnection,
@@ -278,9 +342,11 @@ class HotPath:
         inserts: list[dict[str, Any]] = []
         inserted: list[tuple[DesiredIntent, dict[str, Any]]] = []
         updates: list[dict[str, Any]] = []
+        replaces: list[dict[str, Any]] = []
         audit: list[dict[str, Any]] = []
         for intent in [*intents, *_unwanted_pieces(intents, existing)]:
             row = existing.get((intent.leader_order_id, intent.follower, normalise_leg(intent.leg)))
+            changes: dict[str, Any] = {}  # columns besides the desired ones (a new broker order)
             if row is None:
                 new = new_intent_params(intent, now)
                 new["created_at"] = new["updated_at"] = ts
@@ -302,15 +368,48 @@ class HotPath:
                 version, state = 1, new["state"]
             else:
                 wanted = desired_params(intent)
-                if IntentState(row["state"]) in TERMINAL_STATES or _same(row, wanted):
+                row_state = IntentState(row["state"])
+                if _same(row, wanted):
                     continue
+                sendable = (
+                    intent.skip_reason is None and intent.desired_open and intent.quantity > 0
+                )
+                update_row = updates
                 state, reason = row["state"], row["state_reason"]
-                if state == IntentState.PLANNED and intent.skip_reason is not None:
-                    state, reason = IntentState.SKIPPED.value, intent.skip_reason
                 version = row["desired_version"] + 1
-                updates.append(
+                kind = "intent_updated"
+                if row_state is IntentState.SKIPPED:
+                    # level-triggered: a skip for a size below one lot or a fact we lacked is
+                    # derived again from every leader event; other skips are decisions
+                    if not is_revivable_skip(row["skip_reason"]):
+                        continue
+                    if sendable:
+                        state, reason, kind = (
+                            IntentState.PLANNED.value,
+                            _REPLANNED,
+                            "intent_replanned",
+                        )
+                    else:
+                        reason = intent.skip_reason or reason
+                elif row_state is IntentState.DONE and sendable and _replaceable(row):
+                    # we cancelled the copy because the leader went below one lot (or lacked a
+                    # fact); the leader wants it again: a new broker order under a new id
+                    next_order = _next_broker_order(row)
+                    if next_order is None:
+                        continue
+                    state, reason, kind = IntentState.PLANNED.value, _REPLANNED, "intent_replanned"
+                    changes = next_order
+                    update_row = replaces
+                elif row_state in TERMINAL_STATES:
+                    continue
+                elif is_transient_skip(intent.skip_reason) and row_state not in _UNSENT:
+                    continue  # a fact sizing lacks for now never changes a copy that exists
+                elif state == IntentState.PLANNED and intent.skip_reason is not None:
+                    state, reason = IntentState.SKIPPED.value, intent.skip_reason
+                update_row.append(
                     {
                         **wanted,
+                        **changes,
                         "intent_id": row["id"],
                         "desired_version": version,
                         "state": state,
@@ -318,9 +417,8 @@ class HotPath:
                         "updated_at": ts,
                     }
                 )
-                kind = "intent_updated"
             payload = {
-                "correlation_id": intent.correlation_id,
+                "correlation_id": changes.get("correlation_id", intent.correlation_id),
                 "leader_order_id": intent.leader_order_id,
                 "leg": normalise_leg(intent.leg),
                 "state": state,
@@ -347,6 +445,8 @@ class HotPath:
                 )
         if updates:
             self.run(conn, self.update_intent, updates)
+        if replaces:
+            self.run(conn, self.replace_intent, replaces)
         return audit
 
     def _inserted_ids(
@@ -549,6 +649,49 @@ def _unwanted_pieces(
             )
         )
     return closing
+
+
+def _next_broker_order(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The columns that give ``row``'s copy a new broker order under its next correlationId
+    generation; None when it has had ``MAX_GENERATION`` re-placements already."""
+    generation = generation_of(row["correlation_id"]) + 1
+    if generation > MAX_GENERATION:
+        return None
+    return {
+        "correlation_id": correlation_id_for(
+            row["follower"], row["leader_order_id"], row["leg"], generation=generation
+        ),
+        "broker_order_id": None,
+        "broker_status": None,
+        "filled_qty": 0,
+        "applied_version": 0,
+        "modifications": 0,
+        "error_code": None,
+        "error_message": None,
+    }
+
+
+def _unfilled_plain_cancel(row: dict[str, Any]) -> bool:
+    """A plain copy (a bracket's legs belong to its first order) that ended unfilled."""
+    return (
+        not row["filled_qty"]
+        and row["broker_status"] in _REPLACEABLE_STATUS
+        and row["product_type"] not in _BRACKET_PRODUCTS
+        and row["target_price"] is None
+        and row["stop_loss_price"] is None
+    )
+
+
+def _replaceable(row: dict[str, Any]) -> bool:
+    """True when a DONE copy may get a new broker order: a plain order (a bracket's legs belong
+    to its first order) that we cancelled, unfilled, because its leader order was below one
+    lot (or sizing lacked a fact) -- not one that filled, nor one cancelled for another cause
+    (the leader's own cancel, or a hand at the broker while the copy was wanted)."""
+    return (
+        not bool(row["desired_open"])
+        and is_revivable_skip(row["skip_reason"])
+        and _unfilled_plain_cancel(row)
+    )
 
 
 def _same(row: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -353,10 +353,11 @@ class Journal:
     ) -> None:
         """Journal intents re-derived for a leader order already journaled, with no new event.
 
-        For a child of a slicing whose share moved because a sibling changed (``snap`` is the
-        order's latest snapshot; audits name its event). Inserted intents are PLANNED, never
-        claimed; changes follow ``record_leader_snapshot``'s rules. ``touched_out`` receives
-        the followers whose intents changed (they need a hint).
+        For a child of a slicing whose share moved because a sibling changed, or when a fact
+        sizing lacked (a balance) has arrived (``snap`` is the order's latest snapshot; audits
+        name its event); a skipped copy that is now wanted is planned again. Inserted intents
+        are PLANNED, never claimed; changes follow ``record_leader_snapshot``'s rules.
+        ``touched_out`` receives the followers whose intents changed (they need a hint).
         """
         with self._write() as conn:
             self._hot.record_intents(conn, snap, intents, _now(), touched_out)
@@ -427,7 +428,8 @@ class Journal:
     ) -> list[Intent]:
         """The follower's intents that need work, oldest first.
 
-        PLANNED and UNKNOWN; WORKING whose desired fields moved past the applied version; and,
+        PLANNED and UNKNOWN; WORKING whose desired fields moved past the applied version, or
+        whose copy has filled the desired quantity and is still open (its rest is cancelled); and,
         with ``include_in_flight`` (the default, for ``on_start``), SENDING / MODIFYING /
         CANCELLING: found at start they were in flight when the process died, so their
         outcome is unknown and must be looked up before any resend.
@@ -523,6 +525,18 @@ class Journal:
         with self._write() as conn:
             return self._hot.transitions(conn, requests, _now())
 
+    def replan_cancelled(self, intent_id: int) -> Intent | None:
+        """Plan a new broker order for a copy whose cancel the leader overtook.
+
+        For the follower that has just settled its own cancel of ``intent_id``: when the leader
+        raised its order again while the cancel was in flight, the journaled desired order is
+        wanted again but the copy is DONE. If it is a plain copy that ended unfilled, it becomes
+        PLANNED under its next correlationId generation (as a leader event does it: see
+        ``store.states``) and is returned; otherwise nothing changes and None is returned.
+        """
+        with self._write() as conn:
+            return self._hot.replan_cancelled(conn, intent_id, _now())
+
     def increment_modifications(self, intent_id: int) -> int:
         """Count one more modify request for this intent's order; returns the new count."""
         with self._write() as conn:
@@ -537,6 +551,7 @@ class Journal:
         settled = and_(
             _INTENTS.state == IntentState.WORKING.value,
             _INTENTS.applied_version >= _INTENTS.desired_version,
+            _INTENTS.filled_qty < _INTENTS.quantity,  # else its rest is to be cancelled
         )
         stmt = (
             select(func.count())

@@ -76,9 +76,15 @@ def intent_by_correlation_id_query() -> Select:
 
 def needing_action_query(include_in_flight: bool) -> Select:
     """``:follower``'s intents that need work, oldest first (``Journal.intents_needing_action``)."""
+    # WORKING needs a step when the leader moved on (desired ahead of applied) or when the
+    # copy has filled what is desired and is still open (the leader cut below our fill: cancel
+    # the rest) -- the fill is learned after the leader's change, from a refresh or a lookup
     behind = and_(
         _INTENTS.state == IntentState.WORKING.value,
-        _INTENTS.desired_version > _INTENTS.applied_version,
+        or_(
+            _INTENTS.desired_version > _INTENTS.applied_version,
+            _INTENTS.filled_qty >= _INTENTS.quantity,
+        ),
     )
     wanted = needing_action_states(include_in_flight)
     return (

@@ -97,6 +97,32 @@ class LeaderOrderSnapshot:
         return self.status.is_terminal
 
 
+#: A skip reason that starts with this is transient: sizing lacks a fact for now (a balance,
+#: a lot size, a price to value a MARKET order). The skipped copy is re-derived when the fact
+#: arrives (the order's next leader event, or ``Journal.record_intents``), and a copy already
+#: at the broker is never changed because of such a reason.
+TRANSIENT_SKIP_PREFIX = "waiting: "
+
+
+def is_transient_skip(reason: str | None) -> bool:
+    """True when ``reason`` says the copy waits for a fact sizing lacks (see above)."""
+    return reason is not None and reason.startswith(TRANSIENT_SKIP_PREFIX)
+
+
+#: A skip reason that starts with this: the leader's quantity, scaled (and capped), is below
+#: one lot now. The leader may raise it: the next event sizes the copy again.
+BELOW_ONE_LOT_PREFIX = "below one lot: "
+
+
+def is_revivable_skip(reason: str | None) -> bool:
+    """True when the next leader event re-derives a copy skipped for ``reason``: a transient
+    reason or a size below one lot. Any other skip (a filter, ``reconcile_policy``, a leader
+    order that ended while the follower was disabled) is a decision that stands."""
+    return reason is not None and (
+        reason.startswith(TRANSIENT_SKIP_PREFIX) or reason.startswith(BELOW_ONE_LOT_PREFIX)
+    )
+
+
 #: The fields of an intent that come from the leader (the "desired" follower order).
 DESIRED_ORDER_FIELDS: tuple[str, ...] = (
     "transaction_type",

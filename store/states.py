@@ -20,7 +20,22 @@ against :data:`TRANSITIONS` and raises ``IllegalTransition`` otherwise. The tabl
     MODIFYING  -> WORKING (modify acked, or rejected and recorded), UNKNOWN, DONE
     CANCELLING -> DONE, WORKING (cancel refused: it filled meanwhile), UNKNOWN
 
-Re-planning a copy after a terminal state is a new intent, never a transition.
+Re-planning a copy after a terminal state is never a transition: it is the leader's event
+re-deriving the intent in the journal's leader transaction (``store.hot_path``), because the
+follower is level-triggered (desired = f(leader), derived again on every leader change):
+
+    SKIPPED -> PLANNED   skipped below one lot or for a fact sizing lacked (``waiting: ...``),
+                         and the leader's order now wants a copy (never sent: the same id)
+    DONE    -> PLANNED   a plain copy we cancelled, unfilled, because the leader went below one
+                         lot, and the leader raised its order again: a new broker order under
+                         the copy's next correlationId generation (``dhan.correlation``)
+
+    DONE    -> PLANNED   the same, when the leader raised its order while our cancel was in
+                         flight (``Journal.replan_cancelled``, asked by the follower that
+                         settled its cancel)
+
+Other skips (filters, ``reconcile_policy``, a follower re-enabled after the order ended) and
+other DONE copies (filled, cancelled by the leader or by hand) stay as they are.
 """
 
 from __future__ import annotations

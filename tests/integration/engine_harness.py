@@ -86,11 +86,13 @@ def build_config(
     policy: ReconcilePolicy = ReconcilePolicy.COPY_OPEN,
     store_name: str = "journal.db",
     leader_reconcile_s: float | None = None,
+    follower_tick_s: float = 0.3,
 ) -> Config:
-    """``leader_reconcile_s`` None: the engine's default period of the leader reconcile."""
+    """``leader_reconcile_s`` None: the engine's default period of the leader reconcile.
+    ``follower_tick_s``: long to make a test depend on hints only (no refresh from the book)."""
     engine = EngineConfig(
         reconcile_policy=policy,
-        follower_tick_s=0.3,
+        follower_tick_s=follower_tick_s,
         bracket_tick_s=0.15,
         outcome_lookup_delay_s=0.2,
         audit_path=str(tmp_path / "audit.jsonl"),
@@ -116,9 +118,13 @@ def build_config(
     )
 
 
-def create_accounts(sim: Simulator, cfg: Config, balance: float = 1e8) -> None:
+def create_accounts(
+    sim: Simulator, cfg: Config, balance: float = 1e8, balances: dict[str, float] | None = None
+) -> None:
+    """Every account with ``balance`` rupees, or its own from ``balances`` (by client id)."""
     for account in (cfg.leader, *cfg.followers):
-        sim.admin.create_account(account.client_id, account.access_token.reveal(), balance)
+        own = (balances or {}).get(account.client_id, balance)
+        sim.admin.create_account(account.client_id, account.access_token.reveal(), own)
 
 
 @dataclass
@@ -167,8 +173,9 @@ def start_rig(
     sim: Simulator, tmp_path: Path, followers: Iterable[FollowerConfig], **kw: Any
 ) -> Rig:
     faults = kw.pop("faults", None)
+    balances = kw.pop("balances", None)
     cfg = build_config(sim, tmp_path, followers, **kw)
-    create_accounts(sim, cfg)
+    create_accounts(sim, cfg, balances=balances)
     endpoints = BrokerEndpoints(sim.rest_url, sim.order_feed_url)
     engine = Engine(cfg, endpoints=endpoints, faults=faults).start()
     wait_until(lambda: engine.ready()[0], 10.0, what="engine ready")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from actors.sizing import SizingContext, desired_intent, desired_intents
 from copytrader.config import (
     CapsConfig,
@@ -13,7 +15,7 @@ from copytrader.config import (
 )
 from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType
 from dhan.correlation import correlation_id_for
-from store.records import LeaderOrderSnapshot, SnapshotSource
+from store.records import LeaderOrderSnapshot, SnapshotSource, is_transient_skip
 
 NO_FACTS = SizingContext(lot_sizes={}, balances={})
 
@@ -123,3 +125,51 @@ def test_every_follower_gets_its_own_deterministic_correlation_id() -> None:
 def test_exit_legs_of_a_bracket_are_never_placed_by_the_engine() -> None:
     leg = snap(10, leg_name="TARGET_LEG", parent_order_id="L0")
     assert desired_intents(leg, [follower(MULT)], NO_FACTS) == []
+
+
+def market(qty: int, raw: dict[str, object]) -> LeaderOrderSnapshot:
+    """A leader MARKET order as the feed journals it (price 0), with its frame's fields."""
+    return replace(snap(qty, price=0.0), order_type=OrderType.MARKET, raw=raw)
+
+
+VALUE_CAPPED = follower(MULT, caps=CapsConfig(max_order_value_inr=5_000))
+
+
+def test_the_value_cap_bounds_a_market_order_at_the_reference_price_of_its_frame() -> None:
+    d = desired_intent(market(20, {"RefLtp": 1300.0, "Price": 0.0}), VALUE_CAPPED, NO_FACTS)
+    assert d.quantity == 3 and d.desired_open  # 5,000 / 1,300
+    assert d.order_type is OrderType.MARKET and d.price == 0.0
+
+
+def test_the_value_cap_of_a_protected_market_order_uses_its_band_price() -> None:
+    # market price protection: the frame shows a LIMIT at the band, the feed keeps MARKET / 0
+    d = desired_intent(market(20, {"Price": 1365.0, "RefLtp": 1300.0}), VALUE_CAPPED, NO_FACTS)
+    assert d.quantity == 3 and d.price == 0.0  # 5,000 / 1,365
+
+
+def test_a_market_order_with_no_price_known_is_never_sent_uncapped_but_waits() -> None:
+    d = desired_intent(market(20, {}), VALUE_CAPPED, NO_FACTS)
+    assert d.quantity == 0 and not d.desired_open
+    assert is_transient_skip(d.skip_reason)
+    # without a value cap no price is needed
+    assert desired_intent(market(20, {}), follower(MULT), NO_FACTS).quantity == 30
+
+
+def test_a_filled_market_order_is_valued_at_its_average_price() -> None:
+    filled = replace(market(20, {}), avg_price=800.0, status=OrderStatus.TRADED, filled_qty=20)
+    assert desired_intent(filled, VALUE_CAPPED, NO_FACTS).quantity == 6
+
+
+def test_a_market_order_is_copied_once_accepted_unless_the_follower_copies_on_transit() -> None:
+    transit = replace(market(10, {"RefLtp": 100.0}), status=OrderStatus.TRANSIT)
+    waits = follower(MULT)  # the default: copy_market_after_accept
+    eager = replace(follower(MULT), name="g", copy_market_after_accept=False)
+    assert [d.follower for d in desired_intents(transit, [waits, eager], NO_FACTS)] == ["g"]
+    for accepted in (OrderStatus.PENDING, OrderStatus.TRADED, OrderStatus.REJECTED):
+        later = replace(transit, status=accepted)
+        assert [d.follower for d in desired_intents(later, [waits, eager], NO_FACTS)] == ["f", "g"]
+    # a resting order type is copied on TRANSIT: if the leader's is rejected, the copy is cancelled
+    limit = replace(snap(10), status=OrderStatus.TRANSIT)
+    assert [d.follower for d in desired_intents(limit, [waits], NO_FACTS)] == ["f"]
+    rejected = desired_intent(replace(limit, status=OrderStatus.REJECTED), waits, NO_FACTS)
+    assert not rejected.desired_open and rejected.skip_reason is None

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dhan.correlation import correlation_id_for, is_valid_correlation_id
+from dhan.correlation import (
+    MAX_GENERATION,
+    correlation_id_for,
+    first_generation_id,
+    generation_of,
+    is_valid_correlation_id,
+)
 
 # The real domains: follower names are validated by the config as [a-z0-9_-]; Dhan order ids
 # are numeric strings, but any printable id must work.
@@ -86,3 +92,14 @@ def test_no_two_tuples_of_arbitrary_text_share_an_id(f1, o1, l1, f2, o2, l2):
 def test_separator_characters_inside_a_part_cannot_shift_it_into_the_next():
     assert correlation_id_for("a\x1f", "c") != correlation_id_for("a", "\x1fc")
     assert correlation_id_for("a;", "c") != correlation_id_for("a", ";c")
+
+
+def test_each_generation_of_a_copy_has_its_own_valid_id_and_says_which_it_is():
+    ids = [correlation_id_for("alice", "112111182345", generation=g) for g in range(36)]
+    assert len(set(ids)) == 36
+    assert all(is_valid_correlation_id(cid) and len(cid) <= 30 for cid in ids)
+    assert [generation_of(cid) for cid in ids] == list(range(36))
+    assert ids[1] == ids[0] + "-1" and ids[35] == ids[0] + "-z"
+    assert {first_generation_id(cid) for cid in ids} == {ids[0]}
+    with pytest.raises(ValueError):
+        correlation_id_for("alice", "1", generation=MAX_GENERATION + 1)

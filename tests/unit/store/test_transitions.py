@@ -270,3 +270,21 @@ def test_an_intent_is_found_by_its_correlation_id(journal: Journal):
 
     assert journal.intent_by_correlation_id(cid).id == intent_id  # type: ignore[union-attr]
     assert journal.intent_by_correlation_id("nope") is None
+
+
+def test_a_working_copy_that_filled_its_desired_quantity_still_needs_action(journal: Journal):
+    # the leader cut its order below what the copy had filled: the applied version is current
+    # (the refused modify was recorded) but the rest of the copy must still be cancelled
+    journal.record_leader_snapshot(snapshot("LC", seq=1), [desired("f1", "LC", quantity=4)])
+    intent_id = journal.intents("f1", leader_order_id="LC")[0].id
+    journal.transition(intent_id, S.SENDING)
+    journal.transition(intent_id, S.WORKING, broker_order_id="BC", applied_version=1)
+    assert journal.intents_needing_action("f1") == []
+    assert journal.unresolved_count() == 0
+
+    journal.transition(intent_id, S.WORKING, filled_qty=6, broker_status=OrderStatus.PART_TRADED)
+
+    assert [i.id for i in journal.intents_needing_action("f1", include_in_flight=False)] == [
+        intent_id
+    ]
+    assert journal.unresolved_count() == 1
