@@ -22,6 +22,9 @@ from store.records import (
     LeaderOrderSnapshot,
 )
 
+#: The skip reason of a slicing child whose follower share is carried by its other children.
+SLICING_ELSEWHERE = "its slicing's copy is on the slicing's other orders"
+
 #: Segments whose lot size is 1 unless an instrument says otherwise (cash equity).
 _UNIT_LOT_SEGMENTS = frozenset({ExchangeSegment.NSE_EQ, ExchangeSegment.BSE_EQ})
 
@@ -242,7 +245,7 @@ def desired_share_intents(
         else:
             reason = intent.skip_reason
             if reason is None and snap.status not in _DEAD_STATUSES:
-                reason = "its slicing's copy is on the slicing's other orders"
+                reason = SLICING_ELSEWHERE
             intent = replace(intent, quantity=0, desired_open=False, skip_reason=reason)
     if not intent.desired_open or intent.skip_reason is not None:
         return [intent]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from actors.sizing import SizingContext, desired_intent, lot_size_for
+from actors.sizing import SLICING_ELSEWHERE, SizingContext, desired_intent, lot_size_for
 from copytrader.config import FollowerConfig
 from dhan.codes import (
     ExchangeSegment,
@@ -27,7 +27,13 @@ from dhan.codes import (
     Validity,
 )
 from dhan.models import Order, SuperOrder
-from store.records import DesiredIntent, LeaderOrderSnapshot, SnapshotSource
+from store.records import (
+    BELOW_ONE_LOT_PREFIX,
+    TRANSIENT_SKIP_PREFIX,
+    DesiredIntent,
+    LeaderOrderSnapshot,
+    SnapshotSource,
+)
 
 _DEAD = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 _EXITS = (LegName.TARGET_LEG, LegName.STOP_LOSS_LEG)
@@ -42,6 +48,10 @@ _EPS = 1e-6
 #: (``engine.reconcile_policy``, a finished order never replayed) is a decision that holds.
 SIZING_REASONS = (
     "filtered: ",
+    TRANSIENT_SKIP_PREFIX,  # a fact sizing lacked: lot size, balance, a price for the cap
+    BELOW_ONE_LOT_PREFIX,
+    SLICING_ELSEWHERE,
+    # as journals written before the prefixes spelt them
     "lot size unknown",
     "sized below one lot",
     "capped below one lot",

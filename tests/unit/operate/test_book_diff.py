@@ -201,7 +201,7 @@ def test_a_skip_whose_reason_no_longer_holds_is_a_difference_and_one_that_holds_
         access_token=Secret("tok-bob"),
         sizing=SizingConfig(mode=SizingMode.MULTIPLIER, multiplier=0.5),
     )
-    reason = "sized below one lot (0.5 < 1)"
+    reason = "below one lot: sized 0.5 < 1"
     skipped = {"skip_reason": reason, "state_reason": reason, "broker_order_id": None}
     diff = diff_books(
         [

@@ -237,9 +237,9 @@ CASES = [
         limit(quantity=1),
         None,
         HALF,
-        "sized below one lot (0.5 < 1)",
+        "sized below one lot (0.5 < 1)",  # as a journal from before the prefixes has it
         Verdict.BY_DESIGN,
-        "sized below one lot",
+        "below one lot: sized 0.5 < 1",
     ),
     (
         "below one lot no longer holds once the leader raised the order",
