@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.sizing import SizingContext
-from copytrader.checker import CheckResult, check_books, entry_orders
+from copytrader.checker import (
+    CheckResult,
+    check_books,
+    current_generations,
+    entry_orders,
+    superseded_is_clean,
+)
 from copytrader.config import FollowerConfig
 from copytrader.copy_content import Verdict, admin_contents, judge_copy
 from dhan import errors
@@ -131,25 +137,29 @@ def check_invariants(
     for f in followers:
         book = books.get(f.name, [])
         copy_contents = {c.correlation_id: c for c in admin_contents(book).values()}
-        copies: dict[str, list[Mapping[str, Any]]] = {}
-        for o in entry_orders(book):
-            copies.setdefault(str(o.get("correlationId") or ""), []).append(o)
+        # a copy re-placed after the engine cancelled it below one lot has a later
+        # correlationId generation: its earlier orders must have ended unfilled
+        copies, earlier = current_generations(entry_orders(book))
         caused = set()
         for lo in leaders:
             cid = correlation_id_for(f.name, str(lo["orderId"]))
             caused.add(cid)
             mine = copies.get(cid, [])
+            before = [o for o in earlier.get(cid, []) if not superseded_is_clean(o)]
             where = f"{f.name}/{lo['orderId']} ({cid})"
-            if len(mine) > 1:
+            if len(mine) > 1 or (mine and before):
                 duplicated += 1
-                problems.append(f"duplicated x{len(mine)}: {where}")
+                problems.append(f"duplicated x{len(mine) + len(before)}: {where}")
             elif not mine and _must_copy(lo):
                 lost += 1
                 problems.append(f"lost: {where} (leader {lo.get('orderStatus')})")
             elif not mine:
                 not_copied += 1
             else:
-                judged = judge_copy(contents[str(lo["orderId"])], copy_contents.get(cid), f, ctx)
+                current = str(mine[0].get("correlationId") or "")
+                judged = judge_copy(
+                    contents[str(lo["orderId"])], copy_contents.get(current), f, ctx
+                )
                 if judged.verdict is Verdict.WRONG:
                     wrong += 1
                     problems.append(f"wrong: {where}: {judged.text()}")
@@ -157,7 +167,7 @@ def check_invariants(
                     ok += 1
         for cid, orders in copies.items():
             if cid not in caused:
-                unexpected += len(orders)
+                unexpected += len(orders) + len(earlier.get(cid, []))
                 problems.append(f"unexpected: {f.name} order(s) with correlationId {cid!r}")
         for parent, legs in _exit_legs(book).items():
             states = [_status(leg) for leg in legs.values()]

@@ -77,3 +77,37 @@ def test_a_copy_skipped_for_a_reason_that_no_longer_holds_is_counted_wrong():
 
     assert (judged.not_sent, judged.wrong) == (1, 1)
     assert "the recorded reason no longer holds" in judged.problems[0]
+
+
+def _generations(status_of_first: str, filled_first: int) -> tuple[Any, Any]:
+    """A copy cancelled below one lot and placed again under generation 1, its first order in
+    ``status_of_first`` with ``filled_first`` filled."""
+    first = correlation_id_for("ana", "L1")
+    second = correlation_id_for("ana", "L1", generation=1)
+    leader = [row("L1", quantity=4)]
+    book = [
+        row("F1", status_of_first, correlationId=first, quantity=2, filledQty=filled_first),
+        row("F2", correlationId=second, quantity=8),
+    ]
+    replaced = intent("ana", "L1", IntentState.WORKING, quantity=8, correlation_id=second)
+    return leader, (book, [replaced])
+
+
+def test_an_earlier_generation_of_a_re_placed_copy_that_ended_unfilled_is_neither_unexpected_nor_wrong():
+    leader, (book, intents) = _generations("CANCELLED", 0)
+
+    result = check_books(intents, {"ana": book}, leader_book=leader, followers=[ANA])
+
+    assert (result.ok, result.unexpected, result.duplicated, result.wrong) == (1, 0, 0, 0)
+    assert result.problems == []
+
+
+def test_an_earlier_generation_still_open_or_filled_beside_the_re_placed_copy_is_a_duplicate():
+    for status, filled in (("PENDING", 0), ("TRADED", 2), ("CANCELLED", 1)):
+        leader, (book, intents) = _generations(status, filled)
+
+        result = check_books(intents, {"ana": book}, leader_book=leader, followers=[ANA])
+
+        assert (result.duplicated, result.unexpected) == (1, 0), (status, result.problems)
+        (problem,) = result.problems
+        assert "beside the copy's later generation" in problem
