@@ -112,6 +112,9 @@ class OrderContent:
     bo_stop_loss_value: float = 0.0
     is_super: bool = False
     after_market: bool = False  #: an after-market order (AMO): it waits for the next open
+    #: a MARKET order its broker shows as a LIMIT at this band price (market price protection);
+    #: None when the view says nothing of it (the REST book shows only the LIMIT)
+    protection_price: float | None = None
     legs: tuple[LegContent, ...] = field(default=())
 
     def leg(self, name: LegName) -> LegContent | None:
@@ -250,10 +253,13 @@ def admin_contents(rows: Iterable[Mapping[str, Any]]) -> dict[str, OrderContent]
     orders: list[Order] = []
     parents: dict[str, str] = {}
     supers: list[SuperOrder] = []
+    banded: dict[str, float] = {}
     for row in rows:
         o = Order.from_wire(row, "admin orders")
         requested = row.get("requestedOrderType")
         if requested:  # a protected MARKET order may be shown as a LIMIT: judge what was asked
+            if str(requested) == OrderType.MARKET and o.order_type is OrderType.LIMIT:
+                banded[o.order_id] = o.price
             o = replace(o, order_type=OrderType(str(requested)))
         if row.get("parentOrderId") and o.leg_name in _EXITS:
             parents[o.order_id] = str(row["parentOrderId"])
@@ -261,7 +267,11 @@ def admin_contents(rows: Iterable[Mapping[str, Any]]) -> dict[str, OrderContent]
             record = SuperOrder.from_wire(row["superOrder"], "admin orders")
             supers.append(replace(record, order_type=o.order_type))
         orders.append(o)
-    return book_contents(orders, supers, parents)
+    contents = book_contents(orders, supers, parents)
+    for order_id, price in banded.items():
+        if order_id in contents:
+            contents[order_id] = replace(contents[order_id], protection_price=price)
+    return contents
 
 
 # -- the judgement -------------------------------------------------------------------------------
@@ -365,6 +375,20 @@ def _differs(a: float, b: float | None) -> bool:
     return abs(a - (b or 0.0)) > _EPS
 
 
+def _as_the_broker_shows_it(leader: OrderContent, copy: OrderContent, want: DesiredIntent) -> bool:
+    """A leader MARKET order under market price protection that the engine first saw in the
+    REST book (placed while it was down, or its frames lost to a crash) is shown there only
+    as a LIMIT at its band: nothing the engine can read tells the two apart, so a copy that is
+    that LIMIT, at the leader's band price, mirrors the leader's order as its broker shows it
+    (docs/architecture.md, "Market price protection")."""
+    return (
+        want.order_type is OrderType.MARKET
+        and leader.protection_price is not None
+        and copy.order_type is OrderType.LIMIT
+        and not _differs(copy.price, leader.protection_price)
+    )
+
+
 def _differences(
     leader: OrderContent, copy: OrderContent, want: DesiredIntent, *, sized: bool
 ) -> list[str]:
@@ -387,7 +411,9 @@ def _differences(
             out.append(f"quantity {copy.quantity} != {want.quantity} (the leader's, scaled)")
         if lp != "open" and copy.filled_qty != want.quantity:
             out.append(f"filled {copy.filled_qty} != {want.quantity} (the leader's, scaled)")
-    if copy.order_type is not want.order_type:
+    if _as_the_broker_shows_it(leader, copy, want):
+        pass  # the leader's protected MARKET order, copied as the LIMIT its broker shows
+    elif copy.order_type is not want.order_type:
         out.append(f"order type {copy.order_type} != {want.order_type}")
     elif want.order_type in _PRICED and _differs(copy.price, want.price):
         out.append(f"price {copy.price:g} != the leader's {want.price:g}")

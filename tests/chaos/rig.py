@@ -8,14 +8,11 @@ deadline after the faults stop until the books converge, then printed Jepsen sty
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from copytrader.chaos import ChaosReport, RandomLeader, check_invariants
 from copytrader.config import Config, FollowerConfig, ReconcilePolicy
@@ -221,38 +218,6 @@ def _clean(report: ChaosReport) -> ChaosReport | None:
     return report if report.bad == 0 else None
 
 
-#: Wrong copies a fix of issue 19 still owes: the exact difference -> the fix. Tolerated by
-#: :func:`assert_clean` (the test then xfails, saying so) until that fix is merged; delete the
-#: entry then. Any other wrong copy fails the test.
-OWED_WRONG: dict[str, str] = {
-    "order type LIMIT != MARKET": (
-        "issue 19 item 3 (_keep_market): a leader MARKET order first seen by a REST reconcile "
-        "(placed while the engine was down or starting, or its frame lost to a feed crash) is "
-        "shown as a LIMIT by market protection and copied as a LIMIT"
-    ),
-}
-_WRONG_LINE = re.compile(r"^wrong: \S+ \(\S+\): (?P<why>.*)$")
-
-
-def assert_clean(report: ChaosReport, context: str = "", *, xfail_owed: bool = True) -> None:
-    """Nothing lost, duplicated, unexpected, unresolved or left half-closed; no wrong copy but
-    those :data:`OWED_WRONG` names (then xfail, so the run shows them; ``xfail_owed`` False,
-    e.g. inside a hypothesis state machine that goes on: printed)."""
-    assert report.bad - report.wrong == 0, report.render() + context
-    owed: dict[str, int] = {}
-    other: list[str] = []
-    for line in report.problems:
-        m = _WRONG_LINE.match(line)
-        if m is None:
-            continue
-        if m.group("why") in OWED_WRONG:
-            owed[m.group("why")] = owed.get(m.group("why"), 0) + 1
-        else:
-            other.append(line)
-    assert not other, report.render() + context
-    if owed:
-        text = "; ".join(f"{n} copies '{why}': {OWED_WRONG[why]}" for why, n in owed.items())
-        if not xfail_owed:
-            print(f"chaos: owed to another fix: {text}")
-            return
-        pytest.xfail(text)
+def assert_clean(report: ChaosReport, context: str = "") -> None:
+    """Nothing lost, duplicated, unexpected, unresolved, wrong or left half-closed."""
+    assert report.bad == 0, report.render() + context

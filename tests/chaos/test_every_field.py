@@ -11,8 +11,8 @@ It runs twice (``mode``): with an in-process engine whose actors a seeded fault 
 with ``python -m copytrader run`` SIGKILLed between the rounds (so some rounds happen while no
 engine runs, and one while it starts). After settling, no copy may be lost, duplicated or
 unexpected, and every copy's content must be the leader's order scaled (``wrong = 0``, judged
-by ``copytrader.copy_content.judge_copy``): one test per order family, so a family another fix
-is still owed shows as its own failure (``OWED``: expected to fail until that fix lands)."""
+by ``copytrader.copy_content.judge_copy``): one test per order family, so a failure names the
+family whose copies differ."""
 
 from __future__ import annotations
 
@@ -221,33 +221,10 @@ def test_no_copy_is_lost_duplicated_or_unexpected_or_left_unresolved(outcome: Ou
     assert (r.both_legs_filled, r.oco_pending, r.journal.bad) == (0, 0, 0), r.render()
 
 
-#: (mode or "*", family) -> the fix of issue 19 it waits for: xfail (not strict) until it lands.
-OWED: dict[tuple[str, str], str] = {
-    ("*", "super_pending"): (
-        "issue 19 item 12: target / stop sent with an ENTRY_LEG modify are not copied while "
-        "the entry is pending (a periodic leader reconcile often repairs it: may pass)"
-    ),
-    ("*", "super_filled"): "issue 19 item 11: a trailing jump the leader adds is not copied",
-    ("process", "bo"): (
-        "issue 19 item 6: BO leg moves and leg cancels made while the engine is down are "
-        "never applied (leader legs journaled without their entry)"
-    ),
-    ("*", "co"): (
-        "issue 19 item 3 (_keep_market): a leader MARKET order's first type lives in memory; "
-        "after a feed crash or a restart the REST book shows it as a LIMIT (market "
-        "protection) and the copy is placed as a LIMIT"
-    ),
-    ("*", "market"): "issue 19 item 3 (_keep_market): as for co",
-}
-
-
 @pytest.mark.parametrize("family", list(FIELD_FAMILIES))
 def test_every_copy_has_the_content_of_the_leaders_order_scaled(
-    outcome: Outcome, family: str, request: pytest.FixtureRequest
+    outcome: Outcome, family: str
 ) -> None:
-    owed = OWED.get((outcome.mode, family)) or OWED.get(("*", family))
-    if owed:
-        request.applymarker(pytest.mark.xfail(reason=owed, strict=False))
     assert family in outcome.families.values(), f"the script placed no {family} order"
     problems = outcome.problems_of(family)
     assert not problems, (

@@ -179,7 +179,7 @@ class CopyTradingMachine(RuleBasedStateMachine):
         self.acted = False
         print(f"chaos: settle {self.settles}: leader counts {dict(self.leader.counts)}")
         assert not self.engine.gave_up.is_set(), self.engine.give_up_reason
-        assert_clean(report, xfail_owed=False)
+        assert_clean(report)
 
     def teardown(self) -> None:
         try:

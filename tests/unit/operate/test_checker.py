@@ -93,7 +93,7 @@ def _generations(status_of_first: str, filled_first: int) -> tuple[Any, Any]:
     return leader, (book, [replaced])
 
 
-def test_an_earlier_generation_of_a_re_placed_copy_that_ended_unfilled_is_neither_unexpected_nor_wrong():
+def test_an_earlier_generation_of_a_re_placed_copy_that_ended_unfilled_is_not_unexpected():
     leader, (book, intents) = _generations("CANCELLED", 0)
 
     result = check_books(intents, {"ana": book}, leader_book=leader, followers=[ANA])

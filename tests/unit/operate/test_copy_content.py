@@ -113,6 +113,33 @@ FIXED_3 = follower(SizingMode.FIXED, quantity=3)
 #: (id, leader, copy, follower, recorded reason, verdict, words in the reasons)
 CASES = [
     ("same open limit", limit(), limit(), follower(), None, Verdict.OK, ""),
+    (
+        "protected market copied as the LIMIT at the band its broker shows",
+        limit(order_type=OrderType.MARKET, price=0.0, protection_price=1512.5),
+        limit(price=1512.5),
+        follower(),
+        None,
+        Verdict.OK,
+        "",
+    ),
+    (
+        "protected market copied as a LIMIT at another price",
+        limit(order_type=OrderType.MARKET, price=0.0, protection_price=1512.5),
+        limit(price=1500.0),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "order type LIMIT != MARKET",
+    ),
+    (
+        "unprotected market copied as a LIMIT",
+        limit(order_type=OrderType.MARKET, price=0.0),
+        limit(price=1500.0),
+        follower(),
+        None,
+        Verdict.WRONG,
+        "order type LIMIT != MARKET",
+    ),
     ("scaled x2", limit(), limit(quantity=20), DOUBLE, None, Verdict.OK, ""),
     ("fixed size", limit(), limit(quantity=3), FIXED_3, None, Verdict.OK, ""),
     (
