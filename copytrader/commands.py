@@ -343,4 +343,7 @@ def _as_book_row(order: object) -> dict[str, object]:
         "correlationId": getattr(order, "correlation_id", None),
         "legName": str(leg) if leg is not None else None,
         "orderId": getattr(order, "order_id", None),
+        # an earlier correlationId generation must have ended unfilled (checker)
+        "orderStatus": str(getattr(order, "order_status", "") or ""),
+        "filledQty": getattr(order, "filled_qty", 0),
     }

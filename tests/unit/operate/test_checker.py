@@ -111,3 +111,16 @@ def test_an_earlier_generation_still_open_or_filled_beside_the_re_placed_copy_is
         assert (result.duplicated, result.unexpected) == (1, 0), (status, result.problems)
         (problem,) = result.problems
         assert "beside the copy's later generation" in problem
+
+
+def test_reconciles_rows_from_the_rest_book_judge_earlier_generations_by_their_status_too():
+    from copytrader.commands import _as_book_row
+    from dhan.models import Order
+
+    for status, filled, duplicated in (("CANCELLED", 0, 0), ("PENDING", 0, 1)):
+        _, (book, intents) = _generations(status, filled)
+        rows = [_as_book_row(Order.from_wire(o, "test book")) for o in book]
+
+        result = check_books(intents, {"ana": rows})
+
+        assert (result.ok, result.duplicated, result.unexpected) == (1, duplicated, 0), status
