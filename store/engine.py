@@ -8,6 +8,7 @@ READ COMMITTED, pool pre-ping. ``Journal`` is the only user.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -131,10 +132,9 @@ def _create_private(path: str) -> None:
     """
     if path.startswith("file:"):  # a URI filename: SQLite parses it, leave it to SQLite
         return
-    try:
+    # it exists already; or SQLite's own open will say what is wrong with the path
+    with contextlib.suppress(OSError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    except OSError:  # it exists; or SQLite's own open will say what is wrong with the path
-        pass
 
 
 def _switch_to_wal(cursor: Any, timeout_s: float) -> None:
