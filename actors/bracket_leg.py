@@ -177,9 +177,11 @@ class BracketLegActor(SupervisedActor):
     ) -> tuple[OrderStatus | None, int, dict[LegName, LegView]]:
         assert intent.broker_order_id is not None
         legs: dict[LegName, LegView] = {}
+        # named, so the shared book keeps them once settled (it keeps only open rows otherwise)
+        needs = (intent.broker_order_id, intent.correlation_id)
         if is_super(intent):
             so = next(
-                (s for s in self.book.super_orders() if s.order_id == intent.broker_order_id),
+                (s for s in self.book.super_orders(needs) if s.order_id == intent.broker_order_id),
                 None,
             )
             if so is None:
@@ -204,7 +206,7 @@ class BracketLegActor(SupervisedActor):
             return so.order_status, so.filled_qty, legs
         entry_status: OrderStatus | None = None
         entry_filled = 0
-        for o in self.book.orders():
+        for o in self.book.orders(needs):
             if o.order_id == intent.broker_order_id:
                 entry_status, entry_filled = o.order_status, o.filled_qty
             elif o.correlation_id == intent.correlation_id and o.leg_name in _EXITS:
