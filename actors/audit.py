@@ -22,6 +22,34 @@ logger = logging.getLogger(__name__)
 
 _CURSOR = "audit_trail_cursor"
 
+#: The trail holds account ids and every decision: readable by the engine's user only. Set at
+#: creation (whatever the umask); an existing file keeps the mode its operator gave it.
+FILE_MODE = 0o600
+
+
+class AuditTrailError(OSError):
+    """The trail file cannot be written. Unlike a plain ``OSError`` (whose repr, the form a
+    crash is reported in, drops the file name), its message names the file."""
+
+
+def append_lines(path: Path, lines: list[str]) -> None:
+    """Append ``lines`` to the trail at ``path`` and fsync; create it ``FILE_MODE`` if new."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        with open(fd, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise _naming(exc, path) from exc
+
+
+def _naming(exc: OSError, path: Path) -> AuditTrailError:
+    what = exc.strerror or type(exc).__name__
+    return AuditTrailError(
+        exc.errno, f"cannot write the audit trail {path} (engine.audit_path): {what}"
+    )
+
 
 class AuditActor(SupervisedActor):
     """Copies the outbox to ``path`` (JSON lines) in id order, at least once per row."""
@@ -46,7 +74,10 @@ class AuditActor(SupervisedActor):
         super().on_start()
         mark = self.journal.get_mark("audit", _CURSOR)
         self.cursor = int(mark) if mark else 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _naming(exc, self.path) from exc
         self.tell_every(self.interval_s, Tick())
         self.drain()
 
@@ -83,10 +114,7 @@ class AuditActor(SupervisedActor):
                 )
                 for r in rows
             ]
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write("\n".join(lines) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            append_lines(self.path, lines)
             self.cursor = rows[-1].id
             self.journal.set_mark("audit", _CURSOR, str(self.cursor))
             self.journal.mark_audit_drained(self.cursor)

@@ -178,9 +178,11 @@ class BracketLegActor(SupervisedActor):
     ) -> tuple[OrderStatus | None, int, dict[LegName, LegView]]:
         assert intent.broker_order_id is not None
         legs: dict[LegName, LegView] = {}
+        # named, so the shared book keeps them once settled (it keeps only open rows otherwise)
+        needs = (intent.broker_order_id, intent.correlation_id)
         if is_super(intent):
             so = next(
-                (s for s in self.book.super_orders() if s.order_id == intent.broker_order_id),
+                (s for s in self.book.super_orders(needs) if s.order_id == intent.broker_order_id),
                 None,
             )
             if so is None:
@@ -205,7 +207,7 @@ class BracketLegActor(SupervisedActor):
             return so.order_status, so.filled_qty, legs
         entry_status: OrderStatus | None = None
         entry_filled = 0
-        orders = self.book.orders()
+        orders = self.book.orders(needs)
         # the legs carry the entry's correlationId at the simulator; Dhan does not document
         # that, so a leg without one is linked to its entry by the book's shape
         parents = bracket_parents(orders)

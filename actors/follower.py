@@ -300,14 +300,16 @@ class FollowerActor(SupervisedActor):
         )
         if not pending:
             return
+        needs = [i.correlation_id for i in pending]
+        self.book.invalidate()  # what the previous incarnation sent: a copy may predate it
         try:
             book: dict[str, Any] = {
                 o.correlation_id: o
-                for o in self.client.list_orders()
+                for o in self.book.orders(needs)
                 if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA)
             }
             if any(_is_super(i) for i in pending):
-                for so in self.client.list_super_orders():
+                for so in self.book.super_orders(needs):
                     if so.correlation_id:
                         book[so.correlation_id] = so
         except errors.DhanError as exc:
@@ -329,6 +331,7 @@ class FollowerActor(SupervisedActor):
                 )
             self._settle_from_order(intent, order)
             adopted += 1
+        self.book.release(needs)  # the copies still open are named again by each refresh
         if adopted:
             logger.info("follower %s: adopted %d orders found at the broker", self.name, adopted)
 
@@ -828,10 +831,14 @@ class FollowerActor(SupervisedActor):
             working = [i for i in working if i.leader_order_id in leader_order_ids]
         if not working:
             return
+        # named, so the book keeps their rows once settled (it keeps only open ones otherwise)
+        needs = [i.correlation_id for i in working] + [
+            i.broker_order_id for i in working if i.broker_order_id
+        ]
         try:
-            book: dict[str, Any] = {o.order_id: o for o in self.book.orders()}
+            book: dict[str, Any] = {o.order_id: o for o in self.book.orders(needs)}
             if any(_is_super(i) for i in working):
-                for so in self.book.super_orders():
+                for so in self.book.super_orders(needs):
                     book[so.order_id] = so  # same status fields as an order
         except errors.AuthError as exc:
             self._pause(f"token rejected ({exc.code})")
@@ -852,12 +859,17 @@ class FollowerActor(SupervisedActor):
         outcomes = self.journal.transitions(
             [TransitionRequest(**_settle_args(intent, order)) for intent, order in changed]
         )
+        settled: list[str] = []
         for (intent, _order), outcome in zip(changed, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 # moved since the read (our own cancel, a lookup): the next refresh sees it
                 logger.debug("follower %s: settle of %s skipped: %s", self.name, intent.id, outcome)
-            elif is_bracket(intent) and outcome.state is not IntentState.REJECTED:
+                continue
+            if outcome.state is not IntentState.WORKING:
+                settled += [intent.correlation_id, intent.broker_order_id or ""]
+            if is_bracket(intent) and outcome.state is not IntentState.REJECTED:
                 self._spawn_bracket(intent)
+        self.book.release(settled)  # their rows need not stay in the book (memory)
 
     def _journal_acks(self) -> None:
         """Write the acks ``_place`` held back, in one transaction (one commit).

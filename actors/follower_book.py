@@ -4,21 +4,73 @@ Every BracketLegActor of a follower polls the follower's whole book each bracket
 one shared FollowerBook, N open brackets cost one ``GET /orders`` (or ``GET /super/orders``) per
 ``max_age_s`` instead of N. Reads are single-flight: callers that arrive while a read is in
 flight wait for it. Errors reach every waiter of that read and are never cached.
+
+The broker answers with every order of the day; the book keeps (and parses) only the rows still
+open and the rows its callers asked for by id (``needs``): a day's settled orders cost nothing
+(they were 4-7 KB each per follower, 2 MB per follower after 500 leader orders).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from dhan.codes import OrderStatus, ProductType
 from dhan.models import Order, SuperOrder
 from dhan.rest import DhanClient
 
 T = TypeVar("T")
+
+#: An id a caller needs stays wanted this long after its last ask: longer than any caller's
+#: polling period (a follower settles its open copies every 5 ticks), so the rows of a copy
+#: still being settled are in every read, and a caller that stops asking stops costing memory.
+WANTED_FOR_S = 300.0
+
+
+def kept_rows(rows: list[Any], wanted: frozenset[str], *, legs_key: str | None = None) -> list[Any]:
+    """The raw book rows a cached book keeps: open ones, and those wanted by order id or
+    correlationId. With ``legs_key`` (super orders' ``legDetails``) an open leg keeps its row.
+
+    Pure: runs on the JSON objects before they are parsed, so a settled row costs no parse and
+    no memory. A row that is not an object, or has an unknown status, is kept (the parser says
+    what is wrong with it; an unknown status may be a live order).
+    """
+    return [row for row in rows if _keep(row, wanted, legs_key)]
+
+
+def _keep(row: Any, wanted: frozenset[str], legs_key: str | None) -> bool:
+    if not isinstance(row, dict):
+        return True
+    for key in ("orderId", "correlationId"):
+        value = row.get(key)
+        if isinstance(value, str) and value in wanted:
+            return True
+    if _is_open(row.get("orderStatus")):
+        return True
+    if row.get("productType") in _BRACKET_PRODUCTS:
+        # a BO/CO exit leg need not carry its entry's correlationId (Dhan does not document
+        # it): only the book's shape links it (``actors.snapshots.bracket_parents``), which
+        # needs the day's bracket entries and legs, settled or not -- a leg that traded
+        # between two reads must still be seen. Brackets are few; their rows are kept.
+        return True
+    legs = row.get(legs_key) if legs_key else None
+    return isinstance(legs, list) and any(
+        not isinstance(leg, dict) or _is_open(leg.get("orderStatus")) for leg in legs
+    )
+
+
+_BRACKET_PRODUCTS = frozenset({ProductType.BO.value, ProductType.CO.value})
+
+
+def _is_open(status: Any) -> bool:
+    try:
+        return OrderStatus(status).is_open
+    except ValueError:
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +83,20 @@ class _Copy(Generic[T]):
 
 
 class _SharedRead(Generic[T]):
-    """One book: the cached copy, the read in flight (if any), and the invalidation epoch."""
+    """One book: the cached copy, the read in flight (if any), the invalidation epoch, and the
+    ids callers need (a read is given those wanted when it starts)."""
 
-    def __init__(self, read: Callable[[], list[T]], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        read: Callable[[frozenset[str]], list[T]],
+        clock: Callable[[], float],
+        wanted_for_s: float,
+    ) -> None:
         self._read = read
         self._clock = clock
+        self._wanted_for_s = wanted_for_s
+        #: id -> when a caller last asked for it
+        self._wanted: dict[str, float] = {}
         self._lock = threading.Lock()
         self._copy: _Copy[T] | None = None
         #: the read in flight and the epoch it started in
@@ -45,10 +106,14 @@ class _SharedRead(Generic[T]):
         self._epoch = 0
         self.reads = 0
 
-    def get(self, max_age_s: float) -> list[T]:
+    def get(self, max_age_s: float, needs: Iterable[str] = ()) -> list[T]:
         while True:
             with self._lock:
                 now = self._clock()
+                if self._want(needs, now):
+                    # a new need: no copy (or read in flight) was told of it, so none answers
+                    self._epoch += 1
+                    self._copy = None
                 copy = self._copy
                 if (
                     copy is not None
@@ -61,6 +126,7 @@ class _SharedRead(Generic[T]):
                     epoch = self._epoch
                     self._flight = (future, epoch)
                     self.reads += 1
+                    wanted = self._still_wanted(now)
                     break  # this caller reads, outside the lock
                 joined, started_epoch = self._flight
                 current = started_epoch == self._epoch
@@ -69,7 +135,7 @@ class _SharedRead(Generic[T]):
             # a read from before an invalidate: wait it out (one read at a time), then retry
             joined.exception()
         try:
-            rows = self._read()
+            rows = self._read(wanted)
         except BaseException as exc:  # every waiter must wake, whatever ended the read
             with self._lock:
                 self._flight = None
@@ -87,6 +153,30 @@ class _SharedRead(Generic[T]):
             self._epoch += 1
             self._copy = None
 
+    def release(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            for key in ids:
+                self._wanted.pop(key, None)
+
+    def _want(self, needs: Iterable[str], now: float) -> bool:
+        """Note ``needs`` as asked for now; True if one of them was not wanted already."""
+        new = False
+        for need in needs:
+            if need:
+                new = new or need not in self._wanted
+                self._wanted[need] = now
+        return new
+
+    def _still_wanted(self, now: float) -> frozenset[str]:
+        keep_s = self._wanted_for_s
+        self._wanted = {k: at for k, at in self._wanted.items() if now - at < keep_s}
+        return frozenset(self._wanted)
+
+    @property
+    def wanted(self) -> int:
+        with self._lock:
+            return len(self._wanted)
+
 
 class FollowerBook:
     """The broker books of one follower account, shared by all its BracketLegActors.
@@ -94,6 +184,12 @@ class FollowerBook:
     Thread-safe: each actor runs on its own thread. ``max_age_s`` is how old a copy may be and
     still answer (half the bracket tick keeps every tick on a copy no older than that tick).
     Each caller gets its own list; the rows (frozen records) are shared.
+
+    A book holds the open rows and the rows callers named in ``needs`` (order ids and
+    correlationIds) until they ``release`` them, or at most ``wanted_for_s`` after the last
+    ask; a settled row nobody asks for is left out. A caller names what it looks up, every
+    time: a need the book has not been told of makes the next answer a fresh read, so a
+    settled row is never missed for being left out.
     """
 
     def __init__(
@@ -102,30 +198,52 @@ class FollowerBook:
         *,
         max_age_s: float,
         clock: Callable[[], float] = time.monotonic,
+        wanted_for_s: float = WANTED_FOR_S,
     ) -> None:
         if max_age_s < 0:
             raise ValueError("max_age_s must be >= 0")
         self.client = client
         self.max_age_s = max_age_s
-        self._orders: _SharedRead[Order] = _SharedRead(client.list_orders, clock)
-        self._supers: _SharedRead[SuperOrder] = _SharedRead(client.list_super_orders, clock)
+
+        def orders(wanted: frozenset[str]) -> list[Order]:
+            return client.list_orders(select=lambda rows: kept_rows(rows, wanted))
+
+        def supers(wanted: frozenset[str]) -> list[SuperOrder]:
+            return client.list_super_orders(
+                select=lambda rows: kept_rows(rows, wanted, legs_key="legDetails")
+            )
+
+        self._orders: _SharedRead[Order] = _SharedRead(orders, clock, wanted_for_s)
+        self._supers: _SharedRead[SuperOrder] = _SharedRead(supers, clock, wanted_for_s)
 
     def __repr__(self) -> str:
         return f"FollowerBook({self.client!r}, max_age_s={self.max_age_s})"
 
-    def orders(self) -> list[Order]:
-        """Today's order book (``GET /orders``), at most ``max_age_s`` old.
+    def orders(self, needs: Iterable[str] = ()) -> list[Order]:
+        """Today's open orders (``GET /orders``), at most ``max_age_s`` old, and every order,
+        open or settled, whose order id or correlationId is in ``needs`` (or was asked for
+        lately).
 
         Raises ``dhan.errors.DhanError`` when the read fails (the next call reads again).
         """
-        return self._orders.get(self.max_age_s)
+        return self._orders.get(self.max_age_s, needs)
 
-    def super_orders(self) -> list[SuperOrder]:
-        """Today's super-order book (``GET /super/orders``), at most ``max_age_s`` old.
+    def super_orders(self, needs: Iterable[str] = ()) -> list[SuperOrder]:
+        """Today's open super orders (``GET /super/orders``; open: the order or one of its
+        legs), at most ``max_age_s`` old, and those whose order id or correlationId is in
+        ``needs`` (or was asked for lately).
 
         Raises ``dhan.errors.DhanError`` when the read fails (the next call reads again).
         """
-        return self._supers.get(self.max_age_s)
+        return self._supers.get(self.max_age_s, needs)
+
+    def release(self, ids: Iterable[str]) -> None:
+        """The caller is done with these ids (say, copies it has settled): once no longer
+        open, their rows are left out of the next read. Another caller still needing one names
+        it again (its next ask then reads afresh)."""
+        ids = tuple(ids)
+        self._orders.release(ids)
+        self._supers.release(ids)
 
     def invalidate(self) -> None:
         """Forget both books: call after our own place / modify / cancel so the next read is
@@ -137,3 +255,8 @@ class FollowerBook:
     def reads(self) -> int:
         """Broker reads issued so far (both books): for metrics and benchmarks."""
         return self._orders.reads + self._supers.reads
+
+    @property
+    def wanted(self) -> int:
+        """Ids callers need, both books (each kept ``wanted_for_s`` after its last ask)."""
+        return self._orders.wanted + self._supers.wanted

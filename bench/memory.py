@@ -1,11 +1,13 @@
 """Benchmark: resident memory of the engine process against the number of followers.
 
-``python -m bench.memory [--followers 1,100,500] [--orders 5]``. For each N an engine
+``python -m bench.memory [--followers 1,25,50] [--orders 500]``. For each N an engine
 subprocess (``python -m copytrader --config X run``, metrics on, SQLite store) runs against a
 simulator in its own process; VmRSS is read from ``/proc/<pid>/status`` once ``/readyz``
-answers 200, and again after copying a few leader orders (every copy acknowledged, then a
-settle pause for the ticks). Per-follower cost = the least-squares slope of RSS over N.
-Writes ``bench/results/memory.json``.
+answers 200, and again after copying the leader's orders (every copy acknowledged, then a
+settle pause for the ticks). The default is a trading day's worth, 500 leader orders placed at
+``--leader-rate`` (4/s: under Dhan's 250 orders/min), so what grows with the day's orders
+shows; the fan-out at 500 followers is ``--followers 1,100,500 --orders 5``. Per-follower cost
+= the least-squares slope of RSS over N. Writes ``bench/results/memory.json``.
 """
 
 from __future__ import annotations
@@ -49,17 +51,33 @@ def _hwm_kb(pid: int) -> int:
     return 0
 
 
-def _follower_places(sim: SimProcess, accounts: Accounts) -> int:
-    followers = set(accounts.followers)
-    return sum(
-        1
-        for e in sim.api().journal(kind="rest")
-        if e.get("endpoint") == "POST /orders" and e.get("account") in followers
-    )
+class _FollowerPlaces:
+    """Counts the followers' ``POST /orders`` in the simulator's journal, reading only the
+    entries since the last count (a day's copies make a long journal)."""
+
+    def __init__(self, sim: SimProcess, accounts: Accounts) -> None:
+        self.sim = sim
+        self.followers = set(accounts.followers)
+        self.count = 0
+        self.seq = 0
+
+    def __call__(self) -> int:
+        entries = self.sim.api().journal(kind="rest", since_seq=self.seq)
+        for e in entries:
+            if e.get("endpoint") == "POST /orders" and e.get("account") in self.followers:
+                self.count += 1
+        if entries:
+            self.seq = max(e["seq"] for e in entries)
+        return self.count
 
 
 def measure(
-    sim: SimProcess, index: int, followers: int, orders: int, settle_s: float
+    sim: SimProcess,
+    index: int,
+    followers: int,
+    orders: int,
+    settle_s: float,
+    leader_rate: float = 4.0,
 ) -> dict[str, Any]:
     accounts = Accounts.block(index, followers)
     sim.create_accounts(accounts.all)
@@ -75,16 +93,20 @@ def measure(
             time.sleep(settle_s)  # let start-up garbage settle before the first reading
             rss_ready = rss_kb(engine.pid)
             sim.api().clear_journal()
+            places = _FollowerPlaces(sim, accounts)
+            started = time.monotonic()
             for k in range(orders):
+                # paced under Dhan's 250 orders/min per account (a burst would be refused)
+                time.sleep(max(0.0, started + k / leader_rate - time.monotonic()))
                 leader.place_order(marketable_order(k))
             want = orders * followers
             # counted in the simulator's journal, once a second: scraping /metrics of 500
             # followers would cost the measured process more than the copies do
             try:
-                wait_until(lambda: _follower_places(sim, accounts) >= want, 600.0, 1.0)
+                wait_until(lambda: places() >= want, 1800.0, 1.0)
             except TimeoutError:
-                print("  not every copy placed within 600 s", file=sys.stderr)
-            copied = _follower_places(sim, accounts)
+                print("  not every copy placed within 1800 s", file=sys.stderr)
+            copied = places()
             time.sleep(settle_s)  # a follower tick or two settles the copies (book refresh)
             rss_after = rss_kb(engine.pid)
             result = {
@@ -119,8 +141,11 @@ def slope_mb(points: list[tuple[int, float]]) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.memory", description=__doc__)
-    parser.add_argument("--followers", default="1,100,500", help="comma-separated N values")
-    parser.add_argument("--orders", type=int, default=5, help="leader orders copied per N")
+    parser.add_argument("--followers", default="1,25,50", help="comma-separated N values")
+    parser.add_argument(
+        "--orders", type=int, default=500, help="leader orders copied per N (500: a day's)"
+    )
+    parser.add_argument("--leader-rate", type=float, default=4.0, help="leader orders per second")
     parser.add_argument("--settle-s", type=float, default=3.0)
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.followers.split(",")]
@@ -128,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     with SimProcess(rate_limits=True) as sim:
         for i, n in enumerate(sizes):
             print(f"memory: {n} followers ...", file=sys.stderr, flush=True)
-            rows.append(measure(sim, 200 + i, n, args.orders, args.settle_s))
+            rows.append(measure(sim, 200 + i, n, args.orders, args.settle_s, args.leader_rate))
     after = slope_mb([(r["followers"], r["rss_after_copies_mb"]) for r in rows])
     ready = slope_mb([(r["followers"], r["rss_ready_mb"]) for r in rows])
     results = {
@@ -138,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": rows,
         "per_follower_mb_after_copies": round(after, 3) if after is not None else None,
         "per_follower_mb_ready": round(ready, 3) if ready is not None else None,
+        "leader_orders": args.orders,
         "target_mb_per_follower": 1.0,
     }
     path = write_json("memory.json", results)
@@ -160,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(
-        f"per follower (slope): {results['per_follower_mb_after_copies']} MB after copies, "
-        f"{results['per_follower_mb_ready']} MB at ready (target <= 1 MB)"
+        f"per follower (slope): {results['per_follower_mb_after_copies']} MB after copying "
+        f"{args.orders} leader orders, {results['per_follower_mb_ready']} MB at ready "
+        "(target <= 1 MB)"
     )
     print(f"\nwritten: {path}")
     return 0

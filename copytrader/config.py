@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,8 +28,11 @@ E = TypeVar("E", bound=StrEnum)
 DHAN_REST_URL = "https://api.dhan.co/v2"
 DHAN_ORDER_FEED_URL = "wss://api-order-update.dhan.co"
 
-_FOLLOWER_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_FOLLOWER_NAME = re.compile(r"[a-z0-9_-]{1,40}")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+#: What an access token may hold: visible ASCII, no space. A token goes into an HTTP header and
+#: the socket's login: a CR/LF (a Windows env file, a paste) makes every request fail unsent.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -296,24 +299,39 @@ class Config:
         return replace(self, leader=leader, followers=tuple(followers))
 
     def changes_needing_restart(self, new: Config) -> list[str]:
-        """What differs between this config and ``new`` beyond tokens and enabled flags."""
+        """The key paths that differ between this config and ``new`` beyond tokens and enabled
+        flags (a follower by name: ``followers[alice].sizing.multiplier``). Never values: a
+        changed key may hold a secret (``store.url``'s password, a proxy's)."""
         changes: list[str] = []
         for section in fields(self):
-            if section.name in ("leader", "followers"):
-                continue
-            if getattr(self, section.name) != getattr(new, section.name):
-                changes.append(f"{section.name} changed")
-        if replace(self.leader, access_token=new.leader.access_token) != new.leader:
-            changes.append("leader changed")
+            if section.name not in ("leader", "followers"):
+                changes += _changed_keys(
+                    getattr(self, section.name), getattr(new, section.name), section.name
+                )
+        leader = replace(self.leader, access_token=new.leader.access_token)
+        changes += _changed_keys(leader, new.leader, "leader")
         old_names = [f.name for f in self.followers]
         new_names = [f.name for f in new.followers]
-        changes += [f"followers: {n} added" for n in new_names if n not in old_names]
-        changes += [f"followers: {n} removed" for n in old_names if n not in new_names]
+        changes += [f"followers[{n}] (added)" for n in new_names if n not in old_names]
+        changes += [f"followers[{n}] (removed)" for n in old_names if n not in new_names]
         for f in self.followers:
             nf = new.follower(f.name)
-            if nf is not None and replace(nf, access_token=f.access_token, enabled=f.enabled) != f:
-                changes.append(f"followers: {f.name} changed")
+            if nf is not None:
+                same_flags = replace(nf, access_token=f.access_token, enabled=f.enabled)
+                changes += _changed_keys(f, same_flags, f"followers[{f.name}]")
         return changes
+
+
+def _changed_keys(old: Any, new: Any, path: str) -> list[str]:
+    """The key paths under ``path`` whose values differ (config dataclasses, field by field)."""
+    if old == new:
+        return []
+    if is_dataclass(old) and type(old) is type(new):
+        changed: list[str] = []
+        for f in fields(old):
+            changed += _changed_keys(getattr(old, f.name), getattr(new, f.name), f"{path}.{f.name}")
+        return changed
+    return [path]
 
 
 def config_summary(cfg: Config) -> list[str]:
@@ -451,9 +469,17 @@ class _Node:
     def secret(self) -> Secret:
         if not isinstance(self.value, str):
             raise self.fail(f"must be a string, got {_kind(self.value)}")  # never echo it
-        if not self.value.strip():
+        value = self.value.strip()
+        if not value:
             raise self.fail("must not be empty (is its environment variable set?)")
-        return Secret(self.value.strip())
+        if not _TOKEN.fullmatch(value):
+            # never echo it: say only what kind of character is wrong
+            if _has_control(value):
+                what = "a control character such as CR or LF"
+            else:
+                what = "a space" if value.isascii() else "a non-ASCII character"
+            raise self.fail(f"must be printable ASCII without spaces; it holds {what}")
+        return Secret(value)
 
     def boolean(self) -> bool:
         v = self.value
@@ -527,6 +553,10 @@ class _Node:
         return frozenset(read(item) for item in items)
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -593,7 +623,7 @@ def _egress(node: _Node) -> EgressConfig:
 
 def _client_id(node: _Node) -> str:
     value = node.text(allow_number=True)
-    if not _CLIENT_ID.match(value):
+    if not _CLIENT_ID.fullmatch(value):
         raise node.fail("must be a Dhan client id (letters and digits)")
     return value
 
@@ -687,7 +717,7 @@ def _follower(node: _Node) -> FollowerConfig:
         if key not in m:
             raise ConfigError(_join(node.path, key), "is required")
     name = m["name"].text()
-    if not _FOLLOWER_NAME.match(name):
+    if not _FOLLOWER_NAME.fullmatch(name):
         raise m["name"].fail("must be 1-40 characters of a-z, 0-9, _ and -")
     return FollowerConfig(
         name=name,
@@ -827,8 +857,50 @@ def _logging(node: _Node) -> LoggingConfig:
 # --- loading ------------------------------------------------------------------------------
 
 
+#: Limits on what the YAML reader builds, so a hostile or broken file fails fast instead of
+#: taking the memory or the stack. A 500-follower config is ~100 KB, ~10,000 values, 5 deep.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_YAML_DEPTH = 64
+#: ``*alias`` uses: a few (``<<: *defaults``) are handy; nested aliases multiply (a "billion
+#: laughs" file expands 9 aliases of 9 into 10^9 values), so their expansion is counted too.
+MAX_YAML_ALIASES = 50
+MAX_YAML_VALUES = 200_000
+
+#: YAML 1.2 floats that YAML 1.1 (PyYAML) reads as strings: an exponent without a dot or
+#: without a sign (``1e308``, ``2.5e3``).
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one), nesting
+    deeper than ``MAX_YAML_DEPTH`` and more than ``MAX_YAML_ALIASES`` aliases."""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.source = source
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        # PyYAML composes recursively: bound the depth before Python's stack does.
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise ConfigError(
+                    self._where(event), f"more than {MAX_YAML_ALIASES} aliases (*name)"
+                )
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise ConfigError(self._where(event), f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _where(self, event: yaml.Event) -> str:
+        mark = event.start_mark
+        return f"{self.source}:{mark.line + 1}:{mark.column + 1}" if mark else self.source
 
 
 def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -846,6 +918,74 @@ _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _no_duplicates,
 )
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789.")
+)
+
+
+def _check_expanded(root: yaml.Node, source: str) -> None:
+    """Refuse a node graph that would be too large or too deep once every alias is expanded.
+
+    PyYAML builds an aliased node once and shares it, but the checks and ``${VAR}`` expansion
+    walk the values as a tree: 9 nested aliases of 9 make 10^9 values, and aliases of deep
+    nodes add their depths. A cycle (``&a [*a]``) would never end.
+    """
+    #: per node: (values, levels) of its expanded tree
+    known: dict[int, tuple[int, int]] = {}
+    walking: set[int] = set()
+
+    def walk(node: yaml.Node, level: int) -> tuple[int, int]:
+        key = id(node)
+        if key in walking:
+            raise ConfigError(source, "an alias (*name) refers to a value that contains it")
+        found = known.get(key)
+        if found is None:
+            if level > MAX_YAML_DEPTH:
+                raise ConfigError(source, f"nested deeper than {MAX_YAML_DEPTH} levels")
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            walking.add(key)
+            values, levels = 1, 1
+            for child in children:
+                child_values, child_levels = walk(child, level + 1)
+                values += child_values
+                levels = max(levels, 1 + child_levels)
+                if values > MAX_YAML_VALUES:
+                    raise ConfigError(
+                        source, f"expands to more than {MAX_YAML_VALUES} values (nested aliases?)"
+                    )
+            walking.discard(key)
+            found = known[key] = (values, levels)
+        if level + found[1] - 1 > MAX_YAML_DEPTH:
+            raise ConfigError(source, f"nested deeper than {MAX_YAML_DEPTH} levels")
+        return found
+
+    walk(root, 1)
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    """The YAML document in ``text`` as Python values, within the limits above."""
+    if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, f"is larger than {MAX_CONFIG_BYTES} bytes")
+    loader = _StrictLoader(text, source)  # a SafeLoader subclass: no arbitrary objects
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded(node, source)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(where, f"not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, f"not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
 
 _TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging")
 
@@ -854,14 +994,7 @@ def parse_config(
     text: str, env: Mapping[str, str] | None = None, *, source: str = "config"
 ) -> Config:
     """Validate the YAML ``text`` (see :func:`load_config`); ``source`` names it in errors."""
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(where, f"not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, f"not valid YAML: {exc}") from None
+    raw = _read_yaml(text, source)
     if raw is None:
         raise ConfigError(source, "is empty")
     tree = _expand(raw, os.environ if env is None else env, "")
@@ -926,9 +1059,14 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     anything wrong, including an unreadable file.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)  # no further: a huge file must not be read in
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(str(path), f"is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(str(path), "is not UTF-8 text") from None
     return parse_config(text, env, source=str(path))

@@ -397,6 +397,14 @@ class Engine:
             with contextlib.suppress(Exception):  # reconnect with the new token
                 self.root.registry.tell(LEADER_FEED, FeedFailed("leader token reloaded"))
         logger.info("config reloaded: tokens and enabled flags applied")
+        # what a reload does not apply must not pass unnoticed: key paths only, never values
+        restart_only = self.cfg.changes_needing_restart(new)
+        if restart_only:
+            logger.warning(
+                "config reload: %d change(s) NOT applied, they need a restart: %s",
+                len(restart_only),
+                ", ".join(restart_only),
+            )
 
     # -- the store as a resource -----------------------------------------------------------------
 

@@ -318,13 +318,14 @@ class DhanClient:
             return max(orders, key=lambda o: (o.update_time or o.create_time or "", o.order_id))
         return reply.one(Order.from_wire)
 
-    def list_orders(self) -> list[Order]:
+    def list_orders(self, select: Callable[[list[Any]], list[Any]] | None = None) -> list[Order]:
         """``GET /orders``: today's order book.
 
         An order whose wire object is the same as in the previous book is not parsed again
         (``Order`` is immutable and a pure function of it): the book holds every order of the
         day, most of them settled, and parsing all of it on every read was the engine's biggest
-        CPU cost after the leader's fills.
+        CPU cost after the leader's fills. ``select`` picks the wire objects wanted (from the
+        JSON array, before parsing): the others are neither parsed nor remembered.
         """
         memo, fresh = self._book_memo, {}
 
@@ -338,9 +339,17 @@ class DhanClient:
             fresh[key] = order
             return order
 
-        orders = self._request("GET", "/orders").many(parse)
+        reply = self._request("GET", "/orders")
+        if select is not None and isinstance(reply.body, list):
+            reply.body = select(reply.body)
+        orders = reply.many(parse)
         self._book_memo = fresh
         return orders
+
+    @property
+    def remembered_orders(self) -> int:
+        """Orders of the last ``list_orders`` kept for the next one (memory; for benchmarks)."""
+        return len(self._book_memo)
 
     def trades(self, order_id: str | None = None) -> list[Trade]:
         """``GET /trades`` (today's trade book) or ``GET /trades/{order_id}`` (its fills)."""
@@ -386,9 +395,14 @@ class DhanClient:
         reply = self._request("DELETE", f"/super/orders/{_segment(order_id)}/{LegName(leg).value}")
         return None if reply.body is None else reply.one(OrderAck.from_wire)
 
-    def list_super_orders(self) -> list[SuperOrder]:
-        """``GET /super/orders``."""
-        return self._request("GET", "/super/orders").many(SuperOrder.from_wire)
+    def list_super_orders(
+        self, select: Callable[[list[Any]], list[Any]] | None = None
+    ) -> list[SuperOrder]:
+        """``GET /super/orders``; ``select`` picks the wire objects to parse (see list_orders)."""
+        reply = self._request("GET", "/super/orders")
+        if select is not None and isinstance(reply.body, list):
+            reply.body = select(reply.body)
+        return reply.many(SuperOrder.from_wire)
 
     # --- the one place that talks HTTP ------------------------------------------------
 

@@ -8,7 +8,9 @@ READ COMMITTED, pool pre-ping. ``Journal`` is the only user.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from typing import Any
@@ -87,6 +89,7 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
         # An in-memory database is per connection and dies with the process: not a journal.
         raise ValueError("the journal needs a SQLite file (sqlite:///path/to/file.db)")
     register_sqlite_binds()
+    _create_private(url.database)
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -120,6 +123,23 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+#: The journal holds every order of every account: readable by the engine's user only.
+FILE_MODE = 0o600
+
+
+def _create_private(path: str) -> None:
+    """Create the database file ``FILE_MODE`` if it does not exist yet (whatever the umask).
+
+    SQLite creates its ``-wal`` and ``-shm`` files with the database file's mode, so they
+    follow. An existing file keeps the mode its operator gave it.
+    """
+    if path.startswith("file:"):  # a URI filename: SQLite parses it, leave it to SQLite
+        return
+    # it exists already; or SQLite's own open will say what is wrong with the path
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
 def _switch_to_wal(cursor: Any, timeout_s: float) -> None:

@@ -1,5 +1,6 @@
 """FollowerBook against the simulator: one broker read shared by many callers, never stale
-after our own writes, and errors that reach every waiter but are never kept."""
+after our own writes, errors that reach every waiter but are never kept, and a day's settled
+orders left out unless a caller names them."""
 
 from __future__ import annotations
 
@@ -32,8 +33,13 @@ class _Clock:
         return self.now_s
 
 
+#: the LTP the tests run at: a BUY limit below it rests (open), one above it trades at once
+_LTP = 1600.0
+
+
 @pytest.fixture
 def client(sim: Simulator) -> Iterator[DhanClient]:
+    sim.admin.set_ltp("NSE_EQ", "1333", _LTP)
     account = new_account(sim)
     with DhanClient(
         base_url=sim.rest_url, client_id=account.client_id, access_token=account.access_token
@@ -168,3 +174,91 @@ def test_the_super_order_book_is_cached_apart_from_the_order_book(
 def test_a_negative_max_age_is_refused(client: DhanClient):
     with pytest.raises(ValueError, match="max_age_s"):
         FollowerBook(client, max_age_s=-1.0)
+
+
+def _traded(client: DhanClient, n: int) -> list[str]:
+    """``n`` orders that trade at once (settled rows); their order ids."""
+    return [client.place_order(limit_buy(quantity=1, price=_LTP + 10)).order_id for _ in range(n)]
+
+
+def test_settled_orders_nobody_names_are_neither_kept_nor_parsed(
+    sim: Simulator, client: DhanClient
+):
+    settled = _traded(client, 8)
+    resting = client.place_order(limit_buy(quantity=1, price=1400.0)).order_id
+    book = FollowerBook(client, max_age_s=60.0)
+
+    rows = book.orders()
+
+    assert [o.order_id for o in rows] == [resting]
+    assert client.remembered_orders == 1  # the 8 settled ones are not held for the next read
+    assert len(sim.admin.orders(client.client_id)) == len(settled) + 1  # the broker has them all
+
+
+def test_a_settled_order_named_by_id_or_correlation_id_is_kept(sim: Simulator, client: DhanClient):
+    by_id = _traded(client, 1)[0]
+    tagged = client.place_order(
+        limit_buy(quantity=1, price=_LTP + 10, correlation_id="copy-tagged-1")
+    ).order_id
+    _traded(client, 5)
+    book = FollowerBook(client, max_age_s=60.0)
+
+    rows = book.orders(needs=[by_id, "copy-tagged-1"])
+
+    assert sorted(o.order_id for o in rows) == sorted([by_id, tagged])
+    assert all(o.order_status.is_terminal for o in rows)
+
+
+def test_a_new_need_is_answered_by_a_fresh_read_even_within_the_max_age(
+    sim: Simulator, client: DhanClient
+):
+    book = FollowerBook(client, max_age_s=60.0)
+    assert book.orders() == []
+    (settled,) = _traded(client, 1)  # e.g. a copy that filled: its follower asks for it next
+
+    rows = book.orders(needs=[settled])
+
+    assert [o.order_id for o in rows] == [settled]
+    assert _gets(sim, client, "GET /orders") == 2
+
+
+def test_a_need_asked_again_is_answered_from_the_copy(sim: Simulator, client: DhanClient):
+    (settled,) = _traded(client, 1)
+    book = FollowerBook(client, max_age_s=60.0)
+
+    first = book.orders(needs=[settled])
+    second = book.orders(needs=[settled])
+    others = book.orders()  # another caller of the same book sees the wanted row too
+
+    assert first == second == others and [o.order_id for o in first] == [settled]
+    assert _gets(sim, client, "GET /orders") == 1
+
+
+def test_a_need_no_caller_repeats_is_forgotten_after_wanted_for_s(
+    sim: Simulator, client: DhanClient
+):
+    clock = _Clock()
+    (settled,) = _traded(client, 1)
+    book = FollowerBook(client, max_age_s=0.5, clock=clock, wanted_for_s=10.0)
+    assert [o.order_id for o in book.orders(needs=[settled])] == [settled]
+    clock.now_s += 5.0
+    assert [o.order_id for o in book.orders()] == [settled]  # still wanted
+    assert book.wanted == 1
+
+    clock.now_s += 6.0
+
+    assert book.orders() == []
+    assert book.wanted == 0
+
+
+def test_a_released_settled_order_is_left_out_of_the_next_read(sim: Simulator, client: DhanClient):
+    (settled,) = _traded(client, 1)
+    book = FollowerBook(client, max_age_s=0.0)
+    assert [o.order_id for o in book.orders(needs=[settled])] == [settled]
+
+    book.release([settled])
+
+    assert book.orders() == []
+    assert client.remembered_orders == 0
+    # named again (by a caller that still needs it): read afresh, and there
+    assert [o.order_id for o in book.orders(needs=[settled])] == [settled]

@@ -199,8 +199,8 @@ def test_a_reload_takes_only_tokens_and_enabled_flags():
     assert alice.sizing.multiplier == 1.5  # not a reloadable change
     assert [f.name for f in merged.followers] == ["alice"]
     assert old.changes_needing_restart(new) == [
-        "followers: dave added",
-        "followers: alice changed",
+        "followers[dave] (added)",
+        "followers[alice].sizing.multiplier",
     ]
     assert old.changes_needing_restart(old.with_tokens_from(new)) == []
 
