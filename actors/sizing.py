@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from actors import slicing
 from copytrader.config import FollowerConfig, SizingConfig, SizingMode
-from dhan.codes import ExchangeSegment, OrderStatus, OrderType
+from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType
 from dhan.correlation import correlation_id_for
 from store.records import (
     BELOW_ONE_LOT_PREFIX,
@@ -136,6 +136,22 @@ def _filtered(snap: LeaderOrderSnapshot, follower: FollowerConfig) -> str | None
     return None
 
 
+def bracket_values_missing(snap: LeaderOrderSnapshot) -> str | None:
+    """What a BO / CO copy cannot be placed without and the snapshot lacks, or None.
+
+    Socket frames carry no ``boProfitValue`` / ``boStopLossValue``; the feed reads them from
+    the book, and when that read fails the copy waits (a transient reason: the next leader
+    event or reconcile brings them) instead of going out without them to be rejected for good.
+    """
+    if snap.product_type is ProductType.BO and (
+        snap.bo_profit_value is None or snap.bo_stop_loss_value is None
+    ):
+        return "bracket order's target / stop-loss values not read yet"
+    if snap.product_type is ProductType.CO and not (snap.trigger_price or snap.bo_stop_loss_value):
+        return "cover order's stop-loss not read yet"
+    return None
+
+
 def desired_intent(
     snap: LeaderOrderSnapshot, follower: FollowerConfig, ctx: SizingContext
 ) -> DesiredIntent:
@@ -162,6 +178,10 @@ def desired_intent(
             qty, reason = follower_quantity(base_qty, follower, lot, ctx)
             if reason is None:
                 qty, reason = _apply_caps(qty, value_price(snap), follower, lot)
+    if reason is None and qty > 0:
+        missing = bracket_values_missing(snap)
+        if missing is not None:
+            reason, qty = f"{TRANSIENT_SKIP_PREFIX}{missing}", 0
     desired_open = reason is None and qty > 0
     return DesiredIntent(
         follower=follower.name,

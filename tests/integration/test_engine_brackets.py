@@ -137,3 +137,60 @@ def test_a_followers_open_brackets_share_one_book_read_per_tick(
         print(f"GET /orders in {window_s:.2f} s: {len(reads)}")
     finally:
         rig.stop()
+
+
+def test_a_bracket_whose_values_cannot_be_read_waits_and_is_copied_whole_once_they_can(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Socket frames carry no boProfitValue / boStopLossValue: the feed reads them from the
+    leader's book. While that read fails the copy waits (it used to go out without them and
+    be rejected for good); the leader's next event brings them and the copy is placed."""
+    sim.admin.set_ltp("NSE_EQ", "2885", 1600.0)
+    f = follower_config("bv", "1300000031")
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        sim.admin.set_faults(
+            {
+                "accounts": [rig.cfg.leader.client_id],
+                "per_endpoint": {"GET /orders/{order_id}": {"error_5xx_p": 1.0}},
+            }
+        )
+        entry = rig.leader.place_order(
+            limit_buy(
+                security_id="2885",
+                quantity=5,
+                price=1590.0,  # rests below the market
+                product_type=ProductType.BO,
+                bo_profit_value=20.0,
+                bo_stop_loss_value=10.0,
+            )
+        )
+        wait_until(
+            lambda: any(
+                i.leader_order_id == entry.order_id for i in rig.engine.journal.intents(f.name)
+            ),
+            what="the follower's intent for the leader's bracket",
+        )
+        sim.admin.clear_faults()
+        rig.leader.modify_order(
+            entry.order_id,
+            ModifyRequest(
+                order_type=OrderType.LIMIT,
+                quantity=5,
+                price=1591.0,
+                trigger_price=None,
+                validity=Validity.DAY,
+            ),
+        )
+        rig.wait_copies(
+            entry.order_id,
+            lambda _f, copies: len(copies) == 1 and copies[0]["orderStatus"] == "PENDING",
+        )
+        (copy,) = rig.follower_copies(f, entry.order_id)
+        assert (copy["price"], copy["boProfitValue"], copy["boStopLossValue"]) == (
+            1591.0,
+            20.0,
+            10.0,
+        )
+    finally:
+        rig.stop()

@@ -104,7 +104,10 @@ def wait_paused(rig: Rig, timeout_s: float) -> str:
         return reason if not ok and "store" in reason else None
 
     reason: str = wait_until(paused, timeout_s, what="readiness: store unavailable")
-    assert rig.engine.metrics.store_up._value.get() == 0
+    # the gauge is set by the environment's listener, just after readiness learns the outage
+    wait_until(
+        lambda: rig.engine.metrics.store_up._value.get() == 0, 5.0, what="copytrader_store_up 0"
+    )
     return reason
 
 

@@ -173,3 +173,26 @@ def test_a_market_order_is_copied_once_accepted_unless_the_follower_copies_on_tr
     assert [d.follower for d in desired_intents(limit, [waits], NO_FACTS)] == ["f"]
     rejected = desired_intent(replace(limit, status=OrderStatus.REJECTED), waits, NO_FACTS)
     assert not rejected.desired_open and rejected.skip_reason is None
+
+
+def test_a_bracket_copy_waits_for_the_values_it_cannot_be_placed_without() -> None:
+    one = SizingConfig(mode=SizingMode.MULTIPLIER, multiplier=1.0)
+    cases = [
+        # (product, extra snapshot fields, waits)
+        (ProductType.BO, {}, True),
+        (ProductType.BO, {"bo_profit_value": 20.0}, True),
+        (ProductType.BO, {"bo_profit_value": 20.0, "bo_stop_loss_value": 10.0}, False),
+        (ProductType.CO, {"trigger_price": 0.0}, True),
+        (ProductType.CO, {"trigger_price": 1490.0}, False),
+        (ProductType.CO, {"bo_stop_loss_value": 10.0}, False),
+        (ProductType.INTRADAY, {}, False),
+    ]
+    for product, extra, waits in cases:
+        want = desired_intent(snap(product=product, **extra), follower(one), NO_FACTS)
+        assert want.desired_open is not waits, (product, extra)
+        assert is_transient_skip(want.skip_reason) is waits, (product, extra)
+    # a dead leader bracket with nothing filled still closes its copies: nothing to wait for
+    dead = desired_intent(
+        snap(product=ProductType.BO, status=OrderStatus.CANCELLED), follower(one), NO_FACTS
+    )
+    assert (dead.desired_open, dead.skip_reason) == (False, None)
