@@ -15,6 +15,7 @@ from dhansim import Simulator
 from store import IntentState
 from tests.integration.engine_harness import follower_config, start_rig, wait_until
 
+
 @pytest.fixture(params=[False, True], ids=["legs_in_super_book_only", "legs_in_order_book"])
 def sim(sim: Simulator, request: pytest.FixtureRequest) -> Simulator:
     """Each test twice: the super orders' exit legs listed by ``GET /orders`` too (as Dhan's

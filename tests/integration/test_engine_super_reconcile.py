@@ -113,9 +113,9 @@ def test_a_traded_super_order_the_socket_lost_is_copied_once_by_the_periodic_rec
         wait_until(traded_frame_dropped, 5.0, what="the leader's TRADED frame dropped")
         sim.admin.clear_faults()
         leader_rows = [o for o in rig.leader.list_orders() if o.order_id == order_id]
-        expected = ["ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG"] if _legs_listed(sim) else [
-            "ENTRY_LEG"
-        ]
+        expected = (
+            ["ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG"] if _legs_listed(sim) else ["ENTRY_LEG"]
+        )
         assert [str(o.leg_name) for o in leader_rows] == expected
         wait_until(lambda: _copied_whole_once(rig, order_id), 2 * PERIOD_S + 5.0, what="copy")
         # more passes read the same book: nothing new is journaled, nothing copied again
