@@ -101,6 +101,9 @@ class FollowerActor(SupervisedActor):
         #: the one this follower had when the engine started
         self.enabled = enabled_now() if enabled_now is not None else follower.enabled
         self.paused_reason: str | None = None
+        #: paused because Dhan refused our source address (static IP): a token reload does not
+        #: lift it; an egress change needs a restart, which starts a new actor
+        self.ip_refused = False
         #: intent id -> action requested from the limiter and not yet granted or denied
         #: intent id -> (action, monotonic time asked); a request older than PERMIT_RETRY_S is
         #: asked again (the limiter may have restarted and lost its queue: messages are hints)
@@ -200,6 +203,8 @@ class FollowerActor(SupervisedActor):
                 self._lookup(intent)
         elif isinstance(message, UpdateToken):
             self.client.update_token(message.access_token)
+            if self.ip_refused:
+                return None  # a new token does not change the address we write from
             if self.paused_reason is not None:
                 logger.warning("follower %s: token reloaded, resuming", self.name)
                 self._audit("follower_resumed", {"reason": "token reloaded"})
@@ -720,6 +725,10 @@ class FollowerActor(SupervisedActor):
         elif isinstance(exc, errors.AuthError):
             self.journal.transition(intent.id, back, expect_from=intent.state, error_code=exc.code)
             self._pause(f"token rejected ({exc.code}): {exc.message[:120]}")
+        elif isinstance(exc, errors.StaticIpRefused):
+            # every write would fail alike: pause, the intent kept to be sent once fixed
+            self.journal.transition(intent.id, back, expect_from=intent.state, error_code=exc.code)
+            self._pause_for_source_address(exc)
         elif action is Action.PLACE:
             self.journal.transition(
                 intent.id,
@@ -766,6 +775,29 @@ class FollowerActor(SupervisedActor):
             self._audit("follower_paused", {"reason": reason})
         self.paused_reason = reason
         self.metrics.follower_paused.labels(self.name).set(1)
+
+    def _pause_for_source_address(self, exc: errors.StaticIpRefused) -> None:
+        self.metrics.static_ip_refused.labels(self.name).inc()
+        if self.ip_refused:
+            return
+        egress = self.follower.egress
+        source = egress.source_address if egress is not None else None
+        logger.error(
+            "follower %s paused: Dhan refused an order write of account %s from source address %s"
+            " (%s: %s) -- register that address as the account's static IP with Dhan, or set"
+            " egress.source_address to the registered one and restart the engine",
+            self.name,
+            self.follower.client_id,
+            source or "(none configured: the host's default route)",
+            exc.code,
+            exc.message[:120],
+        )
+        self._audit(
+            "follower_paused",
+            {"reason": "static IP refused", "source_address": source, "code": exc.code},
+        )
+        self.ip_refused = True
+        self.paused_reason = f"static IP refused ({exc.code}) from {source or 'default route'}"
 
     # -- looking up ---------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from actors.snapshots import (
     snapshot_from_update,
     snapshots_from_super_order,
     super_entry_with_leg,
+    super_legs_in,
 )
 from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
@@ -583,6 +584,16 @@ class LeaderFeedActor(SupervisedActor):
             logger.warning("reconcile: super-order book unavailable: %s", exc)
             supers = []
         super_ids = {so.order_id for so in supers}
+        # a super order's exit legs in the main book (as Dhan's docs say) share its orderId:
+        # that id is a super order's even when the super-order book could not be read, and is
+        # left to a pass that reads it (never taken for a plain order, nor its legs for BO/CO's)
+        unread = super_legs_in(orders) - super_ids
+        if unread:
+            logger.warning(
+                "reconcile: super orders %s left for a pass that reads the super-order book",
+                ", ".join(sorted(unread)),
+            )
+            super_ids |= unread
         parents = bracket_parents(orders, self._journaled_parents(orders))
         snaps: list[LeaderOrderSnapshot] = []
         for o in orders:

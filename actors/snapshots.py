@@ -161,6 +161,14 @@ def snapshot_from_order(
     )
 
 
+def super_legs_in(orders: Sequence[Order]) -> set[str]:
+    """Order ids of the super orders whose exit legs an order book lists: a TARGET_LEG or
+    STOP_LOSS_LEG row of a product that is not BO/CO (those legs have ids of their own)."""
+    return {
+        o.order_id for o in orders if o.leg_name in _EXIT_LEGS and o.product_type not in _BRACKETS
+    }
+
+
 def _id_order(order_id: str) -> tuple[int, str]:
     """Dhan's order numbers grow through the day: numeric strings sort by length, then text."""
     return (len(order_id), order_id)

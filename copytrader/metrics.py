@@ -101,6 +101,14 @@ class Metrics:
             ["follower"],
             registry=r,
         )
+        self.static_ip_refused = Counter(
+            "copytrader_static_ip_refused",
+            "Order writes Dhan refused because they left from an address that is not the "
+            "follower's registered static IP; the follower is paused at the first (no retries) "
+            "until the engine restarts with a fixed egress.source_address.",
+            ["follower"],
+            registry=r,
+        )
         self.mailbox_depth = Gauge(
             "copytrader_mailbox_depth",
             "Messages waiting in an actor's inbox.",

@@ -8,13 +8,14 @@ The split that matters for an order engine is *did the order possibly reach Dhan
      |                             The order MAY exist: look it up by correlationId first.
      +-- Rejected                  Dhan answered with a definite error (errorCode + message)
      |    +-- AuthError            DH-901 / DH-902, or DH-906 "Invalid Token"
+     |    +-- StaticIpRefused      a write from an address that is not the account's static IP
      |    +-- RateLimited          DH-904 or HTTP 429
      |    +-- InputError           DH-905
      |    +-- OrderError           DH-906 (RMS, market closed, ...)
      |    +-- NotFound             HTTP 404 / unknown order or correlationId
      |    +-- AccountError         DH-903
      |    +-- DataError            DH-907
-     |    +-- OtherRejection       DH-910, DH-911 and anything unrecognised
+     |    +-- OtherRejection       DH-910 and anything unrecognised
      +-- BadResponse               2xx, but the body is not what the API documents
 
 No error ever carries the access token: messages are built here from the parsed error body,
@@ -83,6 +84,11 @@ class AuthError(Rejected):
     """Token invalid or expired (DH-901), no access (DH-902), or DH-906 "Invalid Token"."""
 
 
+class StaticIpRefused(Rejected):
+    """An order write sent from an address that is not the account's registered static IP
+    (DH-911, or DH-905 "Invalid IP"): every write fails the same way until the egress is fixed."""
+
+
 class RateLimited(Rejected):
     """DH-904 or HTTP 429: slow down and retry later."""
 
@@ -108,7 +114,7 @@ class DataError(Rejected):
 
 
 class OtherRejection(Rejected):
-    """DH-910, DH-911 and any code this client does not know."""
+    """DH-910 and any code this client does not know."""
 
 
 _REJECTION_BY_CODE: dict[str, type[Rejected]] = {
@@ -120,6 +126,21 @@ _REJECTION_BY_CODE: dict[str, type[Rejected]] = {
     DhErrorCode.ORDER_ERROR: OrderError,
     DhErrorCode.DATA_ERROR: DataError,
 }
+
+
+def is_static_ip_refusal(*, http_status: int, code: str | None, message: str) -> bool:
+    """Whether an error answer is Dhan refusing a write from an unregistered source address.
+
+    Dhan's code is unverified (**U**): DH-911 "Invalid IP" in community material, DH-905 with
+    the message "Invalid IP" seen in the field. A DH-911 is taken as the refusal whatever its
+    message; any other code only with "invalid ip" in the message (never a 404 or a 5xx).
+    """
+    if http_status == 404 or http_status >= 500:
+        return False
+    if code == DhErrorCode.INVALID_IP:
+        return True
+    return code in (DhErrorCode.INPUT_EXCEPTION, None) and "invalid ip" in message.lower()
+
 
 _UNKNOWN_OUTCOME_CODES = frozenset({DhErrorCode.INTERNAL_SERVER_ERROR, DhErrorCode.NETWORK_ERROR})
 
@@ -154,6 +175,8 @@ def classify(
         return build(NotFound)
     if code == DhErrorCode.ORDER_ERROR and "invalid token" in message.lower():
         return build(AuthError)
+    if is_static_ip_refusal(http_status=http_status, code=code, message=message):
+        return build(StaticIpRefused)
     if code is not None and code in _REJECTION_BY_CODE:
         return build(_REJECTION_BY_CODE[code])
     if http_status == 429:

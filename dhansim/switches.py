@@ -68,8 +68,8 @@ class Switches:
     external_cid_array: bool = False
     #: ``GET /orders`` also lists a super order's TARGET_LEG and STOP_LOSS_LEG (with the super
     #: order's orderId and their ``legName``) once its entry has traded, as Dhan's docs say.
-    #: Off until the engine's REST reconcile is proven on that book.
-    super_legs_in_order_book: bool = False
+    #: Off: only the entry leg (the legs are under ``/super/orders``).
+    super_legs_in_order_book: bool = True
     #: Static IP: an account with a registered IP (``/ip/setIP``) accepts order writes only
     #: from that source address; reads stay free.
     static_ip: bool = False

@@ -569,3 +569,67 @@ def test_reconcile_compares_super_order_legs_and_names_a_copy_cancelled_by_hand(
     assert "leader vs followers: 2 differences" in report.stdout
     assert "wrong=2" in report.stdout.splitlines()[0]
     rig.assert_no_token_in(out.text + report.stdout + report.stderr)
+
+
+@pytest.mark.parametrize("legs_in_book", [False, True], ids=["legs_in_super_book", "in_order_book"])
+def test_reconcile_finds_nothing_unexpected_in_a_traded_super_order_and_its_copys_legs(
+    sim: Simulator, tmp_path: Path, legs_in_book: bool
+) -> None:
+    # with super_legs_in_order_book on, GET /orders lists each traded super order's target and
+    # stop legs under its entry's orderId: neither the leader's nor the copy's are orders of
+    # their own to the reconcile report
+    from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType
+    from dhan.models import SuperOrderRequest
+
+    sim.admin.set_switches(super_legs_in_order_book=legs_in_book)
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3100000000)
+    ana = rig.followers[0]
+    sim.admin.set_ltp("NSE_EQ", "11536", 3500.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    with _leader(rig) as leader:
+        try:
+            out.wait_for("follower ana")
+            bracket = leader.place_super_order(
+                SuperOrderRequest(
+                    transaction_type=TransactionType.BUY,
+                    exchange_segment=ExchangeSegment.NSE_EQ,
+                    product_type=ProductType.INTRADAY,
+                    order_type=OrderType.LIMIT,
+                    security_id="11536",
+                    quantity=2,
+                    price=3470.0,  # rests until the market comes down to it
+                    target_price=3520.0,
+                    stop_loss_price=3450.0,
+                )
+            ).order_id
+            cid = correlation_id_for("ana", bracket)
+            wait_until(lambda: _copies(rig, "ana", bracket) == 1, what="the copy")
+            sim.admin.set_ltp("NSE_EQ", "11536", 3470.0)  # both entries trade, legs go live
+
+            def copy_legs() -> list[str]:
+                return sorted(
+                    str(o.get("legName"))
+                    for o in sim.admin.orders(ana.client_id)
+                    if o.get("correlationId") == cid
+                    and o.get("orderStatus") in ("TRADED", "PENDING")
+                )
+
+            wait_until(
+                lambda: copy_legs() == ["ENTRY_LEG", "STOP_LOSS_LEG", "TARGET_LEG"],
+                what="the copy traded, its legs live",
+            )
+            with DhanClient(
+                base_url=sim.rest_url, client_id=ana.client_id, access_token=ana.token
+            ) as copy:
+                rows = [o for o in copy.list_orders() if o.correlation_id == cid]
+            assert len(rows) == (3 if legs_in_book else 1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert out.finish() == 0, out.text
+    report = rig.cli("reconcile")
+    assert report.returncode == 0, report.stdout + report.stderr
+    first = report.stdout.splitlines()[0]
+    assert "ok=1 lost=0 duplicated=0 unexpected=0" in first and "wrong=0" in first
+    assert "leader vs followers: 0 differences" in report.stdout
+    assert _copies(rig, "ana", bracket) == 1

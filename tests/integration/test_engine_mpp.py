@@ -1,8 +1,11 @@
-"""Market price protection (MPP): a leader MARKET order shown as a LIMIT at its band price."""
+"""Market price protection (MPP): a leader MARKET order shown as a LIMIT at its band price, or
+(simulator switch ``mpp_show_as_limit`` off) as the MARKET it was placed as."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from dhan.codes import OrderType, Validity
 from dhan.models import ModifyRequest
@@ -12,9 +15,11 @@ from tests.integration.engine_harness import follower_config, limit_buy, start_r
 TCS = "11536"
 
 
+@pytest.mark.parametrize("mpp_as_limit", [True, False], ids=["mpp_as_limit", "mpp_as_market"])
 def test_a_leader_re_price_of_a_protected_market_order_reaches_the_copy(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, mpp_as_limit: bool
 ) -> None:
+    sim.admin.set_switches(mpp_show_as_limit=mpp_as_limit)
     f = follower_config("mpp", "1400000501")
     sim.admin.set_ltp("NSE_EQ", TCS, 3500.0, liquid=False)  # the protected order rests
     rig = start_rig(sim, tmp_path, [f])
@@ -22,10 +27,15 @@ def test_a_leader_re_price_of_a_protected_market_order_reaches_the_copy(
         leader_id = rig.leader.place_order(
             limit_buy(TCS, quantity=5, order_type=OrderType.MARKET, price=0.0)
         ).order_id
-        band = wait_until(
-            lambda: rig.leader.get_order(leader_id).price, what="the leader's band price"
-        )
         rig.wait_copies(leader_id, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        # resting, the leader's order is shown one way throughout: a LIMIT at its band price,
+        # or (mpp_show_as_limit off) a MARKET at price 0
+        shown = rig.leader.get_order(leader_id)
+        band = shown.price
+        if mpp_as_limit:
+            assert shown.order_type is OrderType.LIMIT and band > 0, shown
+        else:
+            assert shown.order_type is OrderType.MARKET and band == 0.0, shown
         # a part fill: its frame shows the protected order as a LIMIT at the band, which
         # changes nothing for the copy (the follower broker's own protected MARKET)
         sim.admin.fill(leader_id, quantity=2, price=3500.0)

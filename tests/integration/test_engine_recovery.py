@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from copytrader.config import ReconcilePolicy
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import OrderType
@@ -13,9 +15,11 @@ from supervision.faults import FaultPlan, Faults
 from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
 
 
+@pytest.mark.parametrize("mpp_as_limit", [True, False], ids=["mpp_as_limit", "mpp_as_market"])
 def test_orders_the_leader_placed_while_its_socket_was_down_are_found_by_reconcile(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, mpp_as_limit: bool
 ) -> None:
+    sim.admin.set_switches(mpp_show_as_limit=mpp_as_limit)
     f = follower_config("rc", "1400000001")
     sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
     rig = start_rig(sim, tmp_path, [f], policy=ReconcilePolicy.COPY_OPEN)

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from copytrader.config import FollowerConfig
 from dhan.codes import OrderType, ProductType, TransactionType, Validity
 from dhan.correlation import correlation_id_for
@@ -52,9 +54,11 @@ def scaled(f: FollowerConfig, qty: int) -> int:
     return math.floor(qty * f.sizing.multiplier + 1e-9)
 
 
+@pytest.mark.parametrize("mpp_as_limit", [True, False], ids=["mpp_as_limit", "mpp_as_market"])
 def test_twenty_followers_end_with_exactly_the_books_the_leader_implies(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, mpp_as_limit: bool
 ) -> None:
+    sim.admin.set_switches(mpp_show_as_limit=mpp_as_limit)
     multipliers = [1.0, 2.0, 0.5, 1.5, 3.0]
     followers = [
         follower_config(f"m{i}", f"15000000{i:02d}", multiplier=multipliers[i % 5])

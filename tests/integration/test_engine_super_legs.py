@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dhan.codes import (
     ExchangeSegment,
     LegName,
@@ -19,6 +21,14 @@ from dhan.models import SuperModifyRequest, SuperOrder, SuperOrderRequest
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from tests.integration.engine_harness import Rig, follower_config, start_rig, wait_until
+
+
+@pytest.fixture(params=[False, True], ids=["legs_in_super_book_only", "legs_in_order_book"])
+def sim(sim: Simulator, request: pytest.FixtureRequest) -> Simulator:
+    """Each test twice: the super orders' exit legs listed by ``GET /orders`` too (as Dhan's
+    docs say) or only under ``/super/orders`` (simulator switch ``super_legs_in_order_book``)."""
+    sim.admin.set_switches(super_legs_in_order_book=request.param)
+    return sim
 
 
 def _buy(price: float, target: float, stop: float) -> SuperOrderRequest:

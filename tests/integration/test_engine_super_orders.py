@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dhan.codes import ExchangeSegment, LegName, OrderType, ProductType, TransactionType
 from dhan.correlation import correlation_id_for
 from dhan.models import SuperModifyRequest, SuperOrderRequest
@@ -12,6 +14,15 @@ from dhan.rest import DhanClient
 from dhansim import Simulator
 from store import IntentState
 from tests.integration.engine_harness import follower_config, start_rig, wait_until
+
+
+@pytest.fixture(params=[False, True], ids=["legs_in_super_book_only", "legs_in_order_book"])
+def sim(sim: Simulator, request: pytest.FixtureRequest) -> Simulator:
+    """Each test twice: the super orders' exit legs listed by ``GET /orders`` too (as Dhan's
+    docs say) or only under ``/super/orders`` (simulator switch ``super_legs_in_order_book``)."""
+    sim.admin.set_switches(super_legs_in_order_book=request.param)
+    return sim
+
 
 #: The leader's super order in these tests: BUY 4 at 810, target 830, stop 800.
 SUPER_BUY = SuperOrderRequest(

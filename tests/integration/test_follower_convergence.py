@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from actors.follower import FULL_REFRESH_EVERY_TICKS
 from actors.messages import Tick
 from actors.names import follower_name
@@ -134,9 +136,11 @@ def test_a_refused_modify_whose_lookup_fails_neither_crashes_nor_stops_the_cance
         rig.stop()
 
 
+@pytest.mark.parametrize("mpp_as_limit", [True, False], ids=["mpp_as_limit", "mpp_as_market"])
 def test_the_order_value_cap_bounds_market_copies_with_and_without_price_protection(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, mpp_as_limit: bool
 ) -> None:
+    sim.admin.set_switches(mpp_show_as_limit=mpp_as_limit)
     f = follower_config("valcap", "1200000703", caps=CapsConfig(max_order_value_inr=5_000))
     sim.admin.set_ltp("NSE_EQ", "2885", 1300.0)
     sim.admin.set_ltp("NSE_EQ", "3045", 800.0)
@@ -273,9 +277,11 @@ def test_a_capital_follower_copies_once_the_balance_that_failed_at_start_is_read
         rig.stop()
 
 
+@pytest.mark.parametrize("mpp_as_limit", [True, False], ids=["mpp_as_limit", "mpp_as_market"])
 def test_re_enabling_a_follower_copies_only_the_leader_orders_still_open(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, mpp_as_limit: bool
 ) -> None:
+    sim.admin.set_switches(mpp_show_as_limit=mpp_as_limit)
     f = follower_config("dave", "1200000706", enabled=False)
     sim.admin.set_ltp("NSE_EQ", "2885", 1300.0)
     sim.admin.set_ltp("NSE_EQ", "1333", 1000.0)
@@ -348,9 +354,11 @@ def test_a_follower_enabled_in_the_config_of_a_restart_copies_only_what_is_still
         engine.stop()
 
 
+@pytest.mark.parametrize("mpp_as_limit", [True, False], ids=["mpp_as_limit", "mpp_as_market"])
 def test_a_leader_market_order_rejected_by_rms_is_not_copied_for_a_follower_that_waits(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, mpp_as_limit: bool
 ) -> None:
+    sim.admin.set_switches(mpp_show_as_limit=mpp_as_limit)
     waits = follower_config("waits", "1200000708")  # the default: copy_market_after_accept
     eager = replace(follower_config("eager", "1200000709"), copy_market_after_accept=False)
     sim.admin.set_ltp("NSE_EQ", "2885", 1300.0)

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from copytrader.config import Config, ReconcilePolicy
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import OrderType
@@ -173,9 +175,11 @@ def test_an_order_the_socket_delivers_during_a_periodic_reconcile_is_not_taken_f
         rig.stop()
 
 
+@pytest.mark.parametrize("mpp_as_limit", [True, False], ids=["mpp_as_limit", "mpp_as_market"])
 def test_a_leader_market_order_stays_market_when_a_periodic_reconcile_reads_it_first(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, mpp_as_limit: bool
 ) -> None:
+    sim.admin.set_switches(mpp_show_as_limit=mpp_as_limit)
     # Market price protection shows a MARKET order as a LIMIT at its band once it reaches the
     # market; its TRANSIT frame still says MARKET. A pass that reads the book before that frame
     # is handled must not make LIMIT the order's first-seen type.

@@ -189,15 +189,17 @@ def test_a_super_order_closes_when_its_target_fills_and_cancels_the_stop(
     assert {a["Remarks"] for a in frames} == {"Super Order"}
     assert {a["LegNo"] for a in frames} == {1, 2, 3}
     assert {a["CorrelationId"] for a in frames} == {"so-1"}
-    # The order book shows the super order once, as its entry leg.
-    assert [(o["orderId"], o["legName"]) for o in rest.book()] == [(order_id, "ENTRY_LEG")]
+    # The order book shows the super order's legs under its orderId (as Dhan's docs say).
+    assert [(o["orderId"], o["legName"]) for o in rest.book()] == [
+        (order_id, leg) for leg in ("ENTRY_LEG", "TARGET_LEG", "STOP_LOSS_LEG")
+    ]
     feed.close()
 
 
 def test_super_legs_in_order_book_lists_the_exit_legs_in_get_orders_once_the_entry_traded(
     sim: Simulator, rest: DhanRest
 ):
-    sim.admin.set_switches(super_legs_in_order_book=True)
+    assert sim.admin.switches()["super_legs_in_order_book"]  # the default, as Dhan's docs say
     order_id = place_super(rest, price=985.0)
     wait_until(lambda: super_book(rest)["orderStatus"] == "PENDING")
     assert [(o["orderId"], o["legName"]) for o in rest.book()] == [(order_id, "ENTRY_LEG")]
@@ -227,6 +229,7 @@ def test_super_legs_in_order_book_lists_the_exit_legs_in_get_orders_once_the_ent
 def test_without_super_legs_in_order_book_a_traded_super_order_is_listed_once(
     sim: Simulator, rest: DhanRest
 ):
+    sim.admin.set_switches(super_legs_in_order_book=False)
     order_id = place_super(rest)
     wait_until(lambda: super_book(rest)["orderStatus"] == "TRADED")
     assert [(o["orderId"], o["legName"]) for o in rest.book()] == [(order_id, "ENTRY_LEG")]

@@ -1,8 +1,13 @@
-"""``actors.snapshots.bracket_parents``: a BO/CO leg of the REST book linked to its entry."""
+"""``actors.snapshots.bracket_parents``: a BO/CO leg of the REST book linked to its entry; and
+``super_legs_in``: the super orders an order book's exit-leg rows reveal."""
 
 from __future__ import annotations
 
-from actors.snapshots import bracket_parents
+from dataclasses import replace
+
+import pytest
+
+from actors.snapshots import bracket_parents, super_legs_in
 from dhan.codes import (
     ExchangeSegment,
     LegName,
@@ -86,3 +91,32 @@ def test_the_journaled_link_wins_over_the_books_shape() -> None:
 def test_a_leg_is_never_linked_to_another_instrument_or_quantity_or_to_nothing() -> None:
     book = [_entry("11", sid="2885"), _entry("12", qty=2), _leg("13", T), _leg("10", S)]
     assert bracket_parents(book) == {}
+
+
+def _intraday(o: Order) -> Order:
+    return replace(
+        o, product_type=ProductType.INTRADAY, bo_profit_value=0.0, bo_stop_loss_value=0.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("book", "supers"),
+    [
+        # a traded super order with its legs listed under its orderId
+        ([_intraday(_entry("21")), _intraday(_leg("21", T)), _intraday(_leg("21", S))], {"21"}),
+        # one leg is enough (the other ended out of the book's sight)
+        ([_intraday(_entry("21")), _intraday(_leg("21", S))], {"21"}),
+        # a pending super order: only its entry, nothing reveals it
+        ([_intraday(_entry("21"))], set()),
+        # BO / CO legs have ids of their own and are not super legs
+        ([_entry("11"), _leg("12", T), _leg("13", S)], set()),
+        ([replace(_leg("14", S), product_type=ProductType.CO)], set()),
+        # a plain order, with or without a legName
+        ([_intraday(replace(_entry("31"), leg_name=None))], set()),
+        ([], set()),
+    ],
+)
+def test_an_order_books_exit_leg_rows_outside_bo_and_co_reveal_their_super_orders(
+    book: list[Order], supers: set[str]
+) -> None:
+    assert super_legs_in(book) == supers

@@ -18,6 +18,8 @@ from dhan.errors import (
     OrderError,
     OutcomeUnknown,
     RateLimited,
+    StaticIpRefused,
+    is_static_ip_refusal,
 )
 from dhan.models import ModifyRequest
 from dhan.rest import DhanClient
@@ -228,12 +230,37 @@ def test_the_data_api_error_form_keeps_its_numeric_code(fake: FakeDhan, client: 
 
 
 @pytest.mark.parametrize(
+    ("http_status", "code", "message", "refusal"),
+    [
+        (400, "DH-905", "Invalid IP: 127.0.0.9 is not a static IP registered", True),
+        (400, "DH-905", "invalid ip", True),
+        (403, "DH-911", "Invalid IP", True),
+        (403, "DH-911", "Request from a non-whitelisted IP", True),
+        (403, None, "Invalid IP address", True),
+        (400, "DH-905", "Missing required fields", False),
+        (400, "DH-905", "Invalid price", False),
+        (400, "DH-906", "Invalid IP", False),  # an order error whatever its text
+        (401, "DH-901", "Client ID or user generated access token is invalid", False),
+        (404, "DH-905", "Invalid IP", False),  # 404: no such order
+        (500, "DH-908", "Invalid IP", False),  # an unknown outcome stays unknown
+        (502, None, "Invalid IP", False),
+    ],
+)
+def test_a_write_refused_for_its_source_address_is_told_from_every_other_rejection(
+    http_status: int, code: str | None, message: str, refusal: bool
+):
+    assert is_static_ip_refusal(http_status=http_status, code=code, message=message) is refusal
+
+
+@pytest.mark.parametrize(
     ("code", "message", "expected"),
     [
         ("DH-901", "Client ID or user generated access token is invalid or expired.", AuthError),
         ("DH-906", "Invalid Token", AuthError),
         ("DH-905", "Missing required fields", InputError),
         ("DH-906", "Market is Closed! Want to place an offline order?", OrderError),
+        ("DH-905", "Invalid IP: 127.0.0.9 is not a static IP registered", StaticIpRefused),
+        ("DH-911", "Invalid IP", StaticIpRefused),
     ],
 )
 def test_dh_rejections_are_classified_by_code_and_message(
@@ -251,7 +278,7 @@ def test_dh_rejections_are_classified_by_code_and_message(
 def test_an_error_body_under_a_200_is_still_an_error(fake: FakeDhan, client: DhanClient):
     fake.answer("POST", "/orders", json_body=dh_error("DH-905", "Invalid IP"))
 
-    with pytest.raises(InputError):
+    with pytest.raises(StaticIpRefused):
         client.place_order(market_buy())
 
 
