@@ -842,6 +842,8 @@ class FollowerActor(SupervisedActor):
             book: dict[str, Any]
             if self._one_by_one(working):
                 book = self._read_each(working)
+                if self.client.remembered_orders:
+                    self.book.forget()  # the last whole read's rows: not held all day
             else:
                 book = {o.order_id: o for o in self.book.orders(needs)}
             if any(_is_super(i) for i in working):

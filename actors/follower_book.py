@@ -283,6 +283,13 @@ class FollowerBook:
         self._orders.invalidate()
         self._supers.invalidate()
 
+    def forget(self) -> None:
+        """Forget both books and the client's parse memo of the last read. For a caller that
+        settles its orders without reading the book (``read_one_by_one``): the rows of the last
+        read, settled since, are then not held until the next read, which may be hours away."""
+        self.invalidate()
+        self.client.forget_book()
+
     @property
     def reads(self) -> int:
         """Broker reads issued so far (both books): for metrics and benchmarks."""
