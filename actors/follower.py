@@ -18,7 +18,7 @@ from typing import Any
 
 from actors.bracket_leg import BracketLegActor
 from actors.decisions import IN_FLIGHT, Step, next_step
-from actors.follower_book import FollowerBook
+from actors.follower_book import FollowerBook, read_one_by_one
 from actors.messages import (
     PERMIT_RETRY_S,
     STALE_GRANT_S,
@@ -848,12 +848,15 @@ class FollowerActor(SupervisedActor):
         return moved
 
     def _refresh_from_book(self, leader_order_ids: set[str] | None) -> None:
-        """Settle our open copies (of these leader orders; None: all) from one book read.
+        """Settle our open copies (of these leader orders; None: all) from the broker's view.
 
-        Fills and the end of an order end or update intents. One read of the follower's book
-        (shared with its brackets, so often already fresh) and one journal transaction for
-        every copy that changed: per-copy GETs and commits after each leader fill were the
-        engine's biggest CPU cost and, holding the GIL in ten threads at once, its copy p99.
+        Fills and the end of an order end or update intents. The view is one read of the
+        follower's book (shared with its brackets, so often already fresh) or, once the day's
+        book has grown large next to our few working copies, each copy's own ``GET
+        /orders/{id}`` (``read_one_by_one``): decoding the whole day's book to settle a few
+        copies was CPU, and allocator churn that grew with the day. Either way one journal
+        transaction for every copy that changed: per-copy commits after each leader fill were
+        the engine's biggest CPU cost and, holding the GIL in ten threads at once, its copy p99.
         """
         if self.paused_reason is not None:
             return
@@ -868,7 +871,13 @@ class FollowerActor(SupervisedActor):
             i.broker_order_id for i in working if i.broker_order_id
         ]
         try:
-            book: dict[str, Any] = {o.order_id: o for o in self.book.orders(needs)}
+            book: dict[str, Any]
+            if self._one_by_one(working):
+                book = self._read_each(working)
+                if self.client.remembered_orders:
+                    self.book.forget()  # the last whole read's rows: not held all day
+            else:
+                book = {o.order_id: o for o in self.book.orders(needs)}
             if any(_is_super(i) for i in working):
                 for so in self.book.super_orders(needs):
                     book[so.order_id] = so  # same status fields as an order
@@ -902,6 +911,34 @@ class FollowerActor(SupervisedActor):
             if is_bracket(intent) and outcome.state is not IntentState.REJECTED:
                 self._spawn_bracket(intent)
         self.book.release(settled)  # their rows need not stay in the book (memory)
+
+    def _one_by_one(self, working: list[Intent]) -> bool:
+        """Settle ``working`` by a GET each (see ``read_one_by_one``)? Only plain orders: a
+        super order's legs and a bracket's are read from the books their callers share."""
+        if any(_is_super(i) or is_bracket(i) or not i.broker_order_id for i in working):
+            return False
+        return read_one_by_one(len(working), self.book.day_rows, self.engine.follower_tick_s)
+
+    def _read_each(self, working: list[Intent]) -> dict[str, Any]:
+        """Each copy by its own ``GET /orders/{id}``, by order id. A failed read ends the
+        round (a rate limit or an outage fails the rest too): the copies read are settled,
+        the others at the next refresh. A rejected token is raised (the caller pauses)."""
+        seen: dict[str, Any] = {}
+        for intent in working:
+            try:
+                order = self.client.get_order(intent.broker_order_id or "")
+            except errors.AuthError:
+                raise
+            except errors.DhanError as exc:
+                logger.info(
+                    "follower %s: read of order %s failed: %s",
+                    self.name,
+                    intent.broker_order_id,
+                    exc,
+                )
+                break
+            seen[order.order_id] = order
+        return seen
 
     def _journal_acks(self) -> None:
         """Write the acks ``_place`` held back, in one transaction (one commit).

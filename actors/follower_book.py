@@ -31,6 +31,30 @@ T = TypeVar("T")
 WANTED_FOR_S = 300.0
 
 
+#: ``GET /orders/{id}`` calls a follower may spend per second of its tick settling its copies
+#: one by one. Dhan's budget for reads is 20/s per account (non-trading APIs), shared with its
+#: brackets' book reads (at most 2/s per book) and lookups: this leaves most of it.
+OWN_READS_PER_S = 4.0
+#: One ``GET /orders/{id}`` costs the engine (a request, an answer, a parse) about what
+#: decoding this many rows of the whole book does (``bench.memory``; docs/performance.md).
+ROWS_PER_OWN_READ = 20
+
+
+def read_one_by_one(copies: int, day_rows: int, tick_s: float) -> bool:
+    """Whether ``copies`` working copies are settled each by its own ``GET /orders/{id}``
+    rather than by one read of the whole book, which has ``day_rows`` rows (as last read).
+
+    Pure. The whole book is every order of the day: late in the day, decoding it to settle a
+    few copies costs more CPU than reading them, and its decoding churn is what made the
+    engine's memory grow with the day's orders. Early in the day (a small book), or with more
+    copies than ``OWN_READS_PER_S`` allows per tick, one read of the book is the cheaper one.
+    """
+    if copies <= 0:
+        return False
+    cap = max(1, int(OWN_READS_PER_S * tick_s))
+    return copies <= cap and copies * ROWS_PER_OWN_READ <= day_rows
+
+
 def kept_rows(rows: list[Any], wanted: frozenset[str], *, legs_key: str | None = None) -> list[Any]:
     """The raw book rows a cached book keeps: open ones, and those wanted by order id or
     correlationId. With ``legs_key`` (super orders' ``legDetails``) an open leg keeps its row.
@@ -204,9 +228,17 @@ class FollowerBook:
             raise ValueError("max_age_s must be >= 0")
         self.client = client
         self.max_age_s = max_age_s
+        #: rows in the broker's last whole order book (settled ones included): how big the
+        #: day's book has grown, so a caller can tell when reading its few orders one by one
+        #: costs less than reading them all (0 until the first read)
+        self.day_rows = 0
 
         def orders(wanted: frozenset[str]) -> list[Order]:
-            return client.list_orders(select=lambda rows: kept_rows(rows, wanted))
+            def select(rows: list[Any]) -> list[Any]:
+                self.day_rows = len(rows)
+                return kept_rows(rows, wanted)
+
+            return client.list_orders(select=select)
 
         def supers(wanted: frozenset[str]) -> list[SuperOrder]:
             return client.list_super_orders(
@@ -250,6 +282,13 @@ class FollowerBook:
         fresh. A read already in flight started before the write: it answers no later caller."""
         self._orders.invalidate()
         self._supers.invalidate()
+
+    def forget(self) -> None:
+        """Forget both books and the client's parse memo of the last read. For a caller that
+        settles its orders without reading the book (``read_one_by_one``): the rows of the last
+        read, settled since, are then not held until the next read, which may be hours away."""
+        self.invalidate()
+        self.client.forget_book()
 
     @property
     def reads(self) -> int:

@@ -7,7 +7,9 @@ answers 200, and again after copying the leader's orders (every copy acknowledge
 settle pause for the ticks). The default is a trading day's worth, 500 leader orders placed at
 ``--leader-rate`` (4/s: under Dhan's 250 orders/min), so what grows with the day's orders
 shows; the fan-out at 500 followers is ``--followers 1,100,500 --orders 5``. Per-follower cost
-= the least-squares slope of RSS over N. Writes ``bench/results/memory.json``.
+= the least-squares slope of RSS over N. The followers' reads of their order books are counted
+in the simulator's journal: whole (``GET /orders``) and one order at a time (``GET
+/orders/{id}``). Writes ``bench/results/memory.json``.
 """
 
 from __future__ import annotations
@@ -53,19 +55,26 @@ def _hwm_kb(pid: int) -> int:
 
 class _FollowerPlaces:
     """Counts the followers' ``POST /orders`` in the simulator's journal, reading only the
-    entries since the last count (a day's copies make a long journal)."""
+    entries since the last count (a day's copies make a long journal); and their reads of the
+    order book, whole (``GET /orders``) and one order at a time (``GET /orders/{order_id}``)."""
 
     def __init__(self, sim: SimProcess, accounts: Accounts) -> None:
         self.sim = sim
         self.followers = set(accounts.followers)
         self.count = 0
         self.seq = 0
+        self.reads = {"GET /orders": 0, "GET /orders/{order_id}": 0}
 
     def __call__(self) -> int:
         entries = self.sim.api().journal(kind="rest", since_seq=self.seq)
         for e in entries:
-            if e.get("endpoint") == "POST /orders" and e.get("account") in self.followers:
+            if e.get("account") not in self.followers:
+                continue
+            endpoint = e.get("endpoint")
+            if endpoint == "POST /orders":
                 self.count += 1
+            elif endpoint in self.reads:
+                self.reads[endpoint] += 1
         if entries:
             self.seq = max(e["seq"] for e in entries)
         return self.count
@@ -109,6 +118,7 @@ def measure(
             copied = places()
             time.sleep(settle_s)  # a follower tick or two settles the copies (book refresh)
             rss_after = rss_kb(engine.pid)
+            places()  # the reads of the settle pause too
             result = {
                 "followers": followers,
                 "ready_s": round(ready_s, 2),
@@ -119,6 +129,8 @@ def measure(
                 "leader_orders": orders,
                 "copies_placed": copied,
                 "copies_expected": want,
+                "book_reads": places.reads["GET /orders"],
+                "order_reads": places.reads["GET /orders/{order_id}"],
             }
         finally:
             leader.close()
@@ -170,7 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     print("engine RSS by number of followers (MB)")
     print(
         table(
-            ["followers", "ready s", "RSS ready", "RSS after copies", "peak", "threads", "copies"],
+            [
+                "followers",
+                "ready s",
+                "RSS ready",
+                "RSS after copies",
+                "peak",
+                "threads",
+                "copies",
+                "book reads",
+                "order reads",
+            ],
             [
                 [
                     r["followers"],
@@ -180,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                     r["peak_rss_mb"],
                     r["threads"],
                     f"{r['copies_placed']}/{r['copies_expected']}",
+                    r["book_reads"],
+                    r["order_reads"],
                 ]
                 for r in rows
             ],

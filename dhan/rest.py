@@ -346,6 +346,10 @@ class DhanClient:
         self._book_memo = fresh
         return orders
 
+    def forget_book(self) -> None:
+        """Drop what ``list_orders`` remembers of the last book: the next read parses afresh."""
+        self._book_memo = {}
+
     @property
     def remembered_orders(self) -> int:
         """Orders of the last ``list_orders`` kept for the next one (memory; for benchmarks)."""
