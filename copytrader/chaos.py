@@ -291,6 +291,22 @@ def _tick(price: float) -> float:
     return round(round(price / 0.05) * 0.05, 2)
 
 
+def super_buy(quantity: int, price: float) -> SuperOrderRequest:
+    """A LIMIT BUY super order on the bracket instrument, its target and stop at the script's
+    offsets from ``price``."""
+    return SuperOrderRequest(
+        transaction_type=TransactionType.BUY,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=ProductType.INTRADAY,
+        order_type=OrderType.LIMIT,
+        security_id=BRACKET_SECURITY,
+        quantity=quantity,
+        price=price,
+        target_price=price + TARGET_OFFSET,
+        stop_loss_price=price - STOP_OFFSET,
+    )
+
+
 class RandomLeader:
     """A seeded trader on the leader account: every order type, modifies, cancels, exits.
 
@@ -430,19 +446,7 @@ class RandomLeader:
 
     def _super(self) -> LeaderAction:
         qty = self.rng.randint(1, 5)
-        ack = self.client.place_super_order(
-            SuperOrderRequest(
-                transaction_type=TransactionType.BUY,
-                exchange_segment=ExchangeSegment.NSE_EQ,
-                product_type=ProductType.INTRADAY,
-                order_type=OrderType.LIMIT,
-                security_id=BRACKET_SECURITY,
-                quantity=qty,
-                price=BRACKET_LTP,
-                target_price=BRACKET_LTP + TARGET_OFFSET,
-                stop_loss_price=BRACKET_LTP - STOP_OFFSET,
-            )
-        )
+        ack = self.client.place_super_order(super_buy(qty, BRACKET_LTP))
         return LeaderAction("super", ack.order_id, f"BUY super {qty}")
 
     def _modify(self) -> LeaderAction:
@@ -667,18 +671,8 @@ class EveryFieldLeader:
     def _place_super(self, *, filled: bool) -> None:
         qty = self.rng.randint(1, 5)
         price = BRACKET_LTP if filled else _tick(BRACKET_LTP - self.rng.randint(20, 40))
-        target, stop = price + TARGET_OFFSET, price - STOP_OFFSET
-        req = SuperOrderRequest(
-            transaction_type=TransactionType.BUY,
-            exchange_segment=ExchangeSegment.NSE_EQ,
-            product_type=ProductType.INTRADAY,
-            order_type=OrderType.LIMIT,
-            security_id=BRACKET_SECURITY,
-            quantity=qty,
-            price=price,
-            target_price=target,
-            stop_loss_price=stop,
-        )
+        req = super_buy(qty, price)
+        target, stop = req.target_price, req.stop_loss_price
         family = "super_filled" if filled else "super_pending"
         t = _Tracked(
             "",
