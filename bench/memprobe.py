@@ -132,11 +132,11 @@ def _serve(directory: Path) -> None:
             label = req.stem
             try:
                 stats = measure(label)
-                if tracemalloc.is_tracing():
-                    tracemalloc.take_snapshot().dump(str(directory / f"{label}.snap"))
-                _libc().malloc_trim(0)
+                _libc().malloc_trim(0)  # before the snapshot, which allocates much itself
                 stats["rss_after_trim_kb"] = status_kb("self", "VmRSS")
                 stats["mallinfo_after_trim"] = mallinfo()
+                if tracemalloc.is_tracing():
+                    tracemalloc.take_snapshot().dump(str(directory / f"{label}.snap"))
                 (directory / f"{label}.json").write_text(json.dumps(stats, indent=1))
             except Exception as exc:  # the probe must never take the engine down
                 (directory / f"{label}.json").write_text(json.dumps({"error": repr(exc)}))
