@@ -132,7 +132,9 @@ def _serve(directory: Path) -> None:
             label = req.stem
             try:
                 stats = measure(label)
+                started = time.perf_counter()
                 _libc().malloc_trim(0)  # before the snapshot, which allocates much itself
+                stats["trim_ms"] = (time.perf_counter() - started) * 1000
                 stats["rss_after_trim_kb"] = status_kb("self", "VmRSS")
                 stats["mallinfo_after_trim"] = mallinfo()
                 if tracemalloc.is_tracing():
