@@ -9,7 +9,12 @@ settle pause for the ticks). The default is a trading day's worth, 500 leader or
 shows; the fan-out at 500 followers is ``--followers 1,100,500 --orders 5``. Per-follower cost
 = the least-squares slope of RSS over N. The followers' reads of their order books are counted
 in the simulator's journal: whole (``GET /orders``) and one order at a time (``GET
-/orders/{id}``). Writes ``bench/results/memory.json``.
+/orders/{id}``). Places the broker refused (DH-904 and the like, resent by the engine) are
+counted apart from those it accepted, and once the engine has stopped the chaos checker
+(``copytrader.checker``) judges the journal against the follower books and the leader's: a day
+with a lost, duplicated or wrong copy exits 1. ``--probe DIR`` runs the engine under
+``bench.memprobe`` (what the memory is made of; ``bench.memprobe_report DIR``). Writes
+``bench/results/memory.json``.
 """
 
 from __future__ import annotations
