@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         slopes = {
             k: slope_mb([(n, growth[n].get(k, 0) / 1e3) for n in growth]) or 0.0 for k in keys
         }
-        total = slope_mb([(n, sum(g.values()) / 1e3) for n, g in growth.items()]) or 0.0
-        print(f"{total:10.1f} kB  (all Python objects)")
+        total_kb = slope_mb([(n, sum(g.values()) / 1e3) for n, g in growth.items()]) or 0.0
+        print(f"{total_kb:10.1f} kB  (all Python objects)")
         for where, kb in sorted(slopes.items(), key=lambda kv: -abs(kv[1]))[: args.top]:
             print(f"{kb:10.1f} kB  {where}")
     print("\n== parts of VmRSS (MB): ready -> day ==")
