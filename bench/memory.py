@@ -121,8 +121,7 @@ def _probe(directory: Path | None, label: str, timeout_s: float = 300.0) -> dict
         return {}
     (directory / f"{label}.req").write_text("")
     answer = directory / f"{label}.json"
-    wait_until(answer.exists, timeout_s, 0.2, f"memory probe {label}")
-    time.sleep(0.2)  # a polling interval: the file is written whole just after it appears
+    wait_until(answer.exists, timeout_s, 0.2, f"memory probe {label}")  # written whole
     result: dict[str, Any] = json.loads(answer.read_text())
     return result
 

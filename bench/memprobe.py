@@ -126,6 +126,13 @@ def measure(label: str) -> dict[str, Any]:
     return before
 
 
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    """Whole or not at all: a reader that sees the file sees all of it."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+
+
 def _serve(directory: Path) -> None:
     while True:
         for req in sorted(directory.glob("*.req")):
@@ -139,9 +146,9 @@ def _serve(directory: Path) -> None:
                 stats["mallinfo_after_trim"] = mallinfo()
                 if tracemalloc.is_tracing():
                     tracemalloc.take_snapshot().dump(str(directory / f"{label}.snap"))
-                (directory / f"{label}.json").write_text(json.dumps(stats, indent=1))
+                _write(directory / f"{label}.json", stats)
             except Exception as exc:  # the probe must never take the engine down
-                (directory / f"{label}.json").write_text(json.dumps({"error": repr(exc)}))
+                _write(directory / f"{label}.json", {"error": repr(exc)})
             req.unlink()
         time.sleep(0.2)  # a polling interval for a benchmark's request file
 
