@@ -1,10 +1,10 @@
-"""The journaled lot sizes (``actors.leader_feed.LOT_SIZES_MARK``): written and read back."""
+"""``actors.lot_sizes``: lot sizes learned from frames, journaled (``LOT_SIZES_MARK``), read back."""
 
 from __future__ import annotations
 
 import pytest
 
-from actors.leader_feed import format_lot_sizes, parse_lot_sizes
+from actors.lot_sizes import format_lot_sizes, parse_lot_sizes
 
 
 def test_lot_sizes_read_back_what_was_written() -> None:
