@@ -200,7 +200,7 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.leader_events.labels("malformed").inc()
             logger.warning("leader frame for order %s lacks instrument fields; skipped", u.order_no)
             return
-        self.lots.learn(str(u.exchange_segment), u.security_id, u.raw)
+        self.lots.learn(u)
         snaps = self.enricher.snapshots_for(u, reconciled=self.status.reconciled)
         changed, claimed, touched, _ = self.recorder.record(snaps)
         if changed:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from dhan.order_feed import OrderUpdate
 from store import Journal
 
 logger = logging.getLogger(__name__)
@@ -37,11 +38,11 @@ class LotSizeBook:
         for key, lot in parse_lot_sizes(text).items():
             self.lot_sizes.setdefault(key, lot)
 
-    def learn(self, segment: str, security_id: str, raw: Mapping[str, Any]) -> None:
-        """Put the lot size a frame of ``segment:security_id`` carries (if any) into the map."""
-        lot = lot_in_frame(raw)
-        if lot is not None:
-            key = (segment, security_id)
+    def learn(self, u: OrderUpdate) -> None:
+        """Put the lot size frame ``u`` carries (if any) into the map."""
+        lot = lot_in_frame(u.raw)
+        if lot is not None and u.security_id is not None:
+            key = (str(u.exchange_segment), u.security_id)
             if self.lot_sizes.get(key) != lot:
                 self.lot_sizes[key] = lot
                 self.unsaved = True

@@ -15,6 +15,8 @@ from actors.lot_sizes import (
     lot_in_frame,
     parse_lot_sizes,
 )
+from dhan.codes import ExchangeSegment, OrderStatus
+from dhan.order_feed import OrderUpdate
 from store import Journal
 
 
@@ -63,6 +65,21 @@ def test_a_frame_teaches_a_positive_whole_lot_size_or_nothing(
     assert lot_in_frame(raw) == lot
 
 
+def frame(security_id: str, raw: dict[str, Any]) -> OrderUpdate:
+    """A NIFTY option's socket frame with ``raw`` fields."""
+    return OrderUpdate(
+        order_no="L1",
+        status=OrderStatus.PENDING,
+        raw_status="Pending",
+        quantity=65,
+        traded_qty=0,
+        remaining_quantity=65,
+        exchange_segment=ExchangeSegment.NSE_FNO,
+        security_id=security_id,
+        raw=raw,
+    )
+
+
 @pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Journal]:
     j = Journal.open(f"sqlite:///{tmp_path / 'journal.db'}")
@@ -75,13 +92,14 @@ def test_a_lot_learned_from_a_frame_is_journaled_once_and_read_back_by_the_next_
 ) -> None:
     shared: dict[tuple[str, str], int] = {("NSE_FNO", "1"): 25}  # from config
     book = LotSizeBook(journal, shared)
-    book.learn("NSE_FNO", "52175", {"LotSize": "65"})
-    book.learn("NSE_FNO", "1", {"LotSize": 25})  # already known: nothing new
+    book.learn(frame("52175", {"LotSize": "65"}))
+    book.learn(frame("1", {"LotSize": 25}))  # already known: nothing new
+    book.learn(frame("2", {}))  # a frame without a lot size
     assert shared == {("NSE_FNO", "1"): 25, ("NSE_FNO", "52175"): 65}
     book.save()
     assert parse_lot_sizes(journal.get_mark("leader", LOT_SIZES_MARK)) == shared
     journal.set_mark("leader", LOT_SIZES_MARK, "{}")
-    book.learn("NSE_FNO", "52175", {"LotSize": 65})
+    book.learn(frame("52175", {"LotSize": 65}))
     book.save()  # nothing new since the last save: no write
     assert journal.get_mark("leader", LOT_SIZES_MARK) == "{}"
 
