@@ -5,6 +5,9 @@ update to the actor. The actor journals the snapshot together with every followe
 intent in one transaction (deduped), then hints the followers. After every (re)connect, and every
 ``engine.leader_reconcile_s`` while connected, it reconciles over REST, because the socket never
 replays. A dead socket or a missed pong makes it crash on purpose; its supervisor restarts it.
+The actor keeps the socket's lifecycle and the glue; its parts, one concern each: ``lot_sizes``
+(learned from frames), ``enrich`` (frames -> complete snapshots), ``leader_record`` (the journal
+write that claims the copies), ``hints`` (whom to wake), ``leader_reconcile`` (the REST passes).
 """
 
 from __future__ import annotations

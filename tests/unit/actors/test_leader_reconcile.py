@@ -3,21 +3,42 @@ orders only a reconcile found, the BO/CO legs the journal links to their entries
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from actors.enrich import SnapshotEnricher
 from actors.leader_reconcile import (
+    CONFIRM_AFTER_S,
+    LeaderReconciler,
     confirmed_differences,
     journaled_parents,
     missed_order_skip,
     same_state,
 )
-from dhan.codes import LegName, OrderStatus, OrderType, ProductType
-from dhan.models import Order
+from actors.leader_record import LeaderRecorder, Recorded
+from copytrader.config import EngineConfig, ReconcilePolicy
+from copytrader.metrics import Metrics
+from dhan.codes import (
+    ExchangeSegment,
+    LegName,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
+from dhan.models import Order, OrderRequest, SuperOrderRequest
+from dhan.rest import DhanClient
+from dhansim.pytest_plugin import new_account
+from dhansim.server import Simulator
+from store import IntentState, Journal
 from store.records import LeaderOrderSnapshot, SnapshotSource
+from supervision.clock import ManualClock
 from tests.unit.actors.test_bracket_parents import _entry, _leg
+from tests.unit.actors.test_slicing import follower
 from tests.unit.store.factories import snapshot
 
 JOURNALED = snapshot("L1", status=OrderStatus.PENDING, dedupe_key="ws|L1|pending", seq=1)
@@ -153,3 +174,140 @@ def test_the_journal_links_the_bo_co_legs_the_socket_showed_with_their_entry() -
         journaled_leg("104", LegName.TARGET_LEG, "100"),
     )
     assert journaled_parents(orders, known) == {"101": "100"}
+
+
+# -- the reconciler against the simulator's books ---------------------------------------------
+
+PERIOD_S = 30.0
+#: BUY 3 at the market's 1600 (the entry trades at once), target 1650, stop 1550.
+SUPER_BUY = SuperOrderRequest(
+    transaction_type=TransactionType.BUY,
+    exchange_segment=ExchangeSegment.NSE_EQ,
+    product_type=ProductType.INTRADAY,
+    order_type=OrderType.LIMIT,
+    security_id="1333",
+    quantity=3,
+    price=1600.0,
+    target_price=1650.0,
+    stop_loss_price=1550.0,
+)
+#: BUY 5 below the market: it rests, open.
+RESTING_BUY = OrderRequest(
+    transaction_type=TransactionType.BUY,
+    exchange_segment=ExchangeSegment.NSE_EQ,
+    product_type=ProductType.INTRADAY,
+    order_type=OrderType.LIMIT,
+    validity=Validity.DAY,
+    security_id="1333",
+    quantity=5,
+    price=1500.0,
+)
+
+
+@pytest.fixture
+def leader(sim: Simulator) -> Iterator[DhanClient]:
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    account = new_account(sim)
+    with DhanClient(
+        base_url=sim.rest_url, client_id=account.client_id, access_token=account.access_token
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    j = Journal.open(f"sqlite:///{tmp_path / 'journal.db'}")
+    yield j
+    j.close()
+
+
+class Passes:
+    """A reconciler over a real journal and the simulator, and what it hinted."""
+
+    def __init__(self, journal: Journal, client: DhanClient) -> None:
+        self.clock = ManualClock()
+        self.metrics = Metrics(process=False)
+        self.hinted: list[Recorded] = []
+        engine = EngineConfig(
+            reconcile_policy=ReconcilePolicy.COPY_OPEN, leader_reconcile_s=PERIOD_S
+        )
+        self.reconciler = LeaderReconciler(
+            client=client,
+            journal=journal,
+            recorder=LeaderRecorder(journal, lambda: [FOLLOWER], engine, {}, {}),
+            enricher=SnapshotEnricher(journal, client),
+            engine=engine,
+            metrics=self.metrics,
+            clock=self.clock,
+            actor_id="leader-feed",
+            hint=self.hinted.append,
+        )
+
+    def count(self, trigger: str, outcome: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "copytrader_leader_reconcile_total", {"trigger": trigger, "outcome": outcome}
+        )
+        return value or 0.0
+
+
+FOLLOWER = replace(follower(1.0), name="a")
+
+
+def test_a_connect_pass_journals_both_books_and_applies_the_policy_to_what_it_never_saw(
+    leader: DhanClient, journal: Journal
+) -> None:
+    plain = leader.place_order(RESTING_BUY).order_id
+    sup = leader.place_super_order(SUPER_BUY).order_id
+    passes = Passes(journal, leader)
+    passes.reconciler.reconcile()
+
+    journaled = {(s.leader_order_id, s.leg_name): s for s in journal.leader_snapshots()}
+    assert sorted(journaled) == sorted(
+        [(plain, ""), (sup, ""), (sup, "STOP_LOSS_LEG"), (sup, "TARGET_LEG")]
+    )
+    entry = journaled[(sup, "")]
+    assert (entry.is_super, entry.target_price, entry.stop_loss_price) == (True, 1650.0, 1550.0)
+    (hint,) = passes.hinted
+    assert (len(hint.changed), hint.missed) == (4, 2)
+    # copy_open: the resting order is copied, the super order that already traded is not
+    copies = {i.leader_order_id: i for i in journal.intents("a")}
+    assert copies[plain].desired_open and copies[plain].state is IntentState.SENDING
+    assert copies[sup].skip_reason == "found only by reconcile (TRADED); policy copy_open"
+    missed = [
+        r.payload["leader_order_id"]
+        for r in journal.audit_after(0)
+        if r.kind == "leader_order_missed"
+    ]
+    assert missed == [sup]
+    assert journal.get_mark("leader", "reconciled_at")
+
+    passes.reconciler.reconcile()  # the books again: nothing new
+    assert len(passes.hinted) == 1
+
+
+def test_a_periodic_pass_journals_a_missed_order_only_when_the_next_pass_still_sees_it(
+    leader: DhanClient, journal: Journal
+) -> None:
+    passes = Passes(journal, leader)
+    passes.reconciler.reconcile()  # the empty books: the connect pass
+    plain = leader.place_order(RESTING_BUY).order_id  # its frames lost
+    assert passes.reconciler.periodic_reconcile() == CONFIRM_AFTER_S  # a suspect: look again soon
+    assert journal.leader_snapshots() == []
+    passes.clock.advance(CONFIRM_AFTER_S)
+    assert passes.reconciler.periodic_reconcile() == PERIOD_S
+    assert [s.leader_order_id for s in journal.leader_snapshots()] == [plain]
+    assert passes.count("periodic", "ok") == 2
+    assert [r.changed[0].leader_order_id for r in passes.hinted] == [plain]
+
+
+def test_a_failing_super_order_book_fails_a_periodic_pass_but_not_a_connect_pass(
+    sim: Simulator, leader: DhanClient, journal: Journal
+) -> None:
+    plain = leader.place_order(RESTING_BUY).order_id
+    sim.admin.set_faults({"per_endpoint": {"GET /super/orders": {"error_5xx_p": 1.0}}})
+    passes = Passes(journal, leader)
+    assert passes.reconciler.periodic_reconcile() == PERIOD_S  # retried a period later
+    assert passes.count("periodic", "error") == 1
+    assert journal.leader_snapshots() == []
+    passes.reconciler.reconcile()  # after a connect the order book alone is journaled
+    assert [s.leader_order_id for s in journal.leader_snapshots()] == [plain]
