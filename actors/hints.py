@@ -3,7 +3,7 @@
 The feed hints (``actors.messages.LeaderChanged``) only the followers that have work: their
 intents changed or were claimed, a bracket leg moved (their BracketLegActor checks), or the
 leader order filled or ended (they check their copy). A TRANSIT -> PENDING frame that changes
-no intent wakes nobody. Pure functions; the feed tells the hints and waits on the claims.
+no intent wakes nobody. :func:`plan_hints` decides (pure); :func:`tell_hints` tells.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
+from actors.messages import HintsTaken, LeaderChanged
+from actors.names import follower_name
 from store.records import Intent, LeaderOrderSnapshot
+from supervision.errors import ChildUnavailable
+from supervision.registry import Registry
 
 #: After hinting the followers it claimed copies for, the feed waits (GIL released) until
 #: their copies have left, at most this long per claimed follower and this long in all,
@@ -77,3 +81,26 @@ def plan_hints(
 def hint_wait_s(claimed_followers: int) -> float:
     """How long the feed waits at most for ``claimed_followers`` copies to leave."""
     return min(HINT_WAIT_S_PER_FOLLOWER * claimed_followers, HINT_WAIT_MAX_S)
+
+
+def tell_hints(
+    registry: Registry, plan: HintPlan, received_ns: int, *, verify_claims: bool
+) -> HintsTaken | None:
+    """Tell each follower of ``plan`` its :class:`LeaderChanged`; ``received_ns`` when the
+    leader frame was parsed (0: a reconcile, whose claims the followers verify first).
+
+    Returns, for a live event that claimed copies, what counts the claimed followers whose
+    copy has left (the feed waits on it: :class:`HintsTaken`). A follower that cannot be told
+    (restarting, quarantined) is counted at once: it converges from the journal on start."""
+    taken = HintsTaken(plan.claims) if plan.claims and not verify_claims else None
+    for name, mine, changed in plan.hints:
+        mark = taken if mine else None
+        msg = LeaderChanged(
+            plan.order_ids, received_ns, mine, plan.settled, verify_claims, changed, taken=mark
+        )
+        try:
+            registry.tell(follower_name(name), msg)
+        except ChildUnavailable:
+            if mark is not None:
+                mark.take()
+    return taken

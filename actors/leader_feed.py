@@ -19,28 +19,23 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from actors.enrich import SnapshotEnricher
-from actors.hints import hint_wait_s, plan_hints
+from actors.hints import hint_wait_s, plan_hints, tell_hints
 from actors.leader_reconcile import LeaderReconciler
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.lot_sizes import LOT_SIZES_MARK, LotSizeBook, parse_lot_sizes
 from actors.messages import (
     FeedConnected,
     FeedFailed,
-    HintsTaken,
-    LeaderChanged,
     LeaderUpdateReceived,
     Tick,
 )
-from actors.names import follower_name
 from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
-from store.records import Intent, LeaderOrderSnapshot
 from supervision import ChildContext, SupervisedActor
-from supervision.errors import ChildUnavailable
 from supervision.timers import Timer
 
 #: with the lot-size mark's names, where the CLI finds them
@@ -207,7 +202,8 @@ class LeaderFeedActor(SupervisedActor):
         snaps = self.enricher.snapshots_for(u, reconciled=self.status.reconciled)
         changed, claimed, touched, _ = self.recorder.record(snaps)
         if changed:
-            taken = self._hint(changed, received_ns, claimed, touched)
+            plan = plan_hints(changed, self.followers(), claimed, touched)
+            taken = tell_hints(self.registry, plan, received_ns, verify_claims=False)
             if taken is not None:
                 taken.wait(hint_wait_s(len(claimed)))
             self.metrics.leader_events.labels("socket").inc()
@@ -215,37 +211,10 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.leader_events.labels("duplicate").inc()
         self.lots.save()
 
-    def _hint(
-        self,
-        snaps: Sequence[LeaderOrderSnapshot],
-        received_ns: int,
-        claimed: Mapping[str, list[Intent]],
-        touched: set[str],
-        *,
-        verify_claims: bool = False,
-    ) -> HintsTaken | None:
-        """Hint the followers that have work from these snapshots (``actors.hints``).
-
-        Returns, for a live event that claimed copies, what counts the claimed followers
-        whose copy has left (the caller waits on it: :class:`HintsTaken`)."""
-        plan = plan_hints(snaps, self.followers(), claimed, touched)
-        taken = HintsTaken(plan.claims) if plan.claims and not verify_claims else None
-        for name, mine, changed in plan.hints:
-            mark = taken if mine else None
-            msg = LeaderChanged(
-                plan.order_ids, received_ns, mine, plan.settled, verify_claims, changed, taken=mark
-            )
-            try:
-                self.registry.tell(follower_name(name), msg)
-            except ChildUnavailable:
-                # restarting or quarantined: it converges from the journal on start
-                if mark is not None:
-                    mark.take()
-        return taken
-
     def _hint_reconciled(self, recorded: Recorded) -> None:
         """Hint what a reconcile journaled: the followers verify their claims first."""
-        self._hint(recorded.changed, 0, recorded.claimed, recorded.touched, verify_claims=True)
+        plan = plan_hints(recorded.changed, self.followers(), recorded.claimed, recorded.touched)
+        tell_hints(self.registry, plan, 0, verify_claims=True)
 
     # -- REST reconcile -------------------------------------------------------------------------
 

@@ -1,16 +1,24 @@
-"""``actors.hints``: whom the leader feed wakes after journaling leader snapshots, with what."""
+"""``actors.hints``: whom the leader feed wakes after journaling leader snapshots, with what; the
+tells, to followers that keep their hints (a real registry, pykka actors)."""
 
 from __future__ import annotations
 
+import queue
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
+import pykka
 import pytest
 
-from actors.hints import HINT_WAIT_MAX_S, HintPlan, hint_wait_s, plan_hints
+from actors.hints import HINT_WAIT_MAX_S, HintPlan, hint_wait_s, plan_hints, tell_hints
+from actors.messages import LeaderChanged
+from actors.names import follower_name
 from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType
 from store.records import Intent, LeaderOrderSnapshot
 from store.states import IntentState
+from supervision.registry import Registry
 from tests.unit.store.factories import snapshot
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
@@ -154,3 +162,69 @@ def test_the_feed_waits_for_claimed_copies_two_ms_each_and_25_ms_at_most(
     claimed_followers: int, wait_s: float
 ) -> None:
     assert hint_wait_s(claimed_followers) == pytest.approx(wait_s)
+
+
+class Inbox(pykka.ThreadingActor):
+    """A follower that only keeps its hints, and says its claimed copy left."""
+
+    def __init__(self, got: queue.Queue[LeaderChanged]) -> None:
+        super().__init__()
+        self.got = got
+
+    def on_receive(self, message: Any) -> None:
+        self.got.put(message)
+        if message.taken is not None:
+            message.taken.take()
+
+
+class Followers:
+    """A real registry, and the followers started on it (stopped at teardown)."""
+
+    def __init__(self) -> None:
+        self.registry = Registry()
+        self.got: queue.Queue[LeaderChanged] = queue.Queue()
+        self.refs: list[pykka.ActorRef[Any]] = []
+
+    def start(self, *names: str) -> None:
+        for name in names:
+            ref = Inbox.start(self.got)
+            self.refs.append(ref)
+            self.registry.set_running(follower_name(name), ref)
+
+
+@pytest.fixture
+def running() -> Iterator[Followers]:
+    followers = Followers()
+    yield followers
+    for ref in followers.refs:
+        ref.stop()
+
+
+def test_each_follower_gets_its_hint_and_the_feed_waits_only_for_the_claimed_ones(
+    running: Followers,
+) -> None:
+    running.start("a", "b")
+    plan = plan_hints([PART], FOLLOWERS[:2], {"a": [A_CLAIM]}, {"a"})
+    taken = tell_hints(running.registry, plan, 123, verify_claims=False)
+    assert taken is not None and taken.wait(5.0)
+    got = running.got
+    hints = sorted((got.get(timeout=5.0), got.get(timeout=5.0)), key=lambda m: m.claimed == ())
+    assert [(h.claimed, h.changed, h.received_ns, h.settled) for h in hints] == [
+        ((A_CLAIM,), True, 123, ("L1",)),
+        ((), False, 123, ("L1",)),
+    ]
+    assert hints[1].taken is None  # nothing claimed: nothing to count
+
+
+def test_a_follower_that_cannot_be_told_costs_the_feed_no_wait(running: Followers) -> None:
+    plan = plan_hints([PENDING], FOLLOWERS, {"a": [A_CLAIM], "c": [C_CLAIM]}, {"a", "c"})
+    taken = tell_hints(running.registry, plan, 123, verify_claims=False)  # nobody is running
+    assert taken is not None and taken.wait(0.0)
+
+
+def test_a_reconciles_claims_are_verified_and_not_waited_for(running: Followers) -> None:
+    running.start("a")
+    plan = plan_hints([PENDING], FOLLOWERS[:1], {"a": [A_CLAIM]}, {"a"})
+    assert tell_hints(running.registry, plan, 0, verify_claims=True) is None
+    hint = running.got.get(timeout=5.0)
+    assert (hint.verify_claims, hint.claimed, hint.taken) == (True, (A_CLAIM,), None)
