@@ -337,17 +337,26 @@ class RestApi:
         entry["orderId"] = o.order_id
         entry["correlationId"] = o.correlation_id or None
 
+    def _order_answer(self, request: web.Request, o: Order) -> web.Response:
+        """``{orderId, orderStatus}`` of a placed or modified order, noted in the journal."""
+        self._note(request, o)
+        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+
+    @staticmethod
+    async def _placement(request: web.Request) -> Any:
+        """A placement's JSON body; its correlationId is journalled before the body is checked,
+        so a refused placement still names the order it was."""
+        body = parse_json_object(await request.read())
+        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
+            request[JOURNAL]["correlationId"] = body["correlationId"]
+        return body
+
     # --- orders ------------------------------------------------------------------------------
 
     async def place_order(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        body = parse_json_object(await request.read())
-        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
-            request[JOURNAL]["correlationId"] = body["correlationId"]
-        req = parse_place(body, account.client_id, self.core.master)
-        o = self.core.exchange.place(account, req)
-        self._note(request, o)
-        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+        req = parse_place(await self._placement(request), account.client_id, self.core.master)
+        return self._order_answer(request, self.core.exchange.place(account, req))
 
     async def place_slicing(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
@@ -366,8 +375,7 @@ class RestApi:
         request[JOURNAL]["orderId"] = order_id
         req = parse_modify(parse_json_object(await request.read()), account.client_id, order_id)
         o = self.core.exchange.modify(account, order_id, req)
-        self._note(request, o)
-        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+        return self._order_answer(request, o)
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
@@ -505,13 +513,8 @@ class RestApi:
 
     async def place_super(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        body = parse_json_object(await request.read())
-        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
-            request[JOURNAL]["correlationId"] = body["correlationId"]
-        req = parse_super_place(body, account.client_id, self.core.master)
-        o = self.core.exchange.place_super(account, req)
-        self._note(request, o)
-        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+        req = parse_super_place(await self._placement(request), account.client_id, self.core.master)
+        return self._order_answer(request, self.core.exchange.place_super(account, req))
 
     async def super_book(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
@@ -532,8 +535,7 @@ class RestApi:
             parse_json_object(await request.read()), account.client_id, order_id
         )
         o = self.core.exchange.modify_super(account, order_id, req)
-        self._note(request, o)
-        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+        return self._order_answer(request, o)
 
     async def cancel_super_leg(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
