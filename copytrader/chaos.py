@@ -28,6 +28,7 @@ from copytrader.checker import (
 )
 from copytrader.config import FollowerConfig
 from copytrader.copy_content import Verdict, admin_contents, judge_copy
+from copytrader.scripted import nse_order
 from dhan import errors
 from dhan.codes import (
     ExchangeSegment,
@@ -393,7 +394,7 @@ class RandomLeader:
         sec, ltp, qty, side = self._plain()
         away = self.rng.randint(5, 60) * 0.05 * (ltp / 200)
         price = _tick(ltp - away if side is TransactionType.BUY else ltp + away)
-        req = _order(sec, qty, OrderType.LIMIT, side, price=price)
+        req = nse_order(sec, qty, OrderType.LIMIT, side, price=price)
         return self._place(
             req, "limit_resting", _Resting(sec, OrderType.LIMIT, side, qty, price, 0.0)
         )
@@ -401,27 +402,29 @@ class RandomLeader:
     def _limit_marketable(self) -> LeaderAction:
         sec, ltp, qty, side = self._plain()
         price = _tick(ltp + 1.0 if side is TransactionType.BUY else ltp - 1.0)
-        return self._place(_order(sec, qty, OrderType.LIMIT, side, price=price), "limit_marketable")
+        return self._place(
+            nse_order(sec, qty, OrderType.LIMIT, side, price=price), "limit_marketable"
+        )
 
     def _market(self) -> LeaderAction:
         sec, _ltp, qty, side = self._plain()
-        return self._place(_order(sec, qty, OrderType.MARKET, side), "market")
+        return self._place(nse_order(sec, qty, OrderType.MARKET, side), "market")
 
     def _stop(self) -> LeaderAction:
         sec, ltp, qty, side = self._plain()
         away = self.rng.randint(10, 80) * 0.05 * (ltp / 200)
         trigger = _tick(ltp - away if side is TransactionType.SELL else ltp + away)
         if self.rng.random() < 0.5:
-            req = _order(sec, qty, OrderType.STOP_LOSS_MARKET, side, trigger=trigger)
+            req = nse_order(sec, qty, OrderType.STOP_LOSS_MARKET, side, trigger=trigger)
             rest = _Resting(sec, OrderType.STOP_LOSS_MARKET, side, qty, 0.0, trigger)
         else:  # a stop-limit: SELL limit at or below its trigger, BUY at or above
             price = _tick(trigger - 1.0 if side is TransactionType.SELL else trigger + 1.0)
-            req = _order(sec, qty, OrderType.STOP_LOSS, side, price=price, trigger=trigger)
+            req = nse_order(sec, qty, OrderType.STOP_LOSS, side, price=price, trigger=trigger)
             rest = _Resting(sec, OrderType.STOP_LOSS, side, qty, price, trigger)
         return self._place(req, "stop", rest)
 
     def _bo(self) -> LeaderAction:
-        req = _order(
+        req = nse_order(
             BRACKET_SECURITY,
             self.rng.randint(1, 5),
             OrderType.LIMIT,
@@ -434,7 +437,7 @@ class RandomLeader:
         return self._place(req, "bo")
 
     def _co(self) -> LeaderAction:
-        req = _order(
+        req = nse_order(
             BRACKET_SECURITY,
             self.rng.randint(1, 5),
             OrderType.MARKET,
@@ -596,7 +599,7 @@ class EveryFieldLeader:
         sec = self.rng.choice(sorted(PLAIN_LTPS))
         side = self.rng.choice((TransactionType.BUY, TransactionType.SELL))
         qty = self.rng.randint(1, 10)
-        req = _order(sec, qty, OrderType.MARKET, side)
+        req = nse_order(sec, qty, OrderType.MARKET, side)
         t = _Tracked("", "market", sec, side, OrderType.MARKET, qty, 0.0, live=False)
         self._track(
             self._do("place", None, f"market {qty}", lambda: self.client.place_order(req)), t
@@ -606,7 +609,7 @@ class EveryFieldLeader:
         sec = self.rng.choice(sorted(PLAIN_LTPS))
         price = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.02, 0.05)))
         qty = self.rng.randint(1, 10)
-        req = _order(sec, qty, OrderType.LIMIT, TransactionType.BUY, price=price)
+        req = nse_order(sec, qty, OrderType.LIMIT, TransactionType.BUY, price=price)
         t = _Tracked("", "limit", sec, TransactionType.BUY, OrderType.LIMIT, qty, price)
         self._track(
             self._do("place", None, f"limit {qty} @{price}", lambda: self.client.place_order(req)),
@@ -619,7 +622,7 @@ class EveryFieldLeader:
         trigger = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.03, 0.06)))
         price = _tick(trigger - 1.0) if order_type is OrderType.STOP_LOSS else 0.0
         qty = self.rng.randint(1, 10)
-        req = _order(sec, qty, order_type, TransactionType.SELL, price=price, trigger=trigger)
+        req = nse_order(sec, qty, order_type, TransactionType.SELL, price=price, trigger=trigger)
         t = _Tracked("", "stop", sec, TransactionType.SELL, order_type, qty, price, trigger)
         self._track(
             self._do(
@@ -634,7 +637,7 @@ class EveryFieldLeader:
     def _place_bracket(self, product: ProductType) -> None:
         qty = self.rng.randint(1, 5)
         if product is ProductType.BO:
-            req = _order(
+            req = nse_order(
                 BRACKET_SECURITY,
                 qty,
                 OrderType.LIMIT,
@@ -645,7 +648,7 @@ class EveryFieldLeader:
                 bo_stop_loss_value=STOP_OFFSET,
             )
         else:
-            req = _order(
+            req = nse_order(
                 BRACKET_SECURITY,
                 qty,
                 OrderType.MARKET,
@@ -834,33 +837,6 @@ class EveryFieldLeader:
             if call is not None:
                 t.live = False
                 self._do("cancel", oid, f"cancel ({t.family})", call)
-
-
-def _order(
-    security_id: str,
-    quantity: int,
-    order_type: OrderType,
-    side: TransactionType,
-    *,
-    price: float = 0.0,
-    trigger: float | None = None,
-    product: ProductType = ProductType.INTRADAY,
-    bo_profit_value: float | None = None,
-    bo_stop_loss_value: float | None = None,
-) -> OrderRequest:
-    return OrderRequest(
-        transaction_type=side,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=product,
-        order_type=order_type,
-        validity=Validity.DAY,
-        security_id=security_id,
-        quantity=quantity,
-        price=price,
-        trigger_price=trigger,
-        bo_profit_value=bo_profit_value,
-        bo_stop_loss_value=bo_stop_loss_value,
-    )
 
 
 __all__ = (
