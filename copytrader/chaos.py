@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from actors.sizing import SizingContext
@@ -76,6 +76,17 @@ class ChaosReport:
     journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
     problems: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls, counts: Mapping[str, int], journal: CheckResult, problems: Iterable[str]
+    ) -> ChaosReport:
+        """The report of ``counts`` named as its count fields (one not named is 0)."""
+        unknown = sorted(set(counts) - set(_COUNTS))
+        if unknown:
+            raise ValueError(f"not a count of a chaos report: {unknown}")
+        values: dict[str, Any] = {name: counts.get(name, 0) for name in _COUNTS}
+        return cls(journal=journal, problems=tuple(problems), **values)
+
     @property
     def bad(self) -> int:
         own = self.lost + self.duplicated + self.unexpected + self.unresolved
@@ -83,14 +94,8 @@ class ChaosReport:
         return own + legs + self.wrong + self.journal.bad
 
     def line(self) -> str:
-        return (
-            f"leader_orders={self.leader_orders} ok={self.ok} lost={self.lost} "
-            f"duplicated={self.duplicated} unexpected={self.unexpected} "
-            f"unresolved={self.unresolved} both_legs_filled={self.both_legs_filled} "
-            f"oco_pending={self.oco_pending} "
-            f"wrong={self.wrong} not_copied={self.not_copied} | "
-            f"journal: {self.journal.line()}"
-        )
+        counts = " ".join(f"{name}={getattr(self, name)}" for name in _COUNTS)
+        return f"{counts} | journal: {self.journal.line()}"
 
     def render(self, max_problems: int = 30) -> str:
         lines = [f"chaos check: {self.line()}"]
@@ -99,6 +104,10 @@ class ChaosReport:
         if len(problems) > max_problems:
             lines.append(f"  ... and {len(problems) - max_problems} more")
         return "\n".join(lines)
+
+
+#: The count fields of a :class:`ChaosReport`, in the order its ``line`` shows them.
+_COUNTS = tuple(f.name for f in fields(ChaosReport) if f.type == "int")
 
 
 def _status(o: Mapping[str, Any]) -> OrderStatus:
@@ -134,7 +143,7 @@ def check_invariants(
     ctx = SizingContext(lot_sizes={}, balances={})
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []
-    ok = lost = duplicated = unexpected = both = oco_pending = wrong = not_copied = 0
+    counts = Counter({"leader_orders": len(leaders), "unresolved": unresolved})
     for f in followers:
         book = books.get(f.name, [])
         copy_contents = {c.correlation_id: c for c in admin_contents(book).values()}
@@ -149,52 +158,39 @@ def check_invariants(
             before = [o for o in earlier.get(cid, []) if not superseded_is_clean(o)]
             where = f"{f.name}/{lo['orderId']} ({cid})"
             if len(mine) > 1 or (mine and before):
-                duplicated += 1
+                counts["duplicated"] += 1
                 problems.append(f"duplicated x{len(mine) + len(before)}: {where}")
             elif not mine and _must_copy(lo):
-                lost += 1
+                counts["lost"] += 1
                 problems.append(f"lost: {where} (leader {lo.get('orderStatus')})")
             elif not mine:
-                not_copied += 1
+                counts["not_copied"] += 1
             else:
                 current = str(mine[0].get("correlationId") or "")
                 judged = judge_copy(
                     contents[str(lo["orderId"])], copy_contents.get(current), f, ctx
                 )
                 if judged.verdict is Verdict.WRONG:
-                    wrong += 1
+                    counts["wrong"] += 1
                     problems.append(f"wrong: {where}: {judged.text()}")
                 else:
-                    ok += 1
+                    counts["ok"] += 1
         for cid, orders in copies.items():
             if cid not in caused:
-                unexpected += len(orders) + len(earlier.get(cid, []))
+                counts["unexpected"] += len(orders) + len(earlier.get(cid, []))
                 problems.append(f"unexpected: {f.name} order(s) with correlationId {cid!r}")
         for parent, legs in _exit_legs(book).items():
             states = [_status(leg) for leg in legs.values()]
             if len(legs) == 2 and all(s is OrderStatus.TRADED for s in states):
-                both += 1
+                counts["both_legs_filled"] += 1
                 problems.append(f"both exit legs filled: {f.name} bracket {parent}")
             elif OrderStatus.TRADED in states and any(s.is_open for s in states):
-                oco_pending += 1
+                counts["oco_pending"] += 1
                 problems.append(f"one exit leg filled, the other open: {f.name} bracket {parent}")
     journal = check_books(intents, {f.name: books.get(f.name, []) for f in followers})
     if unresolved:
         problems.append(f"unresolved intents in the journal: {unresolved}")
-    return ChaosReport(
-        leader_orders=len(leaders),
-        ok=ok,
-        lost=lost,
-        duplicated=duplicated,
-        unexpected=unexpected,
-        unresolved=unresolved,
-        both_legs_filled=both,
-        oco_pending=oco_pending,
-        wrong=wrong,
-        not_copied=not_copied,
-        journal=journal,
-        problems=tuple(problems),
-    )
+    return ChaosReport.of(counts, journal, problems)
 
 
 def _exit_legs(book: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
