@@ -20,6 +20,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
+from actors.settings import (
+    CapsConfig,
+    Egress,
+    EngineConfig,
+    FiltersConfig,
+    FollowerSettings,
+    ReconcilePolicy,
+    SizingConfig,
+    SizingMode,
+)
 from dhan.codes import ExchangeSegment, ProductType
 from dhan.errors import redact
 
@@ -74,21 +84,6 @@ class ConfigError(Exception):
         self.message = message
 
 
-class SizingMode(StrEnum):
-    MULTIPLIER = "multiplier"  # follower qty = leader qty x multiplier
-    FIXED = "fixed"  # follower qty = quantity, whatever the leader's
-    CAPITAL = "capital"  # leader qty x (follower balance / leader balance) x capital_multiplier
-
-
-class ReconcilePolicy(StrEnum):
-    """What to do with a leader order the socket missed and a REST reconcile found."""
-
-    COPY_OPEN = "copy_open"  # copy it if it is still open
-    COPY_ALL = "copy_all"  # copy it even if it already finished (e.g. filled while we were down)
-    SKIP = "skip"  # never copy; audit it
-    ALERT = "alert"  # never copy; audit it and log a warning
-
-
 class SqliteSynchronous(StrEnum):
     FULL = "FULL"
     NORMAL = "NORMAL"
@@ -137,10 +132,9 @@ class BrokerConfig:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class EgressConfig:
+class EgressConfig(Egress):
     """Where an account's connections leave from: a local IP to bind, or an HTTP(S) proxy."""
 
-    source_address: str | None = None
     proxy: str | None = None  # may carry credentials: shown redacted
 
     def __repr__(self) -> str:
@@ -167,80 +161,24 @@ class AccountConfig:
     egress: EgressConfig | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SizingConfig:
-    """How a follower's quantity follows the leader's (rounded down to the lot by the engine).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowerConfig(FollowerSettings):
+    """A follower's config: its actor-layer settings plus what only the wiring may hold."""
 
-    Only the field of the chosen ``mode`` is meaningful; the others keep their defaults.
-    """
-
-    mode: SizingMode
-    multiplier: float = 1.0  # mode multiplier
-    quantity: int = 0  # mode fixed
-    capital_multiplier: float = 1.0  # mode capital: extra factor on the balance ratio
-
-    def describe(self) -> str:
-        if self.mode is SizingMode.MULTIPLIER:
-            return f"multiplier x{self.multiplier:g}"
-        if self.mode is SizingMode.FIXED:
-            return f"fixed {self.quantity}"
-        return f"capital x{self.capital_multiplier:g}"
-
-
-@dataclass(frozen=True, slots=True)
-class CapsConfig:
-    """Upper bounds on one follower order (``None`` = no cap)."""
-
-    max_order_quantity: int | None = None
-    max_order_value_inr: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FiltersConfig:
-    """Which leader orders a follower copies. An empty set means "all"."""
-
-    exchange_segments: frozenset[ExchangeSegment] = frozenset()
-    products: frozenset[ProductType] = frozenset()
-    security_ids: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class FollowerConfig:
-    name: str
-    client_id: str
     access_token: Secret
-    sizing: SizingConfig
-    enabled: bool = True
-    caps: CapsConfig = field(default_factory=CapsConfig)
-    filters: FiltersConfig = field(default_factory=FiltersConfig)
     egress: EgressConfig | None = None
-    #: Copy a leader MARKET order only once the broker accepted it (PENDING or a fill), never
-    #: on its TRANSIT frame: a copy of an order the leader's RMS then rejects is not placed.
-    copy_market_after_accept: bool = True
 
     @property
     def account(self) -> AccountConfig:
         return AccountConfig(self.client_id, self.access_token, self.egress)
 
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    reconcile_policy: ReconcilePolicy = ReconcilePolicy.COPY_OPEN
-    follower_tick_s: float = 2.0
-    bracket_tick_s: float = 1.0
-    fund_refresh_s: float = 60.0
-    outcome_lookup_delay_s: float = 0.5
-    audit_path: str = "copytrader-audit.jsonl"
-    #: Leader order book re-read over REST this often even while the socket is up (0 = only
-    #: after a (re)connect): the socket never replays, and a frame it silently lost is found here.
-    leader_reconcile_s: float = 30.0
-    #: A follower actor crashing more than this many times in ``follower_restart_period_s``
-    #: is quarantined (its subtree stops, the other followers go on).
-    follower_max_restarts: int = 5
-    follower_restart_period_s: float = 60.0
-    #: ``"SEGMENT:securityId"`` -> the exchange's freeze quantity (largest order it accepts):
-    #: a sized copy above it goes out as several orders (``actors.slicing``).
-    freeze_quantities: Mapping[str, int] = field(default_factory=dict)
+    @property
+    def settings(self) -> FollowerSettings:
+        """What the actors get: no token, and of the egress only the source address."""
+        values = {f.name: getattr(self, f.name) for f in fields(FollowerSettings)}
+        if self.egress is not None:
+            values["egress"] = Egress(self.egress.source_address)
+        return FollowerSettings(**values)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
