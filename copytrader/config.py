@@ -12,13 +12,16 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from actors.settings import (
     CapsConfig,
@@ -503,60 +506,73 @@ def _kind(value: Any) -> str:
     )
 
 
-def _opt(section: Mapping[str, _Node], key: str, read: Callable[[_Node], Any], default: Any) -> Any:
-    node = section.get(key)
-    return default if node is None else read(node)
-
-
 # --- sections -----------------------------------------------------------------------------
+#
+# Each section is read by a table: key -> reader. A key that is present is read (in the table's
+# order, which is also the order "unknown key" lists them in); a key left out is not passed, so
+# the dataclass default applies -- the one place each default is written. A field without a
+# default is a required key.
+
+_Reader = Callable[[_Node], Any]
+_D = TypeVar("_D", bound="DataclassInstance")
 
 
-def _sim(node: _Node) -> SimConfig:
-    m = node.mapping(("seed", "host", "port"))
-    d = SimConfig()
-    return SimConfig(
-        seed=_opt(m, "seed", lambda n: n.integer(), d.seed),
-        host=_opt(m, "host", lambda n: n.text(), d.host),
-        port=_opt(m, "port", lambda n: n.integer(min_value=0, max_value=65535), d.port),
-    )
+def _read(cls: type[_D], node: _Node) -> _D:
+    """The section ``cls`` from the mapping at ``node``, read by its table in ``_READERS``."""
+    readers = _READERS[cls]
+    return _build(cls, node, node.mapping(readers), readers)
+
+
+def _build(
+    cls: type[_D], node: _Node, m: Mapping[str, _Node], readers: Mapping[str, _Reader]
+) -> _D:
+    required = {
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    }
+    for key in readers:
+        if key in required and key not in m:
+            raise ConfigError(_join(node.path, key), "is required")
+    return cls(**{key: read(m[key]) for key, read in readers.items() if key in m})
+
+
+def _positive(node: _Node) -> float:
+    return node.number(positive=True)
+
+
+def _non_negative(node: _Node) -> float:
+    return node.number(non_negative=True)
+
+
+def _at_least_one(node: _Node) -> int:
+    return node.integer(min_value=1)
+
+
+def _port(node: _Node) -> int:
+    return node.integer(min_value=0, max_value=65535)
 
 
 def _broker(node: _Node) -> BrokerConfig:
-    m = node.mapping([f.name for f in fields(BrokerConfig)])
-    d = BrokerConfig()
-    embedded = _opt(m, "embedded_sim", _Node.boolean, d.embedded_sim)
+    m = node.mapping(_READERS[BrokerConfig])
+    embedded = m["embedded_sim"].boolean() if "embedded_sim" in m else BrokerConfig().embedded_sim
     if "sim" in m and not embedded:
         raise m["sim"].fail("only valid with embedded_sim: true")
-
-    def seconds(key: str) -> float:
-        value: float = _opt(m, key, lambda n: n.number(positive=True), getattr(d, key))
-        return value
-
-    return BrokerConfig(
-        embedded_sim=embedded,
-        sim=_opt(m, "sim", _sim, d.sim),
-        rest_url=_opt(m, "rest_url", lambda n: n.url(("https", "http")), d.rest_url),
-        order_feed_url=_opt(m, "order_feed_url", lambda n: n.url(("wss", "ws")), d.order_feed_url),
-        connect_timeout_s=seconds("connect_timeout_s"),
-        read_timeout_s=seconds("read_timeout_s"),
-        feed_ping_interval_s=seconds("feed_ping_interval_s"),
-        feed_ping_timeout_s=seconds("feed_ping_timeout_s"),
-    )
+    return _build(BrokerConfig, node, m, _READERS[BrokerConfig])
 
 
 def _egress(node: _Node) -> EgressConfig:
-    m = node.mapping(("source_address", "proxy"))
+    m = node.mapping(_READERS[EgressConfig])
     if not m:
         raise node.fail("set source_address or proxy (or leave egress out)")
-    source = None
-    if "source_address" in m:
-        source = m["source_address"].text()
-        try:
-            ipaddress.ip_address(source)
-        except ValueError:
-            raise m["source_address"].fail("must be an IPv4 or IPv6 address") from None
-    proxy = _opt(m, "proxy", lambda n: n.url(("http", "https")), None)
-    return EgressConfig(source_address=source, proxy=proxy)
+    return _build(EgressConfig, node, m, _READERS[EgressConfig])
+
+
+def _ip_address(node: _Node) -> str:
+    value = node.text()
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise node.fail("must be an IPv4 or IPv6 address") from None
+    return value
 
 
 def _client_id(node: _Node) -> str:
@@ -566,108 +582,33 @@ def _client_id(node: _Node) -> str:
     return value
 
 
-def _leader(node: _Node) -> AccountConfig:
-    m = node.mapping(("client_id", "access_token", "egress"))
-    for key in ("client_id", "access_token"):
-        if key not in m:
-            raise ConfigError(_join(node.path, key), "is required")
-    return AccountConfig(
-        client_id=_client_id(m["client_id"]),
-        access_token=m["access_token"].secret(),
-        egress=_opt(m, "egress", _egress, None),
-    )
+def _follower_name(node: _Node) -> str:
+    value = node.text()
+    if not _FOLLOWER_NAME.fullmatch(value):
+        raise node.fail("must be 1-40 characters of a-z, 0-9, _ and -")
+    return value
 
 
+#: sizing mode -> its key, and whether the mode needs it
 _SIZING_KEYS = {
-    SizingMode.MULTIPLIER: ("multiplier",),
-    SizingMode.FIXED: ("quantity",),
-    SizingMode.CAPITAL: ("capital_multiplier",),
+    SizingMode.MULTIPLIER: ("multiplier", True),
+    SizingMode.FIXED: ("quantity", True),
+    SizingMode.CAPITAL: ("capital_multiplier", False),
 }
 
 
 def _sizing(node: _Node) -> SizingConfig:
-    m = node.mapping(("mode", "multiplier", "quantity", "capital_multiplier"))
+    m = node.mapping(_READERS[SizingConfig])
     if "mode" not in m:
         raise ConfigError(_join(node.path, "mode"), "is required (multiplier, fixed or capital)")
     mode = m["mode"].choice(SizingMode)
-    for other_mode, keys in _SIZING_KEYS.items():
-        for key in keys:
-            if key in m and other_mode is not mode:
-                raise m[key].fail(f"only valid with mode: {other_mode}")
-    if mode is SizingMode.MULTIPLIER:
-        if "multiplier" not in m:
-            raise ConfigError(_join(node.path, "multiplier"), "is required with mode: multiplier")
-        return SizingConfig(mode, multiplier=m["multiplier"].number(positive=True))
-    if mode is SizingMode.FIXED:
-        if "quantity" not in m:
-            raise ConfigError(_join(node.path, "quantity"), "is required with mode: fixed")
-        return SizingConfig(mode, quantity=m["quantity"].integer(min_value=1))
-    return SizingConfig(
-        mode,
-        capital_multiplier=_opt(m, "capital_multiplier", lambda n: n.number(positive=True), 1.0),
-    )
-
-
-def _caps(node: _Node) -> CapsConfig:
-    m = node.mapping(("max_order_quantity", "max_order_value_inr"))
-    return CapsConfig(
-        max_order_quantity=_opt(m, "max_order_quantity", lambda n: n.integer(min_value=1), None),
-        max_order_value_inr=_opt(m, "max_order_value_inr", lambda n: n.number(positive=True), None),
-    )
-
-
-def _filters(node: _Node) -> FiltersConfig:
-    m = node.mapping(("exchange_segments", "products", "security_ids"))
-    return FiltersConfig(
-        exchange_segments=_opt(
-            m,
-            "exchange_segments",
-            lambda n: n.non_empty_set(lambda i: i.choice(ExchangeSegment)),
-            frozenset(),
-        ),
-        products=_opt(
-            m, "products", lambda n: n.non_empty_set(lambda i: i.choice(ProductType)), frozenset()
-        ),
-        security_ids=_opt(
-            m,
-            "security_ids",
-            lambda n: n.non_empty_set(lambda i: i.text(allow_number=True)),
-            frozenset(),
-        ),
-    )
-
-
-def _follower(node: _Node) -> FollowerConfig:
-    m = node.mapping(
-        (
-            "name",
-            "client_id",
-            "access_token",
-            "enabled",
-            "sizing",
-            "caps",
-            "filters",
-            "egress",
-            "copy_market_after_accept",
-        )
-    )
-    for key in ("name", "client_id", "access_token", "sizing"):
-        if key not in m:
-            raise ConfigError(_join(node.path, key), "is required")
-    name = m["name"].text()
-    if not _FOLLOWER_NAME.fullmatch(name):
-        raise m["name"].fail("must be 1-40 characters of a-z, 0-9, _ and -")
-    return FollowerConfig(
-        name=name,
-        client_id=_client_id(m["client_id"]),
-        access_token=m["access_token"].secret(),
-        enabled=_opt(m, "enabled", _Node.boolean, True),
-        sizing=_sizing(m["sizing"]),
-        caps=_opt(m, "caps", _caps, CapsConfig()),
-        filters=_opt(m, "filters", _filters, FiltersConfig()),
-        egress=_opt(m, "egress", _egress, None),
-        copy_market_after_accept=_opt(m, "copy_market_after_accept", _Node.boolean, True),
-    )
+    for other_mode, (key, _) in _SIZING_KEYS.items():
+        if key in m and other_mode is not mode:
+            raise m[key].fail(f"only valid with mode: {other_mode}")
+    key, needed = _SIZING_KEYS[mode]
+    if needed and key not in m:
+        raise ConfigError(_join(node.path, key), f"is required with mode: {mode}")
+    return _build(SizingConfig, node, m, _READERS[SizingConfig])
 
 
 def _followers(node: _Node, leader: AccountConfig) -> tuple[FollowerConfig, ...]:
@@ -679,7 +620,7 @@ def _followers(node: _Node, leader: AccountConfig) -> tuple[FollowerConfig, ...]
     client_ids: dict[str, int] = {}
     egress_owner: dict[tuple[str, str], str] = {}
     for i, item in enumerate(items):
-        f = _follower(item)
+        f = _read(FollowerConfig, item)
         where = f"{node.path}[{i}]"
         if f.name in names:
             raise ConfigError(f"{where}.name", f"duplicate name (also followers[{names[f.name]}])")
@@ -712,36 +653,6 @@ def _followers(node: _Node, leader: AccountConfig) -> tuple[FollowerConfig, ...]
     return tuple(result)
 
 
-def _engine(node: _Node) -> EngineConfig:
-    m = node.mapping([f.name for f in fields(EngineConfig)])
-    d = EngineConfig()
-    return EngineConfig(
-        reconcile_policy=_opt(
-            m, "reconcile_policy", lambda n: n.choice(ReconcilePolicy), d.reconcile_policy
-        ),
-        follower_tick_s=_opt(m, "follower_tick_s", lambda n: n.number(positive=True), 2.0),
-        bracket_tick_s=_opt(m, "bracket_tick_s", lambda n: n.number(positive=True), 1.0),
-        fund_refresh_s=_opt(m, "fund_refresh_s", lambda n: n.number(positive=True), 60.0),
-        outcome_lookup_delay_s=_opt(
-            m, "outcome_lookup_delay_s", lambda n: n.number(non_negative=True), 0.5
-        ),
-        audit_path=_opt(m, "audit_path", lambda n: n.text(), d.audit_path),
-        leader_reconcile_s=_opt(
-            m, "leader_reconcile_s", lambda n: n.number(non_negative=True), d.leader_reconcile_s
-        ),
-        follower_max_restarts=_opt(
-            m, "follower_max_restarts", lambda n: n.integer(min_value=1), d.follower_max_restarts
-        ),
-        follower_restart_period_s=_opt(
-            m,
-            "follower_restart_period_s",
-            lambda n: n.number(positive=True),
-            d.follower_restart_period_s,
-        ),
-        freeze_quantities=_opt(m, "freeze_quantities", _freeze_quantities, {}),
-    )
-
-
 def _freeze_quantities(node: _Node) -> dict[str, int]:
     if not isinstance(node.value, dict):
         got = _kind(node.value)
@@ -756,40 +667,95 @@ def _freeze_quantities(node: _Node) -> dict[str, int]:
     return out
 
 
-def _store(node: _Node) -> StoreConfig:
-    m = node.mapping(("url", "sqlite_synchronous"))
-    url = _opt(m, "url", lambda n: n.text(), StoreConfig().url)
+def _store_url(node: _Node) -> str:
+    url = node.text()
     if "://" not in url:
-        raise m["url"].fail("must be a SQLAlchemy URL such as sqlite:///copytrader.db")
-    sync = _opt(
-        m, "sqlite_synchronous", lambda n: n.choice(SqliteSynchronous), SqliteSynchronous.FULL
-    )
-    return StoreConfig(url=url, sqlite_synchronous=sync)
+        raise node.fail("must be a SQLAlchemy URL such as sqlite:///copytrader.db")
+    return url
 
 
-def _metrics(node: _Node) -> MetricsConfig:
-    m = node.mapping(("enabled", "host", "port"))
-    d = MetricsConfig()
-    return MetricsConfig(
-        enabled=_opt(m, "enabled", _Node.boolean, d.enabled),
-        host=_opt(m, "host", lambda n: n.text(), d.host),
-        port=_opt(m, "port", lambda n: n.integer(min_value=0, max_value=65535), d.port),
-    )
+def _log_level(node: _Node) -> str:
+    value = node.text().upper()
+    if value not in _LOG_LEVELS:
+        raise node.fail(f"must be one of {', '.join(_LOG_LEVELS)}")
+    return value
 
 
-def _logging(node: _Node) -> LoggingConfig:
-    m = node.mapping(("level", "format"))
+def _choice(enum: type[E]) -> Callable[[_Node], E]:
+    return lambda node: node.choice(enum)
 
-    def level(n: _Node) -> str:
-        value = n.text().upper()
-        if value not in _LOG_LEVELS:
-            raise n.fail(f"must be one of {', '.join(_LOG_LEVELS)}")
-        return value
 
-    return LoggingConfig(
-        level=_opt(m, "level", level, "INFO"),
-        format=_opt(m, "format", lambda n: n.choice(LogFormat), LogFormat.TEXT),
-    )
+def _section(cls: type[_D]) -> Callable[[_Node], _D]:
+    """The reader of a nested section."""
+    return lambda node: _read(cls, node)
+
+
+def _set_of(read: Callable[[_Node], Any]) -> _Reader:
+    return lambda node: node.non_empty_set(read)
+
+
+#: section -> key -> reader. Every field of each section has its key (tests/unit/config).
+_READERS: dict[type[Any], dict[str, _Reader]] = {
+    SimConfig: {"seed": _Node.integer, "host": _Node.text, "port": _port},
+    BrokerConfig: {
+        "embedded_sim": _Node.boolean,
+        "sim": _section(SimConfig),
+        "rest_url": lambda n: n.url(("https", "http")),
+        "order_feed_url": lambda n: n.url(("wss", "ws")),
+        "connect_timeout_s": _positive,
+        "read_timeout_s": _positive,
+        "feed_ping_interval_s": _positive,
+        "feed_ping_timeout_s": _positive,
+    },
+    EgressConfig: {"source_address": _ip_address, "proxy": lambda n: n.url(("http", "https"))},
+    AccountConfig: {"client_id": _client_id, "access_token": _Node.secret, "egress": _egress},
+    SizingConfig: {
+        "mode": _choice(SizingMode),
+        "multiplier": _positive,
+        "quantity": _at_least_one,
+        "capital_multiplier": _positive,
+    },
+    CapsConfig: {"max_order_quantity": _at_least_one, "max_order_value_inr": _positive},
+    FiltersConfig: {
+        "exchange_segments": _set_of(_choice(ExchangeSegment)),
+        "products": _set_of(_choice(ProductType)),
+        "security_ids": _set_of(lambda i: i.text(allow_number=True)),
+    },
+    FollowerConfig: {
+        "name": _follower_name,
+        "client_id": _client_id,
+        "access_token": _Node.secret,
+        "enabled": _Node.boolean,
+        "sizing": _sizing,
+        "caps": _section(CapsConfig),
+        "filters": _section(FiltersConfig),
+        "egress": _egress,
+        "copy_market_after_accept": _Node.boolean,
+    },
+    EngineConfig: {
+        "reconcile_policy": _choice(ReconcilePolicy),
+        "follower_tick_s": _positive,
+        "bracket_tick_s": _positive,
+        "fund_refresh_s": _positive,
+        "outcome_lookup_delay_s": _non_negative,
+        "audit_path": _Node.text,
+        "leader_reconcile_s": _non_negative,
+        "follower_max_restarts": _at_least_one,
+        "follower_restart_period_s": _positive,
+        "freeze_quantities": _freeze_quantities,
+    },
+    StoreConfig: {"url": _store_url, "sqlite_synchronous": _choice(SqliteSynchronous)},
+    MetricsConfig: {"enabled": _Node.boolean, "host": _Node.text, "port": _port},
+    LoggingConfig: {"level": _log_level, "format": _choice(LogFormat)},
+}
+#: the top-level sections read after ``leader`` and ``followers``, in this order
+_TOP_SECTIONS: dict[str, _Reader] = {
+    "broker": _broker,
+    "engine": _section(EngineConfig),
+    "store": _section(StoreConfig),
+    "metrics": _section(MetricsConfig),
+    "logging": _section(LoggingConfig),
+}
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -952,15 +918,11 @@ def _config(root: _Node) -> Config:
     for key in ("leader", "followers"):
         if key not in m:
             raise ConfigError(key, "is required")
-    leader = _leader(m["leader"])
+    leader = _read(AccountConfig, m["leader"])
     return Config(
         leader=leader,
         followers=_followers(m["followers"], leader),
-        broker=_opt(m, "broker", _broker, BrokerConfig()),
-        engine=_opt(m, "engine", _engine, EngineConfig()),
-        store=_opt(m, "store", _store, StoreConfig()),
-        metrics=_opt(m, "metrics", _metrics, MetricsConfig()),
-        logging=_opt(m, "logging", _logging, LoggingConfig()),
+        **{key: read(m[key]) for key, read in _TOP_SECTIONS.items() if key in m},
     )
 
 
