@@ -87,11 +87,12 @@ def imported_modules(
 
 
 def our_packages(root: Path) -> set[str]:
-    """The top-level directories (and modules) of the repository that hold Python code."""
+    """The repository's top-level Python modules and the directories with Python files right
+    inside them (a virtualenv, whose files lie deeper, is not one)."""
     found = {p.stem for p in root.glob("*.py")}
     for child in root.iterdir():
         hidden = child.name.startswith(".") or child.name in _SKIP_DIRS
-        if child.is_dir() and not hidden and any(python_files(child)):
+        if child.is_dir() and not hidden and any(child.glob("*.py")):
             found.add(child.name)
     return found
 
@@ -257,6 +258,16 @@ def test_an_import_against_the_arrows_is_reported(
         path.write_text(text)
 
     assert violations(tmp_path, allowed_arrows(ARROWS)) == expected
+
+
+def test_a_new_top_level_package_needs_a_line_but_a_virtualenv_does_not(tmp_path: Path):
+    for name in ("pkg/a.py", "pkg/sub/b.py", "tool.py", ".hidden/x.py", "venv/lib/site.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text("")
+
+    assert our_packages(tmp_path) == {"pkg", "tool"}
 
 
 @pytest.mark.parametrize(
