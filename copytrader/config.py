@@ -467,6 +467,7 @@ def _read(cls: type[_D], node: _Node) -> _D:
 def _build(
     cls: type[_D], node: _Node, m: Mapping[str, _Node], readers: Mapping[str, _Reader]
 ) -> _D:
+    """``cls`` from the keys present in ``m``; the required ones (no default) are checked first."""
     required = {
         f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
     }

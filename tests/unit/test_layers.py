@@ -167,7 +167,7 @@ def test_the_doc_keeps_the_house_rules():
     assert [p for p in layered if reaches(p, p)] == []
 
 
-def test_the_actors_metrics_protocol_is_what_the_engine_passes():
+def test_the_engines_metrics_satisfy_the_protocol_the_actors_own():
     from actors.telemetry import ActorMetrics
     from copytrader.metrics import Metrics
 
