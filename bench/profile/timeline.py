@@ -134,8 +134,9 @@ def copy_timelines(rec: Recorder, run: Run) -> tuple[list[list[float]], dict[str
             (http.t1_ns - t_place) / 1e6
         )
         acks = [c for c in writes[id(owner.msg)] if c.t0_ns >= http.t1_ns]
-        ack_ms = sum(c.t1_ns - c.t0_ns for c in acks[:1]) / 1e6
-        after["journal the ack (first write after the answer, wall)"].append(ack_ms)
+        if acks:  # none when the ack is journaled later (the follower's ack buffer)
+            ack_ms = (acks[0].t1_ns - acks[0].t0_ns) / 1e6
+            after["journal the ack (first write after the answer, wall)"].append(ack_ms)
         after["CPU of the handler that placed it (all of it)"].append(owner.cpu_ns / 1e6)
         if owner is not hint:
             after["hint handler CPU (slow path)"].append(hint.cpu_ns / 1e6)
