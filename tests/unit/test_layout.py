@@ -135,12 +135,14 @@ def git_ignores(path: str) -> bool | None:
 
 def test_running_the_engine_from_a_checkout_leaves_no_untracked_file():
     """``python -m copytrader run`` with the shipped config.yaml writes its journal (SQLite,
-    with its WAL files) and its audit trail into the working directory: git ignores them."""
+    with its WAL files and its lease's lock file) and its audit trail into the working
+    directory: git ignores them."""
     import yaml
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     journal = cfg["store"]["url"].removeprefix("sqlite:///")
-    written = [journal, f"{journal}-wal", f"{journal}-shm", cfg["engine"]["audit_path"]]
+    written = [journal, f"{journal}-wal", f"{journal}-shm", f"{journal}.lock"]
+    written.append(cfg["engine"]["audit_path"])
     assert not any(Path(p).is_absolute() for p in written), written
 
     ignored = {p: git_ignores(p) for p in written}
