@@ -5,6 +5,10 @@ places / modifies / cancels through RateLimiter permits. ``SENDING`` (or MODIFYI
 CANCELLING) is committed before each request; an outcome-unknown answer is resolved by looking
 the order up by its deterministic correlationId before anything is sent again, so a crash at any
 point can neither lose nor duplicate a follower order.
+
+The actor is the glue: the decision table (``decisions``), the permit ledger (``permits``), the
+map of a failed call to its journal move (``send_outcomes``), book settling (``book_settle``),
+latency stamps (``copy_latency``) and the batched acks (``ack_buffer``) are its collaborators.
 """
 
 from __future__ import annotations
@@ -16,12 +20,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from actors.ack_buffer import AckBuffer
+from actors.book_settle import (
+    ADOPTABLE,
+    by_correlation_id,
+    changed_copies,
+    copy_wanted_again,
+    needs_legs,
+    plain_with_ids,
+    refresh_names,
+    settle_move,
+    settled_names,
+    skip_after_disabled,
+)
 from actors.bracket_leg import BracketLegActor
+from actors.copy_latency import STAMP_TTL_S, CopyLatency
 from actors.decisions import IN_FLIGHT, Step, next_step
 from actors.follower_book import FollowerBook, read_one_by_one
 from actors.messages import (
-    PERMIT_RETRY_S,
-    STALE_GRANT_S,
     Action,
     BrokerThrottled,
     CancelPermits,
@@ -35,8 +51,10 @@ from actors.messages import (
     UpdateToken,
 )
 from actors.names import LIMITER, bracket_name
-from actors.orders import is_bracket, matches_desired, modify_request, place_request
+from actors.orders import is_bracket, is_super, modify_request, place_request
+from actors.permits import PermitLedger
 from actors.rate_windows import AccountWindows
+from actors.send_outcomes import CANCEL_SENT, FollowUp, after_failed_send, after_refused_change
 from copytrader.config import EngineConfig, FollowerConfig
 from copytrader.metrics import Metrics
 from dhan import errors
@@ -58,14 +76,8 @@ logger = logging.getLogger(__name__)
 FULL_REFRESH_EVERY_TICKS = 5
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
-#: A latency stamp whose copy was not placed (or whose hint never came) within this is dropped.
-STAMP_TTL_S = 60.0
-#: Acks of plain places held for one batched write at most; more are written at once.
-MAX_UNJOURNALED_ACKS = 64
 #: The follower's journaled ``enabled`` flag ("1" / "0"), a mark of its account.
 ENABLED_MARK = "enabled"
-#: The reason of an UNKNOWN intent whose cancel went out: its lookup settles our cancel.
-CANCEL_SENT = "cancel sent"
 
 
 class FollowerActor(SupervisedActor):
@@ -94,9 +106,11 @@ class FollowerActor(SupervisedActor):
         #: this follower's broker books, shared with its BracketLegActors (the engine passes
         #: one that outlives restarts, so old and new brackets share it too)
         self.book = book or FollowerBook(client, max_age_s=engine.bracket_tick_s / 2)
-        #: this account's order-rate windows, shared with the RateLimiterActor: a call that
-        #: fits them now goes out at once (no limiter round trip); None = always ask
-        self.windows = windows
+        self.permits = PermitLedger(self.name, context.child_id, windows, self._tell_limiter)
+        self.latency = CopyLatency(self._observe_latency)
+        #: acks of places this incarnation made, not journaled yet (see ``_place``): written in
+        #: one transaction before this actor next reads the journal, on its tick, or at stop
+        self.acks = AckBuffer(journal, self.name)
         #: a restarted actor takes the flag of the last config reload (``enabled_now``), not
         #: the one this follower had when the engine started
         self.enabled = enabled_now() if enabled_now is not None else follower.enabled
@@ -104,15 +118,6 @@ class FollowerActor(SupervisedActor):
         #: paused because Dhan refused our source address (static IP): a token reload does not
         #: lift it; an egress change needs a restart, which starts a new actor
         self.ip_refused = False
-        #: intent id -> action requested from the limiter and not yet granted or denied
-        #: intent id -> (action, monotonic time asked); a request older than PERMIT_RETRY_S is
-        #: asked again (the limiter may have restarted and lost its queue: messages are hints)
-        self.awaiting: dict[int, tuple[Action, float]] = {}
-        #: leader order id -> monotonic ns the leader frame was parsed (latency metric), from
-        #: the hint that claimed our copy; and the reverse, for a copy a tick placed before that
-        #: hint reached us: leader order id -> monotonic ns of the broker's ack
-        self.leader_seen_ns: dict[str, int] = {}
-        self.acked_ns: dict[str, int] = {}
         self._tick_timer: Any = None
         self.ticks = 0
         #: leader orders that filled or ended since the last tick: check our copies of them
@@ -126,12 +131,6 @@ class FollowerActor(SupervisedActor):
         #: already placed its claim, carrying a stale SENDING copy. Resends of a PLANNED intent
         #: go through the journal's checked SENDING transition instead.
         self.sent: set[int] = set()
-        #: intent as read when its permit was requested (saves a read on the hot path; the
-        #: leader only changes desired fields meanwhile, which applied_version catches)
-        self.requested: dict[int, Intent] = {}
-        #: acks of places this incarnation made, not journaled yet (see ``_place``): written in
-        #: one transaction before this actor next reads the journal, on its tick, or at stop
-        self.unjournaled: list[TransitionRequest] = []
         self._converging = False
         self._converge_again = False
         #: while a claiming hint is handled: tells the leader feed our first copy has left
@@ -180,8 +179,8 @@ class FollowerActor(SupervisedActor):
                 self.hint_sent = None
         elif isinstance(message, Tick):
             self._journal_acks()
-            self._forget_stale_permit_requests()
-            self._forget_old_stamps()
+            self.permits.forget_stale(time.monotonic())
+            self.latency.forget_older_than(time.monotonic_ns() - int(STAMP_TTL_S * 1e9))
             self.ticks += 1
             if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
                 self._refresh_from_book(None)
@@ -190,12 +189,12 @@ class FollowerActor(SupervisedActor):
             self.refresh_soon = set()
             self._converge()
         elif isinstance(message, PermitGranted):
-            self.awaiting.pop(message.intent_id, None)
+            self.permits.answered(message.intent_id)
             if self._grant_still_good(message):
                 self._act(message.intent_id, message.action)
         elif isinstance(message, PermitDenied):
-            self.awaiting.pop(message.intent_id, None)
-            self.requested.pop(message.intent_id, None)
+            self.permits.answered(message.intent_id)
+            self.permits.take_requested(message.intent_id)
             self._permit_denied(message)
         elif isinstance(message, ResolveUnknown):
             intent = self._intent(message.intent_id)
@@ -231,15 +230,9 @@ class FollowerActor(SupervisedActor):
             self.journal.set_mark(self.name, ENABLED_MARK, "1" if self.enabled else "0")
 
     def _catch_up_after_disabled(self) -> None:
-        """Apply ``engine.reconcile_policy`` to the copies planned while we were disabled.
-
-        They are PLANNED and were never sent (``attempts`` 0: a copy sent or claimed while we
-        were enabled is owed whatever its leader order did since). As with a leader order found
-        only by a reconcile: ``copy_open`` copies those whose leader order is still open and
-        skips the finished ones (never a market buy at today's price for yesterday's fill),
-        ``copy_all`` copies them all, ``skip`` / ``alert`` none. A skip is a decision: no later
-        leader event revives it.
-        """
+        """Apply ``engine.reconcile_policy`` to the copies planned while we were disabled
+        (``book_settle.skip_after_disabled``). A skip is a decision: no later leader event
+        revives it."""
         policy = self.engine.reconcile_policy
         if policy == "copy_all":
             return
@@ -248,17 +241,12 @@ class FollowerActor(SupervisedActor):
             if intent.attempts:
                 continue
             snap = self.journal.leader_snapshot(intent.leader_order_id)
-            finished = snap is None or snap.is_terminal
-            if policy == "copy_open" and not finished:
+            reason = skip_after_disabled(policy, intent, snap)
+            if reason is None:
                 continue
-            status = "unknown" if snap is None else str(snap.status)
             with contextlib.suppress(StaleState):  # claimed or settled meanwhile: theirs
                 self.journal.transition(
-                    intent.id,
-                    IntentState.SKIPPED,
-                    expect_from=IntentState.PLANNED,
-                    reason=f"planned while the follower was disabled (leader order {status});"
-                    f" policy {policy}",
+                    intent.id, IntentState.SKIPPED, expect_from=IntentState.PLANNED, reason=reason
                 )
                 skipped += 1
         if skipped:
@@ -273,7 +261,7 @@ class FollowerActor(SupervisedActor):
 
     def _on_leader_changed(self, message: LeaderChanged) -> None:
         if message.received_ns:
-            self._stamp_leader_event(message)
+            self.latency.hinted((i.leader_order_id for i in message.claimed), message.received_ns)
         self.refresh_soon.update(message.settled)
         if message.claimed and message.verify_claims:
             # claims from a reconcile: looked up by correlationId before any send
@@ -293,30 +281,15 @@ class FollowerActor(SupervisedActor):
         sent again -- also a PLANNED intent, whose SENDING mark may not have survived a power
         loss. One book read per follower at start; per-intent lookups remain the fallback.
         """
-        pending = self.journal.intents(
-            self.name,
-            states=[
-                IntentState.PLANNED,
-                IntentState.SENDING,
-                IntentState.UNKNOWN,
-                IntentState.MODIFYING,
-                IntentState.CANCELLING,
-            ],
-        )
+        pending = self.journal.intents(self.name, states=list(ADOPTABLE))
         if not pending:
             return
         needs = [i.correlation_id for i in pending]
         self.book.invalidate()  # what the previous incarnation sent: a copy may predate it
         try:
-            book: dict[str, Any] = {
-                o.correlation_id: o
-                for o in self.book.orders(needs)
-                if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA)
-            }
-            if any(_is_super(i) for i in pending):
-                for so in self.book.super_orders(needs):
-                    if so.correlation_id:
-                        book[so.correlation_id] = so
+            orders = self.book.orders(needs)
+            supers = self.book.super_orders(needs) if any(is_super(i) for i in pending) else []
+            book = by_correlation_id(orders, supers)
         except errors.DhanError as exc:
             logger.info(
                 "follower %s: book unavailable at start (%s); looking up one by one", self.name, exc
@@ -358,8 +331,9 @@ class FollowerActor(SupervisedActor):
     def _take_claims(self, claimed: tuple[Intent, ...]) -> None:
         if self.paused_reason is not None or not self.enabled:
             return  # they stay SENDING-claimed: placed (or looked up) when we resume
+        awaiting = self.permits.awaiting
         for intent in claimed:
-            if self._decide(intent) is Action.PLACE and intent.id not in self.awaiting:
+            if self._decide(intent) is Action.PLACE and intent.id not in awaiting:
                 self._request_permit(intent, Action.PLACE)
 
     def _converge(self) -> None:
@@ -388,7 +362,7 @@ class FollowerActor(SupervisedActor):
             return
         self._journal_acks()
         for intent in self.journal.intents_needing_action(self.name):
-            if intent.id in self.awaiting:
+            if intent.id in self.permits.awaiting:
                 continue
             try:
                 self._step(intent)
@@ -437,52 +411,23 @@ class FollowerActor(SupervisedActor):
 
     def _request_permit(self, intent: Intent, action: Action) -> None:
         """Act now if the account's windows have room, else ask the limiter and wait."""
-        if self.windows is not None and self.windows.try_take(
-            self.clock.monotonic(), urgent=action is Action.CANCEL
-        ):
-            self.requested[intent.id] = intent  # _act's copy: spares a read of the claim
-            self._act(intent.id, action)
+        if self.permits.fits_now(self.clock.monotonic(), action):
+            self._act(intent.id, action, intent)  # the copy just read: spares a read
             return
-        self._ask_limiter(intent, action)
+        self.permits.ask(intent, action)
 
-    def _ask_limiter(self, intent: Intent, action: Action) -> None:
-        self.requested[intent.id] = intent
-        try:
-            self.registry.tell(
-                LIMITER,
-                PermitRequest(
-                    account=self.name,
-                    reply_to=self.context.child_id,
-                    intent_id=intent.id,
-                    action=action,
-                    modifications=intent.modifications,
-                ),
-            )
-        except ChildUnavailable:
-            self.requested.pop(intent.id, None)
-            return  # the limiter is restarting: the next tick asks again
-        self.awaiting[intent.id] = (action, time.monotonic())
+    def _tell_limiter(self, request: PermitRequest) -> None:
+        self.registry.tell(LIMITER, request)
 
     def _grant_still_good(self, grant: PermitGranted) -> bool:
-        """A permit used late is stamped again (or queued again): it was counted at grant
-        time, and sending it now next to the permits granted since could put more calls in
-        one broker second than Dhan allows (seen as DH-904 bursts after a slow lookup)."""
-        now = self.clock.monotonic()
-        if self.windows is None or now - grant.granted_at <= STALE_GRANT_S:
+        """A late grant is stamped again or, if the windows are full, asked again
+        (``PermitLedger.still_good``)."""
+        if self.permits.still_good(grant, self.clock.monotonic()):
             return True
-        urgent = grant.action is Action.CANCEL
-        if self.windows.try_take(now, urgent=urgent, overtake=True):
-            return True
-        intent = self.requested.get(grant.intent_id) or self._intent(grant.intent_id)
+        intent = self.permits.requested.get(grant.intent_id) or self._intent(grant.intent_id)
         if intent is not None:
-            self._ask_limiter(intent, grant.action)
+            self.permits.ask(intent, grant.action)
         return False
-
-    def _forget_stale_permit_requests(self) -> None:
-        edge = time.monotonic() - PERMIT_RETRY_S
-        for intent_id in [k for k, (_a, at) in self.awaiting.items() if at < edge]:
-            del self.awaiting[intent_id]
-            self.requested.pop(intent_id, None)
 
     def _permit_denied(self, msg: PermitDenied) -> None:
         intent = self._intent(msg.intent_id)
@@ -500,8 +445,9 @@ class FollowerActor(SupervisedActor):
 
     # -- acting ------------------------------------------------------------------------------
 
-    def _act(self, intent_id: int, action: Action) -> None:
-        cached = self.requested.pop(intent_id, None)
+    def _act(self, intent_id: int, action: Action, cached: Intent | None = None) -> None:
+        if cached is None:
+            cached = self.permits.take_requested(intent_id)
         # The copy read when the permit was asked spares a read only for a claimed place (no
         # one else moves a claim's state); anything else may have moved while the permit was
         # queued (a status refresh ended the order, the leader changed it): read it afresh.
@@ -530,10 +476,9 @@ class FollowerActor(SupervisedActor):
                 intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
             )
             self.sent.add(intent.id)
-        started = time.monotonic()
         sent = self.hint_sent
         try:
-            if intent.leg == "" and _is_super(intent):
+            if intent.leg == "" and is_super(intent):
                 ack = self.client.place_super_order(
                     place_request(intent, super_order=True),  # type: ignore[arg-type]
                     on_sent=sent,
@@ -541,13 +486,12 @@ class FollowerActor(SupervisedActor):
             else:
                 ack = self.client.place_order(place_request(intent), on_sent=sent)  # type: ignore[arg-type]
         except errors.DhanError as exc:
-            self._send_failed(intent, Action.PLACE, exc, started)
+            self._send_failed(intent, Action.PLACE, exc)
             return
         self.book.invalidate()
         self.faults.point("follower.after_send")
-        self._count(Action.PLACE, "ok", started)
+        self._count(Action.PLACE, "ok")
         if ack.order_status is OrderStatus.REJECTED:
-            reason = self._rejection_reason(ack.order_id)
             self.journal.transition(
                 intent.id,
                 IntentState.REJECTED,
@@ -555,14 +499,10 @@ class FollowerActor(SupervisedActor):
                 broker_order_id=ack.order_id,
                 broker_status=OrderStatus.REJECTED,
                 error_code="REJECTED",
-                error_message=reason,
+                error_message=self._rejection_reason(ack.order_id),
             )
             return
-        seen = self.leader_seen_ns.pop(intent.leader_order_id, 0)
-        if seen:
-            self._observe_latency(time.monotonic_ns() - seen)
-        else:  # placed by a tick before the hint came: the hint completes the measure
-            self.acked_ns[intent.leader_order_id] = time.monotonic_ns()
+        self.latency.acked(intent.leader_order_id, time.monotonic_ns())
         ack_move = TransitionRequest(
             intent_id=intent.id,
             to=IntentState.DONE if ack.order_status.is_terminal else IntentState.WORKING,
@@ -578,13 +518,12 @@ class FollowerActor(SupervisedActor):
                 raise outcome  # as a refused transition always has: the successor looks it up
             self._spawn_bracket(intent)
             return
-        # A plain copy's ack waits for one batched write (``_journal_acks``): writing it here
-        # would cost every follower a commit in the middle of a leader order's fan-out, where
-        # the other followers are still waiting for the GIL and the journal's writer to send
+        # A plain copy's ack waits for one batched write (``AckBuffer``): writing it here would
+        # cost every follower a commit in the middle of a leader order's fan-out, where the
+        # other followers are still waiting for the GIL and the journal's writer to send
         # theirs. Until then the journal says SENDING (committed before the send), so a crash
         # in between is resolved as any crash mid-request is: by correlationId, never resent.
-        self.unjournaled.append(ack_move)
-        if len(self.unjournaled) >= MAX_UNJOURNALED_ACKS:
+        if self.acks.hold(ack_move):
             self._journal_acks()
 
     def _modify(self, intent: Intent) -> None:
@@ -593,11 +532,10 @@ class FollowerActor(SupervisedActor):
         intent = self.journal.transition(
             intent.id, IntentState.MODIFYING, expect_from=IntentState.WORKING, reason="modify"
         )
-        started = time.monotonic()
         order_id = intent.broker_order_id
         assert order_id is not None
         try:
-            if _is_super(intent):
+            if is_super(intent):
                 self.client.modify_super_order(
                     order_id,
                     modify_request(intent, super_leg=LegName.ENTRY_LEG),  # type: ignore[arg-type]
@@ -605,10 +543,10 @@ class FollowerActor(SupervisedActor):
             else:
                 self.client.modify_order(order_id, modify_request(intent))  # type: ignore[arg-type]
         except errors.DhanError as exc:
-            self._send_failed(intent, Action.MODIFY, exc, started)
+            self._send_failed(intent, Action.MODIFY, exc)
             return
         self.book.invalidate()
-        self._count(Action.MODIFY, "ok", started)
+        self._count(Action.MODIFY, "ok")
         self.journal.increment_modifications(intent.id)
         self.journal.transition(
             intent.id,
@@ -623,19 +561,18 @@ class FollowerActor(SupervisedActor):
         intent = self.journal.transition(
             intent.id, IntentState.CANCELLING, expect_from=IntentState.WORKING, reason="cancel"
         )
-        started = time.monotonic()
         order_id = intent.broker_order_id
         assert order_id is not None
         try:
-            if _is_super(intent):
+            if is_super(intent):
                 self.client.cancel_super_order(order_id, LegName.ENTRY_LEG)
             else:
                 self.client.cancel_order(order_id)
         except errors.DhanError as exc:
-            self._send_failed(intent, Action.CANCEL, exc, started)
+            self._send_failed(intent, Action.CANCEL, exc)
             return
         self.book.invalidate()
-        self._count(Action.CANCEL, "ok", started)
+        self._count(Action.CANCEL, "ok")
         # the final status (cancelled, or traded in the meantime) comes from the next lookup
         try:
             order = self._fetch(intent)
@@ -664,14 +601,7 @@ class FollowerActor(SupervisedActor):
     def _replan_if_overtaken(self, cancelled: Intent) -> None:
         """After our cancel settled: if the leader raised its order again while the cancel was
         in flight, the copy is wanted again -- a new broker order (``Journal.replan_cancelled``)."""
-        if (
-            cancelled.state is IntentState.DONE
-            and cancelled.desired_open
-            and cancelled.quantity > 0
-            and cancelled.skip_reason is None
-            and cancelled.filled_qty == 0
-            and self.journal.replan_cancelled(cancelled.id) is not None
-        ):
+        if copy_wanted_again(cancelled) and self.journal.replan_cancelled(cancelled.id) is not None:
             logger.info(
                 "follower %s: the leader raised order %s while our copy was being cancelled:"
                 " placing a new copy",
@@ -680,64 +610,45 @@ class FollowerActor(SupervisedActor):
             )
             self._converge()
 
-    def _send_failed(
-        self, intent: Intent, action: Action, exc: errors.DhanError, started: float
-    ) -> None:
-        """Record a failed broker call. Broker rejections are replies, not crashes."""
-        back = IntentState.PLANNED if action is Action.PLACE else IntentState.WORKING
-        outcome = type(exc).__name__
-        self._count(action, outcome, started)
+    def _send_failed(self, intent: Intent, action: Action, exc: errors.DhanError) -> None:
+        """Record a failed broker call (``send_outcomes``). Broker rejections are replies,
+        not crashes."""
+        failed = after_failed_send(action, exc)
+        self._count(action, type(exc).__name__)
         self._audit(
             "broker_call_failed",
             {
                 "intent_id": intent.id,
                 "action": str(action),
-                "error": outcome,
+                "error": type(exc).__name__,
                 "code": exc.code,
                 "http_status": exc.http_status,
                 "message": exc.message[:200],
             },
         )
-        if isinstance(exc, (errors.OutcomeUnknown, errors.BadResponse)):
+        follow_up = failed.follow_up
+        if follow_up is FollowUp.THROTTLED:
+            self.metrics.rate_limited.labels(self.name).inc()
+        if failed.to is not None:
             self.journal.transition(
                 intent.id,
-                IntentState.UNKNOWN,
+                failed.to,
                 expect_from=intent.state,
-                error_code=exc.code,
-                error_message=str(exc)[:500],
-                # the lookup that settles a cancel of ours checks the leader did not overtake it
-                reason=f"{CANCEL_SENT}; its outcome is unknown"
-                if action is Action.CANCEL
-                else None,
+                error_code=failed.error_code,
+                error_message=failed.error_message,
+                reason=failed.reason,
             )
+        if follow_up is FollowUp.LOOK_UP_LATER:
             self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent.id))
-        elif isinstance(exc, errors.NotSent):
-            self.journal.transition(
-                intent.id, back, expect_from=intent.state, error_message=str(exc)[:500]
-            )
-        elif isinstance(exc, errors.RateLimited):
-            self.metrics.rate_limited.labels(self.name).inc()
-            self.journal.transition(
-                intent.id, back, expect_from=intent.state, error_code=exc.code or "DH-904"
-            )
+        elif follow_up is FollowUp.THROTTLED:
             with contextlib.suppress(ChildUnavailable):
                 self.registry.tell(LIMITER, BrokerThrottled(account=self.name))
-        elif isinstance(exc, errors.AuthError):
-            self.journal.transition(intent.id, back, expect_from=intent.state, error_code=exc.code)
+        elif follow_up is FollowUp.PAUSE_FOR_TOKEN:
             self._pause(f"token rejected ({exc.code}): {exc.message[:120]}")
-        elif isinstance(exc, errors.StaticIpRefused):
-            # every write would fail alike: pause, the intent kept to be sent once fixed
-            self.journal.transition(intent.id, back, expect_from=intent.state, error_code=exc.code)
+        elif follow_up is FollowUp.PAUSE_FOR_SOURCE_ADDRESS:
+            assert isinstance(exc, errors.StaticIpRefused)
             self._pause_for_source_address(exc)
-        elif action is Action.PLACE:
-            self.journal.transition(
-                intent.id,
-                IntentState.REJECTED,
-                expect_from=intent.state,
-                error_code=exc.code,
-                error_message=exc.message[:500],
-            )
-        else:
+        elif follow_up is FollowUp.CHECK_ORDER:
             # a refused modify/cancel: usually the order traded or ended meanwhile
             try:
                 order = self._fetch(intent)
@@ -745,24 +656,11 @@ class FollowerActor(SupervisedActor):
                 # unknown for now: the next book refresh (or the next try) settles it
                 self._lookup_failed(lookup_exc)
                 order = None
-            if order is not None and order.order_status.is_terminal:
-                self._settle_from_order(intent, order)
-                return
-            moved = self.journal.transition(
-                intent.id,
-                IntentState.WORKING,
-                expect_from=intent.state,
-                applied_version=intent.desired_version
-                if action is Action.MODIFY
-                else intent.applied_version,
-                error_code=exc.code,
-                error_message=exc.message[:500],
-                # what the copy has filled decides the next step: a modify refused because
-                # the leader cut below our fill ("quantity below traded") means cancel the rest
-                filled_qty=order.filled_qty if order is not None else None,
-                broker_status=order.order_status if order is not None else None,
-            )
-            if action is Action.MODIFY and self._decide(moved) is Action.CANCEL:
+            moved = self._move(after_refused_change(intent, action, exc, order))
+            if moved.state is not IntentState.WORKING:  # the order ended: settled
+                if needs_legs(intent, moved):
+                    self._spawn_bracket(intent)
+            elif action is Action.MODIFY and self._decide(moved) is Action.CANCEL:
                 self._converge()  # within a pass: one more pass; else a pass now
 
     def _pause(self, reason: str) -> None:
@@ -842,10 +740,25 @@ class FollowerActor(SupervisedActor):
             self._replan_if_overtaken(moved)
 
     def _settle_from_order(self, intent: Intent, order: Order) -> Intent:
-        moved = self.journal.transition(**_settle_args(intent, order))
-        if is_bracket(intent) and moved.state is not IntentState.REJECTED:
+        moved = self._move(settle_move(intent, order))
+        if needs_legs(intent, moved):
             self._spawn_bracket(intent)
         return moved
+
+    def _move(self, m: TransitionRequest) -> Intent:
+        """``Journal.transition`` of one move a pure function decided."""
+        return self.journal.transition(
+            m.intent_id,
+            m.to,
+            expect_from=m.expect_from,
+            broker_order_id=m.broker_order_id,
+            applied_version=m.applied_version,
+            error_code=m.error_code,
+            error_message=m.error_message,
+            broker_status=m.broker_status,
+            filled_qty=m.filled_qty,
+            reason=m.reason,
+        )
 
     def _refresh_from_book(self, leader_order_ids: set[str] | None) -> None:
         """Settle our open copies (of these leader orders; None: all) from the broker's view.
@@ -867,18 +780,18 @@ class FollowerActor(SupervisedActor):
         if not working:
             return
         # named, so the book keeps their rows once settled (it keeps only open ones otherwise)
-        needs = [i.correlation_id for i in working] + [
-            i.broker_order_id for i in working if i.broker_order_id
-        ]
+        needs = refresh_names(working)
         try:
             book: dict[str, Any]
-            if self._one_by_one(working):
+            if plain_with_ids(working) and read_one_by_one(
+                len(working), self.book.day_rows, self.engine.follower_tick_s
+            ):
                 book = self._read_each(working)
                 if self.client.remembered_orders:
                     self.book.forget()  # the last whole read's rows: not held all day
             else:
                 book = {o.order_id: o for o in self.book.orders(needs)}
-            if any(_is_super(i) for i in working):
+            if any(is_super(i) for i in working):
                 for so in self.book.super_orders(needs):
                     book[so.order_id] = so  # same status fields as an order
         except errors.AuthError as exc:
@@ -887,37 +800,20 @@ class FollowerActor(SupervisedActor):
         except errors.DhanError as exc:
             logger.info("follower %s: order book refresh failed: %s", self.name, exc)
             return
-        changed = []
-        for intent in working:
-            order = book.get(intent.broker_order_id or "")
-            # TRANSIT -> PENDING is not worth a write; fills and the end of the order are
-            if order is not None and (
-                order.order_status.is_terminal or order.filled_qty != intent.filled_qty
-            ):
-                changed.append((intent, order))
+        changed = changed_copies(working, book)
         if not changed:
             return
-        outcomes = self.journal.transitions(
-            [TransitionRequest(**_settle_args(intent, order)) for intent, order in changed]
-        )
+        outcomes = self.journal.transitions([settle_move(i, order) for i, order in changed])
         settled: list[str] = []
         for (intent, _order), outcome in zip(changed, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 # moved since the read (our own cancel, a lookup): the next refresh sees it
                 logger.debug("follower %s: settle of %s skipped: %s", self.name, intent.id, outcome)
                 continue
-            if outcome.state is not IntentState.WORKING:
-                settled += [intent.correlation_id, intent.broker_order_id or ""]
-            if is_bracket(intent) and outcome.state is not IntentState.REJECTED:
+            settled += settled_names(intent, outcome)
+            if needs_legs(intent, outcome):
                 self._spawn_bracket(intent)
         self.book.release(settled)  # their rows need not stay in the book (memory)
-
-    def _one_by_one(self, working: list[Intent]) -> bool:
-        """Settle ``working`` by a GET each (see ``read_one_by_one``)? Only plain orders: a
-        super order's legs and a bracket's are read from the books their callers share."""
-        if any(_is_super(i) or is_bracket(i) or not i.broker_order_id for i in working):
-            return False
-        return read_one_by_one(len(working), self.book.day_rows, self.engine.follower_tick_s)
 
     def _read_each(self, working: list[Intent]) -> dict[str, Any]:
         """Each copy by its own ``GET /orders/{id}``, by order id. A failed read ends the
@@ -941,20 +837,15 @@ class FollowerActor(SupervisedActor):
         return seen
 
     def _journal_acks(self) -> None:
-        """Write the acks ``_place`` held back, in one transaction (one commit).
+        """Write the acks ``_place`` held back (``AckBuffer``), in one transaction.
 
         Runs before this actor reads the journal, so it never decides on a copy it has placed
         but not yet recorded (a SENDING intent it sent would otherwise look outcome-unknown).
         A database error propagates: the actor crashes and its successor looks the orders up.
         """
-        if not self.unjournaled:
-            return
-        self.faults.point("follower.before_journal_acks")
-        moves, self.unjournaled = self.unjournaled, []
-        for move, outcome in zip(moves, self.journal.transitions(moves), strict=True):
-            if isinstance(outcome, Exception):
-                # settled meanwhile by someone who saw the broker's book: theirs is newer
-                logger.info("follower %s: ack of %s not journaled: %s", self.name, move, outcome)
+        if self.acks.held:
+            self.faults.point("follower.before_journal_acks")
+            self.acks.write()
 
     def _spawn_bracket(self, intent: Intent) -> None:
         """Start the BracketLegActor of ``intent`` under this follower's supervisor (once)."""
@@ -988,24 +879,8 @@ class FollowerActor(SupervisedActor):
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def _stamp_leader_event(self, message: LeaderChanged) -> None:
-        """Start (or finish) the replication-latency measure of the copies this hint claims."""
-        for oid in dict.fromkeys(i.leader_order_id for i in message.claimed):
-            acked = self.acked_ns.pop(oid, 0)
-            if acked:
-                self._observe_latency(acked - message.received_ns)
-            else:
-                self.leader_seen_ns.setdefault(oid, message.received_ns)
-
     def _observe_latency(self, elapsed_ns: int) -> None:
         self.metrics.replication_latency.labels(self.name).observe(max(elapsed_ns, 0) / 1e9)
-
-    def _forget_old_stamps(self) -> None:
-        """Stamps of copies never placed (the leader order ended first, a filter, a crash)."""
-        edge = time.monotonic_ns() - int(STAMP_TTL_S * 1e9)
-        for stamps in (self.leader_seen_ns, self.acked_ns):
-            for oid in [k for k, at in stamps.items() if at < edge]:
-                del stamps[oid]
 
     def _rejection_reason(self, order_id: str) -> str:
         try:
@@ -1014,39 +889,13 @@ class FollowerActor(SupervisedActor):
             return "rejected by the broker"
         return order.oms_error_description or "rejected by the broker"
 
-    def _count(self, action: Action, outcome: str, started: float) -> None:
+    def _count(self, action: Action, outcome: str) -> None:
         self.metrics.follower_orders.labels(self.name, str(action), outcome).inc()
 
     def _audit(self, kind: str, payload: dict[str, Any]) -> None:
         self.journal.append_audit(
             kind, actor=self.context.child_id, account=self.name, payload=payload
         )
-
-
-def _settle_args(intent: Intent, order: Order) -> dict[str, Any]:
-    """The transition that records the broker's view of ``intent``'s order."""
-    status = order.order_status
-    applied = intent.desired_version if matches_desired(intent, order) else intent.applied_version
-    if status is OrderStatus.REJECTED and intent.broker_order_id is None:
-        to = IntentState.REJECTED
-    elif status.is_terminal:
-        to = IntentState.DONE
-    else:
-        to = IntentState.WORKING
-    return {
-        "intent_id": intent.id,
-        "to": to,
-        "expect_from": intent.state,
-        "broker_order_id": order.order_id,
-        "broker_status": status,
-        "filled_qty": order.filled_qty,
-        "applied_version": applied,
-        "error_message": order.oms_error_description or None,
-    }
-
-
-def _is_super(intent: Intent) -> bool:
-    return intent.target_price is not None and intent.stop_loss_price is not None
 
 
 def _once(fn: Callable[[], None]) -> Callable[[], None]:
