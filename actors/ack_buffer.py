@@ -11,6 +11,7 @@ import logging
 
 from store import Journal
 from store.records import TransitionRequest
+from supervision.faults import Faults
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +22,10 @@ MAX_UNJOURNALED_ACKS = 64
 class AckBuffer:
     """One follower's acks not journaled yet (used on its actor's thread only)."""
 
-    def __init__(self, journal: Journal, account: str) -> None:
+    def __init__(self, journal: Journal, account: str, faults: Faults) -> None:
         self.journal = journal
         self.account = account
+        self.faults = faults
         #: the held moves, oldest first; empty = nothing to write (checked before every read)
         self.held: list[TransitionRequest] = []
 
@@ -32,11 +34,16 @@ class AckBuffer:
         self.held.append(move)
         return len(self.held) >= MAX_UNJOURNALED_ACKS
 
-    def write(self) -> None:
-        """Write the held moves in one transaction (one commit) and empty the buffer.
+    def flush(self) -> None:
+        """Write the held moves, if any, in one transaction (one commit); empty the buffer.
 
-        A database error propagates (the moves are dropped: the journal still says SENDING,
-        so the actor's successor looks the orders up)."""
+        The actor flushes before it reads the journal, so it never decides on a copy it has
+        placed but not yet recorded (a SENDING intent it sent would look outcome-unknown). A
+        database error propagates: the actor crashes and its successor looks the orders up.
+        """
+        if not self.held:
+            return
+        self.faults.point("follower.before_journal_acks")
         moves, self.held = self.held, []
         for move, outcome in zip(moves, self.journal.transitions(moves), strict=True):
             if isinstance(outcome, Exception):
