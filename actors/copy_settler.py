@@ -8,6 +8,7 @@ and to what, is decided by the pure functions of ``book_settle``; this class rea
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from actors.book_settle import (
@@ -48,6 +49,7 @@ class CopySettler:
         book: FollowerBook,
         brackets: BracketSpawner,
         tick_s: float,
+        audit: Callable[[str, dict[str, Any]], None],
     ) -> None:
         self.account = account
         self.client = client
@@ -55,6 +57,7 @@ class CopySettler:
         self.book = book
         self.brackets = brackets
         self.tick_s = tick_s
+        self.audit = audit
 
     def move(self, m: TransitionRequest) -> Intent:
         """``Journal.transition`` of one move a pure function decided."""
@@ -195,12 +198,12 @@ class CopySettler:
             seen[order.order_id] = order
         return seen
 
-    def skip_planned_while_disabled(self, policy: str) -> int:
+    def skip_planned_while_disabled(self, policy: str) -> None:
         """On re-enabling: skip the copies planned while the follower was disabled that
         ``policy`` (``engine.reconcile_policy``) does not copy (``skip_after_disabled``). A
-        skip is a decision: no later leader event revives it. Returns how many were skipped."""
+        skip is a decision: no later leader event revives it."""
         if policy == "copy_all":
-            return 0
+            return
         skipped = 0
         for intent in self.journal.intents(self.account, states=[IntentState.PLANNED]):
             if intent.attempts:
@@ -216,4 +219,12 @@ class CopySettler:
             except StaleState:
                 continue  # claimed or settled meanwhile: theirs
             skipped += 1
-        return skipped
+        if skipped:
+            logger.warning(
+                "follower %s re-enabled: %d leader orders planned while it was disabled not"
+                " copied (reconcile_policy %s)",
+                self.account,
+                skipped,
+                policy,
+            )
+            self.audit("copies_skipped_after_disable", {"count": skipped, "policy": str(policy)})

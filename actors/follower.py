@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from actors.ack_buffer import AckBuffer
@@ -36,7 +37,6 @@ from actors.messages import (
     LeaderChanged,
     PermitDenied,
     PermitGranted,
-    PermitRequest,
     ResolveUnknown,
     SetEnabled,
     Tick,
@@ -94,25 +94,46 @@ class FollowerActor(SupervisedActor):
         #: one that outlives restarts, so old and new brackets share it too)
         self.book = book or FollowerBook(client, max_age_s=engine.bracket_tick_s / 2)
         #: windows: this account's order-rate windows, shared with the RateLimiterActor
-        self.permits = PermitLedger(name, context.child_id, windows, self._tell_limiter)
+        tell_limiter = partial(self.registry.tell, LIMITER)
+        self.permits = PermitLedger(name, context.child_id, windows, tell_limiter)
         self.latency = CopyLatency(self._observe_latency)
         self.acks = AckBuffer(journal, name, self.faults)
         egress = follower.egress
         source = egress.source_address if egress is not None else None
         self.pause = FollowerPause(name, follower.client_id, source, metrics, self._audit)
         self.brackets = BracketSpawner(
-            context, name, client=client, journal=journal, engine=engine, metrics=metrics,
+            context,
+            name,
+            client=client,
+            journal=journal,
+            engine=engine,
+            metrics=metrics,
             book=self.book,
-        )  # fmt: skip
+        )
         self.settler = CopySettler(
-            name, client=client, journal=journal, book=self.book, brackets=self.brackets,
+            name,
+            client=client,
+            journal=journal,
+            book=self.book,
+            brackets=self.brackets,
             tick_s=engine.follower_tick_s,
-        )  # fmt: skip
+            audit=self._audit,
+        )
         self.steps = CopySteps(
-            name, hooks=self, client=client, journal=journal, settler=self.settler,
-            brackets=self.brackets, pause=self.pause, acks=self.acks, latency=self.latency,
-            metrics=metrics, faults=self.faults, registry=self.registry, audit=self._audit,
-        )  # fmt: skip
+            name,
+            hooks=self,
+            client=client,
+            journal=journal,
+            settler=self.settler,
+            brackets=self.brackets,
+            pause=self.pause,
+            acks=self.acks,
+            latency=self.latency,
+            metrics=metrics,
+            faults=self.faults,
+            registry=self.registry,
+            audit=self._audit,
+        )
         #: a restarted actor takes the flag of the last config reload (``enabled_now``), not
         #: the one this follower had when the engine started
         self.enabled = enabled_now() if enabled_now is not None else follower.enabled
@@ -215,19 +236,7 @@ class FollowerActor(SupervisedActor):
         """Journal the ``enabled`` flag (it outlives a restart); on re-enabling, skip the copies
         planned while disabled that ``engine.reconcile_policy`` does not copy."""
         if self.enabled and not was:
-            policy = self.engine.reconcile_policy
-            skipped = self.settler.skip_planned_while_disabled(policy)
-            if skipped:
-                logger.warning(
-                    "follower %s re-enabled: %d leader orders planned while it was disabled not"
-                    " copied (reconcile_policy %s)",
-                    self.name,
-                    skipped,
-                    policy,
-                )
-                self._audit(
-                    "copies_skipped_after_disable", {"count": skipped, "policy": str(policy)}
-                )
+            self.settler.skip_planned_while_disabled(self.engine.reconcile_policy)
         if self.enabled != was or self.journal.get_mark(self.name, ENABLED_MARK) is None:
             self.journal.set_mark(self.name, ENABLED_MARK, "1" if self.enabled else "0")
 
@@ -342,9 +351,6 @@ class FollowerActor(SupervisedActor):
             self._act(intent.id, action, intent)  # the copy just read: spares a read
             return
         self.permits.ask(intent, action)
-
-    def _tell_limiter(self, request: PermitRequest) -> None:
-        self.registry.tell(LIMITER, request)
 
     def _grant_still_good(self, grant: PermitGranted) -> bool:
         """A late grant is stamped again or, if the windows are full, asked again
