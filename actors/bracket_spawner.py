@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from actors.bracket_leg import BracketLegActor
 from actors.follower_book import FollowerBook
@@ -27,27 +28,19 @@ from supervision.registry import NameState
 logger = logging.getLogger(__name__)
 
 
+@dataclass(eq=False, slots=True)
 class BracketSpawner:
     """Starts (once) and hints the BracketLegActors of one follower."""
 
-    def __init__(
-        self,
-        context: ChildContext,
-        follower: str,
-        *,
-        client: DhanClient,
-        journal: Journal,
-        engine: EngineConfig,
-        metrics: Metrics,
-        book: FollowerBook,
-    ) -> None:
-        self.context = context
-        self.follower = follower
-        self.client = client
-        self.journal = journal
-        self.engine = engine
-        self.metrics = metrics
-        self.book = book
+    #: this follower's link to its supervisor (the brackets are its children) and registry
+    context: ChildContext
+    follower: str
+    client: DhanClient
+    journal: Journal
+    engine: EngineConfig
+    metrics: Metrics
+    #: the follower's books, shared with its brackets
+    book: FollowerBook
 
     def spawn(self, intent: Intent) -> None:
         """Start the BracketLegActor of ``intent`` under this follower's supervisor (once)."""

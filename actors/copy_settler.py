@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from actors.book_settle import (
@@ -37,27 +38,19 @@ from store.states import IntentState
 logger = logging.getLogger(__name__)
 
 
+@dataclass(eq=False, slots=True)
 class CopySettler:
     """Settles one follower's copies from the broker's book (used on its actor's thread)."""
 
-    def __init__(
-        self,
-        account: str,
-        *,
-        client: DhanClient,
-        journal: Journal,
-        book: FollowerBook,
-        brackets: BracketSpawner,
-        tick_s: float,
-        audit: Callable[[str, dict[str, Any]], None],
-    ) -> None:
-        self.account = account
-        self.client = client
-        self.journal = journal
-        self.book = book
-        self.brackets = brackets
-        self.tick_s = tick_s
-        self.audit = audit
+    account: str
+    client: DhanClient
+    journal: Journal
+    #: the follower's books, shared with its brackets
+    book: FollowerBook
+    brackets: BracketSpawner
+    #: the follower's tick: one-by-one reads must fit in it (``read_one_by_one``)
+    tick_s: float
+    audit: Callable[[str, dict[str, Any]], None]
 
     def move(self, m: TransitionRequest) -> Intent:
         """``Journal.transition`` of one move a pure function decided."""

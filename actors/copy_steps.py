@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from actors.ack_buffer import AckBuffer
@@ -20,6 +21,7 @@ from actors.bracket_spawner import BracketSpawner
 from actors.copy_latency import CopyLatency
 from actors.copy_settler import CopySettler
 from actors.decisions import IN_FLIGHT, Step
+from actors.follower_book import FollowerBook
 from actors.follower_pause import FollowerPause
 from actors.messages import Action, BrokerThrottled
 from actors.names import LIMITER
@@ -53,42 +55,26 @@ class FollowerHooks(Protocol):
         """Resolve this UNKNOWN intent after ``engine.outcome_lookup_delay_s``."""
 
 
+@dataclass(eq=False, slots=True)
 class CopySteps:
     """Takes the steps of one follower's copies (used on its actor's thread only)."""
 
-    def __init__(
-        self,
-        account: str,
-        *,
-        hooks: FollowerHooks,
-        client: DhanClient,
-        journal: Journal,
-        settler: CopySettler,
-        brackets: BracketSpawner,
-        pause: FollowerPause,
-        acks: AckBuffer,
-        latency: CopyLatency,
-        metrics: Metrics,
-        faults: Faults,
-        registry: Registry,
-        audit: Callable[[str, dict[str, Any]], None],
-    ) -> None:
-        self.account = account
-        self.hooks = hooks
-        self.client = client
-        self.journal = journal
-        self.settler = settler
-        self.book = settler.book
-        self.brackets = brackets
-        self.pause = pause
-        self.acks = acks
-        self.latency = latency
-        self.metrics = metrics
-        self.faults = faults
-        self.registry = registry
-        self.audit = audit
-
-    # -- steps without a broker write ---------------------------------------------------------
+    account: str
+    #: the actor: what a step asks of it
+    hooks: FollowerHooks
+    client: DhanClient
+    journal: Journal
+    #: the follower's books, shared with its brackets: invalidated by each write
+    book: FollowerBook
+    settler: CopySettler
+    brackets: BracketSpawner
+    pause: FollowerPause
+    acks: AckBuffer
+    latency: CopyLatency
+    metrics: Metrics
+    faults: Faults
+    registry: Registry
+    audit: Callable[[str, dict[str, Any]], None]
 
     def finish_unsent(self, intent: Intent) -> None:
         """DONE without sending: the leader order ended before it was copied."""

@@ -124,6 +124,7 @@ class FollowerActor(SupervisedActor):
             hooks=self,
             client=client,
             journal=journal,
+            book=self.book,
             settler=self.settler,
             brackets=self.brackets,
             pause=self.pause,
