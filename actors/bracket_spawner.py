@@ -16,8 +16,8 @@ from actors.follower_book import FollowerBook
 from actors.messages import Tick
 from actors.names import bracket_name
 from actors.orders import is_bracket
-from copytrader.config import EngineConfig
-from copytrader.metrics import Metrics
+from actors.settings import EngineConfig
+from actors.telemetry import ActorMetrics
 from dhan.rest import DhanClient
 from store import Journal
 from store.records import Intent
@@ -38,7 +38,7 @@ class BracketSpawner:
     client: DhanClient
     journal: Journal
     engine: EngineConfig
-    metrics: Metrics
+    metrics: ActorMetrics
     #: the follower's books, shared with its brackets
     book: FollowerBook
 

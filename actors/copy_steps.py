@@ -27,7 +27,7 @@ from actors.messages import Action, BrokerThrottled
 from actors.names import LIMITER
 from actors.orders import is_bracket, is_super, modify_request, place_request
 from actors.send_outcomes import CANCEL_SENT, FollowUp, after_failed_send, after_refused_change
-from copytrader.metrics import Metrics
+from actors.telemetry import ActorMetrics
 from dhan import errors
 from dhan.codes import LegName, OrderStatus
 from dhan.models import Order
@@ -71,7 +71,7 @@ class CopySteps:
     pause: FollowerPause
     acks: AckBuffer
     latency: CopyLatency
-    metrics: Metrics
+    metrics: ActorMetrics
     faults: Faults
     registry: Registry
     audit: Callable[[str, dict[str, Any]], None]

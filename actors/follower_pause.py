@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from copytrader.metrics import Metrics
+from actors.telemetry import ActorMetrics
 from dhan import errors
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class FollowerPause:
         account: str,
         client_id: str,
         source_address: str | None,
-        metrics: Metrics,
+        metrics: ActorMetrics,
         audit: Callable[[str, dict[str, Any]], None],
     ) -> None:
         self.account = account
