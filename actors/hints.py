@@ -25,7 +25,7 @@ HINT_WAIT_MAX_S = 0.025
 
 
 class Named(Protocol):
-    """A follower as the hint plan sees it (``FollowerConfig`` is one)."""
+    """A follower as the hint plan sees it (``FollowerSettings`` is one)."""
 
     @property
     def name(self) -> str: ...

@@ -29,8 +29,8 @@ from actors.messages import (
     LeaderUpdateReceived,
     Tick,
 )
-from copytrader.config import EngineConfig, FollowerConfig
-from copytrader.metrics import Metrics
+from actors.settings import EngineConfig, FollowerSettings
+from actors.telemetry import ActorMetrics
 from dhan import errors
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
@@ -68,9 +68,9 @@ class LeaderFeedActor(SupervisedActor):
         feed_factory: Callable[[], OrderFeed],
         client: DhanClient,
         journal: Journal,
-        followers: Callable[[], Sequence[FollowerConfig]],
+        followers: Callable[[], Sequence[FollowerSettings]],
         engine: EngineConfig,
-        metrics: Metrics,
+        metrics: ActorMetrics,
         lot_sizes: MutableMapping[tuple[str, str], int],
         balances: Mapping[str, float],
         status: FeedStatus,

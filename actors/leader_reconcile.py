@@ -17,14 +17,14 @@ from dataclasses import replace
 
 from actors.enrich import SnapshotEnricher
 from actors.leader_record import LeaderRecorder, Recorded
+from actors.settings import EngineConfig
 from actors.snapshots import (
     bracket_parents,
     snapshot_from_order,
     snapshots_from_super_order,
     super_legs_in,
 )
-from copytrader.config import EngineConfig
-from copytrader.metrics import Metrics
+from actors.telemetry import ActorMetrics
 from dhan import errors
 from dhan.codes import LegName, ProductType
 from dhan.models import Order
@@ -74,7 +74,7 @@ class LeaderReconciler:
         recorder: LeaderRecorder,
         enricher: SnapshotEnricher,
         engine: EngineConfig,
-        metrics: Metrics,
+        metrics: ActorMetrics,
         clock: Clock,
         actor_id: str,
         hint: HintReconciled,

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
+from actors.settings import EngineConfig, FollowerSettings
 from actors.sizing import SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
-from copytrader.config import EngineConfig, FollowerConfig
 from store import Journal
 from store.records import DesiredIntent, Intent, LeaderOrderSnapshot
 
@@ -44,7 +44,7 @@ class LeaderRecorder:
     def __init__(
         self,
         journal: Journal,
-        followers: Callable[[], Sequence[FollowerConfig]],
+        followers: Callable[[], Sequence[FollowerSettings]],
         engine: EngineConfig,
         lot_sizes: Mapping[tuple[str, str], int],
         balances: Mapping[str, float],

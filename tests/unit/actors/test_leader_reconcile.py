@@ -19,7 +19,7 @@ from actors.leader_reconcile import (
     same_state,
 )
 from actors.leader_record import LeaderRecorder, Recorded
-from copytrader.config import EngineConfig, ReconcilePolicy
+from actors.settings import EngineConfig, ReconcilePolicy
 from copytrader.metrics import Metrics
 from dhan.codes import (
     ExchangeSegment,
@@ -250,7 +250,7 @@ class Passes:
         return value or 0.0
 
 
-FOLLOWER = replace(follower(1.0), name="a")
+FOLLOWER = replace(follower(1.0), name="a").settings
 
 
 def test_a_connect_pass_journals_both_books_and_applies_the_policy_to_what_it_never_saw(

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from actors.leader_record import LeaderRecorder
-from copytrader.config import EngineConfig
+from actors.settings import EngineConfig
 from dhan.codes import ExchangeSegment, OrderStatus
 from store import IntentState, Journal
 from store.records import DesiredIntent, LeaderOrderSnapshot
 from tests.unit.actors.test_slicing import follower
 from tests.unit.store.factories import snapshot
 
-A = replace(follower(1.0), name="a")
-B = replace(follower(2.0), name="b")
-OFF = replace(follower(1.0), name="off", enabled=False)
+A = replace(follower(1.0), name="a").settings
+B = replace(follower(2.0), name="b").settings
+OFF = replace(follower(1.0), name="off", enabled=False).settings
 NIFTY = ("NSE_FNO", "52175")
 
 
