@@ -159,12 +159,24 @@ class EgressConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """PIN + TOTP login for an account whose token cannot be renewed (both secrets)."""
+
+    pin: Secret
+    totp_secret: Secret
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     """A Dhan account: the leader, or the account part of a follower."""
 
     client_id: str
     access_token: Secret
     egress: EgressConfig | None = None
+    #: Renew the token before it expires (``GET /RenewToken`` expires the token any other tool
+    #: of the account holds: switch it off for an account whose token is shared).
+    renew: bool = True
+    auth: AuthConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +229,12 @@ class FollowerConfig:
     #: Copy a leader MARKET order only once the broker accepted it (PENDING or a fill), never
     #: on its TRANSIT frame: a copy of an order the leader's RMS then rejects is not placed.
     copy_market_after_accept: bool = True
+    renew: bool = True  # as AccountConfig.renew
+    auth: AuthConfig | None = None
 
     @property
     def account(self) -> AccountConfig:
-        return AccountConfig(self.client_id, self.access_token, self.egress)
+        return AccountConfig(self.client_id, self.access_token, self.egress, self.renew, self.auth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +272,20 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TokensConfig:
+    """Tokens that renew themselves (copytrader/token_renewal.py)."""
+
+    #: Renew a token once it has less than this left (Dhan tokens live 24 h).
+    renew_before_s: float = 3600.0
+    #: The token store (default: copytrader-tokens.json beside the SQLite journal, or beside
+    #: the config file for a server database).
+    store_path: str | None = None
+    #: Where PIN + TOTP logins go (default: https://auth.dhan.co for Dhan's hosts, else the
+    #: REST URL's origin: the simulator).
+    auth_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -279,6 +307,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
 
     def follower(self, name: str) -> FollowerConfig | None:
         return next((f for f in self.followers if f.name == name), None)
@@ -628,8 +657,32 @@ def _client_id(node: _Node) -> str:
     return value
 
 
+def _auth(node: _Node) -> AuthConfig:
+    m = node.mapping(("pin", "totp_secret"))
+    for key in ("pin", "totp_secret"):
+        if key not in m:
+            raise ConfigError(_join(node.path, key), "is required (PIN + TOTP go together)")
+    pin = m["pin"].secret()
+    if not pin.reveal().isdigit():
+        raise m["pin"].fail("must be the account's numeric PIN")
+    secret = m["totp_secret"].secret()
+    if not _base32_ok(secret.reveal()):
+        raise m["totp_secret"].fail("must be the base32 TOTP secret Dhan showed when TOTP was set")
+    return AuthConfig(pin=pin, totp_secret=secret)
+
+
+def _base32_ok(value: str) -> bool:
+    import pyotp
+
+    try:
+        pyotp.TOTP(value).now()
+    except Exception:  # binascii.Error (a ValueError) or a TypeError: not base32
+        return False
+    return True
+
+
 def _leader(node: _Node) -> AccountConfig:
-    m = node.mapping(("client_id", "access_token", "egress"))
+    m = node.mapping(("client_id", "access_token", "egress", "renew", "auth"))
     for key in ("client_id", "access_token"):
         if key not in m:
             raise ConfigError(_join(node.path, key), "is required")
@@ -637,6 +690,8 @@ def _leader(node: _Node) -> AccountConfig:
         client_id=_client_id(m["client_id"]),
         access_token=m["access_token"].secret(),
         egress=_opt(m, "egress", _egress, None),
+        renew=_opt(m, "renew", _Node.boolean, True),
+        auth=_opt(m, "auth", _auth, None),
     )
 
 
@@ -711,6 +766,8 @@ def _follower(node: _Node) -> FollowerConfig:
             "filters",
             "egress",
             "copy_market_after_accept",
+            "renew",
+            "auth",
         )
     )
     for key in ("name", "client_id", "access_token", "sizing"):
@@ -729,6 +786,8 @@ def _follower(node: _Node) -> FollowerConfig:
         filters=_opt(m, "filters", _filters, FiltersConfig()),
         egress=_opt(m, "egress", _egress, None),
         copy_market_after_accept=_opt(m, "copy_market_after_accept", _Node.boolean, True),
+        renew=_opt(m, "renew", _Node.boolean, True),
+        auth=_opt(m, "auth", _auth, None),
     )
 
 
@@ -987,7 +1046,7 @@ def _read_yaml(text: str, source: str) -> Any:
         loader.dispose()
 
 
-_TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging")
+_TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging", "tokens")
 
 
 def parse_config(
@@ -1023,6 +1082,19 @@ def _config(root: _Node) -> Config:
         store=_opt(m, "store", _store, StoreConfig()),
         metrics=_opt(m, "metrics", _metrics, MetricsConfig()),
         logging=_opt(m, "logging", _logging, LoggingConfig()),
+        tokens=_opt(m, "tokens", _tokens, TokensConfig()),
+    )
+
+
+def _tokens(node: _Node) -> TokensConfig:
+    m = node.mapping(("renew_before_s", "store_path", "auth_url"))
+    d = TokensConfig()
+    return TokensConfig(
+        renew_before_s=_opt(
+            m, "renew_before_s", lambda n: n.number(positive=True), d.renew_before_s
+        ),
+        store_path=_opt(m, "store_path", lambda n: n.text(), d.store_path),
+        auth_url=_opt(m, "auth_url", lambda n: n.url(("https", "http")), d.auth_url),
     )
 
 
@@ -1038,7 +1110,7 @@ def _secrets_in(tree: Any) -> list[str]:
             for v in value:
                 walk(v, key)
         elif isinstance(value, str):
-            if key == "access_token":
+            if key in ("access_token", "pin", "totp_secret"):
                 found.extend({value, value.strip()})
             elif "://" in value:
                 try:

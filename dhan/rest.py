@@ -30,6 +30,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dhan import errors
+from dhan.auth import IssuedToken
 from dhan.codes import LegName
 from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
 from dhan.models import (
@@ -377,6 +378,13 @@ class DhanClient:
         """``GET /profile``: a cheap token check."""
         return self._request("GET", "/profile").one(Profile.from_wire)
 
+    def renew_token(self) -> IssuedToken:
+        """``GET /RenewToken``: a new 24 h token for this account; Dhan expires the current one
+        at once. The client keeps using the old token until :meth:`update_token` (the caller
+        persists the new one first, so a crash in between cannot lose it)."""
+        reply = self._request("GET", "/RenewToken", headers={"dhanClientId": self.client_id})
+        return IssuedToken.from_wire(reply.body, reply.endpoint)
+
     # --- super orders -------------------------------------------------------------------
 
     def place_super_order(
@@ -418,6 +426,7 @@ class DhanClient:
         *,
         cid: str | None = None,
         on_sent: Callable[[], None] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> _Reply:
         """Send one request; return its 2xx answer (body ``None`` when empty) or raise.
 
@@ -425,6 +434,7 @@ class DhanClient:
         endpoint = f"{method} {path}"
         with self._token_lock:
             token = self._token
+        extra = headers
         headers = {
             "access-token": token,
             "client-id": self.client_id,
@@ -432,6 +442,8 @@ class DhanClient:
             "User-Agent": self._user_agent,
             **_WIRE_HEADERS,
         }
+        if extra:
+            headers.update(extra)
         data: bytes | None = None
         if payload is not None:
             headers["Content-Type"] = "application/json"

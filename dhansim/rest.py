@@ -156,6 +156,7 @@ class RestApi:
             web.post("/v2/positions/convert", h.convert_position),
             web.post("/v2/margincalculator", h.margin_calculator),
             web.get("/v2/RenewToken", h.renew_token),
+            web.post("/app/generateAccessToken", h.generate_access_token),
             web.get("/v2/holdings", h.holdings),
             web.get("/v2/fundlimit", h.fund_limit),
             web.get("/v2/profile", h.profile),
@@ -302,7 +303,7 @@ class RestApi:
             or (client_id is not None and client_id != account.client_id)
         ):
             raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
-        if account.token_expired:
+        if not account.token_live():
             if switches.expired_token_code == "DH-906":
                 raise SimError(DhErrorCode.ORDER_ERROR, "Invalid Token", http_status=401)
             raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
@@ -451,7 +452,30 @@ class RestApi:
             {
                 "dhanClientId": account.client_id,
                 "accessToken": token,
-                "expiryTime": ist_token_validity(),
+                "expiryTime": account.token_life.expiry_time_text(),
+            }
+        )
+
+    async def generate_access_token(self, request: web.Request) -> web.Response:
+        """``POST /app/generateAccessToken?dhanClientId=&pin=&totp=`` (Dhan's auth host): a
+        fresh token from the account's PIN and TOTP code; the old token stops working.
+
+        PIN and TOTP arrive in the query string, as Dhan documents: this path is outside
+        ``/v2``, so the request journal never records it."""
+        query = request.query
+        account = self.core.generate_token(
+            query.get("dhanClientId", ""), query.get("pin", ""), query.get("totp", "")
+        )
+        if account is None:
+            return error_response(SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE))
+        return json_response(
+            {
+                "dhanClientId": account.client_id,
+                "dhanClientName": f"SIM {account.client_id}",
+                "dhanClientUcc": f"SIM{account.client_id[-6:]}",
+                "givenPowerOfAttorney": False,
+                "accessToken": account.access_token,
+                "expiryTime": account.token_life.expiry_time_text(),
             }
         )
 
@@ -468,7 +492,7 @@ class RestApi:
         return json_response(
             {
                 "dhanClientId": account.client_id,
-                "tokenValidity": ist_token_validity(),
+                "tokenValidity": account.token_life.validity_text(),
                 "activeSegment": "Equity, Derivative, Currency, Commodity",
                 "ddpi": "Active",
                 "mtf": "Active",
