@@ -33,13 +33,7 @@ from copytrader.config import (
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.health import HealthServer
 from copytrader.logs import add_secrets, setup_logging
-from copytrader.token_renewal import (
-    TokenKeeper,
-    accounts_of,
-    keeper_for,
-    store_for,
-    with_stored_tokens,
-)
+from copytrader.token_renewal import accounts_of, store_for, watch_tokens, with_stored_tokens
 from copytrader.token_store import TokenStore, TokenStoreError
 from copytrader.token_watch import TokenWatch
 from store.errors import StoreUnavailable
@@ -204,17 +198,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             for line in config_summary(cfg):
                 logger.info("follower %s", line)
-            keeper = keeper_for(
-                cfg,
-                env_cfg,
-                token_store,
-                engine.apply_token,
-                add_secrets,
-                lambda account, outcome: engine.metrics.token_renewals.labels(
-                    account, outcome
-                ).inc(),
-            )
-            tokens = TokenWatch(engine.clients, engine.metrics, keeper=keeper).start()
+            tokens = watch_tokens(engine, env_cfg, cfg, token_store, add_secrets)
             while True:
                 wake.wait(0.5)
                 wake.clear()
@@ -225,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                     break
                 if reload_requested.is_set():
                     reload_requested.clear()
-                    if _reload(engine, args.config, token_store, keeper):
+                    if _reload(engine, args.config, token_store, tokens):
                         tokens.check_soon()
             failed = False
         finally:
@@ -292,7 +276,7 @@ def _exit_now(status: int, after_s: float | None = None) -> None:
     os._exit(status)
 
 
-def _reload(engine: Engine, path: str, store: TokenStore, keeper: TokenKeeper) -> bool:
+def _reload(engine: Engine, path: str, store: TokenStore, tokens: TokenWatch) -> bool:
     try:
         loaded = load_config(path, config_env())
         new, _sources = with_stored_tokens(loaded, store)
@@ -300,6 +284,8 @@ def _reload(engine: Engine, path: str, store: TokenStore, keeper: TokenKeeper) -
         logger.error("SIGHUP: config not reloaded: %s", exc)
         return False
     add_secrets(secrets_of(loaded) + secrets_of(new))  # scrubbed from the logs from now on
-    keeper.update_seeds({name: a.access_token.reveal() for name, a in accounts_of(loaded).items()})
+    if tokens.keeper is not None:  # a changed environment token starts a new chain
+        seeds = {name: a.access_token.reveal() for name, a in accounts_of(loaded).items()}
+        tokens.keeper.update_seeds(seeds)
     engine.reload(new)
     return True

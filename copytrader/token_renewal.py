@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import pyotp
 
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
+from copytrader.engine import Engine
 from copytrader.token_store import (
     StoredToken,
     TokenStore,
@@ -39,7 +40,7 @@ from copytrader.token_store import (
     default_store_path,
     fingerprint,
 )
-from copytrader.token_watch import parse_token_validity
+from copytrader.token_watch import TokenWatch, parse_token_validity
 from dhan import errors
 from dhan.auth import AUTH_BASE_URL, IssuedToken, generate_access_token
 from dhan.rest import DhanClient
@@ -253,7 +254,10 @@ class TokenKeeper:
             )
             return expires_at
         new_expiry = _expiry_of(issued)
-        self._use(account, issued, step, new_expiry)
+        try:
+            self._use(account, issued, step, new_expiry)
+        finally:
+            client.token_change_ended()  # taken (update_token ended it) or lost: stop waiting
         state.expires_at = new_expiry
         state.renew_refused = False
         state.retry_at = 0.0
@@ -266,6 +270,7 @@ class TokenKeeper:
             return client.renew_token()
         auth = self.auth[account]
         totp = pyotp.TOTP(auth.totp_secret).now()
+        self.scrub([totp])  # short-lived, but a log line must never show one
         return generate_access_token(client.client_id, auth.pin, totp, auth_base_url=self.auth_url)
 
     def _use(self, account: str, issued: IssuedToken, step: Step, expires_at: float | None) -> None:
@@ -353,3 +358,23 @@ def keeper_for(
 def store_for(cfg: Config, config_path: str | None) -> TokenStore:
     path = cfg.tokens.store_path
     return TokenStore(path if path else default_store_path(cfg.store.url, config_path))
+
+
+def watch_tokens(
+    engine: Engine,
+    env_cfg: Config,
+    cfg: Config,
+    store: TokenStore,
+    scrub: Callable[[list[str]], None],
+    interval_s: float = 900.0,
+) -> TokenWatch:
+    """Start the token watch of a running engine, renewing and regenerating its tokens:
+    ``env_cfg`` as loaded (its tokens seed the store's chains), ``cfg`` with the store's
+    tokens (what the engine runs with)."""
+    metrics = engine.metrics
+
+    def count(account: str, outcome: str) -> None:
+        metrics.token_renewals.labels(account, outcome).inc()
+
+    keeper = keeper_for(cfg, env_cfg, store, engine.apply_token, scrub, count)
+    return TokenWatch(engine.clients, metrics, interval_s=interval_s, keeper=keeper).start()

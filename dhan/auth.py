@@ -9,13 +9,11 @@ a PIN, a TOTP code or a token: errors name the account and the HTTP status only.
 
 from __future__ import annotations
 
+import http.client
 import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
-
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dhan import errors
 
@@ -60,31 +58,35 @@ def generate_access_token(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{where}: auth URL must be http(s)://host[:port]")
     query = urlencode({"dhanClientId": client_id, "pin": pin, "totp": totp})
-    url = f"{auth_base_url.rstrip('/')}{_GENERATE_PATH}?{query}"
+    target = f"{parts.path.rstrip('/')}{_GENERATE_PATH}?{query}"
     secrets = [pin, totp]
-    pool = urllib3.PoolManager(
-        num_pools=1,
-        retries=False,
-        timeout=urllib3.Timeout(connect=min(timeout_s, 5.0), read=timeout_s),
+    # http.client, not urllib3: urllib3 logs every request line (with this query) at DEBUG.
+    conn_type = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )
+    conn = conn_type(parts.hostname, parts.port, timeout=timeout_s)
     try:
-        resp = pool.request(
-            "POST", url, headers={"Accept": "application/json"}, redirect=False, retries=False
-        )
-    except Urllib3Error as exc:
-        # The exception text may quote the URL: report its type only.
-        raise errors.OutcomeUnknown(
-            f"{where}: no answer ({type(exc).__name__})", endpoint=endpoint
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise errors.NotSent(
-            f"{where}: not sent ({type(exc).__name__})", endpoint=endpoint
-        ) from None
+        try:
+            conn.connect()
+        except (OSError, ValueError) as exc:
+            raise errors.NotSent(
+                f"{where}: not sent ({type(exc).__name__})", endpoint=endpoint
+            ) from None
+        try:
+            conn.request(
+                "POST", target, headers={"Accept": "application/json", "Content-Length": "0"}
+            )
+            resp = conn.getresponse()
+            status, raw = resp.status, resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            # The exception text may quote the request: report its type only.
+            raise errors.OutcomeUnknown(
+                f"{where}: no answer ({type(exc).__name__})", endpoint=endpoint
+            ) from None
     finally:
-        pool.clear()
-    status = resp.status
+        conn.close()
     try:
-        body = json.loads(resp.data) if resp.data else None
+        body = json.loads(raw) if raw else None
     except ValueError:
         body = None
     if 200 <= status < 300:
