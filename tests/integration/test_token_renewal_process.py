@@ -53,9 +53,12 @@ def test_sigkill_right_after_a_renewal_then_a_restart_uses_the_renewed_token(
 
     # the env file's tokens are dead now
     for account in rig.accounts:
-        with DhanClient(
-            base_url=sim.rest_url, client_id=account.client_id, access_token=account.token
-        ) as stale, pytest.raises(errors.AuthError):
+        with (
+            DhanClient(
+                base_url=sim.rest_url, client_id=account.client_id, access_token=account.token
+            ) as stale,
+            pytest.raises(errors.AuthError),
+        ):
             stale.profile()
 
     second = rig.popen("run", "--log-format", "json")
