@@ -69,12 +69,12 @@ def check_config(args: argparse.Namespace) -> int:
     except TokenStoreError as exc:
         print(f"token store: {exc}")
         return 1
-    print(
-        f"token store {store.path}; renewal {cfg.tokens.renew_before_s:g} s before expiry; "
-        f"PIN + TOTP logins at {auth_url_for(cfg.broker.rest_url, cfg.tokens.auth_url)}"
-    )
     failures = 0
     with broker_endpoints(cfg) as (endpoints, _sim):
+        print(
+            f"token store {store.path}; renewal {cfg.tokens.renew_before_s:g} s before expiry; "
+            f"PIN + TOTP logins at {auth_url_for(endpoints.rest_url, cfg.tokens.auth_url)}"
+        )
         for name, account in _accounts(cfg):
             client = _client(cfg, endpoints, account)
             how = (

@@ -331,9 +331,11 @@ def keeper_for(
     apply: Callable[[str, str], None],
     scrub: Callable[[list[str]], None],
     on_outcome: Callable[[str, str], None] | None = None,
+    rest_url: str | None = None,
 ) -> TokenKeeper:
     """The keeper of a running engine: ``env_cfg`` is the config as loaded (its tokens seed
-    the store's chains), ``cfg`` its resolved copy (unused but for the accounts' settings)."""
+    the store's chains), ``cfg`` its copy with the store's tokens; ``rest_url`` the broker the
+    engine talks to (default: the config's)."""
     auth = {
         name: AccountAuth(
             renew=account.renew,
@@ -350,7 +352,7 @@ def keeper_for(
         apply=apply,
         scrub=scrub,
         renew_before_s=cfg.tokens.renew_before_s,
-        auth_url=auth_url_for(cfg.broker.rest_url, cfg.tokens.auth_url),
+        auth_url=auth_url_for(rest_url or cfg.broker.rest_url, cfg.tokens.auth_url),
         on_outcome=on_outcome,
     )
 
@@ -376,5 +378,7 @@ def watch_tokens(
     def count(account: str, outcome: str) -> None:
         metrics.token_renewals.labels(account, outcome).inc()
 
-    keeper = keeper_for(cfg, env_cfg, store, engine.apply_token, scrub, count)
+    # the REST URL the engine talks to (the embedded simulator's, when it runs one)
+    rest_url = engine.endpoints.rest_url
+    keeper = keeper_for(cfg, env_cfg, store, engine.apply_token, scrub, count, rest_url)
     return TokenWatch(engine.clients, metrics, interval_s=interval_s, keeper=keeper).start()
