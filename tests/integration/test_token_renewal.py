@@ -163,6 +163,8 @@ def test_the_engine_copies_through_three_token_lifetimes_and_no_follower_is_ever
     sim: Simulator, tmp_path: Path
 ) -> None:
     sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    # the trader places its next order as soon as the last one is copied: more than 10 a second
+    sim.admin.set_switches(rate_limits=False)
     rig, watch, store = _start(sim, tmp_path, validity_s=3.0, renew_before_s=1.5)
     trader = Trader(sim, rig.engine)
     try:
