@@ -37,8 +37,8 @@ from actors.messages import (
 from actors.names import LIMITER, bracket_name
 from actors.orders import is_bracket, matches_desired, modify_request, place_request
 from actors.rate_windows import AccountWindows
-from copytrader.config import EngineConfig, FollowerConfig
-from copytrader.metrics import Metrics
+from actors.settings import EngineConfig, FollowerSettings
+from actors.telemetry import ActorMetrics
 from dhan import errors
 from dhan.codes import LegName, OrderStatus
 from dhan.models import Order
@@ -75,11 +75,11 @@ class FollowerActor(SupervisedActor):
         self,
         context: ChildContext,
         *,
-        follower: FollowerConfig,
+        follower: FollowerSettings,
         client: DhanClient,
         journal: Journal,
         engine: EngineConfig,
-        metrics: Metrics,
+        metrics: ActorMetrics,
         book: FollowerBook | None = None,
         windows: AccountWindows | None = None,
         enabled_now: Callable[[], bool] | None = None,
