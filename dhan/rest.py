@@ -102,15 +102,17 @@ class DhanClient:
         self._user_agent = user_agent
         parts = urlsplit(self.base_url)
         self._base_path = parts.path
-        #: where every request goes: the direct or the proxy path, chosen here once
-        self._transport: Transport = transport or for_origin(
-            self.base_url,
-            connect_timeout_s=connect_timeout_s,
-            read_timeout_s=read_timeout_s,
-            source_address=source_address,
-            proxy=proxy,
-            pool_maxsize=pool_maxsize,
-        )
+        if transport is None:  # the direct or the proxy path, chosen here once
+            transport = for_origin(
+                self.base_url,
+                connect_timeout_s=connect_timeout_s,
+                read_timeout_s=read_timeout_s,
+                source_address=source_address,
+                proxy=proxy,
+                pool_maxsize=pool_maxsize,
+            )
+        #: where every request goes
+        self._transport: Transport = transport
         #: the last book's orders by their raw wire content (``list_orders``)
         self._book_memo: dict[tuple[tuple[str, Any], ...], Order] = {}
 
