@@ -26,6 +26,7 @@ from actors.messages import (
     Tick,
 )
 from actors.names import follower_name
+from actors.settings import EngineConfig, FollowerSettings
 from actors.sizing import SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
 from actors.snapshots import (
@@ -36,8 +37,7 @@ from actors.snapshots import (
     super_entry_with_leg,
     super_legs_in,
 )
-from copytrader.config import EngineConfig, FollowerConfig
-from copytrader.metrics import Metrics
+from actors.telemetry import ActorMetrics
 from dhan import errors
 from dhan.codes import LegName, OrderStatus, OrderType, ProductType, TransactionType
 from dhan.models import Order
@@ -111,9 +111,9 @@ class LeaderFeedActor(SupervisedActor):
         feed_factory: Callable[[], OrderFeed],
         client: DhanClient,
         journal: Journal,
-        followers: Callable[[], Sequence[FollowerConfig]],
+        followers: Callable[[], Sequence[FollowerSettings]],
         engine: EngineConfig,
-        metrics: Metrics,
+        metrics: ActorMetrics,
         lot_sizes: MutableMapping[tuple[str, str], int],
         balances: Mapping[str, float],
         status: FeedStatus,

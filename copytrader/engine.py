@@ -121,6 +121,8 @@ class Engine:
         #: the order-rate windows per account; owned here so they outlive a limiter restart
         self.rate_windows: dict[str, AccountWindows] = {}
         self.followers: tuple[FollowerConfig, ...] = tuple(cfg.followers)
+        #: what the actors see of ``followers``: no tokens, no proxies (kept in step by reload)
+        self.follower_settings = tuple(f.settings for f in self.followers)
         self.clients: dict[str, DhanClient] = {}
         self.root: Supervisor | None = None
         self.gave_up = threading.Event()
@@ -198,7 +200,7 @@ class Engine:
             snap = self.journal.leader_snapshot(leader_order_id)
             if snap is None:
                 continue
-            followers = [f for f in self.followers if f.name in names]
+            followers = [f for f in self.follower_settings if f.name in names]
             grouped = copy_intents(
                 self.journal, snap, followers, ctx, self.cfg.engine.freeze_quantities
             )
@@ -226,7 +228,7 @@ class Engine:
                         ChildSpec.actor(
                             follower_name(f.name),
                             FollowerActor,
-                            follower=f,
+                            follower=f.settings,
                             enabled_now=functools.partial(self.follower_enabled, f.name),
                             client=self.clients[f.name],
                             journal=self.journal,
@@ -255,7 +257,7 @@ class Engine:
                         feed_factory=self._feed,
                         client=self.clients["leader"],
                         journal=self.journal,
-                        followers=lambda: self.followers,
+                        followers=lambda: self.follower_settings,
                         engine=e,
                         metrics=self.metrics,
                         lot_sizes=self.lot_sizes,
@@ -380,6 +382,7 @@ class Engine:
             else f
             for f in self.followers
         )
+        self.follower_settings = tuple(f.settings for f in self.followers)
         for f in self.followers:
             nf = by_name.get(f.name)
             if nf is None:

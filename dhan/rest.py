@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 from dhan import errors
 from dhan.codes import LegName
 from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
+from dhan.instrument import ClientInstrument
 from dhan.models import (
     FundLimits,
     ModifyRequest,
@@ -115,6 +116,8 @@ class DhanClient:
         self._transport: Transport = transport
         #: the last book's orders by their raw wire content (``list_orders``)
         self._book_memo: dict[tuple[tuple[str, Any], ...], Order] = {}
+        #: profiling hook (``dhan.instrument``), told of each request; None: none
+        self.instrument: ClientInstrument | None = None
 
     def __repr__(self) -> str:
         return f"DhanClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
@@ -317,6 +320,9 @@ class DhanClient:
             data = json.dumps({"dhanClientId": self.client_id, **payload}).encode()
         elif method != "GET":
             headers["Content-Length"] = "0"  # a bodiless DELETE, framed as requests framed it
+        instrument = self.instrument  # profiling hook (dhan.instrument)
+        if instrument is not None:
+            instrument.request_started(self.client_id, method, path, cid)
         started = time.perf_counter()
         status: int | str = "-"
         try:
@@ -331,6 +337,8 @@ class DhanClient:
             body = self._parse(status, answer.reason, answer.body, endpoint, cid, token)
             return _Reply(status, body, endpoint, cid)
         finally:
+            if instrument is not None:
+                instrument.request_finished(self.client_id, method, path, cid, status)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
             log.debug(
                 "%s -> %s in %.1f ms%s", endpoint, status, elapsed_ms, f" cid={cid}" if cid else ""

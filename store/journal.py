@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from store.errors import (
 )
 from store.group_commit import GroupCommitter
 from store.hot_path import HotPath, TransitionOutcome, transition_changes
+from store.instrument import JournalInstrument, observed_write
 from store.models import (
     ActorRestartRow,
     BracketOrderLeg,
@@ -116,6 +117,8 @@ class Journal:
         if self._dialect == "sqlite":
             self._group = GroupCommitter(engine.raw_connection, self._driver)
             self._readers = ReadConnections(engine.raw_connection, keep=engine.pool.size())  # type: ignore[attr-defined]  # QueuePool
+        #: profiling hook (``store.instrument``), told of each write; None: none
+        self.instrument: JournalInstrument | None = None
         self._checkpointer: WalCheckpointer | None = None
         if self._dialect == "sqlite" and engine.url.database:
             pause = self._group.paused if self._group is not None else None
@@ -207,8 +210,15 @@ class Journal:
         if lease is not None and lease.lost is not None:
             raise LeaseLost(f"journal lease lost: {lease.lost}")
 
+    def _write(self) -> AbstractContextManager[DbapiConnection]:
+        """A write transaction (``_transaction``), shown to ``self.instrument`` if one is set."""
+        instrument = self.instrument  # profiling hook (store.instrument)
+        if instrument is None:
+            return self._transaction()
+        return observed_write(instrument, self._transaction())
+
     @contextmanager
-    def _write(self) -> Iterator[DbapiConnection]:
+    def _transaction(self) -> Iterator[DbapiConnection]:
         """A write transaction on a DB-API connection, committed on a clean exit.
 
         SQLite: a place in the group commit (``BEGIN IMMEDIATE``; see store.group_commit).
