@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from dhan import errors
+from dhan.auth import IssuedToken
 from dhan.codes import LegName
 from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
 from dhan.instrument import ClientInstrument
@@ -61,6 +62,10 @@ DEFAULT_USER_AGENT = f"copytrader/{_version()}"
 _WIRE_HEADERS = {"Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
 
 
+#: How long a request refused during a token renewal waits for the renewed token.
+_RENEWAL_WAIT_S = 10.0
+
+
 class DhanClient:
     """A DhanHQ v2 REST client for one account. Thread-safe; no retries.
 
@@ -100,6 +105,10 @@ class DhanClient:
         self.client_id = client_id
         self._token = access_token
         self._token_lock = threading.Lock()
+        #: notified when the token changes; ``_renewing``: a renewal has expired (or is about
+        #: to expire) the token in use and its successor is not here yet
+        self._token_changed = threading.Condition(self._token_lock)
+        self._renewing = False
         self._user_agent = user_agent
         parts = urlsplit(self.base_url)
         self._base_path = parts.path
@@ -136,6 +145,8 @@ class DhanClient:
             raise ValueError("access_token must be non-empty")
         with self._token_lock:
             self._token = access_token
+            self._renewing = False
+            self._token_changed.notify_all()
 
     def close(self) -> None:
         """Close pooled connections. Calls after ``close()`` open new ones."""
@@ -258,6 +269,26 @@ class DhanClient:
         """``GET /profile``: a cheap token check."""
         return self._request("GET", "/profile").one(Profile.from_wire)
 
+    def renew_token(self) -> IssuedToken:
+        """``GET /RenewToken``: a new 24 h token for this account; Dhan expires the current one
+        at once. The client keeps using the old token until :meth:`update_token` (the caller
+        persists the new one first, so a crash in between cannot lose it)."""
+        with self._token_lock:
+            self._renewing = True  # a request refused meanwhile waits for the new token
+        try:
+            reply = self._request("GET", "/RenewToken", headers={"dhanClientId": self.client_id})
+            return IssuedToken.from_wire(reply.body, reply.endpoint)
+        except BaseException:
+            self.token_change_ended()
+            raise
+
+    def token_change_ended(self) -> None:
+        """No new token is coming (a renewal failed, or its token was not taken): requests
+        refused as unauthenticated fail at once again."""
+        with self._token_lock:
+            self._renewing = False
+            self._token_changed.notify_all()
+
     # --- super orders -------------------------------------------------------------------
 
     def place_super_order(
@@ -299,14 +330,43 @@ class DhanClient:
         *,
         cid: str | None = None,
         on_sent: Callable[[], None] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> _Reply:
         """Send one request; return its 2xx answer (body ``None`` when empty) or raise.
 
         The one place a request starts and ends. ``on_sent``: called once the request has been
-        written (direct) or answered (proxy); see ``dhan.transport``."""
-        endpoint = f"{method} {path}"
+        written (direct) or answered (proxy); see ``dhan.transport``. A request refused as
+        unauthenticated while its token was being replaced (a renewal expires the old token at
+        once) is sent once more with the new token: Dhan refused it, so nothing was done, and a
+        resend carries the same correlationId. One refused while a renewal is under way waits
+        (at most ``_RENEWAL_WAIT_S``) for the renewed token."""
         with self._token_lock:
             token = self._token
+        try:
+            return self._request_with(token, method, path, payload, cid, on_sent, headers)
+        except errors.AuthError:
+            with self._token_lock:
+                if self._token == token and self._renewing and path != "/RenewToken":
+                    self._token_changed.wait_for(
+                        lambda: self._token != token or not self._renewing, _RENEWAL_WAIT_S
+                    )
+                current = self._token
+            if current == token:
+                raise
+            return self._request_with(current, method, path, payload, cid, on_sent, headers)
+
+    def _request_with(
+        self,
+        token: str,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        cid: str | None,
+        on_sent: Callable[[], None] | None,
+        headers: dict[str, str] | None,
+    ) -> _Reply:
+        endpoint = f"{method} {path}"
+        extra = headers
         headers = {
             "access-token": token,
             "client-id": self.client_id,
@@ -314,6 +374,8 @@ class DhanClient:
             "User-Agent": self._user_agent,
             **_WIRE_HEADERS,
         }
+        if extra:
+            headers.update(extra)
         data: bytes | None = None
         if payload is not None:
             headers["Content-Type"] = "application/json"
