@@ -153,8 +153,8 @@ class OrderContent:
 # -- reading the books ---------------------------------------------------------------------------
 
 
-def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
-    """A plain / CO / BO order of ``GET /orders`` with its exit-leg rows."""
+def _content(o: Order | SuperOrder, **rest: Any) -> OrderContent:
+    """The fields an order-book and a super-order-book record share, plus ``rest``."""
     return OrderContent(
         order_id=o.order_id,
         status=o.order_status,
@@ -167,8 +167,16 @@ def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
         correlation_id=o.correlation_id,
         filled_qty=o.filled_qty,
         price=o.price,
-        trigger_price=o.trigger_price,
         validity=o.validity,
+        **rest,
+    )
+
+
+def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
+    """A plain / CO / BO order of ``GET /orders`` with its exit-leg rows."""
+    return _content(
+        o,
+        trigger_price=o.trigger_price,
         bo_profit_value=o.bo_profit_value,
         bo_stop_loss_value=o.bo_stop_loss_value,
         after_market=o.after_market_order,
@@ -190,19 +198,8 @@ def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
 
 def from_super(so: SuperOrder) -> OrderContent:
     """A record of ``GET /super/orders``: the entry and its ``legDetails``."""
-    return OrderContent(
-        order_id=so.order_id,
-        status=so.order_status,
-        transaction_type=so.transaction_type,
-        exchange_segment=so.exchange_segment,
-        product_type=so.product_type,
-        order_type=so.order_type,
-        security_id=so.security_id,
-        quantity=so.quantity,
-        correlation_id=so.correlation_id,
-        filled_qty=so.filled_qty,
-        price=so.price,
-        validity=so.validity,
+    return _content(
+        so,
         is_super=True,
         legs=tuple(
             LegContent(

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from dhan.codes import (
     AmoTime,
@@ -305,3 +305,18 @@ class TransitionRequest:
     broker_status: OrderStatus | None = None
     filled_qty: int | None = None
     reason: str | None = None  #: why (free text, kept as ``state_reason``)
+
+
+class TransitionChanges(TypedDict, total=False):
+    """The keyword arguments of ``Journal.transition``: a ``TransitionRequest`` but for its
+    ``intent_id`` and ``to`` (``tests/unit/store/test_record_columns.py`` holds the two
+    together)."""
+
+    expect_from: IntentState | None
+    broker_order_id: str | None
+    applied_version: int | None
+    error_code: str | None
+    error_message: str | None
+    broker_status: OrderStatus | None
+    filled_qty: int | None
+    reason: str | None

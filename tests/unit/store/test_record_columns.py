@@ -29,6 +29,8 @@ from store.records import (
     FollowerFlag,
     Intent,
     LeaderOrderSnapshot,
+    TransitionChanges,
+    TransitionRequest,
     column_of,
 )
 from store.rows import desired_params, new_intent_params, snapshot_params
@@ -131,3 +133,9 @@ def test_the_desired_fields_are_the_desired_intents_order_fields():
     }
     assert set(DESIRED_ORDER_FIELDS) <= {f.name for f in dataclasses.fields(Intent)}
     assert tuple(desired_params(desired())) == DESIRED_ORDER_FIELDS
+
+
+def test_journal_transitions_keywords_are_a_transition_requests_fields():
+    hints = typing.get_type_hints(TransitionRequest)
+    wanted = {name: hint for name, hint in hints.items() if name not in ("intent_id", "to")}
+    assert typing.get_type_hints(TransitionChanges) == wanted
