@@ -11,7 +11,7 @@ each exit leg (status, price, trigger, trailing jump). Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -26,7 +26,7 @@ from dhan.codes import (
     TransactionType,
     Validity,
 )
-from dhan.models import Order, SuperOrder
+from dhan.models import BookOrder, Order, SuperOrder
 from store.records import (
     BELOW_ONE_LOT_PREFIX,
     TRANSIENT_SKIP_PREFIX,
@@ -150,26 +150,20 @@ class OrderContent:
         )
 
 
+#: The fields of an ``OrderContent`` that both books' records hold under the same name.
+_SHARED = tuple(
+    f.name for f in fields(OrderContent) if f.name in {g.name for g in fields(BookOrder)}
+)
+
+
 # -- reading the books ---------------------------------------------------------------------------
 
 
-def _content(o: Order | SuperOrder, **rest: Any) -> OrderContent:
-    """The fields an order-book and a super-order-book record share, plus ``rest``."""
-    return OrderContent(
-        order_id=o.order_id,
-        status=o.order_status,
-        transaction_type=o.transaction_type,
-        exchange_segment=o.exchange_segment,
-        product_type=o.product_type,
-        order_type=o.order_type,
-        security_id=o.security_id,
-        quantity=o.quantity,
-        correlation_id=o.correlation_id,
-        filled_qty=o.filled_qty,
-        price=o.price,
-        validity=o.validity,
-        **rest,
-    )
+def _content(o: BookOrder, **rest: Any) -> OrderContent:
+    """The fields both books hold under the same name (``_SHARED``) and the status, plus
+    ``rest``."""
+    shared = {name: getattr(o, name) for name in _SHARED}
+    return OrderContent(status=o.order_status, **shared, **rest)
 
 
 def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:

@@ -39,6 +39,7 @@ from dhan.fields import (
 )
 
 __all__ = [
+    "BookOrder",
     "FundLimits",
     "ModifyRequest",
     "Order",
@@ -258,8 +259,9 @@ class OrderAck(WireRecord):
 
 
 @wire_record
-class Order(WireRecord):
-    """One order-book record (``GET /orders``, ``/orders/{id}``, ``/orders/external/{cid}``)."""
+class BookOrder(WireRecord):
+    """The fields an order-book record (``Order``) and a super-order-book record
+    (``SuperOrder``) share: same names, same wire keys."""
 
     order_id: str = wire("orderId")
     order_status: OrderStatus = wire("orderStatus")
@@ -273,8 +275,7 @@ class Order(WireRecord):
     correlation_id: str | None = wire("correlationId", default=None)
     client_id: str | None = wire("dhanClientId", default=None)
     exchange_order_id: str | None = wire("exchangeOrderId", default=None)
-    trading_symbol: str | None = wire("tradingSymbol", default=None)
-    filled_qty: int = wire("filledQty", "filled_qty", default=0, first=True)
+    filled_qty: int = wire("filledQty", default=0, first=True)
     remaining_quantity: int = wire(
         "remainingQuantity",
         default=0,
@@ -282,22 +283,31 @@ class Order(WireRecord):
         if_missing="quantity - filled_qty",
         first=True,
     )
-    disclosed_quantity: int = wire("disclosedQuantity", default=0)
     price: float = wire("price", default=0.0)
-    trigger_price: float = wire("triggerPrice", default=0.0)
     average_traded_price: float = wire("averageTradedPrice", default=0.0)
+    leg_name: LegName | None = wire("legName", default=None, read="opt_leg")
+    create_time: str | None = wire("createTime", default=None)
+    update_time: str | None = wire("updateTime", default=None)
+    oms_error_description: str | None = wire("omsErrorDescription", default=None)
+    algo_id: str | None = wire("algoId", default=None)
+
+
+@wire_record
+class Order(BookOrder):
+    """One order-book record (``GET /orders``, ``/orders/{id}``, ``/orders/external/{cid}``)."""
+
+    #: the order book also spells it ``filled_qty``: read where ``filledQty`` is absent
+    filled_qty: int = wire("filledQty", "filled_qty", default=0, first=True)
+    trading_symbol: str | None = wire("tradingSymbol", default=None)
+    disclosed_quantity: int = wire("disclosedQuantity", default=0)
+    trigger_price: float = wire("triggerPrice", default=0.0)
     after_market_order: bool = wire("afterMarketOrder", default=False)
     #: not in Dhan's documented record: read when present, None when unknown
     amo_time: AmoTime | None = wire("amoTime", default=None, lenient=True)
     bo_profit_value: float = wire("boProfitValue", default=0.0)
     bo_stop_loss_value: float = wire("boStopLossValue", default=0.0)
-    leg_name: LegName | None = wire("legName", default=None, read="opt_leg")
-    create_time: str | None = wire("createTime", default=None)
-    update_time: str | None = wire("updateTime", default=None)
     exchange_time: str | None = wire("exchangeTime", default=None)
     oms_error_code: str | None = wire("omsErrorCode", default=None)
-    oms_error_description: str | None = wire("omsErrorDescription", default=None)
-    algo_id: str | None = wire("algoId", default=None)
 
 
 @wire_record
@@ -317,39 +327,12 @@ class SuperLeg(WireRecord):
 
 
 @wire_record
-class SuperOrder(WireRecord):
+class SuperOrder(BookOrder):
     """One super-order book record (``GET /super/orders``): the entry and its exit legs."""
 
-    order_id: str = wire("orderId")
-    order_status: OrderStatus = wire("orderStatus")
-    transaction_type: TransactionType = wire("transactionType")
-    exchange_segment: ExchangeSegment = wire("exchangeSegment")
-    product_type: ProductType = wire("productType")
-    order_type: OrderType = wire("orderType")
-    security_id: str = wire("securityId")
-    quantity: int = wire("quantity", first=True)
     legs: tuple[SuperLeg, ...] = wire("legDetails", default=(), first=True)
-    validity: Validity | None = wire("validity", default=None)
-    correlation_id: str | None = wire("correlationId", default=None)
-    client_id: str | None = wire("dhanClientId", default=None)
-    exchange_order_id: str | None = wire("exchangeOrderId", default=None)
-    filled_qty: int = wire("filledQty", default=0, first=True)
-    remaining_quantity: int = wire(
-        "remainingQuantity",
-        default=0,
-        read="opt_integer",
-        if_missing="quantity - filled_qty",
-        first=True,
-    )
-    price: float = wire("price", default=0.0)
     ltp: float = wire("ltp", default=0.0)
     trailing_jump: float = wire("trailingJump", default=0.0)
-    average_traded_price: float = wire("averageTradedPrice", default=0.0)
-    leg_name: LegName | None = wire("legName", default=None, read="opt_leg")
-    create_time: str | None = wire("createTime", default=None)
-    update_time: str | None = wire("updateTime", default=None)
-    oms_error_description: str | None = wire("omsErrorDescription", default=None)
-    algo_id: str | None = wire("algoId", default=None)
 
     def leg(self, name: LegName) -> SuperLeg | None:
         return next((leg for leg in self.legs if leg.leg_name is name), None)
