@@ -305,9 +305,11 @@ def _read_expr(f: dataclasses.Field[Any], spec: WireField, hint: Any, env: dict[
         return f"r.flag({keys}, default={default!r})"
     if optional:
         return f"r.opt_{scalar}({keys})"
-    if f.default is not MISSING and scalar != "text":
-        return f"r.{scalar}({keys}, default={f.default!r})"
-    return f"r.{scalar}({keys})"
+    if f.default is MISSING:
+        return f"r.{scalar}({keys})"
+    if scalar == "text":
+        raise TypeError(f"{f.name}: a text field is required or ``str | None``, not defaulted")
+    return f"r.{scalar}({keys}, default={f.default!r})"
 
 
 def _compile(name: str, lines: list[str], env: dict[str, Any]) -> Callable[..., Any]:

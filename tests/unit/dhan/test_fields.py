@@ -152,3 +152,11 @@ def test_a_field_of_a_type_with_no_reader_is_refused():
         @wire_record
         class Odd(WireRecord):
             when: complex = wire("when")
+
+
+def test_a_text_field_with_a_default_is_refused():
+    with pytest.raises(TypeError, match="not defaulted"):
+
+        @wire_record
+        class Defaulted(WireRecord):
+            name: str = wire("name", default="?")
