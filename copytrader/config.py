@@ -156,12 +156,24 @@ class EgressConfig(Egress):
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """PIN + TOTP login for an account whose token cannot be renewed (both secrets)."""
+
+    pin: Secret
+    totp_secret: Secret
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     """A Dhan account: the leader, or the account part of a follower."""
 
     client_id: str
     access_token: Secret
     egress: EgressConfig | None = None
+    #: Renew the token before it expires (``GET /RenewToken`` expires the token any other tool
+    #: of the account holds: switch it off for an account whose token is shared).
+    renew: bool = True
+    auth: AuthConfig | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,10 +182,12 @@ class FollowerConfig(FollowerSettings):
 
     access_token: Secret
     egress: EgressConfig | None = None
+    renew: bool = True  # as AccountConfig.renew
+    auth: AuthConfig | None = None
 
     @property
     def account(self) -> AccountConfig:
-        return AccountConfig(self.client_id, self.access_token, self.egress)
+        return AccountConfig(self.client_id, self.access_token, self.egress, self.renew, self.auth)
 
     @property
     def settings(self) -> FollowerSettings:
@@ -199,6 +213,20 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TokensConfig:
+    """Tokens that renew themselves (copytrader/token_renewal.py)."""
+
+    #: Renew a token once it has less than this left (Dhan tokens live 24 h).
+    renew_before_s: float = 3600.0
+    #: The token store (default: copytrader-tokens.json beside the SQLite journal, or beside
+    #: the config file for a server database).
+    store_path: str | None = None
+    #: Where PIN + TOTP logins go (default: https://auth.dhan.co for Dhan's hosts, else the
+    #: REST URL's origin: the simulator).
+    auth_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -220,6 +248,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
 
     def follower(self, name: str) -> FollowerConfig | None:
         return next((f for f in self.followers if f.name == name), None)
@@ -477,6 +506,30 @@ def _build(
     return cls(**{key: read(m[key]) for key, read in readers.items() if key in m})
 
 
+def _pin(node: _Node) -> Secret:
+    pin = node.secret()
+    if not pin.reveal().isdigit():
+        raise node.fail("must be the account's numeric PIN")
+    return pin
+
+
+def _totp_secret(node: _Node) -> Secret:
+    secret = node.secret()
+    if not _base32_ok(secret.reveal()):
+        raise node.fail("must be the base32 TOTP secret Dhan showed when TOTP was set up")
+    return secret
+
+
+def _base32_ok(value: str) -> bool:
+    import pyotp
+
+    try:
+        pyotp.TOTP(value).now()
+    except Exception:  # binascii.Error (a ValueError) or a TypeError: not base32
+        return False
+    return True
+
+
 def _positive(node: _Node) -> float:
     return node.number(positive=True)
 
@@ -652,7 +705,14 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
         "feed_ping_timeout_s": _positive,
     },
     EgressConfig: {"source_address": _ip_address, "proxy": lambda n: n.url(("http", "https"))},
-    AccountConfig: {"client_id": _client_id, "access_token": _Node.secret, "egress": _egress},
+    AccountConfig: {
+        "client_id": _client_id,
+        "access_token": _Node.secret,
+        "egress": _egress,
+        "renew": _Node.boolean,
+        "auth": lambda n: _read(AuthConfig, n),
+    },
+    AuthConfig: {"pin": _pin, "totp_secret": _totp_secret},
     SizingConfig: {
         "mode": _choice(SizingMode),
         "multiplier": _positive,
@@ -675,6 +735,8 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
         "filters": _section(FiltersConfig),
         "egress": _egress,
         "copy_market_after_accept": _Node.boolean,
+        "renew": _Node.boolean,
+        "auth": lambda n: _read(AuthConfig, n),
     },
     EngineConfig: {
         "reconcile_policy": _choice(ReconcilePolicy),
@@ -691,6 +753,11 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
     StoreConfig: {"url": _store_url, "sqlite_synchronous": _choice(SqliteSynchronous)},
     MetricsConfig: {"enabled": _Node.boolean, "host": _Node.text, "port": _port},
     LoggingConfig: {"level": _log_level, "format": _choice(LogFormat)},
+    TokensConfig: {
+        "renew_before_s": _positive,
+        "store_path": _Node.text,
+        "auth_url": lambda n: n.url(("https", "http")),
+    },
 }
 #: the top-level sections read after ``leader`` and ``followers``, in this order
 _TOP_SECTIONS: dict[str, _Reader] = {
@@ -699,13 +766,14 @@ _TOP_SECTIONS: dict[str, _Reader] = {
     "store": _section(StoreConfig),
     "metrics": _section(MetricsConfig),
     "logging": _section(LoggingConfig),
+    "tokens": _section(TokensConfig),
 }
 
 
 # --- parsing ------------------------------------------------------------------------------
 
 
-_TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging")
+_TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging", "tokens")
 
 
 def parse_config(
@@ -752,7 +820,7 @@ def _secrets_in(tree: Any) -> list[str]:
             for v in value:
                 walk(v, key)
         elif isinstance(value, str):
-            if key == "access_token":
+            if key in ("access_token", "pin", "totp_secret"):
                 found.extend({value, value.strip()})
             elif "://" in value:
                 try:

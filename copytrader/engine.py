@@ -44,7 +44,7 @@ from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
 from actors.sizing import SizingContext
 from actors.slice_groups import copy_intents
-from copytrader.config import AccountConfig, Config, FollowerConfig
+from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.order_feed import OrderFeed
@@ -365,6 +365,35 @@ class Engine:
         self.give_up_reason = reason
         logger.critical("root supervisor gave up: %s", reason)
         self.gave_up.set()
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def apply_token(self, account: str, token: str) -> None:
+        """Use a renewed or regenerated token at once (the caller stored it first): the
+        account's REST client; a follower's actor (it resumes if a refused token paused it);
+        the leader's order socket, which reconnects and reconciles as after any drop."""
+        from actors.messages import FeedFailed, UpdateToken
+
+        client = self.clients.get(account)
+        if client is None:
+            raise KeyError(f"no account {account!r}")
+        client.update_token(token)
+        secret = Secret(token)
+        if account == "leader":
+            self.cfg = dataclasses.replace(
+                self.cfg, leader=dataclasses.replace(self.cfg.leader, access_token=secret)
+            )
+            if self.root is not None:
+                with contextlib.suppress(Exception):
+                    self.root.registry.tell(LEADER_FEED, FeedFailed("leader token renewed"))
+            return
+        self.followers = tuple(
+            dataclasses.replace(f, access_token=secret) if f.name == account else f
+            for f in self.followers
+        )
+        if self.root is not None:
+            with contextlib.suppress(Exception):
+                self.root.registry.tell(follower_name(account), UpdateToken(token))
 
     # -- reload (SIGHUP) ------------------------------------------------------------------------
 

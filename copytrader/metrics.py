@@ -129,6 +129,20 @@ class Metrics:
             ["account"],
             registry=r,
         )
+        self.token_renewals = Counter(
+            "copytrader_token_renewals_total",
+            "Token replacements per account by outcome: renewed (RenewToken), generated "
+            "(PIN + TOTP), failed (refused, unreachable, or nothing configured to replace it).",
+            ["account", "outcome"],
+            registry=r,
+        )
+        self.token_self_renewing = Gauge(
+            "copytrader_token_self_renewing",
+            "1 when the engine keeps the account's token fresh (renewal or PIN + TOTP) and its "
+            "last attempt did not fail; 0 when the token must be rotated by hand.",
+            ["account"],
+            registry=r,
+        )
         self.bracket_oco_cancels = Counter(
             "copytrader_bracket_oco_cancels_total",
             "Exit legs cancelled by the engine's own one-cancels-other.",

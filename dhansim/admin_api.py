@@ -20,6 +20,7 @@ from dhansim.orders import OrderKind, order_json, super_order_json
 from dhansim.rest import json_response
 from dhansim.routing import route, routes_of
 from dhansim.switches import PartialFills
+from dhansim.tokens import DEFAULT_VALIDITY_S, TokenLife, totp_secret_ok
 
 if TYPE_CHECKING:
     from dhansim.server import SimCore
@@ -122,9 +123,10 @@ class AdminApi:
             raise AdminError("availableBalance must be a number >= 0")
         if not isinstance(holdings, list) or not all(isinstance(h, dict) for h in holdings):
             raise AdminError("holdings must be a list of objects")
+        life = _token_life(body)
         if client_id in self.core.exchange.accounts:
             raise AdminError(f"account {client_id} exists", 409)
-        account = self.core.create_account(client_id, token, float(balance), holdings)
+        account = self.core.create_account(client_id, token, float(balance), holdings, life)
         return json_response(account.summary_json(), 201)
 
     @route("GET", "/sim/accounts")
@@ -310,3 +312,19 @@ class AdminApi:
             raise AdminError("price must be a number")
         self.core.exchange.fill_now(o, qty, float(price) if price is not None else None)
         return json_response(order_json(o, mpp_as_limit=False))
+
+
+def _token_life(body: dict[str, Any]) -> TokenLife:
+    """The account's token lifetime and PIN + TOTP login from ``POST /sim/accounts``."""
+    validity = body.get("tokenValiditySeconds", DEFAULT_VALIDITY_S)
+    pin = body.get("pin", "")
+    secret = body.get("totpSecret", "")
+    if isinstance(validity, bool) or not isinstance(validity, int | float) or not validity > 0:
+        raise AdminError("tokenValiditySeconds must be a number > 0")
+    if not isinstance(pin, str) or not isinstance(secret, str):
+        raise AdminError("pin and totpSecret must be strings")
+    if bool(pin) != bool(secret):
+        raise AdminError("pin and totpSecret go together (both or neither)")
+    if secret and not totp_secret_ok(secret):
+        raise AdminError("totpSecret must be a base32 TOTP secret")
+    return TokenLife(validity_s=float(validity), pin=pin, totp_secret=secret)

@@ -262,7 +262,7 @@ class RestApi:
             or (client_id is not None and client_id != account.client_id)
         ):
             raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
-        if account.token_expired:
+        if not account.token_live():
             if switches.expired_token_code == "DH-906":
                 raise SimError(DhErrorCode.ORDER_ERROR, "Invalid Token", http_status=401)
             raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
@@ -432,7 +432,31 @@ class RestApi:
             {
                 "dhanClientId": account.client_id,
                 "accessToken": token,
-                "expiryTime": ist_token_validity(),
+                "expiryTime": account.token_life.expiry_time_text(),
+            }
+        )
+
+    @route("POST", "/app/generateAccessToken")
+    async def generate_access_token(self, request: web.Request) -> web.Response:
+        """``POST /app/generateAccessToken?dhanClientId=&pin=&totp=`` (Dhan's auth host): a
+        fresh token from the account's PIN and TOTP code; the old token stops working.
+
+        PIN and TOTP arrive in the query string, as Dhan documents: this path is outside
+        ``/v2``, so the request journal never records it."""
+        query = request.query
+        account = self.core.generate_token(
+            query.get("dhanClientId", ""), query.get("pin", ""), query.get("totp", "")
+        )
+        if account is None:
+            return error_response(SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE))
+        return json_response(
+            {
+                "dhanClientId": account.client_id,
+                "dhanClientName": f"SIM {account.client_id}",
+                "dhanClientUcc": f"SIM{account.client_id[-6:]}",
+                "givenPowerOfAttorney": False,
+                "accessToken": account.access_token,
+                "expiryTime": account.token_life.expiry_time_text(),
             }
         )
 
@@ -452,7 +476,7 @@ class RestApi:
         return json_response(
             {
                 "dhanClientId": account.client_id,
-                "tokenValidity": ist_token_validity(),
+                "tokenValidity": account.token_life.validity_text(),
                 "activeSegment": "Equity, Derivative, Currency, Commodity",
                 "ddpi": "Active",
                 "mtf": "Active",

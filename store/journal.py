@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.exc import DBAPIError
@@ -50,6 +50,7 @@ from store.records import (
     FollowerFlag,
     Intent,
     LeaderOrderSnapshot,
+    TransitionChanges,
     TransitionRequest,
     normalise_leg,
 )
@@ -478,45 +479,26 @@ class Journal:
             return self._reads.intent_by_correlation_id(conn, correlation_id)
 
     def transition(
-        self,
-        intent_id: int,
-        to: IntentState,
-        *,
-        expect_from: IntentState | None = None,
-        broker_order_id: str | None = None,
-        applied_version: int | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        broker_status: OrderStatus | None = None,
-        filled_qty: int | None = None,
-        reason: str | None = None,
+        self, intent_id: int, to: IntentState, **changes: Unpack[TransitionChanges]
     ) -> Intent:
         """Move an intent to ``to``, committed (and audited) before this returns.
 
-        Raises ``IntentNotFound``; ``StaleState`` when ``expect_from`` is given and the intent
-        is in another state; ``IllegalTransition`` when ``store.states`` forbids the move;
-        ``ValueError`` when ``applied_version`` exceeds ``desired_version`` or when WORKING /
-        MODIFYING / CANCELLING would be entered without a broker order id. ``None`` keyword
-        arguments leave the stored value as is. Entering SENDING counts one attempt.
-        Token-shaped parts of ``error_message`` and ``reason`` are stored as ``<redacted>``.
-        On an ack, pass ``applied_version`` = the ``desired_version`` of the intent you sent.
+        The keyword arguments are a ``TransitionRequest``'s (``expect_from``,
+        ``broker_order_id``, ``applied_version``, ``error_code``, ``error_message``,
+        ``broker_status``, ``filled_qty``, ``reason``). Raises ``IntentNotFound``;
+        ``StaleState`` when ``expect_from`` is given and the intent is in another state;
+        ``IllegalTransition`` when ``store.states`` forbids the move; ``ValueError`` when
+        ``applied_version`` exceeds ``desired_version`` or when WORKING / MODIFYING / CANCELLING
+        would be entered without a broker order id. ``None`` keyword arguments leave the stored
+        value as is. Entering SENDING counts one attempt. Token-shaped parts of
+        ``error_message`` and ``reason`` are stored as ``<redacted>``. On an ack, pass
+        ``applied_version`` = the ``desired_version`` of the intent you sent.
         """
-        request = TransitionRequest(
-            intent_id=intent_id,
-            to=to,
-            expect_from=expect_from,
-            broker_order_id=broker_order_id,
-            applied_version=applied_version,
-            error_code=error_code,
-            error_message=error_message,
-            broker_status=broker_status,
-            filled_qty=filled_qty,
-            reason=reason,
-        )
-        changes = transition_changes(request)
+        request = TransitionRequest(intent_id=intent_id, to=to, **changes)
+        columns = transition_changes(request)
         with self._write() as conn:
             return self._hot.transition(
-                conn, intent_id, IntentState(to), expect_from, changes, _now()
+                conn, intent_id, IntentState(to), request.expect_from, columns, _now()
             )
 
     def transitions(self, requests: Sequence[TransitionRequest]) -> list[TransitionOutcome]:

@@ -60,6 +60,7 @@ def test_the_runtime_and_test_dependencies_are_declared():
         "prometheus-client",
         "pyyaml",
         "aiohttp",
+        "pyotp",  # TOTP codes for PIN + TOTP token logins (copytrader, dhansim)
     } <= runtime
     test = requirement_names(project["optional-dependencies"]["test"])
     assert {"pytest", "hypothesis", "dhanhq", "ruff", "mypy"} <= test

@@ -43,14 +43,20 @@ def test_routes_of_collects_marked_methods_in_class_order_bound_to_the_object() 
     assert all(getattr(r.handler, "__self__", None) is api for r in routes_of(api))
 
 
-@pytest.mark.parametrize(("api_type", "prefix"), [(RestApi, "/v2/"), (AdminApi, "/sim/")])
+@pytest.mark.parametrize(
+    ("api_type", "prefixes"),
+    [
+        (RestApi, ("/v2/", "/app/")),  # /app/: Dhan's auth host (PIN + TOTP login)
+        (AdminApi, ("/sim/",)),
+    ],
+)
 def test_each_endpoint_is_declared_once_under_its_api_prefix(
-    api_type: type[RestApi | AdminApi], prefix: str
+    api_type: type[RestApi | AdminApi], prefixes: tuple[str, ...]
 ) -> None:
     routes = routes_of(api_type.__new__(api_type))
     twice = [k for k, n in Counter((r.method, r.path) for r in routes).items() if n > 1]
     assert twice == []
-    assert [r.path for r in routes if not r.path.startswith(prefix)] == []
+    assert [r.path for r in routes if not r.path.startswith(prefixes)] == []
 
 
 @pytest.mark.parametrize("endpoints", [ORDER_WRITE_ENDPOINTS, STATIC_IP_ENDPOINTS])
