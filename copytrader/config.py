@@ -42,6 +42,7 @@ from copytrader.config_yaml import MAX_YAML_DEPTH as MAX_YAML_DEPTH
 from copytrader.config_yaml import MAX_YAML_VALUES as MAX_YAML_VALUES
 from copytrader.config_yaml import ConfigError as ConfigError
 from copytrader.config_yaml import Expanded, expand, join_path, read_text, read_yaml
+from dhan.auth import totp_secret_ok
 from dhan.codes import ExchangeSegment, ProductType
 from dhan.errors import redact
 
@@ -515,19 +516,9 @@ def _pin(node: _Node) -> Secret:
 
 def _totp_secret(node: _Node) -> Secret:
     secret = node.secret()
-    if not _base32_ok(secret.reveal()):
+    if not totp_secret_ok(secret.reveal()):
         raise node.fail("must be the base32 TOTP secret Dhan showed when TOTP was set up")
     return secret
-
-
-def _base32_ok(value: str) -> bool:
-    import pyotp
-
-    try:
-        pyotp.TOTP(value).now()
-    except Exception:  # binascii.Error (a ValueError) or a TypeError: not base32
-        return False
-    return True
 
 
 def _positive(node: _Node) -> float:

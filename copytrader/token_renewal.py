@@ -28,8 +28,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import pyotp
-
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
 from copytrader.engine import Engine
 from copytrader.token_store import (
@@ -42,7 +40,7 @@ from copytrader.token_store import (
 )
 from copytrader.token_watch import TokenWatch, parse_token_validity
 from dhan import errors
-from dhan.auth import AUTH_BASE_URL, IssuedToken, generate_access_token
+from dhan.auth import AUTH_BASE_URL, IssuedToken, generate_access_token, totp_now
 from dhan.rest import DhanClient
 
 logger = logging.getLogger(__name__)
@@ -269,7 +267,7 @@ class TokenKeeper:
         if step is Step.RENEW:
             return client.renew_token()
         auth = self.auth[account]
-        totp = pyotp.TOTP(auth.totp_secret).now()
+        totp = totp_now(auth.totp_secret)
         self.scrub([totp])  # short-lived, but a log line must never show one
         return generate_access_token(client.client_id, auth.pin, totp, auth_base_url=self.auth_url)
 

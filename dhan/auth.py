@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import pyotp
+
 from dhan import errors
 
 #: Dhan's auth host (the simulator serves the same path on its own port).
@@ -97,3 +99,18 @@ def generate_access_token(
     if status in (400, 401, 403) or code in ("DH-901", "DH-902"):
         raise errors.AuthError(message, code=code, http_status=status, endpoint=endpoint)
     raise errors.OtherRejection(message, code=code, http_status=status, endpoint=endpoint)
+
+
+def totp_secret_ok(secret: str) -> bool:
+    """Whether ``secret`` is a base32 TOTP secret (of at least 112 bits) codes can come from."""
+    try:
+        pyotp.TOTP(secret).now()
+    except Exception:  # binascii.Error (a ValueError) or a TypeError: not base32, too short
+        return False
+    return True
+
+
+def totp_now(secret: str, at: float | None = None) -> str:
+    """The TOTP code of ``secret`` now (or at Unix time ``at``): six digits, 30 s steps."""
+    totp = pyotp.TOTP(secret)
+    return totp.now() if at is None else totp.at(at)

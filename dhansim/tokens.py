@@ -21,7 +21,10 @@ from datetime import datetime
 
 import pyotp
 
+from dhan.auth import totp_secret_ok
 from dhansim.clock import IST
+
+__all__ = ["DEFAULT_VALIDITY_S", "TokenLife", "totp_secret_ok"]
 
 #: A token's lifetime when the account sets none (Dhan: at most 24 h).
 DEFAULT_VALIDITY_S = 24 * 3600.0
@@ -69,12 +72,3 @@ class TokenLife:
         at = time.time() if now is None else now
         totp_ok = pyotp.TOTP(self.totp_secret).verify(totp, for_time=at, valid_window=1)
         return pin_ok and totp_ok
-
-
-def totp_secret_ok(secret: str) -> bool:
-    """Whether ``secret`` is a base32 TOTP secret pyotp can use."""
-    try:
-        pyotp.TOTP(secret).now()
-    except Exception:  # binascii.Error (a ValueError) or a TypeError: not base32
-        return False
-    return True
