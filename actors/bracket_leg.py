@@ -26,9 +26,9 @@ from actors.messages import (
 )
 from actors.names import LIMITER
 from actors.orders import is_super
+from actors.settings import EngineConfig
 from actors.snapshots import bracket_parents
-from copytrader.config import EngineConfig
-from copytrader.metrics import Metrics
+from actors.telemetry import ActorMetrics
 from dhan import errors
 from dhan.codes import LegName, OrderStatus, OrderType, Validity
 from dhan.models import ModifyRequest, SuperModifyRequest
@@ -80,7 +80,7 @@ class BracketLegActor(SupervisedActor):
         client: DhanClient,
         journal: Journal,
         engine: EngineConfig,
-        metrics: Metrics,
+        metrics: ActorMetrics,
         book: FollowerBook | None = None,
     ) -> None:
         super().__init__(context)

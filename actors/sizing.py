@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from actors import slicing
-from copytrader.config import FollowerConfig, SizingConfig, SizingMode
+from actors.settings import FollowerSettings, SizingConfig, SizingMode
 from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType
 from dhan.correlation import correlation_id_for
 from store.records import (
@@ -57,7 +57,7 @@ def _round_to_lot(quantity: float, lot: int) -> int:
 
 
 def follower_quantity(
-    leader_quantity: int, follower: FollowerConfig, lot: int, ctx: SizingContext
+    leader_quantity: int, follower: FollowerSettings, lot: int, ctx: SizingContext
 ) -> tuple[int, str | None]:
     """Scaled quantity for ``follower``, rounded down to the lot, or ``(0, reason)``."""
     sizing = follower.sizing
@@ -109,7 +109,7 @@ def value_price(snap: LeaderOrderSnapshot) -> float:
 
 
 def _apply_caps(
-    qty: int, price: float, follower: FollowerConfig, lot: int
+    qty: int, price: float, follower: FollowerSettings, lot: int
 ) -> tuple[int, str | None]:
     caps = follower.caps
     if caps.max_order_quantity is not None and qty > caps.max_order_quantity:
@@ -125,7 +125,7 @@ def _apply_caps(
     return qty, None
 
 
-def _filtered(snap: LeaderOrderSnapshot, follower: FollowerConfig) -> str | None:
+def _filtered(snap: LeaderOrderSnapshot, follower: FollowerSettings) -> str | None:
     f = follower.filters
     if f.exchange_segments and snap.exchange_segment not in f.exchange_segments:
         return f"filtered: segment {snap.exchange_segment}"
@@ -153,7 +153,7 @@ def bracket_values_missing(snap: LeaderOrderSnapshot) -> str | None:
 
 
 def desired_intent(
-    snap: LeaderOrderSnapshot, follower: FollowerConfig, ctx: SizingContext
+    snap: LeaderOrderSnapshot, follower: FollowerSettings, ctx: SizingContext
 ) -> DesiredIntent:
     """The follower order that mirrors ``snap`` now (a skip carries its reason).
 
@@ -210,7 +210,7 @@ def desired_intent(
     )
 
 
-def awaits_acceptance(snap: LeaderOrderSnapshot, follower: FollowerConfig) -> bool:
+def awaits_acceptance(snap: LeaderOrderSnapshot, follower: FollowerSettings) -> bool:
     """True while ``follower`` does not copy ``snap`` yet: a MARKET order still in TRANSIT,
     for a follower with ``copy_market_after_accept`` (its copy would fill at once, and the
     broker may still reject the leader's order for margin: RMS)."""
@@ -222,7 +222,7 @@ def awaits_acceptance(snap: LeaderOrderSnapshot, follower: FollowerConfig) -> bo
 
 
 def desired_intents(
-    snap: LeaderOrderSnapshot, followers: Sequence[FollowerConfig], ctx: SizingContext
+    snap: LeaderOrderSnapshot, followers: Sequence[FollowerSettings], ctx: SizingContext
 ) -> list[DesiredIntent]:
     """Intents for every follower; exit legs of brackets are the broker's, never placed.
 
@@ -236,7 +236,7 @@ def desired_intents(
 
 def desired_share_intents(
     snap: LeaderOrderSnapshot,
-    follower: FollowerConfig,
+    follower: FollowerSettings,
     ctx: SizingContext,
     *,
     prior: int,

@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from actors import slicing
+from actors.settings import FollowerSettings
 from actors.sizing import (
     SizingContext,
     awaits_acceptance,
     desired_intents,
     desired_share_intents,
 )
-from copytrader.config import FollowerConfig
 from store import Journal
 from store.records import DesiredIntent, LeaderOrderSnapshot
 
@@ -42,7 +42,7 @@ class GroupedIntents:
 def copy_intents(
     journal: Journal,
     snap: LeaderOrderSnapshot,
-    followers: Sequence[FollowerConfig],
+    followers: Sequence[FollowerSettings],
     ctx: SizingContext,
     freeze_quantities: Mapping[str, int],
 ) -> GroupedIntents:
@@ -66,7 +66,7 @@ def resize_later_children(
     journal: Journal,
     snap: LeaderOrderSnapshot,
     grouped: GroupedIntents,
-    followers: Sequence[FollowerConfig],
+    followers: Sequence[FollowerSettings],
     ctx: SizingContext,
     freeze_quantities: Mapping[str, int],
     touched_out: set[str] | None = None,
@@ -90,7 +90,7 @@ def resize_later_children(
 def _intents(
     snap: LeaderOrderSnapshot,
     group: Sequence[LeaderOrderSnapshot],
-    followers: Sequence[FollowerConfig],
+    followers: Sequence[FollowerSettings],
     ctx: SizingContext,
     freeze_quantities: Mapping[str, int],
 ) -> list[DesiredIntent]:

@@ -24,19 +24,15 @@ from typing import Any
 
 from copytrader.config import (
     AccountConfig,
-    BrokerConfig,
     Config,
-    EngineConfig,
     FollowerConfig,
-    LoggingConfig,
-    MetricsConfig,
     Secret,
     SizingConfig,
     SizingMode,
-    StoreConfig,
 )
 from copytrader.latency import percentile
-from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType, Validity
+from copytrader.scripted import nse_order, sim_engine_config
+from dhan.codes import OrderType, TransactionType
 from dhan.models import OrderRequest
 from dhansim.admin import AdminClient
 
@@ -208,11 +204,14 @@ def engine_config(
     log_level: str = "WARNING",
 ) -> Config:
     """Production defaults (ticks, timeouts) with multiplier-1 followers on a SQLite store."""
-    return Config(
+    return sim_engine_config(
+        rest_url,
+        feed_url,
+        workdir,
         leader=AccountConfig(
             client_id=accounts.leader, access_token=Secret(token_of(accounts.leader))
         ),
-        followers=tuple(
+        followers=(
             FollowerConfig(
                 name=follower_name(k),
                 client_id=cid,
@@ -221,13 +220,8 @@ def engine_config(
             )
             for k, cid in enumerate(accounts.followers)
         ),
-        broker=BrokerConfig(embedded_sim=False, rest_url=rest_url, order_feed_url=feed_url),
-        engine=EngineConfig(audit_path=str(workdir / "audit.jsonl")),
-        store=StoreConfig(url=f"sqlite:///{workdir / 'journal.db'}"),
-        metrics=MetricsConfig(
-            enabled=metrics_port is not None, host="127.0.0.1", port=metrics_port or 0
-        ),
-        logging=LoggingConfig(level=log_level),
+        metrics_port=metrics_port,
+        log_level=log_level,
     )
 
 
@@ -279,30 +273,15 @@ def marketable_order(n: int, quantity: int = 1) -> OrderRequest:
     of every copy; a marketable LIMIT keeps the fan-out measured independent of MPP handling.
     """
     buy = n % 2 == 0
-    return OrderRequest(
-        transaction_type=TransactionType.BUY if buy else TransactionType.SELL,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=ProductType.INTRADAY,
-        order_type=OrderType.LIMIT,
-        validity=Validity.DAY,
-        security_id=SECURITY_ID,
-        quantity=quantity,
-        price=LTP + 16.0 if buy else LTP - 16.0,
+    side = TransactionType.BUY if buy else TransactionType.SELL
+    return nse_order(
+        SECURITY_ID, quantity, OrderType.LIMIT, side, price=LTP + 16.0 if buy else LTP - 16.0
     )
 
 
 def resting_limit_order(quantity: int = 1) -> OrderRequest:
     """A BUY LIMIT well below the LTP: it stays open (so a reconcile copies it)."""
-    return OrderRequest(
-        transaction_type=TransactionType.BUY,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=ProductType.INTRADAY,
-        order_type=OrderType.LIMIT,
-        validity=Validity.DAY,
-        security_id=SECURITY_ID,
-        quantity=quantity,
-        price=round(LTP * 0.9, 2),
-    )
+    return nse_order(SECURITY_ID, quantity, OrderType.LIMIT, price=round(LTP * 0.9, 2))
 
 
 # -- numbers -----------------------------------------------------------------------------------
@@ -361,6 +340,19 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def print_metrics(
+    title: str, result: dict[str, Any], keys: Sequence[str], widths: tuple[int, int]
+) -> None:
+    """``title``, then a two-column table of ``result[key]`` for ``keys`` (floats to 0.1)."""
+    key_w, value_w = widths
+    print(title)
+    print(f"{'metric':<{key_w}}{'value':>{value_w}}")
+    for key in keys:
+        value = result[key]
+        shown = f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
+        print(f"{key:<{key_w}}{shown:>{value_w}}")
 
 
 @contextlib.contextmanager

@@ -17,10 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+from bench.common import print_metrics, write_json
 
 
 async def _worker(rest_url: str, feed_url: str, accounts: list[str], rounds: int) -> dict:
@@ -161,21 +160,20 @@ def main(argv: list[str] | None = None) -> int:
             "frames_journaled_sent": sum(1 for e in sent if e["result"] == "sent"),
         }
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sim_feed.json").write_text(json.dumps(result, indent=2) + "\n")
-    print("dhansim order-update fan-out (one socket per account, worker in a subprocess)")
-    print(f"{'metric':<26}{'value':>12}")
-    for key in (
-        "accounts",
-        "orders",
-        "frames_received",
-        "frames_per_s",
-        "place_to_frame_p50_ms",
-        "place_to_frame_p99_ms",
-    ):
-        value = result[key]
-        shown = f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
-        print(f"{key:<26}{shown:>12}")
+    write_json("sim_feed.json", result)
+    print_metrics(
+        "dhansim order-update fan-out (one socket per account, worker in a subprocess)",
+        result,
+        (
+            "accounts",
+            "orders",
+            "frames_received",
+            "frames_per_s",
+            "place_to_frame_p50_ms",
+            "place_to_frame_p99_ms",
+        ),
+        widths=(26, 12),
+    )
     return 0
 
 

@@ -19,10 +19,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+from bench.common import print_metrics, write_json
 
 
 async def _worker(url: str, accounts: list[str], connections: int, duration_s: float) -> dict:
@@ -161,23 +160,22 @@ def main(argv: list[str] | None = None) -> int:
             "server_requests_per_cpu_s": result["requests"] / server_cpu_s,
         }
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sim_rest.json").write_text(json.dumps(result, indent=2) + "\n")
-    print("dhansim REST throughput (simulator in-process, load generator in a subprocess)")
-    print(f"{'metric':<22}{'value':>14}")
-    for key in (
-        "requests",
-        "errors",
-        "requests_per_s",
-        "p50_ms",
-        "p99_ms",
-        "connections",
-        "server_us_per_request",
-        "server_requests_per_cpu_s",
-    ):
-        value = result[key]
-        shown = f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
-        print(f"{key:<22}{shown:>14}")
+    write_json("sim_rest.json", result)
+    print_metrics(
+        "dhansim REST throughput (simulator in-process, load generator in a subprocess)",
+        result,
+        (
+            "requests",
+            "errors",
+            "requests_per_s",
+            "p50_ms",
+            "p99_ms",
+            "connections",
+            "server_us_per_request",
+            "server_requests_per_cpu_s",
+        ),
+        widths=(22, 14),
+    )
     print(f"{'mix':<22}{json.dumps(result['by_kind']):>14}")
     return 0
 

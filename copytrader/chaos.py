@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from actors.sizing import SizingContext
@@ -28,6 +28,7 @@ from copytrader.checker import (
 )
 from copytrader.config import FollowerConfig
 from copytrader.copy_content import Verdict, admin_contents, judge_copy
+from copytrader.scripted import nse_order
 from dhan import errors
 from dhan.codes import (
     ExchangeSegment,
@@ -75,6 +76,17 @@ class ChaosReport:
     journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
     problems: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls, counts: Mapping[str, int], journal: CheckResult, problems: Iterable[str]
+    ) -> ChaosReport:
+        """The report of ``counts`` named as its count fields (one not named is 0)."""
+        unknown = sorted(set(counts) - set(_COUNTS))
+        if unknown:
+            raise ValueError(f"not a count of a chaos report: {unknown}")
+        values: dict[str, Any] = {name: counts.get(name, 0) for name in _COUNTS}
+        return cls(journal=journal, problems=tuple(problems), **values)
+
     @property
     def bad(self) -> int:
         own = self.lost + self.duplicated + self.unexpected + self.unresolved
@@ -82,14 +94,8 @@ class ChaosReport:
         return own + legs + self.wrong + self.journal.bad
 
     def line(self) -> str:
-        return (
-            f"leader_orders={self.leader_orders} ok={self.ok} lost={self.lost} "
-            f"duplicated={self.duplicated} unexpected={self.unexpected} "
-            f"unresolved={self.unresolved} both_legs_filled={self.both_legs_filled} "
-            f"oco_pending={self.oco_pending} "
-            f"wrong={self.wrong} not_copied={self.not_copied} | "
-            f"journal: {self.journal.line()}"
-        )
+        counts = " ".join(f"{name}={getattr(self, name)}" for name in _COUNTS)
+        return f"{counts} | journal: {self.journal.line()}"
 
     def render(self, max_problems: int = 30) -> str:
         lines = [f"chaos check: {self.line()}"]
@@ -98,6 +104,10 @@ class ChaosReport:
         if len(problems) > max_problems:
             lines.append(f"  ... and {len(problems) - max_problems} more")
         return "\n".join(lines)
+
+
+#: The count fields of a :class:`ChaosReport`, in the order its ``line`` shows them.
+_COUNTS = tuple(f.name for f in fields(ChaosReport) if f.type == "int")
 
 
 def _status(o: Mapping[str, Any]) -> OrderStatus:
@@ -133,7 +143,7 @@ def check_invariants(
     ctx = SizingContext(lot_sizes={}, balances={})
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []
-    ok = lost = duplicated = unexpected = both = oco_pending = wrong = not_copied = 0
+    counts = Counter({"leader_orders": len(leaders), "unresolved": unresolved})
     for f in followers:
         book = books.get(f.name, [])
         copy_contents = {c.correlation_id: c for c in admin_contents(book).values()}
@@ -148,52 +158,39 @@ def check_invariants(
             before = [o for o in earlier.get(cid, []) if not superseded_is_clean(o)]
             where = f"{f.name}/{lo['orderId']} ({cid})"
             if len(mine) > 1 or (mine and before):
-                duplicated += 1
+                counts["duplicated"] += 1
                 problems.append(f"duplicated x{len(mine) + len(before)}: {where}")
             elif not mine and _must_copy(lo):
-                lost += 1
+                counts["lost"] += 1
                 problems.append(f"lost: {where} (leader {lo.get('orderStatus')})")
             elif not mine:
-                not_copied += 1
+                counts["not_copied"] += 1
             else:
                 current = str(mine[0].get("correlationId") or "")
                 judged = judge_copy(
                     contents[str(lo["orderId"])], copy_contents.get(current), f, ctx
                 )
                 if judged.verdict is Verdict.WRONG:
-                    wrong += 1
+                    counts["wrong"] += 1
                     problems.append(f"wrong: {where}: {judged.text()}")
                 else:
-                    ok += 1
+                    counts["ok"] += 1
         for cid, orders in copies.items():
             if cid not in caused:
-                unexpected += len(orders) + len(earlier.get(cid, []))
+                counts["unexpected"] += len(orders) + len(earlier.get(cid, []))
                 problems.append(f"unexpected: {f.name} order(s) with correlationId {cid!r}")
         for parent, legs in _exit_legs(book).items():
             states = [_status(leg) for leg in legs.values()]
             if len(legs) == 2 and all(s is OrderStatus.TRADED for s in states):
-                both += 1
+                counts["both_legs_filled"] += 1
                 problems.append(f"both exit legs filled: {f.name} bracket {parent}")
             elif OrderStatus.TRADED in states and any(s.is_open for s in states):
-                oco_pending += 1
+                counts["oco_pending"] += 1
                 problems.append(f"one exit leg filled, the other open: {f.name} bracket {parent}")
     journal = check_books(intents, {f.name: books.get(f.name, []) for f in followers})
     if unresolved:
         problems.append(f"unresolved intents in the journal: {unresolved}")
-    return ChaosReport(
-        leader_orders=len(leaders),
-        ok=ok,
-        lost=lost,
-        duplicated=duplicated,
-        unexpected=unexpected,
-        unresolved=unresolved,
-        both_legs_filled=both,
-        oco_pending=oco_pending,
-        wrong=wrong,
-        not_copied=not_copied,
-        journal=journal,
-        problems=tuple(problems),
-    )
+    return ChaosReport.of(counts, journal, problems)
 
 
 def _exit_legs(book: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
@@ -393,7 +390,7 @@ class RandomLeader:
         sec, ltp, qty, side = self._plain()
         away = self.rng.randint(5, 60) * 0.05 * (ltp / 200)
         price = _tick(ltp - away if side is TransactionType.BUY else ltp + away)
-        req = _order(sec, qty, OrderType.LIMIT, side, price=price)
+        req = nse_order(sec, qty, OrderType.LIMIT, side, price=price)
         return self._place(
             req, "limit_resting", _Resting(sec, OrderType.LIMIT, side, qty, price, 0.0)
         )
@@ -401,27 +398,29 @@ class RandomLeader:
     def _limit_marketable(self) -> LeaderAction:
         sec, ltp, qty, side = self._plain()
         price = _tick(ltp + 1.0 if side is TransactionType.BUY else ltp - 1.0)
-        return self._place(_order(sec, qty, OrderType.LIMIT, side, price=price), "limit_marketable")
+        return self._place(
+            nse_order(sec, qty, OrderType.LIMIT, side, price=price), "limit_marketable"
+        )
 
     def _market(self) -> LeaderAction:
         sec, _ltp, qty, side = self._plain()
-        return self._place(_order(sec, qty, OrderType.MARKET, side), "market")
+        return self._place(nse_order(sec, qty, OrderType.MARKET, side), "market")
 
     def _stop(self) -> LeaderAction:
         sec, ltp, qty, side = self._plain()
         away = self.rng.randint(10, 80) * 0.05 * (ltp / 200)
         trigger = _tick(ltp - away if side is TransactionType.SELL else ltp + away)
         if self.rng.random() < 0.5:
-            req = _order(sec, qty, OrderType.STOP_LOSS_MARKET, side, trigger=trigger)
+            req = nse_order(sec, qty, OrderType.STOP_LOSS_MARKET, side, trigger=trigger)
             rest = _Resting(sec, OrderType.STOP_LOSS_MARKET, side, qty, 0.0, trigger)
         else:  # a stop-limit: SELL limit at or below its trigger, BUY at or above
             price = _tick(trigger - 1.0 if side is TransactionType.SELL else trigger + 1.0)
-            req = _order(sec, qty, OrderType.STOP_LOSS, side, price=price, trigger=trigger)
+            req = nse_order(sec, qty, OrderType.STOP_LOSS, side, price=price, trigger=trigger)
             rest = _Resting(sec, OrderType.STOP_LOSS, side, qty, price, trigger)
         return self._place(req, "stop", rest)
 
     def _bo(self) -> LeaderAction:
-        req = _order(
+        req = nse_order(
             BRACKET_SECURITY,
             self.rng.randint(1, 5),
             OrderType.LIMIT,
@@ -434,7 +433,7 @@ class RandomLeader:
         return self._place(req, "bo")
 
     def _co(self) -> LeaderAction:
-        req = _order(
+        req = nse_order(
             BRACKET_SECURITY,
             self.rng.randint(1, 5),
             OrderType.MARKET,
@@ -596,7 +595,7 @@ class EveryFieldLeader:
         sec = self.rng.choice(sorted(PLAIN_LTPS))
         side = self.rng.choice((TransactionType.BUY, TransactionType.SELL))
         qty = self.rng.randint(1, 10)
-        req = _order(sec, qty, OrderType.MARKET, side)
+        req = nse_order(sec, qty, OrderType.MARKET, side)
         t = _Tracked("", "market", sec, side, OrderType.MARKET, qty, 0.0, live=False)
         self._track(
             self._do("place", None, f"market {qty}", lambda: self.client.place_order(req)), t
@@ -606,7 +605,7 @@ class EveryFieldLeader:
         sec = self.rng.choice(sorted(PLAIN_LTPS))
         price = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.02, 0.05)))
         qty = self.rng.randint(1, 10)
-        req = _order(sec, qty, OrderType.LIMIT, TransactionType.BUY, price=price)
+        req = nse_order(sec, qty, OrderType.LIMIT, TransactionType.BUY, price=price)
         t = _Tracked("", "limit", sec, TransactionType.BUY, OrderType.LIMIT, qty, price)
         self._track(
             self._do("place", None, f"limit {qty} @{price}", lambda: self.client.place_order(req)),
@@ -619,7 +618,7 @@ class EveryFieldLeader:
         trigger = _tick(PLAIN_LTPS[sec] * (1 - self.rng.uniform(0.03, 0.06)))
         price = _tick(trigger - 1.0) if order_type is OrderType.STOP_LOSS else 0.0
         qty = self.rng.randint(1, 10)
-        req = _order(sec, qty, order_type, TransactionType.SELL, price=price, trigger=trigger)
+        req = nse_order(sec, qty, order_type, TransactionType.SELL, price=price, trigger=trigger)
         t = _Tracked("", "stop", sec, TransactionType.SELL, order_type, qty, price, trigger)
         self._track(
             self._do(
@@ -634,7 +633,7 @@ class EveryFieldLeader:
     def _place_bracket(self, product: ProductType) -> None:
         qty = self.rng.randint(1, 5)
         if product is ProductType.BO:
-            req = _order(
+            req = nse_order(
                 BRACKET_SECURITY,
                 qty,
                 OrderType.LIMIT,
@@ -645,7 +644,7 @@ class EveryFieldLeader:
                 bo_stop_loss_value=STOP_OFFSET,
             )
         else:
-            req = _order(
+            req = nse_order(
                 BRACKET_SECURITY,
                 qty,
                 OrderType.MARKET,
@@ -834,33 +833,6 @@ class EveryFieldLeader:
             if call is not None:
                 t.live = False
                 self._do("cancel", oid, f"cancel ({t.family})", call)
-
-
-def _order(
-    security_id: str,
-    quantity: int,
-    order_type: OrderType,
-    side: TransactionType,
-    *,
-    price: float = 0.0,
-    trigger: float | None = None,
-    product: ProductType = ProductType.INTRADAY,
-    bo_profit_value: float | None = None,
-    bo_stop_loss_value: float | None = None,
-) -> OrderRequest:
-    return OrderRequest(
-        transaction_type=side,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=product,
-        order_type=order_type,
-        validity=Validity.DAY,
-        security_id=security_id,
-        quantity=quantity,
-        price=price,
-        trigger_price=trigger,
-        bo_profit_value=bo_profit_value,
-        bo_stop_loss_value=bo_stop_loss_value,
-    )
 
 
 __all__ = (

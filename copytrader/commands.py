@@ -26,6 +26,8 @@ from copytrader.config import AccountConfig, Config, FollowerConfig
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.logs import setup_logging
 from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
+from copytrader.token_renewal import auth_url_for, store_for, with_stored_tokens
+from copytrader.token_store import TokenStoreError
 from dhan import errors
 from dhan.models import Order, SuperOrder
 from dhan.rest import DhanClient
@@ -59,13 +61,27 @@ def check_config(args: argparse.Namespace) -> int:
     loaded = load_or_exit(args.config)
     if isinstance(loaded, int):
         return loaded
-    cfg = loaded
-    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
-    print(f"config {args.config}: ok ({len(cfg.followers)} followers)")
+    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(loaded))
+    print(f"config {args.config}: ok ({len(loaded.followers)} followers)")
+    store = store_for(loaded, args.config)
+    try:
+        cfg, sources = with_stored_tokens(loaded, store)
+    except TokenStoreError as exc:
+        print(f"token store: {exc}")
+        return 1
     failures = 0
     with broker_endpoints(cfg) as (endpoints, _sim):
+        print(
+            f"token store {store.path}; renewal {cfg.tokens.renew_before_s:g} s before expiry; "
+            f"PIN + TOTP logins at {auth_url_for(endpoints.rest_url, cfg.tokens.auth_url)}"
+        )
         for name, account in _accounts(cfg):
             client = _client(cfg, endpoints, account)
+            how = (
+                f"token from the {sources.get(name, 'environment')}, "
+                f"renewal {'on' if account.renew else 'off'}, "
+                f"PIN + TOTP {'configured' if account.auth is not None else 'not configured'}"
+            )
             try:
                 profile = client.profile()
             except errors.AuthError as exc:
@@ -79,6 +95,7 @@ def check_config(args: argparse.Namespace) -> int:
                 print(f"{name} ({account.client_id}): token ok, valid until {validity}")
             finally:
                 client.close()
+            print(f"  {how}")
     return 0 if failures == 0 else 1
 
 

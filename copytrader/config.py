@@ -1,9 +1,14 @@
 """The configuration: ``config.yaml`` read once at start into frozen, validated objects.
 
-``load_config`` expands ``${VAR}`` / ``${VAR:-default}``, checks every key and raises
-``ConfigError`` whose text names the key path (``followers[1].sizing.multiplier: must be > 0``);
-the CLI prints that line and exits 2. Access tokens are ``Secret``s, so no repr, log line or
-error can show them. Every key is documented in ``docs/configuration.md``.
+``load_config`` reads the YAML within limits and expands ``${VAR}`` / ``${VAR:-default}``
+(``copytrader.config_yaml``), checks every key and raises ``ConfigError`` whose text names the
+key path (``followers[1].sizing.multiplier: must be > 0``); the CLI prints that line and exits 2.
+Access tokens are ``Secret``s, so no repr, log line or error can show them. Every key is
+documented in ``docs/configuration.md``.
+
+The settings the actors are given (``engine``, each follower's sizing, caps and filters) are the
+actor layer's types (``actors.settings``, re-exported here); a :class:`FollowerConfig` adds the
+token and the egress to them. Each default is written once, on its dataclass.
 """
 
 from __future__ import annotations
@@ -12,14 +17,32 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import yaml
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
+from actors.settings import (
+    CapsConfig,
+    Egress,
+    EngineConfig,
+    FiltersConfig,
+    FollowerSettings,
+    ReconcilePolicy,
+    SizingConfig,
+    SizingMode,
+)
+from copytrader.config_yaml import MAX_CONFIG_BYTES as MAX_CONFIG_BYTES
+from copytrader.config_yaml import MAX_YAML_ALIASES as MAX_YAML_ALIASES
+from copytrader.config_yaml import MAX_YAML_DEPTH as MAX_YAML_DEPTH
+from copytrader.config_yaml import MAX_YAML_VALUES as MAX_YAML_VALUES
+from copytrader.config_yaml import ConfigError as ConfigError
+from copytrader.config_yaml import Expanded, expand, join_path, read_text, read_yaml
+from dhan.auth import totp_secret_ok
 from dhan.codes import ExchangeSegment, ProductType
 from dhan.errors import redact
 
@@ -63,30 +86,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
-
-
-class ConfigError(Exception):
-    """A bad config. ``str()`` is one line: ``<key path>: <what is wrong>``."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
-
-
-class SizingMode(StrEnum):
-    MULTIPLIER = "multiplier"  # follower qty = leader qty x multiplier
-    FIXED = "fixed"  # follower qty = quantity, whatever the leader's
-    CAPITAL = "capital"  # leader qty x (follower balance / leader balance) x capital_multiplier
-
-
-class ReconcilePolicy(StrEnum):
-    """What to do with a leader order the socket missed and a REST reconcile found."""
-
-    COPY_OPEN = "copy_open"  # copy it if it is still open
-    COPY_ALL = "copy_all"  # copy it even if it already finished (e.g. filled while we were down)
-    SKIP = "skip"  # never copy; audit it
-    ALERT = "alert"  # never copy; audit it and log a warning
 
 
 class SqliteSynchronous(StrEnum):
@@ -137,10 +136,9 @@ class BrokerConfig:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class EgressConfig:
+class EgressConfig(Egress):
     """Where an account's connections leave from: a local IP to bind, or an HTTP(S) proxy."""
 
-    source_address: str | None = None
     proxy: str | None = None  # may carry credentials: shown redacted
 
     def __repr__(self) -> str:
@@ -159,88 +157,46 @@ class EgressConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """PIN + TOTP login for an account whose token cannot be renewed (both secrets)."""
+
+    pin: Secret
+    totp_secret: Secret
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     """A Dhan account: the leader, or the account part of a follower."""
 
     client_id: str
     access_token: Secret
     egress: EgressConfig | None = None
+    #: Renew the token before it expires (``GET /RenewToken`` expires the token any other tool
+    #: of the account holds: switch it off for an account whose token is shared).
+    renew: bool = True
+    auth: AuthConfig | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SizingConfig:
-    """How a follower's quantity follows the leader's (rounded down to the lot by the engine).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowerConfig(FollowerSettings):
+    """A follower's config: its actor-layer settings plus what only the wiring may hold."""
 
-    Only the field of the chosen ``mode`` is meaningful; the others keep their defaults.
-    """
-
-    mode: SizingMode
-    multiplier: float = 1.0  # mode multiplier
-    quantity: int = 0  # mode fixed
-    capital_multiplier: float = 1.0  # mode capital: extra factor on the balance ratio
-
-    def describe(self) -> str:
-        if self.mode is SizingMode.MULTIPLIER:
-            return f"multiplier x{self.multiplier:g}"
-        if self.mode is SizingMode.FIXED:
-            return f"fixed {self.quantity}"
-        return f"capital x{self.capital_multiplier:g}"
-
-
-@dataclass(frozen=True, slots=True)
-class CapsConfig:
-    """Upper bounds on one follower order (``None`` = no cap)."""
-
-    max_order_quantity: int | None = None
-    max_order_value_inr: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FiltersConfig:
-    """Which leader orders a follower copies. An empty set means "all"."""
-
-    exchange_segments: frozenset[ExchangeSegment] = frozenset()
-    products: frozenset[ProductType] = frozenset()
-    security_ids: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class FollowerConfig:
-    name: str
-    client_id: str
     access_token: Secret
-    sizing: SizingConfig
-    enabled: bool = True
-    caps: CapsConfig = field(default_factory=CapsConfig)
-    filters: FiltersConfig = field(default_factory=FiltersConfig)
     egress: EgressConfig | None = None
-    #: Copy a leader MARKET order only once the broker accepted it (PENDING or a fill), never
-    #: on its TRANSIT frame: a copy of an order the leader's RMS then rejects is not placed.
-    copy_market_after_accept: bool = True
+    renew: bool = True  # as AccountConfig.renew
+    auth: AuthConfig | None = None
 
     @property
     def account(self) -> AccountConfig:
-        return AccountConfig(self.client_id, self.access_token, self.egress)
+        return AccountConfig(self.client_id, self.access_token, self.egress, self.renew, self.auth)
 
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    reconcile_policy: ReconcilePolicy = ReconcilePolicy.COPY_OPEN
-    follower_tick_s: float = 2.0
-    bracket_tick_s: float = 1.0
-    fund_refresh_s: float = 60.0
-    outcome_lookup_delay_s: float = 0.5
-    audit_path: str = "copytrader-audit.jsonl"
-    #: Leader order book re-read over REST this often even while the socket is up (0 = only
-    #: after a (re)connect): the socket never replays, and a frame it silently lost is found here.
-    leader_reconcile_s: float = 30.0
-    #: A follower actor crashing more than this many times in ``follower_restart_period_s``
-    #: is quarantined (its subtree stops, the other followers go on).
-    follower_max_restarts: int = 5
-    follower_restart_period_s: float = 60.0
-    #: ``"SEGMENT:securityId"`` -> the exchange's freeze quantity (largest order it accepts):
-    #: a sized copy above it goes out as several orders (``actors.slicing``).
-    freeze_quantities: Mapping[str, int] = field(default_factory=dict)
+    @property
+    def settings(self) -> FollowerSettings:
+        """What the actors get: no token, and of the egress only the source address."""
+        values = {f.name: getattr(self, f.name) for f in fields(FollowerSettings)}
+        if self.egress is not None:
+            values["egress"] = Egress(self.egress.source_address)
+        return FollowerSettings(**values)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -255,6 +211,20 @@ class StoreConfig:
             f"StoreConfig(url={_redact_url(self.url)!r}, "
             f"sqlite_synchronous={self.sqlite_synchronous.value!r})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TokensConfig:
+    """Tokens that renew themselves (copytrader/token_renewal.py)."""
+
+    #: Renew a token once it has less than this left (Dhan tokens live 24 h).
+    renew_before_s: float = 3600.0
+    #: The token store (default: copytrader-tokens.json beside the SQLite journal, or beside
+    #: the config file for a server database).
+    store_path: str | None = None
+    #: Where PIN + TOTP logins go (default: https://auth.dhan.co for Dhan's hosts, else the
+    #: REST URL's origin: the simulator).
+    auth_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +249,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
 
     def follower(self, name: str) -> FollowerConfig | None:
         return next((f for f in self.followers if f.name == name), None)
@@ -363,65 +334,6 @@ def config_summary(cfg: Config) -> list[str]:
     return lines
 
 
-# --- ${VAR} expansion ---------------------------------------------------------------------
-
-
-class _Expanded(str):
-    """A string that came out of ``${...}`` expansion: may be read as a number or boolean."""
-
-    __slots__ = ()
-
-
-_REFERENCE = re.compile(r"\$(\$|\{[^}]*\}|\{)")
-_VAR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
-
-
-def _expand_str(text: str, env: Mapping[str, str], path: str) -> str:
-    if "$" not in text:
-        return text
-    expanded = False
-
-    def substitute(m: re.Match[str]) -> str:
-        nonlocal expanded
-        token = m.group(1)
-        if token == "$":
-            return "$"
-        if token == "{":
-            raise ConfigError(path, "unterminated ${ (write $$ for a literal $)")
-        ref = _VAR.match(token[1:-1])
-        if ref is None:
-            raise ConfigError(
-                path, f"bad reference {m.group(0)!r}: use ${{VAR}} or ${{VAR:-default}}"
-            )
-        name, default = ref.group(1), ref.group(2)
-        expanded = True
-        value = env.get(name)
-        if value:  # like the shell's ${VAR:-default}: empty counts as unset
-            return value
-        if default is not None:
-            return default
-        if value == "":
-            return ""
-        raise ConfigError(path, f"environment variable {name} is not set")
-
-    result = _REFERENCE.sub(substitute, text)
-    return _Expanded(result) if expanded else result
-
-
-def _expand(value: Any, env: Mapping[str, str], path: str) -> Any:
-    if isinstance(value, str):
-        return _expand_str(value, env, path)
-    if isinstance(value, list):
-        return [_expand(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: _expand(v, env, _join(path, str(k))) for k, v in value.items()}
-    return value
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
 # --- reading typed values -----------------------------------------------------------------
 
 
@@ -445,10 +357,10 @@ class _Node:
         for key, value in self.value.items():
             if not isinstance(key, str) or key not in allowed:
                 raise ConfigError(
-                    _join(self.path, str(key)),
+                    join_path(self.path, str(key)),
                     f"unknown key (expected one of: {', '.join(allowed)})",
                 )
-            out[key] = _Node(value, _join(self.path, key))
+            out[key] = _Node(value, join_path(self.path, key))
         return out
 
     def items(self) -> list[_Node]:
@@ -483,7 +395,7 @@ class _Node:
 
     def boolean(self) -> bool:
         v = self.value
-        if isinstance(v, _Expanded):
+        if isinstance(v, Expanded):
             low = v.strip().lower()
             if low in ("true", "yes", "on", "1"):
                 return True
@@ -495,7 +407,7 @@ class _Node:
 
     def integer(self, *, min_value: int | None = None, max_value: int | None = None) -> int:
         v = self.value
-        if isinstance(v, _Expanded):
+        if isinstance(v, Expanded):
             try:
                 v = int(v.strip())
             except ValueError:
@@ -510,7 +422,7 @@ class _Node:
 
     def number(self, *, positive: bool = False, non_negative: bool = False) -> float:
         v = self.value
-        if isinstance(v, _Expanded):
+        if isinstance(v, Expanded):
             try:
                 v = float(v.strip())
             except ValueError:
@@ -565,60 +477,88 @@ def _kind(value: Any) -> str:
     )
 
 
-def _opt(section: Mapping[str, _Node], key: str, read: Callable[[_Node], Any], default: Any) -> Any:
-    node = section.get(key)
-    return default if node is None else read(node)
-
-
 # --- sections -----------------------------------------------------------------------------
+#
+# Each section is read by a table: key -> reader. A key that is present is read (in the table's
+# order, which is also the order "unknown key" lists them in); a key left out is not passed, so
+# the dataclass default applies -- the one place each default is written. A field without a
+# default is a required key.
+
+_Reader = Callable[[_Node], Any]
+_D = TypeVar("_D", bound="DataclassInstance")
 
 
-def _sim(node: _Node) -> SimConfig:
-    m = node.mapping(("seed", "host", "port"))
-    d = SimConfig()
-    return SimConfig(
-        seed=_opt(m, "seed", lambda n: n.integer(), d.seed),
-        host=_opt(m, "host", lambda n: n.text(), d.host),
-        port=_opt(m, "port", lambda n: n.integer(min_value=0, max_value=65535), d.port),
-    )
+def _read(cls: type[_D], node: _Node) -> _D:
+    """The section ``cls`` from the mapping at ``node``, read by its table in ``_READERS``."""
+    readers = _READERS[cls]
+    return _build(cls, node, node.mapping(readers), readers)
+
+
+def _build(
+    cls: type[_D], node: _Node, m: Mapping[str, _Node], readers: Mapping[str, _Reader]
+) -> _D:
+    """``cls`` from the keys present in ``m``; the required ones (no default) are checked first."""
+    required = {
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    }
+    for key in readers:
+        if key in required and key not in m:
+            raise ConfigError(join_path(node.path, key), "is required")
+    return cls(**{key: read(m[key]) for key, read in readers.items() if key in m})
+
+
+def _pin(node: _Node) -> Secret:
+    pin = node.secret()
+    if not pin.reveal().isdigit():
+        raise node.fail("must be the account's numeric PIN")
+    return pin
+
+
+def _totp_secret(node: _Node) -> Secret:
+    secret = node.secret()
+    if not totp_secret_ok(secret.reveal()):
+        raise node.fail("must be the base32 TOTP secret Dhan showed when TOTP was set up")
+    return secret
+
+
+def _positive(node: _Node) -> float:
+    return node.number(positive=True)
+
+
+def _non_negative(node: _Node) -> float:
+    return node.number(non_negative=True)
+
+
+def _at_least_one(node: _Node) -> int:
+    return node.integer(min_value=1)
+
+
+def _port(node: _Node) -> int:
+    return node.integer(min_value=0, max_value=65535)
 
 
 def _broker(node: _Node) -> BrokerConfig:
-    m = node.mapping([f.name for f in fields(BrokerConfig)])
-    d = BrokerConfig()
-    embedded = _opt(m, "embedded_sim", _Node.boolean, d.embedded_sim)
+    m = node.mapping(_READERS[BrokerConfig])
+    embedded = m["embedded_sim"].boolean() if "embedded_sim" in m else BrokerConfig().embedded_sim
     if "sim" in m and not embedded:
         raise m["sim"].fail("only valid with embedded_sim: true")
-
-    def seconds(key: str) -> float:
-        value: float = _opt(m, key, lambda n: n.number(positive=True), getattr(d, key))
-        return value
-
-    return BrokerConfig(
-        embedded_sim=embedded,
-        sim=_opt(m, "sim", _sim, d.sim),
-        rest_url=_opt(m, "rest_url", lambda n: n.url(("https", "http")), d.rest_url),
-        order_feed_url=_opt(m, "order_feed_url", lambda n: n.url(("wss", "ws")), d.order_feed_url),
-        connect_timeout_s=seconds("connect_timeout_s"),
-        read_timeout_s=seconds("read_timeout_s"),
-        feed_ping_interval_s=seconds("feed_ping_interval_s"),
-        feed_ping_timeout_s=seconds("feed_ping_timeout_s"),
-    )
+    return _build(BrokerConfig, node, m, _READERS[BrokerConfig])
 
 
 def _egress(node: _Node) -> EgressConfig:
-    m = node.mapping(("source_address", "proxy"))
+    m = node.mapping(_READERS[EgressConfig])
     if not m:
         raise node.fail("set source_address or proxy (or leave egress out)")
-    source = None
-    if "source_address" in m:
-        source = m["source_address"].text()
-        try:
-            ipaddress.ip_address(source)
-        except ValueError:
-            raise m["source_address"].fail("must be an IPv4 or IPv6 address") from None
-    proxy = _opt(m, "proxy", lambda n: n.url(("http", "https")), None)
-    return EgressConfig(source_address=source, proxy=proxy)
+    return _build(EgressConfig, node, m, _READERS[EgressConfig])
+
+
+def _ip_address(node: _Node) -> str:
+    value = node.text()
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise node.fail("must be an IPv4 or IPv6 address") from None
+    return value
 
 
 def _client_id(node: _Node) -> str:
@@ -628,108 +568,35 @@ def _client_id(node: _Node) -> str:
     return value
 
 
-def _leader(node: _Node) -> AccountConfig:
-    m = node.mapping(("client_id", "access_token", "egress"))
-    for key in ("client_id", "access_token"):
-        if key not in m:
-            raise ConfigError(_join(node.path, key), "is required")
-    return AccountConfig(
-        client_id=_client_id(m["client_id"]),
-        access_token=m["access_token"].secret(),
-        egress=_opt(m, "egress", _egress, None),
-    )
+def _follower_name(node: _Node) -> str:
+    value = node.text()
+    if not _FOLLOWER_NAME.fullmatch(value):
+        raise node.fail("must be 1-40 characters of a-z, 0-9, _ and -")
+    return value
 
 
+#: sizing mode -> its key, and whether the mode needs it
 _SIZING_KEYS = {
-    SizingMode.MULTIPLIER: ("multiplier",),
-    SizingMode.FIXED: ("quantity",),
-    SizingMode.CAPITAL: ("capital_multiplier",),
+    SizingMode.MULTIPLIER: ("multiplier", True),
+    SizingMode.FIXED: ("quantity", True),
+    SizingMode.CAPITAL: ("capital_multiplier", False),
 }
 
 
 def _sizing(node: _Node) -> SizingConfig:
-    m = node.mapping(("mode", "multiplier", "quantity", "capital_multiplier"))
+    m = node.mapping(_READERS[SizingConfig])
     if "mode" not in m:
-        raise ConfigError(_join(node.path, "mode"), "is required (multiplier, fixed or capital)")
-    mode = m["mode"].choice(SizingMode)
-    for other_mode, keys in _SIZING_KEYS.items():
-        for key in keys:
-            if key in m and other_mode is not mode:
-                raise m[key].fail(f"only valid with mode: {other_mode}")
-    if mode is SizingMode.MULTIPLIER:
-        if "multiplier" not in m:
-            raise ConfigError(_join(node.path, "multiplier"), "is required with mode: multiplier")
-        return SizingConfig(mode, multiplier=m["multiplier"].number(positive=True))
-    if mode is SizingMode.FIXED:
-        if "quantity" not in m:
-            raise ConfigError(_join(node.path, "quantity"), "is required with mode: fixed")
-        return SizingConfig(mode, quantity=m["quantity"].integer(min_value=1))
-    return SizingConfig(
-        mode,
-        capital_multiplier=_opt(m, "capital_multiplier", lambda n: n.number(positive=True), 1.0),
-    )
-
-
-def _caps(node: _Node) -> CapsConfig:
-    m = node.mapping(("max_order_quantity", "max_order_value_inr"))
-    return CapsConfig(
-        max_order_quantity=_opt(m, "max_order_quantity", lambda n: n.integer(min_value=1), None),
-        max_order_value_inr=_opt(m, "max_order_value_inr", lambda n: n.number(positive=True), None),
-    )
-
-
-def _filters(node: _Node) -> FiltersConfig:
-    m = node.mapping(("exchange_segments", "products", "security_ids"))
-    return FiltersConfig(
-        exchange_segments=_opt(
-            m,
-            "exchange_segments",
-            lambda n: n.non_empty_set(lambda i: i.choice(ExchangeSegment)),
-            frozenset(),
-        ),
-        products=_opt(
-            m, "products", lambda n: n.non_empty_set(lambda i: i.choice(ProductType)), frozenset()
-        ),
-        security_ids=_opt(
-            m,
-            "security_ids",
-            lambda n: n.non_empty_set(lambda i: i.text(allow_number=True)),
-            frozenset(),
-        ),
-    )
-
-
-def _follower(node: _Node) -> FollowerConfig:
-    m = node.mapping(
-        (
-            "name",
-            "client_id",
-            "access_token",
-            "enabled",
-            "sizing",
-            "caps",
-            "filters",
-            "egress",
-            "copy_market_after_accept",
+        raise ConfigError(
+            join_path(node.path, "mode"), "is required (multiplier, fixed or capital)"
         )
-    )
-    for key in ("name", "client_id", "access_token", "sizing"):
-        if key not in m:
-            raise ConfigError(_join(node.path, key), "is required")
-    name = m["name"].text()
-    if not _FOLLOWER_NAME.fullmatch(name):
-        raise m["name"].fail("must be 1-40 characters of a-z, 0-9, _ and -")
-    return FollowerConfig(
-        name=name,
-        client_id=_client_id(m["client_id"]),
-        access_token=m["access_token"].secret(),
-        enabled=_opt(m, "enabled", _Node.boolean, True),
-        sizing=_sizing(m["sizing"]),
-        caps=_opt(m, "caps", _caps, CapsConfig()),
-        filters=_opt(m, "filters", _filters, FiltersConfig()),
-        egress=_opt(m, "egress", _egress, None),
-        copy_market_after_accept=_opt(m, "copy_market_after_accept", _Node.boolean, True),
-    )
+    mode = m["mode"].choice(SizingMode)
+    for other_mode, (key, _) in _SIZING_KEYS.items():
+        if key in m and other_mode is not mode:
+            raise m[key].fail(f"only valid with mode: {other_mode}")
+    key, needed = _SIZING_KEYS[mode]
+    if needed and key not in m:
+        raise ConfigError(join_path(node.path, key), f"is required with mode: {mode}")
+    return _build(SizingConfig, node, m, _READERS[SizingConfig])
 
 
 def _followers(node: _Node, leader: AccountConfig) -> tuple[FollowerConfig, ...]:
@@ -741,7 +608,7 @@ def _followers(node: _Node, leader: AccountConfig) -> tuple[FollowerConfig, ...]
     client_ids: dict[str, int] = {}
     egress_owner: dict[tuple[str, str], str] = {}
     for i, item in enumerate(items):
-        f = _follower(item)
+        f = _read(FollowerConfig, item)
         where = f"{node.path}[{i}]"
         if f.name in names:
             raise ConfigError(f"{where}.name", f"duplicate name (also followers[{names[f.name]}])")
@@ -774,43 +641,13 @@ def _followers(node: _Node, leader: AccountConfig) -> tuple[FollowerConfig, ...]
     return tuple(result)
 
 
-def _engine(node: _Node) -> EngineConfig:
-    m = node.mapping([f.name for f in fields(EngineConfig)])
-    d = EngineConfig()
-    return EngineConfig(
-        reconcile_policy=_opt(
-            m, "reconcile_policy", lambda n: n.choice(ReconcilePolicy), d.reconcile_policy
-        ),
-        follower_tick_s=_opt(m, "follower_tick_s", lambda n: n.number(positive=True), 2.0),
-        bracket_tick_s=_opt(m, "bracket_tick_s", lambda n: n.number(positive=True), 1.0),
-        fund_refresh_s=_opt(m, "fund_refresh_s", lambda n: n.number(positive=True), 60.0),
-        outcome_lookup_delay_s=_opt(
-            m, "outcome_lookup_delay_s", lambda n: n.number(non_negative=True), 0.5
-        ),
-        audit_path=_opt(m, "audit_path", lambda n: n.text(), d.audit_path),
-        leader_reconcile_s=_opt(
-            m, "leader_reconcile_s", lambda n: n.number(non_negative=True), d.leader_reconcile_s
-        ),
-        follower_max_restarts=_opt(
-            m, "follower_max_restarts", lambda n: n.integer(min_value=1), d.follower_max_restarts
-        ),
-        follower_restart_period_s=_opt(
-            m,
-            "follower_restart_period_s",
-            lambda n: n.number(positive=True),
-            d.follower_restart_period_s,
-        ),
-        freeze_quantities=_opt(m, "freeze_quantities", _freeze_quantities, {}),
-    )
-
-
 def _freeze_quantities(node: _Node) -> dict[str, int]:
     if not isinstance(node.value, dict):
         got = _kind(node.value)
         raise node.fail(f"must be a mapping of SEGMENT:securityId to a quantity, got {got}")
     out: dict[str, int] = {}
     for key, value in node.value.items():
-        child = _Node(value, _join(node.path, str(key)))
+        child = _Node(value, join_path(node.path, str(key)))
         segment, _, security_id = str(key).partition(":")
         if segment not in {s.value for s in ExchangeSegment} or not security_id.strip():
             raise child.fail("key must be SEGMENT:securityId, e.g. NSE_FNO:52175")
@@ -818,186 +655,126 @@ def _freeze_quantities(node: _Node) -> dict[str, int]:
     return out
 
 
-def _store(node: _Node) -> StoreConfig:
-    m = node.mapping(("url", "sqlite_synchronous"))
-    url = _opt(m, "url", lambda n: n.text(), StoreConfig().url)
+def _store_url(node: _Node) -> str:
+    url = node.text()
     if "://" not in url:
-        raise m["url"].fail("must be a SQLAlchemy URL such as sqlite:///copytrader.db")
-    sync = _opt(
-        m, "sqlite_synchronous", lambda n: n.choice(SqliteSynchronous), SqliteSynchronous.FULL
-    )
-    return StoreConfig(url=url, sqlite_synchronous=sync)
+        raise node.fail("must be a SQLAlchemy URL such as sqlite:///copytrader.db")
+    return url
 
 
-def _metrics(node: _Node) -> MetricsConfig:
-    m = node.mapping(("enabled", "host", "port"))
-    d = MetricsConfig()
-    return MetricsConfig(
-        enabled=_opt(m, "enabled", _Node.boolean, d.enabled),
-        host=_opt(m, "host", lambda n: n.text(), d.host),
-        port=_opt(m, "port", lambda n: n.integer(min_value=0, max_value=65535), d.port),
-    )
+def _log_level(node: _Node) -> str:
+    value = node.text().upper()
+    if value not in _LOG_LEVELS:
+        raise node.fail(f"must be one of {', '.join(_LOG_LEVELS)}")
+    return value
 
 
-def _logging(node: _Node) -> LoggingConfig:
-    m = node.mapping(("level", "format"))
-
-    def level(n: _Node) -> str:
-        value = n.text().upper()
-        if value not in _LOG_LEVELS:
-            raise n.fail(f"must be one of {', '.join(_LOG_LEVELS)}")
-        return value
-
-    return LoggingConfig(
-        level=_opt(m, "level", level, "INFO"),
-        format=_opt(m, "format", lambda n: n.choice(LogFormat), LogFormat.TEXT),
-    )
+def _choice(enum: type[E]) -> Callable[[_Node], E]:
+    return lambda node: node.choice(enum)
 
 
-# --- loading ------------------------------------------------------------------------------
+def _section(cls: type[_D]) -> Callable[[_Node], _D]:
+    """The reader of a nested section."""
+    return lambda node: _read(cls, node)
 
 
-#: Limits on what the YAML reader builds, so a hostile or broken file fails fast instead of
-#: taking the memory or the stack. A 500-follower config is ~100 KB, ~10,000 values, 5 deep.
-MAX_CONFIG_BYTES = 1_000_000
-MAX_YAML_DEPTH = 64
-#: ``*alias`` uses: a few (``<<: *defaults``) are handy; nested aliases multiply (a "billion
-#: laughs" file expands 9 aliases of 9 into 10^9 values), so their expansion is counted too.
-MAX_YAML_ALIASES = 50
-MAX_YAML_VALUES = 200_000
-
-#: YAML 1.2 floats that YAML 1.1 (PyYAML) reads as strings: an exponent without a dot or
-#: without a sign (``1e308``, ``2.5e3``).
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+def _set_of(read: Callable[[_Node], Any]) -> _Reader:
+    return lambda node: node.non_empty_set(read)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one), nesting
-    deeper than ``MAX_YAML_DEPTH`` and more than ``MAX_YAML_ALIASES`` aliases."""
-
-    def __init__(self, text: str, source: str) -> None:
-        super().__init__(text)
-        self.source = source
-        self.depth = 0
-        self.aliases = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        # PyYAML composes recursively: bound the depth before Python's stack does.
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_YAML_ALIASES:
-                raise ConfigError(
-                    self._where(event), f"more than {MAX_YAML_ALIASES} aliases (*name)"
-                )
-        self.depth += 1
-        try:
-            if self.depth > MAX_YAML_DEPTH:
-                raise ConfigError(self._where(event), f"nested deeper than {MAX_YAML_DEPTH} levels")
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-    def _where(self, event: yaml.Event) -> str:
-        mark = event.start_mark
-        return f"{self.source}:{mark.line + 1}:{mark.column + 1}" if mark else self.source
-
-
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise ConfigError(f"line {mark.line + 1}", f"duplicate key {key!r}")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _no_duplicates,
-)
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789.")
-)
-
-
-def _check_expanded(root: yaml.Node, source: str) -> None:
-    """Refuse a node graph that would be too large or too deep once every alias is expanded.
-
-    PyYAML builds an aliased node once and shares it, but the checks and ``${VAR}`` expansion
-    walk the values as a tree: 9 nested aliases of 9 make 10^9 values, and aliases of deep
-    nodes add their depths. A cycle (``&a [*a]``) would never end.
-    """
-    #: per node: (values, levels) of its expanded tree
-    known: dict[int, tuple[int, int]] = {}
-    walking: set[int] = set()
-
-    def walk(node: yaml.Node, level: int) -> tuple[int, int]:
-        key = id(node)
-        if key in walking:
-            raise ConfigError(source, "an alias (*name) refers to a value that contains it")
-        found = known.get(key)
-        if found is None:
-            if level > MAX_YAML_DEPTH:
-                raise ConfigError(source, f"nested deeper than {MAX_YAML_DEPTH} levels")
-            children: list[yaml.Node] = []
-            if isinstance(node, yaml.SequenceNode):
-                children = list(node.value)
-            elif isinstance(node, yaml.MappingNode):
-                children = [n for pair in node.value for n in pair]
-            walking.add(key)
-            values, levels = 1, 1
-            for child in children:
-                child_values, child_levels = walk(child, level + 1)
-                values += child_values
-                levels = max(levels, 1 + child_levels)
-                if values > MAX_YAML_VALUES:
-                    raise ConfigError(
-                        source, f"expands to more than {MAX_YAML_VALUES} values (nested aliases?)"
-                    )
-            walking.discard(key)
-            found = known[key] = (values, levels)
-        if level + found[1] - 1 > MAX_YAML_DEPTH:
-            raise ConfigError(source, f"nested deeper than {MAX_YAML_DEPTH} levels")
-        return found
-
-    walk(root, 1)
+#: section -> key -> reader. Every field of each section has its key (tests/unit/config).
+_READERS: dict[type[Any], dict[str, _Reader]] = {
+    SimConfig: {"seed": _Node.integer, "host": _Node.text, "port": _port},
+    BrokerConfig: {
+        "embedded_sim": _Node.boolean,
+        "sim": _section(SimConfig),
+        "rest_url": lambda n: n.url(("https", "http")),
+        "order_feed_url": lambda n: n.url(("wss", "ws")),
+        "connect_timeout_s": _positive,
+        "read_timeout_s": _positive,
+        "feed_ping_interval_s": _positive,
+        "feed_ping_timeout_s": _positive,
+    },
+    EgressConfig: {"source_address": _ip_address, "proxy": lambda n: n.url(("http", "https"))},
+    AccountConfig: {
+        "client_id": _client_id,
+        "access_token": _Node.secret,
+        "egress": _egress,
+        "renew": _Node.boolean,
+        "auth": lambda n: _read(AuthConfig, n),
+    },
+    AuthConfig: {"pin": _pin, "totp_secret": _totp_secret},
+    SizingConfig: {
+        "mode": _choice(SizingMode),
+        "multiplier": _positive,
+        "quantity": _at_least_one,
+        "capital_multiplier": _positive,
+    },
+    CapsConfig: {"max_order_quantity": _at_least_one, "max_order_value_inr": _positive},
+    FiltersConfig: {
+        "exchange_segments": _set_of(_choice(ExchangeSegment)),
+        "products": _set_of(_choice(ProductType)),
+        "security_ids": _set_of(lambda i: i.text(allow_number=True)),
+    },
+    FollowerConfig: {
+        "name": _follower_name,
+        "client_id": _client_id,
+        "access_token": _Node.secret,
+        "enabled": _Node.boolean,
+        "sizing": _sizing,
+        "caps": _section(CapsConfig),
+        "filters": _section(FiltersConfig),
+        "egress": _egress,
+        "copy_market_after_accept": _Node.boolean,
+        "renew": _Node.boolean,
+        "auth": lambda n: _read(AuthConfig, n),
+    },
+    EngineConfig: {
+        "reconcile_policy": _choice(ReconcilePolicy),
+        "follower_tick_s": _positive,
+        "bracket_tick_s": _positive,
+        "fund_refresh_s": _positive,
+        "outcome_lookup_delay_s": _non_negative,
+        "audit_path": _Node.text,
+        "leader_reconcile_s": _non_negative,
+        "follower_max_restarts": _at_least_one,
+        "follower_restart_period_s": _positive,
+        "freeze_quantities": _freeze_quantities,
+    },
+    StoreConfig: {"url": _store_url, "sqlite_synchronous": _choice(SqliteSynchronous)},
+    MetricsConfig: {"enabled": _Node.boolean, "host": _Node.text, "port": _port},
+    LoggingConfig: {"level": _log_level, "format": _choice(LogFormat)},
+    TokensConfig: {
+        "renew_before_s": _positive,
+        "store_path": _Node.text,
+        "auth_url": lambda n: n.url(("https", "http")),
+    },
+}
+#: the top-level sections read after ``leader`` and ``followers``, in this order
+_TOP_SECTIONS: dict[str, _Reader] = {
+    "broker": _broker,
+    "engine": _section(EngineConfig),
+    "store": _section(StoreConfig),
+    "metrics": _section(MetricsConfig),
+    "logging": _section(LoggingConfig),
+    "tokens": _section(TokensConfig),
+}
 
 
-def _read_yaml(text: str, source: str) -> Any:
-    """The YAML document in ``text`` as Python values, within the limits above."""
-    if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
-        raise ConfigError(source, f"is larger than {MAX_CONFIG_BYTES} bytes")
-    loader = _StrictLoader(text, source)  # a SafeLoader subclass: no arbitrary objects
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expanded(node, source)
-        return loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(where, f"not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, f"not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
+# --- parsing ------------------------------------------------------------------------------
 
 
-_TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging")
+_TOP_LEVEL = ("broker", "leader", "followers", "engine", "store", "metrics", "logging", "tokens")
 
 
 def parse_config(
     text: str, env: Mapping[str, str] | None = None, *, source: str = "config"
 ) -> Config:
     """Validate the YAML ``text`` (see :func:`load_config`); ``source`` names it in errors."""
-    raw = _read_yaml(text, source)
+    raw = read_yaml(text, source)
     if raw is None:
         raise ConfigError(source, "is empty")
-    tree = _expand(raw, os.environ if env is None else env, "")
+    tree = expand(raw, os.environ if env is None else env, "")
     try:
         return _config(_Node(tree, ""))
     except ConfigError as exc:
@@ -1014,15 +791,11 @@ def _config(root: _Node) -> Config:
     for key in ("leader", "followers"):
         if key not in m:
             raise ConfigError(key, "is required")
-    leader = _leader(m["leader"])
+    leader = _read(AccountConfig, m["leader"])
     return Config(
         leader=leader,
         followers=_followers(m["followers"], leader),
-        broker=_opt(m, "broker", _broker, BrokerConfig()),
-        engine=_opt(m, "engine", _engine, EngineConfig()),
-        store=_opt(m, "store", _store, StoreConfig()),
-        metrics=_opt(m, "metrics", _metrics, MetricsConfig()),
-        logging=_opt(m, "logging", _logging, LoggingConfig()),
+        **{key: read(m[key]) for key, read in _TOP_SECTIONS.items() if key in m},
     )
 
 
@@ -1038,7 +811,7 @@ def _secrets_in(tree: Any) -> list[str]:
             for v in value:
                 walk(v, key)
         elif isinstance(value, str):
-            if key == "access_token":
+            if key in ("access_token", "pin", "totp_secret"):
                 found.extend({value, value.strip()})
             elif "://" in value:
                 try:
@@ -1058,15 +831,4 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     ``env`` (default ``os.environ``) feeds ``${VAR}`` expansion. Raises ``ConfigError`` for
     anything wrong, including an unreadable file.
     """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_CONFIG_BYTES + 1)  # no further: a huge file must not be read in
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(str(path), f"is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "is not UTF-8 text") from None
-    return parse_config(text, env, source=str(path))
+    return parse_config(read_text(path), env, source=str(path))

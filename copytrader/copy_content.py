@@ -11,7 +11,7 @@ each exit leg (status, price, trigger, trailing jump). Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -26,7 +26,7 @@ from dhan.codes import (
     TransactionType,
     Validity,
 )
-from dhan.models import Order, SuperOrder
+from dhan.models import BookOrder, Order, SuperOrder
 from store.records import (
     BELOW_ONE_LOT_PREFIX,
     TRANSIENT_SKIP_PREFIX,
@@ -150,25 +150,27 @@ class OrderContent:
         )
 
 
+#: The fields of an ``OrderContent`` that both books' records hold under the same name.
+_SHARED = tuple(
+    f.name for f in fields(OrderContent) if f.name in {g.name for g in fields(BookOrder)}
+)
+
+
 # -- reading the books ---------------------------------------------------------------------------
+
+
+def _content(o: BookOrder, **rest: Any) -> OrderContent:
+    """The fields both books hold under the same name (``_SHARED``) and the status, plus
+    ``rest``."""
+    shared = {name: getattr(o, name) for name in _SHARED}
+    return OrderContent(status=o.order_status, **shared, **rest)
 
 
 def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
     """A plain / CO / BO order of ``GET /orders`` with its exit-leg rows."""
-    return OrderContent(
-        order_id=o.order_id,
-        status=o.order_status,
-        transaction_type=o.transaction_type,
-        exchange_segment=o.exchange_segment,
-        product_type=o.product_type,
-        order_type=o.order_type,
-        security_id=o.security_id,
-        quantity=o.quantity,
-        correlation_id=o.correlation_id,
-        filled_qty=o.filled_qty,
-        price=o.price,
+    return _content(
+        o,
         trigger_price=o.trigger_price,
-        validity=o.validity,
         bo_profit_value=o.bo_profit_value,
         bo_stop_loss_value=o.bo_stop_loss_value,
         after_market=o.after_market_order,
@@ -190,19 +192,8 @@ def from_order(o: Order, legs: Iterable[Order] = ()) -> OrderContent:
 
 def from_super(so: SuperOrder) -> OrderContent:
     """A record of ``GET /super/orders``: the entry and its ``legDetails``."""
-    return OrderContent(
-        order_id=so.order_id,
-        status=so.order_status,
-        transaction_type=so.transaction_type,
-        exchange_segment=so.exchange_segment,
-        product_type=so.product_type,
-        order_type=so.order_type,
-        security_id=so.security_id,
-        quantity=so.quantity,
-        correlation_id=so.correlation_id,
-        filled_qty=so.filled_qty,
-        price=so.price,
-        validity=so.validity,
+    return _content(
+        so,
         is_super=True,
         legs=tuple(
             LegContent(

@@ -23,20 +23,17 @@ from typing import Any
 from copytrader.checker import check_books
 from copytrader.config import (
     AccountConfig,
-    BrokerConfig,
     Config,
     EngineConfig,
     FollowerConfig,
-    LoggingConfig,
-    MetricsConfig,
     Secret,
     SizingConfig,
     SizingMode,
-    StoreConfig,
 )
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.latency import copy_latencies, percentile
 from copytrader.logs import setup_logging
+from copytrader.scripted import nse_order, sim_engine_config
 from dhan.codes import (
     ExchangeSegment,
     OrderType,
@@ -60,9 +57,12 @@ _SIZINGS = (
 
 
 def demo_config(rest_url: str, feed_url: str, followers: int, workdir: Path) -> Config:
-    return Config(
+    return sim_engine_config(
+        rest_url,
+        feed_url,
+        workdir,
         leader=AccountConfig(client_id=LEADER_ID, access_token=Secret("demo-leader-token")),
-        followers=tuple(
+        followers=(
             FollowerConfig(
                 name=f"follower{i + 1}",
                 client_id=str(2000000001 + i),
@@ -71,43 +71,9 @@ def demo_config(rest_url: str, feed_url: str, followers: int, workdir: Path) -> 
             )
             for i in range(followers)
         ),
-        broker=BrokerConfig(
-            embedded_sim=False,
-            rest_url=rest_url,
-            order_feed_url=feed_url,
-            feed_ping_interval_s=2.0,
-            feed_ping_timeout_s=2.0,
-        ),
-        engine=EngineConfig(
-            follower_tick_s=0.5,
-            bracket_tick_s=0.25,
-            audit_path=str(workdir / "audit.jsonl"),
-        ),
-        store=StoreConfig(url=f"sqlite:///{workdir / 'demo.db'}"),
-        metrics=MetricsConfig(enabled=False),
-        logging=LoggingConfig(level="WARNING"),
-    )
-
-
-def _order(
-    security_id: str,
-    qty: int,
-    order_type: OrderType,
-    price: float = 0.0,
-    side: TransactionType = TransactionType.BUY,
-    product: ProductType = ProductType.INTRADAY,
-    **kw: float,
-) -> OrderRequest:
-    return OrderRequest(
-        transaction_type=side,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=product,
-        order_type=order_type,
-        validity=Validity.DAY,
-        security_id=security_id,
-        quantity=qty,
-        price=price,
-        **kw,  # type: ignore[arg-type]  # bo_profit_value / bo_stop_loss_value floats
+        store_file="demo.db",
+        engine=EngineConfig(follower_tick_s=0.5, bracket_tick_s=0.25),
+        ping_s=2.0,
     )
 
 
@@ -121,8 +87,11 @@ def leader_script(
         return lambda: state.__setitem__(key, leader.place_order(req).order_id)
 
     return [
-        ("market BUY 10 HDFCBANK", place("m", _order("1333", 10, OrderType.MARKET))),
-        ("limit BUY 5 RELIANCE @ 2380", place("l", _order("2885", 5, OrderType.LIMIT, 2380.0))),
+        ("market BUY 10 HDFCBANK", place("m", nse_order("1333", 10, OrderType.MARKET))),
+        (
+            "limit BUY 5 RELIANCE @ 2380",
+            place("l", nse_order("2885", 5, OrderType.LIMIT, price=2380.0)),
+        ),
         (
             "modify that limit to 2390",
             lambda: leader.modify_order(
@@ -136,17 +105,20 @@ def leader_script(
                 ),
             ),
         ),
-        ("limit BUY 8 INFY @ 1450", place("c", _order("1594", 8, OrderType.LIMIT, 1450.0))),
+        (
+            "limit BUY 8 INFY @ 1450",
+            place("c", nse_order("1594", 8, OrderType.LIMIT, price=1450.0)),
+        ),
         ("cancel that INFY order", lambda: leader.cancel_order(state["c"])),
         (
             "bracket BUY 4 TCS (target +20, stop -10)",
             place(
                 "bo",
-                _order(
+                nse_order(
                     "11536",
                     4,
                     OrderType.LIMIT,
-                    3500.0,
+                    price=3500.0,
                     product=ProductType.BO,
                     bo_profit_value=20.0,
                     bo_stop_loss_value=10.0,
@@ -175,7 +147,7 @@ def leader_script(
         ("TCS rallies to 3525: the bracket's target fills", lambda: set_ltp("11536", 3525.0)),
         (
             "market SELL 10 HDFCBANK (exit)",
-            place("x", _order("1333", 10, OrderType.MARKET, side=TransactionType.SELL)),
+            place("x", nse_order("1333", 10, OrderType.MARKET, TransactionType.SELL)),
         ),
     ]
 

@@ -45,7 +45,7 @@ from actors.rate_windows import AccountWindows
 from actors.sizing import SizingContext
 from actors.slice_groups import copy_intents
 from copytrader.allocator import AllocatorTrim
-from copytrader.config import AccountConfig, Config, FollowerConfig
+from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.order_feed import OrderFeed
@@ -122,6 +122,8 @@ class Engine:
         #: the order-rate windows per account; owned here so they outlive a limiter restart
         self.rate_windows: dict[str, AccountWindows] = {}
         self.followers: tuple[FollowerConfig, ...] = tuple(cfg.followers)
+        #: what the actors see of ``followers``: no tokens, no proxies (kept in step by reload)
+        self.follower_settings = tuple(f.settings for f in self.followers)
         self.clients: dict[str, DhanClient] = {}
         self.root: Supervisor | None = None
         self.gave_up = threading.Event()
@@ -201,7 +203,7 @@ class Engine:
             snap = self.journal.leader_snapshot(leader_order_id)
             if snap is None:
                 continue
-            followers = [f for f in self.followers if f.name in names]
+            followers = [f for f in self.follower_settings if f.name in names]
             grouped = copy_intents(
                 self.journal, snap, followers, ctx, self.cfg.engine.freeze_quantities
             )
@@ -229,7 +231,7 @@ class Engine:
                         ChildSpec.actor(
                             follower_name(f.name),
                             FollowerActor,
-                            follower=f,
+                            follower=f.settings,
                             enabled_now=functools.partial(self.follower_enabled, f.name),
                             client=self.clients[f.name],
                             journal=self.journal,
@@ -258,7 +260,7 @@ class Engine:
                         feed_factory=self._feed,
                         client=self.clients["leader"],
                         journal=self.journal,
-                        followers=lambda: self.followers,
+                        followers=lambda: self.follower_settings,
                         engine=e,
                         metrics=self.metrics,
                         lot_sizes=self.lot_sizes,
@@ -367,6 +369,35 @@ class Engine:
         logger.critical("root supervisor gave up: %s", reason)
         self.gave_up.set()
 
+    # -- tokens -----------------------------------------------------------------------------
+
+    def apply_token(self, account: str, token: str) -> None:
+        """Use a renewed or regenerated token at once (the caller stored it first): the
+        account's REST client; a follower's actor (it resumes if a refused token paused it);
+        the leader's order socket, which reconnects and reconciles as after any drop."""
+        from actors.messages import FeedFailed, UpdateToken
+
+        client = self.clients.get(account)
+        if client is None:
+            raise KeyError(f"no account {account!r}")
+        client.update_token(token)
+        secret = Secret(token)
+        if account == "leader":
+            self.cfg = dataclasses.replace(
+                self.cfg, leader=dataclasses.replace(self.cfg.leader, access_token=secret)
+            )
+            if self.root is not None:
+                with contextlib.suppress(Exception):
+                    self.root.registry.tell(LEADER_FEED, FeedFailed("leader token renewed"))
+            return
+        self.followers = tuple(
+            dataclasses.replace(f, access_token=secret) if f.name == account else f
+            for f in self.followers
+        )
+        if self.root is not None:
+            with contextlib.suppress(Exception):
+                self.root.registry.tell(follower_name(account), UpdateToken(token))
+
     # -- reload (SIGHUP) ------------------------------------------------------------------------
 
     def reload(self, new: Config) -> None:
@@ -383,6 +414,7 @@ class Engine:
             else f
             for f in self.followers
         )
+        self.follower_settings = tuple(f.settings for f in self.followers)
         for f in self.followers:
             nf = by_name.get(f.name)
             if nf is None:

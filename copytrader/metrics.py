@@ -1,14 +1,21 @@
 """Prometheus metrics of one engine, on its own registry (several engines can share a process).
 
-Actors receive the :class:`Metrics` object at construction and update it; the HTTP endpoint
-(``copytrader.health``) serves ``registry``. Names are the operator contract: dashboards and
-alert rules in ``deploy/`` use them, so renaming one is a breaking change.
+Actors receive the :class:`Metrics` object at construction and update it through the Protocol
+they own (``actors.telemetry.ActorMetrics``, which this class satisfies structurally: mypy checks
+it below); the HTTP endpoint (``copytrader.health``) serves ``registry``. Names are the operator
+contract: dashboards and alert rules in ``deploy/`` use them, so renaming one is a breaking
+change.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.process_collector import ProcessCollector
+
+if TYPE_CHECKING:
+    from actors.telemetry import ActorMetrics
 
 #: Replication latency buckets: sub-millisecond to a few seconds.
 LATENCY_BUCKETS_S = (
@@ -122,6 +129,20 @@ class Metrics:
             ["account"],
             registry=r,
         )
+        self.token_renewals = Counter(
+            "copytrader_token_renewals_total",
+            "Token replacements per account by outcome: renewed (RenewToken), generated "
+            "(PIN + TOTP), failed (refused, unreachable, or nothing configured to replace it).",
+            ["account", "outcome"],
+            registry=r,
+        )
+        self.token_self_renewing = Gauge(
+            "copytrader_token_self_renewing",
+            "1 when the engine keeps the account's token fresh (renewal or PIN + TOTP) and its "
+            "last attempt did not fail; 0 when the token must be rotated by hand.",
+            ["account"],
+            registry=r,
+        )
         self.bracket_oco_cancels = Counter(
             "copytrader_bracket_oco_cancels_total",
             "Exit legs cancelled by the engine's own one-cancels-other.",
@@ -139,3 +160,7 @@ class Metrics:
             "Store outages seen (each pauses copying until the store is back).",
             registry=r,
         )
+
+
+if TYPE_CHECKING:  # mypy holds Metrics to the actors' Protocol: a metric they use must exist here
+    _ACTOR_METRICS: ActorMetrics = Metrics()

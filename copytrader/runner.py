@@ -33,6 +33,8 @@ from copytrader.config import (
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.health import HealthServer
 from copytrader.logs import add_secrets, setup_logging
+from copytrader.token_renewal import accounts_of, store_for, watch_tokens, with_stored_tokens
+from copytrader.token_store import TokenStore, TokenStoreError
 from copytrader.token_watch import TokenWatch
 from store.errors import StoreUnavailable
 
@@ -49,6 +51,9 @@ EMBEDDED_BALANCE_INR = 10_000_000.0
 def secrets_of(cfg: Config) -> list[str]:
     """Every secret of the config the log filter scrubs: access tokens and proxy passwords."""
     out = [cfg.leader.access_token.reveal()] + [f.access_token.reveal() for f in cfg.followers]
+    for auth in [cfg.leader.auth] + [f.auth for f in cfg.followers]:
+        if auth is not None:
+            out += [auth.pin.reveal(), auth.totp_secret.reveal()]
     egresses = [cfg.leader.egress] + [f.egress for f in cfg.followers]
     for egress in egresses:
         proxy = egress.proxy if egress is not None else None
@@ -125,10 +130,22 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_or_exit(args.config)
     if isinstance(loaded, int):
         return loaded
-    cfg = loaded
+    env_cfg = loaded
     setup_logging(
-        args.log_level or cfg.logging.level, args.log_format or cfg.logging.format, secrets_of(cfg)
+        args.log_level or env_cfg.logging.level,
+        args.log_format or env_cfg.logging.format,
+        secrets_of(env_cfg),
     )
+    token_store = store_for(env_cfg, args.config)
+    try:  # a renewed token in the store outlives the environment's (which it expired)
+        cfg, sources = with_stored_tokens(env_cfg, token_store)
+    except TokenStoreError as exc:
+        logger.critical("token store: %s (tokens.store_path)", exc)
+        return 2
+    add_secrets(secrets_of(cfg))
+    from_store = sorted(name for name, source in sources.items() if source == "store")
+    if from_store:
+        logger.info("tokens from the token store %s: %s", token_store.path, ", ".join(from_store))
     stop = threading.Event()
     reload_requested = threading.Event()
     wake = threading.Event()  # set by every signal; the main loop looks at what was asked
@@ -181,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             for line in config_summary(cfg):
                 logger.info("follower %s", line)
-            tokens = TokenWatch(engine.clients, engine.metrics).start()
+            tokens = watch_tokens(engine, env_cfg, cfg, token_store, add_secrets)
             while True:
                 wake.wait(0.5)
                 wake.clear()
@@ -192,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                     break
                 if reload_requested.is_set():
                     reload_requested.clear()
-                    if _reload(engine, args.config):
+                    if _reload(engine, args.config, token_store, tokens):
                         tokens.check_soon()
             failed = False
         finally:
@@ -259,12 +276,16 @@ def _exit_now(status: int, after_s: float | None = None) -> None:
     os._exit(status)
 
 
-def _reload(engine: Engine, path: str) -> bool:
+def _reload(engine: Engine, path: str, store: TokenStore, tokens: TokenWatch) -> bool:
     try:
-        new = load_config(path, config_env())
-    except (ConfigError, OSError) as exc:
+        loaded = load_config(path, config_env())
+        new, _sources = with_stored_tokens(loaded, store)
+    except (ConfigError, OSError, TokenStoreError) as exc:
         logger.error("SIGHUP: config not reloaded: %s", exc)
         return False
-    add_secrets(secrets_of(new))  # rotated tokens are scrubbed from the logs from now on
+    add_secrets(secrets_of(loaded) + secrets_of(new))  # scrubbed from the logs from now on
+    if tokens.keeper is not None:  # a changed environment token starts a new chain
+        seeds = {name: a.access_token.reveal() for name, a in accounts_of(loaded).items()}
+        tokens.keeper.update_seeds(seeds)
     engine.reload(new)
     return True

@@ -14,10 +14,14 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.rest import DhanClient
+
+if TYPE_CHECKING:
+    from copytrader.token_renewal import TokenKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +55,17 @@ class TokenWatch:
     """Reads ``GET /profile`` of every client on a daemon thread and sets the expiry gauge."""
 
     def __init__(
-        self, clients: Mapping[str, DhanClient], metrics: Metrics, interval_s: float = 900.0
+        self,
+        clients: Mapping[str, DhanClient],
+        metrics: Metrics,
+        interval_s: float = 900.0,
+        keeper: TokenKeeper | None = None,
     ) -> None:
+        """``keeper``: renews or regenerates tokens after each read (token_renewal.py)."""
         self.clients = clients
         self.metrics = metrics
         self.interval_s = interval_s
+        self.keeper = keeper
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._next_check_at = 0.0  # monotonic; 0 = now
@@ -85,36 +95,49 @@ class TokenWatch:
     def check_once(self) -> dict[str, float | None]:
         """One round over every account: name -> expiry (Unix time) or None if unknown."""
         out: dict[str, float | None] = {}
+        keeper = self.keeper
         for name, client in list(self.clients.items()):
-            out[name] = self._check(name, client)
+            expiry, refused = self._check(name, client)
+            if keeper is not None:
+                renewed = keeper.tend(name, client, expiry, refused)
+                if renewed is not None and renewed != expiry:
+                    self.metrics.token_expiry.labels(name).set(renewed)
+                expiry = renewed
+                self.metrics.token_self_renewing.labels(name).set(
+                    1 if keeper.self_renewing(name) else 0
+                )
+            else:
+                self.metrics.token_self_renewing.labels(name).set(0)
+            out[name] = expiry
         self.checks += 1
         return out
 
-    def _check(self, name: str, client: DhanClient) -> float | None:
+    def _check(self, name: str, client: DhanClient) -> tuple[float | None, bool]:
+        """The token's expiry (None if unknown) and whether Dhan refused the token."""
         gauge = self.metrics.token_expiry.labels(name)
         try:
             profile = client.profile()
         except errors.AuthError as exc:
             gauge.set(time.time())  # not valid any more: expired as of now
             logger.error("token of %s rejected by GET /profile (%s)", name, exc.code)
-            return None
+            return None, True
         except errors.DhanError as exc:  # unknown now; keep the last value
             logger.info("token check of %s failed: %s", name, exc)
-            return None
+            return None, False
         expiry = parse_token_validity(profile.token_validity)
         if expiry is None:
             logger.warning("token of %s: unreadable tokenValidity %r", name, profile.token_validity)
-            return None
+            return None, False
         gauge.set(expiry)
         left_s = expiry - time.time()
-        if left_s < WARN_BEFORE_S:
+        if left_s < WARN_BEFORE_S and (self.keeper is None or not self.keeper.self_renewing(name)):
             logger.warning(
                 "token of %s expires in %.1f h (tokenValidity %s): rotate it, then SIGHUP",
                 name,
                 left_s / 3600.0,
                 profile.token_validity,
             )
-        return expiry
+        return expiry, False
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -130,3 +153,11 @@ class TokenWatch:
                 self.check_once()
             except Exception:  # a watch must never take the engine down
                 logger.exception("token check round failed")
+            if self.keeper is not None:  # wake again when the first account becomes due
+                from copytrader.token_renewal import next_check_in
+
+                wait_s = next_check_in(
+                    now=time.time(), due_at=self.keeper.due_at(), interval_s=self.interval_s
+                )
+                with self._lock:
+                    self._next_check_at = min(self._next_check_at, time.monotonic() + wait_s)

@@ -1,37 +1,29 @@
 """DhanHQ v2 REST client: one per account, on its own keep-alive connections.
 
-Direct requests go out on ``dhan.transport`` (``http.client``); requests through an HTTP(S)
-proxy on urllib3. Every call either returns a typed record from ``dhan.models`` or raises a
-``dhan.errors`` exception that says whether the request may have reached Dhan (``NotSent`` vs
-``OutcomeUnknown`` vs ``Rejected``). Nothing is retried here: a silent retry of a POST can
-duplicate an order, so retry policy belongs to the caller, which knows the correlationId.
+Requests go out on one ``dhan.transport`` per client, chosen once at construction: direct
+(``http.client``) or through the account's HTTP(S) proxy (urllib3). Every call either returns a
+typed record from ``dhan.models`` or raises a ``dhan.errors`` exception that says whether the
+request may have reached Dhan (``NotSent`` vs ``OutcomeUnknown`` vs ``Rejected``). Nothing is
+retried here: a silent retry of a POST can duplicate an order, so retry policy belongs to the
+caller, which knows the correlationId.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit
-
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    LocationValueError,
-    ProxyError,
-    SSLError,
-)
-from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib.parse import quote, urlsplit
 
 from dhan import errors
+from dhan.auth import IssuedToken
 from dhan.codes import LegName
 from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
+from dhan.instrument import ClientInstrument
 from dhan.models import (
     FundLimits,
     ModifyRequest,
@@ -45,7 +37,7 @@ from dhan.models import (
     SuperOrderRequest,
     Trade,
 )
-from dhan.transport import KeepAliveTransport, TransportError
+from dhan.transport import Transport, TransportError, for_origin
 
 log = logging.getLogger(__name__)
 
@@ -70,105 +62,8 @@ DEFAULT_USER_AGENT = f"copytrader/{_version()}"
 _WIRE_HEADERS = {"Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
 
 
-def _ca_certs() -> str | None:
-    """certifi's CA bundle when installed (what ``requests`` verified against), else the OS's."""
-    try:
-        import certifi
-    except ImportError:  # no certifi: the system trust store
-        return None
-    return str(certifi.where())
-
-
-def _pool_manager(
-    *,
-    connect_timeout_s: float,
-    read_timeout_s: float,
-    source_address: str | None,
-    proxy: str | None,
-    pool_maxsize: int,
-) -> tuple[urllib3.PoolManager, list[str]]:
-    """The account's urllib3 pool manager (a ``ProxyManager`` behind a proxy), proxy secrets.
-
-    SEBI requires each account's orders to come from its own whitelisted static IP, so a
-    multi-homed host binds each account's sockets to that account's ``source_address``.
-    urllib3 reads no environment proxy variables and no ``.netrc``: one account's traffic can
-    never leave through another account's egress.
-    """
-    pool_kw: dict[str, Any] = {
-        "maxsize": pool_maxsize,
-        "block": False,  # extra connections under a burst rather than waiting for a free one
-        # urllib3 must never resend a request on our behalf (a resent POST can duplicate an
-        # order) nor follow a redirect (that resends it elsewhere, token and all).
-        "retries": False,
-        "timeout": urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
-    }
-    if source_address is not None:
-        pool_kw["source_address"] = (source_address, 0)
-    ca_certs = _ca_certs()
-    if ca_certs is not None:
-        pool_kw["ca_certs"] = ca_certs
-    if not proxy:
-        return urllib3.PoolManager(num_pools=1, **pool_kw), []
-    if "://" not in proxy:
-        proxy = "http://" + proxy  # as requests read a scheme-less proxy
-    parts = urlsplit(proxy)
-    proxy_headers: dict[str, str] = {}
-    secrets: list[str] = []
-    if parts.username is not None:
-        user, password = unquote(parts.username), unquote(parts.password or "")
-        basic = base64.b64encode(f"{user}:{password}".encode("latin-1")).decode("ascii")
-        proxy_headers["Proxy-Authorization"] = f"Basic {basic}"
-        secrets = [password, basic]
-    # The credentials travel in the header only, never in a URL an error message might echo.
-    netloc = parts.hostname or ""
-    if ":" in netloc:
-        netloc = f"[{netloc}]"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    manager = urllib3.ProxyManager(
-        f"{parts.scheme}://{netloc}", num_pools=1, proxy_headers=proxy_headers, **pool_kw
-    )
-    return manager, secrets
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and everything it wraps (``__cause__``/``__context__``/urllib3 ``reason``)."""
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or any(item is s for s in seen):
-            continue
-        seen.append(item)
-        reason = getattr(item, "reason", None)  # ssl.SSLError's reason is a str
-        todo.extend([item.__cause__, item.__context__])
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-        todo.extend(a for a in item.args if isinstance(a, BaseException))
-    return seen
-
-
-def _was_not_sent(exc: Exception) -> bool:
-    """True only when ``exc`` proves the request never reached the server.
-
-    When in doubt the answer is False: misreading "sent" as "not sent" can duplicate an
-    order, the other way round only costs a correlationId lookup.
-    """
-    if isinstance(exc, TransportError):
-        return not exc.sent  # it connected before writing: the split is exact
-    if isinstance(exc, Urllib3Error):
-        # urllib3 raises ProxyError only before the connection to the proxy was made.
-        # ConnectTimeoutError covers NewConnectionError: refused, DNS (NameResolutionError),
-        # an unusable source_address.
-        if isinstance(exc, ProxyError | ConnectTimeoutError | LocationValueError):
-            return True
-        if isinstance(exc, SSLError):
-            # A failed certificate check happens during the handshake, before any request byte.
-            return any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(exc))
-        return False  # ReadTimeoutError, ProtocolError (reset, closed without answer), ...
-    # urllib3 wraps everything from the connection attempt on; a bare ValueError is
-    # http.client refusing a header value (say, a token with a newline) before writing a byte.
-    return isinstance(exc, ValueError)
+#: How long a request refused during a token renewal waits for the renewed token.
+_RENEWAL_WAIT_S = 10.0
 
 
 class DhanClient:
@@ -180,6 +75,10 @@ class DhanClient:
     traffic through an HTTP(S) proxy (``http://user:password@host:port`` authenticates).
     Environment proxy variables and ``.netrc`` are ignored, so one account's traffic can never
     leave through another account's egress. Redirects are not followed.
+
+    ``transport``: send on this transport (bound to ``base_url``'s origin) instead of the one
+    built from the egress settings (timeouts, ``source_address``, ``proxy``, ``pool_maxsize``,
+    then unused). The client closes it on :meth:`close`.
     """
 
     def __init__(
@@ -194,6 +93,7 @@ class DhanClient:
         proxy: str | None = None,
         pool_maxsize: int = 4,
         user_agent: str = DEFAULT_USER_AGENT,
+        transport: Transport | None = None,
     ) -> None:
         if not client_id:
             raise ValueError("client_id must be non-empty")
@@ -205,35 +105,28 @@ class DhanClient:
         self.client_id = client_id
         self._token = access_token
         self._token_lock = threading.Lock()
+        #: notified when the token changes; ``_renewing``: a renewal has expired (or is about
+        #: to expire) the token in use and its successor is not here yet
+        self._token_changed = threading.Condition(self._token_lock)
+        self._renewing = False
         self._user_agent = user_agent
         parts = urlsplit(self.base_url)
         self._base_path = parts.path
-        self._proxy_secrets: list[str] = []
-        # Without a proxy every call goes to one host: on http.client a call costs about half
-        # the CPU it did on urllib3's pool (docs/performance.md), and it connects explicitly.
-        self._direct: KeepAliveTransport | None = None
-        self._http: urllib3.PoolManager | None = None
-        if not proxy and parts.scheme in ("http", "https") and parts.hostname:
-            self._direct = KeepAliveTransport(
-                scheme=parts.scheme,
-                host=parts.hostname,
-                port=parts.port,
-                connect_timeout_s=connect_timeout_s,
-                read_timeout_s=read_timeout_s,
-                source_address=source_address,
-                pool_maxsize=pool_maxsize,
-                ca_certs=_ca_certs(),
-            )
-        else:  # through the proxy (or a base_url urllib3 will refuse, as NotSent)
-            self._http, self._proxy_secrets = _pool_manager(
+        if transport is None:  # the direct or the proxy path, chosen here once
+            transport = for_origin(
+                self.base_url,
                 connect_timeout_s=connect_timeout_s,
                 read_timeout_s=read_timeout_s,
                 source_address=source_address,
                 proxy=proxy,
                 pool_maxsize=pool_maxsize,
             )
+        #: where every request goes
+        self._transport: Transport = transport
         #: the last book's orders by their raw wire content (``list_orders``)
         self._book_memo: dict[tuple[tuple[str, Any], ...], Order] = {}
+        #: profiling hook (``dhan.instrument``), told of each request; None: none
+        self.instrument: ClientInstrument | None = None
 
     def __repr__(self) -> str:
         return f"DhanClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
@@ -252,13 +145,12 @@ class DhanClient:
             raise ValueError("access_token must be non-empty")
         with self._token_lock:
             self._token = access_token
+            self._renewing = False
+            self._token_changed.notify_all()
 
     def close(self) -> None:
         """Close pooled connections. Calls after ``close()`` open new ones."""
-        if self._direct is not None:
-            self._direct.close()
-        if self._http is not None:
-            self._http.clear()
+        self._transport.close()
 
     def __enter__(self) -> DhanClient:
         return self
@@ -377,6 +269,26 @@ class DhanClient:
         """``GET /profile``: a cheap token check."""
         return self._request("GET", "/profile").one(Profile.from_wire)
 
+    def renew_token(self) -> IssuedToken:
+        """``GET /RenewToken``: a new 24 h token for this account; Dhan expires the current one
+        at once. The client keeps using the old token until :meth:`update_token` (the caller
+        persists the new one first, so a crash in between cannot lose it)."""
+        with self._token_lock:
+            self._renewing = True  # a request refused meanwhile waits for the new token
+        try:
+            reply = self._request("GET", "/RenewToken", headers={"dhanClientId": self.client_id})
+            return IssuedToken.from_wire(reply.body, reply.endpoint)
+        except BaseException:
+            self.token_change_ended()
+            raise
+
+    def token_change_ended(self) -> None:
+        """No new token is coming (a renewal failed, or its token was not taken): requests
+        refused as unauthenticated fail at once again."""
+        with self._token_lock:
+            self._renewing = False
+            self._token_changed.notify_all()
+
     # --- super orders -------------------------------------------------------------------
 
     def place_super_order(
@@ -418,13 +330,43 @@ class DhanClient:
         *,
         cid: str | None = None,
         on_sent: Callable[[], None] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> _Reply:
         """Send one request; return its 2xx answer (body ``None`` when empty) or raise.
 
-        ``on_sent``: called once the request has been written (direct) or answered (proxy)."""
-        endpoint = f"{method} {path}"
+        The one place a request starts and ends. ``on_sent``: called once the request has been
+        written (direct) or answered (proxy); see ``dhan.transport``. A request refused as
+        unauthenticated while its token was being replaced (a renewal expires the old token at
+        once) is sent once more with the new token: Dhan refused it, so nothing was done, and a
+        resend carries the same correlationId. One refused while a renewal is under way waits
+        (at most ``_RENEWAL_WAIT_S``) for the renewed token."""
         with self._token_lock:
             token = self._token
+        try:
+            return self._request_with(token, method, path, payload, cid, on_sent, headers)
+        except errors.AuthError:
+            with self._token_lock:
+                if self._token == token and self._renewing and path != "/RenewToken":
+                    self._token_changed.wait_for(
+                        lambda: self._token != token or not self._renewing, _RENEWAL_WAIT_S
+                    )
+                current = self._token
+            if current == token:
+                raise
+            return self._request_with(current, method, path, payload, cid, on_sent, headers)
+
+    def _request_with(
+        self,
+        token: str,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        cid: str | None,
+        on_sent: Callable[[], None] | None,
+        headers: dict[str, str] | None,
+    ) -> _Reply:
+        endpoint = f"{method} {path}"
+        extra = headers
         headers = {
             "access-token": token,
             "client-id": self.client_id,
@@ -432,53 +374,37 @@ class DhanClient:
             "User-Agent": self._user_agent,
             **_WIRE_HEADERS,
         }
+        if extra:
+            headers.update(extra)
         data: bytes | None = None
         if payload is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps({"dhanClientId": self.client_id, **payload}).encode()
         elif method != "GET":
             headers["Content-Length"] = "0"  # a bodiless DELETE, framed as requests framed it
+        instrument = self.instrument  # profiling hook (dhan.instrument)
+        if instrument is not None:
+            instrument.request_started(self.client_id, method, path, cid)
         started = time.perf_counter()
         status: int | str = "-"
         try:
             try:
-                direct = self._direct
-                if direct is not None:
-                    answer = direct.request(method, self._base_path + path, headers, data, on_sent)
-                    status, reason, raw = answer.status, answer.reason, answer.body
-                else:
-                    assert self._http is not None  # one of the two is always set
-                    resp = self._http.urlopen(
-                        method,
-                        self.base_url + path,
-                        body=data,
-                        headers=headers,
-                        retries=False,
-                        redirect=False,
-                    )
-                    status, reason, raw = resp.status, resp.reason or "", resp.data
-                    if on_sent is not None:
-                        on_sent()
-            except (TransportError, Urllib3Error, OSError, ValueError) as exc:
+                answer = self._transport.request(
+                    method, self._base_path + path, headers, data, on_sent
+                )
+            except TransportError as exc:
                 status = type(exc).__name__
-                raise self._transport_error(exc, endpoint, cid, token) from None
-            body = self._parse(status, reason, raw, endpoint, cid, token)
+                raise _transport_error(exc, endpoint, cid, token) from None
+            status = answer.status
+            body = self._parse(status, answer.reason, answer.body, endpoint, cid, token)
             return _Reply(status, body, endpoint, cid)
         finally:
+            if instrument is not None:
+                instrument.request_finished(self.client_id, method, path, cid, status)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
             log.debug(
                 "%s -> %s in %.1f ms%s", endpoint, status, elapsed_ms, f" cid={cid}" if cid else ""
             )
-
-    def _transport_error(
-        self, exc: Exception, endpoint: str, cid: str | None, token: str
-    ) -> DhanError:
-        detail = errors.redact(_describe(exc), [token, *self._proxy_secrets])
-        if _was_not_sent(exc):
-            return NotSent(f"request not sent ({detail})", endpoint=endpoint, correlation_id=cid)
-        return OutcomeUnknown(
-            f"no definite answer ({detail})", endpoint=endpoint, correlation_id=cid
-        )
 
     def _parse(
         self, status: int, reason: str, raw: bytes, endpoint: str, cid: str | None, token: str
@@ -594,14 +520,18 @@ def _wire_key(item: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return key
 
 
-def _describe(exc: Exception) -> str:
-    """``exc`` in one line, for an exception message (the caller redacts secrets)."""
-    if isinstance(exc, TransportError):
-        return str(exc)  # built without header values
-    if not isinstance(exc, Urllib3Error) and isinstance(exc, ValueError):
-        # http.client's message quotes the offending header value: it may be the token.
-        return f"{type(exc).__name__}: a header value is not valid in HTTP"
-    return f"{type(exc).__name__}: {exc}"
+def _transport_error(exc: TransportError, endpoint: str, cid: str | None, token: str) -> DhanError:
+    """A transport's failure as the client's error: the transport decided whether it was sent.
+
+    Its message quotes no header value nor a proxy credential; the token is scrubbed again
+    all the same (an error path, so the cost does not matter).
+    """
+    detail = errors.redact(str(exc), [token])
+    if exc.sent:
+        return OutcomeUnknown(
+            f"no definite answer ({detail})", endpoint=endpoint, correlation_id=cid
+        )
+    return NotSent(f"request not sent ({detail})", endpoint=endpoint, correlation_id=cid)
 
 
 def _segment(value: str) -> str:

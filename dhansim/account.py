@@ -18,6 +18,7 @@ from dhansim.margin import margin_per_unit
 from dhansim.orders import Order, Trade
 from dhansim.pnl_exit import PnlExit
 from dhansim.ratelimit import QUOTE_RATE_LIMITS, READ_RATE_LIMITS, SlidingWindows
+from dhansim.tokens import TokenLife
 
 
 @dataclass(slots=True)
@@ -129,7 +130,8 @@ class Account:
     access_token: str = field(repr=False)  # a secret: never in a repr or a log line
     sod_limit: float = 0.0
     holdings: list[dict[str, Any]] = field(default_factory=list)
-    token_expired: bool = False
+    token_expired: bool = False  # expired by hand (``/sim/accounts/{id}/expire-token``)
+    token_life: TokenLife = field(default_factory=TokenLife)  # issue time, lifetime, PIN/TOTP
     kill_switch: bool = False
     orders: dict[str, Order] = field(default_factory=dict)  # by key, in placement order
     by_correlation: dict[str, list[Order]] = field(default_factory=dict)
@@ -145,6 +147,10 @@ class Account:
     static_ip_set_at: dict[str, float] = field(default_factory=dict)
     pnl_exit: PnlExit | None = None  # the day's P&L based exit (``/pnlExit``)
     forever: dict[str, ForeverOrder] = field(default_factory=dict)  # by orderId
+
+    def token_live(self, now: float | None = None) -> bool:
+        """Whether the current token still works (not expired by hand, nor by its lifetime)."""
+        return not self.token_expired and self.token_life.live(now)
 
     def position(self, inst: Instrument, product: ProductType) -> Position:
         key = (*inst.key, product._value_)
@@ -189,7 +195,8 @@ class Account:
         """The admin view of ``GET /sim/accounts`` (never the token itself)."""
         return {
             "dhanClientId": self.client_id,
-            "tokenExpired": self.token_expired,
+            "tokenExpired": not self.token_live(),
+            "tokenValiditySeconds": self.token_life.validity_s,
             "killSwitch": self.kill_switch,
             "availableBalance": round(self.available_balance(), 2),
             "sodLimit": self.sod_limit,

@@ -59,13 +59,25 @@ class AdminClient:
         access_token: str,
         available_balance: float = 1e7,
         holdings: list[dict[str, Any]] | None = None,
+        *,
+        token_validity_s: float | None = None,
+        pin: str | None = None,
+        totp_secret: str | None = None,
     ) -> dict[str, Any]:
-        body = {
+        """``token_validity_s``: how long every token of the account lives (default 24 h);
+        ``pin`` + ``totp_secret``: enable ``POST /app/generateAccessToken`` for it."""
+        body: dict[str, Any] = {
             "dhanClientId": client_id,
             "accessToken": access_token,
             "availableBalance": available_balance,
             "holdings": holdings or [],
         }
+        if token_validity_s is not None:
+            body["tokenValiditySeconds"] = token_validity_s
+        if pin is not None:
+            body["pin"] = pin
+        if totp_secret is not None:
+            body["totpSecret"] = totp_secret
         result: dict[str, Any] = self._call("POST", "/accounts", body)
         return result
 

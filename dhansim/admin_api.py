@@ -18,7 +18,9 @@ from dhansim.faults import FaultPlan, parse_fault_plan
 from dhansim.instruments import Instrument
 from dhansim.orders import OrderKind, order_json, super_order_json
 from dhansim.rest import json_response
+from dhansim.routing import route, routes_of
 from dhansim.switches import PartialFills
+from dhansim.tokens import DEFAULT_VALIDITY_S, TokenLife, totp_secret_ok
 
 if TYPE_CHECKING:
     from dhansim.server import SimCore
@@ -50,32 +52,7 @@ class AdminApi:
         self.core = core
 
     def routes(self) -> list[web.RouteDef]:
-        h = self
-        return [
-            web.get("/sim/health", h.health),
-            web.post("/sim/accounts", h.create_account),
-            web.get("/sim/accounts", h.list_accounts),
-            web.post("/sim/accounts/{client_id}/expire-token", h.expire_token),
-            web.post("/sim/accounts/{client_id}/token", h.rotate_token),
-            web.get("/sim/accounts/{client_id}/orders", h.account_orders),
-            web.put("/sim/ltp/{segment}/{security_id}", h.set_ltp),
-            web.get("/sim/ltp/{segment}/{security_id}", h.get_ltp),
-            web.post("/sim/instruments", h.add_instrument),
-            web.get("/sim/instruments", h.list_instruments),
-            web.put("/sim/partial-fills", h.set_partial_fills),
-            web.get("/sim/partial-fills", h.get_partial_fills),
-            web.put("/sim/switches", h.set_switches),
-            web.get("/sim/switches", h.get_switches),
-            web.put("/sim/faults", h.set_faults),
-            web.get("/sim/faults", h.get_faults),
-            web.delete("/sim/faults", h.clear_faults),
-            web.post("/sim/order-update/drop", h.drop_sockets),
-            web.get("/sim/order-update/connections", h.connections),
-            web.get("/sim/journal", h.journal),
-            web.delete("/sim/journal", h.clear_journal),
-            web.post("/sim/end-of-day", h.end_of_day),
-            web.post("/sim/orders/{order_id}/fill", h.fill_order),
-        ]
+        return routes_of(self)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -127,9 +104,11 @@ class AdminApi:
 
     # --- handlers ------------------------------------------------------------------------------
 
+    @route("GET", "/sim/health")
     async def health(self, request: web.Request) -> web.Response:
         return json_response({"ok": True, "accounts": len(self.core.exchange.accounts)})
 
+    @route("POST", "/sim/accounts")
     async def create_account(self, request: web.Request) -> web.Response:
         body = await self._object(request)
         client_id = body.get("dhanClientId")
@@ -144,20 +123,24 @@ class AdminApi:
             raise AdminError("availableBalance must be a number >= 0")
         if not isinstance(holdings, list) or not all(isinstance(h, dict) for h in holdings):
             raise AdminError("holdings must be a list of objects")
+        life = _token_life(body)
         if client_id in self.core.exchange.accounts:
             raise AdminError(f"account {client_id} exists", 409)
-        account = self.core.create_account(client_id, token, float(balance), holdings)
+        account = self.core.create_account(client_id, token, float(balance), holdings, life)
         return json_response(account.summary_json(), 201)
 
+    @route("GET", "/sim/accounts")
     async def list_accounts(self, request: web.Request) -> web.Response:
         accounts = self.core.exchange.accounts.values()
         return json_response([a.summary_json() for a in accounts])
 
+    @route("POST", "/sim/accounts/{client_id}/expire-token")
     async def expire_token(self, request: web.Request) -> web.Response:
         account = self._account(request)
         account.token_expired = True
         return json_response(account.summary_json())
 
+    @route("POST", "/sim/accounts/{client_id}/token")
     async def rotate_token(self, request: web.Request) -> web.Response:
         account = self._account(request)
         body = await self._object(request)
@@ -167,6 +150,7 @@ class AdminApi:
         self.core.rotate_token(account, token)
         return json_response(account.summary_json())
 
+    @route("GET", "/sim/accounts/{client_id}/orders")
     async def account_orders(self, request: web.Request) -> web.Response:
         account = self._account(request)
         switches = self.core.settings.switches
@@ -189,6 +173,7 @@ class AdminApi:
             out.append(record)
         return json_response(out)
 
+    @route("PUT", "/sim/ltp/{segment}/{security_id}")
     async def set_ltp(self, request: web.Request) -> web.Response:
         inst = self._instrument(request)
         body = await self._object(request)
@@ -203,9 +188,11 @@ class AdminApi:
         self.core.exchange.on_ltp(inst)
         return json_response(self.core.market.snapshot(inst))
 
+    @route("GET", "/sim/ltp/{segment}/{security_id}")
     async def get_ltp(self, request: web.Request) -> web.Response:
         return json_response(self.core.market.snapshot(self._instrument(request)))
 
+    @route("POST", "/sim/instruments")
     async def add_instrument(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         items = body if isinstance(body, list) else [body]
@@ -218,47 +205,58 @@ class AdminApi:
             added.append(inst.to_json())
         return json_response(added, 201)
 
+    @route("GET", "/sim/instruments")
     async def list_instruments(self, request: web.Request) -> web.Response:
         return json_response([inst.to_json() for inst in self.core.master])
 
+    @route("PUT", "/sim/partial-fills")
     async def set_partial_fills(self, request: web.Request) -> web.Response:
         body = await self._object(request)
         self.core.settings.partial_fills = PartialFills.from_mapping(body)
         return await self.get_partial_fills(request)
 
+    @route("GET", "/sim/partial-fills")
     async def get_partial_fills(self, request: web.Request) -> web.Response:
         pf = self.core.settings.partial_fills
         return json_response(
             {"enabled": pf.enabled, "parts": pf.parts, "interval_ms": pf.interval_ms}
         )
 
+    @route("PUT", "/sim/switches")
     async def set_switches(self, request: web.Request) -> web.Response:
         body = await self._object(request)
         self.core.settings.switches = self.core.settings.switches.updated(body)
         return json_response(self.core.settings.switches.as_dict())
 
+    @route("GET", "/sim/switches")
     async def get_switches(self, request: web.Request) -> web.Response:
         return json_response(self.core.settings.switches.as_dict())
 
+    @route("PUT", "/sim/faults")
     async def set_faults(self, request: web.Request) -> web.Response:
         plan = parse_fault_plan(await self._json(request))
         self.core.set_faults(plan)
         return json_response(plan.to_json())
 
+    @route("GET", "/sim/faults")
     async def get_faults(self, request: web.Request) -> web.Response:
         return json_response(self.core.faults.to_json())
 
+    @route("DELETE", "/sim/faults")
     async def clear_faults(self, request: web.Request) -> web.Response:
         self.core.set_faults(FaultPlan())
         return json_response(self.core.faults.to_json())
 
+    @route("POST", "/sim/order-update/drop")
     async def drop_sockets(self, request: web.Request) -> web.Response:
         return json_response({"dropped": self.core.feed.drop_all()})
 
+    @route("GET", "/sim/order-update/connections")
     async def connections(self, request: web.Request) -> web.Response:
         account = request.query.get("account")
         return json_response({"connections": self.core.feed.connection_count(account)})
 
+    @route("GET", "/sim/journal")
     async def journal(self, request: web.Request) -> web.Response:
         q = request.query
 
@@ -286,13 +284,16 @@ class AdminApi:
             }
         )
 
+    @route("DELETE", "/sim/journal")
     async def clear_journal(self, request: web.Request) -> web.Response:
         self.core.journal.clear()
         return json_response({"cleared": True})
 
+    @route("POST", "/sim/end-of-day")
     async def end_of_day(self, request: web.Request) -> web.Response:
         return json_response({"expired": self.core.exchange.end_of_day()})
 
+    @route("POST", "/sim/orders/{order_id}/fill")
     async def fill_order(self, request: web.Request) -> web.Response:
         body = await self._object(request)
         order_id = request.match_info["order_id"]
@@ -311,3 +312,19 @@ class AdminApi:
             raise AdminError("price must be a number")
         self.core.exchange.fill_now(o, qty, float(price) if price is not None else None)
         return json_response(order_json(o, mpp_as_limit=False))
+
+
+def _token_life(body: dict[str, Any]) -> TokenLife:
+    """The account's token lifetime and PIN + TOTP login from ``POST /sim/accounts``."""
+    validity = body.get("tokenValiditySeconds", DEFAULT_VALIDITY_S)
+    pin = body.get("pin", "")
+    secret = body.get("totpSecret", "")
+    if isinstance(validity, bool) or not isinstance(validity, int | float) or not validity > 0:
+        raise AdminError("tokenValiditySeconds must be a number > 0")
+    if not isinstance(pin, str) or not isinstance(secret, str):
+        raise AdminError("pin and totpSecret must be strings")
+    if bool(pin) != bool(secret):
+        raise AdminError("pin and totpSecret go together (both or neither)")
+    if secret and not totp_secret_ok(secret):
+        raise AdminError("totpSecret must be a base32 TOTP secret")
+    return TokenLife(validity_s=float(validity), pin=pin, totp_secret=secret)

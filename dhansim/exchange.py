@@ -33,6 +33,7 @@ from dhansim.validation import (
     SuperModifyRequest,
     SuperPlaceRequest,
     quantity_rules,
+    request_fields,
     super_price_rules,
     tick_rule,
 )
@@ -136,13 +137,8 @@ class Exchange(MatchingEngine):
             validity=fo.validity,
             quantity=leg.quantity,
             price=leg.price,
-            trigger_price=0.0,
             disclosed_qty=min(fo.disclosed_qty, leg.quantity),
             correlation_id=fo.correlation_id,
-            after_market=False,
-            amo_time="",
-            bo_profit_value=0.0,
-            bo_stop_loss_value=0.0,
         )
         try:
             o = self.place(account, req, forever=fo)
@@ -193,21 +189,12 @@ class Exchange(MatchingEngine):
         self._check_tradable(account)
         entry = self._new_order(
             account,
-            req.instrument,
-            req.txn,
-            req.product,
-            req.order_type,
-            Validity.DAY,
-            req.quantity,
-            req.price,
-            0.0,
+            validity=Validity.DAY,
+            trigger_price=0.0,
             kind=OrderKind.SUPER_ENTRY,
-            correlation_id=req.correlation_id,
             leg_name=LegName.ENTRY_LEG,
+            **request_fields(req),
         )
-        entry.target_price = req.target_price
-        entry.stop_loss_price = req.stop_loss_price
-        entry.trailing_jump = req.trailing_jump
         exit_side = _OPPOSITE[req.txn]
         if req.target_price:
             entry.legs[LegName.TARGET_LEG] = self._super_leg(
@@ -324,14 +311,14 @@ class Exchange(MatchingEngine):
         for name, kind, order_type, price, trigger in specs:
             leg = self._new_order(
                 account,
-                inst,
-                side,
-                entry.product,
-                order_type,
-                Validity.DAY,
-                entry.filled_qty,
-                inst.round_to_tick(max(price, 0.0)),
-                inst.round_to_tick(max(trigger, 0.0)),
+                instrument=inst,
+                txn=side,
+                product=entry.product,
+                order_type=order_type,
+                validity=Validity.DAY,
+                quantity=entry.filled_qty,
+                price=inst.round_to_tick(max(price, 0.0)),
+                trigger_price=inst.round_to_tick(max(trigger, 0.0)),
                 kind=kind,
                 correlation_id=entry.correlation_id,
                 leg_name=name,

@@ -13,6 +13,7 @@ import asyncio
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 from dhan.codes import (
     MAX_MODIFICATIONS_PER_ORDER,
@@ -38,6 +39,7 @@ from dhansim.validation import (
     disclosed_rules,
     price_rules,
     quantity_rules,
+    request_fields,
     super_price_rules,
     tick_rule,
 )
@@ -132,22 +134,9 @@ class MatchingEngine:
         kind = OrderKind.PLAIN if plain else _ENTRY_KIND.get(req.product, OrderKind.PLAIN)
         o = self._new_order(
             account,
-            req.instrument,
-            req.txn,
-            req.product,
-            req.order_type,
-            req.validity,
-            req.quantity,
-            req.price,
-            req.trigger_price,
             kind=kind,
-            correlation_id=req.correlation_id,
-            disclosed_qty=req.disclosed_qty,
-            after_market=req.after_market,
-            amo_time=req.amo_time,
-            bo_profit_value=req.bo_profit_value,
-            bo_stop_loss_value=req.bo_stop_loss_value,
             leg_name=LegName.ENTRY_LEG if kind is not OrderKind.PLAIN else None,
+            **request_fields(req),
         )
         if forever is not None:
             o.good_till, o.forever_id = forever.good_till, forever.order_id
@@ -176,39 +165,20 @@ class MatchingEngine:
         self._check_funds(account, req.instrument, req.product, req.txn, req.quantity, req)
         return [self.place(account, replace(req, quantity=q)) for q in sizes]
 
-    def _new_order(
-        self,
-        account: Account,
-        inst: Instrument,
-        txn: TransactionType,
-        product: ProductType,
-        order_type: OrderType,
-        validity: Validity,
-        quantity: int,
-        price: float,
-        trigger: float,
-        **extra: object,
-    ) -> Order:
+    def _new_order(self, account: Account, **fields: Any) -> Order:
+        """A new order of ``account`` under the next orderId, created now; ``fields`` are the
+        rest of :class:`Order`'s (instrument, side, product, type, quantity, prices, kind ...)."""
         order_id = str(self._next_id)
         self._next_id += 1
         now = ist_now()
-        o = Order(
+        return Order(
             key=order_id,
             order_id=order_id,
             account_id=account.client_id,
-            instrument=inst,
-            txn=txn,
-            product=product,
-            order_type=order_type,
-            validity=validity,
-            quantity=quantity,
-            price=price,
-            trigger_price=trigger,
             create_time=now,
             update_time=now,
-            **extra,  # type: ignore[arg-type]  # keyword fields of Order, checked by the callers
+            **fields,
         )
-        return o
 
     def _register(self, account: Account, o: Order) -> None:
         account.orders[o.key] = o
@@ -674,13 +644,6 @@ class MatchingEngine:
                 validity=Validity.DAY,
                 quantity=abs(net),
                 price=0.0,
-                trigger_price=0.0,
-                disclosed_qty=0,
-                correlation_id="",
-                after_market=False,
-                amo_time="",
-                bo_profit_value=0.0,
-                bo_stop_loss_value=0.0,
             )
             exits.append(self.place(account, req, plain=True))
         return exits

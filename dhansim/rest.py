@@ -29,6 +29,7 @@ from dhansim.orders import Order, order_wire, order_wires, super_order_json, tra
 from dhansim.pnl_exit import NO_PNL_EXIT, parse_pnl_exit
 from dhansim.portfolio import convert_position, margin_calculator, trade_history
 from dhansim.quotes import parse_quote_request, quote_data
+from dhansim.routing import route, routes_of
 from dhansim.validation import (
     parse_json_object,
     parse_modify,
@@ -138,48 +139,7 @@ class RestApi:
         self._endpoints = _Endpoints()
 
     def routes(self) -> list[web.RouteDef]:
-        h = self
-        return [
-            web.post("/v2/orders/slicing", h.place_slicing),
-            web.get("/v2/orders/external/{correlation_id}", h.order_by_correlation),
-            web.post("/v2/orders", h.place_order),
-            web.get("/v2/orders", h.order_book),
-            web.get("/v2/orders/{order_id}", h.order_by_id),
-            web.put("/v2/orders/{order_id}", h.modify_order),
-            web.delete("/v2/orders/{order_id}", h.cancel_order),
-            web.get("/v2/trades", h.trade_book),
-            web.get("/v2/trades/", h.trade_book),
-            web.get("/v2/trades/{order_id}", h.trades_of_order),
-            web.get("/v2/trades/{from_date}/{to_date}/{page}", h.trade_history),
-            web.get("/v2/positions", h.positions),
-            web.delete("/v2/positions", h.exit_all),
-            web.post("/v2/positions/convert", h.convert_position),
-            web.post("/v2/margincalculator", h.margin_calculator),
-            web.get("/v2/RenewToken", h.renew_token),
-            web.get("/v2/holdings", h.holdings),
-            web.get("/v2/fundlimit", h.fund_limit),
-            web.get("/v2/profile", h.profile),
-            web.get("/v2/killswitch", h.kill_switch_status),
-            web.post("/v2/killswitch", h.kill_switch),
-            web.post("/v2/super/orders", h.place_super),
-            web.get("/v2/super/orders", h.super_book),
-            web.put("/v2/super/orders/{order_id}", h.modify_super),
-            web.delete("/v2/super/orders/{order_id}/{leg}", h.cancel_super_leg),
-            web.post("/v2/marketfeed/ltp", h.quote_ltp),
-            web.post("/v2/marketfeed/ohlc", h.quote_ohlc),
-            web.post("/v2/marketfeed/quote", h.quote_full),
-            web.post("/v2/forever/orders", h.place_forever),
-            web.get("/v2/forever/orders", h.forever_book),
-            web.get("/v2/forever/all", h.forever_book),
-            web.put("/v2/forever/orders/{order_id}", h.modify_forever),
-            web.delete("/v2/forever/orders/{order_id}", h.cancel_forever),
-            web.post("/v2/pnlExit", h.set_pnl_exit),
-            web.get("/v2/pnlExit", h.get_pnl_exit),
-            web.delete("/v2/pnlExit", h.stop_pnl_exit),
-            web.post("/v2/ip/setIP", h.set_ip),
-            web.put("/v2/ip/modifyIP", h.modify_ip),
-            web.get("/v2/ip/getIP", h.get_ip),
-        ]
+        return routes_of(self)
 
     # --- middleware --------------------------------------------------------------------------
 
@@ -302,7 +262,7 @@ class RestApi:
             or (client_id is not None and client_id != account.client_id)
         ):
             raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
-        if account.token_expired:
+        if not account.token_live():
             if switches.expired_token_code == "DH-906":
                 raise SimError(DhErrorCode.ORDER_ERROR, "Invalid Token", http_status=401)
             raise SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE)
@@ -337,18 +297,29 @@ class RestApi:
         entry["orderId"] = o.order_id
         entry["correlationId"] = o.correlation_id or None
 
-    # --- orders ------------------------------------------------------------------------------
-
-    async def place_order(self, request: web.Request) -> web.Response:
-        account: Account = request[ACCOUNT]
-        body = parse_json_object(await request.read())
-        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
-            request[JOURNAL]["correlationId"] = body["correlationId"]
-        req = parse_place(body, account.client_id, self.core.master)
-        o = self.core.exchange.place(account, req)
+    def _order_answer(self, request: web.Request, o: Order) -> web.Response:
+        """``{orderId, orderStatus}`` of a placed or modified order, noted in the journal."""
         self._note(request, o)
         return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
 
+    @staticmethod
+    async def _placement(request: web.Request) -> Any:
+        """A placement's JSON body; its correlationId is journalled before the body is checked,
+        so a refused placement still names the order it was."""
+        body = parse_json_object(await request.read())
+        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
+            request[JOURNAL]["correlationId"] = body["correlationId"]
+        return body
+
+    # --- orders ------------------------------------------------------------------------------
+
+    @route("POST", "/v2/orders")
+    async def place_order(self, request: web.Request) -> web.Response:
+        account: Account = request[ACCOUNT]
+        req = parse_place(await self._placement(request), account.client_id, self.core.master)
+        return self._order_answer(request, self.core.exchange.place(account, req))
+
+    @route("POST", "/v2/orders/slicing")
     async def place_slicing(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         body = parse_json_object(await request.read())
@@ -360,15 +331,16 @@ class RestApi:
             [{"orderId": o.order_id, "orderStatus": o.status.value} for o in orders]
         )
 
+    @route("PUT", "/v2/orders/{order_id}")
     async def modify_order(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
         request[JOURNAL]["orderId"] = order_id
         req = parse_modify(parse_json_object(await request.read()), account.client_id, order_id)
         o = self.core.exchange.modify(account, order_id, req)
-        self._note(request, o)
-        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+        return self._order_answer(request, o)
 
+    @route("DELETE", "/v2/orders/{order_id}")
     async def cancel_order(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
@@ -381,18 +353,21 @@ class RestApi:
             {"orderId": o.order_id, "orderStatus": OrderStatus.CANCELLED.value}, status=202
         )
 
+    @route("GET", "/v2/orders")
     async def order_book(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         mpp = self.core.settings.switches.mpp_show_as_limit
         book = self.core.exchange.book(account)
         return json_bytes_response(json_array(order_wires(book, mpp_as_limit=mpp)))
 
+    @route("GET", "/v2/orders/{order_id}")
     async def order_by_id(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         o = self.core.exchange.order(account, request.match_info["order_id"])
         self._note(request, o)
         return json_bytes_response(self._render(o))
 
+    @route("GET", "/v2/orders/external/{correlation_id}")
     async def order_by_correlation(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         cid = request.match_info["correlation_id"]
@@ -408,11 +383,14 @@ class RestApi:
 
     # --- trades / portfolio / funds ------------------------------------------------------------
 
+    @route("GET", "/v2/trades")
+    @route("GET", "/v2/trades/")
     async def trade_book(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         mpp = self.core.settings.switches.mpp_show_as_limit
         return json_response([trade_json(t, mpp_as_limit=mpp) for t in account.trades])
 
+    @route("GET", "/v2/trades/{order_id}")
     async def trades_of_order(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
@@ -421,6 +399,7 @@ class RestApi:
         mpp = self.core.settings.switches.mpp_show_as_limit
         return json_response([trade_json(t, mpp_as_limit=mpp) for t in trades])
 
+    @route("GET", "/v2/positions")
     async def positions(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         market = self.core.market
@@ -431,6 +410,7 @@ class RestApi:
             ]
         )
 
+    @route("DELETE", "/v2/positions")
     async def exit_all(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         exits = self.core.exchange.exit_all(account)
@@ -443,6 +423,7 @@ class RestApi:
             status=202,
         )
 
+    @route("GET", "/v2/RenewToken")
     async def renew_token(self, request: web.Request) -> web.Response:
         """``GET /RenewToken``: a new 24 h token replaces (and so expires) the current one."""
         account: Account = request[ACCOUNT]
@@ -451,24 +432,51 @@ class RestApi:
             {
                 "dhanClientId": account.client_id,
                 "accessToken": token,
-                "expiryTime": ist_token_validity(),
+                "expiryTime": account.token_life.expiry_time_text(),
             }
         )
 
+    @route("POST", "/app/generateAccessToken")
+    async def generate_access_token(self, request: web.Request) -> web.Response:
+        """``POST /app/generateAccessToken?dhanClientId=&pin=&totp=`` (Dhan's auth host): a
+        fresh token from the account's PIN and TOTP code; the old token stops working.
+
+        PIN and TOTP arrive in the query string, as Dhan documents: this path is outside
+        ``/v2``, so the request journal never records it."""
+        query = request.query
+        account = self.core.generate_token(
+            query.get("dhanClientId", ""), query.get("pin", ""), query.get("totp", "")
+        )
+        if account is None:
+            return error_response(SimError(DhErrorCode.INVALID_AUTHENTICATION, AUTH_MESSAGE))
+        return json_response(
+            {
+                "dhanClientId": account.client_id,
+                "dhanClientName": f"SIM {account.client_id}",
+                "dhanClientUcc": f"SIM{account.client_id[-6:]}",
+                "givenPowerOfAttorney": False,
+                "accessToken": account.access_token,
+                "expiryTime": account.token_life.expiry_time_text(),
+            }
+        )
+
+    @route("GET", "/v2/holdings")
     async def holdings(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         return json_response(account.holdings_json(self.core.market.ltp_by_key))
 
+    @route("GET", "/v2/fundlimit")
     async def fund_limit(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         return json_response(account.fund_limit_json())
 
+    @route("GET", "/v2/profile")
     async def profile(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         return json_response(
             {
                 "dhanClientId": account.client_id,
-                "tokenValidity": ist_token_validity(),
+                "tokenValidity": account.token_life.validity_text(),
                 "activeSegment": "Equity, Derivative, Currency, Commodity",
                 "ddpi": "Active",
                 "mtf": "Active",
@@ -477,11 +485,13 @@ class RestApi:
             }
         )
 
+    @route("GET", "/v2/killswitch")
     async def kill_switch_status(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         status = KillSwitchStatus.ACTIVATE if account.kill_switch else KillSwitchStatus.DEACTIVATE
         return json_response({"dhanClientId": account.client_id, "killSwitchStatus": status.value})
 
+    @route("POST", "/v2/killswitch")
     async def kill_switch(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         raw = request.query.get("killSwitchStatus", "")
@@ -503,16 +513,13 @@ class RestApi:
 
     # --- super orders ----------------------------------------------------------------------------
 
+    @route("POST", "/v2/super/orders")
     async def place_super(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
-        body = parse_json_object(await request.read())
-        if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
-            request[JOURNAL]["correlationId"] = body["correlationId"]
-        req = parse_super_place(body, account.client_id, self.core.master)
-        o = self.core.exchange.place_super(account, req)
-        self._note(request, o)
-        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+        req = parse_super_place(await self._placement(request), account.client_id, self.core.master)
+        return self._order_answer(request, self.core.exchange.place_super(account, req))
 
+    @route("GET", "/v2/super/orders")
     async def super_book(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         mpp = self.core.settings.switches.mpp_show_as_limit
@@ -524,6 +531,7 @@ class RestApi:
             ]
         )
 
+    @route("PUT", "/v2/super/orders/{order_id}")
     async def modify_super(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
@@ -532,9 +540,9 @@ class RestApi:
             parse_json_object(await request.read()), account.client_id, order_id
         )
         o = self.core.exchange.modify_super(account, order_id, req)
-        self._note(request, o)
-        return json_response({"orderId": o.order_id, "orderStatus": o.status.value})
+        return self._order_answer(request, o)
 
+    @route("DELETE", "/v2/super/orders/{order_id}/{leg}")
     async def cancel_super_leg(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
@@ -551,9 +559,11 @@ class RestApi:
 
     # --- static IP -------------------------------------------------------------------------------
 
+    @route("POST", "/v2/ip/setIP")
     async def set_ip(self, request: web.Request) -> web.Response:
         return await self._register_ip(request, modify=False)
 
+    @route("PUT", "/v2/ip/modifyIP")
     async def modify_ip(self, request: web.Request) -> web.Response:
         return await self._register_ip(request, modify=True)
 
@@ -564,12 +574,14 @@ class RestApi:
         switches = self.core.settings.switches
         return json_response(set_ip(account, accounts, flag, ip, switches, modify=modify))
 
+    @route("GET", "/v2/ip/getIP")
     async def get_ip(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         return json_response(get_ip(account, self.core.settings.switches))
 
     # --- P&L based exit -------------------------------------------------------------------------
 
+    @route("POST", "/v2/pnlExit")
     async def set_pnl_exit(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         config = parse_pnl_exit(parse_json_object(await request.read()), account.client_id)
@@ -578,11 +590,13 @@ class RestApi:
             {"pnlExitStatus": "ACTIVE", "message": "P&L based exit configured successfully"}
         )
 
+    @route("GET", "/v2/pnlExit")
     async def get_pnl_exit(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         config = account.pnl_exit
         return json_response(NO_PNL_EXIT if config is None else config.to_json())
 
+    @route("DELETE", "/v2/pnlExit")
     async def stop_pnl_exit(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         self.core.exchange.set_pnl_exit(account, None)
@@ -598,6 +612,7 @@ class RestApi:
         shown = OrderStatus.PENDING if fo.is_armed else fo.status
         return json_response({"orderId": fo.order_id, "orderStatus": shown.value}, status=status)
 
+    @route("POST", "/v2/forever/orders")
     async def place_forever(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         body = parse_json_object(await request.read())
@@ -609,11 +624,14 @@ class RestApi:
         exchange.place_forever(account, fo)
         return self._forever_answer(fo)
 
+    @route("GET", "/v2/forever/orders")
+    @route("GET", "/v2/forever/all")
     async def forever_book(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         records = [r for fo in self.core.exchange.forever_book(account) for r in fo.records()]
         return json_response(records)
 
+    @route("PUT", "/v2/forever/orders/{order_id}")
     async def modify_forever(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
@@ -621,6 +639,7 @@ class RestApi:
         body = parse_json_object(await request.read())
         return self._forever_answer(self.core.exchange.modify_forever(account, order_id, body))
 
+    @route("DELETE", "/v2/forever/orders/{order_id}")
     async def cancel_forever(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         order_id = request.match_info["order_id"]
@@ -630,12 +649,15 @@ class RestApi:
 
     # --- market quote --------------------------------------------------------------------------
 
+    @route("POST", "/v2/marketfeed/ltp")
     async def quote_ltp(self, request: web.Request) -> web.Response:
         return await self._quote(request, "ltp")
 
+    @route("POST", "/v2/marketfeed/ohlc")
     async def quote_ohlc(self, request: web.Request) -> web.Response:
         return await self._quote(request, "ohlc")
 
+    @route("POST", "/v2/marketfeed/quote")
     async def quote_full(self, request: web.Request) -> web.Response:
         return await self._quote(request, "quote")
 
@@ -653,17 +675,20 @@ class RestApi:
 
     # --- conversion, margin calculator, trade history ---------------------------------------
 
+    @route("POST", "/v2/positions/convert")
     async def convert_position(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         convert_position(account, parse_json_object(await request.read()), self.core.master)
         return web.Response(status=202)  # Dhan: 202 Accepted, no body
 
+    @route("POST", "/v2/margincalculator")
     async def margin_calculator(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         body = parse_json_object(await request.read())
         core = self.core
         return json_response(margin_calculator(account, body, core.master, core.market))
 
+    @route("GET", "/v2/trades/{from_date}/{to_date}/{page}")
     async def trade_history(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         m = request.match_info

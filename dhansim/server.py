@@ -33,6 +33,7 @@ from dhansim.market import Market
 from dhansim.orders import Order
 from dhansim.rest import Handler, RestApi
 from dhansim.switches import LiveSettings, Switches
+from dhansim.tokens import TokenLife
 
 log = logging.getLogger("dhansim")
 
@@ -62,17 +63,24 @@ class SimCore:
 
     def _token_ok(self, client_id: str, token: str) -> bool:
         account = self._tokens.get(token)
-        return account is not None and account.client_id == client_id and not account.token_expired
+        return account is not None and account.client_id == client_id and account.token_live()
 
     def account_by_token(self, token: str) -> Account | None:
         return self._tokens.get(token)
 
     def create_account(
-        self, client_id: str, token: str, balance: float, holdings: list[dict[str, Any]]
+        self,
+        client_id: str,
+        token: str,
+        balance: float,
+        holdings: list[dict[str, Any]],
+        life: TokenLife | None = None,
     ) -> Account:
         if token in self._tokens:
             raise ValueError("accessToken is already used by another account")
         account = Account(client_id, token, balance, holdings=list(holdings))
+        if life is not None:
+            account.token_life = life
         self.exchange.accounts[client_id] = account
         self._tokens[token] = account
         return account
@@ -85,6 +93,7 @@ class SimCore:
         self._tokens.pop(account.access_token, None)
         account.access_token = token
         account.token_expired = False
+        account.token_life.reissue()  # every token of the account lives as long from its issue
         self._tokens[token] = account
 
     def renew_token(self, account: Account) -> str:
@@ -92,6 +101,15 @@ class SimCore:
         token = f"sim-{secrets.token_urlsafe(24)}"
         self.rotate_token(account, token)
         return token
+
+    def generate_token(self, client_id: str, pin: str, totp: str) -> Account | None:
+        """PIN + TOTP login: a fresh token for the account (the old one stops working), or
+        None when the account is unknown, has no PIN/TOTP set, or either does not match."""
+        account = self.exchange.accounts.get(client_id)
+        if account is None or not account.token_life.login_ok(pin, totp):
+            return None
+        self.renew_token(account)
+        return account
 
     def set_faults(self, plan: FaultPlan) -> None:
         self.faults = plan

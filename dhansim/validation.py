@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
@@ -49,7 +49,9 @@ _TRIGGERED = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_MARKET})
 
 @dataclass(frozen=True, slots=True)
 class PlaceRequest:
-    """A checked ``POST /orders`` (or ``/orders/slicing``) body."""
+    """A checked ``POST /orders`` (or ``/orders/slicing``) body, or an order the broker places
+    itself (a square-off, a forever order's trigger). Each field is the
+    :class:`~dhansim.orders.Order` field of the same name (see :func:`request_fields`)."""
 
     instrument: Instrument
     txn: TransactionType
@@ -58,13 +60,13 @@ class PlaceRequest:
     validity: Validity
     quantity: int
     price: float
-    trigger_price: float
-    disclosed_qty: int
-    correlation_id: str
-    after_market: bool
-    amo_time: str
-    bo_profit_value: float
-    bo_stop_loss_value: float
+    trigger_price: float = 0.0
+    disclosed_qty: int = 0
+    correlation_id: str = ""
+    after_market: bool = False
+    amo_time: str = ""
+    bo_profit_value: float = 0.0
+    bo_stop_loss_value: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,8 @@ class ModifyRequest:
 
 @dataclass(frozen=True, slots=True)
 class SuperPlaceRequest:
-    """A checked ``POST /super/orders`` body (prices are absolute; 0 = no such exit leg)."""
+    """A checked ``POST /super/orders`` body (prices are absolute; 0 = no such exit leg). Each
+    field is the :class:`~dhansim.orders.Order` field of the same name."""
 
     instrument: Instrument
     txn: TransactionType
@@ -95,6 +98,12 @@ class SuperPlaceRequest:
     stop_loss_price: float
     trailing_jump: float
     correlation_id: str
+
+
+def request_fields(req: PlaceRequest | SuperPlaceRequest) -> dict[str, Any]:
+    """A placement's fields by name, the keywords of the :class:`~dhansim.orders.Order` it
+    becomes (shallow: ``dataclasses.asdict`` would copy the instrument too)."""
+    return {f.name: getattr(req, f.name) for f in fields(req)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.exc import DBAPIError
@@ -32,6 +32,7 @@ from store.errors import (
 )
 from store.group_commit import GroupCommitter
 from store.hot_path import HotPath, TransitionOutcome, transition_changes
+from store.instrument import JournalInstrument, observed_write
 from store.models import (
     ActorRestartRow,
     BracketOrderLeg,
@@ -49,6 +50,7 @@ from store.records import (
     FollowerFlag,
     Intent,
     LeaderOrderSnapshot,
+    TransitionChanges,
     TransitionRequest,
     normalise_leg,
 )
@@ -116,6 +118,8 @@ class Journal:
         if self._dialect == "sqlite":
             self._group = GroupCommitter(engine.raw_connection, self._driver)
             self._readers = ReadConnections(engine.raw_connection, keep=engine.pool.size())  # type: ignore[attr-defined]  # QueuePool
+        #: profiling hook (``store.instrument``), told of each write; None: none
+        self.instrument: JournalInstrument | None = None
         self._checkpointer: WalCheckpointer | None = None
         if self._dialect == "sqlite" and engine.url.database:
             pause = self._group.paused if self._group is not None else None
@@ -207,8 +211,15 @@ class Journal:
         if lease is not None and lease.lost is not None:
             raise LeaseLost(f"journal lease lost: {lease.lost}")
 
+    def _write(self) -> AbstractContextManager[DbapiConnection]:
+        """A write transaction (``_transaction``), shown to ``self.instrument`` if one is set."""
+        instrument = self.instrument  # profiling hook (store.instrument)
+        if instrument is None:
+            return self._transaction()
+        return observed_write(instrument, self._transaction())
+
     @contextmanager
-    def _write(self) -> Iterator[DbapiConnection]:
+    def _transaction(self) -> Iterator[DbapiConnection]:
         """A write transaction on a DB-API connection, committed on a clean exit.
 
         SQLite: a place in the group commit (``BEGIN IMMEDIATE``; see store.group_commit).
@@ -468,45 +479,26 @@ class Journal:
             return self._reads.intent_by_correlation_id(conn, correlation_id)
 
     def transition(
-        self,
-        intent_id: int,
-        to: IntentState,
-        *,
-        expect_from: IntentState | None = None,
-        broker_order_id: str | None = None,
-        applied_version: int | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        broker_status: OrderStatus | None = None,
-        filled_qty: int | None = None,
-        reason: str | None = None,
+        self, intent_id: int, to: IntentState, **changes: Unpack[TransitionChanges]
     ) -> Intent:
         """Move an intent to ``to``, committed (and audited) before this returns.
 
-        Raises ``IntentNotFound``; ``StaleState`` when ``expect_from`` is given and the intent
-        is in another state; ``IllegalTransition`` when ``store.states`` forbids the move;
-        ``ValueError`` when ``applied_version`` exceeds ``desired_version`` or when WORKING /
-        MODIFYING / CANCELLING would be entered without a broker order id. ``None`` keyword
-        arguments leave the stored value as is. Entering SENDING counts one attempt.
-        Token-shaped parts of ``error_message`` and ``reason`` are stored as ``<redacted>``.
-        On an ack, pass ``applied_version`` = the ``desired_version`` of the intent you sent.
+        The keyword arguments are a ``TransitionRequest``'s (``expect_from``,
+        ``broker_order_id``, ``applied_version``, ``error_code``, ``error_message``,
+        ``broker_status``, ``filled_qty``, ``reason``). Raises ``IntentNotFound``;
+        ``StaleState`` when ``expect_from`` is given and the intent is in another state;
+        ``IllegalTransition`` when ``store.states`` forbids the move; ``ValueError`` when
+        ``applied_version`` exceeds ``desired_version`` or when WORKING / MODIFYING / CANCELLING
+        would be entered without a broker order id. ``None`` keyword arguments leave the stored
+        value as is. Entering SENDING counts one attempt. Token-shaped parts of
+        ``error_message`` and ``reason`` are stored as ``<redacted>``. On an ack, pass
+        ``applied_version`` = the ``desired_version`` of the intent you sent.
         """
-        request = TransitionRequest(
-            intent_id=intent_id,
-            to=to,
-            expect_from=expect_from,
-            broker_order_id=broker_order_id,
-            applied_version=applied_version,
-            error_code=error_code,
-            error_message=error_message,
-            broker_status=broker_status,
-            filled_qty=filled_qty,
-            reason=reason,
-        )
-        changes = transition_changes(request)
+        request = TransitionRequest(intent_id=intent_id, to=to, **changes)
+        columns = transition_changes(request)
         with self._write() as conn:
             return self._hot.transition(
-                conn, intent_id, IntentState(to), expect_from, changes, _now()
+                conn, intent_id, IntentState(to), request.expect_from, columns, _now()
             )
 
     def transitions(self, requests: Sequence[TransitionRequest]) -> list[TransitionOutcome]:

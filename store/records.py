@@ -1,16 +1,19 @@
 """The journal's records: immutable values that go in and come out of ``store.Journal``.
 
 Actors build ``LeaderOrderSnapshot`` and ``DesiredIntent`` values and read back ``Intent``,
-``BracketLeg``, ``AuditRecord``... Nothing here touches the database; ``store.tables`` maps
-rows to these records. Prices are rupees (float, as Dhan sends them), quantities are units.
+``BracketLeg``, ``AuditRecord``... Nothing here touches the database; ``store.rows`` maps
+rows to these records, generated from the fields declared here: each field is the column of
+its name (or the one ``column(...)`` names). Prices are rupees (float, as Dhan sends them),
+quantities are units.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from dhan.codes import (
     AmoTime,
@@ -22,6 +25,19 @@ from dhan.codes import (
     Validity,
 )
 from store.states import IntentState
+
+_COLUMN = "column"
+
+
+def column(name: str) -> dict[str, str]:
+    """Field metadata: the field is stored in column ``name`` (not the one of its own name)."""
+    return {_COLUMN: name}
+
+
+def column_of(f: dataclasses.Field[Any]) -> str:
+    """The column that holds field ``f``."""
+    name: str = f.metadata.get(_COLUMN, f.name)
+    return name
 
 
 class SnapshotSource(StrEnum):
@@ -88,7 +104,8 @@ class LeaderOrderSnapshot:
     correlation_id: str | None = None
     after_market_order: bool = False  #: an AMO (REST ``afterMarketOrder``, socket ``OffMktFlag``)
     amo_time: AmoTime | None = None  #: when the AMO goes to the exchange, when the broker says
-    updated_at: str = ""  #: the broker's last-update time, as sent
+    #: the broker's last-update time, as sent
+    updated_at: str = field(default="", metadata=column("broker_updated_at"))
     raw: dict[str, Any] = field(default_factory=dict, hash=False)  #: the frame, secrets redacted
 
     @property
@@ -123,29 +140,6 @@ def is_revivable_skip(reason: str | None) -> bool:
     )
 
 
-#: The fields of an intent that come from the leader (the "desired" follower order).
-DESIRED_ORDER_FIELDS: tuple[str, ...] = (
-    "transaction_type",
-    "exchange_segment",
-    "product_type",
-    "order_type",
-    "validity",
-    "security_id",
-    "quantity",
-    "price",
-    "trigger_price",
-    "bo_profit_value",
-    "bo_stop_loss_value",
-    "target_price",
-    "stop_loss_price",
-    "trailing_jump",
-    "desired_open",
-    "skip_reason",
-    "after_market_order",
-    "amo_time",
-)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DesiredIntent:
     """What one follower's copy of one leader order (leg) should look like now."""
@@ -172,6 +166,15 @@ class DesiredIntent:
     skip_reason: str | None = None  #: set: recorded as SKIPPED with this reason, never sent
     after_market_order: bool = False  #: placed as an after-market order (AMO)
     amo_time: AmoTime | None = None  #: the AMO's time (None: the default, ``AmoTime.OPEN``)
+
+
+#: The fields of an intent that come from the leader (the "desired" follower order): every
+#: field of ``DesiredIntent`` but the four that name the copy.
+DESIRED_ORDER_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in dataclasses.fields(DesiredIntent)
+    if f.name not in ("follower", "leader_order_id", "leg", "correlation_id")
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,3 +305,18 @@ class TransitionRequest:
     broker_status: OrderStatus | None = None
     filled_qty: int | None = None
     reason: str | None = None  #: why (free text, kept as ``state_reason``)
+
+
+class TransitionChanges(TypedDict, total=False):
+    """The keyword arguments of ``Journal.transition``: a ``TransitionRequest`` but for its
+    ``intent_id`` and ``to`` (``tests/unit/store/test_record_columns.py`` holds the two
+    together)."""
+
+    expect_from: IntentState | None
+    broker_order_id: str | None
+    applied_version: int | None
+    error_code: str | None
+    error_message: str | None
+    broker_status: OrderStatus | None
+    filled_qty: int | None
+    reason: str | None

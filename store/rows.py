@@ -3,25 +3,27 @@
 Reads turn plain column values back into enums and timezone-aware UTC datetimes (SQLite
 stores naive UTC text; PostgreSQL returns aware values). Writes turn records into the
 parameter dicts the statements in ``store.journal`` bind.
+
+The mappers are generated once, at import, from the records' fields (as ``dataclasses``
+builds ``__init__``): a record's field names its column (``records.column_of``), its type
+says how the value is read back (an enum through its value, ``bool`` from SQLite's 0/1, a
+``datetime`` as aware UTC) and written (an enum as its plain string). Adding a column is the
+model, a migration and the record: ``tests/unit/store/test_record_columns.py`` holds them
+together. Each generated mapper is the straight-line code one would write by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from dhan.codes import (
-    AmoTime,
-    ExchangeSegment,
-    OrderStatus,
-    OrderType,
-    ProductType,
-    TransactionType,
-    Validity,
-)
 from store.records import (
+    DESIRED_ORDER_FIELDS,
     ActorRestart,
     AuditRecord,
     BracketLeg,
@@ -29,12 +31,13 @@ from store.records import (
     FollowerFlag,
     Intent,
     LeaderOrderSnapshot,
-    SnapshotSource,
+    column_of,
     normalise_leg,
 )
 from store.states import IntentState
 
 _E = TypeVar("_E", bound=Enum)
+_R = TypeVar("_R")
 
 
 def _parser(enum: type[_E]) -> Callable[[Any], _E]:
@@ -49,17 +52,6 @@ def _parser(enum: type[_E]) -> Callable[[Any], _E]:
     return parse
 
 
-_transaction_type = _parser(TransactionType)
-_segment = _parser(ExchangeSegment)
-_product = _parser(ProductType)
-_order_type = _parser(OrderType)
-_validity = _parser(Validity)
-_status = _parser(OrderStatus)
-_state = _parser(IntentState)
-_source = _parser(SnapshotSource)
-_amo_time = _parser(AmoTime)
-
-
 def utc(value: datetime | str) -> datetime:
     """``value`` as an aware UTC datetime (naive values are UTC by the journal's convention).
 
@@ -72,117 +64,108 @@ def utc(value: datetime | str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _opt_validity(value: str | None) -> Validity | None:
-    return None if value is None else _validity(value)
+# --- generating the mappers ---------------------------------------------------------------
 
 
-def _opt_status(value: str | None) -> OrderStatus | None:
-    return None if value is None else _status(value)
+def _optional(hint: Any) -> tuple[Any, bool]:
+    """``X | None`` -> ``(X, True)``; anything else -> ``(hint, False)``."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) and len(args) == 2 and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
 
 
-def _opt_amo_time(value: str | None) -> AmoTime | None:
-    return None if value is None else _amo_time(value)
+def _is_enum(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Enum)
 
 
-def snapshot_params(
-    snap: LeaderOrderSnapshot, raw: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    """Column values of the ``leader_orders`` row for ``snap`` (``raw`` already redacted)."""
-    return {
-        "leader_order_id": snap.leader_order_id,
-        "leg_name": normalise_leg(snap.leg_name),
-        "dedupe_key": snap.dedupe_key,
-        "source": str(snap.source),
-        "status": str(snap.status),
-        "is_terminal": snap.status.is_terminal,
-        "transaction_type": str(snap.transaction_type),
-        "exchange_segment": str(snap.exchange_segment),
-        "product_type": str(snap.product_type),
-        "order_type": str(snap.order_type),
-        "validity": None if snap.validity is None else str(snap.validity),
-        "security_id": snap.security_id,
-        "quantity": snap.quantity,
-        "filled_qty": snap.filled_qty,
-        "price": snap.price,
-        "trigger_price": snap.trigger_price,
-        "avg_price": snap.avg_price,
-        "bo_profit_value": snap.bo_profit_value,
-        "bo_stop_loss_value": snap.bo_stop_loss_value,
-        "target_price": snap.target_price,
-        "stop_loss_price": snap.stop_loss_price,
-        "trailing_jump": snap.trailing_jump,
-        "parent_order_id": snap.parent_order_id,
-        "is_super": snap.is_super,
-        "correlation_id": snap.correlation_id,
-        "after_market_order": snap.after_market_order,
-        "amo_time": None if snap.amo_time is None else str(snap.amo_time),
-        "broker_updated_at": snap.updated_at,
-        "seq": snap.seq,
-        "raw": raw,
-        "recorded_at": now,
-    }
+def _compile(name: str, lines: list[str], env: dict[str, Any]) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), env, namespace)  # our own generated text, once at import
+    fn: Callable[..., Any] = namespace[name]
+    return fn
 
 
-def snapshot_from_row(row: Mapping[Any, Any]) -> LeaderOrderSnapshot:
-    """The ``LeaderOrderSnapshot`` held by a ``leader_orders`` row."""
-    return LeaderOrderSnapshot(
-        leader_order_id=row["leader_order_id"],
-        dedupe_key=row["dedupe_key"],
-        source=_source(row["source"]),
-        status=_status(row["status"]),
-        transaction_type=_transaction_type(row["transaction_type"]),
-        exchange_segment=_segment(row["exchange_segment"]),
-        product_type=_product(row["product_type"]),
-        order_type=_order_type(row["order_type"]),
-        validity=_opt_validity(row["validity"]),
-        security_id=row["security_id"],
-        quantity=row["quantity"],
-        filled_qty=row["filled_qty"],
-        price=row["price"],
-        trigger_price=row["trigger_price"],
-        avg_price=row["avg_price"],
-        bo_profit_value=row["bo_profit_value"],
-        bo_stop_loss_value=row["bo_stop_loss_value"],
-        target_price=row["target_price"],
-        stop_loss_price=row["stop_loss_price"],
-        trailing_jump=row["trailing_jump"],
-        leg_name=row["leg_name"],
-        parent_order_id=row["parent_order_id"],
-        is_super=bool(row["is_super"]),
-        correlation_id=row["correlation_id"],
-        after_market_order=bool(row["after_market_order"]),
-        amo_time=_opt_amo_time(row["amo_time"]),
-        updated_at=row["broker_updated_at"],
-        seq=row["seq"],
-        raw=row["raw"],
+def _read_expr(field: dataclasses.Field[Any], hint: Any, env: dict[str, Any]) -> str:
+    """The expression reading ``field``'s column from ``row``."""
+    value = f"row[{column_of(field)!r}]"
+    base, optional = _optional(hint)
+    if _is_enum(base):
+        name = f"_parse_{base.__name__}"
+        env.setdefault(name, _parser(base))
+        return (
+            f"(None if (v := {value}) is None else {name}(v))" if optional else f"{name}({value})"
+        )
+    if base is bool:
+        return f"bool({value})"
+    if base is datetime:
+        return f"utc({value})"
+    return value
+
+
+def _write_expr(value: str, hint: Any, *, text: bool) -> str:
+    """The plain value the driver binds for ``value``: an enum as its string (``text``: any
+    ``str`` field through ``str()`` too)."""
+    base, optional = _optional(hint)
+    if _is_enum(base) or (text and base is str):
+        return f"None if {value} is None else str({value})" if optional else f"str({value})"
+    return value
+
+
+def row_reader(record: type[_R]) -> Callable[[Mapping[Any, Any]], _R]:
+    """``record`` from a row holding its columns."""
+    hints = typing.get_type_hints(record)
+    env: dict[str, Any] = {"utc": utc, "Record": record}
+    fields = dataclasses.fields(typing.cast(Any, record))
+    args = [f"        {f.name}={_read_expr(f, hints[f.name], env)}," for f in fields]
+    lines = ["def read(row):", "    return Record(", *args, "    )"]
+    return _compile("read", lines, env)
+
+
+def _writer(
+    signature: str,
+    record: type,
+    names: Iterable[str],
+    *,
+    text: bool = False,
+    given: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> Callable[..., dict[str, Any]]:
+    """``def params(<signature>)``: the column values of the fields ``names`` of the record
+    (the signature's first argument); ``given``: a field's expression instead; ``extra``:
+    more columns."""
+    hints = typing.get_type_hints(record)
+    by_name = {f.name: f for f in dataclasses.fields(record)}
+    obj = signature.split(",")[0].strip()
+    given = given or {}
+    lines = [f"def params({signature}):", "    return {"]
+    for name in names:
+        expr = given.get(name) or _write_expr(f"{obj}.{name}", hints[name], text=text)
+        lines.append(f"        {column_of(by_name[name])!r}: {expr},")
+    lines += [f"        {column!r}: {expr}," for column, expr in (extra or {}).items()]
+    lines.append("    }")
+    return _compile("params", lines, {"normalise_leg": normalise_leg})
+
+
+# --- the mappers --------------------------------------------------------------------------
+
+#: ``(snap, raw, now)``: column values of the ``leader_orders`` row for ``snap`` (``raw``, its
+#: frame, already redacted; ``now``: ``recorded_at``).
+snapshot_params: Callable[[LeaderOrderSnapshot, dict[str, Any], datetime], dict[str, Any]] = (
+    _writer(
+        "snap, raw, now",
+        LeaderOrderSnapshot,
+        [f.name for f in dataclasses.fields(LeaderOrderSnapshot)],
+        given={"leg_name": "normalise_leg(snap.leg_name)", "raw": "raw"},
+        extra={"is_terminal": "snap.status.is_terminal", "recorded_at": "now"},
     )
+)
 
-
-def desired_params(intent: DesiredIntent) -> dict[str, Any]:
-    """The desired-order columns of ``intent`` (``DESIRED_ORDER_FIELDS``; enums as their wire
-    strings, so the DB driver and the change comparison see plain values). Spelled out: it runs
-    for every intent of every leader event."""
-    validity = intent.validity
-    return {
-        "transaction_type": str(intent.transaction_type),
-        "exchange_segment": str(intent.exchange_segment),
-        "product_type": str(intent.product_type),
-        "order_type": str(intent.order_type),
-        "validity": None if validity is None else str(validity),
-        "security_id": str(intent.security_id),
-        "quantity": intent.quantity,
-        "price": intent.price,
-        "trigger_price": intent.trigger_price,
-        "bo_profit_value": intent.bo_profit_value,
-        "bo_stop_loss_value": intent.bo_stop_loss_value,
-        "target_price": intent.target_price,
-        "stop_loss_price": intent.stop_loss_price,
-        "trailing_jump": intent.trailing_jump,
-        "desired_open": intent.desired_open,
-        "skip_reason": None if intent.skip_reason is None else str(intent.skip_reason),
-        "after_market_order": intent.after_market_order,
-        "amo_time": None if intent.amo_time is None else str(intent.amo_time),
-    }
+#: The desired-order columns of an intent, in ``DESIRED_ORDER_FIELDS`` order, as plain values
+#: (enums and text as ``str``), so the DB driver and the change comparison see plain values.
+desired_params: Callable[[DesiredIntent], dict[str, Any]] = _writer(
+    "intent", DesiredIntent, DESIRED_ORDER_FIELDS, text=True
+)
 
 
 def new_intent_params(intent: DesiredIntent, now: datetime) -> dict[str, Any]:
@@ -210,133 +193,41 @@ def new_intent_params(intent: DesiredIntent, now: datetime) -> dict[str, Any]:
     }
 
 
-def new_intent(
-    intent: DesiredIntent, intent_id: int, row: Mapping[str, Any], now: datetime
-) -> Intent:
-    """The ``Intent`` of a row just inserted as ``row`` (``new_intent_params(intent, now)``,
-    its state possibly changed), without reading it back: the desired fields come from
-    ``intent`` itself, already typed."""
-    return Intent(
-        id=intent_id,
-        follower=intent.follower,
-        leader_order_id=intent.leader_order_id,
-        leg=row["leg"],
-        correlation_id=intent.correlation_id,
-        transaction_type=intent.transaction_type,
-        exchange_segment=intent.exchange_segment,
-        product_type=intent.product_type,
-        order_type=intent.order_type,
-        validity=intent.validity,
-        security_id=intent.security_id,
-        quantity=intent.quantity,
-        price=intent.price,
-        trigger_price=intent.trigger_price,
-        bo_profit_value=intent.bo_profit_value,
-        bo_stop_loss_value=intent.bo_stop_loss_value,
-        target_price=intent.target_price,
-        stop_loss_price=intent.stop_loss_price,
-        trailing_jump=intent.trailing_jump,
-        desired_open=intent.desired_open,
-        skip_reason=intent.skip_reason,
-        after_market_order=intent.after_market_order,
-        amo_time=intent.amo_time,
-        state=_state(row["state"]),
-        desired_version=row["desired_version"],
-        applied_version=row["applied_version"],
-        broker_order_id=None,
-        broker_status=None,
-        filled_qty=row["filled_qty"],
-        modifications=row["modifications"],
-        attempts=row["attempts"],
-        error_code=None,
-        error_message=None,
-        state_reason=row["state_reason"],
-        created_at=now,
-        updated_at=now,
-    )
+def _new_intent_builder() -> Callable[[DesiredIntent, int, Mapping[str, Any], datetime], Intent]:
+    """``new_intent``: the desired fields from the ``DesiredIntent`` (already typed), the
+    timestamps ``now``, the rest read from the row as written."""
+    from_desired = {*DESIRED_ORDER_FIELDS, "follower", "leader_order_id", "correlation_id"}
+    hints = typing.get_type_hints(Intent)
+    env: dict[str, Any] = {"utc": utc, "Record": Intent}
+    args = []
+    for f in dataclasses.fields(Intent):
+        if f.name == "id":
+            expr = "intent_id"
+        elif f.name in from_desired:
+            expr = f"intent.{f.name}"
+        elif hints[f.name] is datetime:
+            expr = "now"
+        else:
+            expr = _read_expr(f, hints[f.name], env)
+        args.append(f"        {f.name}={expr},")
+    lines = ["def new_intent(intent, intent_id, row, now):", "    return Record(", *args, "    )"]
+    return _compile("new_intent", lines, env)
 
 
-def intent_from_row(row: Mapping[Any, Any]) -> Intent:
-    """The ``Intent`` held by a ``follower_intents`` row."""
-    return Intent(
-        id=row["id"],
-        follower=row["follower"],
-        leader_order_id=row["leader_order_id"],
-        leg=row["leg"],
-        correlation_id=row["correlation_id"],
-        transaction_type=_transaction_type(row["transaction_type"]),
-        exchange_segment=_segment(row["exchange_segment"]),
-        product_type=_product(row["product_type"]),
-        order_type=_order_type(row["order_type"]),
-        validity=_opt_validity(row["validity"]),
-        security_id=row["security_id"],
-        quantity=row["quantity"],
-        price=row["price"],
-        trigger_price=row["trigger_price"],
-        bo_profit_value=row["bo_profit_value"],
-        bo_stop_loss_value=row["bo_stop_loss_value"],
-        target_price=row["target_price"],
-        stop_loss_price=row["stop_loss_price"],
-        trailing_jump=row["trailing_jump"],
-        desired_open=bool(row["desired_open"]),
-        skip_reason=row["skip_reason"],
-        after_market_order=bool(row["after_market_order"]),
-        amo_time=_opt_amo_time(row["amo_time"]),
-        state=_state(row["state"]),
-        desired_version=row["desired_version"],
-        applied_version=row["applied_version"],
-        broker_order_id=row["broker_order_id"],
-        broker_status=_opt_status(row["broker_status"]),
-        filled_qty=row["filled_qty"],
-        modifications=row["modifications"],
-        attempts=row["attempts"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        state_reason=row["state_reason"],
-        created_at=utc(row["created_at"]),
-        updated_at=utc(row["updated_at"]),
-    )
+#: ``(intent, intent_id, row, now)``: the ``Intent`` of a row just inserted as ``row``
+#: (``new_intent_params(intent, now)``, its state possibly changed), without reading it back:
+#: the desired fields come from ``intent`` itself, already typed.
+new_intent = _new_intent_builder()
 
-
-def leg_from_row(row: Mapping[Any, Any]) -> BracketLeg:
-    """The ``BracketLeg`` held by a ``bracket_order_legs`` row."""
-    return BracketLeg(
-        id=row["id"],
-        intent_id=row["intent_id"],
-        leg_name=row["leg_name"],
-        order_id=row["order_id"],
-        status=_status(row["status"]),
-        price=row["price"],
-        trigger_price=row["trigger_price"],
-        quantity=row["quantity"],
-        filled_qty=row["filled_qty"],
-        created_at=utc(row["created_at"]),
-        updated_at=utc(row["updated_at"]),
-    )
-
-
-def audit_from_row(row: Mapping[Any, Any]) -> AuditRecord:
-    """The ``AuditRecord`` held by an ``audit_outbox`` row."""
-    return AuditRecord(
-        id=row["id"],
-        at=utc(row["at"]),
-        kind=row["kind"],
-        actor=row["actor"],
-        account=row["account"],
-        payload=row["payload"],
-    )
-
-
-def restart_from_row(row: Mapping[Any, Any]) -> ActorRestart:
-    """The ``ActorRestart`` held by an ``actor_restarts`` row."""
-    return ActorRestart(id=row["id"], actor=row["actor"], reason=row["reason"], at=utc(row["at"]))
-
-
-def flag_from_row(row: Mapping[Any, Any]) -> FollowerFlag:
-    """The ``FollowerFlag`` held by a ``follower_flags`` row."""
-    return FollowerFlag(
-        follower=row["follower"],
-        quarantined=bool(row["quarantined"]),
-        reason=row["reason"],
-        updated_at=utc(row["updated_at"]),
-    )
+#: The ``Intent`` held by a ``follower_intents`` row.
+intent_from_row = row_reader(Intent)
+#: The ``LeaderOrderSnapshot`` held by a ``leader_orders`` row.
+snapshot_from_row = row_reader(LeaderOrderSnapshot)
+#: The ``BracketLeg`` held by a ``bracket_order_legs`` row.
+leg_from_row = row_reader(BracketLeg)
+#: The ``AuditRecord`` held by an ``audit_outbox`` row.
+audit_from_row = row_reader(AuditRecord)
+#: The ``ActorRestart`` held by an ``actor_restarts`` row.
+restart_from_row = row_reader(ActorRestart)
+#: The ``FollowerFlag`` held by a ``follower_flags`` row.
+flag_from_row = row_reader(FollowerFlag)

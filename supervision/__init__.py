@@ -111,6 +111,9 @@ Public API::
         (Supervisor(environment=...); ChildSpec(needs=...); EnvironmentDown from the gate)
     supervision.testing: EventRecorder(bus).wait_for(Kind, timeout_s, count, **fields),
         wait_until(predicate, timeout_s)
+    supervision.instrument: ActorInstrument (message_queued / message_started /
+        message_finished(actor, message); no-ops), installed(obj) / install(obj) / current():
+        a profiling hook, taken by each actor at its start; none installed: no cost
 
 Delivery rules. A message to a child that is not running raises :class:`ChildUnavailable`
 in the sender (restarting, quarantined, stopped, unknown, or dead and not yet noticed): it

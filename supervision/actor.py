@@ -20,6 +20,8 @@ from pykka.messages import _ActorStop  # the one control message a full inbox mu
 
 from supervision.context import ChildContext
 from supervision.errors import ActorCrashed, EnvironmentDown, MailboxFull
+from supervision.instrument import ActorInstrument
+from supervision.instrument import current as current_instrument
 from supervision.specs import ExitReason
 from supervision.timers import PeriodicTick, Timer, Timers
 
@@ -31,12 +33,22 @@ class BoundedInbox(queue.Queue[Any]):
 
     The check runs under the queue's own lock, so concurrent senders cannot overshoot the
     bound. Stop requests are always accepted: a full actor can still be shut down.
+    ``instrument`` (``supervision.instrument``) is told of each message queued, as ``name``.
     """
 
-    def __init__(self, owner: str, max_messages: int | None) -> None:
+    def __init__(
+        self,
+        owner: str,
+        max_messages: int | None,
+        *,
+        name: str = "",
+        instrument: ActorInstrument | None = None,
+    ) -> None:
         super().__init__()
         self.owner = owner
         self.max_messages = max_messages
+        self.name = name or owner
+        self.instrument = instrument
 
     def _put(self, item: Any) -> None:
         if (
@@ -45,6 +57,9 @@ class BoundedInbox(queue.Queue[Any]):
             and not isinstance(getattr(item, "message", None), _ActorStop)
         ):
             raise MailboxFull(self.owner, self.max_messages)
+        instrument = self.instrument
+        if instrument is not None:
+            instrument.message_queued(self.name, getattr(item, "message", item))
         super()._put(item)
 
 
@@ -78,8 +93,11 @@ class SupervisedActor(pykka.ThreadingActor):
     """Exceptions an ask handler raises as an answer to the caller, not as a crash."""
 
     def __init__(self, context: ChildContext) -> None:
-        super().__init__()
+        # both before pykka's __init__, which creates the inbox (``_create_actor_inbox``)
         self.context = context
+        #: the profiling hook (``supervision.instrument``) of this incarnation; None: none
+        self._instrument = current_instrument()
+        super().__init__()
         self.clock = context.clock
         self.registry = context.registry
         self.faults = context.faults
@@ -126,7 +144,12 @@ class SupervisedActor(pykka.ThreadingActor):
     # supervision tests pin the behaviour each override relies on.
 
     def _create_actor_inbox(self) -> BoundedInbox:  # type: ignore[override]  # pykka's is a staticmethod; we need the class's bound
-        return BoundedInbox(type(self).__name__, self.max_inbox)
+        return BoundedInbox(
+            type(self).__name__,
+            self.max_inbox,
+            name=self.context.child_id,
+            instrument=self._instrument,
+        )
 
     def _actor_loop(self) -> None:
         self._thread = threading.current_thread()
@@ -167,6 +190,7 @@ class SupervisedActor(pykka.ThreadingActor):
         self.actor_stopped.set()
 
     def _handle_receive(self, message: Any) -> Any:
+        queued = message
         if type(message) is PeriodicTick:
             message = message.unwrap()
         environment = self.context.environment
@@ -178,6 +202,9 @@ class SupervisedActor(pykka.ThreadingActor):
                 exc = EnvironmentDown(*down)
                 self._handle_failure(type(exc), exc, None)
                 raise exc
+        instrument = self._instrument
+        if instrument is not None:
+            instrument.message_started(self.context.child_id, queued)
         try:
             return super()._handle_receive(message)
         except self.reply_exceptions:
@@ -191,6 +218,9 @@ class SupervisedActor(pykka.ThreadingActor):
         except BaseException as exc:
             self._handle_failure(type(exc), exc, exc.__traceback__)
             raise ActorCrashed(repr(exc)) from exc
+        finally:
+            if instrument is not None:
+                instrument.message_finished(self.context.child_id, queued)
 
     # -- exit ------------------------------------------------------------------------------
 

@@ -98,15 +98,19 @@ def make_cli_rig(
     metrics_port: int | None = None,
     extra_follower_yaml: dict[str, str] | None = None,
     read_timeout_s: float = 2.0,
+    token_validity_s: float | None = None,
+    extra_yaml: str = "",
 ) -> CliRig:
-    """Accounts in ``sim`` and a config for them; ``metrics_port`` None disables metrics."""
+    """Accounts in ``sim`` and a config for them; ``metrics_port`` None disables metrics.
+    ``token_validity_s``: how long the accounts' tokens live (the simulator's default: 24 h);
+    ``extra_yaml``: top-level lines appended to the config."""
     leader = Account("leader", str(id_base), f"leader-secret-{id_base}-Zq8wX1")
     followers = [
         Account(name, str(id_base + 1 + i), f"{name}-secret-{id_base + 1 + i}-Yp7vW2")
         for i, name in enumerate(follower_names)
     ]
     for a in (leader, *followers):
-        sim.admin.create_account(a.client_id, a.token, 1e8)
+        sim.admin.create_account(a.client_id, a.token, 1e8, token_validity_s=token_validity_s)
     store_url = f"sqlite:///{tmp_path / 'journal.db'}"
     lines = [
         "broker:",
@@ -141,6 +145,8 @@ def make_cli_rig(
             else "metrics: {enabled: false}"
         ),
     ]
+    if extra_yaml:
+        lines.append(extra_yaml)
     config = tmp_path / "config.yaml"
     config.write_text("\n".join(lines) + "\n")
     rig = CliRig(sim, config, tmp_path / "tokens.env", leader, followers, store_url)

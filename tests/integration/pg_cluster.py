@@ -1,10 +1,18 @@
-"""A PostgreSQL cluster a test owns, so it can stop and start the server under a running engine.
+"""Throw-away PostgreSQL clusters for the tests: the suite's shared one and a test's own.
 
-Built the way ``.ci/postgres.sh`` builds the suite's shared one (same binaries, found through
-``PG_BIN`` or ``/usr/lib/postgresql/*/bin``; run as ``postgres`` or ``nobody`` when we are root,
-since PostgreSQL refuses root), but in the test's own directory on its own port: stopping it
-touches no other test. Without PostgreSQL binaries a test skips, except under ``CI=true``,
-where it fails (CI installs PostgreSQL through ``.ci/postgres.sh``).
+Built the way ``.ci/postgres.sh`` builds one (same binaries, found through ``PG_BIN``, ``pg_ctl``
+on the PATH or ``/usr/lib/postgresql/*/bin``; run as ``postgres`` or ``nobody`` when we are
+root, since PostgreSQL refuses root), in a new temporary directory on a free loopback port,
+stopped and deleted at the end.
+
+* :func:`suite_server`: the server of the session fixture ``pg_server_url`` (tests/conftest.py)
+  that the store's PostgreSQL tests share: ``COPYTRADER_TEST_PG_URL`` when set (CI starts its
+  own with ``.ci/postgres.sh``), else a cluster started for the session.
+* :func:`own_cluster`: a cluster one test owns, so it can stop and start the server under a
+  running engine without touching any other test.
+
+Without PostgreSQL binaries (and no URL) a test skips with the reason, except under
+``CI=true``, where it fails (CI installs PostgreSQL through ``.ci/postgres.sh``).
 """
 
 from __future__ import annotations
@@ -17,13 +25,17 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+PG_ENV = "COPYTRADER_TEST_PG_URL"
 
-def _pg_bin() -> Path | None:
+
+def find_pg_bin() -> Path | None:
+    """The directory holding PostgreSQL's ``initdb`` and ``pg_ctl``, or None."""
     candidates = [os.environ.get("PG_BIN", "")]
     if found := shutil.which("pg_ctl"):
         candidates.append(str(Path(found).resolve().parent))
@@ -86,21 +98,65 @@ class PgCluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
 
+def _no_binaries(environ: Mapping[str, str]) -> NoReturn:
+    """Skip the test (fail it under ``CI=true``): no PostgreSQL to run it on."""
+    if environ.get("CI", "").lower() == "true":
+        pytest.fail(
+            f"CI=true but no PostgreSQL binaries and {PG_ENV} unset "
+            "(.ci/run starts a server with .ci/postgres.sh)",
+            pytrace=False,
+        )
+    pytest.skip(
+        f"no PostgreSQL server binaries (initdb, pg_ctl) on this machine and {PG_ENV} unset: "
+        "install PostgreSQL (the suite then starts a throw-away server itself) or point "
+        f"{PG_ENV} at a server to run this"
+    )
+
+
 @contextlib.contextmanager
-def own_cluster() -> Iterator[PgCluster]:
+def _cluster(bin_dir: Path) -> Iterator[PgCluster]:
     """A new cluster in a new directory under the system's temporary directory (pytest's
     ``tmp_path`` sits in a root-only directory that the ``postgres`` user cannot enter)."""
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but no PostgreSQL binaries (.ci/postgres.sh installs them)")
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl): install PostgreSQL to run this")
     tmp_root = Path(tempfile.mkdtemp(prefix="copytrader-test-pg-"))
-    cluster = PgCluster(bin_dir, tmp_root)
-    cluster.create()
     try:
-        yield cluster
+        cluster = PgCluster(bin_dir, tmp_root)
+        cluster.create()
+        try:
+            yield cluster
+        finally:
+            with contextlib.suppress(Exception):
+                cluster.stop()
     finally:
-        with contextlib.suppress(Exception):
-            cluster.stop()
         shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def own_cluster() -> Iterator[PgCluster]:
+    """A cluster for one test, which may stop and start it."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        _no_binaries(os.environ)
+    with _cluster(bin_dir) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def suite_server(
+    environ: Mapping[str, str] = os.environ,
+    find_bin: Callable[[], Path | None] = find_pg_bin,
+) -> Iterator[str]:
+    """The URL of the PostgreSQL server the suite's store tests share.
+
+    ``COPYTRADER_TEST_PG_URL`` when set (nothing is started); else a throw-away cluster,
+    started now and stopped and deleted when the block ends; else (no binaries) a skip with
+    the reason, or a failure under ``CI=true``.
+    """
+    url = environ.get(PG_ENV, "")
+    if url:
+        yield url
+        return
+    bin_dir = find_bin()
+    if bin_dir is None:
+        _no_binaries(environ)
+    with _cluster(bin_dir) as cluster:
+        yield cluster.url

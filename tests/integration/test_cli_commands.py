@@ -71,12 +71,31 @@ def _run_with_a_paused_follower(rig: CliRig) -> tuple[list[str], str]:
 def test_check_config_reports_each_tokens_validity_and_exits_1_when_one_is_rejected(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    rig = make_cli_rig(sim, tmp_path, ["ana", "ben"], id_base=2100000000)
+    rig = make_cli_rig(
+        sim,
+        tmp_path,
+        ["ana", "ben"],
+        id_base=2100000000,
+        extra_follower_yaml={"ben": "renew: false"},
+    )
     ok = rig.cli("check-config")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "(2 followers)" in ok.stdout
     for name, account in zip(("leader", "ana", "ben"), rig.accounts, strict=True):
         assert f"{name} ({account.client_id}): token ok, valid until " in ok.stdout
+    # where each token comes from, how it is kept fresh, and the store's path
+    assert f"token store {tmp_path / 'copytrader-tokens.json'}; renewal 3600 s" in ok.stdout
+    lines = ok.stdout.splitlines()
+    renewal = {
+        lines[i].split(" ")[0]: lines[i + 1].strip()
+        for i in range(len(lines) - 1)
+        if "): token ok" in lines[i]
+    }
+    assert renewal == {
+        "leader": "token from the environment, renewal on, PIN + TOTP not configured",
+        "ana": "token from the environment, renewal on, PIN + TOTP not configured",
+        "ben": "token from the environment, renewal off, PIN + TOTP not configured",
+    }
 
     sim.admin.expire_token(rig.followers[1].client_id)
     bad = rig.cli("check-config")

@@ -84,7 +84,7 @@ def _missed(rig: Rig) -> list[str]:
 
 def _wait_for_passes_that_journal_nothing(rig: Rig, timeout_s: float = 10 * PERIOD_S) -> None:
     """Until three periodic passes in a row journal no reconcile event (a difference is
-    journaled a pass or two after it is first seen: actors.leader_feed.CONFIRM_AFTER_S)."""
+    journaled a pass or two after it is first seen: actors.leader_reconcile.CONFIRM_AFTER_S)."""
 
     def quiet() -> bool:
         events, passes = reconcile_events(rig), reconciles(rig, "periodic", "ok")

@@ -33,7 +33,7 @@ from tests.integration.engine_harness import (
 )
 
 PERIOD_S = 1.0
-#: the engine journals a difference two passes apart (actors.leader_feed.CONFIRM_AFTER_S,
+#: the engine journals a difference two passes apart (actors.leader_reconcile.CONFIRM_AFTER_S,
 #: capped at one period): a lost order is copied within about two periods, plus the place
 COPY_WITHIN_S = 2 * PERIOD_S + 3.0
 

@@ -60,6 +60,7 @@ def test_the_runtime_and_test_dependencies_are_declared():
         "prometheus-client",
         "pyyaml",
         "aiohttp",
+        "pyotp",  # TOTP codes for PIN + TOTP token logins (copytrader, dhansim)
     } <= runtime
     test = requirement_names(project["optional-dependencies"]["test"])
     assert {"pytest", "hypothesis", "dhanhq", "ruff", "mypy"} <= test
@@ -115,3 +116,101 @@ def test_ci_lints_type_checks_and_runs_exactly_the_readmes_test_command():
     commands = [line for line in lines if line and not line.startswith(("#", "echo"))]
     assert commands[-1] == readme_test_command()
     assert (REPO / ".ci" / "run").stat().st_mode & 0o111, ".ci/run must be executable"
+
+
+def git_ignores(path: str) -> bool | None:
+    """Whether this checkout's git ignores ``path`` (None: not a git checkout, or no git)."""
+    try:
+        done = subprocess.run(
+            ["git", "check-ignore", "--quiet", "--no-index", path],
+            capture_output=True,
+            timeout=30,
+            cwd=REPO,
+        )
+    except FileNotFoundError:
+        return None
+    if done.returncode == 128:  # not a work tree
+        return None
+    return done.returncode == 0
+
+
+def test_running_the_engine_from_a_checkout_leaves_no_untracked_file():
+    """``python -m copytrader run`` with the shipped config.yaml writes its journal (SQLite,
+    with its WAL files and its lease's lock file) and its audit trail into the working
+    directory: git ignores them."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    journal = cfg["store"]["url"].removeprefix("sqlite:///")
+    written = [journal, f"{journal}-wal", f"{journal}-shm", f"{journal}.lock"]
+    written.append(cfg["engine"]["audit_path"])
+    assert not any(Path(p).is_absolute() for p in written), written
+
+    ignored = {p: git_ignores(p) for p in written}
+    if None in ignored.values():
+        pytest.skip("not a git checkout")
+    assert all(ignored.values()), ignored
+
+
+def imported_names(tree: Any) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def patches_in(source: str) -> list[str]:
+    """``setattr(...)`` calls and assignments to an attribute of an imported module or class
+    (``pykka.ActorRef.tell = ...``): monkeypatching, in ``source``."""
+    import ast
+
+    tree = ast.parse(source)
+    imported = imported_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("setattr", "delattr")
+        ):
+            found.append(f"line {node.lineno}: {node.func.id}()")
+        targets: list[Any] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        for target in targets:
+            root = target
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if target is not root and isinstance(root, ast.Name) and root.id in imported:
+                found.append(f"line {node.lineno}: {ast.unparse(target)} = ...")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "patched"),
+    [
+        ("import pykka\npykka.ActorRef.tell = lambda *a: None", True),
+        ("from store import Journal\nJournal.transition = None", True),
+        ("from supervision.actor import SupervisedActor\nsetattr(SupervisedActor, 'x', 1)", True),
+        ("def attach(engine):\n    engine.journal.instrument = 1", False),
+        ("class R:\n    def __init__(self):\n        self.active = False", False),
+    ],
+)
+def test_the_monkeypatch_finder_finds_patches_and_only_patches(source: str, patched: bool):
+    assert bool(patches_in(source)) is patched
+
+
+def test_the_profile_package_patches_nothing_it_uses_the_instruments():
+    files = sorted((REPO / "bench" / "profile").glob("*.py"))
+    assert {f.name for f in files} >= {"__main__.py", "recorder.py", "timeline.py"}
+    assert not (REPO / "bench" / "profile_hot_path.py").exists()
+
+    found = {f.name: patches_in(f.read_text()) for f in files}
+    assert not any(found.values()), found

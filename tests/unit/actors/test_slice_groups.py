@@ -29,7 +29,7 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
 
 
 def record(journal: Journal, snap: LeaderOrderSnapshot, ctx: SizingContext = CTX) -> set[str]:
-    """What ``LeaderFeedActor._record`` does with one snapshot; returns the touched followers."""
+    """What ``LeaderRecorder.record`` does with one snapshot; returns the touched followers."""
     touched: set[str] = set()
     grouped = copy_intents(journal, snap, FOLLOWERS, ctx, FREEZE)
     if journal.record_and_claim(snap, grouped.intents, ["half", "onehalf"], touched) is not None:

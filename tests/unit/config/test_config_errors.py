@@ -70,7 +70,7 @@ def with_bob(**lines: str) -> str:
          "followers[1].sizing.mode: is required (multiplier, fixed or capital)"),
         (with_bob(sizng="{mode: fixed}"),
          "followers[1].sizng: unknown key (expected one of: name, client_id, access_token, "
-         "enabled, sizing, caps, filters, egress, copy_market_after_accept)"),
+         "enabled, sizing, caps, filters, egress, copy_market_after_accept, renew, auth)"),
         (with_bob(enabled='"yes"'), "followers[1].enabled: must be true or false, got a string"),
         (with_bob(caps="{max_order_quantity: 0}"),
          "followers[1].caps.max_order_quantity: must be >= 1"),
@@ -134,7 +134,7 @@ def with_bob(**lines: str) -> str:
         (BASE + "logging: {format: xml}\n", "logging.format: must be one of text, json; got 'xml'"),
         (BASE + "extra: 1\n",
          "extra: unknown key (expected one of: broker, leader, followers, engine, store, "
-         "metrics, logging)"),
+         "metrics, logging, tokens)"),
         (BASE.replace("followers:", "followers: []\nunused:").split("unused:")[0],
          "followers: must list at least one follower"),
         ('leader: {client_id: "1", access_token: t-token}\n', "followers: is required"),

@@ -29,6 +29,7 @@ class After(StrEnum):
     KEEP = "keep"  # wait for the next request
     CLOSE = "close"  # send FIN, wait until the client's kernel has acknowledged it, close
     DROP = "drop"  # close at once (with no answer written: the client sees EOF or a reset)
+    RESET = "reset"  # abort the connection with a TCP reset, no answer written
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,9 @@ class ScriptedHttpServer:
                 data, after = self._script(number, request_no)
                 if after is After.DROP:
                     return
+                if after is After.RESET:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return  # closed with a zero linger: RST
                 conn.sendall(data)
                 if after is After.CLOSE:
                     _close_and_wait_for_the_ack(conn)

@@ -1,15 +1,15 @@
 """Fixtures of the store tests: one empty journal per test, on SQLite and on PostgreSQL.
 
-PostgreSQL runs when ``COPYTRADER_TEST_PG_URL`` names a server (``source .ci/postgres.sh``).
-Without a URL the PostgreSQL cases skip, except under ``CI=true``, where a missing server fails
-the run. To stay fast, the schema is migrated once per session (a SQLite template file copied
-per test; a PostgreSQL schema emptied per test); ``fresh_journal_url`` gives a database that
-has never been migrated, for the schema tests.
+PostgreSQL runs on the session's server (fixture ``pg_server_url``, tests/conftest.py):
+``COPYTRADER_TEST_PG_URL`` when set, else a throw-away cluster the session starts where
+PostgreSQL's binaries are installed. Without either the PostgreSQL cases skip, except under
+``CI=true``, where a missing server fails the run. To stay fast, the schema is migrated once
+per session (a SQLite template file copied per test; a PostgreSQL schema emptied per test);
+``fresh_journal_url`` gives a database that has never been migrated, for the schema tests.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -22,25 +22,10 @@ from sqlalchemy.engine import make_url
 from store import Journal
 from store.models import Base
 
-PG_ENV = "COPYTRADER_TEST_PG_URL"
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
-
-
-def pg_base_url() -> str:
-    """The PostgreSQL URL from the environment; skip (or fail under CI) when unset."""
-    url = os.environ.get(PG_ENV, "")
-    if url:
-        return url
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            f"CI=true but {PG_ENV} is unset: .ci/run must start PostgreSQL "
-            "(source .ci/postgres.sh) so the journal's PostgreSQL tests run",
-            pytrace=False,
-        )
-    pytest.skip(f"no PostgreSQL server: set {PG_ENV} (source .ci/postgres.sh) to run this")
 
 
 def libpq_url(url: str) -> str:
@@ -71,8 +56,8 @@ class PgSchemas:
 
 
 @pytest.fixture(scope="session")
-def pg_schemas() -> Iterator[PgSchemas]:
-    schemas = PgSchemas(pg_base_url())
+def pg_schemas(pg_server_url: str) -> Iterator[PgSchemas]:
+    schemas = PgSchemas(pg_server_url)
     try:
         yield schemas
     finally:

@@ -1,10 +1,11 @@
-"""Keep-alive HTTP/1.1 to one host on ``http.client``, knowing whether a request left.
+"""The direct path: keep-alive HTTP/1.1 to one host on ``http.client``.
 
-``DhanClient`` sends every direct (proxy-less) request through a ``KeepAliveTransport``. The
+``DhanClient`` sends every proxy-less request through a ``DirectTransport`` (the hot path). The
 connection is made explicitly before a request byte is written, so a failure is known to be
-before the request left (``sent=False``: refused, DNS, connect timeout, TLS) or after bytes may
-have left (``sent=True``: send error, read timeout, reset, no or malformed answer). Nothing is
-ever resent and no redirect is followed.
+before the request left (:class:`NotSent`: refused, DNS, connect timeout, TLS) or after bytes
+may have left (:class:`SentUnknown`: send error, read timeout, reset, no or malformed answer).
+``on_sent`` means *written*: the whole request was handed to the socket, its answer not yet
+awaited. Nothing is ever resent and no redirect is followed.
 """
 
 from __future__ import annotations
@@ -16,28 +17,9 @@ import ssl
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-
-class TransportError(Exception):
-    """A request that got no HTTP answer. ``sent`` is False only if no byte of it left.
-
-    The message never quotes a header value (it may be the access token).
-    """
-
-    def __init__(self, message: str, *, sent: bool) -> None:
-        super().__init__(message)
-        self.sent = sent
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer: status line and the body, content-decoded (gzip / deflate)."""
-
-    status: int
-    reason: str
-    body: bytes
+from dhan.transport.base import Answer, NotSent, SentUnknown
 
 
 class _OneWriteMixin:
@@ -160,7 +142,7 @@ def tls_context(ca_certs: str | None) -> ssl.SSLContext:
     return ctx
 
 
-class KeepAliveTransport:
+class DirectTransport:
     """A small LIFO pool of keep-alive connections to ``scheme://host:port``. Thread-safe.
 
     ``connect_timeout_s`` bounds the TCP connect and the TLS handshake; ``read_timeout_s`` each
@@ -199,7 +181,7 @@ class KeepAliveTransport:
         self._where = f"{authority}:{self._port}"
 
     def __repr__(self) -> str:
-        return f"KeepAliveTransport({'https' if self._https else 'http'}://{self._where})"
+        return f"DirectTransport({'https' if self._https else 'http'}://{self._where})"
 
     def close(self) -> None:
         """Close the idle connections; those in use are closed when their request ends."""
@@ -217,7 +199,7 @@ class KeepAliveTransport:
         body: bytes | None,
         on_sent: Callable[[], None] | None = None,
     ) -> Answer:
-        """Send one request and read its whole answer, or raise ``TransportError``.
+        """Send one request and read its whole answer, or raise ``NotSent`` / ``SentUnknown``.
 
         ``Host`` and, with a body, ``Content-Length`` are added; ``headers`` are sent as given,
         in order. ``on_sent`` is called once the request is written, before the answer is
@@ -236,7 +218,7 @@ class KeepAliveTransport:
                     conn.putheader(name, value)
             except (ValueError, http.client.HTTPException) as exc:
                 # Still in http.client's buffer: nothing was written to the socket.
-                raise TransportError(f"request not written: {_unquoted(exc)}", sent=False) from None
+                raise NotSent(f"request not written: {_unquoted(exc)}") from None
             try:
                 conn.endheaders(body)
                 if on_sent is not None:
@@ -246,12 +228,12 @@ class KeepAliveTransport:
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 # Bytes may have left: only the server knows whether it acted on them.
                 detail = f"{self._where}: {type(exc).__name__}: {exc}"
-                raise TransportError(detail, sent=True) from exc
+                raise SentUnknown(detail) from exc
             keep = conn.sock is not None  # http.client closed it if the answer said so
             try:
                 data = _decoded(raw, resp.getheader("Content-Encoding"))
             except zlib.error as exc:
-                raise TransportError(f"undecodable answer body: {exc}", sent=True) from exc
+                raise SentUnknown(f"undecodable answer body: {exc}") from exc
             return Answer(resp.status, resp.reason, data)
         finally:
             if keep:
@@ -282,21 +264,24 @@ class KeepAliveTransport:
 
     def _new_connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
-        if self._context is not None:
-            conn = _HTTPSConnection(
-                self._host,
-                self._port,
-                timeout=self._connect_timeout_s,
-                source_address=self._source,
-                context=self._context,
-            )
-        else:
-            conn = _HTTPConnection(
-                self._host,
-                self._port,
-                timeout=self._connect_timeout_s,
-                source_address=self._source,
-            )
+        try:
+            if self._context is not None:
+                conn = _HTTPSConnection(
+                    self._host,
+                    self._port,
+                    timeout=self._connect_timeout_s,
+                    source_address=self._source,
+                    context=self._context,
+                )
+            else:
+                conn = _HTTPConnection(
+                    self._host,
+                    self._port,
+                    timeout=self._connect_timeout_s,
+                    source_address=self._source,
+                )
+        except ValueError as exc:  # http.client.InvalidURL: a host with a control character
+            raise NotSent(f"connecting to {self._where}: {type(exc).__name__}") from None
         conn.auto_open = 0  # never reconnect implicitly: connects happen in _connect only
         return conn
 
@@ -306,9 +291,7 @@ class KeepAliveTransport:
             conn.connect()
         except (OSError, ValueError) as exc:  # ValueError: a host name IDNA cannot encode
             conn.close()
-            raise TransportError(
-                f"connecting to {self._where}: {type(exc).__name__}: {exc}", sent=False
-            ) from exc
+            raise NotSent(f"connecting to {self._where}: {type(exc).__name__}: {exc}") from exc
         assert conn.sock is not None  # connect() set it or raised
         conn.sock.settimeout(self._read_timeout_s)
 
@@ -350,3 +333,7 @@ def _decoded(raw: bytes, encoding: str | None) -> bytes:
 def _unquoted(exc: BaseException) -> str:
     """``exc`` without its text: http.client quotes the offending header value (the token?)."""
     return f"{type(exc).__name__}: a method, target or header value is not valid in HTTP"
+
+
+#: The name the direct transport had before the proxy path got a transport of its own.
+KeepAliveTransport = DirectTransport

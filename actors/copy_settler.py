@@ -1,0 +1,223 @@
+"""Recording the broker's view of one follower's copies in the journal.
+
+At start ``adopt`` takes over what a previous incarnation sent; on ticks ``refresh`` settles
+fills and ends of working copies; lookups and cancels ``settle`` one copy. Which intents move,
+and to what, is decided by the pure functions of ``book_settle``; this class reads and writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.book_settle import (
+    ADOPTABLE,
+    by_correlation_id,
+    changed_copies,
+    needs_legs,
+    plain_with_ids,
+    refresh_names,
+    settle_move,
+    settled_names,
+    skip_after_disabled,
+)
+from actors.bracket_spawner import BracketSpawner
+from actors.decisions import IN_FLIGHT
+from actors.follower_book import FollowerBook, read_one_by_one
+from actors.orders import is_super
+from dhan import errors
+from dhan.models import Order
+from dhan.rest import DhanClient
+from store import Journal
+from store.errors import StaleState
+from store.records import Intent, TransitionRequest
+from store.states import IntentState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False, slots=True)
+class CopySettler:
+    """Settles one follower's copies from the broker's book (used on its actor's thread)."""
+
+    account: str
+    client: DhanClient
+    journal: Journal
+    #: the follower's books, shared with its brackets
+    book: FollowerBook
+    brackets: BracketSpawner
+    #: the follower's tick: one-by-one reads must fit in it (``read_one_by_one``)
+    tick_s: float
+    audit: Callable[[str, dict[str, Any]], None]
+
+    def move(self, m: TransitionRequest) -> Intent:
+        """``Journal.transition`` of one move a pure function decided."""
+        return self.journal.transition(
+            m.intent_id,
+            m.to,
+            expect_from=m.expect_from,
+            broker_order_id=m.broker_order_id,
+            applied_version=m.applied_version,
+            error_code=m.error_code,
+            error_message=m.error_message,
+            broker_status=m.broker_status,
+            filled_qty=m.filled_qty,
+            reason=m.reason,
+        )
+
+    def settle(self, intent: Intent, order: Order) -> Intent:
+        """Record ``order`` (the broker's view) as ``intent``'s state; start its bracket."""
+        moved = self.move(settle_move(intent, order))
+        if needs_legs(intent, moved):
+            self.brackets.spawn(intent)
+        return moved
+
+    def adopt(self) -> None:
+        """At start, match unsettled intents against the broker's book by correlationId.
+
+        Whatever a previous incarnation (or process) sent before it died is adopted instead of
+        sent again -- also a PLANNED intent, whose SENDING mark may not have survived a power
+        loss. One book read per follower at start; per-intent lookups remain the fallback.
+        """
+        pending = self.journal.intents(self.account, states=list(ADOPTABLE))
+        if not pending:
+            return
+        needs = [i.correlation_id for i in pending]
+        self.book.invalidate()  # what the previous incarnation sent: a copy may predate it
+        try:
+            orders = self.book.orders(needs)
+            supers = self.book.super_orders(needs) if any(is_super(i) for i in pending) else []
+            book = by_correlation_id(orders, supers)
+        except errors.DhanError as exc:
+            logger.info(
+                "follower %s: book unavailable at start (%s); looking up one by one",
+                self.account,
+                exc,
+            )
+            return
+        adopted = 0
+        for intent in pending:
+            order = book.get(intent.correlation_id)
+            if order is None:
+                continue
+            if intent.state in IN_FLIGHT or intent.state is IntentState.PLANNED:
+                intent = self.journal.transition(
+                    intent.id,
+                    IntentState.UNKNOWN,
+                    expect_from=intent.state,
+                    reason="found at the broker at start",
+                )
+            self.settle(intent, order)
+            adopted += 1
+        self.book.release(needs)  # the copies still open are named again by each refresh
+        if adopted:
+            logger.info("follower %s: adopted %d orders found at the broker", self.account, adopted)
+
+    def refresh(self, leader_order_ids: set[str] | None) -> None:
+        """Settle our open copies (of these leader orders; None: all) from the broker's view.
+
+        Fills and the end of an order end or update intents. The view is one read of the
+        follower's book (shared with its brackets, so often already fresh) or, once the day's
+        book has grown large next to our few working copies, each copy's own ``GET
+        /orders/{id}`` (``read_one_by_one``): decoding the whole day's book to settle a few
+        copies was CPU, and allocator churn that grew with the day. Either way one journal
+        transaction for every copy that changed: per-copy commits after each leader fill were
+        the engine's biggest CPU cost and, holding the GIL in ten threads at once, its copy p99.
+        A rejected token is raised (the caller pauses); any other failed read waits for the
+        next refresh.
+        """
+        working = self.journal.intents(self.account, states=[IntentState.WORKING])
+        if leader_order_ids is not None:
+            working = [i for i in working if i.leader_order_id in leader_order_ids]
+        if not working:
+            return
+        # named, so the book keeps their rows once settled (it keeps only open ones otherwise)
+        needs = refresh_names(working)
+        try:
+            book: dict[str, Any]
+            if plain_with_ids(working) and read_one_by_one(
+                len(working), self.book.day_rows, self.tick_s
+            ):
+                book = self._read_each(working)
+                if self.client.remembered_orders:
+                    self.book.forget()  # the last whole read's rows: not held all day
+            else:
+                book = {o.order_id: o for o in self.book.orders(needs)}
+            if any(is_super(i) for i in working):
+                for so in self.book.super_orders(needs):
+                    book[so.order_id] = so  # same status fields as an order
+        except errors.AuthError:
+            raise
+        except errors.DhanError as exc:
+            logger.info("follower %s: order book refresh failed: %s", self.account, exc)
+            return
+        changed = changed_copies(working, book)
+        if not changed:
+            return
+        outcomes = self.journal.transitions([settle_move(i, order) for i, order in changed])
+        settled: list[str] = []
+        for (intent, _order), outcome in zip(changed, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                # moved since the read (our own cancel, a lookup): the next refresh sees it
+                logger.debug(
+                    "follower %s: settle of %s skipped: %s", self.account, intent.id, outcome
+                )
+                continue
+            settled += settled_names(intent, outcome)
+            if needs_legs(intent, outcome):
+                self.brackets.spawn(intent)
+        self.book.release(settled)  # their rows need not stay in the book (memory)
+
+    def _read_each(self, working: list[Intent]) -> dict[str, Any]:
+        """Each copy by its own ``GET /orders/{id}``, by order id. A failed read ends the
+        round (a rate limit or an outage fails the rest too): the copies read are settled,
+        the others at the next refresh. A rejected token is raised (the caller pauses)."""
+        seen: dict[str, Any] = {}
+        for intent in working:
+            try:
+                order = self.client.get_order(intent.broker_order_id or "")
+            except errors.AuthError:
+                raise
+            except errors.DhanError as exc:
+                logger.info(
+                    "follower %s: read of order %s failed: %s",
+                    self.account,
+                    intent.broker_order_id,
+                    exc,
+                )
+                break
+            seen[order.order_id] = order
+        return seen
+
+    def skip_planned_while_disabled(self, policy: str) -> None:
+        """On re-enabling: skip the copies planned while the follower was disabled that
+        ``policy`` (``engine.reconcile_policy``) does not copy (``skip_after_disabled``). A
+        skip is a decision: no later leader event revives it."""
+        if policy == "copy_all":
+            return
+        skipped = 0
+        for intent in self.journal.intents(self.account, states=[IntentState.PLANNED]):
+            if intent.attempts:
+                continue
+            snap = self.journal.leader_snapshot(intent.leader_order_id)
+            reason = skip_after_disabled(policy, intent, snap)
+            if reason is None:
+                continue
+            try:
+                self.journal.transition(
+                    intent.id, IntentState.SKIPPED, expect_from=IntentState.PLANNED, reason=reason
+                )
+            except StaleState:
+                continue  # claimed or settled meanwhile: theirs
+            skipped += 1
+        if skipped:
+            logger.warning(
+                "follower %s re-enabled: %d leader orders planned while it was disabled not"
+                " copied (reconcile_policy %s)",
+                self.account,
+                skipped,
+                policy,
+            )
+            self.audit("copies_skipped_after_disable", {"count": skipped, "policy": str(policy)})

@@ -1,0 +1,110 @@
+"""Leader snapshots -> the journal, each with every follower's desired intents, claimed.
+
+Both ways the feed learns of a leader order -- a socket frame and a REST reconcile -- journal
+it here: each snapshot with the intents sized for every follower (as a share of its slicing,
+``actors.slice_groups``) in one transaction that claims the enabled followers' copies
+(``Journal.record_and_claim``, deduped by the snapshot's key). What is returned tells the
+feed whom to hint (``actors.hints``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from actors.settings import EngineConfig, FollowerSettings
+from actors.sizing import SizingContext, lot_size_for
+from actors.slice_groups import copy_intents, resize_later_children
+from store import Journal
+from store.records import DesiredIntent, Intent, LeaderOrderSnapshot
+
+logger = logging.getLogger(__name__)
+
+#: What becomes of the intents of a leader order the journal has never seen (REST reconcile)
+MissedPolicy = Callable[[LeaderOrderSnapshot, list[DesiredIntent]], list[DesiredIntent]]
+
+
+class Recorded(NamedTuple):
+    """The outcome of journaling a batch of snapshots."""
+
+    #: the snapshots new to the journal (a duplicate frame is not)
+    changed: list[LeaderOrderSnapshot]
+    #: per follower, the intents claimed for it (SENDING: it places them on its hint)
+    claimed: dict[str, list[Intent]]
+    #: the followers whose intents were inserted or changed
+    touched: set[str]
+    #: plain leader orders the journal had never seen (counted only with a ``missed`` policy)
+    missed: int
+
+
+class LeaderRecorder:
+    """Journals leader snapshots with the followers' intents (the feed actor's thread only)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        followers: Callable[[], Sequence[FollowerSettings]],
+        engine: EngineConfig,
+        lot_sizes: Mapping[tuple[str, str], int],
+        balances: Mapping[str, float],
+    ) -> None:
+        self.journal = journal
+        self.followers = followers
+        self.engine = engine
+        self.lot_sizes = lot_sizes
+        self.balances = balances
+
+    def record(
+        self, snaps: Sequence[LeaderOrderSnapshot], missed: MissedPolicy | None = None
+    ) -> Recorded:
+        """Journal ``snaps`` in order, claiming the enabled followers' copies. ``missed``
+        (a reconcile) decides the intents of a plain order the journal has never seen."""
+        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
+        followers = self.followers()
+        claim = [f.name for f in followers if f.enabled]
+        changed: list[LeaderOrderSnapshot] = []
+        claimed: dict[str, list[Intent]] = {}
+        touched: set[str] = set()
+        unseen = 0
+        freeze = self.engine.freeze_quantities
+        for snap in snaps:
+            known = (
+                self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
+                if missed is not None
+                else None
+            )
+            grouped = copy_intents(self.journal, snap, followers, ctx, freeze)
+            intents = self.sizable(snap, grouped.intents, ctx)
+            if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
+                unseen += 1
+                intents = missed(snap, intents)
+            got = self.journal.record_and_claim(snap, intents, claim, touched)
+            if got is not None:
+                resize_later_children(self.journal, snap, grouped, followers, ctx, freeze, touched)
+                changed.append(snap)
+                for intent in got:
+                    claimed.setdefault(intent.follower, []).append(intent)
+        return Recorded(changed, claimed, touched, unseen)
+
+    def sizable(
+        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], ctx: SizingContext
+    ) -> list[DesiredIntent]:
+        """Without the instrument's lot size nothing can be sized *now*: that says nothing of
+        whether a copy should exist. A follower's journaled intent (a live copy) is left as it
+        is; only a follower with none gets the skip, so that the order is visibly not copied.
+        A leader order that ended with nothing filled needs no size: its copies must go."""
+        if not intents or lot_size_for(snap, ctx) is not None:
+            return intents
+        if snap.is_terminal and snap.filled_qty == 0:
+            return intents
+        have = {i.follower for i in self.journal.intents(leader_order_id=snap.leader_order_id)}
+        kept = [i for i in intents if i.follower not in have]
+        logger.warning(
+            "leader order %s: lot size of %s:%s unknown; %d journaled copies left as they are",
+            snap.leader_order_id,
+            snap.exchange_segment,
+            snap.security_id,
+            len(intents) - len(kept),
+        )
+        return kept

@@ -1,0 +1,58 @@
+"""``ChaosReport.of``: a chaos check's counts by the name of their field, and its one-line
+summary (every count, in field order, then the journal's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from copytrader.chaos import ChaosReport
+from copytrader.checker import CheckResult
+
+ZEROS = (
+    "leader_orders=0 ok=0 lost=0 duplicated=0 unexpected=0 unresolved=0 both_legs_filled=0 "
+    "oco_pending=0 wrong=0 not_copied=0"
+)
+
+
+@pytest.mark.parametrize(
+    ("counts", "line", "bad"),
+    [
+        ({}, ZEROS, 0),
+        (
+            {"leader_orders": 4, "ok": 7, "not_copied": 1},
+            ZEROS.replace("leader_orders=0", "leader_orders=4")
+            .replace("ok=0", "ok=7")
+            .replace("not_copied=0", "not_copied=1"),
+            0,
+        ),
+        (
+            {"lost": 1, "duplicated": 2, "unexpected": 3, "unresolved": 4},
+            ZEROS.replace("lost=0", "lost=1")
+            .replace("duplicated=0", "duplicated=2")
+            .replace("unexpected=0", "unexpected=3")
+            .replace("unresolved=0", "unresolved=4"),
+            10,
+        ),
+        (
+            {"both_legs_filled": 1, "oco_pending": 1, "wrong": 5},
+            ZEROS.replace("both_legs_filled=0", "both_legs_filled=1")
+            .replace("oco_pending=0", "oco_pending=1")
+            .replace("wrong=0", "wrong=5"),
+            7,
+        ),
+    ],
+)
+def test_of_counts_by_name(counts: dict[str, int], line: str, bad: int) -> None:
+    journal = CheckResult()
+    report = ChaosReport.of(counts, journal, ["p"])
+    assert report.line() == f"{line} | journal: {journal.line()}"
+    assert (report.bad, report.problems) == (bad, ("p",))
+
+
+@pytest.mark.parametrize("name", ["lsot", "journal", "problems", "bad"])
+def test_a_name_that_is_not_a_count_is_refused(name: str) -> None:
+    counts: dict[str, Any] = {name: 1}
+    with pytest.raises(ValueError, match=name):
+        ChaosReport.of(counts, CheckResult(), ())
