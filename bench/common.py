@@ -400,8 +400,10 @@ _PLACED = re.compile(
 class EngineProcess:
     """``python -m copytrader --config X run`` with its log in ``log_path``."""
 
-    def __init__(self, config_path: Path, log_path: Path) -> None:
+    def __init__(self, config_path: Path, log_path: Path, module: str = "copytrader") -> None:
         self.config_path = config_path
+        #: the module run with ``-m``: ``bench.memprobe`` runs the engine under a memory probe
+        self.module = module
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_ns = 0
@@ -416,7 +418,7 @@ class EngineProcess:
         self._log_offset = log.tell()  # the log is shared by restarts: read only this run's
         self.started_ns = time.monotonic_ns()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "copytrader", "--config", str(self.config_path), "run"],
+            [sys.executable, "-m", self.module, "--config", str(self.config_path), "run"],
             cwd=REPO,
             stdout=log,
             stderr=log,

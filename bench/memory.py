@@ -9,14 +9,22 @@ settle pause for the ticks). The default is a trading day's worth, 500 leader or
 shows; the fan-out at 500 followers is ``--followers 1,100,500 --orders 5``. Per-follower cost
 = the least-squares slope of RSS over N. The followers' reads of their order books are counted
 in the simulator's journal: whole (``GET /orders``) and one order at a time (``GET
-/orders/{id}``). Writes ``bench/results/memory.json``.
+/orders/{id}``). Places the broker refused (DH-904 and the like, resent by the engine) are
+counted apart from those it accepted, and once the engine has stopped the chaos checker
+(``copytrader.checker``) judges the journal against the follower books and the leader's: a day
+with a lost, duplicated or wrong copy exits 1. ``--probe DIR`` runs the engine under
+``bench.memprobe`` (what the memory is made of; ``bench.memprobe_report DIR``). Writes
+``bench/results/memory.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,7 @@ from bench.common import (
     Accounts,
     EngineProcess,
     SimProcess,
+    engine_config,
     machine,
     marketable_order,
     rss_kb,
@@ -36,6 +45,9 @@ from bench.common import (
     write_config_yaml,
     write_json,
 )
+from copytrader.checker import CheckResult, check_books
+from copytrader.commands import open_existing_journal
+from copytrader.config import Config
 from dhan.rest import DhanClient
 
 
@@ -55,29 +67,63 @@ def _hwm_kb(pid: int) -> int:
 
 class _FollowerPlaces:
     """Counts the followers' ``POST /orders`` in the simulator's journal, reading only the
-    entries since the last count (a day's copies make a long journal); and their reads of the
-    order book, whole (``GET /orders``) and one order at a time (``GET /orders/{order_id}``)."""
+    entries since the last count (a day's copies make a long journal): those the broker
+    accepted (2xx) apart from those it refused (by error code, e.g. DH-904 for a rate limit,
+    or the HTTP status), and the followers' reads of the order book, whole (``GET /orders``)
+    and one order at a time (``GET /orders/{order_id}``)."""
 
     def __init__(self, sim: SimProcess, accounts: Accounts) -> None:
         self.sim = sim
         self.followers = set(accounts.followers)
         self.count = 0
+        self.refused: Counter[str] = Counter()
         self.seq = 0
         self.reads = {"GET /orders": 0, "GET /orders/{order_id}": 0}
 
     def __call__(self) -> int:
+        """The accepted places so far."""
         entries = self.sim.api().journal(kind="rest", since_seq=self.seq)
         for e in entries:
             if e.get("account") not in self.followers:
                 continue
             endpoint = e.get("endpoint")
             if endpoint == "POST /orders":
-                self.count += 1
+                status = e.get("status")
+                if isinstance(status, int) and 200 <= status < 300:
+                    self.count += 1
+                else:
+                    self.refused[str(e.get("errorCode") or e.get("fault") or status)] += 1
             elif endpoint in self.reads:
                 self.reads[endpoint] += 1
         if entries:
             self.seq = max(e["seq"] for e in entries)
         return self.count
+
+
+def check_day(sim: SimProcess, accounts: Accounts, config: Config, store_url: str) -> CheckResult:
+    """The chaos checker over the day: the journal's intents against the follower books (and
+    each copy's content against the leader's order): lost = duplicated = wrong = 0 expected."""
+    journal = open_existing_journal(store_url)
+    try:
+        intents = journal.intents()
+    finally:
+        journal.close()
+    api = sim.api()
+    books = {f.name: api.orders(f.client_id) for f in config.followers}
+    return check_books(
+        intents, books, leader_book=api.orders(accounts.leader), followers=config.followers
+    )
+
+
+def _probe(directory: Path | None, label: str, timeout_s: float = 300.0) -> dict[str, Any]:
+    """Ask the engine's memory probe (``bench.memprobe``) for a reading; wait for it."""
+    if directory is None:
+        return {}
+    (directory / f"{label}.req").write_text("")
+    answer = directory / f"{label}.json"
+    wait_until(answer.exists, timeout_s, 0.2, f"memory probe {label}")  # written whole
+    result: dict[str, Any] = json.loads(answer.read_text())
+    return result
 
 
 def measure(
@@ -87,13 +133,20 @@ def measure(
     orders: int,
     settle_s: float,
     leader_rate: float = 4.0,
+    probe: Path | None = None,
 ) -> dict[str, Any]:
     accounts = Accounts.block(index, followers)
     sim.create_accounts(accounts.all)
     sim.api().set_ltp("NSE_EQ", SECURITY_ID, LTP)
     with workdir("bench-memory-") as tmp:
         config = write_config_yaml(tmp / "config.yaml", accounts, sim.rest_url, sim.feed_url, tmp)
-        engine = EngineProcess(config, tmp / "engine.log").start()
+        cfg = engine_config(accounts, sim.rest_url, sim.feed_url, tmp)
+        probe_dir = probe / f"n{followers}" if probe is not None else None
+        if probe_dir is not None:
+            probe_dir.mkdir(parents=True, exist_ok=True)
+            os.environ["MEMPROBE_DIR"] = str(probe_dir)
+        module = "bench.memprobe" if probe_dir is not None else "copytrader"
+        engine = EngineProcess(config, tmp / "engine.log", module=module).start()
         leader = DhanClient(
             base_url=sim.rest_url, client_id=accounts.leader, access_token=token_of(accounts.leader)
         )
@@ -101,6 +154,7 @@ def measure(
             ready_s = engine.wait_ready(300.0)
             time.sleep(settle_s)  # let start-up garbage settle before the first reading
             rss_ready = rss_kb(engine.pid)
+            probed_ready = _probe(probe_dir, "ready")
             sim.api().clear_journal()
             places = _FollowerPlaces(sim, accounts)
             started = time.monotonic()
@@ -118,6 +172,7 @@ def measure(
             copied = places()
             time.sleep(settle_s)  # a follower tick or two settles the copies (book refresh)
             rss_after = rss_kb(engine.pid)
+            probed_day = _probe(probe_dir, "day")
             places()  # the reads of the settle pause too
             result = {
                 "followers": followers,
@@ -129,12 +184,20 @@ def measure(
                 "leader_orders": orders,
                 "copies_placed": copied,
                 "copies_expected": want,
+                "places_refused": dict(places.refused),
                 "book_reads": places.reads["GET /orders"],
                 "order_reads": places.reads["GET /orders/{order_id}"],
             }
+            if probe_dir is not None:
+                result["probe"] = {"ready": probed_ready, "day": probed_day}
         finally:
             leader.close()
             engine.stop()
+        check = check_day(sim, accounts, cfg, cfg.store.url)
+        result["check"] = check.line()
+        result["check_bad"] = check.bad
+        for problem in check.problems[:10]:
+            print(f"  check: {problem}", file=sys.stderr)
     return result
 
 
@@ -159,13 +222,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--leader-rate", type=float, default=4.0, help="leader orders per second")
     parser.add_argument("--settle-s", type=float, default=3.0)
+    parser.add_argument(
+        "--probe",
+        type=Path,
+        default=None,
+        help="run the engine under bench.memprobe and write its readings (ready, after the "
+        "day) in DIR/n<followers>/ (VmRSS is then inflated by tracemalloc)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.followers.split(",")]
     rows: list[dict[str, Any]] = []
     with SimProcess(rate_limits=True) as sim:
         for i, n in enumerate(sizes):
             print(f"memory: {n} followers ...", file=sys.stderr, flush=True)
-            rows.append(measure(sim, 200 + i, n, args.orders, args.settle_s, args.leader_rate))
+            rows.append(
+                measure(sim, 200 + i, n, args.orders, args.settle_s, args.leader_rate, args.probe)
+            )
     after = slope_mb([(r["followers"], r["rss_after_copies_mb"]) for r in rows])
     ready = slope_mb([(r["followers"], r["rss_ready_mb"]) for r in rows])
     results = {
@@ -190,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 "peak",
                 "threads",
                 "copies",
+                "refused",
                 "book reads",
                 "order reads",
             ],
@@ -202,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                     r["peak_rss_mb"],
                     r["threads"],
                     f"{r['copies_placed']}/{r['copies_expected']}",
+                    sum(r["places_refused"].values()),
                     r["book_reads"],
                     r["order_reads"],
                 ]
@@ -214,8 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.orders} leader orders, {results['per_follower_mb_ready']} MB at ready "
         "(target <= 1 MB)"
     )
+    for r in rows:
+        refused = ", ".join(f"{k} x{v}" for k, v in sorted(r["places_refused"].items()))
+        print(f"N={r['followers']}: check {r['check']}; places refused: {refused or 'none'}")
     print(f"\nwritten: {path}")
-    return 0
+    return 0 if all(r["check_bad"] == 0 for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
 from actors.sizing import SizingContext
 from actors.slice_groups import copy_intents
+from copytrader.allocator import AllocatorTrim
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
 from copytrader.metrics import Metrics
 from dhan import errors
@@ -129,6 +130,8 @@ class Engine:
         self.give_up_reason: str | None = None
         self._subscription: Any = None
         self._sampler: threading.Thread | None = None
+        #: gives the C allocator's free memory back to the system, from the sampler thread
+        self.allocator = AllocatorTrim()
         self._stopping = threading.Event()
         self.lease: JournalLease | None = None
         #: set by the runner while the store is unavailable at start (the engine waits)
@@ -523,6 +526,7 @@ class Engine:
         retry_s = BALANCE_RETRY_FIRST_S
         next_refresh = time.monotonic() + (period_s if balances_known else 0.0)
         while not self._stopping.wait(1.0):
+            self.allocator.tick()  # every allocator.TRIM_EVERY_S: what the day's churn freed
             if self.root is None:
                 continue
             if time.monotonic() >= next_refresh:
