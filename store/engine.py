@@ -51,15 +51,6 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
-#: SQLite's own memory, all connections of the process together (``PRAGMA soft_heap_limit``:
-#: past it, a connection's page cache recycles its least recently used pages instead of
-#: growing). Each connection's cache would otherwise grow to SQLite's default 2,000 KiB as the
-#: day's journal grows, and the pool opens up to 5 x ``pool_size`` connections when the
-#: followers read at once: 14 MB after 500 leader orders at 50 followers (``bench.memory
-#: --probe``; docs/performance.md). The pages come again from the OS's file cache.
-SQLITE_HEAP_LIMIT_BYTES = 8 * 1024 * 1024
-
-
 def make_engine(
     url: str | URL,
     *,
@@ -121,8 +112,6 @@ def _sqlite_engine(url: URL, synchronous: str, busy_timeout_ms: int, pool_size: 
             # Checkpoints run on the journal's background thread (store.checkpointer), not
             # inside a commit; this is only the backstop should that thread fall behind.
             cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            # process-wide: the page caches of all the pool's connections share one budget
-            cursor.execute(f"PRAGMA soft_heap_limit={SQLITE_HEAP_LIMIT_BYTES}")
         finally:
             cursor.close()
 
