@@ -22,7 +22,7 @@ from actors.enrich import SnapshotEnricher
 from actors.hints import hint_wait_s, plan_hints, tell_hints
 from actors.leader_reconcile import LeaderReconciler
 from actors.leader_record import LeaderRecorder, Recorded
-from actors.lot_sizes import LOT_SIZES_MARK, LotSizeBook, parse_lot_sizes
+from actors.lot_sizes import LotSizeBook
 from actors.messages import (
     FeedConnected,
     FeedFailed,
@@ -39,7 +39,7 @@ from supervision import ChildContext, SupervisedActor
 from supervision.timers import Timer
 
 #: with the lot-size mark's names, where the CLI finds them
-__all__ = ["LOT_SIZES_MARK", "FeedLost", "FeedStatus", "LeaderFeedActor", "parse_lot_sizes"]
+__all__ = ["FeedLost", "FeedStatus", "LeaderFeedActor"]
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from actors.leader_feed import LOT_SIZES_MARK, parse_lot_sizes
+from actors.lot_sizes import LOT_SIZES_MARK, parse_lot_sizes
 from actors.sizing import SizingContext
 from actors.snapshots import bracket_parents
 from copytrader.book_diff import BookDiff, diff_books

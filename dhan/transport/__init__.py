@@ -12,13 +12,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from dhan.transport.base import Answer, NotSent, SentUnknown, Transport, TransportError
-from dhan.transport.direct import DirectTransport, KeepAliveTransport, tls_context
+from dhan.transport.direct import DirectTransport, tls_context
 from dhan.transport.proxy import ProxyTransport
 
 __all__ = [
     "Answer",
     "DirectTransport",
-    "KeepAliveTransport",
     "NotSent",
     "ProxyTransport",
     "SentUnknown",

@@ -333,7 +333,3 @@ def _decoded(raw: bytes, encoding: str | None) -> bytes:
 def _unquoted(exc: BaseException) -> str:
     """``exc`` without its text: http.client quotes the offending header value (the token?)."""
     return f"{type(exc).__name__}: a method, target or header value is not valid in HTTP"
-
-
-#: The name the direct transport had before the proxy path got a transport of its own.
-KeepAliveTransport = DirectTransport

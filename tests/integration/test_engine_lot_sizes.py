@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actors.leader_feed import LOT_SIZES_MARK
+from actors.lot_sizes import LOT_SIZES_MARK
 from copytrader.config import FollowerConfig
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import ExchangeSegment, ProductType

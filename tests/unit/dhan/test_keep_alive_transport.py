@@ -1,6 +1,6 @@
 """The direct path's keep-alive connections: reuse, staleness, bursts, TLS, and what was sent.
 
-``DhanClient`` without a proxy runs on ``dhan.transport.KeepAliveTransport``. A connection the
+``DhanClient`` without a proxy runs on ``dhan.transport.DirectTransport``. A connection the
 server closed while it was idle must be replaced before a POST goes out on it; an answer the
 server never gave must not make anything be resent.
 """
@@ -21,7 +21,7 @@ from aiohttp import web
 
 from dhan.errors import NotSent, OutcomeUnknown
 from dhan.rest import DhanClient
-from dhan.transport import KeepAliveTransport
+from dhan.transport import DirectTransport
 from tests.unit.dhan.conftest import CLIENT_ID, TOKEN
 from tests.unit.dhan.fake_dhan import FakeDhan
 from tests.unit.dhan.orders import market_buy
@@ -238,7 +238,7 @@ def test_https_answers_on_one_kept_alive_tls_connection(
     tls.load_cert_chain(cert, key)
     server = ScriptedHttpServer(lambda _, __: (ACK, After.KEEP), tls=tls)
     scripted.append(server)
-    transport = KeepAliveTransport(
+    transport = DirectTransport(
         scheme="https",
         host="127.0.0.1",
         port=server.port,
