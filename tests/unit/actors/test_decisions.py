@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
-
 import pytest
 
 from actors.decisions import Step, next_step
 from actors.messages import Action
-from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType, Validity
 from store.records import Intent
 from store.states import IntentState
-
-NOW = datetime(2026, 11, 26, tzinfo=UTC)
+from tests.unit.actors import copies
 
 
 def intent(state: IntentState, **fields: object) -> Intent:
-    base = Intent(
-        id=1,
-        follower="f",
-        leader_order_id="L-1",
-        leg="",
-        correlation_id="cid",
-        transaction_type=TransactionType.BUY,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=ProductType.INTRADAY,
-        order_type=OrderType.LIMIT,
-        security_id="1333",
-        quantity=10,
-        validity=Validity.DAY,
-        price=1500.0,
-        trigger_price=0.0,
-        bo_profit_value=None,
-        bo_stop_loss_value=None,
-        target_price=None,
-        stop_loss_price=None,
-        trailing_jump=None,
-        desired_open=True,
-        skip_reason=None,
-        state=state,
-        desired_version=1,
-        applied_version=1,
-        broker_order_id="B-1",
-        broker_status=None,
-        filled_qty=0,
-        modifications=0,
-        attempts=0,
-        error_code=None,
-        error_message=None,
-        state_reason=None,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]  # test data by keyword
+    """The follower's copy (``tests/unit/actors/copies.py``), desired version 1 applied, no
+    broker status yet: the decision tables set what each row is about."""
+    defaults: dict[str, object] = {
+        "correlation_id": "cid",
+        "desired_version": 1,
+        "broker_status": None,
+        "attempts": 0,
+    }
+    return copies.intent(state, **(defaults | fields))
 
 
 S = IntentState
