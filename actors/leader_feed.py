@@ -12,6 +12,7 @@ write that claims the copies), ``hints`` (whom to wake), ``leader_reconcile`` (t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -27,8 +28,10 @@ from actors.messages import (
     FeedConnected,
     FeedFailed,
     LeaderUpdateReceived,
+    RederiveWaiting,
     Tick,
 )
+from actors.names import follower_name
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
@@ -36,9 +39,9 @@ from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
 from supervision import ChildContext, SupervisedActor
+from supervision.errors import ChildUnavailable
 from supervision.timers import Timer
 
-#: with the lot-size mark's names, where the CLI finds them
 __all__ = ["FeedLost", "FeedStatus", "LeaderFeedActor"]
 
 logger = logging.getLogger(__name__)
@@ -158,6 +161,8 @@ class LeaderFeedActor(SupervisedActor):
             self._on_connected()
         elif isinstance(message, Tick):
             self._on_reconcile_tick()
+        elif isinstance(message, RederiveWaiting):
+            return self._rederive_waiting()
         elif isinstance(message, FeedFailed):
             self.status.connected = False
             self.status.last_error = message.reason
@@ -166,6 +171,18 @@ class LeaderFeedActor(SupervisedActor):
         else:
             return super().on_receive(message)
         return None
+
+    def _rederive_waiting(self) -> int:
+        """Size again the copies that waited (on this thread, which writes the leader's
+        snapshots: a derivation elsewhere could overwrite a newer one); wake their followers."""
+        touched = self.recorder.rederive_waiting()
+        if touched:
+            logger.info("copies that waited for a balance sized again for %s", sorted(touched))
+        for name in touched:
+            # one restarting converges from the journal on start
+            with contextlib.suppress(ChildUnavailable):
+                self.registry.tell(follower_name(name), Tick())
+        return len(touched)
 
     def _on_connected(self) -> None:
         self.status.connects += 1

@@ -16,8 +16,8 @@ from typing import NamedTuple
 from actors.settings import EngineConfig, FollowerSettings
 from actors.sizing import SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
-from store import Journal
-from store.records import DesiredIntent, Intent, LeaderOrderSnapshot
+from store import IntentState, Journal
+from store.records import DesiredIntent, Intent, LeaderOrderSnapshot, is_transient_skip
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,26 @@ class LeaderRecorder:
                 for intent in got:
                     claimed.setdefault(intent.follower, []).append(intent)
         return Recorded(changed, claimed, touched, unseen)
+
+    def rederive_waiting(self) -> set[str]:
+        """Size again every copy skipped for a fact sizing lacked (``waiting: ...``), from its
+        leader order's latest snapshot; the followers whose copies changed."""
+        waiting: dict[str, set[str]] = {}
+        for intent in self.journal.intents(states=[IntentState.SKIPPED]):
+            if is_transient_skip(intent.skip_reason):
+                waiting.setdefault(intent.leader_order_id, set()).add(intent.follower)
+        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
+        touched: set[str] = set()
+        for leader_order_id, names in waiting.items():
+            snap = self.journal.leader_snapshot(leader_order_id)
+            if snap is None:
+                continue
+            followers = [f for f in self.followers() if f.name in names]
+            grouped = copy_intents(
+                self.journal, snap, followers, ctx, self.engine.freeze_quantities
+            )
+            self.journal.record_intents(snap, grouped.intents, touched)
+        return touched
 
     def sizable(
         self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], ctx: SizingContext

@@ -106,6 +106,12 @@ class LeaderChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RederiveWaiting:
+    """A fact sizing lacked (a balance) is known now: size again the copies that waited for
+    it. Asked of the leader feed, whose thread writes the leader's snapshots and intents."""
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Periodic wake-up: level-triggered actors re-check the journal and the broker."""
 

@@ -38,22 +38,19 @@ from actors.audit import AuditActor
 from actors.follower import FollowerActor
 from actors.follower_book import FollowerBook
 from actors.leader_feed import FeedStatus, LeaderFeedActor
-from actors.messages import Tick
+from actors.messages import RederiveWaiting
 from actors.names import AUDIT, LEADER_FEED, LIMITER, follower_name, follower_supervisor_name
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
-from actors.sizing import SizingContext
-from actors.slice_groups import copy_intents
 from copytrader.allocator import AllocatorTrim
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.order_feed import OrderFeed
 from dhan.rest import DhanClient
-from store import IntentState, Journal
+from store import Journal
 from store.errors import StoreUnavailable, unavailable_reason
 from store.lease import JournalLease
-from store.records import is_transient_skip
 from supervision import (
     Backoff,
     ChildSpec,
@@ -89,6 +86,8 @@ def store_fault(exc: BaseException) -> str | None:
 #: A balance capital sizing needs but could not read is read again after this, doubling up to
 #: ``engine.fund_refresh_s`` while it stays unreadable.
 BALANCE_RETRY_FIRST_S = 1.0
+#: How long the sampler waits for the leader feed to size the copies that waited for a balance.
+REDERIVE_ASK_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,6 +129,8 @@ class Engine:
         self.give_up_reason: str | None = None
         self._subscription: Any = None
         self._sampler: threading.Thread | None = None
+        #: a balance arrived that waiting copies need; cleared once the leader feed sized them
+        self._rederive_pending = False
         #: gives the C allocator's free memory back to the system, from the sampler thread
         self.allocator = AllocatorTrim()
         self._stopping = threading.Event()
@@ -175,7 +176,7 @@ class Engine:
 
         Returns True when every balance capital sizing needs is known (a failed read keeps the
         last one). Once the engine runs, a balance that arrives for the first time re-derives
-        the copies that waited for it (``rederive_waiting``).
+        the copies that waited for it (on the leader feed's thread: ``_ask_rederive``).
         """
         wanted = ["leader"] + [f.name for f in self.followers if f.sizing.mode == "capital"]
         if len(wanted) == 1:
@@ -187,33 +188,20 @@ class Engine:
             except errors.DhanError as exc:
                 logger.warning("balance of %s unavailable: %s", name, exc)
         if self.root is not None and any(name in self.balances for name in missing):
-            self.rederive_waiting()
+            self._rederive_pending = True  # the sampler asks the leader feed (_ask_rederive)
         return all(name in self.balances for name in wanted)
 
-    def rederive_waiting(self) -> None:
-        """Size again every copy skipped for a fact sizing lacked (``waiting: ...``), from its
-        leader order's latest snapshot, and wake the followers whose copies are now wanted."""
-        waiting: dict[str, set[str]] = {}
-        for intent in self.journal.intents(states=[IntentState.SKIPPED]):
-            if is_transient_skip(intent.skip_reason):
-                waiting.setdefault(intent.leader_order_id, set()).add(intent.follower)
-        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
-        touched: set[str] = set()
-        for leader_order_id, names in waiting.items():
-            snap = self.journal.leader_snapshot(leader_order_id)
-            if snap is None:
-                continue
-            followers = [f for f in self.follower_settings if f.name in names]
-            grouped = copy_intents(
-                self.journal, snap, followers, ctx, self.cfg.engine.freeze_quantities
-            )
-            self.journal.record_intents(snap, grouped.intents, touched)
-        if touched:
-            logger.info("copies that waited for a balance sized again for %s", sorted(touched))
+    def _ask_rederive(self) -> bool:
+        """Ask the leader feed to size again the copies that waited for a balance (its thread
+        writes the leader's snapshots and intents). False when it could not answer now
+        (restarting, busy past the timeout): the sampler asks again a second later."""
         assert self.root is not None
-        for name in touched:
-            with contextlib.suppress(Exception):  # restarting: it converges from the journal
-                self.root.registry.tell(follower_name(name), Tick())
+        try:
+            self.root.registry.ask(LEADER_FEED, RederiveWaiting(), timeout_s=REDERIVE_ASK_S)
+        except Exception as exc:  # ChildUnavailable, a timeout, the feed crashing meanwhile
+            logger.debug("re-deriving the waiting copies postponed: %s", exc)
+            return False
+        return True
 
     def _specs(self) -> list[ChildSpec]:
         e = self.cfg.engine
@@ -535,6 +523,8 @@ class Engine:
                 else:
                     wait_s, retry_s = min(retry_s, period_s), retry_s * 2
                 next_refresh = time.monotonic() + wait_s
+            if self._rederive_pending:
+                self._rederive_pending = not self._ask_rederive()
             for name in self.actor_names():
                 ref = None
                 with contextlib.suppress(Exception):

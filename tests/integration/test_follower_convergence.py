@@ -6,6 +6,7 @@ the broker: the copy's content (status, quantity, filled quantity), not merely t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,44 @@ def test_a_capital_follower_copies_once_the_balance_that_failed_at_start_is_read
                 len(c) == 1 and c[0]["quantity"] == 5 and c[0]["orderStatus"] == "PENDING"
             ),
         )
+    finally:
+        rig.stop()
+
+
+def test_a_copy_that_waited_for_a_balance_is_sized_by_the_leader_feed_when_it_arrives(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="actors.leader_feed")
+    f = replace(
+        follower_config("erin", "1200000707"),
+        sizing=SizingConfig(mode=SizingMode.CAPITAL, capital_multiplier=1.0),
+    )
+    sim.admin.set_ltp("NSE_EQ", "1333", 1000.0)
+    sim.admin.set_faults({"per_endpoint": {"GET /fundlimit": {"error_5xx_p": 1.0}}})
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        oid = rig.leader.place_order(limit_buy(quantity=5, price=990.0)).order_id
+        journal = rig.engine.journal
+
+        def waiting() -> bool:
+            intents = journal.intents(f.name, leader_order_id=oid)
+            return any("balance unknown" in (i.skip_reason or "") for i in intents)
+
+        wait_until(waiting, 10.0, what="the copy waiting for erin's balance")
+        assert rig.follower_copies(f, oid) == []
+        sim.admin.clear_faults()  # the sampler's next read gets the balance
+        rig.wait_copies(
+            oid,
+            lambda _f, c: (
+                len(c) == 1 and c[0]["quantity"] == 5 and c[0]["orderStatus"] == "PENDING"
+            ),
+            timeout_s=20.0,
+        )
+        sized = [r for r in caplog.records if "sized again for" in r.getMessage()]
+        assert sized, "the copies that waited were sized again"
+        # on the leader feed's thread, which writes the leader's snapshots: not the sampler's
+        assert {r.threadName for r in sized} != {"engine-sampler"}
+        assert all(r.name == "actors.leader_feed" for r in sized)
     finally:
         rig.stop()
 
