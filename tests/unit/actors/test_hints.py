@@ -6,7 +6,6 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import pykka
@@ -15,13 +14,12 @@ import pytest
 from actors.hints import HINT_WAIT_MAX_S, HintPlan, hint_wait_s, plan_hints, tell_hints
 from actors.messages import LeaderChanged
 from actors.names import follower_name
-from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType
+from dhan.codes import OrderStatus
 from store.records import Intent, LeaderOrderSnapshot
 from store.states import IntentState
 from supervision.registry import Registry
+from tests.unit.actors import copies
 from tests.unit.store.factories import snapshot
-
-NOW = datetime(2026, 12, 7, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -33,41 +31,19 @@ FOLLOWERS = [Follower("a"), Follower("b"), Follower("c")]
 
 
 def claim(follower: str, leader_order_id: str = "L1") -> Intent:
-    return Intent(
-        id=1,
+    """A copy claimed with the leader event: SENDING, nothing at the broker yet."""
+    return copies.intent(
+        IntentState.SENDING,
         follower=follower,
         leader_order_id=leader_order_id,
-        leg="",
         correlation_id=f"cid-{follower}",
-        transaction_type=TransactionType.BUY,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=ProductType.INTRADAY,
-        order_type=OrderType.LIMIT,
-        security_id="1333",
-        quantity=10,
         validity=None,
         price=100.5,
-        trigger_price=0.0,
-        bo_profit_value=None,
-        bo_stop_loss_value=None,
-        target_price=None,
-        stop_loss_price=None,
-        trailing_jump=None,
-        desired_open=True,
-        skip_reason=None,
-        state=IntentState.SENDING,
         desired_version=1,
         applied_version=0,
         broker_order_id=None,
         broker_status=None,
-        filled_qty=0,
-        modifications=0,
         attempts=0,
-        error_code=None,
-        error_message=None,
-        state_reason=None,
-        created_at=NOW,
-        updated_at=NOW,
     )
 
 

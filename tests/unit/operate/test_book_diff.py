@@ -20,6 +20,7 @@ from dhan.correlation import correlation_id_for
 from dhan.models import Order
 from store.records import Intent, LeaderOrderSnapshot, SnapshotSource
 from store.states import IntentState
+from tests.unit.actors import copies
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 ANA = FollowerConfig(
@@ -66,43 +67,19 @@ def snapshot(oid: str, status: OrderStatus, **kw: object) -> LeaderOrderSnapshot
 
 
 def intent(follower: str, oid: str, state: IntentState, **kw: object) -> Intent:
-    base = Intent(
-        id=1,
-        follower=follower,
-        leader_order_id=oid,
-        leg="",
-        correlation_id=correlation_id_for(follower, oid),
-        transaction_type=TransactionType.BUY,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=ProductType.INTRADAY,
-        order_type=OrderType.LIMIT,
-        security_id="1333",
-        quantity=2,
-        validity=Validity.DAY,
-        price=1500.0,
-        trigger_price=0.0,
-        bo_profit_value=None,
-        bo_stop_loss_value=None,
-        target_price=None,
-        stop_loss_price=None,
-        trailing_jump=None,
-        desired_open=True,
-        skip_reason=None,
-        state=state,
-        desired_version=1,
-        applied_version=1,
-        broker_order_id="F1",
-        broker_status=None,
-        filled_qty=0,
-        modifications=0,
-        attempts=1,
-        error_code=None,
-        error_message=None,
-        state_reason=None,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    """The follower's copy of leader order ``oid`` (2 at 1500, broker order F1)."""
+    fields: dict[str, object] = {
+        "follower": follower,
+        "leader_order_id": oid,
+        "correlation_id": correlation_id_for(follower, oid),
+        "quantity": 2,
+        "desired_version": 1,
+        "broker_order_id": "F1",
+        "broker_status": None,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return copies.intent(state, **(fields | kw))
 
 
 def test_a_closed_super_order_the_broker_book_shows_as_traded_is_no_difference():
