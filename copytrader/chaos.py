@@ -24,6 +24,9 @@ from copytrader.checker import (
     check_books,
     current_generations,
     entry_orders,
+    is_funds_refusal,
+    positions_of,
+    refused_by_rms,
     superseded_is_clean,
 )
 from copytrader.config import FollowerConfig
@@ -40,9 +43,16 @@ from dhan.codes import (
     Validity,
 )
 from dhan.correlation import correlation_id_for
-from dhan.models import ModifyRequest, OrderRequest, SuperModifyRequest, SuperOrderRequest
+from dhan.models import (
+    ModifyRequest,
+    OrderRequest,
+    SuperModifyRequest,
+    SuperOrderRequest,
+    Trade,
+)
 from dhan.rest import DhanClient
 from store.records import Intent
+from store.states import IntentState
 
 SEED_ENV = "CHAOS_SEED"
 _EXIT_LEGS = ("TARGET_LEG", "STOP_LOSS_LEG")
@@ -73,6 +83,10 @@ class ChaosReport:
     oco_pending: int  #: one exit leg filled, the other still open: one-cancels-other not done
     wrong: int  #: copies whose content differs from the leader's order, scaled (legs included)
     not_copied: int  #: the leader order died unfilled before a copy was needed: fine
+    refused: int  #: copies the broker refused for the follower's funds: by design
+    reversed: int  #: follower positions on the other side of the leader's (``check_positions``)
+    over_closed: int  #: copies that took a follower's position past flat where the leader's didn't
+    drift: int  #: follower positions that differ from the leader's orders replayed by the rules
     journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
     problems: tuple[str, ...] = ()
 
@@ -91,7 +105,8 @@ class ChaosReport:
     def bad(self) -> int:
         own = self.lost + self.duplicated + self.unexpected + self.unresolved
         legs = self.both_legs_filled + self.oco_pending
-        return own + legs + self.wrong + self.journal.bad
+        positions = self.reversed + self.over_closed + self.drift
+        return own + legs + self.wrong + positions + self.journal.bad
 
     def line(self) -> str:
         counts = " ".join(f"{name}={getattr(self, name)}" for name in _COUNTS)
@@ -125,6 +140,8 @@ def check_invariants(
     followers: Sequence[FollowerConfig],
     intents: Iterable[Intent],
     unresolved: int,
+    *,
+    trades: Mapping[str, Sequence[Trade]] | None = None,
 ) -> ChaosReport:
     """Judge the books after the engine settled (admin views: ``sim.admin.orders(id)``).
 
@@ -135,9 +152,20 @@ def check_invariants(
     for, scaled by the engine's sizing (status, quantity, filled quantity, order type, price,
     trigger, validity, each exit leg's status, level and trailing jump), at most one filled
     exit leg per follower bracket and none left open beside a filled one, and no intent the
-    journal has not resolved.
+    journal has not resolved. A copy the broker refused for the follower's funds (the journal
+    says so, or the book shows it REJECTED by RMS, unfilled) is ``refused``: by design.
+
+    ``trades``: each account's ``GET /trades`` ("leader" and each follower's name), in time
+    order: then the positions are judged too (``checker.check_positions``: ``reversed``,
+    ``over_closed``, ``drift``).
     """
     leader_book = list(leader_book)
+    intents = list(intents)
+    refusals = {
+        (i.follower, i.leader_order_id)
+        for i in intents
+        if not i.leg and i.state is IntentState.REJECTED and is_funds_refusal(i.error_message)
+    }
     leaders = entry_orders(leader_book)
     contents = admin_contents(leader_book)
     ctx = SizingContext(lot_sizes={}, balances={})
@@ -160,6 +188,10 @@ def check_invariants(
             if len(mine) > 1 or (mine and before):
                 counts["duplicated"] += 1
                 problems.append(f"duplicated x{len(mine) + len(before)}: {where}")
+            elif (not mine and (f.name, str(lo["orderId"])) in refusals) or (
+                len(mine) == 1 and refused_by_rms(mine[0])
+            ):
+                counts["refused"] += 1
             elif not mine and _must_copy(lo):
                 counts["lost"] += 1
                 problems.append(f"lost: {where} (leader {lo.get('orderStatus')})")
@@ -190,6 +222,12 @@ def check_invariants(
     journal = check_books(intents, {f.name: books.get(f.name, []) for f in followers})
     if unresolved:
         problems.append(f"unresolved intents in the journal: {unresolved}")
+    if trades is not None:
+        positions = positions_of(leader_book, books, followers, trades, refusals)
+        counts.update(
+            reversed=positions.reversed, over_closed=positions.over_closed, drift=positions.drift
+        )
+        problems += positions.problems
     return ChaosReport.of(counts, journal, problems)
 
 
@@ -279,8 +317,16 @@ DEFAULT_WEIGHTS: Mapping[str, int] = {
     "super": 5,
     "modify": 6,
     "cancel": 6,
+    "reduce": 6,
+    "close": 5,
+    "flip": 3,
 }
-PLACES = frozenset({"limit_resting", "limit_marketable", "market", "stop", "bo", "co", "super"})
+#: Moves against the leader's own open position (plain, at the market): part of it, all of
+#: it, all of it and as much again the other way.
+EXITS = frozenset({"reduce", "close", "flip"})
+PLACES = frozenset(
+    {"limit_resting", "limit_marketable", "market", "stop", "bo", "co", "super", *EXITS}
+)
 BRACKETS = frozenset({"bo", "co", "super"})
 
 
@@ -487,6 +533,44 @@ class RandomLeader:
         self._resting.pop(oid, None)
         self.client.cancel_order(oid)
         return LeaderAction("cancel", oid, "cancel")
+
+    def _open_positions(self) -> list[tuple[str, int]]:
+        """The leader's open plain positions on the plain instruments (the broker's view)."""
+        return sorted(
+            (p.security_id, p.net_qty)
+            for p in self.client.positions()
+            if p.net_qty
+            and p.security_id in PLAIN_LTPS
+            and p.product_type is ProductType.INTRADAY
+            and p.exchange_segment is ExchangeSegment.NSE_EQ
+        )
+
+    def _exit(self, kind: str) -> LeaderAction:
+        """A MARKET order against an open position: ``reduce`` part of it, ``close`` all of it,
+        ``flip`` through zero to the other side. Flat everywhere: a market entry instead."""
+        held = self._open_positions()
+        if not held:
+            return self._market()
+        sec, net = self.rng.choice(held)
+        size = abs(net)
+        if kind == "reduce" and size > 1:
+            qty = self.rng.randint(1, size - 1)
+        elif kind == "flip":
+            qty = size + self.rng.randint(1, 15)
+        else:
+            qty = size
+        side = TransactionType.SELL if net > 0 else TransactionType.BUY
+        action = self._place(nse_order(sec, qty, OrderType.MARKET, side), kind)
+        return LeaderAction(kind, action.order_id, f"{action.detail} against {net}")
+
+    def _reduce(self) -> LeaderAction:
+        return self._exit("reduce")
+
+    def _close(self) -> LeaderAction:
+        return self._exit("close")
+
+    def _flip(self) -> LeaderAction:
+        return self._exit("flip")
 
 
 # -- every field of every order type ---------------------------------------------------------
