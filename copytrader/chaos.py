@@ -161,6 +161,13 @@ def check_invariants(
     """
     leader_book = list(leader_book)
     intents = list(intents)
+    # copies the broker refused for funds: a place (REJECTED), or a modify (the copy stays as
+    # it was; the refusal recorded on it)
+    short_of_funds = {
+        (i.follower, i.leader_order_id)
+        for i in intents
+        if not i.leg and is_funds_refusal(i.error_message)
+    }
     refusals = {
         (i.follower, i.leader_order_id)
         for i in intents
@@ -180,7 +187,8 @@ def check_invariants(
         copies, earlier = current_generations(entry_orders(book))
         caused = set()
         for lo in leaders:
-            cid = correlation_id_for(f.name, str(lo["orderId"]))
+            lo_id = str(lo["orderId"])
+            cid = correlation_id_for(f.name, lo_id)
             caused.add(cid)
             mine = copies.get(cid, [])
             before = [o for o in earlier.get(cid, []) if not superseded_is_clean(o)]
@@ -188,7 +196,7 @@ def check_invariants(
             if len(mine) > 1 or (mine and before):
                 counts["duplicated"] += 1
                 problems.append(f"duplicated x{len(mine) + len(before)}: {where}")
-            elif (not mine and (f.name, str(lo["orderId"])) in refusals) or (
+            elif (not mine and (f.name, lo_id) in refusals) or (
                 len(mine) == 1 and refused_by_rms(mine[0])
             ):
                 counts["refused"] += 1
@@ -202,7 +210,9 @@ def check_invariants(
                 judged = judge_copy(
                     contents[str(lo["orderId"])], copy_contents.get(current), f, ctx
                 )
-                if judged.verdict is Verdict.WRONG:
+                if judged.verdict is Verdict.WRONG and (f.name, lo_id) in short_of_funds:
+                    counts["refused"] += 1  # a change the broker refused for funds
+                elif judged.verdict is Verdict.WRONG:
                     counts["wrong"] += 1
                     problems.append(f"wrong: {where}: {judged.text()}")
                 else:

@@ -343,8 +343,10 @@ def check_positions(
         net: dict[Key, int] = {}
         opened: dict[tuple[str, Key], int] = {}
         opener: dict[Key, str] = {}
+        first_seen: dict[tuple[str, Key], int] = {}  #: the follower's net before a copy's fill
         for f in fills:
             before = net.get(f.key, 0)
+            first_seen.setdefault((f.order_id, f.key), before)
             after = net[f.key] = before + f.qty
             side = _sign(f.qty)
             grew = _opened(before, after, side)
@@ -359,7 +361,8 @@ def check_positions(
                 what = "never filled" if lo is None else f"only closed (open {lo.leader_open})"
                 result.problems.append(
                     f"over_closed: {cfg.name}/{oid} {_key_text(key)}: the copy grew the "
-                    f"follower's position by {grew} while the leader's order {what}"
+                    f"follower's position (at {first_seen[oid, key]} before it) by {grew} "
+                    f"while the leader's order {what}"
                 )
         for key, final in sorted(net.items()):
             lead = leader_net.get(key, 0)

@@ -42,7 +42,7 @@ _MULTIPLIERS = (1.0, 2.0, 3.0, 1.5)
 
 #: The balance of a follower the broker refuses some entries for lack of funds (the rest of
 #: the accounts have plenty): its exits must then close only what it holds.
-POOR_BALANCE = 250_000.0
+POOR_BALANCE = 100_000.0
 
 
 def chaos_followers(n: int, prefix: str = "c") -> list[FollowerConfig]:
