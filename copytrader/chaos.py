@@ -21,6 +21,7 @@ from typing import Any
 from actors.sizing import SizingContext
 from copytrader.checker import (
     CheckResult,
+    basis_reader,
     check_books,
     current_generations,
     entry_orders,
@@ -142,6 +143,7 @@ def check_invariants(
     unresolved: int,
     *,
     trades: Mapping[str, Sequence[Trade]] | None = None,
+    exit_bases: Callable[[str], Mapping[str, int]] | None = None,
 ) -> ChaosReport:
     """Judge the books after the engine settled (admin views: ``sim.admin.orders(id)``).
 
@@ -157,7 +159,8 @@ def check_invariants(
 
     ``trades``: each account's ``GET /trades`` ("leader" and each follower's name), in time
     order: then the positions are judged too (``checker.check_positions``: ``reversed``,
-    ``over_closed``, ``drift``).
+    ``over_closed``, ``drift``). ``exit_bases``: the journal's ``exit_bases`` (leader order id
+    -> basis): an exit's copy is judged against its basis (``copy_content.judge_copy``).
     """
     leader_book = list(leader_book)
     intents = list(intents)
@@ -179,6 +182,7 @@ def check_invariants(
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []
     counts = Counter({"leader_orders": len(leaders), "unresolved": unresolved})
+    bases_of = basis_reader(exit_bases)
     for f in followers:
         book = books.get(f.name, [])
         copy_contents = {c.correlation_id: c for c in admin_contents(book).values()}
@@ -208,7 +212,11 @@ def check_invariants(
             else:
                 current = str(mine[0].get("correlationId") or "")
                 judged = judge_copy(
-                    contents[str(lo["orderId"])], copy_contents.get(current), f, ctx
+                    contents[lo_id],
+                    copy_contents.get(current),
+                    f,
+                    ctx,
+                    basis=bases_of(lo_id),
                 )
                 if judged.verdict is Verdict.WRONG and (f.name, lo_id) in short_of_funds:
                     counts["refused"] += 1  # a change the broker refused for funds

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors import exit_sizing
-from actors.sizing import SizingContext, follower_quantity
+from actors.sizing import ExitBasis, SizingContext, follower_quantity
 from copytrader.config import FollowerConfig
-from copytrader.copy_content import Verdict, admin_contents, judge_copy
+from copytrader.copy_content import Verdict, admin_contents, exit_basis, judge_copy
 from dhan.codes import TransactionType
 from dhan.correlation import correlation_id_for, first_generation_id, generation_of
 from dhan.models import Trade
@@ -82,6 +82,23 @@ class CheckResult:
         self.problems += positions.problems
 
 
+def basis_reader(
+    exit_bases: Callable[[str], Mapping[str, int]] | None,
+) -> Callable[[str], ExitBasis | None]:
+    """Leader order id -> its exit basis (read once per order), from the journal's
+    ``exit_bases``; None everywhere without one."""
+    cache: dict[str, ExitBasis | None] = {}
+
+    def read(leader_order_id: str) -> ExitBasis | None:
+        if exit_bases is None:
+            return None
+        if leader_order_id not in cache:
+            cache[leader_order_id] = exit_basis(exit_bases(leader_order_id))
+        return cache[leader_order_id]
+
+    return read
+
+
 def entry_orders(book: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """A book without bracket exit legs (those carry the entry's correlationId too)."""
     return [o for o in book if o.get("legName") not in _EXIT_LEGS]
@@ -124,11 +141,13 @@ def check_books(
     leader_book: Iterable[Mapping[str, Any]] | None = None,
     followers: Iterable[FollowerConfig] = (),
     ctx: SizingContext | None = None,
+    exit_bases: Callable[[str], Mapping[str, int]] | None = None,
 ) -> CheckResult:
     """``books``: follower name -> that follower's order book (REST ``GET /orders`` dicts).
 
     With ``leader_book`` (the simulator's admin view, as ``books`` then must be) and the
-    enabled ``followers``' configs, each copy's content is judged too (``wrong``).
+    enabled ``followers``' configs, each copy's content is judged too (``wrong``); an exit's
+    copy against its basis when ``exit_bases`` (the journal's) has one.
     """
     intents = list(intents)
     rows = {name: list(book) for name, book in books.items()}
@@ -183,7 +202,7 @@ def check_books(
             result.unexpected += n
             result.problems.append(f"unexpected: {name} order(s) with correlationId {cid!r}")
     if leader_book is not None:
-        _judge_contents(result, intents, rows, leader_book, followers, ctx)
+        _judge_contents(result, intents, rows, leader_book, followers, ctx, exit_bases)
     return result
 
 
@@ -194,10 +213,12 @@ def _judge_contents(
     leader_book: Iterable[Mapping[str, Any]],
     followers: Iterable[FollowerConfig],
     ctx: SizingContext | None,
+    exit_bases: Callable[[str], Mapping[str, int]] | None = None,
 ) -> None:
     """Count (and say) every copy whose content differs from the leader's order, scaled, and
     every missing copy the counts above do not already name (no intent, or a stale skip)."""
     ctx = ctx or SizingContext(lot_sizes={}, balances={})
+    bases_of = basis_reader(exit_bases)
     by_key = {(i.follower, i.leader_order_id): i for i in intents if not i.leg}
     leaders = admin_contents(leader_book)
     for f in followers:
@@ -213,7 +234,7 @@ def _judge_contents(
             ):
                 continue  # unresolved or lost: counted above
             recorded = intent.skip_reason if intent is not None else None
-            judged = judge_copy(leader, copy, f, ctx, recorded)
+            judged = judge_copy(leader, copy, f, ctx, recorded, bases_of(oid))
             if judged.verdict is Verdict.WRONG:
                 result.wrong += 1
                 result.problems.append(f"wrong: {f.name}/{oid}: {judged.text()}")

@@ -327,7 +327,13 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
     books = {f.name: admin.orders(f.client_id) for f in cfg.followers}
     print("\n" + render_table(admin.orders(LEADER_ID), books, latencies) + "\n")
     leader_book = admin.orders(LEADER_ID)
-    check = check_books(intents, books, leader_book=leader_book, followers=cfg.followers)
+    check = check_books(
+        intents,
+        books,
+        leader_book=leader_book,
+        followers=cfg.followers,
+        exit_bases=getattr(engine.journal, "exit_bases", None),  # issue 16's, once merged
+    )
     # the positions the accounts' fills add up to: none reversed, over-closed or drifted
     rest_url: str = sim.rest_url  # type: ignore[attr-defined]  # dhansim.Simulator
     check.add_positions(

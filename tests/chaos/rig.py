@@ -215,6 +215,8 @@ def check_now(
         intents,
         journal.unresolved_count(),
         trades=trades,
+        # the journal's exit bases (issue 16; absent from a journal of before them)
+        exit_bases=getattr(journal, "exit_bases", None),
     )
 
 
