@@ -428,7 +428,8 @@ class RandomLeader:
         except errors.DhanError as exc:
             action = LeaderAction(kind, None, f"{type(exc).__name__}: {exc.code}", ok=False)
         self.actions.append(action)
-        self.counts[kind if action.ok else f"{kind}_failed"] += 1
+        # what was done: an exit with no position to act on trades at the market instead
+        self.counts[action.kind if action.ok else f"{action.kind}_failed"] += 1
         if action.ok and kind in PLACES and action.order_id:
             self.placed.append(action.order_id)
             if kind in BRACKETS:
