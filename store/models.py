@@ -232,6 +232,8 @@ class Position(Base):
     at start and after each reconnect (``checked_at``)."""
 
     __tablename__ = "positions"
+    #: SQLite: the rows live in the primary key's B-tree (no rowid table beside it)
+    __table_args__ = {"sqlite_with_rowid": False}
 
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
     exchange_segment: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -248,6 +250,8 @@ class PositionFill(Base):
     applied, so a fill seen twice (socket, order book, a transition) moves a position once."""
 
     __tablename__ = "position_fills"
+    #: SQLite: the rows live in the primary key's B-tree (one page written per fill, not two)
+    __table_args__ = {"sqlite_with_rowid": False}
 
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: the broker's order id; ``"<id>:<leg>"`` for an exit leg (``records.fill_order_id``)

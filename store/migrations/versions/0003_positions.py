@@ -38,6 +38,7 @@ def upgrade() -> None:
             "product_type",
             name=op.f("pk_positions"),
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "position_fills",
@@ -50,6 +51,7 @@ def upgrade() -> None:
         sa.Column("filled_qty", sa.BigInteger(), nullable=False),
         sa.Column("previous_qty", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("account", "order_id", name=op.f("pk_position_fills")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "exit_bases",
