@@ -364,6 +364,38 @@ def test_a_fill_without_a_broker_order_id_is_ledgered_by_correlation_id(journal:
     assert nets(journal) == {("f1", KEY): 5}
 
 
+@pytest.mark.parametrize("leg_order_id", ["B1", "B1-T", None], ids=["shared", "own", "none"])
+def test_a_bracket_legs_fill_is_the_followers_exit(
+    journal: Journal, leg_order_id: str | None
+) -> None:
+    intent = _sent(journal, product_type="BO", target_price=110.0, stop_loss_price=95.0)
+    journal.transition(
+        intent.id, IntentState.WORKING, broker_order_id="B1", applied_version=1, filled_qty=10
+    )
+    bo = PositionKey("NSE_EQ", "1333", "BO")
+    journal.upsert_leg(intent.id, "TARGET_LEG", order_id=leg_order_id, status=OrderStatus.PENDING)
+    assert nets(journal) == {("f1", bo): 10}
+
+    journal.upsert_leg(
+        intent.id,
+        "TARGET_LEG",
+        order_id=leg_order_id,
+        status=OrderStatus.PART_TRADED,
+        filled_qty=4,
+    )
+    journal.upsert_leg(
+        intent.id, "TARGET_LEG", order_id=None, status=OrderStatus.TRADED, filled_qty=10
+    )
+    journal.upsert_leg(
+        intent.id, "TARGET_LEG", order_id=None, status=OrderStatus.TRADED, filled_qty=10
+    )
+
+    assert nets(journal) == {("f1", bo): 0}
+    # the book's view of the leg (the helper names it the same way) adds nothing
+    leg_fill = OrderFill(fill_order_id(leg_order_id or "B1", "TARGET_LEG"), bo, "SELL", 10)
+    assert journal.apply_fills("f1", [leg_fill]) == []
+
+
 # --- exit bases -------------------------------------------------------------------------------
 
 
