@@ -627,3 +627,12 @@ def test_a_journal_of_schema_0002_with_rows_upgrades_to_positions(fresh_journal_
         journal.transition(intent.id, IntentState.DONE, filled_qty=10)
         assert nets(journal) == {("f1", KEY): 10}  # the first ledger of B1: all of it
         assert journal.integrity_check() == []
+
+
+def test_applied_fill_is_what_the_ledger_counted_of_an_order(journal: Journal) -> None:
+    assert journal.applied_fill("leader", "A") == 0
+    journal.apply_fills("leader", [buy("A", 4)])
+    journal.reset_positions("leader", [], [sell("B", 7)])  # marked applied by a check
+    assert journal.applied_fill("leader", "A") == 4
+    assert journal.applied_fill("leader", "B") == 7
+    assert journal.applied_fill("f1", "A") == 0  # per account
