@@ -771,6 +771,11 @@ class Journal:
         with self._driver_read() as conn:
             return self._reads.mark(conn, account, name)
 
+    def marks(self, account: str, prefix: str) -> dict[str, str]:
+        """The marks of ``account`` whose name starts with ``prefix`` (name -> value)."""
+        with self._driver_read() as conn:
+            return self._reads.marks(conn, account, prefix)
+
     def record_restart(self, actor: str, reason: str) -> int:
         """Record (and audit) that ``actor`` was restarted because of ``reason``; returns its id."""
         with self._write() as conn:
