@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from actors import exit_sizing
+from actors.exit_bases import basis_from_stored
 from actors.sizing import (
     SLICING_ELSEWHERE,
     ExitBasis,
@@ -79,12 +80,7 @@ def exit_basis(bases: Mapping[str, int]) -> ExitBasis | None:
     """A leader order's basis as the journal records it (``Journal.exit_bases``: account ->
     open quantity, "leader" the leader's) as sizing reads it; None when none was recorded (the
     order is sized as an entry)."""
-    if not bases:
-        return None
-    return ExitBasis(
-        leader_open=bases.get(exit_sizing.LEADER, 0),
-        follower_open={k: v for k, v in bases.items() if k != exit_sizing.LEADER},
-    )
+    return basis_from_stored(bases) if bases else None
 
 
 class Verdict(StrEnum):

@@ -332,7 +332,7 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
         books,
         leader_book=leader_book,
         followers=cfg.followers,
-        exit_bases=getattr(engine.journal, "exit_bases", None),  # issue 16's, once merged
+        exit_bases=engine.journal.exit_bases,
     )
     # the positions the accounts' fills add up to: none reversed, over-closed or drifted
     rest_url: str = sim.rest_url  # type: ignore[attr-defined]  # dhansim.Simulator

@@ -215,8 +215,7 @@ def check_now(
         intents,
         journal.unresolved_count(),
         trades=trades,
-        # the journal's exit bases (issue 16; absent from a journal of before them)
-        exit_bases=getattr(journal, "exit_bases", None),
+        exit_bases=journal.exit_bases,  # an exit's copy is judged against its basis
     )
 
 
