@@ -84,6 +84,7 @@ class ChaosReport:
     oco_pending: int  #: one exit leg filled, the other still open: one-cancels-other not done
     wrong: int  #: copies whose content differs from the leader's order, scaled (legs included)
     not_copied: int  #: the leader order died unfilled before a copy was needed: fine
+    skipped: int  #: no copy, by the engine's sizing (nothing to close...), judged again: fine
     refused: int  #: copies the broker refused for the follower's funds: by design
     reversed: int  #: follower positions on the other side of the leader's (``check_positions``)
     over_closed: int  #: copies that took a follower's position past flat where the leader's didn't
@@ -176,6 +177,11 @@ def check_invariants(
         for i in intents
         if not i.leg and i.state is IntentState.REJECTED and is_funds_refusal(i.error_message)
     }
+    skips = {
+        (i.follower, i.leader_order_id): i.skip_reason
+        for i in intents
+        if not i.leg and i.skip_reason and i.broker_order_id is None
+    }
     leaders = entry_orders(leader_book)
     contents = admin_contents(leader_book)
     ctx = SizingContext(lot_sizes={}, balances={})
@@ -204,6 +210,17 @@ def check_invariants(
                 len(mine) == 1 and refused_by_rms(mine[0])
             ):
                 counts["refused"] += 1
+            elif not mine and (f.name, lo_id) in skips:
+                # no copy by the engine's sizing (an exit with nothing to close, below a lot):
+                # judged again against the order's basis
+                judged = judge_copy(
+                    contents[lo_id], None, f, ctx, skips[f.name, lo_id], bases_of(lo_id)
+                )
+                if judged.verdict is Verdict.WRONG:
+                    counts["wrong"] += 1
+                    problems.append(f"wrong: {where}: {judged.text()}")
+                else:
+                    counts["skipped"] += 1
             elif not mine and _must_copy(lo):
                 counts["lost"] += 1
                 problems.append(f"lost: {where} (leader {lo.get('orderStatus')})")

@@ -365,9 +365,11 @@ def check_positions(
         opened: dict[tuple[str, Key], int] = {}
         opener: dict[Key, str] = {}
         first_seen: dict[tuple[str, Key], int] = {}  #: the follower's net before a copy's fill
+        filled: dict[tuple[str, Key], int] = {}  #: what each copy filled, signed
         for f in fills:
             before = net.get(f.key, 0)
             first_seen.setdefault((f.order_id, f.key), before)
+            filled[f.order_id, f.key] = filled.get((f.order_id, f.key), 0) + f.qty
             after = net[f.key] = before + f.qty
             side = _sign(f.qty)
             grew = _opened(before, after, side)
@@ -403,13 +405,14 @@ def check_positions(
         skip = refused_by.get(cfg.name, set())
         for key in sorted(set(net) | set(by_key)):
             lot = lots.get(key[:2], 1)
-            want = _replay(by_key.get(key, ()), cfg, lot, skip)
+            copied = {oid: q for (oid, k), q in filled.items() if k == key}
+            want, where = _replay(by_key.get(key, ()), cfg, lot, skip, copied)
             have = net.get(key, 0)
             if want != have:
                 result.drift += 1
                 result.problems.append(
                     f"drift: {cfg.name} {_key_text(key)} holds {have}, the leader's orders "
-                    f"replayed give {want} (leader {leader_net.get(key, 0)})"
+                    f"replayed give {want} (leader {leader_net.get(key, 0)}){where}"
                 )
     return result
 
@@ -420,19 +423,34 @@ def _capped(cfg: FollowerConfig) -> bool:
 
 
 def _replay(
-    orders: Iterable[tuple[str, _LeaderOrder]], cfg: FollowerConfig, lot: int, skip: set[str]
-) -> int:
-    """The follower's net on one key after copying ``orders`` by the exit rules."""
+    orders: Iterable[tuple[str, _LeaderOrder]],
+    cfg: FollowerConfig,
+    lot: int,
+    skip: set[str],
+    copied: Mapping[str, int],
+) -> tuple[int, str]:
+    """The follower's net on one key after copying ``orders`` by the exit rules, and where
+    its copies first part from the rules ('' when none does): ``copied`` is what each copy
+    filled (signed), by leader order id."""
     ctx = SizingContext(lot_sizes={}, balances={})
     held = 0
+    first = ""
     for oid, o in orders:
         if oid in skip or o.filled == 0:
-            continue
-        close, opening = exit_sizing.split(o.filled, o.leader_open)
-        closing = exit_sizing.follower_close(close, o.leader_open, max(0, -o.side * held), lot)
-        entry = follower_quantity(opening, cfg, lot, ctx)[0] if opening else 0
-        held += o.side * (closing + entry)
-    return held
+            want = 0
+        else:
+            close, opening = exit_sizing.split(o.filled, o.leader_open)
+            closing = exit_sizing.follower_close(close, o.leader_open, max(0, -o.side * held), lot)
+            entry = follower_quantity(opening, cfg, lot, ctx)[0] if opening else 0
+            want = o.side * (closing + entry)
+        have = copied.get(oid, 0)
+        if not first and have != want:
+            first = (
+                f"; first at {oid} (leader {o.side * o.filled:+d} against open "
+                f"{o.leader_open}): the rules give {want:+d} at {held}, the copy filled {have:+d}"
+            )
+        held += want
+    return held, first
 
 
 def _key_text(key: Key) -> str:

@@ -1,5 +1,6 @@
 """``check_invariants``: a copy the broker refused for the follower's funds is ``refused`` (by
-design), not lost or wrong; any other missing or different copy still is."""
+design), not lost or wrong; any other missing or different copy still is. An exit the engine's
+sizing skipped (nothing to close) is ``skipped`` when its basis agrees, wrong when not."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from actors.exit_sizing import NOTHING_TO_CLOSE
 from copytrader.chaos import check_invariants
 from store.states import IntentState
 from tests.unit.operate.test_book_diff import intent
@@ -58,3 +60,45 @@ def test_refused_for_funds_is_by_design(
     journal = [intent("ana", "L1", state, quantity=4, error_message=error, broker_order_id=None)]
     report = check_invariants([leader], {"ana": book}, [ANA], journal, 0)
     assert (report.refused, report.lost, report.wrong) == counts, report.render()
+
+
+SOLD = row(
+    "L1",
+    "TRADED",
+    transactionType="SELL",
+    orderType="MARKET",
+    requestedOrderType="MARKET",
+    quantity=10,
+    filledQty=10,
+)
+
+
+@pytest.mark.parametrize(
+    ("bases", "skip", "counts"),
+    [
+        # the leader closed 10; ana held nothing: no copy is the rule
+        pytest.param({"leader": 10, "ana": 0}, NOTHING_TO_CLOSE, (1, 0, 0), id="nothing-held"),
+        # ... but ana held 4 at the order's first sight: the skip was wrong
+        pytest.param({"leader": 10, "ana": 4}, NOTHING_TO_CLOSE, (0, 1, 0), id="held-4"),
+        # no intent at all: lost
+        pytest.param({"leader": 10, "ana": 4}, None, (0, 0, 1), id="no-intent"),
+    ],
+)
+def test_an_exit_skipped_by_the_rules_is_judged_against_its_basis(
+    bases: dict[str, int], skip: str | None, counts: tuple[int, int, int]
+) -> None:
+    journal = []
+    if skip is not None:
+        journal = [
+            intent(
+                "ana",
+                "L1",
+                IntentState.SKIPPED,
+                quantity=0,
+                skip_reason=skip,
+                broker_order_id=None,
+                desired_open=False,
+            )
+        ]
+    report = check_invariants([SOLD], {"ana": []}, [ANA], journal, 0, exit_bases=lambda oid: bases)
+    assert (report.skipped, report.wrong, report.lost) == counts, report.render()

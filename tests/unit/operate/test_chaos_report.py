@@ -12,7 +12,7 @@ from copytrader.checker import CheckResult
 
 ZEROS = (
     "leader_orders=0 ok=0 lost=0 duplicated=0 unexpected=0 unresolved=0 both_legs_filled=0 "
-    "oco_pending=0 wrong=0 not_copied=0 refused=0 reversed=0 over_closed=0 drift=0"
+    "oco_pending=0 wrong=0 not_copied=0 skipped=0 refused=0 reversed=0 over_closed=0 drift=0"
 )
 
 
