@@ -258,7 +258,7 @@ def check_invariants(
     if unresolved:
         problems.append(f"unresolved intents in the journal: {unresolved}")
     if trades is not None:
-        positions = positions_of(leader_book, books, followers, trades, refusals)
+        positions = positions_of(leader_book, books, followers, trades, refusals, exit_bases)
         counts.update(
             reversed=positions.reversed, over_closed=positions.over_closed, drift=positions.drift
         )

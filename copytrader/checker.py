@@ -325,6 +325,7 @@ def check_positions(
     *,
     refused: Mapping[str, Iterable[str]] | None = None,
     lot_sizes: Mapping[tuple[str, str], int] | None = None,
+    exit_bases: Callable[[str], Mapping[str, int]] | None = None,
 ) -> PositionResult:
     """The broker's positions after settling: ``leader`` and each follower's plain fills in
     time order (a follower's: its copies' only), per position key (segment, security, product).
@@ -349,7 +350,8 @@ def check_positions(
     sized as an entry. A copy in ``refused`` (follower -> leader order ids whose copy never
     reached the broker, or was rejected unfilled) explains its part: it adds nothing. Each
     (follower, key) whose net differs counts once. ``lot_sizes``: (segment, security) -> lot;
-    1 when not named (cash equity).
+    1 when not named (cash equity). ``exit_bases`` (the journal's) only adds the engine's
+    basis of the first copy that parts from the rules to the drift's words.
     """
     result = PositionResult()
     orders, leader_net = _walk_leader(leader)
@@ -385,7 +387,7 @@ def check_positions(
                 result.problems.append(
                     f"over_closed: {cfg.name}/{oid} {_key_text(key)}: the copy grew the "
                     f"follower's position (at {first_seen[oid, key]} before it) by {grew} "
-                    f"while the leader's order {what}"
+                    f"while the leader's order {what}{_basis_text(exit_bases, oid, cfg.name)}"
                 )
         for key, final in sorted(net.items()):
             lead = leader_net.get(key, 0)
@@ -406,7 +408,7 @@ def check_positions(
         for key in sorted(set(net) | set(by_key)):
             lot = lots.get(key[:2], 1)
             copied = {oid: q for (oid, k), q in filled.items() if k == key}
-            want, where = _replay(by_key.get(key, ()), cfg, lot, skip, copied)
+            want, where = _replay(by_key.get(key, ()), cfg, lot, skip, copied, exit_bases)
             have = net.get(key, 0)
             if want != have:
                 result.drift += 1
@@ -428,6 +430,7 @@ def _replay(
     lot: int,
     skip: set[str],
     copied: Mapping[str, int],
+    exit_bases: Callable[[str], Mapping[str, int]] | None = None,
 ) -> tuple[int, str]:
     """The follower's net on one key after copying ``orders`` by the exit rules, and where
     its copies first part from the rules ('' when none does): ``copied`` is what each copy
@@ -449,8 +452,20 @@ def _replay(
                 f"; first at {oid} (leader {o.side * o.filled:+d} against open "
                 f"{o.leader_open}): the rules give {want:+d} at {held}, the copy filled {have:+d}"
             )
+            first += _basis_text(exit_bases, oid, cfg.name)
         held += want
     return held, first
+
+
+def _basis_text(
+    exit_bases: Callable[[str], Mapping[str, int]] | None, leader_order_id: str, follower: str
+) -> str:
+    """The engine's journaled basis of a leader order, the leader's and ``follower``'s part."""
+    if exit_bases is None:
+        return ""
+    basis = exit_bases(leader_order_id)
+    mine = {k: v for k, v in basis.items() if k in (exit_sizing.LEADER, follower)}
+    return f" (the journal's basis: {mine or 'none'})"
 
 
 def _key_text(key: Key) -> str:
@@ -530,6 +545,7 @@ def positions_of(
     followers: Sequence[FollowerConfig],
     trades: Mapping[str, Sequence[Trade]],
     refusals: Iterable[tuple[str, str]] = (),
+    exit_bases: Callable[[str], Mapping[str, int]] | None = None,
 ) -> PositionResult:
     """``check_positions`` over the accounts' trade books and order books (admin views). A
     copy explains its part of a follower's position when it never reached the broker (a
@@ -552,5 +568,9 @@ def positions_of(
                 mine.add(oid)
         fills[f.name] = plain_fills(trades.get(f.name, ()), book, copy_linker(f.name, leader_ids))
     return check_positions(
-        plain_fills(trades.get("leader", ()), leader_book), fills, followers, refused=refused
+        plain_fills(trades.get("leader", ()), leader_book),
+        fills,
+        followers,
+        refused=refused,
+        exit_bases=exit_bases,
     )
