@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from actors.sizing import SizingContext
+from actors.sizing import ExitBasis, SizingContext
 from copytrader.checker import (
     CheckResult,
     basis_reader,
@@ -218,7 +218,7 @@ def check_invariants(
                 )
                 if judged.verdict is Verdict.WRONG:
                     counts["wrong"] += 1
-                    problems.append(f"wrong: {where}: {judged.text()}")
+                    problems.append(f"wrong: {where}: {judged.text()}{_basis(bases_of(lo_id))}")
                 else:
                     counts["skipped"] += 1
             elif not mine and _must_copy(lo):
@@ -239,7 +239,7 @@ def check_invariants(
                     counts["refused"] += 1  # a change the broker refused for funds
                 elif judged.verdict is Verdict.WRONG:
                     counts["wrong"] += 1
-                    problems.append(f"wrong: {where}: {judged.text()}")
+                    problems.append(f"wrong: {where}: {judged.text()}{_basis(bases_of(lo_id))}")
                 else:
                     counts["ok"] += 1
         for cid, orders in copies.items():
@@ -264,6 +264,13 @@ def check_invariants(
         )
         problems += positions.problems
     return ChaosReport.of(counts, journal, problems)
+
+
+def _basis(basis: ExitBasis | None) -> str:
+    """An exit basis in a problem's words ('' for an entry)."""
+    if basis is None or not basis.is_exit:
+        return ""
+    return f" (exit basis: leader {basis.leader_open}, followers {dict(basis.follower_open)})"
 
 
 def _exit_legs(book: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
