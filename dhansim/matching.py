@@ -207,9 +207,12 @@ class MatchingEngine:
     ) -> int:
         """The part of ``qty`` that opens or grows a position (the rest only reduces one)."""
         pos = account.positions.get((*inst.key, product._value_))
-        if pos is None:
+        if pos is not None:
+            net = pos.sellable_long  # the net quantity, plus CNC holdings
+        elif product is ProductType.CNC and account.holdings:
+            net = account.holding_of(inst)[0]  # a first sale of holdings needs no margin
+        else:
             return qty
-        net = pos.net_qty
         reducing = (net > 0 and txn is TransactionType.SELL) or (
             net < 0 and txn is TransactionType.BUY
         )
@@ -614,11 +617,15 @@ class MatchingEngine:
                     count += 1
 
     def end_of_day(self) -> int:
-        """Expire every open order (all are DAY orders); returns how many expired."""
-        return self._close_open_orders(
+        """Expire every open order (all are DAY orders), then carry each account's positions
+        into the next day (``Account.carry_into_next_day``); returns how many expired."""
+        expired = self._close_open_orders(
             lambda: [o for a in self.accounts.values() for o in a.orders.values()],
             OrderStatus.EXPIRED,
         )
+        for account in self.accounts.values():
+            account.carry_into_next_day(self.market.ltp)
+        return expired
 
     def exit_all(
         self, account: Account, products: frozenset[ProductType] | None = None
@@ -633,7 +640,7 @@ class MatchingEngine:
         self._close_open_orders(open_orders, OrderStatus.CANCELLED)
         exits = []
         for pos in list(account.positions.values()):
-            net = pos.net_qty
+            net = pos.open_qty  # sold holdings are not squared off (bought back)
             if not net or (products is not None and pos.product not in products):
                 continue
             req = PlaceRequest(

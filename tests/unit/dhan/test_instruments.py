@@ -91,7 +91,7 @@ def test_rows_become_lot_and_freeze_by_instrument(
         ),
         # a quoted field spanning two lines: the error names the line the row ends on
         (
-            f'EXCH_ID,SEGMENT,SECURITY_ID,NAME,LOT_SIZE\nNSE,D,1,"a\nb",x\n',
+            'EXCH_ID,SEGMENT,SECURITY_ID,NAME,LOT_SIZE\nNSE,D,1,"a\nb",x\n',
             "scrip.csv line 3: LOT_SIZE 'x' is not a number",
         ),
     ],
