@@ -1,0 +1,98 @@
+"""``broker.instruments_url``: lot sizes and freeze quantities from an instrument file at start.
+
+The file is Dhan's scrip master CSV or one like it (``dhan/instruments.py`` parses it; the
+simulator serves its master with a ``FREEZE_QTY`` column). What it gives fills what the config
+does not set: ``engine.freeze_quantities`` wins for an instrument it names; lot sizes learned
+from the leader's socket frames (and journaled) win over the file's.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dhan.instruments import Limits, parse_instrument_csv
+
+logger = logging.getLogger(__name__)
+
+#: Fetching the file (Dhan's detailed master is tens of MB) may take this long at most.
+FETCH_TIMEOUT_S = 60.0
+#: Segments whose lot is 1 without asking (sizing knows them): their rows are not kept.
+_UNIT_LOT_SEGMENTS = frozenset({"NSE_EQ", "BSE_EQ"})
+#: The simulator's file, relative to its origin (``dhansim``: ``Simulator.instruments_url``).
+SIM_INSTRUMENTS_PATH = "/api-data/api-scrip-master-detailed.csv"
+
+
+class InstrumentFileUnavailable(Exception):
+    """The instrument file could not be read or parsed (the message says which and why)."""
+
+
+class LotSizes(dict[tuple[str, str], int]):
+    """The shared lot-size map: the lots the leader's frames taught (this dict's own items,
+    which the feed journals) over the instrument file's (``fallback``, read-only, never
+    journaled: a whole master would make every journaled mark megabytes)."""
+
+    __slots__ = ("fallback",)
+
+    def __init__(self, fallback: Mapping[tuple[str, str], int] | None = None) -> None:
+        super().__init__()
+        self.fallback: Mapping[tuple[str, str], int] = fallback or {}
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        value = dict.get(self, key)
+        if value is None:
+            return self.fallback.get(key, default)
+        return value
+
+
+def read_instrument_file(url: str, timeout_s: float = FETCH_TIMEOUT_S) -> str:
+    """The text at ``url``: http(s) or file:// URL, or a local path."""
+    try:
+        if "://" not in url:
+            return Path(url).read_text(encoding="utf-8")
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            data: bytes = answer.read()
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InstrumentFileUnavailable(f"instrument file {describe(url)}: {exc}") from None
+
+
+def load_limits(url: str) -> dict[tuple[str, str], Limits]:
+    """Read and parse the file at ``url`` (``InstrumentFileUnavailable`` naming the line)."""
+    text = read_instrument_file(url)
+    try:
+        return parse_instrument_csv(text, source=describe(url))
+    except ValueError as exc:
+        raise InstrumentFileUnavailable(str(exc)) from None
+
+
+def sim_instruments_url(rest_url: str) -> str:
+    """The embedded simulator's instrument file, from its REST URL (``http://HOST:PORT/v2``)."""
+    parts = urlsplit(rest_url)
+    return f"{parts.scheme}://{parts.netloc}{SIM_INSTRUMENTS_PATH}"
+
+
+def merge(
+    limits: Mapping[tuple[str, str], Limits], configured: Mapping[str, int]
+) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """``(freeze quantities, lot sizes)`` for the engine: the file's freeze quantities under
+    the configured ones (config wins), and the file's lot sizes of lot-traded segments."""
+    freeze = {
+        f"{seg}:{sid}": lim.freeze_qty for (seg, sid), lim in limits.items() if lim.freeze_qty
+    }
+    freeze.update(configured)
+    lots = {key: lim.lot_size for key, lim in limits.items() if key[0] not in _UNIT_LOT_SEGMENTS}
+    return freeze, lots
+
+
+def describe(url: str) -> str:
+    """``url`` for a log line: a local path, or the URL without its query (which may hold a
+    signature or key)."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
