@@ -78,6 +78,10 @@ class Switches:
     static_ip_error_code: str = "DH-905"
     #: Days before a set IP can be modified (Dhan: 7); 0 lets tests modify at once.
     static_ip_lock_days: float = 7.0
+    #: The exchange rejects a plain order above its instrument's freeze quantity (``freezeQty``
+    #: of the master; ``POST /orders/slicing`` splits within it), and a modify raising one
+    #: above it is refused. Off: any quantity is taken.
+    freeze_limit: bool = True
 
     def __post_init__(self) -> None:
         if self.feed_part_traded_status not in _FEED_PART_TRADED:

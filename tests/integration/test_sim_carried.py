@@ -249,3 +249,42 @@ def test_the_scrip_master_file_lists_the_master_with_lot_and_freeze_quantities(
     assert table[("NSE_EQ", "1333")] == Limits(1, 0)
     listed = requests.get(f"{sim.base_url}/sim/instruments", timeout=10).json()
     assert set(table) == {(i["exchangeSegment"], i["securityId"]) for i in listed}
+
+
+def _fno(rest: DhanRest, quantity: int, **fields: Any) -> str:
+    body = {
+        "exchangeSegment": "NSE_FNO", "securityId": "52175", "productType": "MARGIN",
+        "quantity": quantity, "price": 24900.0, **fields,
+    }  # fmt: skip
+    return rest.place_ok(**body)
+
+
+def test_the_exchange_rejects_an_order_above_the_freeze_quantity_and_a_modify_raising_one(
+    sim: Simulator, sim_account: SimAccount
+) -> None:
+    sim.admin.set_ltp(*NIFTY_FUT, 25000.0)
+    rest = DhanRest(sim, sim_account)
+    above = rest.wait_status(_fno(rest, 1820), "REJECTED")  # 28 lots: above 1,800
+    assert above["omsErrorDescription"] == "Quantity 1820 is above the freeze quantity 1800"
+    within = _fno(rest, 1755)
+    rest.wait_status(within, "PENDING")
+    refused = rest.modify(within, quantity=1820, orderType="LIMIT", price=24900.0)
+    assert refused.status_code == 400 and "above the freeze quantity 1800" in refused.text
+    assert rest.modify(within, quantity=1690, orderType="LIMIT").status_code == 200
+    assert rest.call("DELETE", f"/orders/{within}").status_code == 202  # frees its margin
+    sim.admin.set_switches(freeze_limit=False)
+    rest.wait_status(_fno(rest, 1820), "PENDING")
+
+
+def test_exit_all_squares_a_position_above_the_freeze_quantity_off_in_pieces(
+    sim: Simulator, sim_account: SimAccount
+) -> None:
+    sim.admin.set_ltp(*NIFTY_FUT, 25000.0)
+    sim.admin.carry_positions(sim_account.client_id, carried(NIFTY_FUT, "MARGIN", 65 * 40, 25000.0))
+    rest = DhanRest(sim, sim_account)
+    assert rest.call("DELETE", "/positions").status_code == 202
+    sizes = sorted(o["quantity"] for o in rest.book())
+    assert sizes == [845, 1755]  # 40 lots: 27 + 13
+    for o in rest.book():
+        rest.wait_status(o["orderId"], "TRADED")
+    assert positions(rest)[("52175", "MARGIN")]["netQty"] == 0
