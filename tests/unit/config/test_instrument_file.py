@@ -1,0 +1,101 @@
+"""``copytrader.instrument_file``: what the engine takes from ``broker.instruments_url``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from copytrader.instrument_file import (
+    InstrumentFileUnavailable,
+    LotSizes,
+    describe,
+    load_limits,
+    merge,
+    sim_instruments_url,
+)
+from dhan.instruments import Limits
+
+NIFTY = ("NSE_FNO", "52175")
+HDFC = ("NSE_EQ", "1333")
+USDINR = ("NSE_CURRENCY", "10")
+
+
+@pytest.mark.parametrize(
+    ("limits", "configured", "freeze", "lots"),
+    [
+        ({}, {}, {}, {}),
+        # the file's freeze quantities, and lot sizes of lot-traded segments only
+        (
+            {NIFTY: Limits(65, 1800), HDFC: Limits(1, 0), USDINR: Limits(1, 0)},
+            {},
+            {"NSE_FNO:52175": 1800},
+            {NIFTY: 65, USDINR: 1},
+        ),
+        # the config wins for what it names, and keeps what the file lacks
+        (
+            {NIFTY: Limits(65, 1800), ("NSE_FNO", "7"): Limits(30, 900)},
+            {"NSE_FNO:52175": 1000, "BSE_FNO:1": 500},
+            {"NSE_FNO:52175": 1000, "NSE_FNO:7": 900, "BSE_FNO:1": 500},
+            {NIFTY: 65, ("NSE_FNO", "7"): 30},
+        ),
+        # no freeze column (Dhan's own file): lot sizes only
+        ({NIFTY: Limits(65, 0)}, {}, {}, {NIFTY: 65}),
+    ],
+)
+def test_the_file_fills_what_the_config_does_not_set(
+    limits: dict[tuple[str, str], Limits],
+    configured: dict[str, int],
+    freeze: dict[str, int],
+    lots: dict[tuple[str, str], int],
+) -> None:
+    assert merge(limits, configured) == (freeze, lots)
+
+
+@pytest.mark.parametrize(
+    ("learned", "key", "expected"),
+    [
+        ({}, NIFTY, 65),  # the file's
+        ({NIFTY: 75}, NIFTY, 75),  # a lot the frames taught wins
+        ({}, ("NSE_FNO", "9"), None),  # neither knows it
+        ({("NSE_FNO", "9"): 25}, ("NSE_FNO", "9"), 25),
+    ],
+)
+def test_lot_sizes_the_frames_taught_win_over_the_files(
+    learned: dict[tuple[str, str], int], key: tuple[str, str], expected: int | None
+) -> None:
+    lots = LotSizes({NIFTY: 65})
+    lots.update(learned)
+    assert lots.get(key) == expected
+    assert dict(lots.items()) == learned  # what the feed journals: never the file's
+
+
+def test_the_file_is_read_from_a_path_or_a_file_url_and_errors_name_it(tmp_path: Path) -> None:
+    path = tmp_path / "scrip.csv"
+    path.write_text("EXCH_ID,SEGMENT,SECURITY_ID,LOT_SIZE,FREEZE_QTY\nNSE,D,52175,65,1800\n")
+    assert load_limits(str(path)) == {NIFTY: Limits(65, 1800)}
+    assert load_limits(path.as_uri()) == {NIFTY: Limits(65, 1800)}
+    with pytest.raises(InstrumentFileUnavailable, match=r"missing\.csv"):
+        load_limits(str(tmp_path / "missing.csv"))
+    path.write_text("EXCH_ID,SEGMENT,SECURITY_ID,LOT_SIZE\nNSE,D,52175,x\n")
+    with pytest.raises(InstrumentFileUnavailable, match=r"scrip.csv line 2: LOT_SIZE 'x'"):
+        load_limits(str(path))
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("/etc/scrip.csv", "/etc/scrip.csv"),
+        ("https://cdn.example/a/f.csv?sig=SECRET", "https://cdn.example/a/f.csv"),
+        ("https://user:pw@cdn.example:8443/f.csv", "https://cdn.example/f.csv"),
+    ],
+)
+def test_a_url_is_logged_without_its_query_or_credentials(url: str, shown: str) -> None:
+    assert describe(url) == shown
+
+
+def test_the_embedded_simulators_file_is_beside_its_rest_api() -> None:
+    assert (
+        sim_instruments_url("http://127.0.0.1:8700/v2")
+        == "http://127.0.0.1:8700/api-data/api-scrip-master-detailed.csv"
+    )
