@@ -124,7 +124,7 @@ class Engine:
         self.metrics = metrics or Metrics()
         self._journal = journal
         self.feed_status = FeedStatus()
-        #: lot sizes the leader's frames teach, over the instrument file's (``_load_instruments``)
+        #: lot sizes: the instrument file's (``_load_instruments``), then what frames teach
         self.lot_sizes = LotSizes()
         #: what the actors get of ``cfg.engine``: its freeze quantities over the instrument file's
         self.engine_settings = cfg.engine
@@ -232,7 +232,7 @@ class Engine:
             return
         configured = self.cfg.engine.freeze_quantities
         freeze, lots = merge(limits, configured)
-        self.lot_sizes.fallback = lots
+        self.lot_sizes.add_file(lots)
         self.engine_settings = dataclasses.replace(self.cfg.engine, freeze_quantities=freeze)
         logger.info(
             "instrument file %s: %d instruments, %d lot sizes, %d freeze quantities "

@@ -2,8 +2,8 @@
 
 The file is Dhan's scrip master CSV or one like it (``dhan/instruments.py`` parses it; the
 simulator serves its master with a ``FREEZE_QTY`` column). What it gives fills what the config
-does not set: ``engine.freeze_quantities`` wins for an instrument it names; lot sizes learned
-from the leader's socket frames (and journaled) win over the file's.
+does not set: ``engine.freeze_quantities`` wins for an instrument it names; a lot size the
+leader's socket frames teach replaces the file's.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from dhan.instruments import Limits, parse_instrument_csv
@@ -32,21 +31,27 @@ class InstrumentFileUnavailable(Exception):
 
 
 class LotSizes(dict[tuple[str, str], int]):
-    """The shared lot-size map: the lots the leader's frames taught (this dict's own items,
-    which the feed journals) over the instrument file's (``fallback``, read-only, never
-    journaled: a whole master would make every journaled mark megabytes)."""
+    """The shared lot-size map: every lot known, the instrument file's included, so sizing's
+    lookups stay plain dict lookups; but :meth:`items` -- what the leader feed journals
+    (``actors.lot_sizes.format_lot_sizes``) -- leaves out the lots the file says, or a whole
+    master would make every journaled mark megabytes. Lots the leader's frames teach replace
+    the file's (the feed writes them in)."""
 
-    __slots__ = ("fallback",)
+    __slots__ = ("file_lots",)
 
-    def __init__(self, fallback: Mapping[tuple[str, str], int] | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.fallback: Mapping[tuple[str, str], int] = fallback or {}
+        self.file_lots: dict[tuple[str, str], int] = {}
 
-    def get(self, key: tuple[str, str], default: Any = None) -> Any:
-        value = dict.get(self, key)
-        if value is None:
-            return self.fallback.get(key, default)
-        return value
+    def add_file(self, lots: Mapping[tuple[str, str], int]) -> None:
+        """Take the file's lot sizes (before the feed starts and loads the journaled ones)."""
+        self.file_lots = dict(lots)
+        self.update(lots)
+
+    def items(self) -> list[tuple[tuple[str, str], int]]:  # type: ignore[override]
+        """The lots the file does not say (learned from frames, or different from it)."""
+        file_lots = self.file_lots
+        return [(key, lot) for key, lot in dict.items(self) if file_lots.get(key) != lot]
 
 
 def read_instrument_file(url: str, timeout_s: float = FETCH_TIMEOUT_S) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.lot_sizes import format_lot_sizes
 from copytrader.instrument_file import (
     InstrumentFileUnavailable,
     LotSizes,
@@ -53,21 +54,27 @@ def test_the_file_fills_what_the_config_does_not_set(
 
 
 @pytest.mark.parametrize(
-    ("learned", "key", "expected"),
+    ("learned", "known", "journaled"),
     [
-        ({}, NIFTY, 65),  # the file's
-        ({NIFTY: 75}, NIFTY, 75),  # a lot the frames taught wins
-        ({}, ("NSE_FNO", "9"), None),  # neither knows it
-        ({("NSE_FNO", "9"): 25}, ("NSE_FNO", "9"), 25),
+        ({}, {NIFTY: 65}, {}),  # the file's lots are known, never journaled
+        ({NIFTY: 75}, {NIFTY: 75}, {NIFTY: 75}),  # a lot the frames taught replaces the file's
+        ({NIFTY: 65}, {NIFTY: 65}, {}),  # ... and is not journaled when the file says it too
+        ({USDINR: 1}, {NIFTY: 65, USDINR: 1}, {USDINR: 1}),  # one the file lacks
     ],
 )
-def test_lot_sizes_the_frames_taught_win_over_the_files(
-    learned: dict[tuple[str, str], int], key: tuple[str, str], expected: int | None
+def test_lot_sizes_keep_the_files_out_of_the_journal(
+    learned: dict[tuple[str, str], int],
+    known: dict[tuple[str, str], int],
+    journaled: dict[tuple[str, str], int],
 ) -> None:
-    lots = LotSizes({NIFTY: 65})
-    lots.update(learned)
-    assert lots.get(key) == expected
-    assert dict(lots.items()) == learned  # what the feed journals: never the file's
+    lots = LotSizes()
+    lots.add_file({NIFTY: 65})
+    for key, lot in learned.items():
+        lots[key] = lot  # as the leader feed learns a frame's lot
+    assert {key: lots.get(key) for key in known} == known
+    assert len(lots) == len(known)
+    assert dict(lots.items()) == journaled
+    assert format_lot_sizes(lots) == format_lot_sizes(journaled)
 
 
 def test_the_file_is_read_from_a_path_or_a_file_url_and_errors_name_it(tmp_path: Path) -> None:
