@@ -288,3 +288,33 @@ def test_exit_all_squares_a_position_above_the_freeze_quantity_off_in_pieces(
     for o in rest.book():
         rest.wait_status(o["orderId"], "TRADED")
     assert positions(rest)[("52175", "MARGIN")]["netQty"] == 0
+
+
+def test_converting_a_carried_position_moves_it_with_no_socket_frame(
+    sim: Simulator, sim_account: SimAccount
+) -> None:
+    sim.admin.set_ltp(*NIFTY_FUT, 25000.0)
+    sim.admin.carry_positions(sim_account.client_id, carried(NIFTY_FUT, "MARGIN", 130, 24800.0))
+    rest = DhanRest(sim, sim_account)
+    feed = FeedClient(sim, sim_account)
+    try:
+        body = {
+            "dhanClientId": sim_account.client_id, "fromProductType": "MARGIN",
+            "exchangeSegment": "NSE_FNO", "positionType": "LONG", "securityId": "52175",
+            "convertQty": 65, "toProductType": "INTRADAY",
+        }  # fmt: skip
+        answer = rest.call("POST", "/positions/convert", body)
+        assert (answer.status_code, answer.content) == (202, b"")
+        shown = positions(rest)
+        margin, intraday = shown[("52175", "MARGIN")], shown[("52175", "INTRADAY")]
+        # no trade today: what moves is carried, and stays carried in the new product
+        assert (margin["netQty"], margin["carryForwardBuyQty"], margin["dayBuyQty"]) == (65, 65, 0)
+        assert (intraday["netQty"], intraday["carryForwardBuyQty"], intraday["buyAvg"]) == (
+            65, 65, 24800.0,
+        )  # fmt: skip
+        # a frame the conversion sent would come before this order's own (one socket, in order)
+        marker = rest.place_ok(price=900.0)
+        feed.wait_alert(lambda a: a["OrderNo"] == marker)
+        assert {a["OrderNo"] for a in feed.alerts()} == {marker}
+    finally:
+        feed.close()
