@@ -138,9 +138,19 @@ class Position:
             self.cf_sell_qty -= qty
             self.cf_sell_value -= qty * price
 
-    def to_json(self, account_id: str, ltp: float) -> dict[str, Any]:
+    def to_json(
+        self, account_id: str, ltp: float, *, holdings_as_carried: bool = False
+    ) -> dict[str, Any]:
+        """The ``GET /positions`` record; ``holdings_as_carried`` (the ``holdings_sale_view``
+        switch): holdings a CNC sale sold show as carried buys at their cost."""
         inst = self.instrument
-        net = self.net_qty
+        cf_buy, cf_buy_value = self.cf_buy_qty, self.cf_buy_value
+        buy_qty, buy_value = self.buy_qty, self.buy_value
+        sold = self.holdings_sold if holdings_as_carried else 0
+        if sold:
+            cf_buy, cf_buy_value = cf_buy + sold, cf_buy_value + sold * self.held_cost
+            buy_qty, buy_value = buy_qty + sold, buy_value + sold * self.held_cost
+        net = buy_qty - self.sell_qty
         kind = PositionType.LONG if net > 0 else PositionType.SHORT if net < 0 else None
         option = {"CE": "CALL", "PE": "PUT"}.get(inst.option_type)
         return {
@@ -150,8 +160,8 @@ class Position:
             "positionType": (kind or PositionType.CLOSED).value,
             "exchangeSegment": inst.segment.value,
             "productType": self.product.value,
-            "buyAvg": round(self.buy_avg, 4),
-            "buyQty": self.buy_qty,
+            "buyAvg": round(buy_value / buy_qty if buy_qty else 0.0, 4),
+            "buyQty": buy_qty,
             "costPrice": round(self.cost_price, 4),
             "sellAvg": round(self.sell_avg, 4),
             "sellQty": self.sell_qty,
@@ -160,9 +170,9 @@ class Position:
             "unrealizedProfit": round(self.unrealized(ltp), 2),
             "rbiReferenceRate": 1.0,
             "multiplier": 1,
-            "carryForwardBuyQty": self.cf_buy_qty,
+            "carryForwardBuyQty": cf_buy,
             "carryForwardSellQty": self.cf_sell_qty,
-            "carryForwardBuyValue": round(self.cf_buy_value, 2),
+            "carryForwardBuyValue": round(cf_buy_value, 2),
             "carryForwardSellValue": round(self.cf_sell_value, 2),
             "dayBuyQty": self.buy_qty - self.cf_buy_qty,
             "daySellQty": self.sell_qty - self.cf_sell_qty,

@@ -147,10 +147,11 @@ class AdminApi:
         for inst, product, qty, price in carried:
             _seed(account, inst, product, qty, price, check=True)
         ltp = self.core.market.ltp
+        as_carried = self.core.settings.switches.holdings_sale_view == "carried"
         return json_response(
             {
                 "positions": [
-                    p.to_json(account.client_id, ltp(p.instrument))
+                    p.to_json(account.client_id, ltp(p.instrument), holdings_as_carried=as_carried)
                     for p in account.positions.values()
                 ],
                 "holdings": account.holdings_json(self.core.market.ltp_by_key),

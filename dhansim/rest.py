@@ -403,9 +403,10 @@ class RestApi:
     async def positions(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         market = self.core.market
+        carried = self.core.settings.switches.holdings_sale_view == "carried"
         return json_response(
             [
-                p.to_json(account.client_id, market.ltp(p.instrument))
+                p.to_json(account.client_id, market.ltp(p.instrument), holdings_as_carried=carried)
                 for p in account.positions.values()
             ]
         )

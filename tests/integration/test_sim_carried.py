@@ -318,3 +318,23 @@ def test_converting_a_carried_position_moves_it_with_no_socket_frame(
         assert {a["OrderNo"] for a in feed.alerts()} == {marker}
     finally:
         feed.close()
+
+
+def test_with_holdings_sale_view_carried_the_sold_holdings_show_as_carried_buys(
+    sim: Simulator,
+) -> None:
+    sim.admin.set_ltp(*HDFC, 990.0)
+    sim.admin.set_switches(holdings_sale_view="carried")
+    account = new_account(sim, balance=1_000.0)
+    sim.admin.carry_positions(account.client_id, carried(HDFC, "CNC", 100, 900.0))
+    rest = DhanRest(sim, account)
+    rest.wait_status(
+        rest.place_ok(transactionType="SELL", productType="CNC", quantity=40, price=990.0),
+        "TRADED",
+    )
+    p = positions(rest)[("1333", "CNC")]
+    assert (p["positionType"], p["netQty"], p["buyQty"], p["buyAvg"]) == ("CLOSED", 0, 40, 900.0)
+    assert (p["carryForwardBuyQty"], p["carryForwardBuyValue"]) == (40, 36_000.0)
+    assert (p["dayBuyQty"], p["daySellQty"], p["sellQty"]) == (0, 40, 40)
+    assert (p["realizedProfit"], p["unrealizedProfit"]) == (3_600.0, 0.0)
+    assert holding(rest, "1333")["availableQty"] == 60  # type: ignore[index]
