@@ -100,4 +100,8 @@ def describe(url: str) -> str:
     if "://" not in url:
         return url
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a bad port: shown without it
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"

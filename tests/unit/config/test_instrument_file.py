@@ -94,7 +94,9 @@ def test_the_file_is_read_from_a_path_or_a_file_url_and_errors_name_it(tmp_path:
     [
         ("/etc/scrip.csv", "/etc/scrip.csv"),
         ("https://cdn.example/a/f.csv?sig=SECRET", "https://cdn.example/a/f.csv"),
-        ("https://user:pw@cdn.example:8443/f.csv", "https://cdn.example/f.csv"),
+        ("https://user:pw@cdn.example:8443/f.csv", "https://cdn.example:8443/f.csv"),
+        ("http://127.0.0.1:8700/api-data/x.csv", "http://127.0.0.1:8700/api-data/x.csv"),
+        ("file:///srv/scrip.csv", "file:///srv/scrip.csv"),
     ],
 )
 def test_a_url_is_logged_without_its_query_or_credentials(url: str, shown: str) -> None:
