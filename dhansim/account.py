@@ -243,12 +243,12 @@ class Account:
             if p.held_qty and p.instrument.security_id == security_id
         )
 
-    def carry_into_next_day(self, ltp_of: Callable[[Instrument], float]) -> dict[str, int]:
+    def carry_into_next_day(self, ltp_of: Callable[[Instrument], float]) -> None:
         """End of the day (``POST /sim/end-of-day``, after every open order expired): book the
         day's realised P&L into the balance; MARGIN / MTF positions become the next day's
         carried positions (at their average); CNC buys become holdings and sold holdings
         leave; INTRADAY / CO / BO positions (and a CNC short) are settled at the LTP, the
-        broker's square-off, without orders. Returns how many positions and holdings carried."""
+        broker's square-off, without orders."""
         cash = 0.0
         carried: dict[tuple[str, str, str], Position] = {}
         for key, pos in self.positions.items():
@@ -273,7 +273,6 @@ class Account:
                 cash += pos.unrealized(ltp_of(pos.instrument))
         self.sod_limit += cash
         self.positions = carried
-        return {"positions": len(carried), "holdings": len(self.holdings)}
 
     def _holding_record(self, inst: Instrument) -> dict[str, Any] | None:
         """The holding of an equity ``inst`` (its exchange's, or one listed as ``ALL``)."""
