@@ -1,0 +1,63 @@
+"""The position check (``checker.positions_of``) over a real engine, simulator and journal.
+
+A leader that holds 10 and rests a SELL 10 far above the market, then sells 4 and 6 at the
+market, only closes its position: a fixed-3 follower must end flat (sell 1, then the rest).
+Today the resting exit is counted against the leader's open position (``pending_exit_qty``),
+so both market sells are sized as *entries* (basis ``{"leader": 0}``): the follower sells 3
+and 3 and ends short while the leader is flat -- the issue's danger, which the check reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from copytrader.checker import positions_of
+from copytrader.scripted import nse_order
+from dhan.codes import OrderType, TransactionType
+from dhansim import Simulator
+from tests.chaos.rig import books, trade_books
+from tests.integration.engine_harness import LEADER_ID, follower_config, start_rig, wait_until
+
+FIXED = follower_config("fx", "1600000001", fixed=3)
+
+
+def _copies_done(sim: Simulator, n: int) -> bool:
+    done = ("TRADED", "PENDING")
+    return sum(o["orderStatus"] in done for o in sim.admin.orders(FIXED.client_id)) >= n
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 16: a resting leader exit makes a later market exit an entry (the leader's "
+    "pending exits leave it no open quantity), so a fixed follower over-closes",
+)
+def test_market_exits_behind_a_resting_exit_leave_a_fixed_follower_flat(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
+    rig = start_rig(sim, tmp_path, [FIXED])
+    sell, buy = TransactionType.SELL, TransactionType.BUY
+    try:
+        steps = [
+            nse_order("1333", 10, OrderType.MARKET, buy),
+            nse_order("1333", 10, OrderType.LIMIT, sell, price=1700.0),  # rests
+            nse_order("1333", 4, OrderType.MARKET, sell),
+            nse_order("1333", 6, OrderType.MARKET, sell),
+        ]
+        for n, order in enumerate(steps, start=1):
+            rig.leader.place_order(order)
+            wait_until(lambda n=n: _copies_done(sim, n), 10.0, what=f"copy {n}")
+        wait_until(lambda: rig.engine.journal.unresolved_count() == 0, 10.0, what="settled")
+        result = positions_of(
+            sim.admin.orders(LEADER_ID),
+            books(sim, [FIXED]),
+            [FIXED],
+            trade_books(sim, LEADER_ID, [FIXED]),
+            exit_bases=rig.engine.journal.exit_bases,
+        )
+        assert result.bad == 0, result.problems
+    finally:
+        rig.engine.stop()
+        rig.leader.close()
