@@ -269,7 +269,6 @@ class PositionResult:
     reversed: int = 0
     over_closed: int = 0
     drift: int = 0
-    positions_checked: bool = False  #: the line shows the positions' counts only when checked
     problems: list[str] = field(default_factory=list)
 
     @property

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from copytrader.checker import Fill, check_positions, copy_linker, is_plain, plain_fills
+from copytrader.checker import (
+    CheckResult,
+    Fill,
+    PositionResult,
+    check_positions,
+    copy_linker,
+    is_plain,
+    plain_fills,
+)
 from copytrader.config import FollowerConfig, Secret, SizingConfig, SizingMode
 from dhan.correlation import correlation_id_for
 from dhan.models import Trade
@@ -230,3 +238,11 @@ def test_fills_of_a_follower_are_named_by_the_leader_order_their_copy_copies() -
     got = plain_fills(trades, book, copy_linker("ana", ["L1", "L2", "L3"]))
     assert got == [Fill("L1", A, 4), Fill("L2", A, -2), Fill("L1", A, 1)]
     assert plain_fills([trade("7", "SELL", 3)], [row("7")]) == [Fill("7", A, -3)]
+
+
+def test_a_check_result_shows_the_positions_counts_once_they_are_checked() -> None:
+    result = CheckResult(ok=2)
+    assert result.line().endswith("wrong=0") and result.bad == 0  # reconcile: not checked
+    result.add_positions(PositionResult(reversed=1, over_closed=2, drift=0, problems=["p"]))
+    assert result.line().endswith("wrong=0 reversed=1 over_closed=2 drift=0")
+    assert (result.bad, result.problems) == (3, ["p"])
