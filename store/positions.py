@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    false,
     func,
     literal_column,
     or_,
@@ -213,7 +214,7 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
       ``:opposite`` without one (entries in flight) -- open states seek the (state, follower)
       index; bases are joined on their primary key;
     - the leader (``leader``): the unfilled remainders of its open plain orders of the key on
-      ``:side`` with a leader basis > 0 (a scan of today's leader orders, in the database).
+      ``:side`` with a leader basis > 0 (the partial index of open plain orders by security).
 
     Copies and orders of ``:exclude`` (the leader order being sized) are left out.
     """
@@ -276,8 +277,9 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
                 )
             )
             .where(
-                _SNAPS.leg_name == "",
-                _SNAPS.is_terminal.is_(False),
+                # as the partial index says it (``models.OPEN_PLAIN_SQL``): a seek in it
+                _SNAPS.is_terminal == false(),
+                _SNAPS.leg_name == literal_column("''"),
                 _same_key(_SNAPS),
                 _SNAPS.transaction_type == bindparam("side"),
                 _BASES.qty > 0,

@@ -627,3 +627,33 @@ def test_a_journal_of_schema_0002_with_rows_upgrades_to_positions(fresh_journal_
         journal.transition(intent.id, IntentState.DONE, filled_qty=10)
         assert nets(journal) == {("f1", KEY): 10}  # the first ledger of B1: all of it
         assert journal.integrity_check() == []
+
+
+def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path: Path) -> None:
+    # the partial index serves a query only when its WHERE says the same: a plan, not a timing
+    with Journal.open(f"sqlite:///{tmp_path / 'j.db'}") as journal:
+        journal.exposures(KEY, "SELL", ["leader"])
+        sql = journal._hot.positions._exposures[(1, 0, True)]
+        params = sql.params(
+            {
+                **dict(
+                    zip(
+                        ("exchange_segment", "security_id", "product_type"),
+                        ("NSE_EQ", "1333", "INTRADAY"),
+                        strict=True,
+                    )
+                ),
+                "account_0": "leader",
+                "side": "SELL",
+                "exclude": "",
+            }
+        )
+        db = sqlite3.connect(tmp_path / "j.db")
+        try:
+            plan = " | ".join(
+                row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql.text}", params)
+            )
+        finally:
+            db.close()
+    assert "USING INDEX ix_leader_orders_security_id" in plan, plan
+    assert "SCAN" not in plan, plan
