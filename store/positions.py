@@ -96,13 +96,14 @@ def opposite(side: str) -> str:
 def fill_params(account: str, fill: OrderFill) -> FillParams:
     """``fill`` of ``account`` as ``Positions.apply`` takes it."""
     key = fill.key
+    # ``str``: an enum (``dhan.codes``) given for a code binds as its value on every driver
     return (
         account,
-        key.exchange_segment,
-        key.security_id,
-        key.product_type,
+        str(key.exchange_segment),
+        str(key.security_id),
+        str(key.product_type),
         fill.order_id,
-        fill.transaction_type,
+        str(fill.transaction_type),
         fill.filled_qty,
     )
 
@@ -124,9 +125,9 @@ def check_fill(fill: OrderFill) -> None:
 def key_params(key: PositionKey) -> dict[str, str]:
     """The key's columns as the statements bind them."""
     return {
-        "exchange_segment": key.exchange_segment,
-        "security_id": key.security_id,
-        "product_type": key.product_type,
+        "exchange_segment": str(key.exchange_segment),
+        "security_id": str(key.security_id),
+        "product_type": str(key.product_type),
     }
 
 
@@ -525,7 +526,7 @@ class Positions:
             **list_params("account", names),
         }
         if followers or leader:
-            params |= {"side": side, "exclude": exclude or ""}
+            params |= {"side": str(side), "exclude": exclude or ""}
         if followers:
             params |= list_params("follower", followers)
             params["opposite"] = other

@@ -14,7 +14,14 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from dhan.codes import LegName, OrderStatus, OrderType, TransactionType
+from dhan.codes import (
+    ExchangeSegment,
+    LegName,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+)
 from store import IntentState, Journal, TransitionRequest
 from store.engine import make_engine
 from store.errors import StoreUnavailable
@@ -145,6 +152,15 @@ def test_accounts_and_keys_are_apart(journal: Journal) -> None:
 
     assert nets(journal) == {("f1", KEY): 5, ("f1", CNC): 2, ("f2", KEY): 3}
     assert nets(journal, "f2") == {("f2", KEY): 3}
+
+
+def test_codes_given_as_enums_are_stored_as_their_values(journal: Journal) -> None:
+    key = PositionKey(ExchangeSegment.NSE_EQ, "1333", ProductType.INTRADAY)
+    journal.apply_fills("f1", [OrderFill("O1", key, TransactionType.SELL, 5)])
+
+    (row,) = journal.positions("f1")
+    assert row.key == KEY and type(row.key.exchange_segment) is str and row.net_qty == -5
+    assert journal.exposures(key, TransactionType.BUY, ["f1"])["f1"].net_qty == -5
 
 
 @pytest.mark.parametrize(
