@@ -25,7 +25,9 @@ from dhan.codes import LegName
 from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
 from dhan.instrument import ClientInstrument
 from dhan.models import (
+    ConvertRequest,
     FundLimits,
+    Holding,
     ModifyRequest,
     Order,
     OrderAck,
@@ -260,6 +262,14 @@ class DhanClient:
     def positions(self) -> list[Position]:
         """``GET /positions``."""
         return self._request("GET", "/positions").many(Position.from_wire)
+
+    def holdings(self) -> list[Holding]:
+        """``GET /holdings``: delivery shares of earlier days."""
+        return self._request("GET", "/holdings").many(Holding.from_wire)
+
+    def convert_position(self, req: ConvertRequest) -> None:
+        """``POST /positions/convert`` (202, no body). A refusal raises as any order write."""
+        self._request("POST", "/positions/convert", req.to_wire())
 
     def fund_limits(self) -> FundLimits:
         """``GET /fundlimit``."""

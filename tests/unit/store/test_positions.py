@@ -652,13 +652,9 @@ def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path:
         sql = journal._hot.positions._exposures[(1, 0, True)]
         params = sql.params(
             {
-                **dict(
-                    zip(
-                        ("exchange_segment", "security_id", "product_type"),
-                        ("NSE_EQ", "1333", "INTRADAY"),
-                        strict=True,
-                    )
-                ),
+                "exchange_segment": "NSE_EQ",
+                "security_id": "1333",
+                "product_type": "INTRADAY",
                 "account_0": "leader",
                 "side": "SELL",
                 "exclude": "",
@@ -673,3 +669,12 @@ def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path:
             db.close()
     assert "USING INDEX ix_leader_orders_security_id" in plan, plan
     assert "SCAN" not in plan, plan
+
+
+def test_applied_fill_is_what_the_ledger_counted_of_an_order(journal: Journal) -> None:
+    assert journal.applied_fill("leader", "A") == 0
+    journal.apply_fills("leader", [buy("A", 4)])
+    journal.reset_positions("leader", [], [sell("B", 7)])  # marked applied by a check
+    assert journal.applied_fill("leader", "A") == 4
+    assert journal.applied_fill("leader", "B") == 7
+    assert journal.applied_fill("f1", "A") == 0  # per account
