@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from dhan.codes import (
     ExchangeSegment,
@@ -643,6 +643,13 @@ def test_a_journal_of_schema_0002_with_rows_upgrades_to_positions(fresh_journal_
         journal.transition(intent.id, IntentState.DONE, filled_qty=10)
         assert nets(journal) == {("f1", KEY): 10}  # the first ledger of B1: all of it
         assert journal.integrity_check() == []
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.connect() as conn:
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("leader_orders")}
+    finally:
+        engine.dispose()
+    assert "ix_leader_orders_security_id" in indexes  # 0004: the open plain orders
 
 
 def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path: Path) -> None:
