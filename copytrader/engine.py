@@ -44,6 +44,7 @@ from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
 from copytrader.allocator import AllocatorTrim
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
+from copytrader.drift import DriftGauge
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.order_feed import OrderFeed
@@ -133,6 +134,8 @@ class Engine:
         self._rederive_pending = False
         #: gives the C allocator's free memory back to the system, from the sampler thread
         self.allocator = AllocatorTrim()
+        #: the position drift gauge, computed from the journal by the sampler
+        self.drift = DriftGauge(self.metrics.position_drift)
         self._stopping = threading.Event()
         self.lease: JournalLease | None = None
         #: set by the runner while the store is unavailable at start (the engine waits)
@@ -536,6 +539,9 @@ class Engine:
                 # a follower disabled on purpose keeps its copies waiting: not an alert
                 enabled = [f.name for f in self.followers if f.enabled]
                 self.metrics.intents_unresolved.set(self.journal.unresolved_count(enabled))
+            if self.drift.due():  # every DRIFT_SAMPLE_S, from the journal (logs its failures)
+                names = [f.name for f in self.followers if f.enabled]
+                self.drift.sample_logged(self.journal, names, dict(self.lot_sizes))
 
     def follower_enabled(self, name: str) -> bool:
         """The follower's ``enabled`` flag as of the last config (re)load."""

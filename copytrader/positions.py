@@ -26,7 +26,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from dhan.codes import ExchangeSegment, OrderStatus
 from store.records import (
@@ -78,6 +78,18 @@ def mirrored_fill(copy_quantity: int, leader_filled: int, base: int, lot: int) -
     if base <= 0 or copy_quantity <= 0 or leader_filled <= 0:
         return 0
     return floor_to_lot(copy_quantity * min(leader_filled, base) / base, lot)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def counts_since(intent: Intent, since: datetime) -> bool:
+    """True when ``intent`` is one of the trading day that started at ``since``: created since,
+    or an after-market copy (placed the evening before) updated since."""
+    return _aware(intent.created_at) >= since or (
+        intent.after_market_order and _aware(intent.updated_at) >= since
+    )
 
 
 def key_of(intent: Intent) -> PositionKey:
@@ -288,9 +300,8 @@ def drift_rows(
     legs = leader_legs or {}
     mine = sorted((i for i in intents if i.follower == follower), key=lambda i: i.id)
     for intent in mine:
-        if since is not None and intent.created_at < since:
-            if not (intent.after_market_order and intent.updated_at >= since):
-                continue
+        if since is not None and not counts_since(intent, since):
+            continue
         key = key_of(intent)
         lot = lots.get(key)
         if lot is None:

@@ -30,6 +30,7 @@ from dhan.models import (
     Order,
     OrderAck,
     OrderRequest,
+    Holding,
     Position,
     Profile,
     SuperModifyRequest,
@@ -260,6 +261,10 @@ class DhanClient:
     def positions(self) -> list[Position]:
         """``GET /positions``."""
         return self._request("GET", "/positions").many(Position.from_wire)
+
+    def holdings(self) -> list[Holding]:
+        """``GET /holdings``."""
+        return self._request("GET", "/holdings").many(Holding.from_wire)
 
     def fund_limits(self) -> FundLimits:
         """``GET /fundlimit``."""
