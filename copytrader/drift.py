@@ -23,6 +23,7 @@ from copytrader.positions import (
 )
 from prometheus_client import Gauge
 
+from actors.lot_sizes import LOT_SIZES_MARK, lot_in_frame, parse_lot_sizes
 from dhan.codes import ProductType
 from store import Journal
 from store.records import Intent, LeaderOrderSnapshot, PositionKey, PositionRow
@@ -50,6 +51,18 @@ def holdings_by_account(rows: Iterable[PositionRow]) -> dict[str, dict[PositionK
     for r in rows:
         out.setdefault(r.account, {})[r.key] = Holding(r.net_qty, r.carried_qty)
     return out
+
+
+def journal_lot_sizes(
+    journal: Journal, snapshots: Sequence[LeaderOrderSnapshot]
+) -> dict[tuple[str, str], int]:
+    """What the engine sized with: the lots it journaled, then those the kept frames name."""
+    lots = dict(parse_lot_sizes(journal.get_mark("leader", LOT_SIZES_MARK)))
+    for s in snapshots:
+        lot = lot_in_frame(s.raw)
+        if lot is not None:
+            lots[(str(s.exchange_segment), s.security_id)] = lot
+    return lots
 
 
 class DriftReader:
