@@ -9,21 +9,22 @@ changes once recorded). Nothing here runs on the hot path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
+from prometheus_client import Gauge
+
+from actors.lot_sizes import LOT_SIZES_MARK, lot_in_frame, parse_lot_sizes
 from copytrader.positions import (
     DriftRow,
-    Holding,
+    Held,
     counts_since,
     drift_rows,
     leader_views,
 )
-from prometheus_client import Gauge
-
-from actors.lot_sizes import LOT_SIZES_MARK, lot_in_frame, parse_lot_sizes
 from dhan.codes import ProductType
 from store import Journal
 from store.records import Intent, LeaderOrderSnapshot, PositionKey, PositionRow
@@ -45,11 +46,11 @@ def trading_day_start(now: datetime | None = None) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-def holdings_by_account(rows: Iterable[PositionRow]) -> dict[str, dict[PositionKey, Holding]]:
+def holdings_by_account(rows: Iterable[PositionRow]) -> dict[str, dict[PositionKey, Held]]:
     """The journal's positions as account -> key -> (net, carried)."""
-    out: dict[str, dict[PositionKey, Holding]] = {}
+    out: dict[str, dict[PositionKey, Held]] = {}
     for r in rows:
-        out.setdefault(r.account, {})[r.key] = Holding(r.net_qty, r.carried_qty)
+        out.setdefault(r.account, {})[r.key] = Held(r.net_qty, r.carried_qty)
     return out
 
 
@@ -88,8 +89,8 @@ class DriftReader:
         lot_sizes: Mapping[tuple[str, str], int],
         *,
         now: datetime | None = None,
-        actual: Mapping[str, Mapping[PositionKey, Holding]] | None = None,
-        leader: Mapping[PositionKey, Holding] | None = None,
+        actual: Mapping[str, Mapping[PositionKey, Held]] | None = None,
+        leader: Mapping[PositionKey, Held] | None = None,
         not_copies: Mapping[str, Mapping[PositionKey, Sequence[str]]] | None = None,
     ) -> list[DriftRow]:
         """Every follower's rows. ``actual`` / ``leader``: the broker's positions (``reconcile
@@ -136,7 +137,9 @@ class DriftReader:
             snap = entries.get(i.leader_order_id)
             bracket = i.product_type in _BRACKETS or (snap is not None and snap.is_super)
             if bracket and i.filled_qty > 0:
-                filled = sum(leg.filled_qty for leg in journal.legs(i.id) if leg.leg_name in _EXIT_LEGS)
+                filled = sum(
+                    leg.filled_qty for leg in journal.legs(i.id) if leg.leg_name in _EXIT_LEGS
+                )
                 if filled:
                     out[i.id] = filled
         return out
@@ -170,7 +173,7 @@ class DriftGauge:
         reported by the store probe); the gauge keeps its last values until a sample succeeds."""
         try:
             self.sample(journal, followers, lot_sizes)
-        except Exception as exc:  # noqa: BLE001 - the sampler thread must go on
+        except Exception as exc:
             level = logging.DEBUG if self._failing else logging.WARNING
             logger.log(level, "position drift not computed: %s: %s", type(exc).__name__, exc)
             self._failing = True
@@ -193,10 +196,8 @@ class DriftGauge:
             self.gauge.labels(*labels).set(r.drift_lots)
             shown.add(labels)
         for labels in self._shown - shown:
-            try:
+            with contextlib.suppress(KeyError):  # removed already
                 self.gauge.remove(*labels)
-            except KeyError:
-                pass
         self._shown = shown
         self.last_s = time.monotonic() - started
         logger.debug("position drift: %d rows in %.3f s", len(rows), self.last_s)

@@ -51,7 +51,7 @@ from copytrader.engine import BrokerEndpoints
 from copytrader.logs import setup_logging
 from copytrader.positions import (
     DriftRow,
-    Holding,
+    Held,
     ResyncOrder,
     broker_holdings,
     format_table,
@@ -60,7 +60,14 @@ from copytrader.positions import (
 )
 from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
 from dhan import errors
-from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType, Validity
+from dhan.codes import (
+    ExchangeSegment,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
 from dhan.correlation import first_generation_id
 from dhan.models import Order, OrderRequest
 from dhan.rest import DhanClient
@@ -98,7 +105,7 @@ def not_copies(book: Sequence[Order], intents: Sequence[Intent]) -> dict[Positio
     return out
 
 
-def _broker_side(client: DhanClient) -> tuple[dict[PositionKey, Holding], list[Order]]:
+def _broker_side(client: DhanClient) -> tuple[dict[PositionKey, Held], list[Order]]:
     """One account's positions (``/positions`` + ``/holdings``) and order book."""
     book = client.list_orders()
     return broker_holdings(client.positions(), client.holdings(), _segment_of), book
@@ -117,7 +124,7 @@ def broker_report(
     """Rows of ``names`` with the broker's positions; the accounts that could not be read;
     the books read (by account)."""
     accounts = dict(_accounts(cfg))
-    actual: dict[str, dict[PositionKey, Holding]] = {}
+    actual: dict[str, dict[PositionKey, Held]] = {}
     books: dict[str, list[Order]] = {}
     unreadable = []
     for name in ["leader", *names]:
@@ -222,11 +229,15 @@ def _place(
     found = client.get_order_by_correlation_id(order.correlation_id)
     if found is not None:
         journal.append_audit(
-            "resync_found", actor=RESYNC_ACTOR, account=follower,
+            "resync_found",
+            actor=RESYNC_ACTOR,
+            account=follower,
             payload=_payload(order, run, order_id=found.order_id, status=str(found.order_status)),
         )
         if found.order_status.is_open:
-            raise _Stop(f"{order.correlation_id}: order {found.order_id} still open; run again later")
+            raise _Stop(
+                f"{order.correlation_id}: order {found.order_id} still open; run again later"
+            )
         return f"already placed: order {found.order_id} {found.order_status}"
     journal.append_audit(
         "resync_sending", actor=RESYNC_ACTOR, account=follower, payload=_payload(order, run)
@@ -235,13 +246,17 @@ def _place(
         ack = client.place_order(_request(order))
     except errors.NotSent as exc:
         journal.append_audit(
-            "resync_rejected", actor=RESYNC_ACTOR, account=follower,
+            "resync_rejected",
+            actor=RESYNC_ACTOR,
+            account=follower,
             payload=_payload(order, run, error=type(exc).__name__),
         )
         raise _Stop(f"{order.correlation_id}: not sent ({type(exc).__name__}); run again") from None
     except errors.Rejected as exc:  # the broker's answer: not placed
         journal.append_audit(
-            "resync_rejected", actor=RESYNC_ACTOR, account=follower,
+            "resync_rejected",
+            actor=RESYNC_ACTOR,
+            account=follower,
             payload=_payload(order, run, error_code=exc.code, error=type(exc).__name__),
         )
         raise _Stop(f"{order.correlation_id}: rejected ({exc.code}): {exc}") from None
@@ -249,7 +264,9 @@ def _place(
         found = client.get_order_by_correlation_id(order.correlation_id)
         if found is None:
             journal.append_audit(
-                "resync_unknown", actor=RESYNC_ACTOR, account=follower,
+                "resync_unknown",
+                actor=RESYNC_ACTOR,
+                account=follower,
                 payload=_payload(order, run, error=type(exc).__name__),
             )
             raise _Stop(
@@ -261,7 +278,8 @@ def _place(
         order_id, status = ack.order_id, ack.order_status
     journal.append_audit(
         "resync_rejected" if status is OrderStatus.REJECTED else "resync_placed",
-        actor=RESYNC_ACTOR, account=follower,
+        actor=RESYNC_ACTOR,
+        account=follower,
         payload=_payload(order, run, order_id=order_id, status=str(status)),
     )
     if status is OrderStatus.REJECTED:
@@ -270,9 +288,16 @@ def _place(
     if ended is None:
         raise _Stop(f"{order.correlation_id}: order {order_id} not filled within {FILL_WAIT_S:g} s")
     journal.append_audit(
-        "resync_ended", actor=RESYNC_ACTOR, account=follower,
-        payload=_payload(order, run, order_id=order_id, status=str(ended.order_status),
-                         filled_qty=ended.filled_qty),
+        "resync_ended",
+        actor=RESYNC_ACTOR,
+        account=follower,
+        payload=_payload(
+            order,
+            run,
+            order_id=order_id,
+            status=str(ended.order_status),
+            filled_qty=ended.filled_qty,
+        ),
     )
     if ended.order_status is not OrderStatus.TRADED:
         raise _Stop(f"{order.correlation_id}: order {order_id} ended {ended.order_status}")
@@ -315,7 +340,9 @@ def _resync(
         return 1
     print_rows(f"positions of {follower} (broker)", rows)
     open_resyncs = [
-        o for o in books.get(follower, []) if is_resync_id(o.correlation_id) and o.order_status.is_open
+        o
+        for o in books.get(follower, [])
+        if is_resync_id(o.correlation_id) and o.order_status.is_open
     ]
     run, done = _run_name(journal, follower)
     plan = resync_plan(rows, run)
@@ -344,7 +371,9 @@ def _resync(
             print(f"  {line}: {order.describe()}")
     journal.set_mark(follower, RESYNC_RUNS_MARK, str(done + 1))
     journal.append_audit(
-        "resync_done", actor=RESYNC_ACTOR, account=follower,
+        "resync_done",
+        actor=RESYNC_ACTOR,
+        account=follower,
         payload={"run": run, "orders": len(plan)},
     )
     print(f"resync {follower}: done ({len(plan)} orders)")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dhan.codes import ExchangeSegment, OrderStatus
+from dhan.models import Holding, Position
 from store.records import (
     BELOW_ONE_LOT_PREFIX,
     TRANSIENT_SKIP_PREFIX,
@@ -93,9 +94,7 @@ def counts_since(intent: Intent, since: datetime) -> bool:
 
 
 def key_of(intent: Intent) -> PositionKey:
-    return PositionKey(
-        str(intent.exchange_segment), intent.security_id, str(intent.product_type)
-    )
+    return PositionKey(str(intent.exchange_segment), intent.security_id, str(intent.product_type))
 
 
 def _sign(transaction_type: object) -> int:
@@ -218,7 +217,7 @@ class DriftRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Holding:
+class Held:
     """What one account holds of one key: net (signed) and the part carried from earlier days."""
 
     net_qty: int
@@ -271,10 +270,10 @@ def drift_rows(
     follower: str,
     intents: Iterable[Intent],
     snapshots: Mapping[str, LeaderOrderSnapshot],
-    actual: Mapping[PositionKey, Holding],
+    actual: Mapping[PositionKey, Held],
     lot_sizes: Mapping[tuple[str, str], int],
     *,
-    leader: Mapping[PositionKey, Holding] | None = None,
+    leader: Mapping[PositionKey, Held] | None = None,
     leader_legs: Mapping[str, Sequence[LeaderOrderSnapshot]] | None = None,
     follower_legs: Mapping[int, int] | None = None,
     bases: Callable[[str], Mapping[str, int]] = _no_basis,
@@ -316,24 +315,28 @@ def drift_rows(
         )
         held = running[key]
         if part.mirrored and held and (part.mirrored > 0) != (held > 0):
-            clamped = clamp_exit(held, part.mirrored, bases(intent.leader_order_id).get(follower, 0))
+            clamped = clamp_exit(
+                held, part.mirrored, bases(intent.leader_order_id).get(follower, 0)
+            )
             if clamped != part.mirrored:
-                part = CopyPart(part.intent_id, part.leader_order_id, clamped, part.filled, part.reason)
+                part = CopyPart(
+                    part.intent_id, part.leader_order_id, clamped, part.filled, part.reason
+                )
         running[key] = held + part.mirrored
         parts.setdefault(key, []).append(part)
     keys = set(parts) | {k for k, h in actual.items() if h.net_qty or h.carried_qty}
     rows = []
     for key in keys:
         lot = lots.get(key) or lot_for(key, lot_sizes) or 1
-        held = actual.get(key, Holding(0, 0))
+        have = actual.get(key, Held(0, 0))
         key_parts = parts.get(key, [])
-        expected = held.carried_qty + sum(p.mirrored for p in key_parts)
-        drift = held.net_qty - expected
+        expected = have.carried_qty + sum(p.mirrored for p in key_parts)
+        drift = have.net_qty - expected
         reasons = _reasons(key_parts, drift, (not_copies or {}).get(key, ()))
-        if not (expected or held.net_qty or reasons):
+        if not (expected or have.net_qty or reasons):
             continue
         leader_net = leader[key].net_qty if leader is not None and key in leader else 0
-        rows.append(DriftRow(follower, key, lot, leader_net, expected, held.net_qty, reasons))
+        rows.append(DriftRow(follower, key, lot, leader_net, expected, have.net_qty, reasons))
     rows.sort(key=lambda r: (r.key.exchange_segment, r.key.security_id, r.key.product_type))
     return rows
 
@@ -381,7 +384,9 @@ def key_steps(actual: int, expected: int, lot: int) -> list[tuple[str, int, bool
     the exit toward zero (never past it), then the entry on the expected side. Less than a
     lot of difference: nothing."""
     out: list[tuple[str, int, bool]] = []
-    if actual != 0 and (expected == 0 or (expected > 0) != (actual > 0) or abs(expected) < abs(actual)):
+    if actual != 0 and (
+        expected == 0 or (expected > 0) != (actual > 0) or abs(expected) < abs(actual)
+    ):
         # reduce: down to |expected| on the same side, else to flat
         target = expected if expected != 0 and (expected > 0) == (actual > 0) else 0
         qty = floor_to_lot(abs(actual - target), lot)
@@ -425,33 +430,26 @@ def resync_plan(rows: Sequence[DriftRow], run: str) -> list[ResyncOrder]:
 
 
 def broker_holdings(
-    positions: Iterable[object],
-    holdings: Iterable[object],
+    positions: Iterable[Position],
+    holdings: Iterable[Holding],
     segment_of: Callable[[str], str] | None = None,
-) -> dict[PositionKey, Holding]:
+) -> dict[PositionKey, Held]:
     """The broker's positions of one account by key: ``GET /positions`` rows (net = netQty;
     carried = carryForwardBuyQty - carryForwardSellQty) plus ``GET /holdings`` rows as CNC
     (net and carried += totalQty: holdings are positions from earlier days; a sale of them today
-    shows as a negative CNC netQty in ``/positions``). Rows are ``dhan.models`` records or any
-    object with their attribute names."""
-    out: dict[PositionKey, Holding] = {}
+    shows as a negative CNC netQty in ``/positions``). ``segment_of``: a holding's exchange
+    ("NSE", "BSE") -> its cash segment (default: ``<exchange>_EQ``)."""
+    out: dict[PositionKey, Held] = {}
     for p in positions:
-        key = PositionKey(
-            str(getattr(p, "exchange_segment")),
-            str(getattr(p, "security_id")),
-            str(getattr(p, "product_type")),
-        )
-        carried = int(getattr(p, "carry_forward_buy_qty", 0)) - int(
-            getattr(p, "carry_forward_sell_qty", 0)
-        )
-        was = out.get(key, Holding(0, 0))
-        out[key] = Holding(was.net_qty + int(getattr(p, "net_qty")), was.carried_qty + carried)
+        key = PositionKey(str(p.exchange_segment), p.security_id, str(p.product_type))
+        carried = p.carry_forward_buy_qty - p.carry_forward_sell_qty
+        was = out.get(key, Held(0, 0))
+        out[key] = Held(was.net_qty + p.net_qty, was.carried_qty + carried)
     to_segment = segment_of or (lambda exchange: f"{exchange}_EQ")
     for h in holdings:
-        qty = int(getattr(h, "total_qty", 0))
-        if qty == 0:
+        if h.total_qty == 0:
             continue
-        key = PositionKey(to_segment(str(getattr(h, "exchange"))), str(getattr(h, "security_id")), "CNC")
-        was = out.get(key, Holding(0, 0))
-        out[key] = Holding(was.net_qty + qty, was.carried_qty + qty)
+        key = PositionKey(to_segment(h.exchange), h.security_id, "CNC")
+        was = out.get(key, Held(0, 0))
+        out[key] = Held(was.net_qty + h.total_qty, was.carried_qty + h.total_qty)
     return out

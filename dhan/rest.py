@@ -26,11 +26,11 @@ from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknow
 from dhan.instrument import ClientInstrument
 from dhan.models import (
     FundLimits,
+    Holding,
     ModifyRequest,
     Order,
     OrderAck,
     OrderRequest,
-    Holding,
     Position,
     Profile,
     SuperModifyRequest,

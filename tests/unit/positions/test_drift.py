@@ -10,7 +10,7 @@ import pytest
 from copytrader.positions import (
     NOT_A_COPY,
     DriftRow,
-    Holding,
+    Held,
     clamp_exit,
     copy_part,
     drift_rows,
@@ -37,6 +37,8 @@ NOW = copies.NOW
 EQ = PositionKey("NSE_EQ", "1333", "INTRADAY")
 FNO = PositionKey("NSE_FNO", "43225", "MARGIN")
 LOTS = {("NSE_FNO", "43225"): 50}
+SELL = TransactionType.SELL
+CAPPED = "below one lot: capped"
 
 
 def snap(
@@ -102,7 +104,9 @@ def copy(
         (0, 10, 10, 1, 0),  # no copy quantity
     ],
 )
-def test_mirrored_fill(copy_qty: int, leader_filled: int, base: int, lot: int, expected: int) -> None:
+def test_mirrored_fill(
+    copy_qty: int, leader_filled: int, base: int, lot: int, expected: int
+) -> None:
     assert mirrored_fill(copy_qty, leader_filled, base, lot) == expected
 
 
@@ -158,30 +162,65 @@ def test_skip_category(reason: str | None, category: str) -> None:
     [
         # mirrored as the leader filled
         (copy(filled=10), snap(), 10, 10, None),
-        (copy(side=TransactionType.SELL, filled=10), snap(side=TransactionType.SELL), -10, -10, None),
+        (
+            copy(side=TransactionType.SELL, filled=10),
+            snap(side=TransactionType.SELL),
+            -10,
+            -10,
+            None,
+        ),
         # the leader half filled, the copy fully: differs
-        (copy(S.WORKING, filled=10), snap(filled=5, status=OrderStatus.PART_TRADED), 5, 10,
-         "copy filled 10 of 5"),
+        (
+            copy(S.WORKING, filled=10),
+            snap(filled=5, status=OrderStatus.PART_TRADED),
+            5,
+            10,
+            "copy filled 10 of 5",
+        ),
         # the leader filled, the copy not yet
         (copy(S.WORKING, filled=0), snap(), 10, 0, "copy filled 0 of 10"),
         # skipped / rejected / failed with a leader fill: nothing mirrored, the reason shown
-        (copy(S.SKIPPED, qty=0, filled=0, skip_reason="below one lot: capped"), snap(), 0, 0, "cap"),
-        (copy(S.SKIPPED, qty=0, filled=0, skip_reason="filtered: product INTRADAY"), snap(), 0, 0,
-         "filter"),
+        (
+            copy(S.SKIPPED, qty=0, filled=0, skip_reason="below one lot: capped"),
+            snap(),
+            0,
+            0,
+            "cap",
+        ),
+        (
+            copy(S.SKIPPED, qty=0, filled=0, skip_reason="filtered: product INTRADAY"),
+            snap(),
+            0,
+            0,
+            "filter",
+        ),
         (copy(S.REJECTED, filled=0, error_code="DH-906"), snap(), 0, 0, "rejected DH-906"),
         (copy(S.FAILED, filled=0), snap(), 0, 0, "failed"),
         # skipped, and the leader filled nothing: no reason to show
-        (copy(S.SKIPPED, qty=0, filled=0, skip_reason="below one lot: capped"),
-         snap(filled=0, status=OrderStatus.CANCELLED), 0, 0, None),
+        (
+            copy(S.SKIPPED, qty=0, filled=0, skip_reason="below one lot: capped"),
+            snap(filled=0, status=OrderStatus.CANCELLED),
+            0,
+            0,
+            None,
+        ),
         # never copied (the leader ended before the copy went out)
-        (copy(S.DONE, filled=0, state_reason="leader order ended before it was copied"), snap(),
-         10, 0, "not copied: leader order ended before it was copied"),
+        (
+            copy(S.DONE, filled=0, state_reason="leader order ended before it was copied"),
+            snap(),
+            10,
+            0,
+            "not copied: leader order ended before it was copied",
+        ),
         # no leader snapshot: the copy's own fill is all there is to go by
         (copy(filled=7), None, 7, 7, None),
     ],
 )
 def test_copy_part(
-    intent: object, leader: LeaderOrderSnapshot | None, mirrored: int, filled: int,
+    intent: object,
+    leader: LeaderOrderSnapshot | None,
+    mirrored: int,
+    filled: int,
     reason: str | None,
 ) -> None:
     part = copy_part(intent, leader, 1)  # type: ignore[arg-type]  # test data
@@ -195,8 +234,11 @@ def test_a_bracket_copy_nets_its_exit_legs() -> None:
         snap("B-1", qty=10, filled=0, leg="STOP_LOSS_LEG", parent="B-1", side=TransactionType.SELL),
     ]
     part = copy_part(
-        copy(oid="B-1", qty=20, filled=20, product_type=ProductType.BO), entry, 1,
-        leader_legs=legs, legs_filled=20,
+        copy(oid="B-1", qty=20, filled=20, product_type=ProductType.BO),
+        entry,
+        1,
+        leader_legs=legs,
+        legs_filled=20,
     )
     assert (part.mirrored, part.filled, part.reason) == (0, 0, None)
     half = copy_part(copy(oid="B-1", qty=20, filled=20), entry, 1, leader_legs=legs, legs_filled=0)
@@ -230,24 +272,26 @@ def _rows(intents: list[object], snaps: list[LeaderOrderSnapshot], **kw: object)
 
 
 def test_a_manual_trade_is_drift_the_copies_do_not_explain() -> None:
-    rows = _rows([copy(filled=10)], [snap()], actual={EQ: Holding(15, 0)})
+    rows = _rows([copy(filled=10)], [snap()], actual={EQ: Held(15, 0)})
     assert [(r.expected, r.actual, r.drift, r.drift_lots) for r in rows] == [(10, 15, 5, 5.0)]
     assert rows[0].reasons == (f"{NOT_A_COPY} +5",)
 
 
 def test_a_manual_trade_names_the_orders_when_the_book_was_read() -> None:
     rows = _rows(
-        [copy(filled=10)], [snap()], actual={EQ: Holding(15, 0)}, not_copies={EQ: ["order M-9"]}
+        [copy(filled=10)], [snap()], actual={EQ: Held(15, 0)}, not_copies={EQ: ["order M-9"]}
     )
     assert rows[0].reasons == (f"{NOT_A_COPY} +5: order M-9",)
 
 
 def test_a_capped_skip_shows_its_reason_without_drift() -> None:
     rows = _rows(
-        [copy(iid=1, filled=10), copy(S.SKIPPED, iid=2, oid="L-2", qty=0, filled=0,
-                                  skip_reason="below one lot: capped")],
+        [
+            copy(iid=1, filled=10),
+            copy(S.SKIPPED, iid=2, oid="L-2", qty=0, filled=0, skip_reason="below one lot: capped"),
+        ],
         [snap(), snap("L-2")],
-        actual={EQ: Holding(10, 0)},
+        actual={EQ: Held(10, 0)},
     )
     assert [(r.expected, r.drift) for r in rows] == [(10, 0)]
     assert rows[0].reasons == ("cap (leader L-2)",)
@@ -257,7 +301,7 @@ def test_an_unfilled_copy_and_a_manual_trade_split_the_drift() -> None:
     rows = _rows(
         [copy(iid=1, filled=10), copy(S.WORKING, iid=2, oid="L-2", filled=0)],
         [snap(), snap("L-2")],
-        actual={EQ: Holding(13, 0)},
+        actual={EQ: Held(13, 0)},
     )
     assert [(r.expected, r.drift) for r in rows] == [(20, -7)]
     assert rows[0].reasons == ("copy filled 0 of 10 (leader L-2)", f"{NOT_A_COPY} +3")
@@ -266,10 +310,12 @@ def test_an_unfilled_copy_and_a_manual_trade_split_the_drift() -> None:
 def test_the_carried_part_is_expected_and_earlier_copies_are_in_it() -> None:
     yesterday = NOW - timedelta(days=1)
     rows = _rows(
-        [copy(iid=1, filled=10, created_at=yesterday, updated_at=yesterday),
-         copy(iid=2, oid="L-2", qty=4, side=TransactionType.SELL, filled=4)],
+        [
+            copy(iid=1, filled=10, created_at=yesterday, updated_at=yesterday),
+            copy(iid=2, oid="L-2", qty=4, side=TransactionType.SELL, filled=4),
+        ],
         [snap(), snap("L-2", qty=4, filled=4, side=TransactionType.SELL)],
-        actual={EQ: Holding(6, 10)},
+        actual={EQ: Held(6, 10)},
         since=NOW,
     )
     assert [(r.expected, r.actual, r.drift) for r in rows] == [(6, 6, 0)]
@@ -278,9 +324,12 @@ def test_the_carried_part_is_expected_and_earlier_copies_are_in_it() -> None:
 def test_a_close_sized_with_a_manual_extra_expects_flat() -> None:
     # manual +5, then the leader closes: the exit (basis 15) closes all 15
     rows = _rows(
-        [copy(iid=1, filled=10), copy(iid=2, oid="L-2", qty=15, filled=15, side=TransactionType.SELL)],
+        [
+            copy(iid=1, filled=10),
+            copy(iid=2, oid="L-2", qty=15, filled=15, side=TransactionType.SELL),
+        ],
         [snap(), snap("L-2", side=TransactionType.SELL)],
-        actual={EQ: Holding(0, 0)},
+        actual={EQ: Held(0, 0)},
         bases={"L-2": {"f": 15, "leader": 10}}.get,
     )
     assert rows == []  # flat, expected flat, nothing to say
@@ -291,25 +340,37 @@ def test_a_key_flat_and_expected_flat_is_left_out_but_a_skip_is_shown() -> None:
         [copy(S.SKIPPED, iid=1, qty=0, filled=0, skip_reason="filtered: security 1333")],
         [snap()],
     )
-    assert [(r.expected, r.actual, r.reasons) for r in rows] == [
-        (0, 0, ("filter (leader L-1)",))
-    ]
-    assert _rows([copy(iid=1, filled=10), copy(iid=2, oid="L-2", side=TransactionType.SELL)],
-                 [snap(), snap("L-2", side=TransactionType.SELL)]) == []
+    assert [(r.expected, r.actual, r.reasons) for r in rows] == [(0, 0, ("filter (leader L-1)",))]
+    assert (
+        _rows(
+            [copy(iid=1, filled=10), copy(iid=2, oid="L-2", side=TransactionType.SELL)],
+            [snap(), snap("L-2", side=TransactionType.SELL)],
+        )
+        == []
+    )
 
 
 def test_other_followers_copies_are_not_counted() -> None:
-    rows = _rows([copy(iid=1, follower="g", filled=10)], [snap()], actual={EQ: Holding(0, 0)})
+    rows = _rows([copy(iid=1, follower="g", filled=10)], [snap()], actual={EQ: Held(0, 0)})
     assert rows == []
 
 
 def test_drift_is_in_lots_for_derivatives() -> None:
-    intent = copy(iid=1, qty=100, filled=100, exchange_segment=ExchangeSegment.NSE_FNO,
-                  security_id="43225", product_type=ProductType.MARGIN)
-    leader = replace(snap(qty=50, filled=50), exchange_segment=ExchangeSegment.NSE_FNO,
-                     security_id="43225", product_type=ProductType.MARGIN)
-    rows = _rows([intent], [leader], actual={FNO: Holding(150, 0)},
-                 leader={FNO: Holding(50, 0)})
+    intent = copy(
+        iid=1,
+        qty=100,
+        filled=100,
+        exchange_segment=ExchangeSegment.NSE_FNO,
+        security_id="43225",
+        product_type=ProductType.MARGIN,
+    )
+    leader = replace(
+        snap(qty=50, filled=50),
+        exchange_segment=ExchangeSegment.NSE_FNO,
+        security_id="43225",
+        product_type=ProductType.MARGIN,
+    )
+    rows = _rows([intent], [leader], actual={FNO: Held(150, 0)}, leader={FNO: Held(50, 0)})
     assert [(r.lot, r.leader_net, r.expected, r.drift_lots, r.security) for r in rows] == [
         (50, 50, 100, 1.0, "NSE_FNO:43225:MARGIN")
     ]
@@ -321,4 +382,3 @@ def test_the_table_prints_one_line_per_row() -> None:
     assert len(lines) == 2
     assert "NSE_EQ:1333:INTRADAY" in lines[1] and "+5" in lines[1] and NOT_A_COPY in lines[1]
     assert "-" in format_table([DriftRow("f", EQ, 1, 10, 10, 10)])[1].split()[-1]
-

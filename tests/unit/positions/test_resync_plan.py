@@ -7,7 +7,7 @@ import pytest
 from copytrader.positions import (
     RESYNC_PREFIX,
     DriftRow,
-    Holding,
+    Held,
     broker_holdings,
     is_resync_id,
     key_steps,
@@ -42,7 +42,9 @@ FNO = PositionKey("NSE_FNO", "43225", "MARGIN")
         (100, -50, 50, [("SELL", 100, True), ("SELL", 50, False)]),
     ],
 )
-def test_key_steps(actual: int, expected: int, lot: int, steps: list[tuple[str, int, bool]]) -> None:
+def test_key_steps(
+    actual: int, expected: int, lot: int, steps: list[tuple[str, int, bool]]
+) -> None:
     assert key_steps(actual, expected, lot) == steps
 
 
@@ -98,15 +100,15 @@ class _Holding:
 @pytest.mark.parametrize(
     ("positions", "holdings", "expected"),
     [
-        ([_position("1333", "INTRADAY", 10)], [], {EQ: Holding(10, 0)}),
-        ([_position("1333", "INTRADAY", 5, cf_buy=8, cf_sell=2)], [], {EQ: Holding(5, 6)}),
-        ([], [_Holding("NSE", "1333", 20)], {CNC: Holding(20, 20)}),
+        ([_position("1333", "INTRADAY", 10)], [], {EQ: Held(10, 0)}),
+        ([_position("1333", "INTRADAY", 5, cf_buy=8, cf_sell=2)], [], {EQ: Held(5, 6)}),
+        ([], [_Holding("NSE", "1333", 20)], {CNC: Held(20, 20)}),
         # holdings sold in part today: /positions shows the sale
-        ([_position("1333", "CNC", -5)], [_Holding("NSE", "1333", 20)], {CNC: Holding(15, 20)}),
+        ([_position("1333", "CNC", -5)], [_Holding("NSE", "1333", 20)], {CNC: Held(15, 20)}),
         ([], [_Holding("NSE", "1333", 0)], {}),
     ],
 )
 def test_broker_holdings(
-    positions: list[Position], holdings: list[_Holding], expected: dict[PositionKey, Holding]
+    positions: list[Position], holdings: list[_Holding], expected: dict[PositionKey, Held]
 ) -> None:
     assert broker_holdings(positions, holdings) == expected
