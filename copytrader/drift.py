@@ -154,14 +154,16 @@ class DriftGauge:
         self.gauge = gauge
         self.every_s = every_s
         self.reader = DriftReader()
-        self._next = 0.0
+        self._last: float | None = None  #: when the last computation started
         self._shown: set[tuple[str, str]] = set()
         self._failing = False
         #: seconds the last computation took (logged at DEBUG; bench and tests read it)
         self.last_s = 0.0
 
     def due(self, now: float | None = None) -> bool:
-        return (time.monotonic() if now is None else now) >= self._next
+        """True when ``every_s`` has passed since the last computation (or there was none)."""
+        now = time.monotonic() if now is None else now
+        return self._last is None or now - self._last >= self.every_s
 
     def sample_logged(
         self,
@@ -187,8 +189,7 @@ class DriftGauge:
         lot_sizes: Mapping[tuple[str, str], int],
     ) -> list[DriftRow]:
         """Compute every follower's drift and set the gauge; returns the rows."""
-        started = time.monotonic()
-        self._next = started + self.every_s
+        started = self._last = time.monotonic()
         rows = self.reader.rows(journal, followers, lot_sizes)
         shown = set()
         for r in rows:

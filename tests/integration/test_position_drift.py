@@ -1,0 +1,217 @@
+"""Position drift end to end: ``reconcile --positions``, ``resync [--apply]``, ``status`` and
+the ``copytrader_position_drift`` gauge, against dhansim over loopback with a real journal."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+from dhan.codes import OrderType, TransactionType
+from dhan.models import OrderRequest, Position
+from dhan.rest import DhanClient
+from dhansim import Simulator
+from store import Journal
+from store.lease import JournalLease
+from store.records import OrderFill, PositionKey
+from tests.integration.cli_rig import CliRig, Output, make_cli_rig
+from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+
+KEY = PositionKey("NSE_EQ", "1333", "INTRADAY")
+SECURITY = "NSE_EQ:1333:INTRADAY"
+
+
+def _client(rig: CliRig, name: str) -> DhanClient:
+    account = next(a for a in rig.accounts if a.name == name)
+    return DhanClient(
+        base_url=rig.sim.rest_url, client_id=account.client_id, access_token=account.token
+    )
+
+
+def _net(client: DhanClient) -> int:
+    rows: list[Position] = client.positions()
+    return sum(
+        p.net_qty for p in rows if p.security_id == "1333" and str(p.product_type) == "INTRADAY"
+    )
+
+
+def _market(side: TransactionType, quantity: int) -> OrderRequest:
+    return limit_buy(
+        quantity=quantity, order_type=OrderType.MARKET, price=0.0, transaction_type=side
+    )
+
+
+def _copied_with_a_manual_trade(rig: CliRig) -> tuple[str, str]:
+    """``run`` until the leader's MARKET BUY 10 is copied to ana (filled) and skipped for ben
+    (a value cap below one share); then ana's owner buys 3 by hand. Returns (leader order id,
+    the manual order's id)."""
+    rig.sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    try:
+        out.wait_for("reconciled the leader")  # the engine is up, its leader feed connected
+        with _client(rig, "leader") as leader:
+            oid = leader.place_order(_market(TransactionType.BUY, 10)).order_id
+        with _client(rig, "ana") as ana:
+            wait_until(lambda: _net(ana) == 10, 15.0, what="ana's copy filled")
+            manual = ana.place_order(_market(TransactionType.BUY, 3)).order_id
+            wait_until(lambda: _net(ana) == 13, 10.0, what="ana's manual trade filled")
+        journal = Journal.open(rig.store_url)
+        try:
+            wait_until(
+                lambda: any(i.skip_reason for i in journal.intents("ben", leader_order_id=oid)),
+                10.0,
+                what="ben's copy skipped",
+            )
+            wait_until(
+                lambda: [p.net_qty for p in journal.positions("ana") if p.key == KEY] == [10],
+                10.0,
+                what="ana's copy fill in the journal",
+            )
+        finally:
+            journal.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        status = out.finish()
+    assert status == 0, out.text
+    return oid, manual
+
+
+def test_positions_report_resync_plan_and_apply_bring_the_follower_back_to_expected(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    rig = make_cli_rig(
+        sim,
+        tmp_path,
+        ["ana", "ben"],
+        id_base=3100000000,
+        extra_follower_yaml={"ben": "caps: {max_order_value_inr: 100}"},
+    )
+    oid, manual = _copied_with_a_manual_trade(rig)
+
+    # reconcile --positions: the broker's positions against the expected ones, with reasons
+    report = rig.cli("reconcile", "--positions")
+    assert report.returncode == 1, report.stdout + report.stderr
+    lines = report.stdout.splitlines()
+    (ana,) = [line for line in lines if line.split()[:2] == ["ana", SECURITY]]
+    assert ana.split()[2:6] == ["10", "10", "13", "+3"], ana  # leader, expected, actual, lots
+    assert f"manual trade or broker square-off +3: order {manual} BUY 3" in ana
+    (ben,) = [line for line in lines if line.split()[:2] == ["ben", SECURITY]]
+    assert ben.split()[2:6] == ["10", "0", "0", "0"], ben
+    assert f"cap (leader {oid})" in ben
+
+    # status: the same table from the journal (the copies' fills; the manual trade reaches the
+    # journal with the follower's socket), the skip's reason
+    status = rig.cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "positions (journal):" in status.stdout
+    assert re.search(rf"ben +{SECURITY} +10 +0 +0 +0 +cap \(leader {oid}\)", status.stdout)
+    assert re.search(rf"ana +{SECURITY} +10 +10 +10 +0 ", status.stdout), status.stdout
+
+    # resync: the plan, nothing placed
+    with _client(rig, "ana") as ana_client:
+        before = len(ana_client.list_orders())
+        plan = rig.cli("resync", "ana")
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        (order,) = [line for line in plan.stdout.splitlines() if "cid=RS_" in line]
+        assert "ana: exit SELL 3 NSE_EQ:1333 INTRADAY MARKET" in order
+        assert "nothing placed" in plan.stdout
+        assert len(ana_client.list_orders()) == before and _net(ana_client) == 13
+
+        # --apply needs the journal's lease: refused while an engine holds it
+        holder = JournalLease(rig.store_url).acquire()
+        try:
+            refused = rig.cli("resync", "ana", "--apply")
+        finally:
+            holder.release()
+        assert refused.returncode == 1
+        (line,) = [s for s in refused.stderr.splitlines() if "in use by another" in s]
+        assert f"pid {os.getpid()}" in line
+        assert len(ana_client.list_orders()) == before
+
+        applied = rig.cli("resync", "ana", "--apply")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert "placed: order" in applied.stdout and "resync ana: done (1 orders)" in applied.stdout
+        assert _net(ana_client) == 10
+        cid = order.split("cid=")[1].strip()
+        resynced = [o for o in ana_client.list_orders() if o.correlation_id == cid]
+        assert len(resynced) == 1 and resynced[0].filled_qty == 3
+
+    again = rig.cli("resync", "ana", "--apply")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resync plan for ana: 0 orders" in again.stdout
+    clean = rig.cli("reconcile", "--positions")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    journal = Journal.open(rig.store_url)
+    try:
+        kinds = [r.kind for r in journal.audit_after(0, limit=10_000) if r.actor == "resync"]
+    finally:
+        journal.close()
+    assert kinds[:4] == ["resync_sending", "resync_placed", "resync_ended", "resync_done"]
+    for result in (report, status, plan, refused, applied, again, clean):
+        rig.assert_no_token_in(result.stdout + result.stderr)
+
+
+def test_a_rerun_after_a_crash_finds_the_resync_order_it_placed_and_places_nothing_twice(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The crash: the resync order was placed (its correlationId at the broker) but the run
+    never finished. The positions have not moved yet (the order is still open): the rerun
+    refuses; once it filled, the plan is empty."""
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3200000000)
+    Journal.open(rig.store_url).close()
+    sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    with _client(rig, "ana") as ana:
+        ana.place_order(_market(TransactionType.BUY, 2))  # a manual trade: expected is flat
+        wait_until(lambda: _net(ana) == 2, 10.0, what="manual fill")
+    plan = rig.cli("resync", "ana")
+    (line,) = [s for s in plan.stdout.splitlines() if "cid=RS_" in s]
+    cid = line.split("cid=")[1].strip()
+    # the crashed run's order: placed, still open at the broker (a LIMIT below the market)
+    with _client(rig, "ana") as ana:
+        placed = ana.place_order(
+            limit_buy(
+                quantity=2, price=1600.0, transaction_type=TransactionType.SELL, correlation_id=cid
+            )
+        )
+        # the rerun sees its own order still open: it places nothing
+        rerun = rig.cli("resync", "ana", "--apply")
+        assert rerun.returncode == 1, rerun.stdout + rerun.stderr
+        assert f"open resync order {placed.order_id} ({cid})" in rerun.stdout
+        assert sum(1 for o in ana.list_orders() if o.correlation_id == cid) == 1
+        sim.admin.fill(placed.order_id)  # it fills, as the market reaches it
+        wait_until(lambda: _net(ana) == 0, 10.0, what="the resync order filled")
+        done = rig.cli("resync", "ana", "--apply")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "resync plan for ana: 0 orders" in done.stdout
+        assert sum(1 for o in ana.list_orders() if o.correlation_id == cid) == 1
+
+
+def test_the_drift_gauge_shows_a_manual_trade_in_lots(sim: Simulator, tmp_path: Path) -> None:
+    f = follower_config("gauge", "3300000001")
+    sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    rig = start_rig(sim, tmp_path, [f])
+    rig.engine.drift.every_s = 0.2  # the sampler's tick (1 s) paces it
+    registry = rig.engine.metrics.registry
+
+    def drift() -> float | None:
+        labels = {"follower": "gauge", "security": SECURITY}
+        return registry.get_sample_value("copytrader_position_drift", labels)
+
+    try:
+        leader_order = rig.leader.place_order(_market(TransactionType.BUY, 10))
+        rig.wait_copies(leader_order.order_id, lambda _f, c: bool(c) and c[0]["filledQty"] == 10)
+        wait_until(lambda: drift() == 0.0, 10.0, what="the copy's position, no drift")
+        with DhanClient(
+            base_url=sim.rest_url, client_id=f.client_id, access_token=f.access_token.reveal()
+        ) as follower:
+            manual = follower.place_order(_market(TransactionType.BUY, 2))
+            wait_until(lambda: follower.get_order(manual.order_id).filled_qty == 2, 10.0)
+        # the follower's order socket applies such a fill (helper ffeed); applied here as it does
+        rig.engine.journal.apply_fills("gauge", [OrderFill(manual.order_id, KEY, "BUY", 2)])
+        wait_until(lambda: drift() == 2.0, 10.0, what="the gauge at +2 lots")
+        assert rig.engine.drift.last_s < 1.0
+    finally:
+        rig.stop()
