@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 #: How often the engine's sampler computes the drift gauge.
 DRIFT_SAMPLE_S = 10.0
+#: The drift computation takes at most 1/DUTY_FACTOR of the sampler's time (see ``due``).
+DUTY_FACTOR = 20.0
 #: Products whose exit legs are the broker's (their fills are netted with the entry's).
 _BRACKETS = frozenset({ProductType.BO, ProductType.CO})
 _EXIT_LEGS = frozenset({"TARGET_LEG", "STOP_LOSS_LEG"})
@@ -161,9 +163,14 @@ class DriftGauge:
         self.last_s = 0.0
 
     def due(self, now: float | None = None) -> bool:
-        """True when ``every_s`` has passed since the last computation (or there was none)."""
+        """True when ``every_s`` has passed since the last computation (or there was none),
+        and at least :data:`DUTY_FACTOR` times its duration: a journal holding many days of
+        copies (all read: the store has no read by creation time yet) slows the gauge down
+        instead of taking more than 1/DUTY_FACTOR of the sampler thread's time."""
         now = time.monotonic() if now is None else now
-        return self._last is None or now - self._last >= self.every_s
+        if self._last is None:
+            return True
+        return now - self._last >= max(self.every_s, DUTY_FACTOR * self.last_s)
 
     def sample_logged(
         self,

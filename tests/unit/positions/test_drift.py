@@ -6,7 +6,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry, Gauge
 
+from copytrader.drift import DriftGauge
 from copytrader.positions import (
     NOT_A_COPY,
     DriftRow,
@@ -382,3 +384,23 @@ def test_the_table_prints_one_line_per_row() -> None:
     assert len(lines) == 2
     assert "NSE_EQ:1333:INTRADAY" in lines[1] and "+5" in lines[1] and NOT_A_COPY in lines[1]
     assert "-" in format_table([DriftRow("f", EQ, 1, 10, 10, 10)])[1].split()[-1]
+
+
+@pytest.mark.parametrize(
+    ("every_s", "last_s", "elapsed_s", "due"),
+    [
+        (10.0, 0.1, 9.9, False),
+        (10.0, 0.1, 10.0, True),
+        (10.0, 1.0, 10.0, False),  # a slow computation (a long history) spaces them out
+        (10.0, 1.0, 20.0, True),
+        (0.2, 0.0, 0.2, True),
+    ],
+)
+def test_the_gauge_is_due_every_period_and_never_busier_than_its_duty_factor(
+    every_s: float, last_s: float, elapsed_s: float, due: bool
+) -> None:
+    gauge = DriftGauge(Gauge("g", "test", ["follower", "security"], registry=CollectorRegistry()))
+    gauge.every_s = every_s
+    assert gauge.due(now=100.0)  # never computed yet
+    gauge._last, gauge.last_s = 100.0, last_s  # as a computation that started at 100 s left it
+    assert gauge.due(now=100.0 + elapsed_s) is due
