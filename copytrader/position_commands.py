@@ -46,7 +46,7 @@ from copytrader.commands import (
     open_existing_journal,
 )
 from copytrader.config import Config
-from copytrader.drift import IST, DriftReader, journal_lot_sizes
+from copytrader.drift import IST, DriftReader, journal_lot_sizes, trading_day_start
 from copytrader.engine import BrokerEndpoints
 from copytrader.logs import setup_logging
 from copytrader.positions import (
@@ -54,8 +54,10 @@ from copytrader.positions import (
     Held,
     ResyncOrder,
     broker_holdings,
+    counts_since,
     format_table,
     is_resync_id,
+    plannable,
     resync_plan,
 )
 from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
@@ -171,6 +173,14 @@ def reconcile_positions(cfg: Config) -> int:
     for name in unreadable:
         print(f"  {name}: positions unavailable")
     return 0 if not unreadable and not any(r.drift for r in rows) else 1
+
+
+def _unsettled(journal: Journal, follower: str) -> list[Intent]:
+    """Today's copies of ``follower`` that are not terminal (planned, in flight, open)."""
+    since = trading_day_start()
+    return [
+        i for i in journal.intents(follower) if not i.state.is_terminal and counts_since(i, since)
+    ]
 
 
 def _run_name(journal: Journal, follower: str, now: datetime | None = None) -> tuple[str, int]:
@@ -349,10 +359,28 @@ def _resync(
     print(f"resync plan for {follower}: {len(plan)} orders (MARKET, exits first)")
     for order in plan:
         print(f"  {order.describe()}")
+    for r in rows:
+        if r.drift and not plannable(r):
+            print(
+                f"  not planned: {r.security}: lot size unknown (learned from the leader's frames)"
+            )
+    refusals = 0
+    for o in open_resyncs:
+        refusals += 1
+        print(f"  open resync order {o.order_id} ({o.correlation_id}): {o.order_status}")
     if open_resyncs:
-        for o in open_resyncs:
-            print(f"  open resync order {o.order_id} ({o.correlation_id}): {o.order_status}")
         print("resync orders are still open: wait for them (or cancel them), then run again")
+    unsettled = _unsettled(journal, follower)
+    for i in unsettled[:10]:
+        refusals += 1
+        print(f"  unsettled copy #{i.id} of leader {i.leader_order_id}: {i.state}")
+    if unsettled:
+        print(
+            f"{len(unsettled)} copies of {follower} are not settled: the plan would race them "
+            "(an unsent copy the engine still places, a fill not journaled yet); run the "
+            "engine until they settle (status, reconcile), then resync"
+        )
+    if refusals:
         return 1
     if not apply:
         print("nothing placed: --apply places these orders")

@@ -45,6 +45,8 @@ _UNIT_LOT_SEGMENTS = frozenset({str(ExchangeSegment.NSE_EQ), str(ExchangeSegment
 _DEAD_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 #: Copy states that mirror nothing: the copy was never (or never validly) at the broker.
 _NOT_COPIED = frozenset({IntentState.SKIPPED, IntentState.REJECTED, IntentState.FAILED})
+#: Copy states in which nothing of it reached the broker yet (or it is being looked up).
+_UNSENT = frozenset({IntentState.PLANNED, IntentState.SENDING, IntentState.UNKNOWN})
 #: The leader's exit legs of a bracket / super order: their fills undo the entry's.
 _EXIT_LEGS = frozenset({"TARGET_LEG", "STOP_LOSS_LEG"})
 
@@ -170,6 +172,8 @@ def copy_part(
     if mirrored != filled:
         if intent.state is IntentState.DONE and intent.filled_qty == 0 and intent.state_reason:
             reason = f"not copied: {intent.state_reason}"
+        elif intent.state in _UNSENT:
+            reason = f"copy not placed yet ({intent.state})"
         else:
             reason = f"copy filled {abs(filled)} of {abs(mirrored)}"
     return CopyPart(intent.id, intent.leader_order_id, mirrored, filled, reason)
@@ -201,6 +205,7 @@ class DriftRow:
     expected: int
     actual: int
     reasons: tuple[str, ...] = ()
+    lot_known: bool = True  #: False: a derivative whose lot size is unknown (counted in units)
 
     @property
     def drift(self) -> int:
@@ -327,7 +332,8 @@ def drift_rows(
     keys = set(parts) | {k for k, h in actual.items() if h.net_qty or h.carried_qty}
     rows = []
     for key in keys:
-        lot = lots.get(key) or lot_for(key, lot_sizes) or 1
+        known = lot_for(key, lot_sizes)
+        lot = known or 1
         have = actual.get(key, Held(0, 0))
         key_parts = parts.get(key, [])
         expected = have.carried_qty + sum(p.mirrored for p in key_parts)
@@ -336,7 +342,12 @@ def drift_rows(
         if not (expected or have.net_qty or reasons):
             continue
         leader_net = leader[key].net_qty if leader is not None and key in leader else 0
-        rows.append(DriftRow(follower, key, lot, leader_net, expected, have.net_qty, reasons))
+        if known is None:
+            reasons += ("lot size unknown: drift in units",)
+        row = DriftRow(
+            follower, key, lot, leader_net, expected, have.net_qty, reasons, known is not None
+        )
+        rows.append(row)
     rows.sort(key=lambda r: (r.key.exchange_segment, r.key.security_id, r.key.product_type))
     return rows
 
@@ -416,12 +427,21 @@ def is_resync_id(correlation_id: str | None) -> bool:
     return bool(correlation_id) and str(correlation_id).startswith(RESYNC_PREFIX)
 
 
+def plannable(row: DriftRow) -> bool:
+    """False for a row resync must not touch: a derivative whose lot size is unknown, unless
+    it is to be closed (its whole position: lots, whatever their size)."""
+    return row.lot_known or row.expected == 0
+
+
 def resync_plan(rows: Sequence[DriftRow], run: str) -> list[ResyncOrder]:
     """Every order taking each row's actual to its expected position: all exits first (in the
-    table's order), then the entries. Nothing for a row within a lot of expected."""
+    table's order), then the entries. Nothing for a row within a lot of expected, nor for one
+    that is not :func:`plannable`."""
     exits: list[ResyncOrder] = []
     entries: list[ResyncOrder] = []
     for r in rows:
+        if not plannable(r):
+            continue
         for side, qty, is_exit in key_steps(r.actual, r.expected, r.lot):
             cid = resync_correlation_id(r.follower, run, r.key, side, qty)
             order = ResyncOrder(r.follower, r.key, side, qty, is_exit, cid)

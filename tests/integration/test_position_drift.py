@@ -215,3 +215,39 @@ def test_the_drift_gauge_shows_a_manual_trade_in_lots(sim: Simulator, tmp_path: 
         assert rig.engine.drift.last_s < 1.0
     finally:
         rig.stop()
+
+
+def test_resync_apply_refuses_while_a_copy_is_not_settled(sim: Simulator, tmp_path: Path) -> None:
+    """ana's token expires: her copy of the leader's BUY is never placed (paused). The plan
+    would buy it, and the engine would place the copy once ana has a token again: twice.
+    ``--apply`` refuses until the copy settles."""
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3400000000)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    proc = rig.popen("run")
+    out = Output(proc)
+    try:
+        out.wait_for("reconciled the leader")
+        sim.admin.expire_token(rig.followers[0].client_id)
+        with _client(rig, "leader") as leader:
+            oid = leader.place_order(_market(TransactionType.BUY, 4)).order_id
+        out.wait_for("follower ana paused")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert out.finish() == 0, out.text
+    rig.sim.admin.rotate_token(rig.followers[0].client_id, rig.followers[0].token)
+
+    report = rig.cli("reconcile", "--positions")
+    assert report.returncode == 1, report.stdout + report.stderr
+    assert re.search(
+        rf"ana +{SECURITY} +4 +4 +0 +-4 +copy not placed yet \((PLANNED|SENDING|UNKNOWN)\) "
+        rf"\(leader {oid}\)",
+        report.stdout,
+    ), report.stdout
+    refused = rig.cli("resync", "ana", "--apply")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "ana: entry BUY 4 NSE_EQ:1333 INTRADAY MARKET" in refused.stdout  # the plan, shown
+    assert re.search(rf"unsettled copy #\d+ of leader {oid}", refused.stdout)
+    assert "1 copies of ana are not settled" in refused.stdout
+    with _client(rig, "ana") as ana:
+        assert ana.list_orders() == [] and _net(ana) == 0
+    rig.assert_no_token_in(out.text + report.stdout + report.stderr + refused.stdout)

@@ -181,6 +181,8 @@ def test_skip_category(reason: str | None, category: str) -> None:
         ),
         # the leader filled, the copy not yet
         (copy(S.WORKING, filled=0), snap(), 10, 0, "copy filled 0 of 10"),
+        (copy(S.PLANNED, filled=0), snap(), 10, 0, "copy not placed yet (PLANNED)"),
+        (copy(S.UNKNOWN, filled=0), snap(), 10, 0, "copy not placed yet (UNKNOWN)"),
         # skipped / rejected / failed with a leader fill: nothing mirrored, the reason shown
         (
             copy(S.SKIPPED, qty=0, filled=0, skip_reason="below one lot: capped"),
@@ -404,3 +406,23 @@ def test_the_gauge_is_due_every_period_and_never_busier_than_its_duty_factor(
     assert gauge.due(now=100.0)  # never computed yet
     gauge._last, gauge.last_s = 100.0, last_s  # as a computation that started at 100 s left it
     assert gauge.due(now=100.0 + elapsed_s) is due
+
+
+def test_a_derivative_of_unknown_lot_counts_in_units_and_says_so() -> None:
+    intent = copy(
+        iid=1,
+        filled=10,
+        exchange_segment=ExchangeSegment.NSE_FNO,
+        security_id="99999",
+        product_type=ProductType.MARGIN,
+    )
+    leader = replace(
+        snap(),
+        exchange_segment=ExchangeSegment.NSE_FNO,
+        security_id="99999",
+        product_type=ProductType.MARGIN,
+    )
+    key = PositionKey("NSE_FNO", "99999", "MARGIN")
+    (row,) = _rows([intent], [leader], actual={key: Held(25, 0)})
+    assert (row.lot, row.lot_known, row.drift_lots) == (1, False, 15.0)
+    assert row.reasons[-1] == "lot size unknown: drift in units"

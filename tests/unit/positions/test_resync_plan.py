@@ -11,6 +11,7 @@ from copytrader.positions import (
     broker_holdings,
     is_resync_id,
     key_steps,
+    plannable,
     resync_correlation_id,
     resync_plan,
 )
@@ -60,6 +61,17 @@ def test_the_plan_places_every_exit_before_any_entry() -> None:
         (EQ, "BUY", 5, False),
     ]
     assert all("MARKET" in o.describe() and o.correlation_id in o.describe() for o in plan)
+
+
+def test_a_row_of_unknown_lot_is_only_ever_closed() -> None:
+    unknown = PositionKey("NSE_FNO", "99999", "MARGIN")
+    rows = [
+        DriftRow("f", unknown, 1, 0, 25, 50, lot_known=False),  # partial: not planned
+        DriftRow("f", FNO, 1, 0, 0, 75, lot_known=False),  # to flat: all of it
+    ]
+    assert not plannable(rows[0]) and plannable(rows[1])
+    plan = resync_plan(rows, "r")
+    assert [(o.key, o.transaction_type, o.quantity) for o in plan] == [(FNO, "SELL", 75)]
 
 
 def test_resync_ids_are_deterministic_valid_and_never_a_copys() -> None:
