@@ -113,8 +113,12 @@ def _broker_side(client: DhanClient) -> tuple[dict[PositionKey, Held], list[Orde
     return broker_holdings(client.positions(), client.holdings(), _segment_of), book
 
 
-def _segment_of(exchange: str) -> str:
-    return str(ExchangeSegment.BSE_EQ) if exchange.upper() == "BSE" else str(ExchangeSegment.NSE_EQ)
+def _segment_of(exchange: str | None) -> str:
+    """A holding's cash segment: BSE_EQ for "BSE", else NSE_EQ ("NSE", "ALL", None): where
+    a stock listed on both is copied unless the leader traded it on BSE."""
+    if (exchange or "").strip().upper() == "BSE":
+        return str(ExchangeSegment.BSE_EQ)
+    return str(ExchangeSegment.NSE_EQ)
 
 
 def broker_report(

@@ -452,20 +452,22 @@ def resync_plan(rows: Sequence[DriftRow], run: str) -> list[ResyncOrder]:
 def broker_holdings(
     positions: Iterable[Position],
     holdings: Iterable[Holding],
-    segment_of: Callable[[str], str] | None = None,
+    segment_of: Callable[[str | None], str] | None = None,
 ) -> dict[PositionKey, Held]:
     """The broker's positions of one account by key: ``GET /positions`` rows (net = netQty;
     carried = carryForwardBuyQty - carryForwardSellQty) plus ``GET /holdings`` rows as CNC
     (net and carried += totalQty: holdings are positions from earlier days; a sale of them today
-    shows as a negative CNC netQty in ``/positions``). ``segment_of``: a holding's exchange
-    ("NSE", "BSE") -> its cash segment (default: ``<exchange>_EQ``)."""
+    shows as a negative CNC netQty in ``/positions``; ``totalQty``, not ``availableQty``: pledged
+    and T+1 shares are held all the same). ``segment_of``: a holding's exchange ("NSE", "BSE",
+    "ALL", None) -> its cash segment (default: ``<exchange>_EQ``, None: NSE). The same truth
+    as ``actors.position_check.broker_positions`` (the engine's position checks)."""
     out: dict[PositionKey, Held] = {}
     for p in positions:
         key = PositionKey(str(p.exchange_segment), p.security_id, str(p.product_type))
         carried = p.carry_forward_buy_qty - p.carry_forward_sell_qty
         was = out.get(key, Held(0, 0))
         out[key] = Held(was.net_qty + p.net_qty, was.carried_qty + carried)
-    to_segment = segment_of or (lambda exchange: f"{exchange}_EQ")
+    to_segment = segment_of or (lambda exchange: f"{exchange or 'NSE'}_EQ")
     for h in holdings:
         if h.total_qty == 0:
             continue

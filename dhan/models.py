@@ -385,16 +385,17 @@ class Position(WireRecord):
 
 @wire_record
 class Holding(WireRecord):
-    """One row of ``GET /holdings``: delivered (and T+1) shares from earlier days."""
+    """One row of ``GET /holdings``: delivered shares (and T+1 ones) from earlier days."""
 
-    exchange: str = wire("exchange")  #: "NSE" / "BSE" (not a segment)
     security_id: str = wire("securityId")
+    #: "NSE" / "BSE" (a stock listed on both may read "ALL")
+    exchange: str | None = wire("exchange", default=None)
+    trading_symbol: str | None = wire("tradingSymbol", default=None)
     total_qty: int = wire("totalQty", default=0)
     available_qty: int = wire("availableQty", default=0)
-    dp_qty: int = wire("dpQty", default=0)
     t1_qty: int = wire("t1Qty", default=0)
-    trading_symbol: str | None = wire("tradingSymbol", default=None)
-    avg_cost_price: float = wire("avgCostPrice", default=0.0)
+    dp_qty: int = wire("dpQty", default=0)
+    collateral_qty: int = wire("collateralQty", default=0)
 
 
 @wire_record
