@@ -603,7 +603,7 @@ class Journal:
         if not items:
             return []
         with self._write() as conn:
-            rows = self._hot.positions.apply(conn, items, self._hot.ts(_now()))
+            rows = self._hot.positions.apply(conn, items, self._hot.ts(_now()), returning=True)
         return [position_from_row(row) for row in rows]
 
     def reset_positions(

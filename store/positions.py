@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    false,
     func,
     literal_column,
     or_,
@@ -152,13 +153,13 @@ def fill_upsert(dialect: str) -> Any:
 
 
 def position_add(dialect: str) -> Any:
-    """Add ``net_qty`` to a position (created at it when new); returns the row."""
+    """Add ``net_qty`` to a position (created at it when new)."""
     stmt = dialect_insert(dialect, Position)
     new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=["account", *_KEY],
         set_={"net_qty": _POS.net_qty + new.net_qty, "updated_at": new.updated_at},
-    ).returning(*_POS)
+    )
 
 
 def position_set(dialect: str) -> Any:
@@ -213,7 +214,7 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
       ``:opposite`` without one (entries in flight) -- open states seek the (state, follower)
       index; bases are joined on their primary key;
     - the leader (``leader``): the unfilled remainders of its open plain orders of the key on
-      ``:side`` with a leader basis > 0 (a scan of today's leader orders, in the database).
+      ``:side`` with a leader basis > 0 (the partial index of open plain orders by security).
 
     Copies and orders of ``:exclude`` (the leader order being sized) are left out.
     """
@@ -276,8 +277,9 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
                 )
             )
             .where(
-                _SNAPS.leg_name == "",
-                _SNAPS.is_terminal.is_(False),
+                # as the partial index says it (``models.OPEN_PLAIN_SQL``): a seek in it
+                _SNAPS.is_terminal == false(),
+                _SNAPS.leg_name == literal_column("''"),
                 _same_key(_SNAPS),
                 _SNAPS.transaction_type == bindparam("side"),
                 _BASES.qty > 0,
@@ -298,6 +300,9 @@ class Positions:
         name = dialect.name
         self.upsert_fill = compile_for(fill_upsert(name), d, _FILL_KEYS)
         self.add_position = compile_for(position_add(name), d, _POSITION_KEYS)
+        self.add_position_returning = compile_for(
+            position_add(name).returning(*_POS), d, _POSITION_KEYS
+        )
         self.set_position = compile_for(position_set(name), d, _POSITION_KEYS)
         self.insert_basis = compile_for(basis_insert(name), d, _BASIS_KEYS)
         self.read_bases = compile_for(bases_query(), d)
@@ -313,10 +318,16 @@ class Positions:
     # --- writes ---------------------------------------------------------------------------
 
     def apply(
-        self, conn: DbapiConnection, fills: Sequence[FillParams], ts: Any
+        self,
+        conn: DbapiConnection,
+        fills: Sequence[FillParams],
+        ts: Any,
+        *,
+        returning: bool = False,
     ) -> list[dict[str, Any]]:
         """Ledger each fill's cumulative quantity for its ``(account, order_id)`` and move each
-        position by what the fills add; returns the rows of the positions that moved.
+        position by what the fills add; ``returning``: returns the rows of the positions that
+        moved (else ``[]``: the hot path reads nothing back).
 
         Lock order (PostgreSQL): the ledger rows first, then the positions, each in sorted
         order, as every writer of them takes them: two writers cannot deadlock.
@@ -355,7 +366,10 @@ class Positions:
                 "checked_at": None,
                 "updated_at": ts,
             }
-            changed.append(self._driver.run(conn, self.add_position, position).rows[0])
+            if returning:
+                changed += self._driver.run(conn, self.add_position_returning, position).rows
+            else:
+                self._driver.run(conn, self.add_position, position)
         return changed
 
     def mark_applied(self, conn: DbapiConnection, fill: FillParams) -> None:
@@ -433,6 +447,8 @@ class Positions:
     ) -> dict[str, Exposure]:
         other = opposite(side)  # checks ``side``
         names = sorted(set(accounts))
+        if not names:
+            return {}
         followers = [a for a in names if a != LEADER_ACCOUNT]
         leader = len(followers) < len(names)
         shape = (len(names), len(followers), leader)
