@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from actors.exit_sizing import CLOSE_BELOW_LOT, NOTHING_TO_CLOSE
 from dhan.codes import ExchangeSegment, OrderStatus
 from dhan.models import Holding, Position
 from store.records import (
@@ -107,6 +108,10 @@ def skip_category(reason: str | None) -> str:
     """The short name of a skip reason, for the table's reasons column."""
     if not reason:
         return "skipped"
+    if reason == NOTHING_TO_CLOSE:
+        return "nothing to close"
+    if reason == CLOSE_BELOW_LOT:
+        return "below a lot"
     if reason.startswith("filtered:"):
         return "filter"
     if reason.startswith(BELOW_ONE_LOT_PREFIX):

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
+from actors.exit_sizing import CLOSE_BELOW_LOT, NOTHING_TO_CLOSE
 from copytrader.drift import DriftGauge
 from copytrader.positions import (
     NOT_A_COPY,
@@ -152,6 +153,8 @@ def test_lot_for(key: PositionKey, lots: dict[tuple[str, str], int], expected: i
         ("waiting: capital sizing: balance unknown", "waiting"),
         ("leader order ended while the follower was disabled", "paused"),
         ("reconcile_policy: skip", "skipped: reconcile_policy: skip"),
+        (NOTHING_TO_CLOSE, "nothing to close"),  # an exit's copy, the follower holding nothing
+        (CLOSE_BELOW_LOT, "below a lot"),
         (None, "skipped"),
     ],
 )
