@@ -6,7 +6,9 @@ SELL over 20 instruments), each copied to every follower (``multiplier`` 1; ever
 skipped for a cap), the copies claimed, acked and settled filled (so the store applies their
 fills to the followers' positions). Then it times ``DriftReader.rows`` for every follower --
 the sampler's computation, with its reads -- and prints the wall p50 / max and the CPU of the
-calling thread per computation.
+calling thread per computation. Meanwhile a probe thread sleeps 1 ms in a loop and records how
+late it wakes (the GIL held by the computation delays every other thread, the copying ones
+too); the same probe over an idle period of the same length is the reference.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from copytrader.drift import DriftReader, trading_day_start
@@ -81,6 +85,32 @@ def _fill_journal(journal: Journal, orders: int, followers: list[str]) -> None:
         )
 
 
+def _late_wakeups(work: Callable[[], None]) -> str:
+    """Run ``work`` while a thread sleeps 1 ms in a loop; how late it woke (p50 / p99 / max)."""
+    stop = threading.Event()
+    late: list[float] = []
+
+    def probe() -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            time.sleep(0.001)
+            late.append(time.perf_counter() - t - 0.001)
+
+    thread = threading.Thread(target=probe, name="gil-probe")
+    thread.start()
+    try:
+        work()
+    finally:
+        stop.set()
+        thread.join()
+    late.sort()
+    p99 = late[min(len(late) - 1, int(len(late) * 0.99))]
+    return (
+        f"p50 {statistics.median(late) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+        f"max {late[-1] * 1000:.2f} ms"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.drift", description=__doc__)
     parser.add_argument("--orders", type=int, default=500)
@@ -95,13 +125,20 @@ def main(argv: list[str] | None = None) -> int:
             _fill_journal(journal, args.orders, followers)
             print(f"journal filled in {time.monotonic() - started:.1f} s")
             reader = DriftReader()
-            walls, cpus = [], []
+            walls: list[float] = []
+            cpus: list[float] = []
             rows = []
-            for _ in range(args.runs):
-                w0, c0 = time.perf_counter(), time.thread_time()
-                rows = reader.rows(journal, followers, {}, now=trading_day_start())
-                cpus.append(time.thread_time() - c0)
-                walls.append(time.perf_counter() - w0)
+
+            def computations() -> None:
+                nonlocal rows
+                for _ in range(args.runs):
+                    w0, c0 = time.perf_counter(), time.thread_time()
+                    rows = reader.rows(journal, followers, {}, now=trading_day_start())
+                    cpus.append(time.thread_time() - c0)
+                    walls.append(time.perf_counter() - w0)
+
+            busy = _late_wakeups(computations)
+            idle = _late_wakeups(lambda: time.sleep(sum(walls)))
         finally:
             journal.close()
     intents = args.orders * args.followers
@@ -111,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         f"wall p50 {statistics.median(walls) * 1000:.0f} ms, max {max(walls) * 1000:.0f} ms; "
         f"CPU p50 {statistics.median(cpus) * 1000:.0f} ms per computation"
     )
+    print(f"a 1 ms sleeper wakes late by: {busy} during them; {idle} idle")
     return 0
 
 

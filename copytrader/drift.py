@@ -98,31 +98,30 @@ class DriftReader:
         """Every follower's rows. ``actual`` / ``leader``: the broker's positions (``reconcile
         --positions``, ``resync``); None: the journal's."""
         since = trading_day_start(now)
-        intents = [i for i in journal.intents() if counts_since(i, since)]
         snapshots: list[LeaderOrderSnapshot] = journal.leader_snapshots()
         entries, legs = leader_views(snapshots)
         if actual is None or leader is None:
             held = holdings_by_account(journal.positions())
             actual = actual if actual is not None else held
             leader = leader if leader is not None else held.get("leader", {})
-        follower_legs = self._follower_legs(journal, intents, entries)
-        basis = self.bases_from(journal)
         if len(self._bases) > 50_000:  # a long-running engine: keep the cache bounded
             self._bases.clear()
-        by_follower: dict[str, list[Intent]] = {}
-        for i in intents:
-            by_follower.setdefault(i.follower, []).append(i)
+        basis = self.bases_from(journal)
         out: list[DriftRow] = []
         for name in followers:
+            # one follower at a time, the GIL let go in between: the sampler's bursts stay
+            # short beside the copying threads
+            time.sleep(0)
+            intents = [i for i in journal.intents(name) if counts_since(i, since)]
             out += drift_rows(
                 name,
-                by_follower.get(name, ()),
+                intents,
                 entries,
                 actual.get(name, {}),
                 lot_sizes,
                 leader=leader,
                 leader_legs=legs,
-                follower_legs=follower_legs,
+                follower_legs=self._follower_legs(journal, intents, entries),
                 bases=basis,
                 not_copies=(not_copies or {}).get(name),
             )
