@@ -17,8 +17,9 @@ How ``--apply`` places nothing twice and loses nothing:
   computed from the broker's positions, which an open order has not moved yet.
 * Every order has a deterministic correlationId (``copytrader.positions.resync_correlation_id``)
   over (follower, run, key, side, quantity); the run is the IST day and the number of resync
-  runs of the follower that completed (the journal's ``resync_runs`` mark, raised only at the
-  end of a run that placed all of its plan). Before placing, the order is looked up by its
+  runs of the follower that ended (the journal's ``resync_runs`` mark, raised at the end of a
+  run whose orders all settled -- filled, or refused -- never after an unknown outcome or an
+  order still open). Before placing, the order is looked up by its
   correlationId (``GET /orders/external``): found, it is not placed again. So a rerun after a
   crash (same run, same positions: same plan, same ids) finds what the crashed run placed; a
   rerun after those orders filled computes the rest of the way from the new positions.
@@ -232,7 +233,16 @@ def _wait_filled(client: DhanClient, order_id: str, timeout_s: float) -> Order |
 
 
 class _Stop(Exception):
-    """The run stops here (printed; the next run continues from the broker's positions)."""
+    """The run stops here (printed; the next run continues from the broker's positions).
+
+    ``spent``: every order of the run is settled (filled, refused, cancelled): the next run
+    may take fresh correlationIds. Not spent (an outcome unknown, an order still open): the
+    next run must derive the same ids, to find that order first.
+    """
+
+    def __init__(self, message: str, *, spent: bool) -> None:
+        super().__init__(message)
+        self.spent = spent
 
 
 def _place(
@@ -250,7 +260,14 @@ def _place(
         )
         if found.order_status.is_open:
             raise _Stop(
-                f"{order.correlation_id}: order {found.order_id} still open; run again later"
+                f"{order.correlation_id}: order {found.order_id} still open; run again later",
+                spent=False,
+            )
+        if found.order_status is not OrderStatus.TRADED:
+            raise _Stop(
+                f"{order.correlation_id}: order {found.order_id} ended {found.order_status}; "
+                "run again (from the positions it left)",
+                spent=True,
             )
         return f"already placed: order {found.order_id} {found.order_status}"
     journal.append_audit(
@@ -265,7 +282,9 @@ def _place(
             account=follower,
             payload=_payload(order, run, error=type(exc).__name__),
         )
-        raise _Stop(f"{order.correlation_id}: not sent ({type(exc).__name__}); run again") from None
+        raise _Stop(
+            f"{order.correlation_id}: not sent ({type(exc).__name__}); run again", spent=True
+        ) from None
     except errors.Rejected as exc:  # the broker's answer: not placed
         journal.append_audit(
             "resync_rejected",
@@ -273,7 +292,7 @@ def _place(
             account=follower,
             payload=_payload(order, run, error_code=exc.code, error=type(exc).__name__),
         )
-        raise _Stop(f"{order.correlation_id}: rejected ({exc.code}): {exc}") from None
+        raise _Stop(f"{order.correlation_id}: rejected ({exc.code}): {exc}", spent=True) from None
     except errors.DhanError as exc:  # no answer (timeout, reset, 5xx, garbled): look it up
         found = client.get_order_by_correlation_id(order.correlation_id)
         if found is None:
@@ -285,7 +304,8 @@ def _place(
             )
             raise _Stop(
                 f"{order.correlation_id}: outcome unknown ({type(exc).__name__}); run again: "
-                "the order is looked up by its correlationId first"
+                "the order is looked up by its correlationId first",
+                spent=False,
             ) from None
         order_id, status = found.order_id, found.order_status
     else:
@@ -297,10 +317,13 @@ def _place(
         payload=_payload(order, run, order_id=order_id, status=str(status)),
     )
     if status is OrderStatus.REJECTED:
-        raise _Stop(f"{order.correlation_id}: order {order_id} rejected")
+        raise _Stop(f"{order.correlation_id}: order {order_id} rejected", spent=True)
     ended = _wait_filled(client, order_id, FILL_WAIT_S)
     if ended is None:
-        raise _Stop(f"{order.correlation_id}: order {order_id} not filled within {FILL_WAIT_S:g} s")
+        raise _Stop(
+            f"{order.correlation_id}: order {order_id} not filled within {FILL_WAIT_S:g} s",
+            spent=False,
+        )
     journal.append_audit(
         "resync_ended",
         actor=RESYNC_ACTOR,
@@ -314,7 +337,9 @@ def _place(
         ),
     )
     if ended.order_status is not OrderStatus.TRADED:
-        raise _Stop(f"{order.correlation_id}: order {order_id} ended {ended.order_status}")
+        raise _Stop(
+            f"{order.correlation_id}: order {order_id} ended {ended.order_status}", spent=True
+        )
     return f"placed: order {order_id} {ended.order_status}"
 
 
@@ -396,17 +421,24 @@ def _resync(
                 line = _place(client, journal, follower, order, run)
             except _Stop as stop:
                 print(f"  stopped: {stop}")
+                if stop.spent:
+                    _end_run(journal, follower, run, done, f"stopped: {stop}")
                 return 1
-            except errors.DhanError as exc:
+            except errors.DhanError as exc:  # a lookup or a status read: outcome unknown
                 print(f"  stopped: {order.correlation_id}: {type(exc).__name__}: {exc}")
                 return 1
             print(f"  {line}: {order.describe()}")
+    _end_run(journal, follower, run, done, "done")
+    print(f"resync {follower}: done ({len(plan)} orders)")
+    return 0
+
+
+def _end_run(journal: Journal, follower: str, run: str, done: int, outcome: str) -> None:
+    """The run's ids are spent: the next run derives new ones (audited)."""
     journal.set_mark(follower, RESYNC_RUNS_MARK, str(done + 1))
     journal.append_audit(
         "resync_done",
         actor=RESYNC_ACTOR,
         account=follower,
-        payload={"run": run, "orders": len(plan)},
+        payload={"run": run, "outcome": outcome[:200]},
     )
-    print(f"resync {follower}: done ({len(plan)} orders)")
-    return 0

@@ -251,3 +251,57 @@ def test_resync_apply_refuses_while_a_copy_is_not_settled(sim: Simulator, tmp_pa
     with _client(rig, "ana") as ana:
         assert ana.list_orders() == [] and _net(ana) == 0
     rig.assert_no_token_in(out.text + report.stdout + report.stderr + refused.stdout)
+
+
+def test_a_resync_order_whose_answer_is_lost_is_found_by_its_id_not_placed_again(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """First the answer is lost after the order was placed (found by its correlationId, the
+    run goes on); then a place that never reached the exchange (held and timed out): the run
+    stops without spending its ids, and the rerun places that order once."""
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3500000000, read_timeout_s=1.0)
+    Journal.open(rig.store_url).close()
+    sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    ana_id = rig.followers[0].client_id
+    with _client(rig, "ana") as ana:
+        ana.place_order(_market(TransactionType.BUY, 5))  # a manual trade: expected is flat
+        wait_until(lambda: _net(ana) == 5, 10.0, what="manual fill")
+
+        sim.admin.set_faults(
+            {"per_endpoint": {"POST /orders": {"accept_then_drop_p": 1.0}}, "accounts": [ana_id]}
+        )
+        lost = rig.cli("resync", "ana", "--apply")
+        sim.admin.clear_faults()
+        assert lost.returncode == 0, lost.stdout + lost.stderr
+        assert "placed: order" in lost.stdout
+        assert _net(ana) == 0
+        resyncs = [o for o in ana.list_orders() if o.correlation_id and "RS_" in o.correlation_id]
+        assert len(resyncs) == 1, resyncs
+
+        ana.place_order(_market(TransactionType.BUY, 2))  # another manual trade
+        wait_until(lambda: _net(ana) == 2, 10.0, what="second manual fill")
+        sim.admin.set_faults(
+            {
+                "per_endpoint": {"POST /orders": {"timeout_p": 1.0, "timeout_hold_s": 3.0}},
+                "accounts": [ana_id],
+            }
+        )
+        unknown = rig.cli("resync", "ana", "--apply")
+        sim.admin.clear_faults()
+        assert unknown.returncode == 1, unknown.stdout + unknown.stderr
+        assert "outcome unknown" in unknown.stdout
+        (line,) = [s for s in unknown.stdout.splitlines() if "cid=RS_" in s]
+        cid = line.split("cid=")[1].strip()
+        assert [o for o in ana.list_orders() if o.correlation_id == cid] == []
+
+        rerun = rig.cli("resync", "ana", "--apply")
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert f"cid={cid}" in rerun.stdout  # the same run: the same id
+        assert len([o for o in ana.list_orders() if o.correlation_id == cid]) == 1
+        assert _net(ana) == 0
+    journal = Journal.open(rig.store_url)
+    try:
+        kinds = [r.kind for r in journal.audit_after(0, limit=10_000) if r.actor == "resync"]
+    finally:
+        journal.close()
+    assert kinds.count("resync_unknown") == 1 and kinds.count("resync_done") == 2
