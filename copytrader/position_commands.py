@@ -76,7 +76,7 @@ from dhan.models import Order, OrderRequest
 from dhan.rest import DhanClient
 from store import Journal
 from store.lease import JournalLease
-from store.records import Intent, PositionKey
+from store.records import Intent, OrderFill, PositionKey
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +232,15 @@ def _wait_filled(client: DhanClient, order_id: str, timeout_s: float) -> Order |
         time.sleep(_FILL_POLL_S)  # polling the broker for the order's end, bounded by the deadline
 
 
+def _journal_fill(journal: Journal, follower: str, order: ResyncOrder, at_broker: Order) -> None:
+    """The resync order's fill into the follower's journaled position (the ledger counts an
+    order once, whichever path -- this, the follower's socket, a position check -- sees it)."""
+    if at_broker.filled_qty > 0:
+        filled = at_broker.filled_qty
+        fill = OrderFill(at_broker.order_id, order.key, order.transaction_type, filled)
+        journal.apply_fills(follower, [fill])
+
+
 class _Stop(Exception):
     """The run stops here (printed; the next run continues from the broker's positions).
 
@@ -263,6 +272,7 @@ def _place(
                 f"{order.correlation_id}: order {found.order_id} still open; run again later",
                 spent=False,
             )
+        _journal_fill(journal, follower, order, found)
         if found.order_status is not OrderStatus.TRADED:
             raise _Stop(
                 f"{order.correlation_id}: order {found.order_id} ended {found.order_status}; "
@@ -324,6 +334,7 @@ def _place(
             f"{order.correlation_id}: order {order_id} not filled within {FILL_WAIT_S:g} s",
             spent=False,
         )
+    _journal_fill(journal, follower, order, ended)
     journal.append_audit(
         "resync_ended",
         actor=RESYNC_ACTOR,

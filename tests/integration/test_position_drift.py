@@ -36,6 +36,14 @@ def _net(client: DhanClient) -> int:
     )
 
 
+def _journaled(rig: CliRig, name: str) -> int:
+    journal = Journal.open(rig.store_url)
+    try:
+        return sum(p.net_qty for p in journal.positions(name) if p.key == KEY)
+    finally:
+        journal.close()
+
+
 def _market(side: TransactionType, quantity: int) -> OrderRequest:
     return limit_buy(
         quantity=quantity, order_type=OrderType.MARKET, price=0.0, transaction_type=side
@@ -130,6 +138,7 @@ def test_positions_report_resync_plan_and_apply_bring_the_follower_back_to_expec
         assert f"pid {os.getpid()}" in line
         assert len(ana_client.list_orders()) == before
 
+        before = _journaled(rig, "ana")
         applied = rig.cli("resync", "ana", "--apply")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert "placed: order" in applied.stdout and "resync ana: done (1 orders)" in applied.stdout
@@ -137,6 +146,8 @@ def test_positions_report_resync_plan_and_apply_bring_the_follower_back_to_expec
         cid = order.split("cid=")[1].strip()
         resynced = [o for o in ana_client.list_orders() if o.correlation_id == cid]
         assert len(resynced) == 1 and resynced[0].filled_qty == 3
+        # its fill journaled into ana's position, as the follower's socket would have
+        assert _journaled(rig, "ana") == before - 3
 
     again = rig.cli("resync", "ana", "--apply")
     assert again.returncode == 0, again.stdout + again.stderr
