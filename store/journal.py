@@ -675,6 +675,13 @@ class Journal:
         with self._driver_read() as conn:
             return self._hot.positions.bases(conn, leader_order_id)
 
+    def applied_fill(self, account: str, order_id: str) -> int:
+        """The cumulative fill of ``order_id`` already counted in ``account``'s positions (0:
+        none). An order first seen after a position check that counted its fills has them in
+        the position already: sizing its exit takes them back out (``actors.exit_bases``)."""
+        with self._driver_read() as conn:
+            return self._hot.positions.applied(conn, account, order_id)
+
     def exposures(
         self,
         key: PositionKey,
@@ -763,6 +770,11 @@ class Journal:
         """The named mark of ``account``, or None if never set."""
         with self._driver_read() as conn:
             return self._reads.mark(conn, account, name)
+
+    def marks(self, account: str, prefix: str) -> dict[str, str]:
+        """The marks of ``account`` whose name starts with ``prefix`` (name -> value)."""
+        with self._driver_read() as conn:
+            return self._reads.marks(conn, account, prefix)
 
     def record_restart(self, actor: str, reason: str) -> int:
         """Record (and audit) that ``actor`` was restarted because of ``reason``; returns its id."""

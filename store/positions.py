@@ -192,6 +192,12 @@ def bases_query() -> Select:
     )
 
 
+def applied_query() -> Select:
+    return select(_FILLS.filled_qty).where(
+        _FILLS.account == bindparam("account"), _FILLS.order_id == bindparam("order_id")
+    )
+
+
 def _same_key(table: Any) -> Any:
     return and_(*(table[k] == bindparam(k) for k in _KEY))
 
@@ -306,6 +312,7 @@ class Positions:
         self.set_position = compile_for(position_set(name), d, _POSITION_KEYS)
         self.insert_basis = compile_for(basis_insert(name), d, _BASIS_KEYS)
         self.read_bases = compile_for(bases_query(), d)
+        self.read_applied = compile_for(applied_query(), d)
         self.read_all = compile_for(positions_query(False), d)
         self.read_account = compile_for(positions_query(True), d)
         locked = positions_query(True)
@@ -436,6 +443,11 @@ class Positions:
     def bases(self, conn: DbapiConnection, leader_order_id: str) -> dict[str, int]:
         rows = self._driver.run(conn, self.read_bases, {"leader_order_id": leader_order_id}).rows
         return {row["account"]: int(row["qty"]) for row in rows}
+
+    def applied(self, conn: DbapiConnection, account: str, order_id: str) -> int:
+        params = {"account": account, "order_id": order_id}
+        rows = self._driver.run(conn, self.read_applied, params).rows
+        return int(rows[0]["filled_qty"]) if rows else 0
 
     def exposures(
         self,

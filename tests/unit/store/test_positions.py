@@ -657,3 +657,12 @@ def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path:
             db.close()
     assert "USING INDEX ix_leader_orders_security_id" in plan, plan
     assert "SCAN" not in plan, plan
+
+
+def test_applied_fill_is_what_the_ledger_counted_of_an_order(journal: Journal) -> None:
+    assert journal.applied_fill("leader", "A") == 0
+    journal.apply_fills("leader", [buy("A", 4)])
+    journal.reset_positions("leader", [], [sell("B", 7)])  # marked applied by a check
+    assert journal.applied_fill("leader", "A") == 4
+    assert journal.applied_fill("leader", "B") == 7
+    assert journal.applied_fill("f1", "A") == 0  # per account
