@@ -8,6 +8,7 @@ import re
 import signal
 from pathlib import Path
 
+from copytrader.drift import DriftReader
 from dhan.codes import OrderType, TransactionType
 from dhan.models import OrderRequest, Position
 from dhan.rest import DhanClient
@@ -316,3 +317,57 @@ def test_a_resync_order_whose_answer_is_lost_is_found_by_its_id_not_placed_again
     finally:
         journal.close()
     assert kinds.count("resync_unknown") == 1 and kinds.count("resync_done") == 2
+
+
+def test_exits_sized_from_the_position_leave_no_drift_a_close_with_a_manual_extra_too(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The exits as the engine sizes them (from the follower's position): a close that also
+    closes the follower's manual extra expects flat (never short), a flip expects the new side
+    scaled. The drift of both followers is 0 at every step that has settled."""
+    solo = follower_config("solo", "3600000001")  # multiplier 1, with a manual extra
+    double = follower_config("double", "3600000002", multiplier=2.0)
+    sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    rig = start_rig(sim, tmp_path, [solo, double])
+
+    def rows() -> dict[str, tuple[int, int, int]]:
+        """(expected, actual, drift) per follower (a flat key with nothing to say has no row)."""
+        found = DriftReader().rows(rig.engine.journal, ["solo", "double"], {})
+        shown = {r.follower: (r.expected, r.actual, r.drift) for r in found if r.key == KEY}
+        return {name: shown.get(name, (0, 0, 0)) for name in ("solo", "double")}
+
+    def settled_at(want: dict[str, tuple[int, int, int]]) -> None:
+        try:
+            wait_until(lambda: rows() == want, 15.0, what=f"drift rows {want}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last rows {rows()}") from None
+
+    try:
+        entry = rig.leader.place_order(_market(TransactionType.BUY, 10)).order_id
+        rig.wait_copies(entry, lambda _f, c: bool(c) and c[0]["filledQty"] > 0)
+        settled_at({"solo": (10, 10, 0), "double": (20, 20, 0)})
+
+        with DhanClient(
+            base_url=sim.rest_url,
+            client_id=solo.client_id,
+            access_token=solo.access_token.reveal(),
+        ) as hand:
+            manual = hand.place_order(_market(TransactionType.BUY, 5)).order_id
+            wait_until(lambda: hand.get_order(manual).filled_qty == 5, 10.0)
+        # the follower's socket applies such a fill (helper ffeed); applied here as it does
+        rig.engine.journal.apply_fills("solo", [OrderFill(manual, KEY, "BUY", 5)])
+        settled_at({"solo": (10, 15, 5), "double": (20, 20, 0)})
+
+        close = rig.leader.place_order(_market(TransactionType.SELL, 10)).order_id
+        rig.wait_copies(close, lambda _f, c: bool(c) and c[0]["filledQty"] > 0)
+        # solo's close took all 15 (its whole position): flat is what is expected
+        settled_at({"solo": (0, 0, 0), "double": (0, 0, 0)})
+
+        again = rig.leader.place_order(_market(TransactionType.BUY, 10)).order_id
+        rig.wait_copies(again, lambda _f, c: bool(c) and c[0]["filledQty"] > 0)
+        settled_at({"solo": (10, 10, 0), "double": (20, 20, 0)})
+        flip = rig.leader.place_order(_market(TransactionType.SELL, 20)).order_id
+        rig.wait_copies(flip, lambda _f, c: bool(c) and c[0]["filledQty"] > 0)
+        settled_at({"solo": (-10, -10, 0), "double": (-20, -20, 0)})
+    finally:
+        rig.stop()
