@@ -25,7 +25,7 @@ import base64
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from actors.exit_sizing import CLOSE_BELOW_LOT, NOTHING_TO_CLOSE
@@ -211,10 +211,13 @@ class DriftRow:
     actual: int
     reasons: tuple[str, ...] = ()
     lot_known: bool = True  #: False: a derivative whose lot size is unknown (counted in units)
+    #: the part of ``actual - expected`` a conversion between products explains (see
+    #: :func:`with_conversions`): not drift, never resynced
+    converted: int = 0
 
     @property
     def drift(self) -> int:
-        return self.actual - self.expected
+        return self.actual - self.expected - self.converted
 
     @property
     def drift_lots(self) -> float:
@@ -354,7 +357,40 @@ def drift_rows(
         )
         rows.append(row)
     rows.sort(key=lambda r: (r.key.exchange_segment, r.key.security_id, r.key.product_type))
-    return rows
+    return with_conversions(rows)
+
+
+#: The reason of a difference that a conversion between products explains.
+CONVERTED = "converted between products (the instrument's position is as expected)"
+
+
+def with_conversions(rows: Sequence[DriftRow]) -> list[DriftRow]:
+    """``rows`` (one follower's) with the differences a position conversion explains set
+    apart: two or more products of one instrument whose differences cancel (INTRADAY -10, CNC
+    +10: ``POST /positions/convert``, the leader's mirrored or the follower's own, moves a
+    position with no order and no fill, while the expected positions follow the copies'
+    products). Their ``drift`` is 0 and resync leaves them be; a difference that does not
+    cancel (a conversion plus a trade) stays drift, whole."""
+    by_instrument: dict[tuple[str, str], list[DriftRow]] = {}
+    for r in rows:
+        by_instrument.setdefault((r.key.exchange_segment, r.key.security_id), []).append(r)
+    converted: dict[PositionKey, int] = {}
+    for group in by_instrument.values():
+        moved = [r for r in group if r.actual != r.expected]
+        if len(moved) >= 2 and sum(r.actual - r.expected for r in moved) == 0:
+            converted.update((r.key, r.actual - r.expected) for r in moved)
+    if not converted:
+        return list(rows)
+    return [
+        replace(
+            r,
+            converted=converted[r.key],
+            reasons=(*(x for x in r.reasons if not x.startswith(NOT_A_COPY)), CONVERTED),
+        )
+        if r.key in converted
+        else r
+        for r in rows
+    ]
 
 
 def format_table(rows: Sequence[DriftRow]) -> list[str]:
@@ -447,7 +483,7 @@ def resync_plan(rows: Sequence[DriftRow], run: str) -> list[ResyncOrder]:
     for r in rows:
         if not plannable(r):
             continue
-        for side, qty, is_exit in key_steps(r.actual, r.expected, r.lot):
+        for side, qty, is_exit in key_steps(r.actual, r.expected + r.converted, r.lot):
             cid = resync_correlation_id(r.follower, run, r.key, side, qty)
             order = ResyncOrder(r.follower, r.key, side, qty, is_exit, cid)
             (exits if is_exit else entries).append(order)

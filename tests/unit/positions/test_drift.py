@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from actors.exit_sizing import CLOSE_BELOW_LOT, NOTHING_TO_CLOSE
 from copytrader.drift import DriftGauge
 from copytrader.positions import (
+    CONVERTED,
     NOT_A_COPY,
     DriftRow,
     Held,
@@ -22,6 +23,7 @@ from copytrader.positions import (
     leader_views,
     lot_for,
     mirrored_fill,
+    resync_plan,
     skip_category,
 )
 from dhan.codes import (
@@ -429,3 +431,39 @@ def test_a_derivative_of_unknown_lot_counts_in_units_and_says_so() -> None:
     (row,) = _rows([intent], [leader], actual={key: Held(25, 0)})
     assert (row.lot, row.lot_known, row.drift_lots) == (1, False, 15.0)
     assert row.reasons[-1] == "lot size unknown: drift in units"
+
+
+CNC = PositionKey("NSE_EQ", "1333", "CNC")
+
+
+@pytest.mark.parametrize(
+    ("held", "drifts", "converted", "plan"),
+    [
+        # the copies bought INTRADAY; 10 converted to CNC: the instrument is as expected
+        ({EQ: Held(0, 0), CNC: Held(10, 0)}, {EQ: 0, CNC: 0}, {EQ: -10, CNC: 10}, []),
+        # half converted
+        ({EQ: Held(5, 0), CNC: Held(5, 0)}, {EQ: 0, CNC: 0}, {EQ: -5, CNC: 5}, []),
+        # converted and 3 more bought by hand: not a conversion alone, all of it drift
+        (
+            {EQ: Held(0, 0), CNC: Held(13, 0)},
+            {EQ: -10, CNC: 13},
+            {EQ: 0, CNC: 0},
+            [(CNC, "SELL", 13), (EQ, "BUY", 10)],
+        ),
+        # nothing converted
+        ({EQ: Held(10, 0)}, {EQ: 0}, {EQ: 0}, []),
+    ],
+)
+def test_a_conversion_between_products_is_not_drift_nor_resynced(
+    held: dict[PositionKey, Held],
+    drifts: dict[PositionKey, int],
+    converted: dict[PositionKey, int],
+    plan: list[tuple[PositionKey, str, int]],
+) -> None:
+    rows = {r.key: r for r in _rows([copy(iid=1, filled=10)], [snap()], actual=held)}
+    assert {k: r.drift for k, r in rows.items()} == drifts
+    assert {k: r.converted for k, r in rows.items()} == converted
+    for key, moved in converted.items():
+        assert (CONVERTED in rows[key].reasons) == bool(moved)
+    orders = resync_plan(sorted(rows.values(), key=lambda r: r.security), "r")
+    assert [(o.key, o.transaction_type, o.quantity) for o in orders] == plan
