@@ -7,12 +7,17 @@ today's copies of that key that were not skipped / rejected / failed, of each co
 fill*: ``floor_to_lot(copy quantity x leader filled / leader base)``, the base being the
 leader's quantity, or its filled quantity once the leader order is dead (as
 ``actors.sizing.desired_intent`` sizes a copy). So expected = the leader's fills, scaled by the
-follower's sizing, minus what was skipped for a recorded reason.
+follower's sizing, minus what was skipped for a recorded reason. An exit's copy (one with an
+exit basis, ``Journal.exit_bases``: sized from the follower's own position) takes the expected
+position toward flat and never past it, as ``actors.exit_sizing`` never over-closes; the part of
+it beyond its basis is a flip's new entry (:func:`clamp_exit`).
 
 Drift = actual - expected, in lots. Since the actual position is the carried quantity plus the
 follower's fills (copies' and others'), a drift splits exactly into the copies filled other
 than mirrored (an open copy not filled yet, a partial fill) and fills that are no copy (a
-manual trade in the follower's account, a broker-side square-off, a resync order).
+manual trade in the follower's account, a broker-side square-off, a resync order). Differences
+that cancel across the products of one instrument are a position conversion, not drift
+(:func:`with_conversions`).
 
 Resync plan: per key, the MARKET orders that take the actual position to the expected one in
 whole lots -- every exit (an order that reduces |actual|) before any entry -- with
