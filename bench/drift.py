@@ -8,7 +8,8 @@ fills to the followers' positions). Then it times ``DriftReader.rows`` for every
 the sampler's computation, with its reads -- and prints the wall p50 / max and the CPU of the
 calling thread per computation. Meanwhile a probe thread sleeps 1 ms in a loop and records how
 late it wakes (the GIL held by the computation delays every other thread, the copying ones
-too); the same probe over an idle period of the same length is the reference.
+too); the same probe over an idle period of the same length is the reference. Last, the
+cost of a sample that finds the journal unchanged (``copytrader.drift.fingerprint``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from copytrader.drift import DriftReader, trading_day_start
+from copytrader.drift import DriftReader, fingerprint, trading_day_start
 from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType, TransactionType
 from dhan.correlation import correlation_id_for
 from store import DesiredIntent, IntentState, Journal, LeaderOrderSnapshot, SnapshotSource
@@ -139,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
 
             busy = _late_wakeups(computations)
             idle = _late_wakeups(lambda: time.sleep(sum(walls)))
+            checks = []
+            for _ in range(args.runs):
+                c0 = time.thread_time()
+                fingerprint(journal, followers, {})
+                checks.append(time.thread_time() - c0)
         finally:
             journal.close()
     intents = args.orders * args.followers
@@ -149,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU p50 {statistics.median(cpus) * 1000:.0f} ms per computation"
     )
     print(f"a 1 ms sleeper wakes late by: {busy} during them; {idle} idle")
+    print(
+        f"a sample of an unchanged journal (its fingerprint only): CPU p50 "
+        f"{statistics.median(checks) * 1000:.1f} ms"
+    )
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 from prometheus_client import Gauge
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 #: How often the engine's sampler computes the drift gauge.
 DRIFT_SAMPLE_S = 10.0
+#: The longest a sample may reuse the last computation while the journal looks unchanged.
+FULL_EVERY_S = 60.0
 #: The drift computation takes at most 1/DUTY_FACTOR of the sampler's time (see ``due``).
 DUTY_FACTOR = 20.0
 #: Products whose exit legs are the broker's (their fills are netted with the entry's).
@@ -146,6 +148,23 @@ class DriftReader:
         return out
 
 
+def fingerprint(
+    journal: Journal, followers: Sequence[str], lot_sizes: Mapping[tuple[str, str], int]
+) -> Hashable:
+    """What moves whenever a drift can move, in two small reads: every account's positions
+    (a fill of the leader's or of any follower's: copies, legs, trades by hand), the followers'
+    unresolved copies (one sent, refused, modified), the lot sizes, the trading day. Two
+    changes that cancel can hide each other: :data:`FULL_EVERY_S` bounds how long."""
+    positions = tuple((r.account, r.key, r.net_qty, r.carried_qty) for r in journal.positions())
+    return (
+        positions,
+        journal.unresolved_count(followers),
+        tuple(followers),
+        tuple(sorted(lot_sizes.items())),
+        trading_day_start(),
+    )
+
+
 class DriftGauge:
     """``copytrader_position_drift{follower,security}``, computed from the journal every
     :data:`DRIFT_SAMPLE_S` by the engine's sampler thread. A series whose key no longer has a
@@ -160,6 +179,12 @@ class DriftGauge:
         self._failing = False
         #: seconds the last computation took (logged at DEBUG; bench and tests read it)
         self.last_s = 0.0
+        self._seen: Hashable = None  #: the fingerprint the last full computation saw
+        self._full_at = 0.0
+        self._rows: list[DriftRow] = []
+        #: full computations and samples skipped for an unchanged fingerprint
+        self.computed = 0
+        self.skipped = 0
 
     def due(self, now: float | None = None) -> bool:
         """True when ``every_s`` has passed since the last computation (or there was none),
@@ -194,9 +219,18 @@ class DriftGauge:
         followers: Sequence[str],
         lot_sizes: Mapping[tuple[str, str], int],
     ) -> list[DriftRow]:
-        """Compute every follower's drift and set the gauge; returns the rows."""
+        """Compute every follower's drift and set the gauge; returns the rows.
+
+        Skipped (the last rows kept) while the journal's cheap :func:`fingerprint` has not
+        moved, for at most :data:`FULL_EVERY_S`: a quiet market costs two small reads."""
         started = self._last = time.monotonic()
+        seen = fingerprint(journal, followers, lot_sizes)
+        if seen == self._seen and started - self._full_at < FULL_EVERY_S:
+            self.skipped += 1
+            return self._rows
         rows = self.reader.rows(journal, followers, lot_sizes)
+        self._seen, self._full_at, self._rows = seen, started, rows
+        self.computed += 1
         shown = set()
         for r in rows:
             labels = (r.follower, r.security)

@@ -117,3 +117,59 @@ def test_a_failing_sample_keeps_the_last_values_and_says_so_once(
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "position drift not computed" in warnings[0].getMessage()
     assert _value(metrics.registry, "ana") == 2.0
+
+
+def test_an_unchanged_journal_is_not_computed_again_for_up_to_a_minute(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gauge = DriftGauge(Metrics(process=False).position_drift)
+    _copied(journal, ["ana"])
+    first = gauge.sample(journal, ["ana"], {})
+    assert gauge.sample(journal, ["ana"], {}) == first
+    assert (gauge.computed, gauge.skipped) == (1, 1)
+
+    journal.apply_fills("ana", [OrderFill("M-1", KEY, "BUY", 1)])  # a position moved
+    (row,) = gauge.sample(journal, ["ana"], {})
+    assert row.drift == 1 and gauge.computed == 2
+
+    # a copy claimed and not settled yet: the positions are the same, the copies are not
+    _copied_unsettled(journal, "ana")
+    gauge.sample(journal, ["ana"], {})
+    assert gauge.computed == 3
+
+    gauge.sample(journal, ["ana"], {})
+    assert (gauge.computed, gauge.skipped) == (3, 2)
+    monkeypatch.setattr("copytrader.drift.FULL_EVERY_S", 0.0)  # a minute has passed
+    gauge.sample(journal, ["ana"], {})
+    assert gauge.computed == 4
+
+
+def _copied_unsettled(journal: Journal, follower: str) -> None:
+    oid = "9002"
+    snap = LeaderOrderSnapshot(
+        leader_order_id=oid,
+        dedupe_key=f"{oid}-pending",
+        source=SnapshotSource.SOCKET,
+        status=OrderStatus.PENDING,
+        transaction_type=TransactionType.BUY,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=ProductType.INTRADAY,
+        order_type=OrderType.LIMIT,
+        security_id="1333",
+        quantity=5,
+        price=1500.0,
+        seq=2,
+    )
+    intent = DesiredIntent(
+        follower=follower,
+        leader_order_id=oid,
+        correlation_id=correlation_id_for(follower, oid),
+        transaction_type=TransactionType.BUY,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=ProductType.INTRADAY,
+        order_type=OrderType.LIMIT,
+        security_id="1333",
+        quantity=5,
+        price=1500.0,
+    )
+    assert journal.record_and_claim(snap, [intent], [follower])
