@@ -246,6 +246,9 @@ def test_resync_apply_refuses_while_a_copy_is_not_settled(sim: Simulator, tmp_pa
     finally:
         proc.send_signal(signal.SIGTERM)
         assert out.finish() == 0, out.text
+    unreadable = rig.cli("reconcile", "--positions")  # ana's token still refused
+    assert unreadable.returncode == 1, unreadable.stdout + unreadable.stderr
+    assert "ana: positions unavailable" in unreadable.stdout
     rig.sim.admin.rotate_token(rig.followers[0].client_id, rig.followers[0].token)
 
     report = rig.cli("reconcile", "--positions")
@@ -262,7 +265,9 @@ def test_resync_apply_refuses_while_a_copy_is_not_settled(sim: Simulator, tmp_pa
     assert "1 copies of ana are not settled" in refused.stdout
     with _client(rig, "ana") as ana:
         assert ana.list_orders() == [] and _net(ana) == 0
-    rig.assert_no_token_in(out.text + report.stdout + report.stderr + refused.stdout)
+    rig.assert_no_token_in(
+        out.text + unreadable.stdout + unreadable.stderr + report.stdout + refused.stdout
+    )
 
 
 def test_a_resync_order_whose_answer_is_lost_is_found_by_its_id_not_placed_again(
