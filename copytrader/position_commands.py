@@ -23,10 +23,13 @@ How ``--apply`` places nothing twice and loses nothing:
   correlationId (``GET /orders/external``): found, it is not placed again. So a rerun after a
   crash (same run, same positions: same plan, same ids) finds what the crashed run placed; a
   rerun after those orders filled computes the rest of the way from the new positions.
-* Each order is journaled (audit ``resync_sending``, with its correlationId) before it is sent
-  and its outcome after (``resync_placed`` / ``resync_rejected`` / ``resync_unknown``); an
-  answer that never came is looked up by correlationId, and an order still unknown stops the
-  run (the next run looks it up first). The audit rows reach the audit log like copies' do.
+* Each order is journaled before it is sent (a ``resync_sent:<correlationId>`` mark with the
+  time, and audit ``resync_sending``) and its outcome after (``resync_placed`` /
+  ``resync_rejected`` / ``resync_unknown``); an answer that never came is looked up by
+  correlationId, and an order still unknown stops the run. The next run looks it up first;
+  absent from the book for less than :data:`SENT_GRACE_S` since it was sent, it is not
+  placed again yet (the broker may still be taking it in). The audit rows reach the audit log
+  like copies' do.
 
 Resync orders are MARKET, validity DAY, in whole lots; each exit is waited for (filled, or
 the run stops) before the next order, so entries never go out beside an unfinished exit.
@@ -87,6 +90,11 @@ RESYNC_ACTOR = "resync"
 #: How long ``resync --apply`` waits for one order to fill before it stops the run.
 FILL_WAIT_S = 30.0
 _FILL_POLL_S = 0.25
+#: A journal mark per resync order sent (account: the follower; value: Unix time sent).
+SENT_MARK_PREFIX = "resync_sent:"
+#: How long after sending an order that is not in the book a rerun waits before it takes
+#: the order as never placed (a slow broker may still be taking it in) and places it.
+SENT_GRACE_S = 60.0
 
 
 def not_copies(book: Sequence[Order], intents: Sequence[Intent]) -> dict[PositionKey, list[str]]:
@@ -241,6 +249,15 @@ def _journal_fill(journal: Journal, follower: str, order: ResyncOrder, at_broker
         journal.apply_fills(follower, [fill])
 
 
+def _sent_at(journal: Journal, follower: str, order: ResyncOrder) -> float | None:
+    """When an earlier run sent this order (Unix time), or None if none did."""
+    text = journal.get_mark(follower, SENT_MARK_PREFIX + order.correlation_id)
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return 0.0  # a damaged mark: sent, long ago
+
+
 class _Stop(Exception):
     """The run stops here (printed; the next run continues from the broker's positions).
 
@@ -260,6 +277,17 @@ def _place(
     """Place one resync order unless it is already at the broker; a line saying what happened.
     Raises ``_Stop`` when the run must not go on."""
     found = client.get_order_by_correlation_id(order.correlation_id)
+    if found is None:
+        sent_at = _sent_at(journal, follower, order)
+        if sent_at is not None and time.time() - sent_at < SENT_GRACE_S:
+            # sent by an earlier run whose answer never came: the broker may still be
+            # taking it in; placing it now could place it twice
+            wait_s = SENT_GRACE_S - (time.time() - sent_at)
+            raise _Stop(
+                f"{order.correlation_id}: sent {time.time() - sent_at:.0f} s ago and not in the "
+                f"book yet; run again in {wait_s:.0f} s (then it is taken as never placed)",
+                spent=False,
+            )
     if found is not None:
         journal.append_audit(
             "resync_found",
@@ -280,6 +308,8 @@ def _place(
                 spent=True,
             )
         return f"already placed: order {found.order_id} {found.order_status}"
+    # journaled before it is sent: a rerun knows it may be at the broker
+    journal.set_mark(follower, SENT_MARK_PREFIX + order.correlation_id, f"{time.time():.3f}")
     journal.append_audit(
         "resync_sending", actor=RESYNC_ACTOR, account=follower, payload=_payload(order, run)
     )

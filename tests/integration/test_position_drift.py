@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 from copytrader.drift import DriftReader
@@ -311,6 +312,19 @@ def test_a_resync_order_whose_answer_is_lost_is_found_by_its_id_not_placed_again
         cid = line.split("cid=")[1].strip()
         assert [o for o in ana.list_orders() if o.correlation_id == cid] == []
 
+        # at once: the broker may still be taking the held order in; not placed again yet
+        early = rig.cli("resync", "ana", "--apply")
+        assert early.returncode == 1, early.stdout + early.stderr
+        assert "not in the book yet; run again in" in early.stdout
+        assert [o for o in ana.list_orders() if o.correlation_id == cid] == []
+        # a minute later (the mark of its sending, moved back): taken as never placed
+        journal = Journal.open(rig.store_url)
+        try:
+            sent = float(journal.get_mark("ana", f"resync_sent:{cid}") or "nan")
+            assert time.time() - sent < 60
+            journal.set_mark("ana", f"resync_sent:{cid}", f"{sent - 61:.3f}")
+        finally:
+            journal.close()
         rerun = rig.cli("resync", "ana", "--apply")
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         assert f"cid={cid}" in rerun.stdout  # the same run: the same id
