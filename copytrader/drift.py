@@ -153,14 +153,15 @@ def fingerprint(
 ) -> Hashable:
     """What moves whenever a drift can move, in two small reads: every account's positions
     (a fill of the leader's or of any follower's: copies, legs, trades by hand), the followers'
-    unresolved copies (one sent, refused, modified), the lot sizes, the trading day. Two
-    changes that cancel can hide each other: :data:`FULL_EVERY_S` bounds how long."""
+    unresolved copies (one sent, refused, modified), how many lot sizes are known (the map may
+    hold a whole instrument master: not copied, only looked up), the trading day. Two changes
+    that cancel can hide each other: :data:`FULL_EVERY_S` bounds how long."""
     positions = tuple((r.account, r.key, r.net_qty, r.carried_qty) for r in journal.positions())
     return (
         positions,
         journal.unresolved_count(followers),
         tuple(followers),
-        tuple(sorted(lot_sizes.items())),
+        len(lot_sizes),  # a lot learned (a changed one waits for FULL_EVERY_S)
         trading_day_start(),
     )
 
