@@ -41,6 +41,7 @@ import argparse
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from copytrader.commands import (
@@ -52,6 +53,12 @@ from copytrader.commands import (
 from copytrader.config import Config
 from copytrader.drift import IST, DriftReader, journal_lot_sizes, trading_day_start
 from copytrader.engine import BrokerEndpoints
+from copytrader.instrument_file import (
+    InstrumentFileUnavailable,
+    load_limits,
+    merge,
+    sim_instruments_url,
+)
 from copytrader.logs import setup_logging
 from copytrader.positions import (
     DriftRow,
@@ -130,11 +137,39 @@ def _segment_of(exchange: str | None) -> str:
     return str(ExchangeSegment.NSE_EQ)
 
 
+@dataclass(frozen=True, slots=True)
+class Instruments:
+    """What the engine sizes with: lot sizes (the instrument file's, under the journal's) and
+    freeze quantities (the file's, under ``engine.freeze_quantities``)."""
+
+    lots: dict[tuple[str, str], int]
+    freeze: dict[str, int]
+
+
+def instruments(cfg: Config, endpoints: BrokerEndpoints, journal: Journal) -> Instruments:
+    """As the engine learns them at start (``broker.instruments_url``, else the embedded
+    simulator's file), then the journal's lots; a file that cannot be read is logged and left
+    out (a derivative's lot then comes from the journal, or stays unknown)."""
+    url = cfg.broker.instruments_url
+    if url is None and cfg.broker.embedded_sim:
+        url = sim_instruments_url(endpoints.rest_url)
+    freeze: dict[str, int] = dict(cfg.engine.freeze_quantities)
+    lots: dict[tuple[str, str], int] = {}
+    if url is not None:
+        try:
+            freeze, lots = merge(load_limits(url), cfg.engine.freeze_quantities)
+        except InstrumentFileUnavailable as exc:
+            logger.warning("%s: lot sizes and freeze quantities from the journal only", exc)
+    lots.update(journal_lot_sizes(journal, journal.leader_snapshots()))
+    return Instruments(lots, freeze)
+
+
 def broker_report(
     cfg: Config,
     endpoints: BrokerEndpoints,
     journal: Journal,
     names: Sequence[str],
+    known: Instruments | None = None,
 ) -> tuple[list[DriftRow], list[str], dict[str, list[Order]]]:
     """Rows of ``names`` with the broker's positions; the accounts that could not be read;
     the books read (by account)."""
@@ -150,12 +185,11 @@ def broker_report(
                 unreadable.append(name)
                 logger.warning("%s: positions unavailable: %s", name, exc)
     intents = journal.intents()
-    snapshots = journal.leader_snapshots()
     readable = [n for n in names if n in actual]
     rows = DriftReader().rows(
         journal,
         readable,
-        journal_lot_sizes(journal, snapshots),
+        (known or instruments(cfg, endpoints, journal)).lots,
         actual=actual,
         leader=actual.get("leader", {}),
         not_copies={
@@ -414,7 +448,8 @@ def resync(args: argparse.Namespace) -> int:
 def _resync(
     cfg: Config, endpoints: BrokerEndpoints, journal: Journal, follower: str, *, apply: bool
 ) -> int:
-    rows, unreadable, books = broker_report(cfg, endpoints, journal, [follower])
+    known = instruments(cfg, endpoints, journal)
+    rows, unreadable, books = broker_report(cfg, endpoints, journal, [follower], known)
     if follower in unreadable:
         print(f"resync {follower}: positions unavailable at the broker; nothing planned")
         return 1
@@ -425,7 +460,7 @@ def _resync(
         if is_resync_id(o.correlation_id) and o.order_status.is_open
     ]
     run, done = _run_name(journal, follower)
-    plan = resync_plan(rows, run)
+    plan = resync_plan(rows, run, known.freeze)
     print(f"resync plan for {follower}: {len(plan)} orders (MARKET, exits first)")
     for order in plan:
         print(f"  {order.describe()}")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from actors.exit_sizing import CLOSE_BELOW_LOT, NOTHING_TO_CLOSE
+from actors.slicing import max_order_quantity, split_at_freeze
 from dhan.codes import ExchangeSegment, OrderStatus
 from dhan.models import Holding, Position
 from store.records import (
@@ -458,12 +459,24 @@ def key_steps(actual: int, expected: int, lot: int) -> list[tuple[str, int, bool
     return out
 
 
-def resync_correlation_id(follower: str, run: str, key: PositionKey, side: str, qty: int) -> str:
+def resync_correlation_id(
+    follower: str, run: str, key: PositionKey, side: str, qty: int, piece: int = 0
+) -> str:
     """The correlationId of one resync order: ``RS_`` + 24 base32 chars of a hash over
-    (follower, run, key, side, quantity). ``run`` names one resync run (the day and the
-    follower's completed-run count): a rerun after a crash derives the same ids for the same
-    plan (and finds the orders it placed), a later run new ones."""
-    parts = (follower, run, key.exchange_segment, key.security_id, key.product_type, side, str(qty))
+    (follower, run, key, side, quantity, piece). ``run`` names one resync run (the day and the
+    follower's ended-run count): a rerun after a crash derives the same ids for the same plan
+    (and finds the orders it placed), a later run new ones. ``piece``: the order's index when
+    a step is split at the freeze quantity."""
+    parts = (
+        follower,
+        run,
+        key.exchange_segment,
+        key.security_id,
+        key.product_type,
+        side,
+        str(qty),
+        str(piece),
+    )
     raw = "".join(f"{len(p)}:{p};" for p in parts).encode()
     digest = hashlib.blake2b(raw, digest_size=15).digest()
     return RESYNC_PREFIX + base64.b32encode(digest).decode().lower()
@@ -479,19 +492,26 @@ def plannable(row: DriftRow) -> bool:
     return row.lot_known or row.expected == 0
 
 
-def resync_plan(rows: Sequence[DriftRow], run: str) -> list[ResyncOrder]:
+def resync_plan(
+    rows: Sequence[DriftRow], run: str, freeze: Mapping[str, int] | None = None
+) -> list[ResyncOrder]:
     """Every order taking each row's actual to its expected position: all exits first (in the
     table's order), then the entries. Nothing for a row within a lot of expected, nor for one
-    that is not :func:`plannable`."""
+    that is not :func:`plannable`. ``freeze``: ``"SEGMENT:securityId"`` -> the exchange's
+    freeze quantity; a step above it goes as several orders of at most the largest lot
+    multiple within it (``actors.slicing``), each with its own correlationId."""
     exits: list[ResyncOrder] = []
     entries: list[ResyncOrder] = []
     for r in rows:
         if not plannable(r):
             continue
+        instrument = f"{r.key.exchange_segment}:{r.key.security_id}"
+        max_qty = max_order_quantity((freeze or {}).get(instrument), r.lot)
         for side, qty, is_exit in key_steps(r.actual, r.expected + r.converted, r.lot):
-            cid = resync_correlation_id(r.follower, run, r.key, side, qty)
-            order = ResyncOrder(r.follower, r.key, side, qty, is_exit, cid)
-            (exits if is_exit else entries).append(order)
+            for piece, part in enumerate(split_at_freeze(qty, max_qty)):
+                cid = resync_correlation_id(r.follower, run, r.key, side, qty, piece)
+                order = ResyncOrder(r.follower, r.key, side, part, is_exit, cid)
+                (exits if is_exit else entries).append(order)
     return exits + entries
 
 

@@ -74,6 +74,19 @@ def test_a_row_of_unknown_lot_is_only_ever_closed() -> None:
     assert [(o.key, o.transaction_type, o.quantity) for o in plan] == [(FNO, "SELL", 75)]
 
 
+def test_a_step_above_the_freeze_quantity_goes_in_pieces_each_with_its_own_id() -> None:
+    rows = [DriftRow("f", FNO, 50, 0, 0, 2000)]  # 40 lots to close
+    plan = resync_plan(rows, "r", {"NSE_FNO:43225": 900})  # at most 18 lots an order
+    assert [(o.transaction_type, o.quantity, o.exit) for o in plan] == [
+        ("SELL", 900, True),
+        ("SELL", 900, True),
+        ("SELL", 200, True),
+    ]
+    assert len({o.correlation_id for o in plan}) == 3
+    assert plan == resync_plan(rows, "r", {"NSE_FNO:43225": 900})  # deterministic
+    assert [o.quantity for o in resync_plan(rows, "r", {})] == [2000]  # unknown: one order
+
+
 def test_resync_ids_are_deterministic_valid_and_never_a_copys() -> None:
     cid = resync_correlation_id("f", "2026-12-07#0", EQ, "BUY", 5)
     assert cid == resync_correlation_id("f", "2026-12-07#0", EQ, "BUY", 5)
