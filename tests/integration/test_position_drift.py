@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from copytrader.drift import DriftReader
-from dhan.codes import OrderType, TransactionType
+from copytrader.instrument_file import sim_instruments_url
+from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType
 from dhan.models import OrderRequest, Position
 from dhan.rest import DhanClient
 from dhansim import Simulator
@@ -390,3 +391,53 @@ def test_exits_sized_from_the_position_leave_no_drift_a_close_with_a_manual_extr
         settled_at({"solo": (-10, -10, 0), "double": (-20, -20, 0)})
     finally:
         rig.stop()
+
+
+def test_resync_closes_a_derivative_in_pieces_within_the_freeze_quantity(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """BANKNIFTY futures (dhansim's master: lot 30, freeze 900): 2700 bought by hand in three
+    orders. With the instrument file the plan closes them in three orders of 900 (the
+    exchange takes no more in one); the lot and the freeze quantity come from the file, as the
+    engine's own."""
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3700000000)
+    url = sim_instruments_url(sim.rest_url)
+    text = rig.config.read_text()
+    rig.config.write_text(text.replace("broker:\n", f"broker:\n  instruments_url: {url}\n"))
+    Journal.open(rig.store_url).close()
+    fut = PositionKey("NSE_FNO", "52176", "MARGIN")
+
+    def net(client: DhanClient) -> int:
+        return sum(
+            p.net_qty
+            for p in client.positions()
+            if p.security_id == fut.security_id and str(p.product_type) == "MARGIN"
+        )
+
+    with _client(rig, "ana") as ana:
+        for _ in range(3):
+            ana.place_order(
+                limit_buy(
+                    fut.security_id,
+                    quantity=900,
+                    order_type=OrderType.MARKET,
+                    price=0.0,
+                    exchange_segment=ExchangeSegment.NSE_FNO,
+                    product_type=ProductType.MARGIN,
+                )
+            )
+        wait_until(lambda: net(ana) == 2700, 10.0, what="2700 bought by hand")
+
+        plan = rig.cli("resync", "ana")
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        orders = [s for s in plan.stdout.splitlines() if "cid=RS_" in s]
+        assert len(orders) == 3, plan.stdout
+        assert all("exit SELL 900 NSE_FNO:52176 MARGIN MARKET" in s for s in orders), orders
+        row = next(s for s in plan.stdout.splitlines() if "NSE_FNO:52176:MARGIN" in s)
+        assert row.split()[2:6] == ["0", "0", "2700", "+90"], row  # in lots of 30
+
+        applied = rig.cli("resync", "ana", "--apply")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert net(ana) == 0
+        resyncs = [o for o in ana.list_orders() if (o.correlation_id or "").startswith("RS_")]
+        assert sorted(o.quantity for o in resyncs) == [900, 900, 900]
