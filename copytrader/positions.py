@@ -520,19 +520,26 @@ def broker_holdings(
     holdings: Iterable[Holding],
     segment_of: Callable[[str | None], str] | None = None,
 ) -> dict[PositionKey, Held]:
-    """The broker's positions of one account by key: ``GET /positions`` rows (net = netQty;
-    carried = carryForwardBuyQty - carryForwardSellQty) plus ``GET /holdings`` rows as CNC
-    (net and carried += totalQty: holdings are positions from earlier days; a sale of them today
-    shows as a negative CNC netQty in ``/positions``; ``totalQty``, not ``availableQty``: pledged
-    and T+1 shares are held all the same). ``segment_of``: a holding's exchange ("NSE", "BSE",
-    "ALL", None) -> its cash segment (default: ``<exchange>_EQ``, None: NSE). The same truth
-    as ``actors.position_check.broker_positions`` (the engine's position checks)."""
+    """The broker's positions of one account by key.
+
+    A ``GET /positions`` row of a product other than CNC: net = ``netQty``, carried =
+    ``carryForwardBuyQty - carryForwardSellQty``. CNC: net = the holdings' ``totalQty`` +
+    ``dayBuyQty - daySellQty``, carried = ``totalQty``: holdings are the CNC position of
+    earlier days, and a sale of them today shows either as a negative ``netQty`` or as the sold
+    holdings repeated in ``carryForwardBuyQty`` (``netQty`` 0); the day's quantities read both
+    right (``docs/simulator.md``, selling holdings). ``totalQty``, not ``availableQty``: pledged
+    and T+1 shares are held all the same, and ``availableQty`` already drops with today's sale.
+    ``segment_of``: a holding's exchange ("NSE", "BSE", "ALL", None) -> its cash segment
+    (default: ``<exchange>_EQ``, None: NSE)."""
     out: dict[PositionKey, Held] = {}
     for p in positions:
         key = PositionKey(str(p.exchange_segment), p.security_id, str(p.product_type))
-        carried = p.carry_forward_buy_qty - p.carry_forward_sell_qty
+        if key.product_type == "CNC":
+            net, carried = p.day_buy_qty - p.day_sell_qty, 0
+        else:
+            net, carried = p.net_qty, p.carry_forward_buy_qty - p.carry_forward_sell_qty
         was = out.get(key, Held(0, 0))
-        out[key] = Held(was.net_qty + p.net_qty, was.carried_qty + carried)
+        out[key] = Held(was.net_qty + net, was.carried_qty + carried)
     to_segment = segment_of or (lambda exchange: f"{exchange or 'NSE'}_EQ")
     for h in holdings:
         if h.total_qty == 0:

@@ -9,6 +9,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from copytrader.drift import DriftReader
 from copytrader.instrument_file import sim_instruments_url
 from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType
@@ -441,3 +443,57 @@ def test_resync_closes_a_derivative_in_pieces_within_the_freeze_quantity(
         assert net(ana) == 0
         resyncs = [o for o in ana.list_orders() if (o.correlation_id or "").startswith("RS_")]
         assert sorted(o.quantity for o in resyncs) == [900, 900, 900]
+
+
+@pytest.mark.parametrize("view", ["short", "carried"])
+def test_carried_holdings_are_expected_and_a_sale_of_them_by_hand_is_drift(
+    sim: Simulator, tmp_path: Path, view: str
+) -> None:
+    """ana holds 20 shares from an earlier day (holdings) and a carried MARGIN future; she
+    sells 5 of the shares by hand. Whichever way the broker shows a sale of holdings in
+    GET /positions (``holdings_sale_view``), the table reads 15 held against 20 expected."""
+    sim.admin.set_switches(holdings_sale_view=view)
+    rig = make_cli_rig(sim, tmp_path, ["ana"], id_base=3800000000 + (view == "carried"))
+    Journal.open(rig.store_url).close()
+    sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    ana_id = rig.followers[0].client_id
+    sim.admin.carry_positions(
+        ana_id,
+        {
+            "exchangeSegment": "NSE_EQ",
+            "securityId": "1333",
+            "productType": "CNC",
+            "quantity": 20,
+            "price": 1400.0,
+        },
+        {
+            "exchangeSegment": "NSE_FNO",
+            "securityId": "52176",
+            "productType": "MARGIN",
+            "quantity": 30,
+            "price": 56000.0,
+        },
+    )
+    clean = rig.cli("reconcile", "--positions")
+    assert clean.returncode == 0, clean.stdout + clean.stderr  # carried: expected as held
+
+    with _client(rig, "ana") as ana:
+        ana.place_order(
+            limit_buy(
+                quantity=5,
+                order_type=OrderType.MARKET,
+                price=0.0,
+                transaction_type=TransactionType.SELL,
+                product_type=ProductType.CNC,
+            )
+        )
+        wait_until(
+            lambda: any(o.filled_qty == 5 for o in ana.list_orders()), 10.0, what="sale filled"
+        )
+    report = rig.cli("reconcile", "--positions")
+    assert report.returncode == 1, report.stdout + report.stderr
+    (row,) = [s for s in report.stdout.splitlines() if s.split()[:2] == ["ana", "NSE_EQ:1333:CNC"]]
+    assert row.split()[2:6] == ["0", "20", "15", "-5"], row
+    assert "manual trade or broker square-off -5: order" in row
+    (plan,) = [s for s in rig.cli("resync", "ana").stdout.splitlines() if "cid=RS_" in s]
+    assert "ana: entry BUY 5 NSE_EQ:1333 CNC MARKET" in plan  # back to the 20 expected

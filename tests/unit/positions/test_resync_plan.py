@@ -16,7 +16,7 @@ from copytrader.positions import (
     resync_plan,
 )
 from dhan.correlation import correlation_id_for, is_valid_correlation_id
-from dhan.models import Position
+from dhan.models import Holding, Position
 from store.records import PositionKey
 
 EQ = PositionKey("NSE_EQ", "1333", "INTRADAY")
@@ -104,7 +104,15 @@ def test_resync_ids_are_deterministic_valid_and_never_a_copys() -> None:
     assert not is_resync_id(None)
 
 
-def _position(sid: str, product: str, net: int, cf_buy: int = 0, cf_sell: int = 0) -> Position:
+def _position(
+    sid: str,
+    product: str,
+    net: int,
+    cf_buy: int = 0,
+    cf_sell: int = 0,
+    day_buy: int | None = None,
+    day_sell: int | None = None,
+) -> Position:
     return Position.from_wire(
         {
             "securityId": sid,
@@ -113,27 +121,51 @@ def _position(sid: str, product: str, net: int, cf_buy: int = 0, cf_sell: int = 
             "netQty": net,
             "carryForwardBuyQty": cf_buy,
             "carryForwardSellQty": cf_sell,
+            "dayBuyQty": max(net, 0) if day_buy is None else day_buy,
+            "daySellQty": max(-net, 0) if day_sell is None else day_sell,
         }
     )
 
 
-class _Holding:
-    def __init__(self, exchange: str, security_id: str, total_qty: int) -> None:
-        self.exchange, self.security_id, self.total_qty = exchange, security_id, total_qty
+def _holding(exchange: str | None, security_id: str, total_qty: int) -> Holding:
+    return Holding.from_wire(
+        {"exchange": exchange, "securityId": security_id, "totalQty": total_qty}
+    )
+
+
+BSE = PositionKey("BSE_EQ", "1333", "CNC")
 
 
 @pytest.mark.parametrize(
     ("positions", "holdings", "expected"),
     [
         ([_position("1333", "INTRADAY", 10)], [], {EQ: Held(10, 0)}),
-        ([_position("1333", "INTRADAY", 5, cf_buy=8, cf_sell=2)], [], {EQ: Held(5, 6)}),
-        ([], [_Holding("NSE", "1333", 20)], {CNC: Held(20, 20)}),
-        # holdings sold in part today: /positions shows the sale
-        ([_position("1333", "CNC", -5)], [_Holding("NSE", "1333", 20)], {CNC: Held(15, 20)}),
-        ([], [_Holding("NSE", "1333", 0)], {}),
+        # a carried derivative-like position: net includes what was carried
+        (
+            [_position("1333", "INTRADAY", 5, cf_buy=8, cf_sell=2, day_buy=0, day_sell=1)],
+            [],
+            {EQ: Held(5, 6)},
+        ),
+        ([], [_holding("NSE", "1333", 20)], {CNC: Held(20, 20)}),
+        ([], [_holding(None, "1333", 20)], {CNC: Held(20, 20)}),
+        ([], [_holding("BSE", "1333", 20)], {BSE: Held(20, 20)}),
+        # holdings sold in part today, shown as a short day position (netQty -5)
+        ([_position("1333", "CNC", -5)], [_holding("NSE", "1333", 20)], {CNC: Held(15, 20)}),
+        # the same sale shown as the sold holdings carried and closed (netQty 0)
+        (
+            [_position("1333", "CNC", 0, cf_buy=5, day_buy=0, day_sell=5)],
+            [_holding("NSE", "1333", 20)],
+            {CNC: Held(15, 20)},
+        ),
+        # CNC bought today, no holdings yet
+        ([_position("1333", "CNC", 7)], [], {CNC: Held(7, 0)}),
+        ([], [_holding("NSE", "1333", 0)], {}),
     ],
 )
 def test_broker_holdings(
-    positions: list[Position], holdings: list[_Holding], expected: dict[PositionKey, Held]
+    positions: list[Position], holdings: list[Holding], expected: dict[PositionKey, Held]
 ) -> None:
-    assert broker_holdings(positions, holdings) == expected
+    def segment(exchange: str | None) -> str:
+        return "BSE_EQ" if exchange == "BSE" else "NSE_EQ"
+
+    assert broker_holdings(positions, holdings, segment) == expected
