@@ -1,9 +1,9 @@
-"""The open plain leader orders by security: a partial index, so the leader's pending exits of
-an instrument (``Journal.exposures``) are one seek, not a scan of the day's leader orders.
+"""Repair: the partial index of the open plain leader orders by security, on a journal whose
+0003 was written before 0003 created it (the index came into 0003 after its first version).
 
-Only orders still open are in it (a finished order leaves it), so it stays small. Its
-predicate is spelled as the query spells it (``store.models.OPEN_PLAIN_SQL``): SQLite uses a
-partial index only for a WHERE that says the same.
+On any other journal 0003 created it already and this changes nothing (``IF NOT EXISTS``).
+Its predicate is spelled as the query spells it (``store.models.OPEN_PLAIN_SQL``): SQLite uses
+a partial index only for a WHERE that says the same.
 
 Revision ID: 0004
 Revises: 0003
@@ -23,17 +23,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create ``ix_leader_orders_security_id`` (open plain orders only)."""
-    with op.batch_alter_table("leader_orders") as batch:
-        batch.create_index(
-            batch.f("ix_leader_orders_security_id"),
-            ["security_id"],
-            sqlite_where=sa.text("is_terminal = 0 AND leg_name = ''"),
-            postgresql_where=sa.text("is_terminal = false AND leg_name = ''"),
-        )
+    """Create ``ix_leader_orders_security_id`` (open plain orders only) where it is missing."""
+    op.create_index(
+        op.f("ix_leader_orders_security_id"),
+        "leader_orders",
+        ["security_id"],
+        if_not_exists=True,
+        sqlite_where=sa.text("is_terminal = 0 AND leg_name = ''"),
+        postgresql_where=sa.text("is_terminal = false AND leg_name = ''"),
+    )
 
 
 def downgrade() -> None:
-    """Drop the index."""
-    with op.batch_alter_table("leader_orders") as batch:
-        batch.drop_index(batch.f("ix_leader_orders_security_id"))
+    """Nothing: the index belongs to 0003 (its downgrade drops it)."""

@@ -685,3 +685,30 @@ def test_applied_fill_is_what_the_ledger_counted_of_an_order(journal: Journal) -
     assert journal.applied_fill("leader", "A") == 4
     assert journal.applied_fill("leader", "B") == 7
     assert journal.applied_fill("f1", "A") == 0  # per account
+
+
+def test_a_journal_whose_0003_predates_the_open_orders_index_gets_it(
+    fresh_journal_url: str,
+) -> None:
+    Journal.open(fresh_journal_url).close()
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.begin() as conn:  # the first 0003 had no index
+            conn.execute(text("DROP INDEX ix_leader_orders_security_id"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+            assert "ix_leader_orders_security_id" not in {
+                ix["name"] for ix in inspect(conn).get_indexes("leader_orders")
+            }
+    finally:
+        engine.dispose()
+
+    with Journal.open(fresh_journal_url) as journal:  # 0004
+        journal.record_leader_snapshot(snapshot("I1"), [])
+
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.connect() as conn:
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("leader_orders")}
+    finally:
+        engine.dispose()
+    assert "ix_leader_orders_security_id" in indexes
