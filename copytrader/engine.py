@@ -44,6 +44,7 @@ from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
 from copytrader.allocator import AllocatorTrim
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
+from copytrader.drift import DriftGauge
 from copytrader.instrument_file import (
     InstrumentFileUnavailable,
     LotSizes,
@@ -144,6 +145,8 @@ class Engine:
         self._rederive_pending = False
         #: gives the C allocator's free memory back to the system, from the sampler thread
         self.allocator = AllocatorTrim()
+        #: the position drift gauge, computed from the journal by the sampler
+        self.drift = DriftGauge(self.metrics.position_drift)
         self._stopping = threading.Event()
         self.lease: JournalLease | None = None
         #: set by the runner while the store is unavailable at start (the engine waits)
@@ -578,6 +581,9 @@ class Engine:
                 # a follower disabled on purpose keeps its copies waiting: not an alert
                 enabled = [f.name for f in self.followers if f.enabled]
                 self.metrics.intents_unresolved.set(self.journal.unresolved_count(enabled))
+            if self.drift.due():  # every DRIFT_SAMPLE_S, from the journal (logs its failures)
+                names = [f.name for f in self.followers if f.enabled]
+                self.drift.sample_logged(self.journal, names, self.lot_sizes)
 
     def follower_enabled(self, name: str) -> bool:
         """The follower's ``enabled`` flag as of the last config (re)load."""

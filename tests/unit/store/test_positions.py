@@ -12,9 +12,16 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
-from dhan.codes import LegName, OrderStatus, OrderType, TransactionType
+from dhan.codes import (
+    ExchangeSegment,
+    LegName,
+    OrderStatus,
+    OrderType,
+    ProductType,
+    TransactionType,
+)
 from store import IntentState, Journal, TransitionRequest
 from store.engine import make_engine
 from store.errors import StoreUnavailable
@@ -145,6 +152,15 @@ def test_accounts_and_keys_are_apart(journal: Journal) -> None:
 
     assert nets(journal) == {("f1", KEY): 5, ("f1", CNC): 2, ("f2", KEY): 3}
     assert nets(journal, "f2") == {("f2", KEY): 3}
+
+
+def test_codes_given_as_enums_are_stored_as_their_values(journal: Journal) -> None:
+    key = PositionKey(ExchangeSegment.NSE_EQ, "1333", ProductType.INTRADAY)
+    journal.apply_fills("f1", [OrderFill("O1", key, TransactionType.SELL, 5)])
+
+    (row,) = journal.positions("f1")
+    assert row.key == KEY and type(row.key.exchange_segment) is str and row.net_qty == -5
+    assert journal.exposures(key, TransactionType.BUY, ["f1"])["f1"].net_qty == -5
 
 
 @pytest.mark.parametrize(
@@ -627,6 +643,39 @@ def test_a_journal_of_schema_0002_with_rows_upgrades_to_positions(fresh_journal_
         journal.transition(intent.id, IntentState.DONE, filled_qty=10)
         assert nets(journal) == {("f1", KEY): 10}  # the first ledger of B1: all of it
         assert journal.integrity_check() == []
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.connect() as conn:
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("leader_orders")}
+    finally:
+        engine.dispose()
+    assert "ix_leader_orders_security_id" in indexes  # 0004: the open plain orders
+
+
+def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path: Path) -> None:
+    # the partial index serves a query only when its WHERE says the same: a plan, not a timing
+    with Journal.open(f"sqlite:///{tmp_path / 'j.db'}") as journal:
+        journal.exposures(KEY, "SELL", ["leader"])
+        sql = journal._hot.positions._exposures[(1, 0, True)]
+        params = sql.params(
+            {
+                "exchange_segment": "NSE_EQ",
+                "security_id": "1333",
+                "product_type": "INTRADAY",
+                "account_0": "leader",
+                "side": "SELL",
+                "exclude": "",
+            }
+        )
+        db = sqlite3.connect(tmp_path / "j.db")
+        try:
+            plan = " | ".join(
+                row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql.text}", params)
+            )
+        finally:
+            db.close()
+    assert "USING INDEX ix_leader_orders_security_id" in plan, plan
+    assert "SCAN" not in plan, plan
 
 
 def test_applied_fill_is_what_the_ledger_counted_of_an_order(journal: Journal) -> None:
@@ -636,3 +685,30 @@ def test_applied_fill_is_what_the_ledger_counted_of_an_order(journal: Journal) -
     assert journal.applied_fill("leader", "A") == 4
     assert journal.applied_fill("leader", "B") == 7
     assert journal.applied_fill("f1", "A") == 0  # per account
+
+
+def test_a_journal_whose_0003_predates_the_open_orders_index_gets_it(
+    fresh_journal_url: str,
+) -> None:
+    Journal.open(fresh_journal_url).close()
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.begin() as conn:  # the first 0003 had no index
+            conn.execute(text("DROP INDEX ix_leader_orders_security_id"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+            assert "ix_leader_orders_security_id" not in {
+                ix["name"] for ix in inspect(conn).get_indexes("leader_orders")
+            }
+    finally:
+        engine.dispose()
+
+    with Journal.open(fresh_journal_url) as journal:  # 0004
+        journal.record_leader_snapshot(snapshot("I1"), [])
+
+    engine = make_engine(fresh_journal_url)
+    try:
+        with engine.connect() as conn:
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("leader_orders")}
+    finally:
+        engine.dispose()
+    assert "ix_leader_orders_security_id" in indexes
