@@ -58,6 +58,16 @@ def basis_from_exposures(
     leader_open = exit_sizing.open_against(
         net_before, side, pending_exit_qty=leader.pending_exit_qty
     )
+    # The leader's other open exits already take its whole position (a resting limit, then a
+    # market order to get out now): whichever fills first closes it. Sized as an entry, this
+    # order would open a position in every follower the first one closes nothing of -- short
+    # while the leader is flat. So it is an exit against the position less only the exits
+    # about to fill (MARKET), on both sides alike: resting exits may never fill.
+    overcommitted = leader_open <= 0
+    if overcommitted:
+        leader_open = exit_sizing.open_against(
+            net_before, side, pending_exit_qty=leader.pending_market_exit_qty
+        )
     if leader_open <= 0:
         return ExitBasis(0, {})
     held: dict[str, int] = {}
@@ -69,7 +79,7 @@ def basis_from_exposures(
         held[name] = exit_sizing.open_against(
             e.net_qty,
             side,
-            pending_exit_qty=e.pending_exit_qty,
+            pending_exit_qty=e.pending_market_exit_qty if overcommitted else e.pending_exit_qty,
             inflight_entry_qty=e.inflight_entry_qty,
         )
     return ExitBasis(leader_open, held)

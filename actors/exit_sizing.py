@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 from dhan.codes import ProductType, TransactionType
+from store.records import EXIT_SKIP_PREFIX
 
 #: Products whose exits are plain orders (a CO / BO / super order's exits are its legs).
 PLAIN_PRODUCTS = frozenset(
@@ -37,9 +38,10 @@ PLAIN_PRODUCTS = frozenset(
 #: The account name of the leader in a basis.
 LEADER = "leader"
 
-#: Skip reasons of an exit copy (``Intent.skip_reason``); they are final, not ``waiting: ...``.
-NOTHING_TO_CLOSE = "exit: the follower holds no position to close"
-CLOSE_BELOW_LOT = "exit: the follower's proportional share is below one lot"
+#: Skip reasons of an exit copy (``Intent.skip_reason``). Revivable (``store.records``): the
+#: leader's next event of the order (a quantity raised into a flip) sizes it again.
+NOTHING_TO_CLOSE = f"{EXIT_SKIP_PREFIX}the follower holds no position to close"
+CLOSE_BELOW_LOT = f"{EXIT_SKIP_PREFIX}the follower's proportional share is below one lot"
 
 
 def direction(side: TransactionType | str) -> int:

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 from actors.sizing import SizingContext
 from copytrader.config import FollowerConfig
-from copytrader.copy_content import OrderContent, Verdict, book_contents, judge_copy
+from copytrader.copy_content import (
+    OrderContent,
+    Verdict,
+    book_contents,
+    exit_basis,
+    judge_copy,
+)
 from dhan.codes import OrderType
 from dhan.correlation import correlation_id_for
 from dhan.models import Order, SuperOrder
@@ -74,10 +80,13 @@ def diff_books(
     leader_supers: Iterable[SuperOrder] = (),
     follower_supers: Mapping[str, Iterable[SuperOrder]] | None = None,
     leader_leg_parents: Mapping[str, str] | None = None,
+    bases: Mapping[str, Mapping[str, int]] | None = None,
 ) -> BookDiff:
     """``journaled``: leader order id -> the journal's latest snapshot of the order (entry);
     ``followers``: the enabled followers; ``ctx``: lot sizes and balances for sizing (none
-    known: NSE/BSE equity only); ``leader_leg_parents``: leader BO/CO leg id -> entry id."""
+    known: NSE/BSE equity only); ``leader_leg_parents``: leader BO/CO leg id -> entry id;
+    ``bases``: leader order id -> its journaled exit basis (``Journal.exit_bases``): an exit's
+    copy is judged against it, as the engine sized it."""
     ctx = ctx or SizingContext(lot_sizes={}, balances={})
     out = BookDiff()
     leaders = book_contents(leader_book, leader_supers, leader_leg_parents)
@@ -116,7 +125,8 @@ def diff_books(
                 intent.state in _IN_FLIGHT or (copy is None and intent.broker_order_id)
             ):
                 continue  # unresolved or lost: check_books reports it
-            judged = judge_copy(lo, copy, f, ctx, intent.skip_reason if intent else None)
+            basis = exit_basis((bases or {}).get(oid, {}))
+            judged = judge_copy(lo, copy, f, ctx, intent.skip_reason if intent else None, basis)
             where = f"{f.name}/{oid}"
             if judged.verdict is Verdict.WRONG:
                 out.wrong += 1

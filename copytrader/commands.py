@@ -259,6 +259,12 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
         # ones the kept socket frames name
         lot_sizes = {**parse_lot_sizes(journal.get_mark("leader", LOT_SIZES_MARK))}
         lot_sizes.update(_lot_sizes(all_snapshots))
+        # each plain order's exit basis: an exit's copy is judged against it (issue 16)
+        bases = {
+            s.leader_order_id: journal.exit_bases(s.leader_order_id)
+            for s in all_snapshots
+            if not s.leg_name and s.parent_order_id is None
+        }
     finally:
         journal.close()
     snapshots = {s.leader_order_id: s for s in all_snapshots if s.leg_name in ("", "ENTRY_LEG")}
@@ -288,6 +294,7 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
             ctx=SizingContext(lot_sizes=lot_sizes, balances=balances),
             leader_supers=leader_supers,
             follower_supers=supers,
+            bases=bases,
             # a leader's BO/CO legs carry no correlationId when it trades from Dhan's app: the
             # journal's link (from the socket), else the book's shape, as the engine links them
             leader_leg_parents=bracket_parents(

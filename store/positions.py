@@ -69,8 +69,10 @@ _POSITION_KEYS = [c.name for c in Position.__table__.c]
 _BASIS_KEYS = [c.name for c in ExitBasis.__table__.c]
 #: The states of an intent whose copy may still fill (or be sent), in a stable order.
 OPEN_STATES = tuple(sorted(s.value for s in IntentState if s not in TERMINAL_STATES))
-#: Copies that fill as soon as they reach the exchange (or their trigger): entries in flight.
-MARKET_TYPES = (OrderType.MARKET.value, OrderType.STOP_LOSS_MARKET.value)
+#: Copies that fill as soon as they reach the exchange: entries in flight. Not a stop-loss
+#: market order: until its trigger it rests, and may never fill (counting it let an exit close
+#: a position the follower did not hold).
+MARKET_TYPES = (OrderType.MARKET.value,)
 _SIDES = frozenset(t.value for t in TransactionType)
 #: One fill as ``Positions.apply`` takes it: (account, exchange_segment, security_id,
 #: product_type, order_id, transaction_type, cumulative filled quantity).
@@ -261,11 +263,11 @@ def _zero() -> Any:
 
 
 def exposures_query(account_count: int, follower_count: int, leader: bool) -> Select:
-    """One statement, three parts (``UNION ALL``), rows of (account, net, pending, inflight):
+    """One statement, three parts (``UNION ALL``), rows of (account, net, pending, pending_market, inflight):
 
     - the positions of ``:account_<i>`` in the key (the primary key's seek);
     - per follower ``:follower_<i>``, the unfilled remainders of its open copies of the key:
-      on ``:side`` with an exit basis > 0 (pending exits) and MARKET / SL-M copies on
+      on ``:side`` with an exit basis > 0 (pending exits) and MARKET copies on
       ``:opposite`` without one (entries in flight) -- open states seek the (state, follower)
       index; bases are joined on their primary key;
     - the leader (``leader``): the unfilled remainders of its open plain orders of the key on
@@ -278,6 +280,7 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
             _POS.account.label("account"),
             _POS.net_qty.label("net"),
             _zero().label("pending"),
+            _zero().label("pending_market"),
             _zero().label("inflight"),
         ).where(in_params(_POS.account, "account", account_count), _same_key(_POS))
     ]
@@ -289,12 +292,16 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
             in_constants(_INTENTS.order_type, "market", MARKET_TYPES),
             or_(basis.c.qty.is_(None), basis.c.qty == 0),
         )
+        is_market_exit = and_(is_exit, in_constants(_INTENTS.order_type, "market", MARKET_TYPES))
         remaining = _remaining(_INTENTS)
         parts.append(
             select(
                 _INTENTS.follower.label("account"),
                 _zero().label("net"),
                 cast(func.sum(case((is_exit, remaining), else_=0)), BigInteger).label("pending"),
+                cast(func.sum(case((is_market_exit, remaining), else_=0)), BigInteger).label(
+                    "pending_market"
+                ),
                 cast(func.sum(case((is_entry, remaining), else_=0)), BigInteger).label("inflight"),
             )
             .select_from(
@@ -320,6 +327,18 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
                 literal_column(f"'{LEADER_ACCOUNT}'").label("account"),
                 _zero().label("net"),
                 cast(func.sum(_remaining(_SNAPS)), BigInteger).label("pending"),
+                cast(
+                    func.sum(
+                        case(
+                            (
+                                in_constants(_SNAPS.order_type, "market", MARKET_TYPES),
+                                _remaining(_SNAPS),
+                            ),
+                            else_=0,
+                        )
+                    ),
+                    BigInteger,
+                ).label("pending_market"),
                 _zero().label("inflight"),
             )
             .select_from(
@@ -542,14 +561,19 @@ class Positions:
         if followers:
             params |= list_params("follower", followers)
             params["opposite"] = other
-        found = {name: [0, 0, 0] for name in names}
+        found = {name: [0, 0, 0, 0] for name in names}
         for row in self._driver.run(conn, sql, params).rows:
             sums = found[row["account"]]
-            for i, column in enumerate(("net", "pending", "inflight")):
+            for i, column in enumerate(("net", "pending", "inflight", "pending_market")):
                 sums[i] += int(row[column] or 0)
         return {
-            name: Exposure(net_qty=net, pending_exit_qty=pending, inflight_entry_qty=inflight)
-            for name, (net, pending, inflight) in found.items()
+            name: Exposure(
+                net_qty=net,
+                pending_exit_qty=pending,
+                inflight_entry_qty=inflight,
+                pending_market_exit_qty=market,
+            )
+            for name, (net, pending, inflight, market) in found.items()
         }
 
 

@@ -131,12 +131,20 @@ def is_transient_skip(reason: str | None) -> bool:
 BELOW_ONE_LOT_PREFIX = "below one lot: "
 
 
+#: A skip reason that starts with this: an exit's copy had nothing (or less than a lot) of the
+#: follower's position to close (``actors.exit_sizing``); the leader's next event may raise the
+#: order into a flip, whose new side is then copied.
+EXIT_SKIP_PREFIX = "exit: "
+
+
 def is_revivable_skip(reason: str | None) -> bool:
     """True when the next leader event re-derives a copy skipped for ``reason``: a transient
-    reason or a size below one lot. Any other skip (a filter, ``reconcile_policy``, a leader
+    reason, a size below one lot, or an exit with nothing to close. Any other skip (a filter, ``reconcile_policy``, a leader
     order that ended while the follower was disabled) is a decision that stands."""
     return reason is not None and (
-        reason.startswith(TRANSIENT_SKIP_PREFIX) or reason.startswith(BELOW_ONE_LOT_PREFIX)
+        reason.startswith(TRANSIENT_SKIP_PREFIX)
+        or reason.startswith(BELOW_ONE_LOT_PREFIX)
+        or reason.startswith(EXIT_SKIP_PREFIX)
     )
 
 
@@ -394,9 +402,12 @@ class Exposure:
     #: copies with an exit basis > 0)
     pending_exit_qty: int
     #: >= 0 (followers only; 0 for the leader): unfilled remainder of the follower's
-    #: non-terminal MARKET / STOP_LOSS_MARKET copies on the opposite side with no exit basis
-    #: (entries about to fill)
+    #: non-terminal MARKET copies on the opposite side with no exit basis (entries about to
+    #: fill)
     inflight_entry_qty: int
+    #: >= 0: the part of ``pending_exit_qty`` in MARKET orders / copies (exits about to fill;
+    #: the rest rests at a price and may never fill)
+    pending_market_exit_qty: int = 0
 
 
 def position_key_of(order: Any) -> PositionKey:

@@ -2,19 +2,18 @@
 
 A leader that holds 10 and rests a SELL 10 far above the market, then sells 4 and 6 at the
 market, only closes its position: a fixed-3 follower must end flat (sell 1, then the rest).
-Today the resting exit is counted against the leader's open position (``pending_exit_qty``),
-so both market sells are sized as *entries* (basis ``{"leader": 0}``): the follower sells 3
-and 3 and ends short while the leader is flat -- the issue's danger, which the check reports.
-Each test here is a defect the checks found in chaos runs, reduced to its few orders; each is
-a strict xfail until the engine is fixed (then it passes, and the xfail must go).
+Counting the resting exit against the leader's open position (``pending_exit_qty``) sized
+both market sells as *entries* (basis ``{"leader": 0}``): the follower sold 3 and 3 and ended
+short while the leader was flat -- the issue's danger, which the check reports. Each test here
+is a defect the checks found in chaos runs, reduced to its few orders (each was a strict xfail
+until the engine was fixed: ``actors.exit_bases``, ``store.positions.MARKET_TYPES``,
+``store.records.EXIT_SKIP_PREFIX``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-
-import pytest
 
 from copytrader.checker import CheckResult, check_books, positions_of
 from copytrader.config import FollowerConfig
@@ -33,11 +32,6 @@ def _copies_done(sim: Simulator, n: int, follower: FollowerConfig = FIXED) -> bo
     return sum(o["orderStatus"] in done for o in sim.admin.orders(follower.client_id)) >= n
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: a resting leader exit makes a later market exit an entry (the leader's "
-    "pending exits leave it no open quantity), so a fixed follower over-closes",
-)
 def test_market_exits_behind_a_resting_exit_leave_a_fixed_follower_flat(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -68,11 +62,6 @@ def test_market_exits_behind_a_resting_exit_leave_a_fixed_follower_flat(
         rig.leader.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: an untriggered STOP_LOSS_MARKET entry copy counts as an entry about to "
-    "fill (inflight_entry_qty), so the follower's close sells what it does not hold",
-)
 def test_a_resting_stop_entry_is_not_held_by_the_follower(sim: Simulator, tmp_path: Path) -> None:
     sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
     x1 = follower_config("fx", "1600000001", multiplier=1.0)
@@ -102,11 +91,6 @@ def test_a_resting_stop_entry_is_not_held_by_the_follower(sim: Simulator, tmp_pa
         rig.leader.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: an exit skipped as 'nothing to close' stays skipped when the leader then "
-    "raises the order past its open position (a flip): the flip's entry is never copied",
-)
 def test_an_exit_raised_into_a_flip_gets_the_entry_copied(sim: Simulator, tmp_path: Path) -> None:
     sim.admin.set_ltp("NSE_EQ", "1333", 1600.0)
     tenth = follower_config("tenth", "1600000001", multiplier=0.1)

@@ -202,3 +202,32 @@ def test_a_skip_whose_reason_no_longer_holds_is_a_difference_and_one_that_holds_
     assert "the copy would be 3" in problem
     assert f"the recorded reason no longer holds: {reason}" in problem
     assert diff.notes == [f"bob/L2: not copied: {reason}"]
+
+
+def test_an_exit_copy_is_judged_against_the_journaled_basis():
+    # a fixed-3 follower; the leader sells 10 of its 30: the follower's exit is 1 of its 3
+    fixed = replace(ANA, sizing=SizingConfig(mode=SizingMode.FIXED, quantity=3))
+    sell = {"transaction_type": TransactionType.SELL, "quantity": 10}
+    leader = order("L1", OrderStatus.PENDING, **sell)
+    copy = order(
+        "F1",
+        OrderStatus.PENDING,
+        transaction_type=TransactionType.SELL,
+        quantity=1,
+        correlation_id=correlation_id_for("ana", "L1"),
+    )
+
+    def judged(bases: dict[str, dict[str, int]] | None) -> list[str]:
+        return diff_books(
+            [leader],
+            {"ana": [copy]},
+            [intent("ana", "L1", IntentState.WORKING, quantity=1, transaction_type="SELL")],
+            {"L1": snapshot("L1", OrderStatus.PENDING, **sell)},
+            [fixed],
+            "copy_open",
+            bases=bases,
+        ).problems
+
+    assert judged({"L1": {"leader": 30, "ana": 3}}) == []
+    (line,) = judged(None)  # without its basis the copy reads as a fixed 3
+    assert "quantity" in line

@@ -21,7 +21,7 @@ ORDER_TYPES = [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LOSS_MARKET, Or
 SIDES = [TransactionType.BUY, TransactionType.SELL]
 OPEN = [OrderStatus.PENDING, OrderStatus.PART_TRADED, OrderStatus.TRANSIT]
 DONE = [OrderStatus.TRADED, OrderStatus.CANCELLED, OrderStatus.REJECTED]
-MARKET_TYPES = {OrderType.MARKET, OrderType.STOP_LOSS_MARKET}
+MARKET_TYPES = {OrderType.MARKET}  # a stop-loss market copy rests until its trigger
 
 
 def _basis(rng: random.Random) -> int | None:
@@ -103,7 +103,7 @@ def reference(
     other = "BUY" if side == "SELL" else "SELL"
     found = {}
     for account in accounts:
-        pending = inflight = 0
+        pending = inflight = market = 0
         if account == LEADER_ACCOUNT:
             for snap in journal.leader_snapshots(open_only=True):
                 basis = journal.exit_bases(snap.leader_order_id).get(LEADER_ACCOUNT, 0)
@@ -115,6 +115,8 @@ def reference(
                     and snap.leader_order_id != exclude
                 ):
                     pending += _remaining(snap.quantity, snap.filled_qty)
+                    if snap.order_type is OrderType.MARKET:
+                        market += _remaining(snap.quantity, snap.filled_qty)
         else:
             for intent in journal.intents(account):
                 if (
@@ -127,6 +129,8 @@ def reference(
                 left = _remaining(intent.quantity, intent.filled_qty)
                 if str(intent.transaction_type) == side and basis > 0:
                     pending += left
+                    if intent.order_type is OrderType.MARKET:
+                        market += left
                 elif (
                     str(intent.transaction_type) == other
                     and intent.order_type in MARKET_TYPES
@@ -137,6 +141,7 @@ def reference(
             net_qty=nets.get((account, key), 0),
             pending_exit_qty=pending,
             inflight_entry_qty=inflight,
+            pending_market_exit_qty=market,
         )
     return found
 

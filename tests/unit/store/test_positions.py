@@ -521,7 +521,7 @@ def test_exposures_sum_the_pending_exits_and_the_entries_in_flight(journal: Jour
     _copy(journal, "f1", "LE1", SELL, 8, 0, basis=0)  # no basis: neither
     _copy(journal, "f1", "LX4", SELL, 5, 5, basis=50, to=IntentState.DONE)  # terminal
     _copy(journal, "f1", "LM1", BUY, 6, 2, basis=None, order_type=OrderType.MARKET)  # 4 left
-    _copy(journal, "f1", "LM2", BUY, 3, 0, basis=0, order_type=OrderType.STOP_LOSS_MARKET)
+    _copy(journal, "f1", "LM2", BUY, 3, 0, basis=0, order_type=OrderType.STOP_LOSS_MARKET)  # rests
     _copy(journal, "f1", "LM3", BUY, 9, 0, basis=None)  # LIMIT: not counted in flight
     _copy(journal, "f1", "LM4", BUY, 9, 0, basis=5, order_type=OrderType.MARKET)  # an exit
     # f2: only an entry in flight
@@ -531,7 +531,7 @@ def test_exposures_sum_the_pending_exits_and_the_entries_in_flight(journal: Jour
 
     assert found == {
         "leader": Exposure(net_qty=100 - 10 - 5, pending_exit_qty=30 + 10, inflight_entry_qty=0),
-        "f1": Exposure(net_qty=50 - 5 + 2, pending_exit_qty=20 + 5, inflight_entry_qty=4 + 3),
+        "f1": Exposure(net_qty=50 - 5 + 2, pending_exit_qty=20 + 5, inflight_entry_qty=4),
         "f2": Exposure(net_qty=0, pending_exit_qty=0, inflight_entry_qty=12),
         "f3": Exposure(net_qty=0, pending_exit_qty=0, inflight_entry_qty=0),
     }
@@ -540,7 +540,11 @@ def test_exposures_sum_the_pending_exits_and_the_entries_in_flight(journal: Jour
     assert (again["leader"].pending_exit_qty, again["f1"].pending_exit_qty) == (60, 35)
     # the other side: f1's BUY MARKET with a basis is a pending exit of a short
     buys = journal.exposures(KEY, "BUY", ["f1"])
-    assert buys == {"f1": Exposure(net_qty=47, pending_exit_qty=9, inflight_entry_qty=0)}
+    assert buys == {
+        "f1": Exposure(
+            net_qty=47, pending_exit_qty=9, inflight_entry_qty=0, pending_market_exit_qty=9
+        )
+    }
 
 
 def test_exposures_of_the_leader_alone_and_of_followers_alone(journal: Journal) -> None:
