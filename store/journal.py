@@ -695,9 +695,10 @@ class Journal:
         and followers): its net position in ``key``; its pending exits -- the unfilled
         remainder of the leader's open plain orders of the key on ``side`` with a ``"leader"``
         basis > 0, or of a follower's non-terminal copies of the key on ``side`` with a basis >
-        0 for (leader order, follower); and, for a follower, its entries in flight -- the
-        unfilled remainder of its non-terminal MARKET copies (not stop-loss market: it rests until triggered) of the key on
-        the opposite side with no basis > 0. Orders and copies of ``exclude_leader_order_id``
+        0 for (leader order, follower) -- and the part of those in MARKET orders; and, for a
+        follower, its entries in flight -- the unfilled remainder of its non-terminal MARKET
+        copies (not stop-loss market: it rests until triggered) of the key on the opposite
+        side with no basis > 0. Orders and copies of ``exclude_leader_order_id``
         are left out. An account with nothing journaled gets zeros. ``ValueError`` for a side
         that is not ``BUY`` / ``SELL``.
         """

@@ -263,7 +263,8 @@ def _zero() -> Any:
 
 
 def exposures_query(account_count: int, follower_count: int, leader: bool) -> Select:
-    """One statement, three parts (``UNION ALL``), rows of (account, net, pending, pending_market, inflight):
+    """One statement, three parts (``UNION ALL``), rows of (account, net, pending,
+    pending_market, inflight):
 
     - the positions of ``:account_<i>`` in the key (the primary key's seek);
     - per follower ``:follower_<i>``, the unfilled remainders of its open copies of the key:

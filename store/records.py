@@ -139,8 +139,9 @@ EXIT_SKIP_PREFIX = "exit: "
 
 def is_revivable_skip(reason: str | None) -> bool:
     """True when the next leader event re-derives a copy skipped for ``reason``: a transient
-    reason, a size below one lot, or an exit with nothing to close. Any other skip (a filter, ``reconcile_policy``, a leader
-    order that ended while the follower was disabled) is a decision that stands."""
+    reason, a size below one lot, or an exit with nothing to close. Any other skip (a filter,
+    ``reconcile_policy``, a leader order that ended while the follower was disabled) is a
+    decision that stands."""
     return reason is not None and (
         reason.startswith(TRANSIENT_SKIP_PREFIX)
         or reason.startswith(BELOW_ONE_LOT_PREFIX)
