@@ -12,9 +12,10 @@ product, all of it when the leader converted all of its own.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 from actors import exit_sizing
 from store.records import PositionCheck, PositionKey
@@ -99,3 +100,70 @@ def follower_quantity(conversion: Conversion, follower_net: int, lot: int) -> in
     follower holds nothing on that side."""
     held = follower_net if conversion.position_type == "LONG" else -follower_net
     return exit_sizing.follower_close(conversion.quantity, conversion.leader_open, held, lot)
+
+
+#: The journal marks of a follower's conversions (``Journal.marks(follower, CONVERSION_MARK)``):
+#: ``conversion:<ident>`` -> the JSON of a :class:`FollowerConversion`.
+CONVERSION_MARK = "conversion:"
+
+#: A follower conversion's states: planned by the leader feed, sent (or about to be) by the
+#: follower, then done, refused by the broker, or unknown (a crash or a lost answer while it
+#: was sent: never sent again; the drift report shows whether it took effect).
+PLANNED, SENDING, DONE, REFUSED, UNKNOWN = "PLANNED", "SENDING", "DONE", "REFUSED", "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerConversion:
+    """One follower's part of a leader conversion, as journaled (a mark)."""
+
+    exchange_segment: str
+    security_id: str
+    from_product: str
+    to_product: str
+    position_type: str
+    quantity: int
+    state: str = PLANNED
+    detail: str = ""
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str) -> FollowerConversion:
+        """The mark's value; ``ValueError`` when it is not one (a damaged mark)."""
+        try:
+            data = json.loads(text)
+            return cls(**data)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a follower conversion: {text[:80]!r}") from exc
+
+
+def plan(
+    conversions: Sequence[Conversion],
+    nets: Mapping[str, Mapping[PositionKey, int]],
+    lot_of: Callable[[str, str], int],
+    seen_at: str,
+) -> dict[str, dict[str, str]]:
+    """Each follower's conversions (mark name -> value) for the leader's ``conversions``.
+
+    ``nets``: follower -> its journaled net per key (before any of them); ``lot_of(segment,
+    security)``: the lot size (1 for equity). A follower with nothing to convert gets no mark.
+    """
+    marks: dict[str, dict[str, str]] = {}
+    for conversion in conversions:
+        ident = conversion.ident(seen_at)
+        lot = max(1, lot_of(conversion.exchange_segment, conversion.security_id))
+        for follower, by_key in sorted(nets.items()):
+            qty = follower_quantity(conversion, by_key.get(conversion.source, 0), lot)
+            if qty <= 0:
+                continue
+            part = FollowerConversion(
+                conversion.exchange_segment,
+                conversion.security_id,
+                conversion.from_product,
+                conversion.to_product,
+                conversion.position_type,
+                qty,
+            )
+            marks.setdefault(follower, {})[f"{CONVERSION_MARK}{ident}"] = part.encode()
+    return marks

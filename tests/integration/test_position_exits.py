@@ -22,6 +22,8 @@ from store.records import PositionKey
 from store.states import IntentState
 from tests.integration.engine_harness import (
     Rig,
+    build_config,
+    create_accounts,
     follower_config,
     limit_buy,
     start_rig,
@@ -262,3 +264,64 @@ def test_an_exit_after_a_restart_between_entry_and_exit_is_sized_from_the_positi
     finally:
         engine.stop()
         rig.leader.close()
+
+
+def broker_cnc(sim: Simulator, client_id: str) -> int:
+    """The account's CNC holding of SEC, as Dhan shows it: holdings ``totalQty`` plus the
+    day's CNC buys less its sales (docs/simulator.md, "Carried positions and holdings")."""
+    client = DhanClient(base_url=sim.rest_url, client_id=client_id, access_token=f"tok-{client_id}")
+    try:
+        held = sum(h.total_qty for h in client.holdings() if h.security_id == SEC)
+        day = sum(
+            p.day_buy_qty - p.day_sell_qty
+            for p in client.positions()
+            if p.security_id == SEC and str(p.product_type) == "CNC"
+        )
+        return held + day
+    finally:
+        client.close()
+
+
+def test_a_partial_sale_of_carried_holdings_sells_the_followers_proportional_part(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("cnc", "1500000061")
+    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
+    cfg = build_config(sim, tmp_path, [f])
+    create_accounts(sim, cfg)
+    # bought on an earlier day: the leader holds 100, the follower 50 (half: multiplier 1)
+    carried = {"exchangeSegment": "NSE_EQ", "securityId": SEC, "productType": "CNC"}
+    sim.admin.carry_positions(cfg.leader.client_id, {**carried, "quantity": 100, "price": 1500.0})
+    sim.admin.carry_positions(f.client_id, {**carried, "quantity": 50, "price": 1500.0})
+    engine = Engine(cfg, endpoints=BrokerEndpoints(sim.rest_url, sim.order_feed_url)).start()
+    leader = DhanClient(
+        base_url=sim.rest_url,
+        client_id=cfg.leader.client_id,
+        access_token=cfg.leader.access_token.reveal(),
+    )
+    cnc = PositionKey("NSE_EQ", SEC, "CNC")
+    try:
+        wait_until(lambda: engine.ready()[0], what="engine ready")
+        wait_until(
+            lambda: (
+                (journal_net(engine, "leader", cnc), journal_net(engine, "cnc", cnc)) == (100, 50)
+            ),
+            what="the carried holdings learned at start",
+        )
+        sale = leader.place_order(sell(40, product_type=ProductType.CNC)).order_id
+        wait_until(
+            lambda: (
+                [
+                    o["quantity"]
+                    for o in sim.admin.orders(f.client_id)
+                    if o.get("correlationId") == correlation_id_for("cnc", sale)
+                ]
+                == [20]
+            ),
+            what="the follower's sale: 40 % of its 50",
+        )
+        wait_until(lambda: broker_cnc(sim, f.client_id) == 30, what="the follower holds 30")
+        assert broker_cnc(sim, cfg.leader.client_id) == 60
+    finally:
+        engine.stop()
+        leader.close()

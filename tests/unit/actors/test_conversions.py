@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from actors.conversions import Conversion, detect, follower_quantity
+from actors.conversions import (
+    CONVERSION_MARK,
+    Conversion,
+    FollowerConversion,
+    detect,
+    follower_quantity,
+    plan,
+)
 from store.records import PositionCheck, PositionKey
 
 
@@ -74,3 +81,21 @@ def test_the_ident_is_stable_and_differs_by_when_it_was_seen() -> None:
     assert c.ident("t1") == c.ident("t1")
     assert c.ident("t1") != c.ident("t2")
     assert len(c.ident("t1")) == 16
+
+
+def test_plan_gives_each_follower_its_part_and_skips_those_holding_nothing() -> None:
+    c = conv("INTRADAY", "CNC", "LONG", 4, 10)
+    src = PositionKey("NSE_EQ", "1333", "INTRADAY")
+    marks = plan([c], {"a": {src: 20}, "b": {src: 0}, "c": {}}, lambda _s, _i: 1, "t1")
+    assert list(marks) == ["a"]
+    ((name, value),) = marks["a"].items()
+    assert name == f"{CONVERSION_MARK}{c.ident('t1')}"
+    assert FollowerConversion.decode(value) == FollowerConversion(
+        "NSE_EQ", "1333", "INTRADAY", "CNC", "LONG", 8
+    )
+
+
+@pytest.mark.parametrize("bad", ["", "[]", '{"x": 1}', "not json"])
+def test_a_damaged_mark_is_refused_by_name(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a follower conversion"):
+        FollowerConversion.decode(bad)
