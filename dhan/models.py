@@ -41,6 +41,7 @@ from dhan.fields import (
 __all__ = [
     "BookOrder",
     "FundLimits",
+    "Holding",
     "ModifyRequest",
     "Order",
     "OrderAck",
@@ -380,6 +381,21 @@ class Position(WireRecord):
     day_sell_qty: int = wire("daySellQty", default=0)
     carry_forward_buy_qty: int = wire("carryForwardBuyQty", default=0)
     carry_forward_sell_qty: int = wire("carryForwardSellQty", default=0)
+
+
+@wire_record
+class Holding(WireRecord):
+    """One row of ``GET /holdings``: delivered shares (and T+1 ones) from earlier days."""
+
+    security_id: str = wire("securityId")
+    #: "NSE" / "BSE" (a stock listed on both may read "ALL")
+    exchange: str | None = wire("exchange", default=None)
+    trading_symbol: str | None = wire("tradingSymbol", default=None)
+    total_qty: int = wire("totalQty", default=0)
+    available_qty: int = wire("availableQty", default=0)
+    t1_qty: int = wire("t1Qty", default=0)
+    dp_qty: int = wire("dpQty", default=0)
+    collateral_qty: int = wire("collateralQty", default=0)
 
 
 @wire_record

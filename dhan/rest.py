@@ -26,6 +26,7 @@ from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknow
 from dhan.instrument import ClientInstrument
 from dhan.models import (
     FundLimits,
+    Holding,
     ModifyRequest,
     Order,
     OrderAck,
@@ -260,6 +261,10 @@ class DhanClient:
     def positions(self) -> list[Position]:
         """``GET /positions``."""
         return self._request("GET", "/positions").many(Position.from_wire)
+
+    def holdings(self) -> list[Holding]:
+        """``GET /holdings``."""
+        return self._request("GET", "/holdings").many(Holding.from_wire)
 
     def fund_limits(self) -> FundLimits:
         """``GET /fundlimit``."""
