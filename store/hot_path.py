@@ -12,7 +12,7 @@ writers of one order's intents, so the read-diff-write is exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -34,12 +34,15 @@ from store.engine import dumps_json
 from store.errors import IllegalTransition, IntentNotFound, StaleState, StoreError
 from store.locks import LOCK_AUDIT, LOCK_LEADER_ORDER, lock_key
 from store.models import AuditEntry, FollowerIntent, LeaderEvent, LeaderOrder
+from store.positions import FillParams, Positions, check_bases
 from store.records import (
     DESIRED_ORDER_FIELDS,
+    LEADER_ACCOUNT,
     DesiredIntent,
     Intent,
     LeaderOrderSnapshot,
     TransitionRequest,
+    fill_order_id,
     is_freeze_piece_leg,
     is_revivable_skip,
     is_transient_skip,
@@ -130,6 +133,8 @@ class HotPath:
     def __init__(self, dialect: Dialect, driver: Driver | None = None) -> None:
         self.postgres = dialect.name == "postgresql"
         self.driver = driver or Driver(dialect)
+        #: the positions' statements (``store.positions``): fills applied in our transactions
+        self.positions = Positions(dialect, self.driver)
         dialect = dict_bound_dialect(dialect)
         sql = build_statements(dialect.name)
         snapshot_keys = [c.name for c in LeaderOrder.__table__.c]
@@ -206,8 +211,16 @@ class HotPath:
         claim_for: frozenset[str] = frozenset(),
         claimed_out: list[Intent] | None = None,
         touched_out: set[str] | None = None,
+        bases: Mapping[str, int] | None = None,
     ) -> bool:
-        """The body of ``Journal.record_leader_snapshot``, inside the caller's transaction."""
+        """The body of ``Journal.record_leader_snapshot``, inside the caller's transaction.
+
+        A new, not stale snapshot also applies the leader's fill (``snap.filled_qty``,
+        cumulative) to the leader's position: one ledger upsert, and one position upsert when
+        it grew; ``bases`` are recorded for a new event (first wins).
+        """
+        if bases:
+            check_bases(bases)
         for intent in intents:
             # The order's lock (PostgreSQL) and the claim read-back cover this order only.
             if intent.leader_order_id != snap.leader_order_id:
@@ -259,10 +272,24 @@ class HotPath:
         if not applied:
             # Older than what we know: its intents were derived from stale data; skip them.
             self.run(conn, self.mark_stale, {"key": snap.dedupe_key, "applied": False})
-        elif intents:
-            audit += self._write_intents(
-                conn, snap, intents, now, ts, claim_for, claimed_out, touched_out
-            )
+        else:
+            if snap.filled_qty > 0:  # the leader's position moves with its order's fill
+                fill = (
+                    LEADER_ACCOUNT,
+                    str(snap.exchange_segment),
+                    snap.security_id,
+                    str(snap.product_type),
+                    fill_order_id(snap.leader_order_id, leg),
+                    str(snap.transaction_type),
+                    snap.filled_qty,
+                )
+                self.positions.apply(conn, (fill,), ts)
+            if intents:
+                audit += self._write_intents(
+                    conn, snap, intents, now, ts, claim_for, claimed_out, touched_out
+                )
+        if bases:
+            self.positions.record_bases(conn, snap.leader_order_id, bases, ts)
         self.audit(conn, audit)
         return True
 
@@ -273,8 +300,11 @@ class HotPath:
         intents: Sequence[DesiredIntent],
         now: datetime,
         touched_out: set[str] | None = None,
+        bases: Mapping[str, int] | None = None,
     ) -> None:
         """The body of ``Journal.record_intents``, inside the caller's transaction."""
+        if bases:
+            check_bases(bases)
         for intent in intents:
             if intent.leader_order_id != snap.leader_order_id:
                 raise ValueError(
@@ -286,6 +316,8 @@ class HotPath:
             self.run(conn, self.lock, {"ns": LOCK_LEADER_ORDER, "key": key})
         ts = self.ts(now)
         audit = self._write_intents(conn, snap, intents, now, ts, frozenset(), None, touched_out)
+        if bases:
+            self.positions.record_bases(conn, snap.leader_order_id, bases, ts)
         if audit:
             self.audit(conn, audit)
 
@@ -483,7 +515,10 @@ class HotPath:
         """
         ts = self.ts(now)
         row = self._checked(conn, intent_id, IntentState(to), expect_from, changes)
-        intent, audit = self._apply(conn, row, IntentState(to), changes, now, ts)
+        fills: list[FillParams] = []
+        intent, audit = self._apply(conn, row, IntentState(to), changes, now, ts, fills)
+        if fills:
+            self.positions.apply(conn, fills, ts)
         self.audit(conn, [audit])
         return intent
 
@@ -500,6 +535,7 @@ class HotPath:
         ts = self.ts(now)
         outcomes: list[TransitionOutcome | None] = [None] * len(requests)
         audit: list[dict[str, Any]] = []
+        fills: list[FillParams] = []
         for index in sorted(range(len(requests)), key=lambda i: requests[i].intent_id):
             request = requests[index]
             changes = transition_changes(request)
@@ -509,8 +545,10 @@ class HotPath:
             except (StoreError, ValueError) as refused:
                 outcomes[index] = refused
                 continue
-            outcomes[index], audit_row = self._apply(conn, row, to, changes, now, ts)
+            outcomes[index], audit_row = self._apply(conn, row, to, changes, now, ts, fills)
             audit.append(audit_row)
+        if fills:  # after every intent's row lock: positions are locked last, in key order
+            self.positions.apply(conn, fills, ts)
         self.audit(conn, audit)
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -553,8 +591,13 @@ class HotPath:
         changes: dict[str, Any],
         now: datetime,
         ts: Any,
+        fills_out: list[FillParams],
     ) -> tuple[Intent, dict[str, Any]]:
-        """Write the checked move of ``row``; returns the moved intent and its audit row."""
+        """Write the checked move of ``row``; returns the moved intent and its audit row.
+
+        A raised ``filled_qty`` is appended to ``fills_out`` (the follower's fill, ledgered
+        under the copy's broker order id, else its correlationId) for the caller to apply.
+        """
         values = {name: row[name] for name in _TRANSITION_COLUMNS}
         if to.value != row["state"]:
             # the stored reason explains the state it was given with: a move to another state
@@ -566,6 +609,19 @@ class HotPath:
         if to is IntentState.SENDING:
             values["attempts"] = row["attempts"] + 1
         self.run(conn, self.update_state, {**values, "intent_id": row["id"]})
+        filled = changes.get("filled_qty")
+        if filled is not None and filled > row["filled_qty"]:
+            fills_out.append(
+                (
+                    row["follower"],
+                    row["exchange_segment"],
+                    row["security_id"],
+                    row["product_type"],
+                    values["broker_order_id"] or row["correlation_id"],
+                    row["transaction_type"],
+                    filled,
+                )
+            )
         payload = {
             "intent_id": row["id"],
             "correlation_id": row["correlation_id"],

@@ -11,7 +11,7 @@ made per order or per follower tick run precompiled driver SQL (``store.hot_path
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, Unpack
@@ -40,16 +40,23 @@ from store.models import (
     FollowerIntent,
     LeaderOrder,
 )
+from store.positions import check_fill, fill_params, position_from_row
 from store.readers import ReadConnections
 from store.reads import Reads
 from store.records import (
     ActorRestart,
     AuditRecord,
     BracketLeg,
+    BrokerPosition,
     DesiredIntent,
+    Exposure,
     FollowerFlag,
     Intent,
     LeaderOrderSnapshot,
+    OrderFill,
+    PositionCheck,
+    PositionKey,
+    PositionRow,
     TransitionChanges,
     TransitionRequest,
     normalise_leg,
@@ -80,6 +87,10 @@ _ACTOR = "journal"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _key_order(key: PositionKey) -> tuple[str, str, str]:
+    return (key.exchange_segment, key.security_id, key.product_type)
 
 
 def _raise_if_unavailable(exc: BaseException, pooled: Any = None) -> None:
@@ -311,6 +322,7 @@ class Journal:
         intents: Sequence[DesiredIntent],
         *,
         claim_for: Iterable[str] = (),
+        bases: Mapping[str, int] | None = None,
     ) -> bool:
         """Journal one leader event and the follower intents derived from it, atomically.
 
@@ -331,9 +343,18 @@ class Journal:
         (claimed) instead of PLANNED. SENDING means "may have been sent": a follower that
         restarts looks such an intent up by correlationId before sending it, so a claim is
         safe even if nobody acts on it; it saves the follower a commit before each place.
+
+        Positions: a new snapshot that is not stale applies the leader's fill (``filled_qty``,
+        cumulative, ledgered under ``fill_order_id(leader_order_id, leg_name)``) to the
+        ``"leader"`` position of its key in the same transaction. ``bases``: the exit bases
+        of this leader order by account (``"leader"``: X0, a follower: F0), recorded unless the
+        frame is a duplicate; one already recorded for (order, account) is kept (first wins).
+        A basis below 0 raises ``ValueError``, nothing recorded.
         """
         with self._write() as conn:
-            return self._hot.record(conn, snap, intents, _now(), frozenset(claim_for))
+            return self._hot.record(
+                conn, snap, intents, _now(), frozenset(claim_for), None, None, bases
+            )
 
     def record_and_claim(
         self,
@@ -341,6 +362,8 @@ class Journal:
         intents: Sequence[DesiredIntent],
         claim_for: Iterable[str],
         touched_out: set[str] | None = None,
+        *,
+        bases: Mapping[str, int] | None = None,
     ) -> list[Intent] | None:
         """``record_leader_snapshot`` with ``claim_for``, returning the intents it claimed.
 
@@ -348,11 +371,12 @@ class Journal:
         the same transaction) let the leader feed hand each follower its work in the hint, so
         the follower's hot path starts without a read. ``touched_out`` receives the followers
         whose intents were inserted or changed (only they have work from this event).
+        The leader's fill and ``bases``: as ``record_leader_snapshot``.
         """
         claimed: list[Intent] = []
         with self._write() as conn:
             new = self._hot.record(
-                conn, snap, intents, _now(), frozenset(claim_for), claimed, touched_out
+                conn, snap, intents, _now(), frozenset(claim_for), claimed, touched_out, bases
             )
         return claimed if new else None
 
@@ -361,6 +385,8 @@ class Journal:
         snap: LeaderOrderSnapshot,
         intents: Sequence[DesiredIntent],
         touched_out: set[str] | None = None,
+        *,
+        bases: Mapping[str, int] | None = None,
     ) -> None:
         """Journal intents re-derived for a leader order already journaled, with no new event.
 
@@ -369,9 +395,10 @@ class Journal:
         name its event); a skipped copy that is now wanted is planned again. Inserted intents
         are PLANNED, never claimed; changes follow ``record_leader_snapshot``'s rules.
         ``touched_out`` receives the followers whose intents changed (they need a hint).
+        ``bases``: exit bases of ``snap``'s leader order not recorded yet (first wins).
         """
         with self._write() as conn:
-            self._hot.record_intents(conn, snap, intents, _now(), touched_out)
+            self._hot.record_intents(conn, snap, intents, _now(), touched_out, bases)
 
     def slicing_candidates(
         self,
@@ -557,6 +584,118 @@ class Journal:
             stmt = stmt.where(_INTENTS.follower.in_(names))
         with self._read() as conn:
             return int(conn.execute(stmt).scalar_one())
+
+    # --- positions ------------------------------------------------------------------------
+
+    def apply_fills(self, account: str, fills: Sequence[OrderFill]) -> list[PositionRow]:
+        """Apply broker fills to ``account``'s positions; returns the positions that changed.
+
+        Idempotent: for each fill, the delta over the cumulative quantity already applied for
+        ``(account, order_id)`` (by this call, an earlier one, the leader's snapshots or a
+        follower's transitions: one ledger) is added to the position of the fill's key (BUY +,
+        SELL -); a cumulative not above the applied one writes nothing. One transaction.
+        A fill of no side (``BUY`` / ``SELL``) or no order id raises ``ValueError``, nothing
+        applied. An exit leg sharing its entry's order id: ``fill_order_id``.
+        """
+        for fill in fills:
+            check_fill(fill)
+        items = [fill_params(account, fill) for fill in fills]
+        if not items:
+            return []
+        with self._write() as conn:
+            rows = self._hot.positions.apply(conn, items, self._hot.ts(_now()))
+        return [position_from_row(row) for row in rows]
+
+    def reset_positions(
+        self, account: str, broker: Sequence[BrokerPosition], fills: Sequence[OrderFill]
+    ) -> list[PositionCheck]:
+        """Set ``account``'s positions to the broker's truth; returns where they differed.
+
+        Every key of the account (in ``broker`` or journaled) gets the broker's net and
+        carried quantity (0 and 0 when absent there) and ``checked_at`` = now; every fill of
+        ``fills`` (the order book read with the positions) is marked applied without moving a
+        position, so a later ``apply_fills`` of the same cumulative adds nothing. Returns the
+        keys whose journaled net differed from the broker's, by key; each is audited
+        (``position_checked``) in the same transaction. A key twice in ``broker`` or a bad
+        fill raises ``ValueError``, nothing written.
+        """
+        by_key: dict[PositionKey, BrokerPosition] = {}
+        for position in broker:
+            if position.key in by_key:
+                raise ValueError(f"{position.key} is twice in the broker's positions")
+            by_key[position.key] = position
+        for fill in fills:
+            check_fill(fill)
+        items = sorted(fill_params(account, fill) for fill in fills)
+        positions = self._hot.positions
+        checks: list[PositionCheck] = []
+        with self._write() as conn:
+            now = _now()
+            ts = self._hot.ts(now)
+            for item in items:  # the ledger first: the lock order of ``Positions.apply``
+                positions.mark_applied(conn, item)
+            stored = {
+                position_from_row(row).key: int(row["net_qty"])
+                for row in positions.rows(conn, account, locked=True)
+            }
+            audit = []
+            for key in sorted(stored.keys() | by_key.keys(), key=_key_order):
+                found = by_key.get(key)
+                broker_qty = 0 if found is None else found.net_qty
+                positions.set_to_broker(conn, account, key, found, ts)
+                journal_qty = stored.get(key, 0)
+                if journal_qty == broker_qty:
+                    continue
+                checks.append(PositionCheck(account, key, journal_qty, broker_qty))
+                payload = {
+                    "account": account,
+                    "key": {
+                        "exchange_segment": key.exchange_segment,
+                        "security_id": key.security_id,
+                        "product_type": key.product_type,
+                    },
+                    "journal_qty": journal_qty,
+                    "broker_qty": broker_qty,
+                }
+                audit.append(self._hot.audit_row(ts, "position_checked", account, payload))
+            self._hot.audit(conn, audit)
+        return checks
+
+    def positions(self, account: str | None = None) -> list[PositionRow]:
+        """The journaled positions of ``account`` (all accounts when None), by account then
+        key; a position flat now (0) is listed too."""
+        with self._driver_read() as conn:
+            rows = self._hot.positions.rows(conn, account)
+        return [position_from_row(row) for row in rows]
+
+    def exit_bases(self, leader_order_id: str) -> dict[str, int]:
+        """account -> basis recorded at the leader order's first sight (``"leader"`` = X0, the
+        leader's open quantity this order could reduce; a follower's name = F0). Empty: none
+        recorded."""
+        with self._driver_read() as conn:
+            return self._hot.positions.bases(conn, leader_order_id)
+
+    def exposures(
+        self,
+        key: PositionKey,
+        side: str,
+        accounts: Sequence[str],
+        exclude_leader_order_id: str | None = None,
+    ) -> dict[str, Exposure]:
+        """What sizing an exit on ``side`` needs of every account named, in one read.
+
+        ``side``: ``"BUY"`` reduces a short, ``"SELL"`` a long. For each account (``"leader"``
+        and followers): its net position in ``key``; its pending exits -- the unfilled
+        remainder of the leader's open plain orders of the key on ``side`` with a ``"leader"``
+        basis > 0, or of a follower's non-terminal copies of the key on ``side`` with a basis >
+        0 for (leader order, follower); and, for a follower, its entries in flight -- the
+        unfilled remainder of its non-terminal MARKET / STOP_LOSS_MARKET copies of the key on
+        the opposite side with no basis > 0. Orders and copies of ``exclude_leader_order_id``
+        are left out. An account with nothing journaled gets zeros. ``ValueError`` for a side
+        that is not ``BUY`` / ``SELL``.
+        """
+        with self._driver_read() as conn:
+            return self._hot.positions.exposures(conn, key, side, accounts, exclude_leader_order_id)
 
     # --- bracket / super-order legs -------------------------------------------------------
 

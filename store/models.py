@@ -224,3 +224,52 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(128))
     account: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class Position(Base):
+    """The journal's net position of one account (``"leader"`` or a follower) in one
+    instrument and product: moved by fills (``position_fills``), set from the broker's book
+    at start and after each reconnect (``checked_at``)."""
+
+    __tablename__ = "positions"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    exchange_segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    security_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    net_qty: Mapped[int] = mapped_column(BigInteger)
+    carried_qty: Mapped[int] = mapped_column(BigInteger)
+    checked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class PositionFill(Base):
+    """The fill of one broker order already counted in ``positions``: the cumulative quantity
+    applied, so a fill seen twice (socket, order book, a transition) moves a position once."""
+
+    __tablename__ = "position_fills"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the broker's order id; ``"<id>:<leg>"`` for an exit leg (``records.fill_order_id``)
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    exchange_segment: Mapped[str] = mapped_column(String(16))
+    security_id: Mapped[str] = mapped_column(String(32))
+    product_type: Mapped[str] = mapped_column(String(16))
+    transaction_type: Mapped[str] = mapped_column(String(8))
+    filled_qty: Mapped[int] = mapped_column(BigInteger)
+    #: ``filled_qty`` before its last raise: the upsert returns the delta it applied
+    #: (``filled_qty - previous_qty``) without a read first
+    previous_qty: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExitBasis(Base):
+    """The quantity an account held that a leader order could reduce, recorded at the leader
+    order's first sight (``"leader"``: X0; a follower: F0). The first recorded wins."""
+
+    __tablename__ = "exit_bases"
+    __table_args__ = (CheckConstraint("qty >= 0", name="qty"),)
+
+    leader_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    qty: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(Timestamp)

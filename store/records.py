@@ -320,3 +320,96 @@ class TransitionChanges(TypedDict, total=False):
     broker_status: OrderStatus | None
     filled_qty: int | None
     reason: str | None
+
+
+# --- positions (issue 16) -------------------------------------------------------------------
+
+#: The account name of the leader in the positions, fills and exit bases.
+LEADER_ACCOUNT = "leader"
+
+
+@dataclass(frozen=True, slots=True)
+class PositionKey:
+    """One position: an instrument in one product (``"CNC"``, ``"INTRADAY"``, ``"MARGIN"``...)."""
+
+    exchange_segment: str  #: ``"NSE_EQ"``, ``"NSE_FNO"``...
+    security_id: str
+    product_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFill:
+    """One broker order's cumulative fill, as the broker reports it.
+
+    ``order_id``: the broker's order id (the leader's order id for the leader); an exit leg of a
+    bracket or super order that shares its entry's id is told apart by ``fill_order_id``.
+    ``filled_qty`` is cumulative: a value smaller than the one recorded is ignored.
+    """
+
+    order_id: str
+    key: PositionKey
+    transaction_type: str  #: ``"BUY"`` | ``"SELL"``
+    filled_qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """The journal's net position of one account in one key."""
+
+    account: str  #: ``"leader"`` or a follower's name
+    key: PositionKey
+    net_qty: int  #: signed: > 0 long, < 0 short
+    #: the part from earlier days (the broker's carryForwardBuyQty - carryForwardSellQty; for
+    #: CNC also the holdings' quantity), as the last ``reset_positions`` set it
+    carried_qty: int
+    checked_at: datetime | None  #: last set from the broker (``reset_positions``)
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    """The broker's truth for one key (GET /positions, GET /holdings)."""
+
+    key: PositionKey
+    net_qty: int
+    carried_qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionCheck:
+    """A key where the journal disagreed with the broker (``reset_positions``)."""
+
+    account: str
+    key: PositionKey
+    journal_qty: int
+    broker_qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """What sizing an exit needs of one account and key (``Journal.exposures``)."""
+
+    net_qty: int  #: the journal's net position (signed)
+    #: >= 0: unfilled remainder of this account's other open exits on the given side (orders /
+    #: copies with an exit basis > 0)
+    pending_exit_qty: int
+    #: >= 0 (followers only; 0 for the leader): unfilled remainder of the follower's
+    #: non-terminal MARKET / STOP_LOSS_MARKET copies on the opposite side with no exit basis
+    #: (entries about to fill)
+    inflight_entry_qty: int
+
+
+def position_key_of(order: Any) -> PositionKey:
+    """The ``PositionKey`` of anything with ``exchange_segment``, ``security_id`` and
+    ``product_type`` (a snapshot, an intent, a broker order), enums as their plain values."""
+    return PositionKey(str(order.exchange_segment), str(order.security_id), str(order.product_type))
+
+
+def fill_order_id(order_id: str, leg: str | None = None) -> str:
+    """The order id a fill is ledgered under: ``order_id`` for a plain order or an entry (leg
+    ``None``, ``""``, ``"NA"`` or ``ENTRY_LEG``), ``"<order_id>:<leg>"`` for an exit leg (a
+    super order's legs share their entry's order id, so the leg tells their fills apart)."""
+    leg = normalise_leg(leg)
+    if not leg or leg == "ENTRY_LEG":
+        return order_id
+    return f"{order_id}:{leg}"

@@ -27,7 +27,8 @@ from store.models import (
 _SNAPSHOT_KEY = ("leader_order_id", "leg_name")
 
 
-def _dialect_insert(dialect: str, table: Any) -> Any:
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """``INSERT`` of ``table`` for ``dialect``, with its ``ON CONFLICT`` clauses."""
     if dialect == "sqlite":
         return sqlite.insert(table)
     if dialect == "postgresql":
@@ -58,11 +59,11 @@ class Statements:
 def build_statements(dialect: str) -> Statements:
     """Build the statements for ``dialect`` (``"sqlite"`` or ``"postgresql"``)."""
     return Statements(
-        insert_event=_dialect_insert(dialect, LeaderEvent).on_conflict_do_nothing(
+        insert_event=dialect_insert(dialect, LeaderEvent).on_conflict_do_nothing(
             index_elements=["dedupe_key"]
         ),
         upsert_snapshot=_snapshot_upsert(dialect),
-        insert_leg=_dialect_insert(dialect, BracketOrderLeg)
+        insert_leg=dialect_insert(dialect, BracketOrderLeg)
         .on_conflict_do_nothing(index_elements=["intent_id", "leg_name"])
         .returning(BracketOrderLeg.id),
         insert_audit=insert(AuditEntry),
@@ -73,7 +74,7 @@ def build_statements(dialect: str) -> Statements:
 
 
 def _snapshot_upsert(dialect: str) -> Insert:
-    stmt = _dialect_insert(dialect, LeaderOrder)
+    stmt = dialect_insert(dialect, LeaderOrder)
     new, old = stmt.excluded, LeaderOrder.__table__.c
     both_stamped = and_(new.broker_updated_at != "", old.broker_updated_at != "")
     # The broker's own update time orders snapshots from different sources (a REST reconcile
@@ -101,7 +102,7 @@ def _snapshot_upsert(dialect: str) -> Insert:
 
 
 def _mark_upsert(dialect: str, *, only_raise: bool) -> Insert:
-    stmt = _dialect_insert(dialect, AccountMark)
+    stmt = dialect_insert(dialect, AccountMark)
     new, old = stmt.excluded, AccountMark.__table__.c
     where = None
     if only_raise:
@@ -114,7 +115,7 @@ def _mark_upsert(dialect: str, *, only_raise: bool) -> Insert:
 
 
 def _flag_upsert(dialect: str) -> Insert:
-    stmt = _dialect_insert(dialect, FollowerFlagRow)
+    stmt = dialect_insert(dialect, FollowerFlagRow)
     new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=["follower"],
