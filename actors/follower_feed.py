@@ -55,7 +55,7 @@ from dhan import errors
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
-from store.records import OrderFill, PositionKey
+from store.records import OrderFill, PositionKey, fill_order_id
 from supervision import Backoff, ChildContext, SupervisedActor
 from supervision.errors import ChildUnavailable
 
@@ -92,7 +92,8 @@ def fill_of(u: OrderUpdate) -> OrderFill | None:
     ):
         return None
     key = PositionKey(u.exchange_segment.value, u.security_id, u.product_type.value)
-    return OrderFill(u.order_no, key, u.transaction_type.value, u.traded_qty)
+    leg = u.leg_name.value if u.leg_name is not None else None
+    return OrderFill(fill_order_id(u.order_no, leg), key, u.transaction_type.value, u.traded_qty)
 
 
 class FollowerFeedActor(SupervisedActor):

@@ -25,7 +25,7 @@ from dhan.codes import ExchangeSegment, ProductType
 from dhan.models import Holding, Order, Position
 from dhan.rest import DhanClient
 from store import Journal
-from store.records import BrokerPosition, OrderFill, PositionCheck, PositionKey
+from store.records import BrokerPosition, OrderFill, PositionCheck, PositionKey, fill_order_id
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -93,11 +93,12 @@ def broker_positions(
 def fills_from(orders: Iterable[Order]) -> list[OrderFill]:
     """Every order of the book with a fill, as the cumulative ``OrderFill`` of its order id.
 
-    Pure. A super order's or a bracket's legs are rows of their own (own order ids).
+    Pure. An exit leg is ledgered apart from its entry (``store.records.fill_order_id``: a
+    super order's legs share their entry's order id).
     """
     return [
         OrderFill(
-            order_id=o.order_id,
+            order_id=_ledger_id(o),
             key=PositionKey(o.exchange_segment.value, o.security_id, o.product_type.value),
             transaction_type=o.transaction_type.value,
             filled_qty=o.filled_qty,
@@ -112,9 +113,13 @@ def same_fills(first: Iterable[Order], second: Iterable[Order]) -> bool:
     from one read counts as unfilled there)?"""
 
     def filled(orders: Iterable[Order]) -> dict[str, int]:
-        return {o.order_id: o.filled_qty for o in orders if o.filled_qty > 0}
+        return {_ledger_id(o): o.filled_qty for o in orders if o.filled_qty > 0}
 
     return filled(first) == filled(second)
+
+
+def _ledger_id(o: Order) -> str:
+    return fill_order_id(o.order_id, o.leg_name.value if o.leg_name is not None else None)
 
 
 def check_positions(client: DhanClient, journal: Journal, account: str) -> list[PositionCheck]:
@@ -150,4 +155,3 @@ def check_positions(client: DhanClient, journal: Journal, account: str) -> list[
             c.broker_qty,
         )
     return checks
-
