@@ -129,8 +129,9 @@ def copies_updated(
     (a modify or cancel in flight: that step owns the row now, so the copy is read from the
     book once it is back, on the next tick).
 
-    Each copy is matched by its correlationId (entries and plain orders only: an exit leg
-    shares its entry's), else by its broker order id; the latest frame of an order wins. Only
+    Each copy is matched by its correlationId, else by its broker order id; an exit leg's
+    frame matches nothing (it shares its entry's correlationId, and a super order's its order
+    id: legs are their ``BracketLegActor``'s). The latest frame of an order wins. Only
     a fill or an end is worth a write (``changed_copies``), and a frame with less filled than
     journaled (older than what a book read already recorded) never moves a copy back. A
     super order's copy is left to the book (``socket_settled``).
@@ -140,8 +141,10 @@ def copies_updated(
     by_cid: dict[str, Order] = {}
     by_id: dict[str, Order] = {}
     for o in orders:
+        if o.leg_name not in (None, LegName.ENTRY_LEG, LegName.NA):
+            continue  # an exit leg's frame (it may carry its entry's order id): the legs' actor's
         by_id[o.order_id] = o
-        if o.correlation_id and o.leg_name in (None, LegName.ENTRY_LEG, LegName.NA):
+        if o.correlation_id:
             by_cid[o.correlation_id] = o
     moved: list[tuple[Intent, Order]] = []
     later: list[Intent] = []

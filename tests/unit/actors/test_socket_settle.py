@@ -148,6 +148,13 @@ SUPER = dict(target_price=1600.0, stop_loss_price=1400.0, trailing_jump=0.0)
             False,
         ),
         (intent(), [order(O.TRADED, filled_qty=10, order_id="B-8")], False, False),
+        # an exit leg's frame carrying its entry's order id (a super order's legs do)
+        (
+            intent(),
+            [order(O.TRADED, filled_qty=10, leg_name=LegName.STOP_LOSS_LEG, correlation_id=None)],
+            False,
+            False,
+        ),
         # a modify or cancel in flight owns the row: read from the book later
         (intent(S.CANCELLING), [order(O.TRADED, filled_qty=10)], False, True),
         (intent(S.MODIFYING), [order(O.PART_TRADED, filled_qty=3)], False, True),
