@@ -13,9 +13,10 @@ ledger (``permits``), the steps that call the broker (``copy_steps``, failures m
 bracket actors (``bracket_spawner``).
 
 Fills and ends of its copies arrive from its own order socket (``FollowerFeedActor``, which
-tells ``FollowerOrderUpdates``) while that socket is up (``FollowerSocketUp``): the book is
-then read once after each connect (no replay), every ``SAFETY_READ_S``, and for what frames
-cannot settle (super orders, a copy whose modify or cancel was in flight). While it is down
+tells ``FollowerOrderUpdates``, settled together on the next tick) while that socket is up
+(``FollowerSocketUp``): the book is then read once after each connect (no replay), every
+``SAFETY_READ_S``, and for what frames cannot settle (super orders, a copy whose modify or
+cancel was in flight). While it is down
 (``FollowerSocketDown``, or ``engine.follower_sockets: false``) the book is polled on ticks.
 """
 
@@ -60,6 +61,7 @@ from actors.rate_windows import AccountWindows
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
+from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
 from store.errors import IntentNotFound, StaleState
@@ -164,6 +166,10 @@ class FollowerActor(SupervisedActor):
         #: settle every open copy from the book on the next tick (a frame that could not be
         #: read, the socket just lost)
         self.refresh_all_soon = False
+        #: the latest socket frame of each order worth settling (order id -> Order), settled
+        #: on the next tick in one transaction: settling each frame as it came was a journal
+        #: read and write per copy, several times the CPU of the polling it replaces
+        self.socket_orders: dict[str, Order] = {}
         #: the follower's order socket is up (told by its FollowerFeedActor): frames settle
         #: the copies, ticks do not read the book
         self.socket_up = False
@@ -238,6 +244,7 @@ class FollowerActor(SupervisedActor):
             if not self.socket_up:
                 self.socket_up = True
                 self.refresh_all_soon = False
+                self._settle_socket_orders()
                 self._refresh_from_book(None)  # what happened while it was down: no replay
                 self.converge()
         elif isinstance(message, FollowerSocketDown):
@@ -301,6 +308,7 @@ class FollowerActor(SupervisedActor):
         else those of the leader orders that filled or ended. Socket up: all of them every
         ``SAFETY_READ_S`` only; else the copies frames could not settle (``reread_soon``) and
         the super-order copies (which the socket does not settle) on today's schedule."""
+        self._settle_socket_orders()  # first: its frames are older than any read below
         soon, reread = self.refresh_soon, self.reread_soon
         self.refresh_soon, self.reread_soon = set(), set()
         if self.refresh_all_soon:
@@ -322,16 +330,23 @@ class FollowerActor(SupervisedActor):
                 self._refresh_from_book(soon, socket_up=True)
 
     def _on_order_updates(self, message: FollowerOrderUpdates) -> None:
-        """Settle the copies that frames of our order socket filled or ended (no book read)."""
-        orders = []
+        """Keep the fills and ends our order socket reported for the next tick to settle."""
+        stash = self.socket_orders
         for update in message.updates:
             order = order_from_update(update)
             if order is None:
                 self.refresh_all_soon = True  # a code the feed did not know: read the book
             else:
-                orders.append(order)
-        if not orders:
+                stash.pop(order.order_id, None)  # re-inserted: the dict keeps frame order
+                stash[order.order_id] = order
+
+    def _settle_socket_orders(self) -> None:
+        """Settle the copies the stashed frames filled or ended: one journal read, one
+        transaction (``CopySettler.settle_updates``), no book read."""
+        if not self.socket_orders:
             return
+        orders = list(self.socket_orders.values())
+        self.socket_orders = {}
         self.acks.flush()  # a copy's ack may still be buffered: its row must say WORKING
         later = self.settler.settle_updates(orders)
         self.reread_soon.update(i.leader_order_id for i in later)

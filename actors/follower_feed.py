@@ -7,10 +7,12 @@ socket per account: every order of the account, copies and manual trades alike).
 Messages (all hints: each may be lost or repeated without harm, see ``actors.messages``):
 
 * ``SocketFramesQueued`` -- the thread queued frames (one tell per empty -> non-empty): the
-  actor drains them all, tells ``follower.<acct>`` the fills and ends in one
-  ``FollowerOrderUpdates`` (the copies settle from them, no book read), and journals every
-  frame's fill in one ``Journal.apply_fills`` (a manual trade moves the position too). An
-  in-memory map of the fill last applied per order keeps an unchanged fill from writing.
+  actor drains them all and tells ``follower.<acct>`` the fills and ends in one
+  ``FollowerOrderUpdates`` (the copies settle from them, no book read). Every frame's fill
+  (a manual trade's too: it moves the position) is gathered for ``FlushFills``.
+* ``FlushFills`` -- ``FILLS_FLUSH_S`` after the first fill gathered: one ``Journal.apply_fills``
+  for all of them (a commit per fill, in every follower at once, was most of the socket's
+  CPU). An in-memory map of the fill last applied per order keeps a repeated one out.
 * ``SocketConnected`` -- check the positions against the broker (``position_check``: the
   socket has no replay), then tell the follower ``FollowerSocketUp`` (it reads its book once).
 * ``SocketFailed`` -- tell the follower ``FollowerSocketDown`` (it polls its book again) and
@@ -39,6 +41,7 @@ from typing import Any
 
 from actors.book_settle import worth_settling
 from actors.messages import (
+    FlushFills,
     FollowerOrderUpdates,
     FollowerSocketDown,
     FollowerSocketUp,
@@ -50,19 +53,22 @@ from actors.messages import (
     UpdateToken,
 )
 from actors.names import follower_name
-from actors.position_check import PositionCheckFailed, check_positions
+from actors.position_check import PositionCheckFailed, check_positions, fill_of
 from dhan import errors
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
-from store.records import OrderFill, PositionKey, fill_order_id
+from store.records import OrderFill
 from supervision import Backoff, ChildContext, SupervisedActor
 from supervision.errors import ChildUnavailable
 
-__all__ = ["FollowerFeedActor", "SocketStatus", "fill_of"]
+__all__ = ["FollowerFeedActor", "SocketStatus"]
 
 logger = logging.getLogger(__name__)
 
+#: Fills gathered from frames are journaled together this long after the first of them: the
+#: positions lag the broker by at most this (the copies' own rows lag until the next tick).
+FILLS_FLUSH_S = 0.5
 #: The reconnect delays after a lost socket (as the leader feed's restarts).
 RECONNECT_BACKOFF = Backoff(initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2, reset_after_s=60.0)
 
@@ -78,22 +84,6 @@ class SocketStatus:
     checks_failed: int = 0
     frames: int = 0
     last_error: str | None = None
-
-
-def fill_of(u: OrderUpdate) -> OrderFill | None:
-    """The cumulative fill a frame reports, or None (no fill, or instrument codes unknown:
-    the next position check finds it). Pure."""
-    if (
-        u.traded_qty <= 0
-        or u.exchange_segment is None
-        or u.security_id is None
-        or u.product_type is None
-        or u.transaction_type is None
-    ):
-        return None
-    key = PositionKey(u.exchange_segment.value, u.security_id, u.product_type.value)
-    leg = u.leg_name.value if u.leg_name is not None else None
-    return OrderFill(fill_order_id(u.order_no, leg), key, u.transaction_type.value, u.traded_qty)
 
 
 class FollowerFeedActor(SupervisedActor):
@@ -133,6 +123,9 @@ class FollowerFeedActor(SupervisedActor):
         #: order id -> the cumulative fill last journaled (``apply_fills`` is idempotent; this
         #: only spares it a transaction for a frame that repeats a fill)
         self.applied: dict[str, int] = {}
+        #: fills gathered since the last write (ledger order id -> the latest cumulative)
+        self.pending_fills: dict[str, OrderFill] = {}
+        self.flush_timer: Any = None
         self._rng = random.Random()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -144,6 +137,10 @@ class FollowerFeedActor(SupervisedActor):
 
     def on_stop(self) -> None:
         self._shut("feed stopping")
+        try:
+            self._flush_fills()
+        except Exception as exc:  # the journal is closing: the next check sets the positions
+            logger.warning("fills of %s not journaled at stop: %r", self.account, exc)
         super().on_stop()
 
     def on_failure(self, *args: Any) -> None:
@@ -198,6 +195,9 @@ class FollowerFeedActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, SocketFramesQueued):
             self._on_frames()
+        elif isinstance(message, FlushFills):
+            self.flush_timer = None
+            self._flush_fills()
         elif isinstance(message, SocketConnected):
             if message.generation == self.generation:
                 self._on_connected()
@@ -229,22 +229,28 @@ class FollowerFeedActor(SupervisedActor):
         worth = tuple(u for u in batch if worth_settling(u))
         if worth:
             self._tell_follower(FollowerOrderUpdates(worth))
-        fills: dict[str, OrderFill] = {}
-        applied = self.applied
+        applied, pending = self.applied, self.pending_fills
         for u in worth:
             fill = fill_of(u)
             if fill is not None and fill.filled_qty > applied.get(fill.order_id, 0):
-                fills[fill.order_id] = fill
-        if fills:
-            self.journal.apply_fills(self.account, list(fills.values()))
-            for order_id, fill in fills.items():
-                applied[order_id] = fill.filled_qty
+                pending[fill.order_id] = fill
+        if pending and self.flush_timer is None:
+            self.flush_timer = self.tell_later(FILLS_FLUSH_S, FlushFills())
+
+    def _flush_fills(self) -> None:
+        if not self.pending_fills:
+            return
+        fills, self.pending_fills = self.pending_fills, {}
+        self.journal.apply_fills(self.account, list(fills.values()))
+        for order_id, fill in fills.items():
+            self.applied[order_id] = fill.filled_qty
 
     def _on_connected(self) -> None:
         self.status.connects += 1
         self.status.connected = True
         self.connected_at = time.monotonic()
         self.faults.point("follower_feed.before_check")
+        self._flush_fills()  # what was seen before the check is in the journal before it
         self._check_positions()
         self.up = True
         self._tell_follower(FollowerSocketUp())

@@ -175,6 +175,11 @@ class SocketFramesQueued:
 
 
 @dataclass(frozen=True, slots=True)
+class FlushFills:
+    """Journal the fills the feed actor gathered since its last write (one transaction)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SocketConnected:
     """The socket of connection ``generation`` is connected and logged in."""
 

@@ -13,7 +13,8 @@ A failed check raises ``PositionCheckFailed`` (or the ``DhanError`` of a read); 
 and count it and try again on the next connect, never crash for it.
 
 The pure parts: ``broker_positions`` (Dhan's rows -> ``BrokerPosition``), ``fills_from`` (the
-book -> ``OrderFill``) and ``same_fills`` (do two books agree).
+book -> ``OrderFill``), ``fill_of`` (a socket frame -> its ``OrderFill``) and ``same_fills``
+(do two books agree).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from dhan.codes import ExchangeSegment, ProductType
 from dhan.models import Holding, Order, Position
+from dhan.order_feed import OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
 from store.records import BrokerPosition, OrderFill, PositionCheck, PositionKey, fill_order_id
@@ -32,6 +34,7 @@ __all__ = [
     "PositionCheckFailed",
     "broker_positions",
     "check_positions",
+    "fill_of",
     "fills_from",
     "holding_segment",
     "same_fills",
@@ -106,6 +109,22 @@ def fills_from(orders: Iterable[Order]) -> list[OrderFill]:
         for o in orders
         if o.filled_qty > 0
     ]
+
+
+def fill_of(u: OrderUpdate) -> OrderFill | None:
+    """The cumulative fill a frame reports, or None (no fill, or instrument codes unknown:
+    the next position check finds it). Pure."""
+    if (
+        u.traded_qty <= 0
+        or u.exchange_segment is None
+        or u.security_id is None
+        or u.product_type is None
+        or u.transaction_type is None
+    ):
+        return None
+    key = PositionKey(u.exchange_segment.value, u.security_id, u.product_type.value)
+    leg = u.leg_name.value if u.leg_name is not None else None
+    return OrderFill(fill_order_id(u.order_no, leg), key, u.transaction_type.value, u.traded_qty)
 
 
 def same_fills(first: Iterable[Order], second: Iterable[Order]) -> bool:

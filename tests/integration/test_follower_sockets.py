@@ -211,3 +211,33 @@ def test_without_follower_sockets_the_follower_polls_its_book(
         )
     finally:
         rig.stop()
+
+
+def test_a_renewed_follower_token_reconnects_its_socket_with_it(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("renew", "1200000806")
+    sim.admin.set_ltp("NSE_EQ", "1333", 1500.0)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        wait_until(lambda: _socket_up(rig, f.name), what="the follower socket up")
+        sim.admin.rotate_token(f.client_id, "renewed-token-Qz7")
+        rig.engine.apply_token(f.name, "renewed-token-Qz7")
+        wait_until(lambda: _socket_up(rig, f.name, connects=2), what="reconnected, checked")
+        oid = rig.leader.place_order(limit_buy("1333", quantity=2, price=1490.0)).order_id
+        rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        (copy,) = rig.follower_copies(f, oid)
+        since = _last_seq(sim)
+        sim.admin.fill(copy["orderId"], price=1490.0)
+        journal = rig.engine.journal
+        wait_until(
+            lambda: (
+                [(i.state, i.filled_qty) for i in journal.intents(f.name)]
+                == [(IntentState.DONE, 2)]
+            ),
+            what="settled from the new socket",
+        )
+        assert _book_reads(sim, f.client_id, since) == 0
+        assert rig.engine.socket_status[f.name].failures == 0  # replaced, not lost
+    finally:
+        rig.stop()

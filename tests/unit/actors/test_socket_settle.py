@@ -1,5 +1,5 @@
 """Settling copies from the follower's order-socket frames (``actors.book_settle``) and the fill
-each frame journals (``actors.follower_feed.fill_of``): the pure parts, table by table."""
+each frame journals (``actors.position_check.fill_of``): the pure parts, table by table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from actors.book_settle import copies_updated, order_from_update, worth_settling
-from actors.follower_feed import fill_of
+from actors.position_check import fill_of
 from dhan.codes import (
     ExchangeSegment,
     LegName,
