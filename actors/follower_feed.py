@@ -6,17 +6,17 @@ socket per account: every order of the account, copies and manual trades alike).
 
 Messages (all hints: each may be lost or repeated without harm, see ``actors.messages``):
 
-* ``SocketFramesQueued`` -- the thread queued frames (one tell per empty -> non-empty): the
-  actor drains them all and tells ``follower.<acct>`` the fills and ends in one
-  ``FollowerOrderUpdates`` (the copies settle from them, no book read). Every frame's fill
-  (a manual trade's too: it moves the position) is gathered for ``FlushFills``.
+* ``SocketFramesQueued`` -- the thread queued frames of fills and ends (the others it drops;
+  one tell per empty -> non-empty): the actor drains them and tells ``follower.<acct>`` them
+  in one ``FollowerOrderUpdates`` (the copies settle from them, no book read). Every frame's
+  fill (a manual trade's too: it moves the position) is gathered for ``FlushFills``.
 * ``FlushFills`` -- ``FILLS_FLUSH_S`` after the first fill gathered: one ``Journal.apply_fills``
   for all of them (a commit per fill, in every follower at once, was most of the socket's
   CPU). An in-memory map of the fill last applied per order keeps a repeated one out.
 * ``SocketConnected`` -- check the positions against the broker (``position_check``: the
   socket has no replay), then tell the follower ``FollowerSocketUp`` (it reads its book once).
 * ``SocketFailed`` -- tell the follower ``FollowerSocketDown`` (it polls its book again) and
-  reconnect after a backoff (``SocketReconnect``), doubling up to ``backoff.max_s``.
+  reconnect after a backoff (``SocketReconnect``), 0.5 s doubling up to 30 s.
 * ``UpdateToken`` -- a new token: down, then connect again with it at once.
 * ``SocketStateWanted`` -- a (re)started follower asks: Up or Down is told again.
 
@@ -69,6 +69,10 @@ logger = logging.getLogger(__name__)
 #: Fills gathered from frames are journaled together this long after the first of them: the
 #: positions lag the broker by at most this (the copies' own rows lag until the next tick).
 FILLS_FLUSH_S = 0.5
+#: How long the socket thread blocks in one receive (``OrderFeed(poll_s=...)``): a close is
+#: noticed within it. Each wake-up costs CPU, 50 followers' sockets at the leader's 0.1 s
+#: were ~3 % of a core idle; nothing waits for the thread to end.
+SOCKET_POLL_S = 1.0
 #: The reconnect delays after a lost socket (as the leader feed's restarts).
 RECONNECT_BACKOFF = Backoff(initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2, reset_after_s=60.0)
 
@@ -112,7 +116,6 @@ class FollowerFeedActor(SupervisedActor):
         #: the token the next connection logs in with (never logged)
         self._token = token()
         self.feed: OrderFeed | None = None
-        self.thread: threading.Thread | None = None
         self.generation = 0
         self.up = False
         self.failures_in_row = 0
@@ -155,15 +158,17 @@ class FollowerFeedActor(SupervisedActor):
         lock, frames = self._lock, self._frames
 
         def on_update(update: OrderUpdate) -> None:
+            if not worth_settling(update):
+                return  # TRANSIT / PENDING of an unfilled order: neither settles nor fills
             with lock:
                 frames.append(update)
                 first = len(frames) == 1
             if first:
-                ref.tell(SocketFramesQueued())
+                _tell_quietly(ref, SocketFramesQueued(), feed)
 
         def run() -> None:
             try:
-                feed.run(on_update, lambda: ref.tell(SocketConnected(generation)))
+                feed.run(on_update, lambda: _tell_quietly(ref, SocketConnected(generation), feed))
             except FeedError as exc:
                 _tell_quietly(ref, SocketFailed(generation, str(exc)))
             except Exception as exc:  # a bug in the feed must still end in a reconnect
@@ -173,22 +178,18 @@ class FollowerFeedActor(SupervisedActor):
                 if not feed.closed:
                     _tell_quietly(ref, SocketFailed(generation, "feed returned without close()"))
 
-        self.thread = threading.Thread(
-            target=run, name=f"follower-socket-{self.account}", daemon=True
-        )
-        self.thread.start()
+        threading.Thread(target=run, name=f"follower-socket-{self.account}", daemon=True).start()
 
     def _shut(self, reason: str) -> None:
-        """Close the socket (its thread ends without a message) and tell the follower."""
+        """Close the socket and tell the follower. The thread ends within ``SOCKET_POLL_S``,
+        telling nothing (a frame it still hands over is one more, harmless)."""
         if self.up or self.status.connected:
             self._tell_follower(FollowerSocketDown(reason))
         self.up = False
         self.status.connected = False
         if self.feed is not None:
             self.feed.close()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout=5.0)
-        self.feed = self.thread = None
+        self.feed = None
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -226,11 +227,10 @@ class FollowerFeedActor(SupervisedActor):
         if not batch:
             return
         self.status.frames += len(batch)
-        worth = tuple(u for u in batch if worth_settling(u))
-        if worth:
-            self._tell_follower(FollowerOrderUpdates(worth))
+        # the socket thread kept only fills and ends (``worth_settling``)
+        self._tell_follower(FollowerOrderUpdates(batch))
         applied, pending = self.applied, self.pending_fills
-        for u in worth:
+        for u in batch:
             fill = fill_of(u)
             if fill is not None and fill.filled_qty > applied.get(fill.order_id, 0):
                 pending[fill.order_id] = fill
@@ -288,8 +288,10 @@ class FollowerFeedActor(SupervisedActor):
             self.registry.tell(self.follower, message)
 
 
-def _tell_quietly(ref: Any, message: Any) -> None:
+def _tell_quietly(ref: Any, message: Any, feed: OrderFeed | None = None) -> None:
     try:
         ref.tell(message)
-    except Exception:  # the actor is already gone: its supervisor has seen the death
+    except Exception:  # the actor is gone (its supervisor has seen it): end this socket too
         logger.debug("follower feed actor gone before %r could be told", message)
+        if feed is not None:
+            feed.close()

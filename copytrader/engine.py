@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 from actors.audit import AuditActor
 from actors.follower import FollowerActor
 from actors.follower_book import FollowerBook
-from actors.follower_feed import FollowerFeedActor, SocketStatus
+from actors.follower_feed import SOCKET_POLL_S, FollowerFeedActor, SocketStatus
 from actors.leader_feed import FeedStatus, LeaderFeedActor
 from actors.messages import RederiveWaiting
 from actors.names import (
@@ -194,6 +194,7 @@ class Engine:
             ping_interval_s=b.feed_ping_interval_s,
             ping_timeout_s=b.feed_ping_timeout_s,
             connect_timeout_s=b.connect_timeout_s,
+            poll_s=SOCKET_POLL_S,
         )
 
     def _follower_feed_spec(self, name: str) -> ChildSpec:
