@@ -121,7 +121,7 @@ class CopySettler:
         if adopted:
             logger.info("follower %s: adopted %d orders found at the broker", self.account, adopted)
 
-    def refresh(self, leader_order_ids: set[str] | None, *, socket_up: bool = False) -> None:
+    def refresh(self, leader_order_ids: set[str] | None, *, socket_up: bool = False) -> int:
         """Settle our open copies (of these leader orders; None: all) from the broker's view.
 
         Fills and the end of an order end or update intents. The view is one read of the
@@ -134,6 +134,7 @@ class CopySettler:
         A rejected token is raised (the caller pauses); any other failed read waits for the
         next refresh. ``socket_up``: the follower's order socket settles its plain copies and
         bracket entries (``settle_updates``); only the others (super orders) are read here.
+        Returns how many working copies it looked for (0: no book read).
         """
         working = self.journal.intents(self.account, states=[IntentState.WORKING])
         if leader_order_ids is not None:
@@ -141,7 +142,7 @@ class CopySettler:
         if socket_up:
             working = [i for i in working if not socket_settled(i)]
         if not working:
-            return
+            return 0
         # named, so the book keeps their rows once settled (it keeps only open ones otherwise)
         needs = refresh_names(working)
         try:
@@ -161,8 +162,9 @@ class CopySettler:
             raise
         except errors.DhanError as exc:
             logger.info("follower %s: order book refresh failed: %s", self.account, exc)
-            return
+            return len(working)
         self._settle_all(changed_copies(working, book))
+        return len(working)
 
     def settle_updates(self, orders: list[Order]) -> list[Intent]:
         """Settle the working copies these orders (from the follower's order socket, oldest

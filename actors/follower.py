@@ -55,6 +55,7 @@ from actors.messages import (
     UpdateToken,
 )
 from actors.names import LIMITER, follower_feed_name
+from actors.orders import is_super
 from actors.permits import PermitLedger
 from actors.position_check import PositionCheckFailed, check_positions
 from actors.rate_windows import AccountWindows
@@ -173,6 +174,9 @@ class FollowerActor(SupervisedActor):
         #: the follower's order socket is up (told by its FollowerFeedActor): frames settle
         #: the copies, ticks do not read the book
         self.socket_up = False
+        #: a super-order copy may be working (the socket does not settle those: the book is
+        #: read for them); cleared by a refresh that finds none, set by placing one
+        self.may_have_supers = True
         self.safety_every_ticks = max(1, round(SAFETY_READ_S / engine.follower_tick_s))
         #: SENDING / MODIFYING / CANCELLING intents found at start: a previous incarnation may
         #: have sent them, so they are looked up. A SENDING intent that appears later was
@@ -264,6 +268,7 @@ class FollowerActor(SupervisedActor):
         elif isinstance(message, ResolveUnknown):
             intent = self._intent(message.intent_id)
             if intent is not None and intent.state is IntentState.UNKNOWN:
+                self.may_have_supers = self.may_have_supers or is_super(intent)
                 self.steps.resolve_unknown(intent)
         elif isinstance(message, UpdateToken):
             self.client.update_token(message.access_token)
@@ -324,8 +329,10 @@ class FollowerActor(SupervisedActor):
         else:
             if reread:
                 self._refresh_from_book(reread)
+            if not self.may_have_supers:
+                return  # nothing the socket does not settle: no journal read either
             if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
-                self._refresh_from_book(None, socket_up=True)
+                self.may_have_supers = self._refresh_from_book(None, socket_up=True) > 0
             elif soon:
                 self._refresh_from_book(soon, socket_up=True)
 
@@ -353,15 +360,17 @@ class FollowerActor(SupervisedActor):
 
     def _refresh_from_book(
         self, leader_order_ids: set[str] | None, *, socket_up: bool = False
-    ) -> None:
-        """Settle our open copies from the broker's view (``CopySettler.refresh``)."""
+    ) -> int:
+        """Settle our open copies from the broker's view (``CopySettler.refresh``); returns
+        how many it looked for (1 when it could not look: paused)."""
         if self.pause.reason is not None:
-            return
+            return 1
         self.acks.flush()
         try:
-            self.settler.refresh(leader_order_ids, socket_up=socket_up)
+            return self.settler.refresh(leader_order_ids, socket_up=socket_up)
         except errors.AuthError as exc:
             self.pause.for_token(f"token rejected ({exc.code})")
+            return 1
 
     def _check_positions(self) -> None:
         """Set our journaled positions to the broker's (``actors.position_check``); a failure
@@ -443,6 +452,7 @@ class FollowerActor(SupervisedActor):
             self.steps.finish_unsent(intent)
         elif step is Step.LOOKUP:
             self.stale_in_flight.discard(intent.id)
+            self.may_have_supers = self.may_have_supers or is_super(intent)
             self.steps.look_up(intent)
         elif step is Step.GIVE_UP_MODIFY:
             self.steps.give_up_modify(intent)
@@ -498,6 +508,8 @@ class FollowerActor(SupervisedActor):
                 intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
             )
         self.sent.add(intent.id)
+        if is_super(intent):
+            self.may_have_supers = True
         self.steps.place(intent, self.hint_sent)
 
     # -- bookkeeping ---------------------------------------------------------------------------
