@@ -62,6 +62,7 @@ from actors.rate_windows import AccountWindows
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
+from dhan.codes import LegName
 from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
@@ -167,10 +168,10 @@ class FollowerActor(SupervisedActor):
         #: settle every open copy from the book on the next tick (a frame that could not be
         #: read, the socket just lost)
         self.refresh_all_soon = False
-        #: the latest socket frame of each order worth settling (order id -> Order), settled
+        #: the latest socket frame of each order (and leg) worth settling, settled
         #: on the next tick in one transaction: settling each frame as it came was a journal
         #: read and write per copy, several times the CPU of the polling it replaces
-        self.socket_orders: dict[str, Order] = {}
+        self.socket_orders: dict[tuple[str, LegName | None], Order] = {}
         #: the follower's order socket is up (told by its FollowerFeedActor): frames settle
         #: the copies, ticks do not read the book
         self.socket_up = False
@@ -344,8 +345,9 @@ class FollowerActor(SupervisedActor):
             if order is None:
                 self.refresh_all_soon = True  # a code the feed did not know: read the book
             else:
-                stash.pop(order.order_id, None)  # re-inserted: the dict keeps frame order
-                stash[order.order_id] = order
+                key = (order.order_id, order.leg_name)  # a leg may share its entry's id
+                stash.pop(key, None)  # re-inserted: the dict keeps the frames' order
+                stash[key] = order
 
     def _settle_socket_orders(self) -> None:
         """Settle the copies the stashed frames filled or ended: one journal read, one
