@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
+from actors.exit_bases import ExitBases
 from actors.settings import EngineConfig, FollowerSettings
 from actors.sizing import SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
@@ -54,6 +55,8 @@ class LeaderRecorder:
         self.engine = engine
         self.lot_sizes = lot_sizes
         self.balances = balances
+        #: each plain order's exit basis (``actors.exit_bases``): taken at first sight
+        self.bases = ExitBases(journal)
 
     def record(
         self, snaps: Sequence[LeaderOrderSnapshot], missed: MissedPolicy | None = None
@@ -68,20 +71,24 @@ class LeaderRecorder:
         touched: set[str] = set()
         unseen = 0
         freeze = self.engine.freeze_quantities
+        names = [f.name for f in followers]
         for snap in snaps:
             known = (
                 self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
                 if missed is not None
                 else None
             )
-            grouped = copy_intents(self.journal, snap, followers, ctx, freeze)
+            taken = self.bases.take(snap, names)
+            grouped = copy_intents(self.journal, snap, followers, ctx, freeze, taken.basis)
             intents = self.sizable(snap, grouped.intents, ctx)
             if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
                 unseen += 1
                 intents = missed(snap, intents)
-            got = self.journal.record_and_claim(snap, intents, claim, touched)
+            got = self.journal.record_and_claim(snap, intents, claim, touched, bases=taken.record)
             if got is not None:
-                resize_later_children(self.journal, snap, grouped, followers, ctx, freeze, touched)
+                resize_later_children(
+                    self.journal, snap, grouped, followers, ctx, freeze, touched, self.bases.known
+                )
                 changed.append(snap)
                 for intent in got:
                     claimed.setdefault(intent.follower, []).append(intent)
@@ -102,7 +109,12 @@ class LeaderRecorder:
                 continue
             followers = [f for f in self.followers() if f.name in names]
             grouped = copy_intents(
-                self.journal, snap, followers, ctx, self.engine.freeze_quantities
+                self.journal,
+                snap,
+                followers,
+                ctx,
+                self.engine.freeze_quantities,
+                self.bases.known(snap),
             )
             self.journal.record_intents(snap, grouped.intents, touched)
         return touched

@@ -70,20 +70,26 @@ def broker_positions(
 ) -> list[BrokerPosition]:
     """The broker's truth per key, from ``GET /positions`` and ``GET /holdings``.
 
-    Pure. A position row: net = ``netQty``, carried = ``carryForwardBuyQty -
-    carryForwardSellQty``. A holding adds its ``totalQty`` to the CNC key of its security, to
-    both net and carried: shares held from earlier days are part of the CNC position, and
-    today's sales of them are in ``GET /positions`` (a negative ``netQty``), so the sum is
-    what is held now. ``totalQty`` rather than ``availableQty``: the shares pledged as
-    collateral or still in T+1 settlement are held all the same (``availableQty`` is what may
-    be sold today). Rows of one key are summed (Dhan sends one; a duplicate must not vanish).
+    Pure. A position row of a product other than CNC: net = ``netQty``, carried =
+    ``carryForwardBuyQty - carryForwardSellQty``. CNC: net = ``dayBuyQty - daySellQty`` plus
+    the holdings' ``totalQty``, carried = ``totalQty``: holdings are the CNC position of
+    earlier days, and a sale of them today shows either as a negative ``netQty`` or as the
+    sold holdings repeated in ``carryForwardBuyQty`` (``netQty`` 0) -- the day's quantities
+    read both right (docs/simulator.md, ``holdings_sale_view``; the drift gauge,
+    ``copytrader.positions.broker_holdings``, reads them the same way). ``totalQty``, not
+    ``availableQty``: pledged and T+1 shares are held all the same, and ``availableQty``
+    drops with today's sale. Rows of one key are summed (a duplicate must not vanish).
     """
     net: dict[PositionKey, int] = {}
     carried: dict[PositionKey, int] = {}
     for p in positions:
         key = PositionKey(p.exchange_segment.value, p.security_id, p.product_type.value)
-        net[key] = net.get(key, 0) + p.net_qty
-        carried[key] = carried.get(key, 0) + p.carry_forward_buy_qty - p.carry_forward_sell_qty
+        if p.product_type is ProductType.CNC:
+            day, cf = p.day_buy_qty - p.day_sell_qty, 0
+        else:
+            day, cf = p.net_qty, p.carry_forward_buy_qty - p.carry_forward_sell_qty
+        net[key] = net.get(key, 0) + day
+        carried[key] = carried.get(key, 0) + cf
     for h in holdings:
         if h.total_qty == 0:
             continue

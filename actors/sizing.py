@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from actors import slicing
+from actors import exit_sizing, slicing
 from actors.settings import FollowerSettings, SizingConfig, SizingMode
 from dhan.codes import ExchangeSegment, OrderStatus, OrderType, ProductType
 from dhan.correlation import correlation_id_for
@@ -40,6 +40,21 @@ class SizingContext:
     lot_sizes: Mapping[tuple[str, str], int]
     #: Available balance per account name ("leader" and each follower), for capital sizing.
     balances: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitBasis:
+    """Each account's open quantity a leader order could reduce, at the order's first sight
+    (``actors.exit_sizing``; journaled with it: ``Journal.exit_bases``)."""
+
+    #: the leader's open quantity against the order's side (0: the order is an entry)
+    leader_open: int
+    #: each follower's open quantity against it (a follower not named holds nothing)
+    follower_open: Mapping[str, int]
+
+    @property
+    def is_exit(self) -> bool:
+        return self.leader_open > 0
 
 
 def lot_size_for(snap: LeaderOrderSnapshot, ctx: SizingContext) -> int | None:
@@ -152,14 +167,45 @@ def bracket_values_missing(snap: LeaderOrderSnapshot) -> str | None:
     return None
 
 
+def _exit_quantity(
+    base_qty: int,
+    snap: LeaderOrderSnapshot,
+    follower: FollowerSettings,
+    lot: int,
+    ctx: SizingContext,
+    basis: ExitBasis,
+) -> tuple[int, str | None]:
+    """A leader exit's copy: the follower's proportional close, plus, for a flip, the new
+    side's entry sized as any entry. The close is not capped (it lowers the risk caps bound)
+    and needs no balance; an entry part that cannot be sized now goes without it."""
+    close, opening = exit_sizing.split(base_qty, basis.leader_open)
+    held = basis.follower_open.get(follower.name, 0)
+    closing = exit_sizing.follower_close(close, basis.leader_open, held, lot)
+    entry, entry_reason = 0, None
+    if opening > 0:
+        entry, entry_reason = follower_quantity(opening, follower, lot, ctx)
+        if entry_reason is None:
+            entry, entry_reason = _apply_caps(entry, value_price(snap), follower, lot)
+    if closing + entry > 0:
+        return closing + entry, None
+    if entry_reason is not None:
+        return 0, entry_reason  # a flip whose new side waits (a balance) or is below a lot
+    return 0, exit_sizing.close_skip_reason(held, closing) if close else None
+
+
 def desired_intent(
-    snap: LeaderOrderSnapshot, follower: FollowerSettings, ctx: SizingContext
+    snap: LeaderOrderSnapshot,
+    follower: FollowerSettings,
+    ctx: SizingContext,
+    basis: ExitBasis | None = None,
 ) -> DesiredIntent:
     """The follower order that mirrors ``snap`` now (a skip carries its reason).
 
     Quantity: the leader's quantity scaled; once the leader order is dead (cancelled, expired,
     rejected) after a partial fill, only the filled part is mirrored, so an open follower copy
-    is trimmed to the proportion the leader actually traded.
+    is trimmed to the proportion the leader actually traded. An exit (``basis`` says the
+    leader held a position the order reduces) is sized from the follower's own position
+    (``actors.exit_sizing``), against the same basis on every event of the order.
     """
     dead = snap.status in _DEAD_STATUSES
     base_qty = snap.filled_qty if dead else snap.quantity
@@ -174,6 +220,8 @@ def desired_intent(
     if reason is None and lot is not None:
         if base_qty <= 0:
             qty, reason = 0, None  # a dead leader order with no fills: nothing to mirror
+        elif basis is not None and basis.is_exit:
+            qty, reason = _exit_quantity(base_qty, snap, follower, lot, ctx, basis)
         else:
             qty, reason = follower_quantity(base_qty, follower, lot, ctx)
             if reason is None:
@@ -222,7 +270,10 @@ def awaits_acceptance(snap: LeaderOrderSnapshot, follower: FollowerSettings) -> 
 
 
 def desired_intents(
-    snap: LeaderOrderSnapshot, followers: Sequence[FollowerSettings], ctx: SizingContext
+    snap: LeaderOrderSnapshot,
+    followers: Sequence[FollowerSettings],
+    ctx: SizingContext,
+    basis: ExitBasis | None = None,
 ) -> list[DesiredIntent]:
     """Intents for every follower; exit legs of brackets are the broker's, never placed.
 
@@ -231,7 +282,9 @@ def desired_intents(
     """
     if snap.parent_order_id is not None or snap.leg_name not in ("", "ENTRY_LEG"):
         return []
-    return [desired_intent(snap, f, ctx) for f in followers if not awaits_acceptance(snap, f)]
+    return [
+        desired_intent(snap, f, ctx, basis) for f in followers if not awaits_acceptance(snap, f)
+    ]
 
 
 def desired_share_intents(
@@ -241,6 +294,7 @@ def desired_share_intents(
     *,
     prior: int,
     freeze_qty: int | None,
+    basis: ExitBasis | None = None,
 ) -> list[DesiredIntent]:
     """``follower``'s copy of one child of a slicing, split at the freeze quantity.
 

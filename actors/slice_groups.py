@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from actors import slicing
 from actors.settings import FollowerSettings
 from actors.sizing import (
+    ExitBasis,
     SizingContext,
     awaits_acceptance,
     desired_intents,
@@ -45,10 +46,12 @@ def copy_intents(
     followers: Sequence[FollowerSettings],
     ctx: SizingContext,
     freeze_quantities: Mapping[str, int],
+    basis: ExitBasis | None = None,
 ) -> GroupedIntents:
-    """Every follower's intents for ``snap``, sized as its share of its slicing."""
+    """Every follower's intents for ``snap``, sized as its share of its slicing (an exit:
+    from each follower's position, ``basis``)."""
     if not slicing.can_be_sliced(snap):
-        return GroupedIntents(desired_intents(snap, followers, ctx), (snap,))
+        return GroupedIntents(desired_intents(snap, followers, ctx, basis), (snap,))
     window = slicing.candidate_window(snap)
     found = (
         []
@@ -58,7 +61,7 @@ def copy_intents(
     group = tuple(slicing.same_slicing(snap, found))
     before = next((c for c in found if c.leader_order_id == snap.leader_order_id), None)
     moves = before is None or slicing.base_quantity(before) != slicing.base_quantity(snap)
-    intents = _intents(snap, group, followers, ctx, freeze_quantities)
+    intents = _intents(snap, group, followers, ctx, freeze_quantities, basis)
     return GroupedIntents(intents, group, moves)
 
 
@@ -70,6 +73,7 @@ def resize_later_children(
     ctx: SizingContext,
     freeze_quantities: Mapping[str, int],
     touched_out: set[str] | None = None,
+    basis_of: Callable[[LeaderOrderSnapshot], ExitBasis | None] = lambda _: None,
 ) -> None:
     """After ``snap`` is journaled: re-derive the intents of its slicing's later children.
 
@@ -83,7 +87,8 @@ def resize_later_children(
     mine = slicing.order_id_key(snap.leader_order_id)
     for child in grouped.group:
         if slicing.order_id_key(child.leader_order_id) > mine:
-            intents = _intents(child, grouped.group, followers, ctx, freeze_quantities)
+            basis = basis_of(child)
+            intents = _intents(child, grouped.group, followers, ctx, freeze_quantities, basis)
             journal.record_intents(child, intents, touched_out)
 
 
@@ -93,6 +98,7 @@ def _intents(
     followers: Sequence[FollowerSettings],
     ctx: SizingContext,
     freeze_quantities: Mapping[str, int],
+    basis: ExitBasis | None = None,
 ) -> list[DesiredIntent]:
     key = f"{snap.exchange_segment}:{snap.security_id}"
     freeze = freeze_quantities.get(key)
@@ -103,7 +109,9 @@ def _intents(
         intent
         for f in followers
         if not awaits_acceptance(snap, f)
-        for intent in desired_share_intents(snap, f, ctx, prior=prior, freeze_qty=freeze)
+        for intent in desired_share_intents(
+            snap, f, ctx, prior=prior, freeze_qty=freeze, basis=basis
+        )
     ]
 
 

@@ -18,12 +18,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from actors.sizing import SizingContext
+from actors.sizing import ExitBasis, SizingContext
 from copytrader.checker import (
     CheckResult,
+    basis_reader,
     check_books,
     current_generations,
     entry_orders,
+    is_funds_refusal,
+    positions_of,
+    refused_by_rms,
     superseded_is_clean,
 )
 from copytrader.config import FollowerConfig
@@ -40,9 +44,16 @@ from dhan.codes import (
     Validity,
 )
 from dhan.correlation import correlation_id_for
-from dhan.models import ModifyRequest, OrderRequest, SuperModifyRequest, SuperOrderRequest
+from dhan.models import (
+    ModifyRequest,
+    OrderRequest,
+    SuperModifyRequest,
+    SuperOrderRequest,
+    Trade,
+)
 from dhan.rest import DhanClient
 from store.records import Intent
+from store.states import IntentState
 
 SEED_ENV = "CHAOS_SEED"
 _EXIT_LEGS = ("TARGET_LEG", "STOP_LOSS_LEG")
@@ -73,6 +84,11 @@ class ChaosReport:
     oco_pending: int  #: one exit leg filled, the other still open: one-cancels-other not done
     wrong: int  #: copies whose content differs from the leader's order, scaled (legs included)
     not_copied: int  #: the leader order died unfilled before a copy was needed: fine
+    skipped: int  #: no copy, by the engine's sizing (nothing to close...), judged again: fine
+    refused: int  #: copies the broker refused for the follower's funds: by design
+    reversed: int  #: follower positions on the other side of the leader's (``check_positions``)
+    over_closed: int  #: copies that took a follower's position past flat where the leader's didn't
+    drift: int  #: follower positions that differ from the leader's orders replayed by the rules
     journal: CheckResult  #: ``check_books`` over the journal's intents (its own counts)
     problems: tuple[str, ...] = ()
 
@@ -91,7 +107,8 @@ class ChaosReport:
     def bad(self) -> int:
         own = self.lost + self.duplicated + self.unexpected + self.unresolved
         legs = self.both_legs_filled + self.oco_pending
-        return own + legs + self.wrong + self.journal.bad
+        positions = self.reversed + self.over_closed + self.drift
+        return own + legs + self.wrong + positions + self.journal.bad
 
     def line(self) -> str:
         counts = " ".join(f"{name}={getattr(self, name)}" for name in _COUNTS)
@@ -125,6 +142,9 @@ def check_invariants(
     followers: Sequence[FollowerConfig],
     intents: Iterable[Intent],
     unresolved: int,
+    *,
+    trades: Mapping[str, Sequence[Trade]] | None = None,
+    exit_bases: Callable[[str], Mapping[str, int]] | None = None,
 ) -> ChaosReport:
     """Judge the books after the engine settled (admin views: ``sim.admin.orders(id)``).
 
@@ -135,15 +155,40 @@ def check_invariants(
     for, scaled by the engine's sizing (status, quantity, filled quantity, order type, price,
     trigger, validity, each exit leg's status, level and trailing jump), at most one filled
     exit leg per follower bracket and none left open beside a filled one, and no intent the
-    journal has not resolved.
+    journal has not resolved. A copy the broker refused for the follower's funds (the journal
+    says so, or the book shows it REJECTED by RMS, unfilled) is ``refused``: by design.
+
+    ``trades``: each account's ``GET /trades`` ("leader" and each follower's name), in time
+    order: then the positions are judged too (``checker.check_positions``: ``reversed``,
+    ``over_closed``, ``drift``). ``exit_bases``: the journal's ``exit_bases`` (leader order id
+    -> basis): an exit's copy is judged against its basis (``copy_content.judge_copy``).
     """
     leader_book = list(leader_book)
+    intents = list(intents)
+    # copies the broker refused for funds: a place (REJECTED), or a modify (the copy stays as
+    # it was; the refusal recorded on it)
+    short_of_funds = {
+        (i.follower, i.leader_order_id)
+        for i in intents
+        if not i.leg and is_funds_refusal(i.error_message)
+    }
+    refusals = {
+        (i.follower, i.leader_order_id)
+        for i in intents
+        if not i.leg and i.state is IntentState.REJECTED and is_funds_refusal(i.error_message)
+    }
+    skips = {
+        (i.follower, i.leader_order_id): i.skip_reason
+        for i in intents
+        if not i.leg and i.skip_reason and i.broker_order_id is None
+    }
     leaders = entry_orders(leader_book)
     contents = admin_contents(leader_book)
     ctx = SizingContext(lot_sizes={}, balances={})
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []
     counts = Counter({"leader_orders": len(leaders), "unresolved": unresolved})
+    bases_of = basis_reader(exit_bases)
     for f in followers:
         book = books.get(f.name, [])
         copy_contents = {c.correlation_id: c for c in admin_contents(book).values()}
@@ -152,7 +197,8 @@ def check_invariants(
         copies, earlier = current_generations(entry_orders(book))
         caused = set()
         for lo in leaders:
-            cid = correlation_id_for(f.name, str(lo["orderId"]))
+            lo_id = str(lo["orderId"])
+            cid = correlation_id_for(f.name, lo_id)
             caused.add(cid)
             mine = copies.get(cid, [])
             before = [o for o in earlier.get(cid, []) if not superseded_is_clean(o)]
@@ -160,6 +206,21 @@ def check_invariants(
             if len(mine) > 1 or (mine and before):
                 counts["duplicated"] += 1
                 problems.append(f"duplicated x{len(mine) + len(before)}: {where}")
+            elif (not mine and (f.name, lo_id) in refusals) or (
+                len(mine) == 1 and refused_by_rms(mine[0])
+            ):
+                counts["refused"] += 1
+            elif not mine and (f.name, lo_id) in skips:
+                # no copy by the engine's sizing (an exit with nothing to close, below a lot):
+                # judged again against the order's basis
+                judged = judge_copy(
+                    contents[lo_id], None, f, ctx, skips[f.name, lo_id], bases_of(lo_id)
+                )
+                if judged.verdict is Verdict.WRONG:
+                    counts["wrong"] += 1
+                    problems.append(f"wrong: {where}: {judged.text()}{_basis(bases_of(lo_id))}")
+                else:
+                    counts["skipped"] += 1
             elif not mine and _must_copy(lo):
                 counts["lost"] += 1
                 problems.append(f"lost: {where} (leader {lo.get('orderStatus')})")
@@ -168,11 +229,17 @@ def check_invariants(
             else:
                 current = str(mine[0].get("correlationId") or "")
                 judged = judge_copy(
-                    contents[str(lo["orderId"])], copy_contents.get(current), f, ctx
+                    contents[lo_id],
+                    copy_contents.get(current),
+                    f,
+                    ctx,
+                    basis=bases_of(lo_id),
                 )
-                if judged.verdict is Verdict.WRONG:
+                if judged.verdict is Verdict.WRONG and (f.name, lo_id) in short_of_funds:
+                    counts["refused"] += 1  # a change the broker refused for funds
+                elif judged.verdict is Verdict.WRONG:
                     counts["wrong"] += 1
-                    problems.append(f"wrong: {where}: {judged.text()}")
+                    problems.append(f"wrong: {where}: {judged.text()}{_basis(bases_of(lo_id))}")
                 else:
                     counts["ok"] += 1
         for cid, orders in copies.items():
@@ -190,7 +257,20 @@ def check_invariants(
     journal = check_books(intents, {f.name: books.get(f.name, []) for f in followers})
     if unresolved:
         problems.append(f"unresolved intents in the journal: {unresolved}")
+    if trades is not None:
+        positions = positions_of(leader_book, books, followers, trades, refusals, exit_bases)
+        counts.update(
+            reversed=positions.reversed, over_closed=positions.over_closed, drift=positions.drift
+        )
+        problems += positions.problems
     return ChaosReport.of(counts, journal, problems)
+
+
+def _basis(basis: ExitBasis | None) -> str:
+    """An exit basis in a problem's words ('' for an entry)."""
+    if basis is None or not basis.is_exit:
+        return ""
+    return f" (exit basis: leader {basis.leader_open}, followers {dict(basis.follower_open)})"
 
 
 def _exit_legs(book: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
@@ -279,8 +359,16 @@ DEFAULT_WEIGHTS: Mapping[str, int] = {
     "super": 5,
     "modify": 6,
     "cancel": 6,
+    "reduce": 6,
+    "close": 5,
+    "flip": 3,
 }
-PLACES = frozenset({"limit_resting", "limit_marketable", "market", "stop", "bo", "co", "super"})
+#: Moves against the leader's own open position (plain, at the market): part of it, all of
+#: it, all of it and as much again the other way.
+EXITS = frozenset({"reduce", "close", "flip"})
+PLACES = frozenset(
+    {"limit_resting", "limit_marketable", "market", "stop", "bo", "co", "super", *EXITS}
+)
 BRACKETS = frozenset({"bo", "co", "super"})
 
 
@@ -364,7 +452,8 @@ class RandomLeader:
         except errors.DhanError as exc:
             action = LeaderAction(kind, None, f"{type(exc).__name__}: {exc.code}", ok=False)
         self.actions.append(action)
-        self.counts[kind if action.ok else f"{kind}_failed"] += 1
+        # what was done: an exit with no position to act on trades at the market instead
+        self.counts[action.kind if action.ok else f"{action.kind}_failed"] += 1
         if action.ok and kind in PLACES and action.order_id:
             self.placed.append(action.order_id)
             if kind in BRACKETS:
@@ -487,6 +576,44 @@ class RandomLeader:
         self._resting.pop(oid, None)
         self.client.cancel_order(oid)
         return LeaderAction("cancel", oid, "cancel")
+
+    def _open_positions(self) -> list[tuple[str, int]]:
+        """The leader's open plain positions on the plain instruments (the broker's view)."""
+        return sorted(
+            (p.security_id, p.net_qty)
+            for p in self.client.positions()
+            if p.net_qty
+            and p.security_id in PLAIN_LTPS
+            and p.product_type is ProductType.INTRADAY
+            and p.exchange_segment is ExchangeSegment.NSE_EQ
+        )
+
+    def _exit(self, kind: str) -> LeaderAction:
+        """A MARKET order against an open position: ``reduce`` part of it, ``close`` all of it,
+        ``flip`` through zero to the other side. Flat everywhere: a market entry instead."""
+        held = self._open_positions()
+        if not held:
+            return self._market()
+        sec, net = self.rng.choice(held)
+        size = abs(net)
+        if kind == "reduce" and size > 1:
+            qty = self.rng.randint(1, size - 1)
+        elif kind == "flip":
+            qty = size + self.rng.randint(1, 15)
+        else:
+            qty = size
+        side = TransactionType.SELL if net > 0 else TransactionType.BUY
+        action = self._place(nse_order(sec, qty, OrderType.MARKET, side), kind)
+        return LeaderAction(kind, action.order_id, f"{action.detail} against {net}")
+
+    def _reduce(self) -> LeaderAction:
+        return self._exit("reduce")
+
+    def _close(self) -> LeaderAction:
+        return self._exit("close")
+
+    def _flip(self) -> LeaderAction:
+        return self._exit("flip")
 
 
 # -- every field of every order type ---------------------------------------------------------

@@ -16,7 +16,10 @@ COMMANDS_HELP = {
     "sim": "serve the bundled DhanHQ v2 simulator (REST + order-update socket)",
     "check-config": "validate the config and check every account's token with GET /profile",
     "status": "print followers, open/unresolved intents, quarantines and restarts from the store",
-    "reconcile": "report differences between leader and follower books (--apply to fix)",
+    "reconcile": "report differences between leader and follower books (--apply to fix); "
+    "--positions: each follower's positions at the broker against the expected ones",
+    "resync": "print the orders that bring FOLLOWER to its expected positions (--apply places "
+    "them)",
 }
 
 
@@ -59,7 +62,18 @@ def build_parser(with_sim: bool = True) -> argparse.ArgumentParser:
             p.add_argument(
                 "--timeout-s", type=float, default=60.0, help="how long --apply may take"
             )
+            p.add_argument(
+                "--positions",
+                action="store_true",
+                help="compare positions instead of books: expected vs the broker's (read-only)",
+            )
             p.set_defaults(func=_lazy("reconcile"))
+        elif name == "resync":
+            p.add_argument("follower", help="the follower's name in the config")
+            p.add_argument(
+                "--apply", action="store_true", help="place the orders (else only print them)"
+            )
+            p.set_defaults(func=_lazy_resync)
         elif name == "demo":
             p.add_argument("--followers", type=int, default=3, help="followers (default 3)")
             p.add_argument(
@@ -89,6 +103,12 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
         return func(args)
 
     return run
+
+
+def _lazy_resync(args: argparse.Namespace) -> int:
+    from copytrader import position_commands
+
+    return position_commands.resync(args)
 
 
 def _lazy_demo(args: argparse.Namespace) -> int:

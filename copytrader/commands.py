@@ -23,8 +23,10 @@ from actors.snapshots import bracket_parents
 from copytrader.book_diff import BookDiff, diff_books
 from copytrader.checker import CheckResult, check_books
 from copytrader.config import AccountConfig, Config, FollowerConfig
+from copytrader.drift import DriftReader, journal_lot_sizes
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.logs import setup_logging
+from copytrader.positions import format_table
 from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
 from copytrader.token_renewal import auth_url_for, store_for, with_stored_tokens
 from copytrader.token_store import TokenStoreError
@@ -146,7 +148,8 @@ def _store_errors_exit_1(command: Callable[[argparse.Namespace], int]) -> Callab
 
 @_store_errors_exit_1
 def status(args: argparse.Namespace) -> int:
-    """Followers, intents by state, unresolved intents, quarantines, last restarts."""
+    """Followers, intents by state, unresolved intents, quarantines, positions (expected vs
+    the journal's, with the reason of each difference), last restarts."""
     loaded = load_or_exit(args.config)
     if isinstance(loaded, int):
         return loaded
@@ -173,6 +176,15 @@ def status(args: argparse.Namespace) -> int:
                 f"  #{i.id} {i.follower} leader {i.leader_order_id} {i.state} "
                 f"cid={i.correlation_id} {i.error_code or ''} {i.error_message or ''}".rstrip()
             )
+        rows = DriftReader().rows(
+            journal,
+            [f.name for f in cfg.followers],
+            journal_lot_sizes(journal, journal.leader_snapshots()),
+        )
+        drifting = sum(1 for r in rows if r.drift)
+        print(f"\npositions (journal): {len(rows)} rows, {drifting} with drift")
+        for line in format_table(rows) if rows else []:
+            print(f"  {line}")
         restarts = journal.restarts(limit=10)
         print(f"\nlast restarts: {len(restarts)}")
         for r in restarts:
@@ -316,6 +328,13 @@ def reconcile(args: argparse.Namespace) -> int:
         return loaded
     cfg = loaded
     setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
+    if args.positions:
+        if args.apply:
+            print("reconcile --positions is read-only: `resync FOLLOWER --apply` repairs drift")
+            return 2
+        from copytrader.position_commands import reconcile_positions
+
+        return reconcile_positions(cfg)
     # also with --apply: a journal that is not there is a wrong store.url, not a fresh start
     open_existing_journal(cfg.store.url).close()
     report: _Report | None = None

@@ -133,6 +133,10 @@ class BrokerConfig:
     read_timeout_s: float = 5.0
     feed_ping_interval_s: float = 10.0
     feed_ping_timeout_s: float = 5.0
+    #: An instrument file (Dhan's scrip master CSV, or one with a FREEZE_QTY column) read at
+    #: start for lot sizes and freeze quantities: http(s):// or file:// URL, or a local path.
+    #: None: the embedded simulator's file with ``embedded_sim``, else no file.
+    instruments_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -545,6 +549,18 @@ def _broker(node: _Node) -> BrokerConfig:
     return _build(BrokerConfig, node, m, _READERS[BrokerConfig])
 
 
+def _instruments_url(node: _Node) -> str:
+    """An http(s):// or file:// URL, or a local path (read at start)."""
+    text = node.text()
+    if "://" not in text:
+        return text
+    if urlsplit(text).scheme == "file":
+        if not urlsplit(text).path:
+            raise node.fail("must name a file (file:///path/to/file.csv)")
+        return text
+    return node.url(("https", "http"))
+
+
 def _egress(node: _Node) -> EgressConfig:
     m = node.mapping(_READERS[EgressConfig])
     if not m:
@@ -694,6 +710,7 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
         "read_timeout_s": _positive,
         "feed_ping_interval_s": _positive,
         "feed_ping_timeout_s": _positive,
+        "instruments_url": _instruments_url,
     },
     EgressConfig: {"source_address": _ip_address, "proxy": lambda n: n.url(("http", "https"))},
     AccountConfig: {

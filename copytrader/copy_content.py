@@ -15,7 +15,15 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from actors.sizing import SLICING_ELSEWHERE, SizingContext, desired_intent, lot_size_for
+from actors import exit_sizing
+from actors.exit_bases import basis_from_stored
+from actors.sizing import (
+    SLICING_ELSEWHERE,
+    ExitBasis,
+    SizingContext,
+    desired_intent,
+    lot_size_for,
+)
 from copytrader.config import FollowerConfig
 from dhan.codes import (
     ExchangeSegment,
@@ -61,6 +69,18 @@ SIZING_REASONS = (
 
 def is_sizing_reason(reason: str) -> bool:
     return reason.startswith(SIZING_REASONS)
+
+
+#: How ``actors.exit_sizing`` words an exit copy that sends nothing: a fact of the exit's
+#: basis (journaled), judged again when the basis is known, a decision that holds otherwise.
+EXIT_REASONS = (exit_sizing.NOTHING_TO_CLOSE, exit_sizing.CLOSE_BELOW_LOT)
+
+
+def exit_basis(bases: Mapping[str, int]) -> ExitBasis | None:
+    """A leader order's basis as the journal records it (``Journal.exit_bases``: account ->
+    open quantity, "leader" the leader's) as sizing reads it; None when none was recorded (the
+    order is sized as an entry)."""
+    return basis_from_stored(bases) if bases else None
 
 
 class Verdict(StrEnum):
@@ -296,18 +316,28 @@ def judge_copy(
     follower: FollowerConfig,
     ctx: SizingContext,
     recorded_reason: str | None = None,
+    basis: ExitBasis | None = None,
 ) -> Judgement:
     """Is ``copy`` (None: the follower has none) what ``leader`` asks of ``follower`` now?
 
     ``recorded_reason``: why the engine recorded the copy as not needed (the intent's skip
     reason), if it did. A sizing reason is judged again with today's facts; another one (the
     reconcile policy, a finished order not replayed) is a decision that holds.
+
+    ``basis``: the leader order's exit basis (:func:`exit_basis` of ``Journal.exit_bases``),
+    when one was recorded: an exit's copy is then the follower's part of the close (and, for a
+    flip, the new side's entry), not the leader's quantity scaled (``actors.exit_sizing``); an
+    exit's recorded reason (nothing to close) is judged again against it. Without a basis an
+    exit's reason holds: the quantity it was sized from is unknown.
     """
-    want = desired_intent(leader.as_snapshot(), follower, ctx)
+    want = desired_intent(leader.as_snapshot(), follower, ctx, basis)
     lp = _phase(leader.status)
     if lp == "dead" and leader.filled_qty == 0:
         return _judge_unfilled_end(leader, copy)
-    if copy is None and recorded_reason and not is_sizing_reason(recorded_reason):
+    judged_again = is_sizing_reason(recorded_reason or "") or (
+        basis is not None and (recorded_reason or "").startswith(EXIT_REASONS)
+    )
+    if copy is None and recorded_reason and not judged_again:
         return Judgement(Verdict.BY_DESIGN, (recorded_reason,))
     if want.skip_reason is not None:
         missing = unknown_fact(leader, follower, ctx)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from copytrader.checker import check_books
+from copytrader.checker import check_books, positions_of
 from copytrader.config import (
     AccountConfig,
     Config,
@@ -42,7 +42,7 @@ from dhan.codes import (
     Validity,
 )
 from dhan.correlation import correlation_id_for
-from dhan.models import ModifyRequest, OrderRequest, SuperOrderRequest
+from dhan.models import ModifyRequest, OrderRequest, SuperOrderRequest, Trade
 from dhan.rest import DhanClient
 
 logger = logging.getLogger("copytrader.demo")
@@ -326,8 +326,18 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
     latencies = _latencies(admin, cfg)
     books = {f.name: admin.orders(f.client_id) for f in cfg.followers}
     print("\n" + render_table(admin.orders(LEADER_ID), books, latencies) + "\n")
+    leader_book = admin.orders(LEADER_ID)
     check = check_books(
-        intents, books, leader_book=admin.orders(LEADER_ID), followers=cfg.followers
+        intents,
+        books,
+        leader_book=leader_book,
+        followers=cfg.followers,
+        exit_bases=engine.journal.exit_bases,
+    )
+    # the positions the accounts' fills add up to: none reversed, over-closed or drifted
+    rest_url: str = sim.rest_url  # type: ignore[attr-defined]  # dhansim.Simulator
+    check.add_positions(
+        positions_of(leader_book, books, cfg.followers, _trade_books(cfg, rest_url))
     )
     values = list(latencies.values())
     print(
@@ -343,6 +353,18 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
     for problem in check.problems[:20]:
         print(f"  {problem}")
     return 0 if check.bad == 0 and both_filled == 0 else 1
+
+
+def _trade_books(cfg: Config, rest_url: str) -> dict[str, list[Trade]]:
+    """Each account's ``GET /trades`` ("leader" and each follower's name)."""
+    out: dict[str, list[Trade]] = {}
+    accounts: list[tuple[str, AccountConfig | FollowerConfig]] = [("leader", cfg.leader)]
+    accounts += [(f.name, f) for f in cfg.followers]
+    for name, account in accounts:
+        token = account.access_token.reveal()
+        with DhanClient(base_url=rest_url, client_id=account.client_id, access_token=token) as c:
+            out[name] = c.trades()
+    return out
 
 
 def _bracket_exits(books: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[int, int]:

@@ -54,6 +54,15 @@ from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
 from copytrader.allocator import AllocatorTrim
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
+from copytrader.drift import DriftGauge
+from copytrader.instrument_file import (
+    InstrumentFileUnavailable,
+    LotSizes,
+    describe,
+    load_limits,
+    merge,
+    sim_instruments_url,
+)
 from copytrader.metrics import Metrics
 from dhan import errors
 from dhan.order_feed import OrderFeed
@@ -128,7 +137,10 @@ class Engine:
         self.feed_status = FeedStatus()
         #: each follower's order socket (``engine.follower_sockets``), by follower name
         self.socket_status: dict[str, SocketStatus] = {}
-        self.lot_sizes: dict[tuple[str, str], int] = {}
+        #: lot sizes: the instrument file's (``_load_instruments``), then what frames teach
+        self.lot_sizes = LotSizes()
+        #: what the actors get of ``cfg.engine``: its freeze quantities over the instrument file's
+        self.engine_settings = cfg.engine
         self.balances: dict[str, float] = {}
         #: the order-rate windows per account; owned here so they outlive a limiter restart
         self.rate_windows: dict[str, AccountWindows] = {}
@@ -145,6 +157,8 @@ class Engine:
         self._rederive_pending = False
         #: gives the C allocator's free memory back to the system, from the sampler thread
         self.allocator = AllocatorTrim()
+        #: the position drift gauge, computed from the journal by the sampler
+        self.drift = DriftGauge(self.metrics.position_drift)
         self._stopping = threading.Event()
         self.lease: JournalLease | None = None
         #: set by the runner while the store is unavailable at start (the engine waits)
@@ -243,8 +257,38 @@ class Engine:
             return False
         return True
 
+    def _load_instruments(self) -> None:
+        """Lot sizes and freeze quantities from ``broker.instruments_url`` (default: the
+        embedded simulator's file), under what the config and the leader's frames set. A file
+        that cannot be read is logged and copying starts without it: copies of instruments
+        no one gave a freeze quantity for are sent whole, as without the key."""
+        b = self.cfg.broker
+        url = b.instruments_url
+        if url is None and b.embedded_sim:
+            url = sim_instruments_url(self.endpoints.rest_url)
+        if url is None:
+            return
+        try:
+            limits = load_limits(url)
+        except InstrumentFileUnavailable as exc:
+            logger.error("%s: starting without its lot sizes and freeze quantities", exc)
+            return
+        configured = self.cfg.engine.freeze_quantities
+        freeze, lots = merge(limits, configured)
+        self.lot_sizes.add_file(lots)
+        self.engine_settings = dataclasses.replace(self.cfg.engine, freeze_quantities=freeze)
+        logger.info(
+            "instrument file %s: %d instruments, %d lot sizes, %d freeze quantities "
+            "(%d of them from engine.freeze_quantities)",
+            describe(url),
+            len(limits),
+            len(lots),
+            len(freeze),
+            len(configured),
+        )
+
     def _specs(self) -> list[ChildSpec]:
-        e = self.cfg.engine
+        e = self.engine_settings
         specs = [
             ChildSpec.actor(
                 AUDIT, AuditActor, journal=self.journal, path=e.audit_path, interval_s=0.5
@@ -339,6 +383,7 @@ class Engine:
             classify=store_fault,
             check_interval_s=STORE_CHECK_INTERVAL_S,
         )
+        self._load_instruments()
         self.clients["leader"] = self._client(self.cfg.leader)
         for f in self.followers:
             self.clients[f.name] = self._client(f)
@@ -583,6 +628,9 @@ class Engine:
                 # a follower disabled on purpose keeps its copies waiting: not an alert
                 enabled = [f.name for f in self.followers if f.enabled]
                 self.metrics.intents_unresolved.set(self.journal.unresolved_count(enabled))
+            if self.drift.due():  # every DRIFT_SAMPLE_S, from the journal (logs its failures)
+                names = [f.name for f in self.followers if f.enabled]
+                self.drift.sample_logged(self.journal, names, self.lot_sizes)
 
     def follower_enabled(self, name: str) -> bool:
         """The follower's ``enabled`` flag as of the last config (re)load."""

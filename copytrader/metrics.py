@@ -116,6 +116,14 @@ class Metrics:
             ["follower"],
             registry=r,
         )
+        self.position_drift = Gauge(
+            "copytrader_position_drift",
+            "A follower's position minus its expected one (the leader's fills scaled by the "
+            "follower's sizing, less the copies skipped for a recorded reason), in lots, per "
+            "security (segment:securityId:product); computed from the journal every 10 s.",
+            ["follower", "security"],
+            registry=r,
+        )
         self.mailbox_depth = Gauge(
             "copytrader_mailbox_depth",
             "Messages waiting in an actor's inbox.",

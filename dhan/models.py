@@ -40,6 +40,7 @@ from dhan.fields import (
 
 __all__ = [
     "BookOrder",
+    "ConvertRequest",
     "FundLimits",
     "Holding",
     "ModifyRequest",
@@ -133,6 +134,22 @@ class ModifyRequest(WireRequest):
         _check_quantity(self.disclosed_quantity, name="disclosed_quantity")
         _check_price(self.price, name="price")
         _check_price(self.trigger_price, name="trigger_price")
+
+
+@wire_request
+class ConvertRequest(WireRequest):
+    """Body of ``POST /positions/convert`` (``dhanClientId`` is added by the client): move
+    ``convert_qty`` of a position from one product to another. No order, no socket frame."""
+
+    from_product_type: ProductType = wire("fromProductType")
+    to_product_type: ProductType = wire("toProductType")
+    exchange_segment: ExchangeSegment = wire("exchangeSegment")
+    position_type: PositionType = wire("positionType")
+    security_id: str = wire("securityId")
+    convert_qty: int = wire("convertQty")
+
+    def __post_init__(self) -> None:
+        _check_quantity(self.convert_qty, name="convert_qty")
 
 
 @wire_request
@@ -385,17 +402,19 @@ class Position(WireRecord):
 
 @wire_record
 class Holding(WireRecord):
-    """One row of ``GET /holdings``: delivered shares (and T+1 ones) from earlier days."""
+    """One row of ``GET /holdings``: delivery shares of earlier days (``availableQty`` is what
+    can be sold now; dhanhq-v2.md 5.2)."""
 
     security_id: str = wire("securityId")
-    #: "NSE" / "BSE" (a stock listed on both may read "ALL")
     exchange: str | None = wire("exchange", default=None)
     trading_symbol: str | None = wire("tradingSymbol", default=None)
+    isin: str | None = wire("isin", default=None)
     total_qty: int = wire("totalQty", default=0)
-    available_qty: int = wire("availableQty", default=0)
-    t1_qty: int = wire("t1Qty", default=0)
     dp_qty: int = wire("dpQty", default=0)
+    t1_qty: int = wire("t1Qty", default=0)
+    available_qty: int = wire("availableQty", default=0)
     collateral_qty: int = wire("collateralQty", default=0)
+    avg_cost_price: float = wire("avgCostPrice", default=0.0)
 
 
 @wire_record

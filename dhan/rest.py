@@ -25,6 +25,7 @@ from dhan.codes import LegName
 from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
 from dhan.instrument import ClientInstrument
 from dhan.models import (
+    ConvertRequest,
     FundLimits,
     Holding,
     ModifyRequest,
@@ -263,8 +264,12 @@ class DhanClient:
         return self._request("GET", "/positions").many(Position.from_wire)
 
     def holdings(self) -> list[Holding]:
-        """``GET /holdings``."""
+        """``GET /holdings``: delivery shares of earlier days."""
         return self._request("GET", "/holdings").many(Holding.from_wire)
+
+    def convert_position(self, req: ConvertRequest) -> None:
+        """``POST /positions/convert`` (202, no body). A refusal raises as any order write."""
+        self._request("POST", "/positions/convert", req.to_wire())
 
     def fund_limits(self) -> FundLimits:
         """``GET /fundlimit``."""

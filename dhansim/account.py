@@ -23,7 +23,13 @@ from dhansim.tokens import TokenLife
 
 @dataclass(slots=True)
 class Position:
-    """Net position in one (instrument, product) for the day."""
+    """Net position in one (instrument, product): today's trades plus what an earlier day
+    carried in (``carryForward*``: MARGIN / MTF positions; CNC carries as holdings).
+
+    ``buy_qty`` / ``buy_value`` (and the sell side) count every buy, carried and today's; the
+    ``cf_*`` fields the carried part of them. A CNC position also knows the holdings it sells
+    against (``held_qty`` at ``held_cost``): they are not part of ``netQty``.
+    """
 
     instrument: Instrument
     product: ProductType
@@ -31,10 +37,36 @@ class Position:
     buy_value: float = 0.0
     sell_qty: int = 0
     sell_value: float = 0.0
+    cf_buy_qty: int = 0
+    cf_buy_value: float = 0.0
+    cf_sell_qty: int = 0
+    cf_sell_value: float = 0.0
+    held_qty: int = 0  # CNC: the holdings (available quantity) at the start of the day
+    held_cost: float = 0.0  # their average cost
 
     @property
     def net_qty(self) -> int:
         return self.buy_qty - self.sell_qty
+
+    @property
+    def holdings_sold(self) -> int:
+        """CNC: how much of the holdings today's net sales sold (0 without holdings)."""
+        if not self.held_qty:
+            return 0
+        return min(self.held_qty, max(0, self.sell_qty - self.buy_qty))
+
+    @property
+    def open_qty(self) -> int:
+        """The signed quantity still open (what exit-all squares off): the net quantity, less
+        the sales that sold holdings."""
+        if not self.held_qty:
+            return self.buy_qty - self.sell_qty
+        return self.buy_qty - self.sell_qty + self.holdings_sold
+
+    @property
+    def sellable_long(self) -> int:
+        """The long a SELL reduces without margin: the net quantity plus CNC holdings."""
+        return self.buy_qty - self.sell_qty + self.held_qty
 
     @property
     def buy_avg(self) -> float:
@@ -47,14 +79,21 @@ class Position:
     @property
     def realized(self) -> float:
         matched = min(self.buy_qty, self.sell_qty)
-        if not matched:
-            return 0.0
         # sell_avg - buy_avg, both quantities being non-zero here (the funds check asks this
         # of every position on every order)
-        return matched * (self.sell_value / self.sell_qty - self.buy_value / self.buy_qty)
+        out = (
+            matched * (self.sell_value / self.sell_qty - self.buy_value / self.buy_qty)
+            if matched
+            else 0.0
+        )
+        if self.held_qty:
+            sold = self.holdings_sold
+            if sold:  # holdings sold at today's sell average, bought at their cost
+                out += sold * (self.sell_value / self.sell_qty - self.held_cost)
+        return out
 
     def unrealized(self, ltp: float) -> float:
-        net = self.net_qty
+        net = self.open_qty
         if net > 0:
             return net * (ltp - self.buy_avg)
         if net < 0:
@@ -63,10 +102,10 @@ class Position:
 
     @property
     def cost_price(self) -> float:
-        return self.buy_avg if self.net_qty >= 0 else self.sell_avg
+        return self.buy_avg if self.open_qty >= 0 else self.sell_avg
 
     def margin(self) -> float:
-        net = self.buy_qty - self.sell_qty
+        net = self.open_qty if self.held_qty else self.buy_qty - self.sell_qty
         if not net:
             return 0.0
         if net > 0:  # long: at the buy average (cost_price), as a BUY
@@ -85,9 +124,33 @@ class Position:
             self.sell_qty += qty
             self.sell_value += qty * price
 
-    def to_json(self, account_id: str, ltp: float) -> dict[str, Any]:
+    def carry(self, qty: int, price: float) -> None:
+        """Add a position carried from an earlier day: ``qty`` > 0 long, < 0 short, at
+        ``price``."""
+        if qty > 0:
+            self.buy_qty += qty
+            self.buy_value += qty * price
+            self.cf_buy_qty += qty
+            self.cf_buy_value += qty * price
+        elif qty < 0:
+            self.sell_qty -= qty
+            self.sell_value -= qty * price
+            self.cf_sell_qty -= qty
+            self.cf_sell_value -= qty * price
+
+    def to_json(
+        self, account_id: str, ltp: float, *, holdings_as_carried: bool = False
+    ) -> dict[str, Any]:
+        """The ``GET /positions`` record; ``holdings_as_carried`` (the ``holdings_sale_view``
+        switch): holdings a CNC sale sold show as carried buys at their cost."""
         inst = self.instrument
-        net = self.net_qty
+        cf_buy, cf_buy_value = self.cf_buy_qty, self.cf_buy_value
+        buy_qty, buy_value = self.buy_qty, self.buy_value
+        sold = self.holdings_sold if holdings_as_carried else 0
+        if sold:
+            cf_buy, cf_buy_value = cf_buy + sold, cf_buy_value + sold * self.held_cost
+            buy_qty, buy_value = buy_qty + sold, buy_value + sold * self.held_cost
+        net = buy_qty - self.sell_qty
         kind = PositionType.LONG if net > 0 else PositionType.SHORT if net < 0 else None
         option = {"CE": "CALL", "PE": "PUT"}.get(inst.option_type)
         return {
@@ -97,8 +160,8 @@ class Position:
             "positionType": (kind or PositionType.CLOSED).value,
             "exchangeSegment": inst.segment.value,
             "productType": self.product.value,
-            "buyAvg": round(self.buy_avg, 4),
-            "buyQty": self.buy_qty,
+            "buyAvg": round(buy_value / buy_qty if buy_qty else 0.0, 4),
+            "buyQty": buy_qty,
             "costPrice": round(self.cost_price, 4),
             "sellAvg": round(self.sell_avg, 4),
             "sellQty": self.sell_qty,
@@ -107,14 +170,14 @@ class Position:
             "unrealizedProfit": round(self.unrealized(ltp), 2),
             "rbiReferenceRate": 1.0,
             "multiplier": 1,
-            "carryForwardBuyQty": 0,
-            "carryForwardSellQty": 0,
-            "carryForwardBuyValue": 0.0,
-            "carryForwardSellValue": 0.0,
-            "dayBuyQty": self.buy_qty,
-            "daySellQty": self.sell_qty,
-            "dayBuyValue": round(self.buy_value, 2),
-            "daySellValue": round(self.sell_value, 2),
+            "carryForwardBuyQty": cf_buy,
+            "carryForwardSellQty": self.cf_sell_qty,
+            "carryForwardBuyValue": round(cf_buy_value, 2),
+            "carryForwardSellValue": round(self.cf_sell_value, 2),
+            "dayBuyQty": self.buy_qty - self.cf_buy_qty,
+            "daySellQty": self.sell_qty - self.cf_sell_qty,
+            "dayBuyValue": round(self.buy_value - self.cf_buy_value, 2),
+            "daySellValue": round(self.sell_value - self.cf_sell_value, 2),
             "drvExpiryDate": f"{inst.expiry_date} 14:30:00" if inst.expiry_date else NO_DATE,
             "drvOptionType": option,
             "drvStrikePrice": inst.strike_price,
@@ -157,7 +220,105 @@ class Account:
         pos = self.positions.get(key)
         if pos is None:
             pos = self.positions[key] = Position(inst, product)
+            if product is ProductType.CNC and self.holdings:
+                pos.held_qty, pos.held_cost = self.holding_of(inst)
         return pos
+
+    def holding_of(self, inst: Instrument) -> tuple[int, float]:
+        """The quantity of ``inst`` the account's holdings can sell today (``availableQty``,
+        else ``totalQty``) and its average cost; (0, 0.0) when it holds none."""
+        h = self._holding_record(inst)
+        if h is not None:
+            qty = h.get("availableQty", h.get("totalQty", 0))
+            cost = h.get("avgCostPrice", 0.0)
+            if isinstance(qty, int) and qty > 0 and isinstance(cost, int | float):
+                return qty, float(cost)
+        return 0, 0.0
+
+    def holdings_sold(self, security_id: str) -> int:
+        """How much of the holding of ``security_id`` today's CNC sales sold."""
+        return sum(
+            p.holdings_sold
+            for p in self.positions.values()
+            if p.held_qty and p.instrument.security_id == security_id
+        )
+
+    def carry_into_next_day(self, ltp_of: Callable[[Instrument], float]) -> None:
+        """End of the day (``POST /sim/end-of-day``, after every open order expired): book the
+        day's realised P&L into the balance; MARGIN / MTF positions become the next day's
+        carried positions (at their average); CNC buys become holdings and sold holdings
+        leave; INTRADAY / CO / BO positions (and a CNC short) are settled at the LTP, the
+        broker's square-off, without orders."""
+        cash = 0.0
+        carried: dict[tuple[str, str, str], Position] = {}
+        for key, pos in self.positions.items():
+            cash += pos.realized
+            open_qty = pos.open_qty
+            if pos.product in (ProductType.MARGIN, ProductType.MTF):
+                if open_qty:
+                    price = pos.buy_avg if open_qty > 0 else pos.sell_avg
+                    nxt = carried[key] = Position(pos.instrument, pos.product)
+                    nxt.carry(open_qty, price)
+                continue
+            if pos.product is ProductType.CNC:
+                sold = pos.holdings_sold
+                if sold:
+                    cash += sold * pos.held_cost  # the sale's proceeds: cost + realised profit
+                    self._reduce_holding(pos.instrument, sold)
+                if open_qty > 0:
+                    cash -= open_qty * pos.buy_avg  # paid for: now a holding
+                    self._add_holding(pos.instrument, open_qty, pos.buy_avg)
+                    continue
+            if open_qty:
+                cash += pos.unrealized(ltp_of(pos.instrument))
+        self.sod_limit += cash
+        self.positions = carried
+
+    def _holding_record(self, inst: Instrument) -> dict[str, Any] | None:
+        """The holding of an equity ``inst`` (its exchange's, or one listed as ``ALL``)."""
+        if not inst.is_equity:
+            return None
+        exchange = inst.segment.value.partition("_")[0]
+        for h in self.holdings:
+            if str(h.get("securityId")) == inst.security_id and h.get("exchange", "ALL") in (
+                exchange,
+                "ALL",
+            ):
+                return h
+        return None
+
+    def _reduce_holding(self, inst: Instrument, qty: int) -> None:
+        h = self._holding_record(inst)
+        if h is None:
+            return
+        for name in ("totalQty", "availableQty", "dpQty"):
+            value = h.get(name)
+            if isinstance(value, int):
+                h[name] = max(0, value - qty)
+        if not h.get("totalQty", h.get("availableQty", 0)):
+            self.holdings.remove(h)
+
+    def _add_holding(self, inst: Instrument, qty: int, price: float) -> None:
+        h = self._holding_record(inst)
+        if h is None:
+            h = {
+                "exchange": inst.segment.value.partition("_")[0],
+                "tradingSymbol": inst.symbol,
+                "securityId": inst.security_id,
+                "isin": inst.isin,
+                "totalQty": 0,
+                "dpQty": 0,
+                "t1Qty": 0,
+                "availableQty": 0,
+                "collateralQty": 0,
+                "avgCostPrice": 0.0,
+            }
+            self.holdings.append(h)
+        total = int(h.get("totalQty", 0) or 0)
+        cost = float(h.get("avgCostPrice", 0.0) or 0.0)
+        h["avgCostPrice"] = round((total * cost + qty * price) / (total + qty), 4)
+        for name in ("totalQty", "t1Qty", "availableQty"):  # T1 until settled (sellable)
+            h[name] = int(h.get(name, 0) or 0) + qty
 
     def realized_total(self) -> float:
         return sum(p.realized for p in self.positions.values())
@@ -183,9 +344,15 @@ class Account:
         }
 
     def holdings_json(self, ltp_of: Callable[[str, str], float | None]) -> list[dict[str, Any]]:
+        """``GET /holdings``: the holdings as given, ``availableQty`` less what today's CNC
+        sales sold (they leave ``totalQty`` / ``dpQty`` at the end of the day)."""
         out = []
         for h in self.holdings:
             item = dict(h)
+            sold = self.holdings_sold(str(item.get("securityId")))
+            available = item.get("availableQty")
+            if sold and isinstance(available, int):
+                item["availableQty"] = max(0, available - sold)
             ltp = ltp_of(str(item.get("exchange", "NSE")) + "_EQ", str(item.get("securityId")))
             item.setdefault("lastTradedPrice", ltp if ltp is not None else 0.0)
             out.append(item)

@@ -60,18 +60,22 @@ class AdminClient:
         available_balance: float = 1e7,
         holdings: list[dict[str, Any]] | None = None,
         *,
+        positions: list[dict[str, Any]] | None = None,
         token_validity_s: float | None = None,
         pin: str | None = None,
         totp_secret: str | None = None,
     ) -> dict[str, Any]:
         """``token_validity_s``: how long every token of the account lives (default 24 h);
-        ``pin`` + ``totp_secret``: enable ``POST /app/generateAccessToken`` for it."""
+        ``pin`` + ``totp_secret``: enable ``POST /app/generateAccessToken`` for it;
+        ``positions``: carried from an earlier day (as :meth:`carry_positions`)."""
         body: dict[str, Any] = {
             "dhanClientId": client_id,
             "accessToken": access_token,
             "availableBalance": available_balance,
             "holdings": holdings or [],
         }
+        if positions:
+            body["positions"] = positions
         if token_validity_s is not None:
             body["tokenValiditySeconds"] = token_validity_s
         if pin is not None:
@@ -79,6 +83,15 @@ class AdminClient:
         if totp_secret is not None:
             body["totpSecret"] = totp_secret
         result: dict[str, Any] = self._call("POST", "/accounts", body)
+        return result
+
+    def carry_positions(self, client_id: str, *positions: dict[str, Any]) -> dict[str, Any]:
+        """Positions carried from an earlier day, each ``{"exchangeSegment", "securityId",
+        "productType", "quantity" (< 0: short), "price"}`` (CNC: a holding); answers the
+        account's ``{"positions", "holdings"}``."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/accounts/{client_id}/positions", list(positions)
+        )
         return result
 
     def accounts(self) -> list[dict[str, Any]]:
@@ -138,6 +151,7 @@ class AdminClient:
         return result
 
     def end_of_day(self) -> int:
+        """Expire every open order and carry positions into the next day; the count expired."""
         return int(self._call("POST", "/end-of-day")["expired"])
 
     # --- behaviour -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from dhan.codes import ProductType
 from dhansim.account import Account
 from dhansim.errors import SimError
 from dhansim.faults import FaultPlan, parse_fault_plan
@@ -123,11 +124,71 @@ class AdminApi:
             raise AdminError("availableBalance must be a number >= 0")
         if not isinstance(holdings, list) or not all(isinstance(h, dict) for h in holdings):
             raise AdminError("holdings must be a list of objects")
+        positions = body.get("positions", [])
+        if not isinstance(positions, list):
+            raise AdminError("positions must be a list of objects")
         life = _token_life(body)
         if client_id in self.core.exchange.accounts:
             raise AdminError(f"account {client_id} exists", 409)
+        carried = [self._carried(item) for item in positions]  # all checked before creating
         account = self.core.create_account(client_id, token, float(balance), holdings, life)
+        for inst, product, qty, price in carried:
+            _seed(account, inst, product, qty, price)
         return json_response(account.summary_json(), 201)
+
+    @route("POST", "/sim/accounts/{client_id}/positions")
+    async def seed_positions(self, request: web.Request) -> web.Response:
+        """Positions carried from an earlier day (one object or an array): MARGIN / MTF /
+        INTRADAY as ``carryForward*`` quantities of ``GET /positions``; CNC as holdings."""
+        account = self._account(request)
+        body = await self._json(request)
+        items = body if isinstance(body, list) else [body]
+        carried = [self._carried(item) for item in items]
+        for inst, product, qty, price in carried:
+            _seed(account, inst, product, qty, price, check=True)
+        ltp = self.core.market.ltp
+        as_carried = self.core.settings.switches.holdings_sale_view == "carried"
+        return json_response(
+            {
+                "positions": [
+                    p.to_json(account.client_id, ltp(p.instrument), holdings_as_carried=as_carried)
+                    for p in account.positions.values()
+                ],
+                "holdings": account.holdings_json(self.core.market.ltp_by_key),
+            },
+            201,
+        )
+
+    def _carried(self, item: Any) -> tuple[Instrument, ProductType, int, float]:
+        """One carried position of the admin body: ``{"exchangeSegment", "securityId",
+        "productType", "quantity"`` (> 0 long, < 0 short) ``, "price"`` (its average)``}``."""
+        if not isinstance(item, dict):
+            raise AdminError("each position must be a JSON object")
+        inst = self.core.master.get(
+            str(item.get("exchangeSegment", "")), str(item.get("securityId", ""))
+        )
+        if inst is None:
+            raise AdminError("exchangeSegment + securityId must name an instrument of the master")
+        try:
+            product = ProductType(str(item.get("productType", "")))
+        except ValueError:
+            raise AdminError("productType must be CNC, MTF, MARGIN or INTRADAY") from None
+        if product in (ProductType.CO, ProductType.BO):
+            raise AdminError("CO and BO positions are intraday only: they cannot be carried")
+        if product in (ProductType.CNC, ProductType.MTF) and not inst.is_equity:
+            raise AdminError(f"{product.value} is for equity segments only")
+        if product is ProductType.MARGIN and inst.is_equity:
+            raise AdminError("MARGIN is not for equity segments")
+        qty, price = item.get("quantity"), item.get("price")
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty == 0:
+            raise AdminError("quantity must be a non-zero integer (negative: a short)")
+        if qty % inst.lot_size:
+            raise AdminError(f"quantity must be a multiple of the lot size {inst.lot_size}")
+        if product is ProductType.CNC and qty < 0:
+            raise AdminError("CNC carries as holdings: quantity must be positive")
+        if isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e9:
+            raise AdminError("price (the average cost) must be a number > 0")
+        return inst, product, qty, float(price)
 
     @route("GET", "/sim/accounts")
     async def list_accounts(self, request: web.Request) -> web.Response:
@@ -312,6 +373,41 @@ class AdminApi:
             raise AdminError("price must be a number")
         self.core.exchange.fill_now(o, qty, float(price) if price is not None else None)
         return json_response(order_json(o, mpp_as_limit=False))
+
+
+def _seed(
+    account: Account,
+    inst: Instrument,
+    product: ProductType,
+    qty: int,
+    price: float,
+    *,
+    check: bool = False,
+) -> None:
+    """Give ``account`` a carried position (a holding for CNC). ``check``: refuse one the
+    account already has (an account being created has none)."""
+    key = (*inst.key, product.value)
+    if product is ProductType.CNC:
+        if check and (account.holding_of(inst)[0] or key in account.positions):
+            raise AdminError(f"account already holds or traded {inst.symbol} CNC today", 409)
+        account.holdings.append(
+            {
+                "exchange": inst.segment.value.partition("_")[0],
+                "tradingSymbol": inst.symbol,
+                "securityId": inst.security_id,
+                "isin": inst.isin,
+                "totalQty": qty,
+                "dpQty": qty,
+                "t1Qty": 0,
+                "availableQty": qty,
+                "collateralQty": 0,
+                "avgCostPrice": price,
+            }
+        )
+        return
+    if check and key in account.positions:
+        raise AdminError(f"account already has a {product.value} position in {inst.symbol}", 409)
+    account.position(inst, product).carry(qty, price)
 
 
 def _token_life(body: dict[str, Any]) -> TokenLife:

@@ -6,6 +6,8 @@ documented in ``docs/simulator.md``); ``POST /sim/instruments`` adds more at run
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -13,9 +15,30 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from dhan.codes import ExchangeSegment
+from dhan.codes import SEGMENT_FROM_FEED, ExchangeSegment
 
 _SEGMENTS_EQ = frozenset({ExchangeSegment.NSE_EQ, ExchangeSegment.BSE_EQ})
+#: Segment -> the (``EXCH_ID``, ``SEGMENT``) pair that names it in Dhan's scrip master.
+_EXCHANGE_OF = {segment: pair for pair, segment in SEGMENT_FROM_FEED.items()}
+_INDEX = ("NSE", "I")  # IDX_I: Dhan lists indices under their exchange with segment I
+#: The columns of ``GET /api-data/api-scrip-master-detailed.csv``: Dhan's detailed names
+#: (https://dhanhq.co/docs/v2/instruments/) the simulator has values for, then ``FREEZE_QTY``.
+SCRIP_MASTER_COLUMNS = (
+    "EXCH_ID",
+    "SEGMENT",
+    "SECURITY_ID",
+    "ISIN",
+    "INSTRUMENT",
+    "UNDERLYING_SYMBOL",
+    "SYMBOL_NAME",
+    "DISPLAY_NAME",
+    "LOT_SIZE",
+    "SM_EXPIRY_DATE",
+    "STRIKE_PRICE",
+    "OPTION_TYPE",
+    "TICK_SIZE",
+    "FREEZE_QTY",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +162,34 @@ class InstrumentMaster:
 
     def __len__(self) -> int:
         return len(self._by_key)
+
+    def scrip_master_csv(self) -> str:
+        """The master as Dhan's detailed scrip master CSV (``api-scrip-master-detailed.csv``):
+        its documented columns the simulator knows, plus ``FREEZE_QTY`` (not in Dhan's file)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(SCRIP_MASTER_COLUMNS)
+        for inst in self._by_key.values():
+            exchange, letter = _EXCHANGE_OF.get(inst.segment, _INDEX)
+            writer.writerow(
+                (
+                    exchange,
+                    letter,
+                    inst.security_id,
+                    inst.isin or "NA",
+                    inst.instrument,
+                    inst.underlying,
+                    inst.symbol,
+                    inst.display_name,
+                    inst.lot_size,
+                    inst.expiry_date,
+                    inst.strike_price,
+                    inst.option_type,
+                    inst.tick_size,
+                    inst.freeze_qty or "",
+                )
+            )
+        return out.getvalue()
 
 
 def load_bundled() -> list[Instrument]:

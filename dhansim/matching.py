@@ -159,11 +159,8 @@ class MatchingEngine:
             raise bad_input(
                 f"quantity {req.quantity} needs more than {MAX_SLICES} slices of {chunk}"
             )
-        sizes = [chunk] * (req.quantity // chunk)
-        if req.quantity % chunk:
-            sizes.append(req.quantity % chunk)
         self._check_funds(account, req.instrument, req.product, req.txn, req.quantity, req)
-        return [self.place(account, replace(req, quantity=q)) for q in sizes]
+        return [self.place(account, piece) for piece in _pieces(req)]
 
     def _new_order(self, account: Account, **fields: Any) -> Order:
         """A new order of ``account`` under the next orderId, created now; ``fields`` are the
@@ -207,9 +204,12 @@ class MatchingEngine:
     ) -> int:
         """The part of ``qty`` that opens or grows a position (the rest only reduces one)."""
         pos = account.positions.get((*inst.key, product._value_))
-        if pos is None:
+        if pos is not None:
+            net = pos.sellable_long  # the net quantity, plus CNC holdings
+        elif product is ProductType.CNC and account.holdings:
+            net = account.holding_of(inst)[0]  # a first sale of holdings needs no margin
+        else:
             return qty
-        net = pos.net_qty
         reducing = (net > 0 and txn is TransactionType.SELL) or (
             net < 0 and txn is TransactionType.BUY
         )
@@ -289,7 +289,10 @@ class MatchingEngine:
         self._arm(o)
 
     def _exchange_check(self, o: Order) -> str:
-        """Exchange-side rejections that depend on the live price."""
+        """Exchange-side rejections: the freeze quantity, and those that depend on the price."""
+        freeze = o.instrument.freeze_qty
+        if freeze and o.quantity > freeze and self.settings.switches.freeze_limit:
+            return f"Quantity {o.quantity} is above the freeze quantity {freeze}"
         ltp = self.market.ltp(o.instrument)
         if o.order_type in _STOP_TYPES:
             if o.txn is TransactionType.BUY and o.trigger_price <= ltp:
@@ -521,6 +524,8 @@ class MatchingEngine:
         quantity = quantity_rules(req.quantity if req.quantity is not None else o.quantity, inst)
         if quantity <= o.filled_qty:
             raise bad_input(f"quantity must exceed the traded quantity {o.filled_qty}")
+        if inst.freeze_qty and quantity > inst.freeze_qty and self.settings.switches.freeze_limit:
+            raise order_error(f"Quantity {quantity} is above the freeze quantity {inst.freeze_qty}")
         price_in = req.price if req.price is not None else o.price
         trigger_in = req.trigger_price if req.trigger_price is not None else o.trigger_price
         if o.kind is OrderKind.CO_ENTRY:
@@ -614,11 +619,15 @@ class MatchingEngine:
                     count += 1
 
     def end_of_day(self) -> int:
-        """Expire every open order (all are DAY orders); returns how many expired."""
-        return self._close_open_orders(
+        """Expire every open order (all are DAY orders), then carry each account's positions
+        into the next day (``Account.carry_into_next_day``); returns how many expired."""
+        expired = self._close_open_orders(
             lambda: [o for a in self.accounts.values() for o in a.orders.values()],
             OrderStatus.EXPIRED,
         )
+        for account in self.accounts.values():
+            account.carry_into_next_day(self.market.ltp)
+        return expired
 
     def exit_all(
         self, account: Account, products: frozenset[ProductType] | None = None
@@ -631,9 +640,9 @@ class MatchingEngine:
             return [o for o in account.orders.values() if products is None or o.product in products]
 
         self._close_open_orders(open_orders, OrderStatus.CANCELLED)
-        exits = []
+        exits: list[Order] = []
         for pos in list(account.positions.values()):
-            net = pos.net_qty
+            net = pos.open_qty  # sold holdings are not squared off (bought back)
             if not net or (products is not None and pos.product not in products):
                 continue
             req = PlaceRequest(
@@ -645,5 +654,18 @@ class MatchingEngine:
                 quantity=abs(net),
                 price=0.0,
             )
-            exits.append(self.place(account, req, plain=True))
+            # a position above the freeze quantity is squared off in pieces within it
+            exits.extend(self.place(account, piece, plain=True) for piece in _pieces(req))
         return exits
+
+
+def _pieces(req: PlaceRequest) -> list[PlaceRequest]:
+    """``req`` as orders of at most the largest lot multiple within the freeze quantity."""
+    inst = req.instrument
+    if not inst.freeze_qty or req.quantity <= inst.freeze_qty:
+        return [req]
+    chunk = max(inst.lot_size, inst.freeze_qty // inst.lot_size * inst.lot_size)
+    sizes = [chunk] * (req.quantity // chunk)
+    if req.quantity % chunk:
+        sizes.append(req.quantity % chunk)
+    return [replace(req, quantity=q) for q in sizes]

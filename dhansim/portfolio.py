@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from typing import Any
 
 from dhan.codes import PositionType, ProductType, TransactionType
-from dhansim.account import Account
+from dhansim.account import Account, Position
 from dhansim.errors import bad_input, order_error
 from dhansim.instruments import InstrumentMaster
 from dhansim.margin import MARGIN_FRACTION, margin_per_unit
@@ -60,37 +61,58 @@ def convert_position(account: Account, body: Any, master: InstrumentMaster) -> N
         raise bad_input("positionType must be LONG or SHORT")
     qty = quantity_rules(int_field(body, "convertQty"), inst, "convertQty")
     pos = account.positions.get((*inst.key, source.value))
-    net = pos.net_qty if pos is not None else 0
+    net = pos.open_qty if pos is not None else 0  # not holdings a CNC sale sold
     held = net if side is PositionType.LONG else -net
     if pos is None or held < qty:
         raise order_error(
             f"No {side.value} {source.value} position of {qty} in {inst.symbol} to convert"
         )
     before = account.available_balance()
+    source_key = (*inst.key, source.value)
     dest_key = (*inst.key, target.value)
     created = dest_key not in account.positions
     dest = account.position(inst, target)
+    saved = (copy.copy(pos), copy.copy(dest))
+    _move(pos, dest, side, qty)
+    after = account.available_balance()
+    if after < 0 and after < before:  # undo: the new product needs more than is free
+        account.positions[source_key] = saved[0]
+        if created:
+            del account.positions[dest_key]
+        else:
+            account.positions[dest_key] = saved[1]
+        raise order_error(
+            "RMS:Margin Exceeds: You have insufficient funds to convert this position"
+        )
+
+
+def _move(pos: Position, dest: Position, side: PositionType, qty: int) -> None:
+    """Move ``qty`` of ``pos``'s long or short, at its average, to ``dest``: today's part
+    first; what must come from the carried part stays carried in ``dest``."""
     if side is PositionType.LONG:
         value = qty * pos.buy_avg
         pos.buy_qty, pos.buy_value = pos.buy_qty - qty, pos.buy_value - value
         dest.buy_qty, dest.buy_value = dest.buy_qty + qty, dest.buy_value + value
+        carried = pos.cf_buy_qty - pos.buy_qty
+        if carried > 0:
+            cf_value = carried * pos.cf_buy_value / pos.cf_buy_qty
+            pos.cf_buy_qty, pos.cf_buy_value = pos.buy_qty, pos.cf_buy_value - cf_value
+            dest.cf_buy_qty, dest.cf_buy_value = (
+                dest.cf_buy_qty + carried,
+                dest.cf_buy_value + cf_value,
+            )
     else:
         value = qty * pos.sell_avg
         pos.sell_qty, pos.sell_value = pos.sell_qty - qty, pos.sell_value - value
         dest.sell_qty, dest.sell_value = dest.sell_qty + qty, dest.sell_value + value
-    after = account.available_balance()
-    if after < 0 and after < before:  # undo: the new product needs more than is free
-        if side is PositionType.LONG:
-            pos.buy_qty, pos.buy_value = pos.buy_qty + qty, pos.buy_value + value
-            dest.buy_qty, dest.buy_value = dest.buy_qty - qty, dest.buy_value - value
-        else:
-            pos.sell_qty, pos.sell_value = pos.sell_qty + qty, pos.sell_value + value
-            dest.sell_qty, dest.sell_value = dest.sell_qty - qty, dest.sell_value - value
-        if created:
-            del account.positions[dest_key]
-        raise order_error(
-            "RMS:Margin Exceeds: You have insufficient funds to convert this position"
-        )
+        carried = pos.cf_sell_qty - pos.sell_qty
+        if carried > 0:
+            cf_value = carried * pos.cf_sell_value / pos.cf_sell_qty
+            pos.cf_sell_qty, pos.cf_sell_value = pos.sell_qty, pos.cf_sell_value - cf_value
+            dest.cf_sell_qty, dest.cf_sell_value = (
+                dest.cf_sell_qty + carried,
+                dest.cf_sell_value + cf_value,
+            )
 
 
 def margin_calculator(

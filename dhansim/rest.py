@@ -403,9 +403,10 @@ class RestApi:
     async def positions(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
         market = self.core.market
+        carried = self.core.settings.switches.holdings_sale_view == "carried"
         return json_response(
             [
-                p.to_json(account.client_id, market.ltp(p.instrument))
+                p.to_json(account.client_id, market.ltp(p.instrument), holdings_as_carried=carried)
                 for p in account.positions.values()
             ]
         )
@@ -460,6 +461,14 @@ class RestApi:
             }
         )
 
+    @route("GET", "/api-data/api-scrip-master-detailed.csv")
+    async def scrip_master(self, request: web.Request) -> web.Response:
+        """The instrument master as Dhan's detailed scrip master CSV (Dhan serves it, without
+        auth, from ``https://images.dhan.co/api-data/``), with a ``FREEZE_QTY`` column."""
+        return web.Response(
+            text=self.core.master.scrip_master_csv(), content_type="text/csv", charset="utf-8"
+        )
+
     @route("GET", "/v2/holdings")
     async def holdings(self, request: web.Request) -> web.Response:
         account: Account = request[ACCOUNT]
@@ -502,7 +511,7 @@ class RestApi:
         if wanted is KillSwitchStatus.ACTIVATE:
             if any(o.is_open for o in account.orders.values()):
                 raise order_error("Kill switch cannot be activated while orders are pending")
-            if any(p.net_qty for p in account.positions.values()):
+            if any(p.open_qty for p in account.positions.values()):
                 raise order_error("Kill switch cannot be activated while positions are open")
             account.kill_switch = True
             text = "Kill Switch has been successfully activated"

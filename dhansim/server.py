@@ -200,6 +200,11 @@ class Simulator:
         return f"{self.base_url.replace('http://', 'ws://')}/order-update"
 
     @property
+    def instruments_url(self) -> str:
+        """The master as Dhan's detailed scrip master CSV (``broker.instruments_url``)."""
+        return f"{self.base_url}/api-data/api-scrip-master-detailed.csv"
+
+    @property
     def admin(self) -> AdminClient:
         if self._admin is None:
             self._admin = AdminClient(self.base_url)

@@ -16,6 +16,7 @@ from typing import Any
 _FEED_PART_TRADED = ("PENDING", "PART_TRADED", "TRADED")
 _EXPIRED_TOKEN_CODES = ("DH-901", "DH-906")
 _IOC_REMAINDER = ("EXPIRED", "CANCELLED")
+_HOLDINGS_SALE_VIEWS = ("short", "carried")
 _STATIC_IP_CODES = ("DH-905", "DH-911")
 
 
@@ -78,6 +79,14 @@ class Switches:
     static_ip_error_code: str = "DH-905"
     #: Days before a set IP can be modified (Dhan: 7); 0 lets tests modify at once.
     static_ip_lock_days: float = 7.0
+    #: The exchange rejects a plain order above its instrument's freeze quantity (``freezeQty``
+    #: of the master; ``POST /orders/slicing`` splits within it), and a modify raising one
+    #: above it is refused. Off: any quantity is taken.
+    freeze_limit: bool = True
+    #: How ``GET /positions`` shows a CNC sale of holdings (**U**): ``short``, the day's
+    #: position with a negative ``netQty`` (as Indian brokers show one); ``carried``, the sold
+    #: holdings as ``carryForwardBuyQty`` at their cost, so the sale closes them (``netQty`` 0).
+    holdings_sale_view: str = "short"
 
     def __post_init__(self) -> None:
         if self.feed_part_traded_status not in _FEED_PART_TRADED:
@@ -86,6 +95,8 @@ class Switches:
             raise ValueError(f"expired_token_code must be one of {_EXPIRED_TOKEN_CODES}")
         if self.ioc_remainder_status not in _IOC_REMAINDER:
             raise ValueError(f"ioc_remainder_status must be one of {_IOC_REMAINDER}")
+        if self.holdings_sale_view not in _HOLDINGS_SALE_VIEWS:
+            raise ValueError(f"holdings_sale_view must be one of {_HOLDINGS_SALE_VIEWS}")
         if self.static_ip_error_code not in _STATIC_IP_CODES:
             raise ValueError(f"static_ip_error_code must be one of {_STATIC_IP_CODES}")
         if self.mpp_percent <= 0 or self.mpp_percent >= 50:

@@ -273,7 +273,14 @@ class HotPath:
             # Older than what we know: its intents were derived from stale data; skip them.
             self.run(conn, self.mark_stale, {"key": snap.dedupe_key, "applied": False})
         else:
-            if snap.filled_qty > 0:  # the leader's position moves with its order's fill
+            if intents:
+                audit += self._write_intents(
+                    conn, snap, intents, now, ts, claim_for, claimed_out, touched_out
+                )
+            if snap.filled_qty > 0:
+                # the leader's position moves with its order's fill; its row is locked last
+                # (PostgreSQL: held for the least time, after the intents' rows, as a
+                # transition takes them)
                 fill = (
                     LEADER_ACCOUNT,
                     str(snap.exchange_segment),
@@ -284,10 +291,6 @@ class HotPath:
                     snap.filled_qty,
                 )
                 self.positions.apply(conn, (fill,), ts)
-            if intents:
-                audit += self._write_intents(
-                    conn, snap, intents, now, ts, claim_for, claimed_out, touched_out
-                )
         if bases:
             self.positions.record_bases(conn, snap.leader_order_id, bases, ts)
         self.audit(conn, audit)

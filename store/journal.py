@@ -603,7 +603,7 @@ class Journal:
         if not items:
             return []
         with self._write() as conn:
-            rows = self._hot.positions.apply(conn, items, self._hot.ts(_now()))
+            rows = self._hot.positions.apply(conn, items, self._hot.ts(_now()), returning=True)
         return [position_from_row(row) for row in rows]
 
     def reset_positions(
@@ -674,6 +674,13 @@ class Journal:
         recorded."""
         with self._driver_read() as conn:
             return self._hot.positions.bases(conn, leader_order_id)
+
+    def applied_fill(self, account: str, order_id: str) -> int:
+        """The cumulative fill of ``order_id`` already counted in ``account``'s positions (0:
+        none). An order first seen after a position check that counted its fills has them in
+        the position already: sizing its exit takes them back out (``actors.exit_bases``)."""
+        with self._driver_read() as conn:
+            return self._hot.positions.applied(conn, account, order_id)
 
     def exposures(
         self,
@@ -763,6 +770,11 @@ class Journal:
         """The named mark of ``account``, or None if never set."""
         with self._driver_read() as conn:
             return self._reads.mark(conn, account, name)
+
+    def marks(self, account: str, prefix: str) -> dict[str, str]:
+        """The marks of ``account`` whose name starts with ``prefix`` (name -> value)."""
+        with self._driver_read() as conn:
+            return self._reads.marks(conn, account, prefix)
 
     def record_restart(self, actor: str, reason: str) -> int:
         """Record (and audit) that ``actor`` was restarted because of ``reason``; returns its id."""

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -38,6 +39,11 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 Timestamp = DateTime(timezone=True)
 
 _STATES_SQL = ", ".join(f"'{s.value}'" for s in IntentState)
+#: The predicate of the partial index of open plain leader orders, as each dialect renders
+#: ``is_terminal == false() AND leg_name == ''`` (a query uses the index only when its WHERE
+#: says the same: ``store.positions.exposures_query``).
+OPEN_PLAIN_SQL = text("is_terminal = 0 AND leg_name = ''")
+OPEN_PLAIN_PG = text("is_terminal = false AND leg_name = ''")
 
 
 class Base(DeclarativeBase):
@@ -74,6 +80,12 @@ class LeaderOrder(Base):
     """The latest known state of each leader order (and each leg of it)."""
 
     __tablename__ = "leader_orders"
+    __table_args__ = (
+        # The open plain orders by security (a partial index: only orders still open, so it
+        # stays small and a finished order leaves it): the leader's pending exits of an
+        # instrument are one seek (``Journal.exposures``), not a scan of the day's orders.
+        Index(None, "security_id", sqlite_where=OPEN_PLAIN_SQL, postgresql_where=OPEN_PLAIN_PG),
+    )
 
     leader_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     leg_name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" = plain order
@@ -232,6 +244,8 @@ class Position(Base):
     at start and after each reconnect (``checked_at``)."""
 
     __tablename__ = "positions"
+    #: SQLite: the rows live in the primary key's B-tree (no rowid table beside it)
+    __table_args__ = {"sqlite_with_rowid": False}
 
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
     exchange_segment: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -248,6 +262,8 @@ class PositionFill(Base):
     applied, so a fill seen twice (socket, order book, a transition) moves a position once."""
 
     __tablename__ = "position_fills"
+    #: SQLite: the rows live in the primary key's B-tree (one page written per fill, not two)
+    __table_args__ = {"sqlite_with_rowid": False}
 
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: the broker's order id; ``"<id>:<leg>"`` for an exit leg (``records.fill_order_id``)

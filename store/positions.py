@@ -18,13 +18,16 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    DateTime,
     Select,
     and_,
     bindparam,
     case,
     cast,
+    false,
     func,
     literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -93,13 +96,14 @@ def opposite(side: str) -> str:
 def fill_params(account: str, fill: OrderFill) -> FillParams:
     """``fill`` of ``account`` as ``Positions.apply`` takes it."""
     key = fill.key
+    # ``str``: an enum (``dhan.codes``) given for a code binds as its value on every driver
     return (
         account,
-        key.exchange_segment,
-        key.security_id,
-        key.product_type,
+        str(key.exchange_segment),
+        str(key.security_id),
+        str(key.product_type),
         fill.order_id,
-        fill.transaction_type,
+        str(fill.transaction_type),
         fill.filled_qty,
     )
 
@@ -121,9 +125,9 @@ def check_fill(fill: OrderFill) -> None:
 def key_params(key: PositionKey) -> dict[str, str]:
     """The key's columns as the statements bind them."""
     return {
-        "exchange_segment": key.exchange_segment,
-        "security_id": key.security_id,
-        "product_type": key.product_type,
+        "exchange_segment": str(key.exchange_segment),
+        "security_id": str(key.security_id),
+        "product_type": str(key.product_type),
     }
 
 
@@ -151,14 +155,60 @@ def fill_upsert(dialect: str) -> Any:
     )
 
 
+def fill_and_position(dialect: str) -> Any:
+    """PostgreSQL: ``fill_upsert`` and ``position_add`` of one fill in one statement (a
+    data-modifying CTE; one round trip, not two): the ledger row is locked first, then the
+    position, as ``Positions.apply`` takes them. Binds the ledger's columns but
+    ``previous_qty``, and ``updated_at``."""
+    stmt = dialect_insert(dialect, PositionFill).values(
+        {
+            **{c: bindparam(c) for c in _FILL_KEYS if c != "previous_qty"},
+            "previous_qty": literal_column("0"),
+        }
+    )
+    new = stmt.excluded
+    added = _FILLS.filled_qty - _FILLS.previous_qty
+    fill = (
+        stmt.on_conflict_do_update(
+            index_elements=["account", "order_id"],
+            set_={"previous_qty": _FILLS.filled_qty, "filled_qty": new.filled_qty},
+            where=_FILLS.filled_qty < new.filled_qty,
+        )
+        .returning(
+            _FILLS.account,
+            *(_FILLS[k] for k in _KEY),
+            case((_FILLS.transaction_type == literal_column("'BUY'"), added), else_=-added).label(
+                "net_qty"
+            ),
+        )
+        .cte("fill")
+    )
+    moved = select(
+        fill.c.account,
+        *(fill.c[k] for k in _KEY),
+        fill.c.net_qty,
+        literal_column("0"),
+        cast(null(), DateTime(timezone=True)),
+        bindparam("updated_at", type_=DateTime(timezone=True)),
+    ).where(fill.c.net_qty != literal_column("0"))
+    position = dialect_insert(dialect, Position).from_select(_POSITION_KEYS, moved)
+    return position.on_conflict_do_update(
+        index_elements=["account", *_KEY],
+        set_={
+            "net_qty": _POS.net_qty + position.excluded.net_qty,
+            "updated_at": position.excluded.updated_at,
+        },
+    )
+
+
 def position_add(dialect: str) -> Any:
-    """Add ``net_qty`` to a position (created at it when new); returns the row."""
+    """Add ``net_qty`` to a position (created at it when new)."""
     stmt = dialect_insert(dialect, Position)
     new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=["account", *_KEY],
         set_={"net_qty": _POS.net_qty + new.net_qty, "updated_at": new.updated_at},
-    ).returning(*_POS)
+    )
 
 
 def position_set(dialect: str) -> Any:
@@ -191,6 +241,12 @@ def bases_query() -> Select:
     )
 
 
+def applied_query() -> Select:
+    return select(_FILLS.filled_qty).where(
+        _FILLS.account == bindparam("account"), _FILLS.order_id == bindparam("order_id")
+    )
+
+
 def _same_key(table: Any) -> Any:
     return and_(*(table[k] == bindparam(k) for k in _KEY))
 
@@ -213,7 +269,7 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
       ``:opposite`` without one (entries in flight) -- open states seek the (state, follower)
       index; bases are joined on their primary key;
     - the leader (``leader``): the unfilled remainders of its open plain orders of the key on
-      ``:side`` with a leader basis > 0 (a scan of today's leader orders, in the database).
+      ``:side`` with a leader basis > 0 (the partial index of open plain orders by security).
 
     Copies and orders of ``:exclude`` (the leader order being sized) are left out.
     """
@@ -276,8 +332,9 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
                 )
             )
             .where(
-                _SNAPS.leg_name == "",
-                _SNAPS.is_terminal.is_(False),
+                # as the partial index says it (``models.OPEN_PLAIN_SQL``): a seek in it
+                _SNAPS.is_terminal == false(),
+                _SNAPS.leg_name == literal_column("''"),
                 _same_key(_SNAPS),
                 _SNAPS.transaction_type == bindparam("side"),
                 _BASES.qty > 0,
@@ -298,9 +355,15 @@ class Positions:
         name = dialect.name
         self.upsert_fill = compile_for(fill_upsert(name), d, _FILL_KEYS)
         self.add_position = compile_for(position_add(name), d, _POSITION_KEYS)
+        #: PostgreSQL: one fill's two upserts in one round trip (``fill_and_position``)
+        self.fill_and_position = compile_for(fill_and_position(name), d) if self.postgres else None
+        self.add_position_returning = compile_for(
+            position_add(name).returning(*_POS), d, _POSITION_KEYS
+        )
         self.set_position = compile_for(position_set(name), d, _POSITION_KEYS)
         self.insert_basis = compile_for(basis_insert(name), d, _BASIS_KEYS)
         self.read_bases = compile_for(bases_query(), d)
+        self.read_applied = compile_for(applied_query(), d)
         self.read_all = compile_for(positions_query(False), d)
         self.read_account = compile_for(positions_query(True), d)
         locked = positions_query(True)
@@ -313,14 +376,35 @@ class Positions:
     # --- writes ---------------------------------------------------------------------------
 
     def apply(
-        self, conn: DbapiConnection, fills: Sequence[FillParams], ts: Any
+        self,
+        conn: DbapiConnection,
+        fills: Sequence[FillParams],
+        ts: Any,
+        *,
+        returning: bool = False,
     ) -> list[dict[str, Any]]:
         """Ledger each fill's cumulative quantity for its ``(account, order_id)`` and move each
-        position by what the fills add; returns the rows of the positions that moved.
+        position by what the fills add; ``returning``: returns the rows of the positions that
+        moved (else ``[]``: the hot path reads nothing back).
 
         Lock order (PostgreSQL): the ledger rows first, then the positions, each in sorted
         order, as every writer of them takes them: two writers cannot deadlock.
         """
+        if self.fill_and_position is not None and len(fills) == 1 and not returning:
+            account, segment, security, product, order_id, side, cumulative = fills[0]
+            if cumulative > 0:
+                one = {
+                    "account": account,
+                    "order_id": order_id,
+                    "exchange_segment": segment,
+                    "security_id": security,
+                    "product_type": product,
+                    "transaction_type": side,
+                    "filled_qty": cumulative,
+                    "updated_at": ts,
+                }
+                self._driver.run(conn, self.fill_and_position, one)
+            return []
         moved: dict[tuple[str, str, str, str], int] = {}
         for account, segment, security, product, order_id, side, cumulative in sorted(fills):
             if cumulative <= 0:
@@ -355,7 +439,10 @@ class Positions:
                 "checked_at": None,
                 "updated_at": ts,
             }
-            changed.append(self._driver.run(conn, self.add_position, position).rows[0])
+            if returning:
+                changed += self._driver.run(conn, self.add_position_returning, position).rows
+            else:
+                self._driver.run(conn, self.add_position, position)
         return changed
 
     def mark_applied(self, conn: DbapiConnection, fill: FillParams) -> None:
@@ -423,6 +510,11 @@ class Positions:
         rows = self._driver.run(conn, self.read_bases, {"leader_order_id": leader_order_id}).rows
         return {row["account"]: int(row["qty"]) for row in rows}
 
+    def applied(self, conn: DbapiConnection, account: str, order_id: str) -> int:
+        params = {"account": account, "order_id": order_id}
+        rows = self._driver.run(conn, self.read_applied, params).rows
+        return int(rows[0]["filled_qty"]) if rows else 0
+
     def exposures(
         self,
         conn: DbapiConnection,
@@ -433,6 +525,8 @@ class Positions:
     ) -> dict[str, Exposure]:
         other = opposite(side)  # checks ``side``
         names = sorted(set(accounts))
+        if not names:
+            return {}
         followers = [a for a in names if a != LEADER_ACCOUNT]
         leader = len(followers) < len(names)
         shape = (len(names), len(followers), leader)
@@ -444,7 +538,7 @@ class Positions:
             **list_params("account", names),
         }
         if followers or leader:
-            params |= {"side": side, "exclude": exclude or ""}
+            params |= {"side": str(side), "exclude": exclude or ""}
         if followers:
             params |= list_params("follower", followers)
             params["opposite"] = other

@@ -171,6 +171,18 @@ def mark_query() -> Select:
     )
 
 
+def marks_query() -> Select:
+    """The marks of ``:account`` whose name starts with ``:prefix``, by name."""
+    return (
+        select(_MARKS.name, _MARKS.value)
+        .where(
+            _MARKS.account == bindparam("account"),
+            func.substr(_MARKS.name, 1, func.length(bindparam("prefix"))) == bindparam("prefix"),
+        )
+        .order_by(_MARKS.name)
+    )
+
+
 def _parsed_json(value: Any) -> Any:
     # sqlite3 hands JSON columns back as text; psycopg parses JSONB itself.
     return json.loads(value) if isinstance(value, str | bytes) else value
@@ -296,6 +308,11 @@ class Reads:
     def mark(self, conn: DbapiConnection, account: str, name: str) -> str | None:
         rows = self._rows(conn, "mark", mark_query, {"account": account, "name": name})
         return rows[0]["value"] if rows else None
+
+    def marks(self, conn: DbapiConnection, account: str, prefix: str) -> dict[str, str]:
+        params = {"account": account, "prefix": prefix}
+        rows = self._rows(conn, "marks", marks_query, params)
+        return {row["name"]: row["value"] for row in rows}
 
     @staticmethod
     def _snapshot(row: dict[str, Any]) -> LeaderOrderSnapshot:

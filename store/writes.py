@@ -25,7 +25,8 @@ from store.models import (
     FollowerFlagRow,
     FollowerIntent,
 )
-from store.records import BracketLeg
+from store.positions import opposite
+from store.records import BracketLeg, fill_order_id
 from store.redaction import redact_text
 from store.rows import leg_from_row
 from store.statements import build_statements
@@ -68,8 +69,19 @@ class Writes:
         self.insert_audit = compile_for(
             insert(AuditEntry).returning(AuditEntry.id), d, list(_AUDIT_KEYS)
         )
+        #: the entry intent of a leg: its follower, and what a leg's fill moves (its key and
+        #: side; its order ids name the leg's fill when the leg has none of its own)
         self.intent_owner = compile_for(
-            select(_INTENTS.follower).where(_INTENTS.id == bindparam("intent_id")), d
+            select(
+                _INTENTS.follower,
+                _INTENTS.exchange_segment,
+                _INTENTS.security_id,
+                _INTENTS.product_type,
+                _INTENTS.transaction_type,
+                _INTENTS.broker_order_id,
+                _INTENTS.correlation_id,
+            ).where(_INTENTS.id == bindparam("intent_id")),
+            d,
         )
         self.insert_leg = compile_for(sql.insert_leg, d, _columns(BracketOrderLeg, without=("id",)))
         self.read_leg = compile_for(
@@ -153,7 +165,12 @@ class Writes:
         keep_if_none: dict[str, Any],
         now: datetime,
     ) -> BracketLeg:
-        """The body of ``Journal.upsert_leg`` (see there), inside the caller's transaction."""
+        """The body of ``Journal.upsert_leg`` (see there), inside the caller's transaction.
+
+        A leg's fill is the follower's exit: it moves the follower's position of the entry's
+        key on the other side, ledgered under ``fill_order_id(order id, leg)`` (the leg's own
+        order id, else its entry's broker order id, else its correlationId).
+        """
         owner = self._hot.run(conn, self.intent_owner, {"intent_id": intent_id}).rows
         if not owner:
             raise IntentNotFound(intent_id)
@@ -184,6 +201,19 @@ class Writes:
                 self._hot.run(conn, self._leg_update(tuple(sorted(sets))), params).rowcount > 0
             )
         row = self._hot.run(conn, self.read_leg, where).rows[0]
+        entry = owner[0]
+        if (created or updated) and row["filled_qty"] > 0:
+            order_id = row["order_id"] or entry["broker_order_id"] or entry["correlation_id"]
+            fill = (
+                entry["follower"],
+                entry["exchange_segment"],
+                entry["security_id"],
+                entry["product_type"],
+                fill_order_id(order_id, leg_name),
+                opposite(entry["transaction_type"]),
+                int(row["filled_qty"]),
+            )
+            self._hot.positions.apply(conn, (fill,), ts)  # nothing when not raised
         if created or updated:
             payload = {
                 "intent_id": intent_id,

@@ -18,6 +18,8 @@ from copytrader.chaos import ChaosReport, RandomLeader, check_invariants
 from copytrader.config import Config, FollowerConfig, ReconcilePolicy
 from dhan.codes import OrderStatus
 from dhan.correlation import correlation_id_for
+from dhan.models import Trade
+from dhan.rest import DhanClient
 from dhansim import Simulator
 from store import Journal
 from store.states import IntentState
@@ -38,17 +40,29 @@ STOP_TIMEOUT_S = 60.0
 #: Sizings the chaos check can verify: every copy is at least one share.
 _MULTIPLIERS = (1.0, 2.0, 3.0, 1.5)
 
+#: The balance of a follower the broker refuses some entries for lack of funds (the rest of
+#: the accounts have plenty): its exits must then close only what it holds.
+POOR_BALANCE = 100_000.0
+
 
 def chaos_followers(n: int, prefix: str = "c") -> list[FollowerConfig]:
-    """``n`` enabled followers with mixed sizing (multipliers and one fixed size in five)."""
+    """``n`` enabled followers with mixed sizing: multipliers, and a fixed size in the third
+    of every five (so any run of three or more has one) -- a fixed follower's exits are where
+    copying the leader's quantity over-closes."""
     out = []
     for i in range(n):
         client_id = f"16{i:08d}"
-        if i % 5 == 4:
+        if i % 5 == 2:
             out.append(follower_config(f"{prefix}{i}", client_id, fixed=2 + i % 3))
         else:
             out.append(follower_config(f"{prefix}{i}", client_id, multiplier=_MULTIPLIERS[i % 4]))
     return out
+
+
+def chaos_balances(followers: Sequence[FollowerConfig]) -> dict[str, float]:
+    """Client id -> balance for ``create_accounts``: the second follower of every five (a
+    multiplier x2) is poor (:data:`POOR_BALANCE`), so the broker rejects some of its entries."""
+    return {f.client_id: POOR_BALANCE for i, f in enumerate(followers) if i % 5 == 1}
 
 
 def chaos_config(sim: Simulator, tmp_path: Path, followers: Sequence[FollowerConfig]) -> Config:
@@ -166,16 +180,42 @@ def books(sim: Simulator, followers: Sequence[FollowerConfig]) -> dict[str, list
     return {f.name: sim.admin.orders(f.client_id) for f in followers}
 
 
+def trade_books(
+    sim: Simulator, leader_id: str, followers: Sequence[FollowerConfig]
+) -> dict[str, list[Trade]]:
+    """Each account's ``GET /trades`` ("leader" and each follower's name), read through the
+    broker's REST API as any client would (the leader's token is the harness's)."""
+    accounts = [("leader", leader_id, f"tok-{leader_id}")]
+    accounts += [(f.name, f.client_id, f.access_token.reveal()) for f in followers]
+    out: dict[str, list[Trade]] = {}
+    for name, client_id, token in accounts:
+        with DhanClient(base_url=sim.rest_url, client_id=client_id, access_token=token) as c:
+            out[name] = c.trades()
+    return out
+
+
 def check_now(
-    sim: Simulator, leader_id: str, followers: Sequence[FollowerConfig], journal: Journal
+    sim: Simulator,
+    leader_id: str,
+    followers: Sequence[FollowerConfig],
+    journal: Journal,
+    *,
+    positions: bool = False,
 ) -> ChaosReport:
+    """The check of the books now; ``positions``: the accounts' trades too (the positions'
+    reversed / over-closed / drift counts), read after the books."""
     intents = journal.intents()
+    leader_book = sim.admin.orders(leader_id)
+    follower_books = books(sim, followers)
+    trades = trade_books(sim, leader_id, followers) if positions else None
     return check_invariants(
-        sim.admin.orders(leader_id),
-        books(sim, followers),
+        leader_book,
+        follower_books,
         followers,
         intents,
         journal.unresolved_count(),
+        trades=trades,
+        exit_bases=journal.exit_bases,  # an exit's copy is judged against its basis
     )
 
 
@@ -201,10 +241,10 @@ def settle_and_check(
                 print(f"    {problem}")
         return _clean(report)
 
-    report = wait_for(clean_now, timeout_s, "convergence", interval_s=0.5)
-    if report is None:
-        report = check_now(sim, leader_id, followers, journal)
+    wait_for(clean_now, timeout_s, "convergence", interval_s=0.5)
     print(f"chaos: settled in {time.monotonic() - started:.1f} s")
+    # the final check: the books once more, and the positions the accounts' fills add up to
+    report = check_now(sim, leader_id, followers, journal, positions=True)
     print(report.render())
     if report.bad:
         stuck = Counter(

@@ -23,6 +23,7 @@ from dhansim import Simulator
 from tests.chaos.rig import (
     STOP_TIMEOUT_S,
     assert_clean,
+    chaos_balances,
     chaos_config,
     chaos_followers,
     exit_brackets,
@@ -79,10 +80,10 @@ def test_broker_faults_of_every_kind_lose_and_duplicate_no_follower_order(
     sim: Simulator, tmp_path: Path, seed: int, soak: bool
 ) -> None:
     rng = random.Random(seed)
-    sim.admin.set_switches(broker_oco=False)
+    sim.admin.set_switches(broker_oco=False, rms_reject_as_order=True)
     followers = chaos_followers(5, prefix="n")
     cfg = chaos_config(sim, tmp_path, followers)
-    create_accounts(sim, cfg)
+    create_accounts(sim, cfg, balances=chaos_balances(followers))
     engine = Engine(cfg, endpoints=BrokerEndpoints(sim.rest_url, sim.order_feed_url)).start()
     client = DhanClient(
         base_url=sim.rest_url, client_id=LEADER_ID, access_token=cfg.leader.access_token.reveal()

@@ -25,6 +25,7 @@ from dhansim import Simulator
 from store import Journal
 from tests.chaos.rig import (
     assert_clean,
+    chaos_balances,
     chaos_followers,
     exit_brackets,
     settle_and_check,
@@ -117,12 +118,13 @@ def test_an_engine_sigkilled_again_and_again_on_one_store_loses_and_duplicates_n
 ) -> None:
     kills = 30 if soak else 10
     rng = random.Random(seed)
-    sim.admin.set_switches(broker_oco=False)
+    sim.admin.set_switches(broker_oco=False, rms_reject_as_order=True)
     followers = chaos_followers(4, prefix="p")
-    for account in [(LEADER_ID, f"tok-{LEADER_ID}")] + [
+    poor = chaos_balances(followers)
+    for client_id, token in [(LEADER_ID, f"tok-{LEADER_ID}")] + [
         (f.client_id, f.access_token.reveal()) for f in followers
     ]:
-        sim.admin.create_account(*account, 1e8)
+        sim.admin.create_account(client_id, token, poor.get(client_id, 1e8))
     engine = EngineProcess(write_config(sim, tmp_path, followers), tmp_path / "engine.log")
     client = DhanClient(base_url=sim.rest_url, client_id=LEADER_ID, access_token=f"tok-{LEADER_ID}")
     leader = RandomLeader(

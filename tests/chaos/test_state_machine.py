@@ -33,6 +33,7 @@ from supervision.faults import FaultPlan, Faults
 from tests.chaos.rig import (
     STOP_TIMEOUT_S,
     assert_clean,
+    chaos_balances,
     chaos_config,
     chaos_followers,
     exit_brackets,
@@ -66,10 +67,10 @@ class CopyTradingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="chaos-sm-"))
-        self.sim = Simulator(seed=1, random_walk=False, broker_oco=False)
+        self.sim = Simulator(seed=1, random_walk=False, broker_oco=False, rms_reject_as_order=True)
         self.sim.start()
         self.cfg = chaos_config(self.sim, self.tmp, FOLLOWERS)
-        create_accounts(self.sim, self.cfg)
+        create_accounts(self.sim, self.cfg, balances=chaos_balances(FOLLOWERS))
         self.faults = Faults()
         self.engine = Engine(
             self.cfg,

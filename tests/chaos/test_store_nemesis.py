@@ -24,6 +24,7 @@ from dhan.rest import DhanClient
 from dhansim import Simulator
 from tests.chaos.rig import (
     STOP_TIMEOUT_S,
+    chaos_balances,
     chaos_config,
     chaos_followers,
     exit_brackets,
@@ -44,7 +45,7 @@ def test_postgresql_stopped_mid_stream_loses_and_duplicates_no_follower_order(
         followers = chaos_followers(4, prefix="s")
         cfg = chaos_config(sim, tmp_path, followers)
         cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=cluster.url))
-        create_accounts(sim, cfg)
+        create_accounts(sim, cfg, balances=chaos_balances(followers))
         engine = Engine(cfg, endpoints=BrokerEndpoints(sim.rest_url, sim.order_feed_url)).start()
         client = DhanClient(
             base_url=sim.rest_url,

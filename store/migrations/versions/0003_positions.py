@@ -1,6 +1,8 @@
 """Positions: each account's net quantity per instrument and product, the fills counted in
 them (one row per broker order), and the exit bases recorded at a leader order's first sight.
 
+The open plain leader orders get a partial index by security: the leader's pending exits.
+
 Revision ID: 0003
 Revises: 0002
 """
@@ -20,7 +22,15 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Create ``positions``, ``position_fills`` and ``exit_bases`` (empty: positions are
-    learned from the broker at the next start)."""
+    learned from the broker at the next start), and the partial index of the open plain
+    leader orders by security (the leader's pending exits)."""
+    with op.batch_alter_table("leader_orders") as batch:
+        batch.create_index(
+            batch.f("ix_leader_orders_security_id"),
+            ["security_id"],
+            sqlite_where=sa.text("is_terminal = 0 AND leg_name = ''"),
+            postgresql_where=sa.text("is_terminal = false AND leg_name = ''"),
+        )
     op.create_table(
         "positions",
         sa.Column("account", sa.String(length=64), nullable=False),
@@ -38,6 +48,7 @@ def upgrade() -> None:
             "product_type",
             name=op.f("pk_positions"),
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "position_fills",
@@ -50,6 +61,7 @@ def upgrade() -> None:
         sa.Column("filled_qty", sa.BigInteger(), nullable=False),
         sa.Column("previous_qty", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("account", "order_id", name=op.f("pk_position_fills")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "exit_bases",
@@ -63,7 +75,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the three tables."""
+    """Drop the three tables and the index."""
+    with op.batch_alter_table("leader_orders") as batch:
+        batch.drop_index(batch.f("ix_leader_orders_security_id"))
     op.drop_table("exit_bases")
     op.drop_table("position_fills")
     op.drop_table("positions")

@@ -25,6 +25,10 @@ _POSITION = Position(
 
 
 def position(net: int, *, cf_buy: int = 0, cf_sell: int = 0, **fields: object) -> Position:
+    """A row whose day quantities are its net less what it carried (as the broker's are)."""
+    day = net - (cf_buy - cf_sell)
+    fields.setdefault("day_buy_qty", max(day, 0))
+    fields.setdefault("day_sell_qty", max(-day, 0))
     return replace(  # type: ignore[arg-type]  # test data by keyword
         _POSITION,
         net_qty=net,
@@ -81,6 +85,19 @@ MARGIN_FNO = PositionKey("NSE_FNO", "35000", "MARGIN")
             [position(-40, product_type=ProductType.CNC)],
             [holding(100)],
             [BrokerPosition(CNC, 60, 100)],
+        ),
+        # ... or the sold holdings repeated as carried buys the sale closes (netQty 0): the
+        # day's quantities read both views right
+        (
+            [position(0, cf_buy=40, product_type=ProductType.CNC)],
+            [holding(100)],
+            [BrokerPosition(CNC, 60, 100)],
+        ),
+        # ... and bought more today
+        (
+            [position(25, product_type=ProductType.CNC)],
+            [holding(100)],
+            [BrokerPosition(CNC, 125, 100)],
         ),
         # ... all sold today: flat
         (

@@ -110,7 +110,11 @@ def with_bob(**lines: str) -> str:
         (BASE.replace("embedded_sim: false", "connect_timeout: 2"),
          "broker.connect_timeout: unknown key (expected one of: embedded_sim, sim, rest_url, "
          "order_feed_url, connect_timeout_s, read_timeout_s, feed_ping_interval_s, "
-         "feed_ping_timeout_s)"),
+         "feed_ping_timeout_s, instruments_url)"),
+        (BASE.replace("embedded_sim: false", "instruments_url: ftp://images.dhan.co/x.csv"),
+         "broker.instruments_url: must be a https:// or http:// URL"),
+        (BASE.replace("embedded_sim: false", "instruments_url: 'file://'"),
+         "broker.instruments_url: must name a file (file:///path/to/file.csv)"),
         (BASE.replace("embedded_sim: false", "rest_url: ftp://api.dhan.co"),
          "broker.rest_url: must be a https:// or http:// URL"),
         (BASE.replace("embedded_sim: false", "order_feed_url: https://api-order-update.dhan.co"),

@@ -46,7 +46,8 @@ def test_routes_of_collects_marked_methods_in_class_order_bound_to_the_object() 
 @pytest.mark.parametrize(
     ("api_type", "prefixes"),
     [
-        (RestApi, ("/v2/", "/app/")),  # /app/: Dhan's auth host (PIN + TOTP login)
+        # /app/: Dhan's auth host (PIN + TOTP login); /api-data/: its instrument files' host
+        (RestApi, ("/v2/", "/app/", "/api-data/")),
         (AdminApi, ("/sim/",)),
     ],
 )

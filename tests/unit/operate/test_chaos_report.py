@@ -12,7 +12,7 @@ from copytrader.checker import CheckResult
 
 ZEROS = (
     "leader_orders=0 ok=0 lost=0 duplicated=0 unexpected=0 unresolved=0 both_legs_filled=0 "
-    "oco_pending=0 wrong=0 not_copied=0"
+    "oco_pending=0 wrong=0 not_copied=0 skipped=0 refused=0 reversed=0 over_closed=0 drift=0"
 )
 
 
@@ -34,6 +34,14 @@ ZEROS = (
             .replace("unexpected=0", "unexpected=3")
             .replace("unresolved=0", "unresolved=4"),
             10,
+        ),
+        (
+            {"refused": 2, "reversed": 1, "over_closed": 3, "drift": 4},
+            ZEROS.replace("refused=0", "refused=2")
+            .replace("reversed=0", "reversed=1")
+            .replace("over_closed=0", "over_closed=3")
+            .replace("drift=0", "drift=4"),
+            8,
         ),
         (
             {"both_legs_filled": 1, "oco_pending": 1, "wrong": 5},

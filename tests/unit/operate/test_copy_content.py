@@ -25,6 +25,7 @@ from copytrader.copy_content import (
     OrderContent,
     Verdict,
     admin_contents,
+    exit_basis,
     is_sizing_reason,
     judge_copy,
 )
@@ -535,3 +536,124 @@ def test_the_simulators_admin_view_is_read_with_legs_and_the_requested_order_typ
         (SL, 3490.0, 2),
     ]
     assert contents["12"].order_type is OrderType.MARKET
+
+
+def sell(status: OrderStatus = S.TRADED, quantity: int = 10, **kw: object) -> OrderContent:
+    """A leader SELL at the market of ``quantity``, filled when TRADED."""
+    filled = quantity if status is S.TRADED else 0
+    return limit(
+        status,
+        transaction_type=TransactionType.SELL,
+        order_type=OrderType.MARKET,
+        price=0.0,
+        quantity=quantity,
+        filled_qty=filled,
+        **kw,
+    )
+
+
+def basis(leader_open: int, ana: int | None) -> dict[str, int]:
+    """``Journal.exit_bases`` of one leader order: the leader's open and ana's."""
+    return {"leader": leader_open} | ({} if ana is None else {"ana": ana})
+
+
+#: (id, leader, copy quantity (None: no copy), follower, recorded reason, basis, verdict, words)
+EXIT_CASES = [
+    # no basis: an entry, the leader's quantity scaled (unchanged)
+    ("no basis: scaled", sell(), 20, DOUBLE, None, {}, Verdict.OK, ""),
+    # a close of the leader's whole 10: all of the follower's 14, whatever its sizing says
+    ("close all", sell(), 14, DOUBLE, None, basis(10, 14), Verdict.OK, ""),
+    ("close sized as entry", sell(), 20, DOUBLE, None, basis(10, 14), Verdict.WRONG, "!= 14"),
+    # a part: floor(3 * 4/10) = 1 of a fixed follower's 3
+    ("fixed part", sell(quantity=4), 1, FIXED_3, None, basis(10, 3), Verdict.OK, ""),
+    (
+        "fixed part as fixed",
+        sell(quantity=4),
+        3,
+        FIXED_3,
+        None,
+        basis(10, 3),
+        Verdict.WRONG,
+        "!= 1",
+    ),
+    # a flip: close all 10 (x1) + an entry of 5
+    ("flip", sell(quantity=15), 15, follower(), None, basis(10, 10), Verdict.OK, ""),
+    ("flip: entry only", sell(quantity=15), 5, follower(), None, basis(10, 0), Verdict.OK, ""),
+    # nothing to close: no copy is right, one is wrong
+    (
+        "nothing to close, none sent",
+        sell(),
+        None,
+        follower(),
+        "exit: the follower holds no position to close",
+        basis(10, 0),
+        Verdict.BY_DESIGN,
+        "no position",
+    ),
+    (
+        "nothing to close, sold anyway",
+        sell(),
+        10,
+        follower(),
+        None,
+        basis(10, 0),
+        Verdict.WRONG,
+        "no position to close",
+    ),
+    # a recorded exit reason the basis contradicts is judged again
+    (
+        "exit reason, but the follower held 4",
+        sell(),
+        None,
+        follower(),
+        "exit: the follower holds no position to close",
+        basis(10, 4),
+        Verdict.WRONG,
+        "would be 4",
+    ),
+    # without the basis an exit's recorded reason holds (reconcile has none to judge by)
+    (
+        "exit reason, basis unknown",
+        sell(),
+        None,
+        follower(),
+        "exit: the follower holds no position to close",
+        {},
+        Verdict.BY_DESIGN,
+        "no position",
+    ),
+    # a resting exit: its open quantity is the follower's part too
+    ("open exit", sell(S.PENDING, 6), 3, HALF, None, basis(10, 5), Verdict.OK, ""),
+    (
+        "open exit scaled",
+        sell(S.PENDING, 6),
+        6,
+        follower(),
+        None,
+        basis(10, 5),
+        Verdict.WRONG,
+        "!= 3",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("leader", "quantity", "who", "recorded", "bases", "verdict", "words"),
+    [pytest.param(*case[1:], id=case[0]) for case in EXIT_CASES],
+)
+def test_an_exit_copy_is_judged_against_its_basis(
+    leader: OrderContent,
+    quantity: int | None,
+    who: FollowerConfig,
+    recorded: str | None,
+    bases: dict[str, int],
+    verdict: Verdict,
+    words: str,
+) -> None:
+    copy = None
+    if quantity is not None:
+        filled = quantity if leader.status is S.TRADED else 0
+        copy = replace(leader, order_id="F1", quantity=quantity, filled_qty=filled)
+    judged = judge_copy(leader, copy, who, EQ, recorded, exit_basis(bases))
+    assert judged.verdict is verdict, judged.text()
+    assert words in judged.text()

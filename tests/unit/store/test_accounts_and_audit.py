@@ -22,6 +22,18 @@ def test_a_mark_is_set_read_and_overwritten_per_account(journal: Journal):
     assert journal.get_mark("f2", "reconciled_at") == "other"
 
 
+def test_marks_are_listed_by_a_prefix_of_their_name_per_account(journal: Journal):
+    journal.set_mark("f1", "conversion:b", "2")
+    journal.set_mark("f1", "conversion:a", "1")
+    journal.set_mark("f1", "conversions", "not under the prefix 'conversion:'")
+    journal.set_mark("f2", "conversion:c", "another account")
+    journal.set_mark("f1", "lot_sizes", "x")
+
+    assert journal.marks("f1", "conversion:") == {"conversion:a": "1", "conversion:b": "2"}
+    assert journal.marks("f1", "nothing") == {}
+    assert journal.marks("f3", "conversion:") == {}
+
+
 def test_restarts_are_recorded_newest_first_and_audited(journal: Journal):
     first = journal.record_restart("followers/f1", "ConnectionError")
     second = journal.record_restart("leader_feed", "missed pong")

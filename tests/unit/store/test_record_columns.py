@@ -19,6 +19,8 @@ from store.models import (
     FollowerFlagRow,
     FollowerIntent,
     LeaderOrder,
+    Position,
+    PositionFill,
 )
 from store.records import (
     DESIRED_ORDER_FIELDS,
@@ -29,6 +31,9 @@ from store.records import (
     FollowerFlag,
     Intent,
     LeaderOrderSnapshot,
+    OrderFill,
+    PositionKey,
+    PositionRow,
     TransitionChanges,
     TransitionRequest,
     column_of,
@@ -139,3 +144,24 @@ def test_journal_transitions_keywords_are_a_transition_requests_fields():
     hints = typing.get_type_hints(TransitionRequest)
     wanted = {name: hint for name, hint in hints.items() if name not in ("intent_id", "to")}
     assert typing.get_type_hints(TransitionChanges) == wanted
+
+
+def _flat_fields(record: type) -> set[str]:
+    """A record's fields with its ``key`` (a ``PositionKey``) spelled out as the key's fields."""
+    names = {f.name for f in dataclasses.fields(record)} - {"key"}
+    return names | {f.name for f in dataclasses.fields(PositionKey)}
+
+
+@pytest.mark.parametrize(
+    ("model", "record", "table_only"),
+    [
+        (Position, PositionRow, set()),
+        # the fill's account is the call's; ``previous_qty`` is the ledger's own
+        (PositionFill, OrderFill, {"account", "previous_qty"}),
+    ],
+    ids=["positions", "position_fills"],
+)
+def test_a_positions_tables_columns_are_its_records_fields_with_the_key_spelled_out(
+    model: type[Base], record: type, table_only: set[str]
+):
+    assert {c.name for c in model.__table__.columns} == _flat_fields(record) | table_only

@@ -1,0 +1,168 @@
+"""The exit basis of each leader order: taken at its first sight, journaled, reused after.
+
+Sizing an exit (``actors.exit_sizing``) needs each account's open quantity the order can reduce
+*when the leader placed it*; later events of the order must be sized against the same numbers,
+however the positions have moved since (its own fills move them). So the leader feed takes the
+basis once, from the journal's positions (``Journal.exposures``: one read for every account),
+and journals it in the same transaction as the order's first snapshot (``bases=``); every later
+event, also after a restart, reads it back (``Journal.exit_bases``, then a cache).
+
+A plain order the leader placed against no open position of its own is an entry; its basis
+(``{"leader": 0}``) is journaled too, so that it stays an entry whatever the positions do
+later. Orders that are not plain (CO, BO, super orders, their legs) have no basis.
+
+Used on the leader feed's thread only (``actors.leader_record.LeaderRecorder``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from actors import exit_sizing
+from actors.sizing import ExitBasis
+from store import Journal
+from store.records import Exposure, LeaderOrderSnapshot, PositionKey
+
+#: Orders kept in the cache; an order's basis is read back from the journal after that.
+_CACHED = 20_000
+
+
+def position_key(snap: LeaderOrderSnapshot) -> PositionKey:
+    """The position a leader order trades: its instrument in its product."""
+    return PositionKey(str(snap.exchange_segment), snap.security_id, str(snap.product_type))
+
+
+def sizes_as_exit(snap: LeaderOrderSnapshot) -> bool:
+    """True when ``snap`` may be an exit: a plain order of a plain product, not a leg."""
+    is_leg = snap.parent_order_id is not None or snap.leg_name not in ("",)
+    return exit_sizing.is_exit_candidate(snap.product_type, is_leg)
+
+
+def basis_from_exposures(
+    exposures: Mapping[str, Exposure],
+    side: str,
+    followers: Sequence[str],
+    own_leader_fill: int = 0,
+) -> ExitBasis:
+    """The basis of an order on ``side`` from each account's exposure.
+
+    ``own_leader_fill``: what the journal's leader position already holds of this very order's
+    fills (an order first seen after a position check counted them): the basis is the position
+    *before* the order, so they are taken back out.
+    """
+    leader = exposures.get(exit_sizing.LEADER)
+    if leader is None:
+        return ExitBasis(0, {})
+    net_before = leader.net_qty + exit_sizing.direction(side) * own_leader_fill
+    leader_open = exit_sizing.open_against(
+        net_before, side, pending_exit_qty=leader.pending_exit_qty
+    )
+    if leader_open <= 0:
+        return ExitBasis(0, {})
+    held: dict[str, int] = {}
+    for name in followers:
+        e = exposures.get(name)
+        if e is None:
+            held[name] = 0
+            continue
+        held[name] = exit_sizing.open_against(
+            e.net_qty,
+            side,
+            pending_exit_qty=e.pending_exit_qty,
+            inflight_entry_qty=e.inflight_entry_qty,
+        )
+    return ExitBasis(leader_open, held)
+
+
+def basis_from_stored(stored: Mapping[str, int]) -> ExitBasis:
+    """The basis journaled for an order (``Journal.exit_bases``)."""
+    leader_open = max(0, stored.get(exit_sizing.LEADER, 0))
+    if leader_open <= 0:
+        return ExitBasis(0, {})
+    return ExitBasis(
+        leader_open,
+        {name: max(0, qty) for name, qty in stored.items() if name != exit_sizing.LEADER},
+    )
+
+
+def as_rows(basis: ExitBasis) -> dict[str, int]:
+    """``basis`` as the journal's rows (account -> quantity)."""
+    return {exit_sizing.LEADER: basis.leader_open, **dict(basis.follower_open)}
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """An order's basis, and the rows to journal with its snapshot (None: already journaled)."""
+
+    basis: ExitBasis | None
+    record: dict[str, int] | None = None
+
+
+class ExitBases:
+    """Each leader order's basis: cached, else journaled, else taken now."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._cache: dict[str, ExitBasis] = {}
+
+    def take(self, snap: LeaderOrderSnapshot, followers: Sequence[str]) -> Taken:
+        """The basis of ``snap``'s order; for an order never seen, the rows to journal.
+
+        A follower the journaled basis does not name (added to the config since) gets its
+        open quantity now, journaled with this event.
+        """
+        if not sizes_as_exit(snap):
+            return Taken(None)
+        order_id = snap.leader_order_id
+        cached = self._cache.get(order_id)
+        if cached is not None and (
+            not cached.is_exit or all(f in cached.follower_open for f in followers)
+        ):
+            return Taken(cached)
+        stored = self.journal.exit_bases(order_id) if cached is None else as_rows(cached)
+        if stored:
+            basis = basis_from_stored(stored)
+            missing = [f for f in followers if f not in stored]
+            if not basis.is_exit or not missing:
+                self._remember(order_id, basis)
+                return Taken(basis)
+            fresh = self._now(snap, missing)
+            merged = ExitBasis(
+                basis.leader_open, {**basis.follower_open, **dict(fresh.follower_open)}
+            )
+            self._remember(order_id, merged)
+            return Taken(merged, {f: fresh.follower_open.get(f, 0) for f in missing})
+        basis = self._now(snap, followers)
+        self._remember(order_id, basis)
+        return Taken(basis, as_rows(basis) if basis.is_exit else {exit_sizing.LEADER: 0})
+
+    def known(self, snap: LeaderOrderSnapshot) -> ExitBasis | None:
+        """The journaled basis of an order already recorded (re-derivations), or None."""
+        if not sizes_as_exit(snap):
+            return None
+        cached = self._cache.get(snap.leader_order_id)
+        if cached is not None:
+            return cached
+        stored = self.journal.exit_bases(snap.leader_order_id)
+        if not stored:
+            return None
+        basis = basis_from_stored(stored)
+        self._remember(snap.leader_order_id, basis)
+        return basis
+
+    def _now(self, snap: LeaderOrderSnapshot, followers: Sequence[str]) -> ExitBasis:
+        side = str(snap.transaction_type)
+        exposures = self.journal.exposures(
+            position_key(snap),
+            side,
+            [exit_sizing.LEADER, *followers],
+            exclude_leader_order_id=snap.leader_order_id,
+        )
+        own = self.journal.applied_fill(exit_sizing.LEADER, snap.leader_order_id)
+        return basis_from_exposures(exposures, side, followers, own)
+
+    def _remember(self, order_id: str, basis: ExitBasis) -> None:
+        if len(self._cache) >= _CACHED:
+            self._cache.clear()  # the journal has them all; a day rarely reaches this
+        self._cache[order_id] = basis
