@@ -8,8 +8,10 @@ Messages (all hints: each may be lost or repeated without harm, see ``actors.mes
 
 * ``SocketFramesQueued`` -- the thread queued frames of fills and ends (the others it drops;
   one tell per empty -> non-empty): the actor drains them and tells ``follower.<acct>`` them
-  in one ``FollowerOrderUpdates`` (the copies settle from them, no book read). Every frame's
-  fill (a manual trade's too: it moves the position) is gathered for ``FlushFills``.
+  in one ``FollowerOrderUpdates`` (the copies settle from them, no book read). Fills of
+  other orders (manual trades) are gathered for ``FlushFills``; a copy's fill moves the
+  position with the settle that records it on the copy (one transaction: exit sizing would
+  count it twice meanwhile, in the position and as the copy's unfilled remainder).
 * ``FlushFills`` -- ``FILLS_FLUSH_S`` after the first fill gathered: one ``Journal.apply_fills``
   for all of them (a commit per fill, in every follower at once, was most of the socket's
   CPU). An in-memory map of the fill last applied per order keeps a repeated one out.
@@ -55,6 +57,7 @@ from actors.messages import (
 from actors.names import follower_name
 from actors.position_check import PositionCheckFailed, check_positions, fill_of
 from dhan import errors
+from dhan.correlation import is_copy_id
 from dhan.order_feed import FeedError, OrderFeed, OrderUpdate
 from dhan.rest import DhanClient
 from store import Journal
@@ -70,8 +73,7 @@ logger = logging.getLogger(__name__)
 #: positions lag the broker by at most this (the copies' own rows lag until the next tick).
 FILLS_FLUSH_S = 0.5
 #: How long the socket thread blocks in one receive (``OrderFeed(poll_s=...)``): a close is
-#: noticed within it. Each wake-up costs CPU, 50 followers' sockets at the leader's 0.1 s
-#: were ~3 % of a core idle; nothing waits for the thread to end.
+#: noticed within it (nothing waits for it). 50 sockets at 0.1 s were ~3 % of a core idle.
 SOCKET_POLL_S = 1.0
 #: The reconnect delays after a lost socket (as the leader feed's restarts).
 RECONNECT_BACKOFF = Backoff(initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2, reset_after_s=60.0)
@@ -231,6 +233,8 @@ class FollowerFeedActor(SupervisedActor):
         self._tell_follower(FollowerOrderUpdates(batch))
         applied, pending = self.applied, self.pending_fills
         for u in batch:
+            if is_copy_id(u.correlation_id):
+                continue  # a copy's fill moves the position with its settle (below)
             fill = fill_of(u)
             if fill is not None and fill.filled_qty > applied.get(fill.order_id, 0):
                 pending[fill.order_id] = fill
