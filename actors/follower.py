@@ -13,7 +13,7 @@ ledger (``permits``), the steps that call the broker (``copy_steps``, failures m
 bracket actors (``bracket_spawner``).
 
 Fills and ends of its copies arrive from its own order socket (``FollowerFeedActor``, which
-tells ``FollowerOrderUpdates``, settled together on the next tick) while that socket is up
+tells ``FollowerOrderUpdates``, each batch settled at once) while that socket is up
 (``FollowerSocketUp``): the book is then read once after each connect (no replay), every
 ``SAFETY_READ_S``, and for what frames cannot settle (super orders, a copy whose modify or
 cancel was in flight). While it is down
@@ -168,9 +168,7 @@ class FollowerActor(SupervisedActor):
         #: settle every open copy from the book on the next tick (a frame that could not be
         #: read, the socket just lost)
         self.refresh_all_soon = False
-        #: the latest socket frame of each order (and leg) worth settling, settled
-        #: on the next tick in one transaction: settling each frame as it came was a journal
-        #: read and write per copy, several times the CPU of the polling it replaces
+        #: the latest socket frame of each order (and leg) of one batch, settled together
         self.socket_orders: dict[tuple[str, LegName | None], Order] = {}
         #: the follower's order socket is up (told by its FollowerFeedActor): frames settle
         #: the copies, ticks do not read the book
@@ -338,7 +336,8 @@ class FollowerActor(SupervisedActor):
                 self._refresh_from_book(soon, socket_up=True)
 
     def _on_order_updates(self, message: FollowerOrderUpdates) -> None:
-        """Keep the fills and ends our order socket reported for the next tick to settle."""
+        """Settle the copies our order socket says filled or ended, now: a copy's fill reaches
+        its position with it, and exit sizing must see it before the leader's next order."""
         stash = self.socket_orders
         for update in message.updates:
             order = order_from_update(update)
@@ -348,6 +347,7 @@ class FollowerActor(SupervisedActor):
                 key = (order.order_id, order.leg_name)  # a leg may share its entry's id
                 stash.pop(key, None)  # re-inserted: the dict keeps the frames' order
                 stash[key] = order
+        self._settle_socket_orders()
 
     def _settle_socket_orders(self) -> None:
         """Settle the copies the stashed frames filled or ended: one journal read, one
