@@ -13,6 +13,7 @@ from typing import Any
 from actors.orders import is_bracket, is_super, matches_desired
 from dhan.codes import LegName, OrderStatus
 from dhan.models import Order, SuperOrder
+from dhan.order_feed import OrderUpdate
 from store.records import Intent, LeaderOrderSnapshot, TransitionRequest
 from store.states import IntentState
 
@@ -62,6 +63,108 @@ def by_correlation_id(
         if so.correlation_id:
             book[so.correlation_id] = so
     return book
+
+
+def order_from_update(u: OrderUpdate) -> Order | None:
+    """The broker's view of one order as its order-update frame tells it (the fields a settle
+    reads), or None when the frame lacks one ``Order`` needs (a code the feed did not know):
+    that order is then settled from the book.
+
+    Pure. The frame's ``TradedQty`` is cumulative, like the book's ``filledQty``; its
+    ``ReasonDescription`` is the book's ``omsErrorDescription`` ("CONFIRMED" unless rejected).
+    """
+    if (
+        u.exchange_segment is None
+        or u.security_id is None
+        or u.product_type is None
+        or u.transaction_type is None
+        or u.order_type is None
+    ):
+        return None
+    rejected = u.status is OrderStatus.REJECTED
+    return Order(
+        order_id=u.order_no,
+        order_status=u.status,
+        transaction_type=u.transaction_type,
+        exchange_segment=u.exchange_segment,
+        product_type=u.product_type,
+        order_type=u.order_type,
+        security_id=u.security_id,
+        quantity=u.quantity,
+        validity=u.validity,
+        correlation_id=u.correlation_id,
+        client_id=u.client_id,
+        exchange_order_id=u.exch_order_no,
+        filled_qty=u.traded_qty,
+        remaining_quantity=u.remaining_quantity,
+        price=u.price,
+        average_traded_price=u.avg_traded_price,
+        leg_name=u.leg_name,
+        update_time=u.last_updated_time,
+        oms_error_description=u.reason_description if rejected else None,
+        trigger_price=u.trigger_price,
+        after_market_order=u.is_amo,
+    )
+
+
+def worth_settling(u: OrderUpdate) -> bool:
+    """Pure: can this frame change a copy's journaled state? Fills and ends can; a TRANSIT or
+    PENDING frame of an unfilled order cannot (``changed_copies`` would write nothing for it),
+    so it costs no journal read."""
+    return u.traded_qty > 0 or u.status.is_terminal
+
+
+def socket_settled(intent: Intent) -> bool:
+    """A copy the order socket settles: a plain order or a bracket's entry. A super order's
+    state is its book's (``GET /super/orders``: the entry and its legs in one record), which
+    no single frame tells: those stay settled from the book."""
+    return not is_super(intent)
+
+
+def copies_updated(
+    copies: Iterable[Intent], orders: Iterable[Order]
+) -> tuple[list[tuple[Intent, Order]], list[Intent]]:
+    """What ``orders`` (from socket frames, oldest first) do to ``copies`` (the follower's
+    working and in-flight intents): the WORKING copies they move, and the others they name
+    (a modify or cancel in flight: that step owns the row now, so the copy is read from the
+    book once it is back, on the next tick).
+
+    Each copy is matched by its correlationId, else by its broker order id; an exit leg's
+    frame matches nothing (it shares its entry's correlationId, and a super order's its order
+    id: legs are their ``BracketLegActor``'s). The latest frame of an order wins. Only
+    a fill or an end is worth a write (``changed_copies``), and a frame with less filled than
+    journaled (older than what a book read already recorded) never moves a copy back. A
+    super order's copy is left to the book (``socket_settled``).
+
+    Pure.
+    """
+    by_cid: dict[str, Order] = {}
+    by_id: dict[str, Order] = {}
+    for o in orders:
+        if o.leg_name not in (None, LegName.ENTRY_LEG, LegName.NA):
+            continue  # an exit leg's frame (it may carry its entry's order id): the legs' actor's
+        by_id[o.order_id] = o
+        if o.correlation_id:
+            by_cid[o.correlation_id] = o
+    moved: list[tuple[Intent, Order]] = []
+    later: list[Intent] = []
+    for intent in copies:
+        if not socket_settled(intent):
+            continue
+        order = by_cid.get(intent.correlation_id) or by_id.get(intent.broker_order_id or "")
+        if order is None:
+            continue
+        if intent.broker_order_id and order.order_id != intent.broker_order_id:
+            continue  # a correlationId reused by another order: not this copy's
+        if order.filled_qty < intent.filled_qty:
+            continue
+        if not (order.order_status.is_terminal or order.filled_qty != intent.filled_qty):
+            continue
+        if intent.state is IntentState.WORKING:
+            moved.append((intent, order))
+        else:
+            later.append(intent)
+    return moved, later
 
 
 def refresh_names(working: Iterable[Intent]) -> list[str]:

@@ -16,12 +16,14 @@ from actors.book_settle import (
     ADOPTABLE,
     by_correlation_id,
     changed_copies,
+    copies_updated,
     needs_legs,
     plain_with_ids,
     refresh_names,
     settle_move,
     settled_names,
     skip_after_disabled,
+    socket_settled,
 )
 from actors.bracket_spawner import BracketSpawner
 from actors.decisions import IN_FLIGHT
@@ -36,6 +38,10 @@ from store.records import Intent, TransitionRequest
 from store.states import IntentState
 
 logger = logging.getLogger(__name__)
+
+#: The states of the copies a socket frame may name: settled now (WORKING), or left to the
+#: step in flight and read from the book afterwards (``copies_updated``).
+SOCKET_SETTLED_STATES = (IntentState.WORKING, IntentState.MODIFYING, IntentState.CANCELLING)
 
 
 @dataclass(eq=False, slots=True)
@@ -115,7 +121,7 @@ class CopySettler:
         if adopted:
             logger.info("follower %s: adopted %d orders found at the broker", self.account, adopted)
 
-    def refresh(self, leader_order_ids: set[str] | None) -> None:
+    def refresh(self, leader_order_ids: set[str] | None, *, socket_up: bool = False) -> int:
         """Settle our open copies (of these leader orders; None: all) from the broker's view.
 
         Fills and the end of an order end or update intents. The view is one read of the
@@ -126,13 +132,17 @@ class CopySettler:
         transaction for every copy that changed: per-copy commits after each leader fill were
         the engine's biggest CPU cost and, holding the GIL in ten threads at once, its copy p99.
         A rejected token is raised (the caller pauses); any other failed read waits for the
-        next refresh.
+        next refresh. ``socket_up``: the follower's order socket settles its plain copies and
+        bracket entries (``settle_updates``); only the others (super orders) are read here.
+        Returns how many working copies it looked for (0: no book read).
         """
         working = self.journal.intents(self.account, states=[IntentState.WORKING])
         if leader_order_ids is not None:
             working = [i for i in working if i.leader_order_id in leader_order_ids]
+        if socket_up:
+            working = [i for i in working if not socket_settled(i)]
         if not working:
-            return
+            return 0
         # named, so the book keeps their rows once settled (it keeps only open ones otherwise)
         needs = refresh_names(working)
         try:
@@ -152,8 +162,24 @@ class CopySettler:
             raise
         except errors.DhanError as exc:
             logger.info("follower %s: order book refresh failed: %s", self.account, exc)
-            return
-        changed = changed_copies(working, book)
+            return len(working)
+        self._settle_all(changed_copies(working, book))
+        return len(working)
+
+    def settle_updates(self, orders: list[Order]) -> list[Intent]:
+        """Settle the working copies these orders (from the follower's order socket, oldest
+        first) filled or ended (``copies_updated``): one journal read, and one transaction for
+        every copy that moved. No book read. Returns the copies the frames named that a
+        modify or cancel in flight holds: the caller settles them from the book later."""
+        copies = self.journal.intents(self.account, states=list(SOCKET_SETTLED_STATES))
+        if not copies:
+            return []
+        moved, later = copies_updated(copies, orders)
+        self._settle_all(moved)
+        return later
+
+    def _settle_all(self, changed: list[tuple[Intent, Any]]) -> None:
+        """Journal the moves of ``changed`` in one transaction; start brackets; release rows."""
         if not changed:
             return
         outcomes = self.journal.transitions([settle_move(i, order) for i, order in changed])

@@ -11,6 +11,13 @@ ledger (``permits``), the steps that call the broker (``copy_steps``, failures m
 ``send_outcomes``), book settling (``copy_settler``, ``book_settle``), the pause
 (``follower_pause``), latency stamps (``copy_latency``), batched acks (``ack_buffer``) and the
 bracket actors (``bracket_spawner``).
+
+Fills and ends of its copies arrive from its own order socket (``FollowerFeedActor``, which
+tells ``FollowerOrderUpdates``, each batch settled at once) while that socket is up
+(``FollowerSocketUp``): the book is then read once after each connect (no replay), every
+``SAFETY_READ_S``, and for what frames cannot settle (super orders, a copy whose modify or
+cancel was in flight). While it is down
+(``FollowerSocketDown``, or ``engine.follower_sockets: false``) the book is polled on ticks.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from functools import partial
 from typing import Any
 
 from actors.ack_buffer import AckBuffer
+from actors.book_settle import order_from_update
 from actors.bracket_spawner import BracketSpawner
 from actors.copy_latency import STAMP_TTL_S, CopyLatency
 from actors.copy_settler import CopySettler
@@ -34,20 +42,28 @@ from actors.follower_pause import FollowerPause
 from actors.messages import (
     Action,
     CancelPermits,
+    FollowerOrderUpdates,
+    FollowerSocketDown,
+    FollowerSocketUp,
     LeaderChanged,
     PermitDenied,
     PermitGranted,
     ResolveUnknown,
     SetEnabled,
+    SocketStateWanted,
     Tick,
     UpdateToken,
 )
-from actors.names import LIMITER
+from actors.names import LIMITER, follower_feed_name
+from actors.orders import is_super
 from actors.permits import PermitLedger
+from actors.position_check import PositionCheckFailed, check_positions
 from actors.rate_windows import AccountWindows
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
+from dhan.codes import LegName
+from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
 from store.errors import IntentNotFound, StaleState
@@ -61,6 +77,10 @@ logger = logging.getLogger(__name__)
 #: All open copies are settled from the book every this many ticks (a copy can fill on its
 #: own); in between, only the copies of leader orders that filled or ended.
 FULL_REFRESH_EVERY_TICKS = 5
+#: While the order socket is up, all open copies are still settled from the book this often:
+#: a safety net for a frame the socket lost without dropping (the leader feed's periodic
+#: reconcile is the same net for the leader).
+SAFETY_READ_S = 60.0
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
 #: The follower's journaled ``enabled`` flag ("1" / "0"), a mark of its account.
@@ -142,6 +162,21 @@ class FollowerActor(SupervisedActor):
         self.ticks = 0
         #: leader orders that filled or ended since the last tick: check our copies of them
         self.refresh_soon: set[str] = set()
+        #: leader orders whose copies a socket frame named while a modify or cancel of theirs
+        #: was in flight: read from the book on the next tick, socket up or not
+        self.reread_soon: set[str] = set()
+        #: settle every open copy from the book on the next tick (a frame that could not be
+        #: read, the socket just lost)
+        self.refresh_all_soon = False
+        #: the latest socket frame of each order (and leg) of one batch, settled together
+        self.socket_orders: dict[tuple[str, LegName | None], Order] = {}
+        #: the follower's order socket is up (told by its FollowerFeedActor): frames settle
+        #: the copies, ticks do not read the book
+        self.socket_up = False
+        #: a super-order copy may be working (the socket does not settle those: the book is
+        #: read for them); cleared by a refresh that finds none, set by placing one
+        self.may_have_supers = True
+        self.safety_every_ticks = max(1, round(SAFETY_READ_S / engine.follower_tick_s))
         #: SENDING / MODIFYING / CANCELLING intents found at start: a previous incarnation may
         #: have sent them, so they are looked up. A SENDING intent that appears later was
         #: claimed by the leader feed for this incarnation to send (store: ``claim_for``).
@@ -169,6 +204,12 @@ class FollowerActor(SupervisedActor):
         tick_s = self.engine.follower_tick_s
         self._tick_timer = self.tell_every(tick_s, Tick(), first_s=random.uniform(0.0, tick_s))
         self.brackets.spawn_open()
+        if self.engine.follower_sockets:
+            # a restarted follower learns whether its socket is up (the feed tells us)
+            with contextlib.suppress(ChildUnavailable):
+                self.registry.tell(follower_feed_name(self.name), SocketStateWanted())
+        else:
+            self._check_positions()  # no socket connects to do it
         self.converge()
 
     def on_stop(self) -> None:
@@ -198,12 +239,21 @@ class FollowerActor(SupervisedActor):
             self.permits.forget_stale(time.monotonic())
             self.latency.forget_older_than(time.monotonic_ns() - int(STAMP_TTL_S * 1e9))
             self.ticks += 1
-            if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
-                self._refresh_from_book(None)
-            elif self.refresh_soon:
-                self._refresh_from_book(self.refresh_soon)
-            self.refresh_soon = set()
+            self._tick_refresh()
             self.converge()
+        elif isinstance(message, FollowerOrderUpdates):
+            self._on_order_updates(message)
+        elif isinstance(message, FollowerSocketUp):
+            if not self.socket_up:
+                self.socket_up = True
+                self.refresh_all_soon = False
+                self._settle_socket_orders()
+                self._refresh_from_book(None)  # what happened while it was down: no replay
+                self.converge()
+        elif isinstance(message, FollowerSocketDown):
+            if self.socket_up:
+                self.socket_up = False
+                self.refresh_all_soon = True  # frames may have been lost: poll from now on
         elif isinstance(message, PermitGranted):
             self.permits.answered(message.intent_id)
             if self._grant_still_good(message):
@@ -217,6 +267,7 @@ class FollowerActor(SupervisedActor):
         elif isinstance(message, ResolveUnknown):
             intent = self._intent(message.intent_id)
             if intent is not None and intent.state is IntentState.UNKNOWN:
+                self.may_have_supers = self.may_have_supers or is_super(intent)
                 self.steps.resolve_unknown(intent)
         elif isinstance(message, UpdateToken):
             self.client.update_token(message.access_token)
@@ -256,15 +307,80 @@ class FollowerActor(SupervisedActor):
             self.converge()
         self.brackets.hint(message.leader_order_ids)
 
-    def _refresh_from_book(self, leader_order_ids: set[str] | None) -> None:
-        """Settle our open copies from the broker's view (``CopySettler.refresh``)."""
-        if self.pause.reason is not None:
+    def _tick_refresh(self) -> None:
+        """A tick's book reads. Socket down: every ``FULL_REFRESH_EVERY_TICKS`` all open copies,
+        else those of the leader orders that filled or ended. Socket up: all of them every
+        ``SAFETY_READ_S`` only; else the copies frames could not settle (``reread_soon``) and
+        the super-order copies (which the socket does not settle) on today's schedule."""
+        self._settle_socket_orders()  # first: its frames are older than any read below
+        soon, reread = self.refresh_soon, self.reread_soon
+        self.refresh_soon, self.reread_soon = set(), set()
+        if self.refresh_all_soon:
+            self.refresh_all_soon = False
+            self._refresh_from_book(None)
+        elif not self.socket_up:
+            if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
+                self._refresh_from_book(None)
+            elif soon or reread:
+                self._refresh_from_book(soon | reread)
+        elif self.ticks % self.safety_every_ticks == 0:
+            self._refresh_from_book(None)
+        else:
+            if reread:
+                self._refresh_from_book(reread)
+            if not self.may_have_supers:
+                return  # nothing the socket does not settle: no journal read either
+            if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
+                self.may_have_supers = self._refresh_from_book(None, socket_up=True) > 0
+            elif soon:
+                self._refresh_from_book(soon, socket_up=True)
+
+    def _on_order_updates(self, message: FollowerOrderUpdates) -> None:
+        """Settle the copies our order socket says filled or ended, now: a copy's fill reaches
+        its position with it, and exit sizing must see it before the leader's next order."""
+        stash = self.socket_orders
+        for update in message.updates:
+            order = order_from_update(update)
+            if order is None:
+                self.refresh_all_soon = True  # a code the feed did not know: read the book
+            else:
+                key = (order.order_id, order.leg_name)  # a leg may share its entry's id
+                stash.pop(key, None)  # re-inserted: the dict keeps the frames' order
+                stash[key] = order
+        self._settle_socket_orders()
+
+    def _settle_socket_orders(self) -> None:
+        """Settle the copies the stashed frames filled or ended: one journal read, one
+        transaction (``CopySettler.settle_updates``), no book read."""
+        if not self.socket_orders:
             return
+        orders = list(self.socket_orders.values())
+        self.socket_orders = {}
+        self.acks.flush()  # a copy's ack may still be buffered: its row must say WORKING
+        later = self.settler.settle_updates(orders)
+        self.reread_soon.update(i.leader_order_id for i in later)
+
+    def _refresh_from_book(
+        self, leader_order_ids: set[str] | None, *, socket_up: bool = False
+    ) -> int:
+        """Settle our open copies from the broker's view (``CopySettler.refresh``); returns
+        how many it looked for (1 when it could not look: paused)."""
+        if self.pause.reason is not None:
+            return 1
         self.acks.flush()
         try:
-            self.settler.refresh(leader_order_ids)
+            return self.settler.refresh(leader_order_ids, socket_up=socket_up)
         except errors.AuthError as exc:
             self.pause.for_token(f"token rejected ({exc.code})")
+            return 1
+
+    def _check_positions(self) -> None:
+        """Set our journaled positions to the broker's (``actors.position_check``); a failure
+        is logged and tried again at the next start."""
+        try:
+            check_positions(self.client, self.journal, self.name)
+        except (errors.DhanError, PositionCheckFailed) as exc:
+            logger.warning("position check of %s failed: %s", self.name, exc)
 
     # -- deciding (FollowerHooks) ----------------------------------------------------------------
 
@@ -338,6 +454,7 @@ class FollowerActor(SupervisedActor):
             self.steps.finish_unsent(intent)
         elif step is Step.LOOKUP:
             self.stale_in_flight.discard(intent.id)
+            self.may_have_supers = self.may_have_supers or is_super(intent)
             self.steps.look_up(intent)
         elif step is Step.GIVE_UP_MODIFY:
             self.steps.give_up_modify(intent)
@@ -393,6 +510,8 @@ class FollowerActor(SupervisedActor):
                 intent.id, IntentState.SENDING, expect_from=intent.state, reason="place"
             )
         self.sent.add(intent.id)
+        if is_super(intent):
+            self.may_have_supers = True
         self.steps.place(intent, self.hint_sent)
 
     # -- bookkeeping ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from actors.messages import (
     Tick,
 )
 from actors.names import follower_name
+from actors.position_check import PositionCheckFailed, check_positions
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
@@ -59,6 +60,8 @@ class FeedStatus:
         self.reconciled = False
         self.connects = 0
         self.last_error: str | None = None
+        #: position checks after a connect that failed (``actors.position_check``)
+        self.position_checks_failed = 0
 
 
 class LeaderFeedActor(SupervisedActor):
@@ -190,6 +193,13 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.feed_reconnects.inc()
         self.status.connected = True
         self.metrics.feed_connected.set(1)
+        # the leader's positions set to the broker's before the reconcile sizes exits against
+        # them (the socket has no replay); a failure is counted and tried at the next connect
+        try:
+            check_positions(self.reconciler.client, self.reconciler.journal, "leader")
+        except (errors.DhanError, PositionCheckFailed) as exc:
+            self.status.position_checks_failed += 1
+            logger.warning("position check of the leader failed: %s", exc)
         self.faults.point("leader_feed.before_reconcile")
         try:
             self.reconciler.reconcile()

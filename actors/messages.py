@@ -140,6 +140,67 @@ class SetEnabled:
     enabled: bool
 
 
+# --- FollowerFeedActor -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerOrderUpdates:
+    """Frames of the follower's order socket worth settling (fills, ends), oldest first,
+    batched: every frame queued while the feed actor was busy."""
+
+    updates: tuple[OrderUpdate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerSocketUp:
+    """The follower's order socket is connected (and its positions checked): its frames
+    settle the copies, the book is read once now (no replay) and rarely after."""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerSocketDown:
+    """The follower's order socket is down (or its feed restarting): poll the book."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SocketStateWanted:
+    """A (re)started follower asks its feed for the socket's state (Up / Down is told)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SocketFramesQueued:
+    """The socket thread queued frames for the feed actor (told once per empty -> non-empty)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlushFills:
+    """Journal the fills the feed actor gathered since its last write (one transaction)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SocketConnected:
+    """The socket of connection ``generation`` is connected and logged in."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class SocketFailed:
+    """The socket of connection ``generation`` died; the feed reconnects after a backoff."""
+
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SocketReconnect:
+    """The backoff after a failed connection ``generation`` is over: connect again."""
+
+    generation: int
+
+
 # --- RateLimiterActor ------------------------------------------------------------------------
 
 

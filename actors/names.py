@@ -12,6 +12,11 @@ def follower_name(follower: str) -> str:
     return f"follower.{follower}"
 
 
+def follower_feed_name(follower: str) -> str:
+    """The FollowerFeedActor (order socket) of account ``follower``."""
+    return f"follower-feed.{follower}"
+
+
 def follower_supervisor_name(follower: str) -> str:
     return f"followers.{follower}"
 

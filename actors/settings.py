@@ -115,3 +115,7 @@ class EngineConfig:
     #: ``"SEGMENT:securityId"`` -> the exchange's freeze quantity (largest order it accepts):
     #: a sized copy above it goes out as several orders (``actors.slicing``).
     freeze_quantities: Mapping[str, int] = field(default_factory=dict)
+    #: Each follower has its own order-update socket: fills and ends of its copies arrive as
+    #: events and its book is read only as a fallback (socket down) and a slow safety read.
+    #: False: every follower polls its book on its ticks (the engine before issue 16).
+    follower_sockets: bool = True

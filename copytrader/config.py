@@ -757,6 +757,7 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
         "follower_max_restarts": _at_least_one,
         "follower_restart_period_s": _positive,
         "freeze_quantities": _freeze_quantities,
+        "follower_sockets": _Node.boolean,
     },
     StoreConfig: {"url": _store_url, "sqlite_synchronous": _choice(SqliteSynchronous)},
     MetricsConfig: {"enabled": _Node.boolean, "host": _Node.text, "port": _port},

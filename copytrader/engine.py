@@ -7,6 +7,8 @@
      rate-limiter      RateLimiterActor  permanent
      followers.<name>  supervisor per follower, 5 / 60 s, then QUARANTINE (others keep going)
        follower.<name>   FollowerActor     permanent
+       follower-feed.<name>  FollowerFeedActor  permanent (engine.follower_sockets: its order
+                         socket; reconnects itself on a 0.5 s -> 30 s backoff; crash restarts too)
        bracket.<name>.<leader order>  BracketLegActor  transient (added at run time)
      leader            supervisor; 30 restarts / 60 s
        leader-feed       LeaderFeedActor   permanent, backoff 0.5 s doubling to 30 s, 20% jitter
@@ -37,9 +39,17 @@ from sqlalchemy.engine import make_url
 from actors.audit import AuditActor
 from actors.follower import FollowerActor
 from actors.follower_book import FollowerBook
+from actors.follower_feed import SOCKET_POLL_S, FollowerFeedActor, SocketStatus
 from actors.leader_feed import FeedStatus, LeaderFeedActor
 from actors.messages import RederiveWaiting
-from actors.names import AUDIT, LEADER_FEED, LIMITER, follower_name, follower_supervisor_name
+from actors.names import (
+    AUDIT,
+    LEADER_FEED,
+    LIMITER,
+    follower_feed_name,
+    follower_name,
+    follower_supervisor_name,
+)
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
 from copytrader.allocator import AllocatorTrim
@@ -125,6 +135,8 @@ class Engine:
         self.metrics = metrics or Metrics()
         self._journal = journal
         self.feed_status = FeedStatus()
+        #: each follower's order socket (``engine.follower_sockets``), by follower name
+        self.socket_status: dict[str, SocketStatus] = {}
         #: lot sizes: the instrument file's (``_load_instruments``), then what frames teach
         self.lot_sizes = LotSizes()
         #: what the actors get of ``cfg.engine``: its freeze quantities over the instrument file's
@@ -183,6 +195,34 @@ class Engine:
             ping_interval_s=b.feed_ping_interval_s,
             ping_timeout_s=b.feed_ping_timeout_s,
             connect_timeout_s=b.connect_timeout_s,
+        )
+
+    def _follower_feed(self, name: str, access_token: str) -> OrderFeed:
+        """A follower's order socket, logging in with ``access_token`` (its current one)."""
+        b = self.cfg.broker
+        follower = next(f for f in self.followers if f.name == name)
+        return OrderFeed(
+            url=self.endpoints.order_feed_url,
+            client_id=follower.client_id,
+            access_token=access_token,
+            ping_interval_s=b.feed_ping_interval_s,
+            ping_timeout_s=b.feed_ping_timeout_s,
+            connect_timeout_s=b.connect_timeout_s,
+            poll_s=SOCKET_POLL_S,
+        )
+
+    def _follower_feed_spec(self, name: str) -> ChildSpec:
+        client = self.clients[name]
+        return ChildSpec.actor(
+            follower_feed_name(name),
+            FollowerFeedActor,
+            account=name,
+            feed_factory=functools.partial(self._follower_feed, name),
+            token=lambda: client.access_token,
+            client=client,
+            journal=self.journal,
+            status=self.socket_status.setdefault(name, SocketStatus()),
+            backoff=Backoff(initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2, reset_after_s=60.0),
         )
 
     def refresh_balances(self) -> bool:
@@ -274,7 +314,8 @@ class Engine:
                             ),
                             book=FollowerBook(self.clients[f.name], max_age_s=e.bracket_tick_s / 2),
                             backoff=Backoff(initial_s=0.05, max_s=5.0, reset_after_s=30.0),
-                        )
+                        ),
+                        *([self._follower_feed_spec(f.name)] if e.follower_sockets else []),
                     ],
                     intensity=Intensity(
                         max_restarts=e.follower_max_restarts, period_s=e.follower_restart_period_s
@@ -430,6 +471,8 @@ class Engine:
         if self.root is not None:
             with contextlib.suppress(Exception):
                 self.root.registry.tell(follower_name(account), UpdateToken(token))
+            with contextlib.suppress(Exception):  # its order socket reconnects with it
+                self.root.registry.tell(follower_feed_name(account), UpdateToken(token))
 
     # -- reload (SIGHUP) ------------------------------------------------------------------------
 
@@ -457,6 +500,10 @@ class Engine:
             with contextlib.suppress(Exception):
                 self.root.registry.tell(target, UpdateToken(nf.access_token.reveal()))
                 self.root.registry.tell(target, SetEnabled(nf.enabled))
+            with contextlib.suppress(Exception):  # reconnects only if the token changed
+                self.root.registry.tell(
+                    follower_feed_name(f.name), UpdateToken(nf.access_token.reveal())
+                )
         new_leader = new.leader.access_token.reveal()
         if new_leader != self.clients["leader"].access_token:
             self.clients["leader"].update_token(new_leader)

@@ -14,6 +14,8 @@ import re
 from dhan.codes import CORRELATION_ID_MAX_LEN
 
 _VALID = re.compile(r"^[A-Za-z0-9_-]{1,30}$")
+#: the shape of every id ``correlation_id_for`` makes (leg char, tail, hash, generation)
+_COPY_SHAPE = re.compile(r"^[ETSNX][A-Za-z0-9]{1,10}-[a-z2-7]{16}(-[1-9a-z])?$")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 _LEG_CHAR = {"ENTRY_LEG": "E", "TARGET_LEG": "T", "STOP_LOSS_LEG": "S", "": "N", "NA": "N"}
 
@@ -72,6 +74,13 @@ def generation_of(correlation_id: str) -> int:
     if len(parts) != 3 or len(parts[2]) != 1 or parts[2] not in _GENERATION_DIGITS[1:]:
         return 0
     return _GENERATION_DIGITS.index(parts[2])
+
+
+def is_copy_id(value: str | None) -> bool:
+    """True when ``value`` has the shape of an id :func:`correlation_id_for` makes: an order
+    the engine placed as a copy (a manual order, one without an id or with an id of another
+    shape, is not). A shape, not a proof: it cannot tell whose copy it is."""
+    return value is not None and _COPY_SHAPE.match(value) is not None
 
 
 def is_valid_correlation_id(value: str) -> bool:

@@ -317,7 +317,9 @@ class OrderFeed:
     normal and never ends the connection.
     """
 
-    #: Upper bound on one blocking receive, i.e. on how long ``close()`` takes to be noticed.
+    #: Upper bound on one blocking receive, i.e. on how long ``close()`` takes to be noticed
+    #: (the default of ``poll_s``). Each bound reached is a wake-up of the thread: with one
+    #: socket per follower, 50 sockets at 0.1 s cost ~3 % of a core idle.
     POLL_S = 0.1
 
     def __init__(
@@ -329,8 +331,9 @@ class OrderFeed:
         ping_interval_s: float = 10.0,
         ping_timeout_s: float = 5.0,
         connect_timeout_s: float = 5.0,
+        poll_s: float = POLL_S,
     ) -> None:
-        if ping_interval_s <= 0 or ping_timeout_s <= 0 or connect_timeout_s <= 0:
+        if ping_interval_s <= 0 or ping_timeout_s <= 0 or connect_timeout_s <= 0 or poll_s <= 0:
             raise ValueError("intervals and timeouts must be > 0")
         if not client_id or not access_token:
             raise ValueError("client_id and access_token must be non-empty")
@@ -340,6 +343,7 @@ class OrderFeed:
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.poll_s = poll_s
         self.stats = FeedStats()
         self._closing = threading.Event()
         self._running = threading.Lock()
@@ -358,7 +362,7 @@ class OrderFeed:
         )
 
     def close(self) -> None:
-        """Make ``run()`` return promptly (within about ``POLL_S``); thread-safe, idempotent."""
+        """Make ``run()`` return promptly (within about ``poll_s``); thread-safe, idempotent."""
         self._closing.set()
 
     @property
@@ -442,7 +446,7 @@ class OrderFeed:
                 ping_sent_at = now
                 self.stats.pings_sent += 1
             deadline = ping_sent_at + self.ping_timeout_s if ping_sent_at else next_ping_at
-            ws.settimeout(min(max(deadline - now, 0.001), self.POLL_S))
+            ws.settimeout(min(max(deadline - now, 0.001), self.poll_s))
             try:
                 opcode, frame = ws.recv_data_frame(control_frame=True)
             except websocket.WebSocketTimeoutException:

@@ -87,12 +87,15 @@ def build_config(
     store_name: str = "journal.db",
     leader_reconcile_s: float | None = None,
     follower_tick_s: float = 0.3,
+    follower_sockets: bool = True,
 ) -> Config:
     """``leader_reconcile_s`` None: the engine's default period of the leader reconcile.
-    ``follower_tick_s``: long to make a test depend on hints only (no refresh from the book)."""
+    ``follower_tick_s``: long to make a test depend on hints only (no refresh from the book).
+    ``follower_sockets`` False: the followers learn fills from their books only (polling)."""
     engine = EngineConfig(
         reconcile_policy=policy,
         follower_tick_s=follower_tick_s,
+        follower_sockets=follower_sockets,
         bracket_tick_s=0.15,
         outcome_lookup_delay_s=0.2,
         audit_path=str(tmp_path / "audit.jsonl"),

@@ -92,7 +92,8 @@ def test_once_the_days_book_is_large_a_copy_is_settled_by_its_own_read_with_its_
     sim.admin.set_switches(rate_limits=False)
     sim.admin.set_ltp("NSE_EQ", "1333", LTP)
     double = follower_config("double", "1400000093", multiplier=2.0)
-    rig = start_rig(sim, tmp_path, [double])
+    # the book fallback (no follower socket, which would settle the copies without a read)
+    rig = start_rig(sim, tmp_path, [double], follower_sockets=False)
     own = DhanClient(
         base_url=sim.rest_url,
         client_id=double.client_id,
@@ -155,7 +156,8 @@ def test_while_the_days_book_is_small_copies_are_settled_from_one_read_of_the_wh
 ) -> None:
     sim.admin.set_ltp("NSE_EQ", "1333", LTP)
     single = follower_config("single", "1400000094")
-    rig = start_rig(sim, tmp_path, [single])
+    # the book fallback (no follower socket, which would settle the copies without a read)
+    rig = start_rig(sim, tmp_path, [single], follower_sockets=False)
     try:
         sim.admin.clear_journal()
         leader_order = rig.leader.place_order(limit_buy(quantity=4, price=1400.0)).order_id

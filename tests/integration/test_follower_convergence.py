@@ -103,7 +103,9 @@ def test_a_refused_modify_whose_lookup_fails_neither_crashes_nor_stops_the_cance
 ) -> None:
     f = follower_config("cutlook", "1200000711")
     sim.admin.set_ltp("NSE_EQ", "11536", 3500.0)
-    rig = start_rig(sim, tmp_path, [f], follower_tick_s=60.0)  # ticks only when told
+    # ticks only when told; no order socket: the fill is learned from the book only, so the
+    # modify below is refused (the follower's own socket would have settled the fill first)
+    rig = start_rig(sim, tmp_path, [f], follower_tick_s=60.0, follower_sockets=False)
     try:
         oid = rig.leader.place_order(limit_buy("11536", quantity=10, price=3400.0)).order_id
         rig.wait_copies(oid, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")

@@ -77,10 +77,11 @@ def _copied_with_a_manual_trade(rig: CliRig) -> tuple[str, str]:
                 10.0,
                 what="ben's copy skipped",
             )
+            # the copy's fill and, with the follower's own order socket, the manual one
             wait_until(
-                lambda: [p.net_qty for p in journal.positions("ana") if p.key == KEY] == [10],
+                lambda: [p.net_qty for p in journal.positions("ana") if p.key == KEY] == [13],
                 10.0,
-                what="ana's copy fill in the journal",
+                what="ana's fills in the journal",
             )
         finally:
             journal.close()
@@ -114,13 +115,13 @@ def test_positions_report_resync_plan_and_apply_bring_the_follower_back_to_expec
     assert ben.split()[2:6] == ["10", "0", "0", "0"], ben
     assert f"cap (leader {oid})" in ben
 
-    # status: the same table from the journal (the copies' fills; the manual trade reaches the
+    # status: the same table from the journal (the copies' fills; the manual trade reached the
     # journal with the follower's socket), the skip's reason
     status = rig.cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "positions (journal):" in status.stdout
     assert re.search(rf"ben +{SECURITY} +10 +0 +0 +0 +cap \(leader {oid}\)", status.stdout)
-    assert re.search(rf"ana +{SECURITY} +10 +10 +10 +0 ", status.stdout), status.stdout
+    assert re.search(rf"ana +{SECURITY} +10 +10 +13 +\+3 ", status.stdout), status.stdout
 
     # resync: the plan, nothing placed
     with _client(rig, "ana") as ana_client:

@@ -11,6 +11,7 @@ from dhan.correlation import (
     correlation_id_for,
     first_generation_id,
     generation_of,
+    is_copy_id,
     is_valid_correlation_id,
 )
 
@@ -103,3 +104,27 @@ def test_each_generation_of_a_copy_has_its_own_valid_id_and_says_which_it_is():
     assert {first_generation_id(cid) for cid in ids} == {ids[0]}
     with pytest.raises(ValueError):
         correlation_id_for("alice", "1", generation=MAX_GENERATION + 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "copy"),
+    [
+        (correlation_id_for("alice", "112000000001"), True),
+        (correlation_id_for("bob", "52260327123456", "STOP_LOSS_LEG"), True),
+        (correlation_id_for("bob", "A-1/2", "TARGET_LEG", generation=35), True),
+        (correlation_id_for("carol", "9", "ENTRY_LEG", generation=1), True),
+        (None, False),
+        ("", False),
+        ("RS_alice_1333_1", False),  # resync's own orders
+        ("my-own-order", False),
+        ("E1234567890-abcdefghijklmnop-", False),
+        ("E1234567890-ABCDEFGHIJKLMNOP", False),
+    ],
+)
+def test_a_copys_id_is_told_by_its_shape(value: str | None, copy: bool) -> None:
+    assert is_copy_id(value) is copy
+
+
+@given(followers, order_ids, legs, st.integers(0, MAX_GENERATION))
+def test_every_id_made_has_a_copys_shape(follower, order_id, leg, generation):
+    assert is_copy_id(correlation_id_for(follower, order_id, leg, generation=generation))
