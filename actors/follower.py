@@ -38,10 +38,12 @@ from actors.copy_settler import CopySettler
 from actors.copy_steps import CopySteps
 from actors.decisions import IN_FLIGHT, Step, next_step
 from actors.follower_book import FollowerBook
+from actors.follower_conversions import ConversionRunner
 from actors.follower_pause import FollowerPause
 from actors.messages import (
     Action,
     CancelPermits,
+    ConvertPositions,
     FollowerOrderUpdates,
     FollowerSocketDown,
     FollowerSocketUp,
@@ -130,6 +132,9 @@ class FollowerActor(SupervisedActor):
             metrics=metrics,
             book=self.book,
         )
+        self.conversions = ConversionRunner(
+            name, client, journal, self._audit, self._check_positions
+        )
         self.settler = CopySettler(
             name,
             client=client,
@@ -204,6 +209,8 @@ class FollowerActor(SupervisedActor):
         tick_s = self.engine.follower_tick_s
         self._tick_timer = self.tell_every(tick_s, Tick(), first_s=random.uniform(0.0, tick_s))
         self.brackets.spawn_open()
+        self.conversions.adopt()
+        self.conversions.run()  # the leader's conversions planned while we were down
         if self.engine.follower_sockets:
             # a restarted follower learns whether its socket is up (the feed tells us)
             with contextlib.suppress(ChildUnavailable):
@@ -269,8 +276,11 @@ class FollowerActor(SupervisedActor):
             if intent is not None and intent.state is IntentState.UNKNOWN:
                 self.may_have_supers = self.may_have_supers or is_super(intent)
                 self.steps.resolve_unknown(intent)
+        elif isinstance(message, ConvertPositions):
+            self.conversions.run()
         elif isinstance(message, UpdateToken):
             self.client.update_token(message.access_token)
+            self.conversions.run()  # one refused for the old token
             if self.pause.token_reloaded():
                 self.converge()
         elif isinstance(message, SetEnabled):

@@ -6,7 +6,8 @@ follower. The follower (this class, on its actor's thread) sends each planned on
 
 ```
 PLANNED --(mark SENDING, committed)--> POST /positions/convert --> DONE | REFUSED (the broker said
-no: its reason kept) ; not sent (NotSent) -> PLANNED again, retried on the next hint or start
+no: its reason kept); not sent, or refused for the token, the source address or the rate ->
+PLANNED again, retried on the next hint, start or token reload
 SENDING found at start, or an answer lost (timeout, 5xx) -> UNKNOWN: never sent again
 ```
 
@@ -39,6 +40,9 @@ from dhan.rest import DhanClient
 from store import Journal
 
 logger = logging.getLogger(__name__)
+
+#: Answers that leave a conversion undone and decide nothing about it: sent again later.
+_NOT_DONE = (errors.NotSent, errors.AuthError, errors.StaticIpRefused, errors.RateLimited)
 
 
 class ConversionRunner:
@@ -110,7 +114,9 @@ class ConversionRunner:
                     convert_qty=part.quantity,
                 )
             )
-        except errors.NotSent as exc:
+        except _NOT_DONE as exc:
+            # not done, and nothing the broker decided about the conversion itself: sent
+            # again at the next hint, start or token reload
             logger.info("%s: conversion not sent (%s); retried later", self.account, exc)
             return replace(part, state=PLANNED)
         except (errors.OutcomeUnknown, errors.BadResponse) as exc:

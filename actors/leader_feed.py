@@ -21,10 +21,12 @@ from typing import Any
 
 from actors.enrich import SnapshotEnricher
 from actors.hints import hint_wait_s, plan_hints, tell_hints
+from actors.leader_positions import LeaderPositions
 from actors.leader_reconcile import LeaderReconciler
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.lot_sizes import LotSizeBook
 from actors.messages import (
+    ConvertPositions,
     FeedConnected,
     FeedFailed,
     LeaderUpdateReceived,
@@ -32,7 +34,7 @@ from actors.messages import (
     Tick,
 )
 from actors.names import follower_name
-from actors.position_check import PositionCheckFailed, check_positions
+from actors.position_check import PositionCheckFailed
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
@@ -105,6 +107,7 @@ class LeaderFeedActor(SupervisedActor):
             actor_id=context.child_id,
             hint=self._hint_reconciled,
         )
+        self.positions = LeaderPositions(client, journal, followers, lot_sizes)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -195,11 +198,7 @@ class LeaderFeedActor(SupervisedActor):
         self.metrics.feed_connected.set(1)
         # the leader's positions set to the broker's before the reconcile sizes exits against
         # them (the socket has no replay); a failure is counted and tried at the next connect
-        try:
-            check_positions(self.reconciler.client, self.reconciler.journal, "leader")
-        except (errors.DhanError, PositionCheckFailed) as exc:
-            self.status.position_checks_failed += 1
-            logger.warning("position check of the leader failed: %s", exc)
+        self._check_positions()
         self.faults.point("leader_feed.before_reconcile")
         try:
             self.reconciler.reconcile()
@@ -260,7 +259,23 @@ class LeaderFeedActor(SupervisedActor):
         if not self.status.connected:
             return  # the next connect reconciles in full
         self.faults.point("leader_feed.periodic_reconcile")
-        self._arm_reconcile(self.reconciler.periodic_reconcile())
+        delay_s = self.reconciler.periodic_reconcile()
+        if delay_s >= self.engine.leader_reconcile_s:  # not a pass that confirms a difference
+            self._check_positions()  # a conversion sends no frame: its only trace is here
+        self._arm_reconcile(delay_s)
+
+    def _check_positions(self) -> None:
+        """The leader's positions set to the broker's; the followers' parts of a conversion
+        found there journaled, and the followers hinted (``actors.leader_positions``)."""
+        try:
+            converting = self.positions.check()
+        except (errors.DhanError, PositionCheckFailed) as exc:
+            self.status.position_checks_failed += 1
+            logger.warning("position check of the leader failed: %s", exc)
+            return
+        for name in sorted(converting):
+            with contextlib.suppress(ChildUnavailable):  # it sends its marks when it starts
+                self.registry.tell(follower_name(name), ConvertPositions())
 
 
 def _tell_quietly(ref: Any, message: Any) -> None:

@@ -112,6 +112,12 @@ class RederiveWaiting:
 
 
 @dataclass(frozen=True, slots=True)
+class ConvertPositions:
+    """Hint to a follower: the leader converted a position between products; the follower's
+    part is journaled (``actors.conversions``: ``conversion:`` marks), send it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Periodic wake-up: level-triggered actors re-check the journal and the broker."""
 

@@ -147,12 +147,30 @@ def _ledger_id(o: Order) -> str:
     return fill_order_id(o.order_id, o.leg_name.value if o.leg_name is not None else None)
 
 
-def check_positions(client: DhanClient, journal: Journal, account: str) -> list[PositionCheck]:
+def unjournaled(fills: Iterable[OrderFill], applied: Mapping[str, int]) -> dict[PositionKey, int]:
+    """Per key, the signed quantity of the book's fills the journal has not counted yet (a
+    frame still on its way): part of a difference a check finds, not a conversion. Pure."""
+    moved: dict[PositionKey, int] = {}
+    for f in fills:
+        delta = f.filled_qty - applied.get(f.order_id, 0)
+        if delta > 0:
+            sign = 1 if f.transaction_type == "BUY" else -1
+            moved[f.key] = moved.get(f.key, 0) + sign * delta
+    return moved
+
+
+def check_positions(
+    client: DhanClient,
+    journal: Journal,
+    account: str,
+    unseen_out: dict[PositionKey, int] | None = None,
+) -> list[PositionCheck]:
     """Set ``account``'s journaled positions to the broker's (see the module docstring).
 
     Returns the keys where the journal differed, and logs a WARNING for each. Raises
     ``dhan.errors.DhanError`` when a read fails and ``PositionCheckFailed`` when the book
-    moved in every round; the journal is then untouched.
+    moved in every round; the journal is then untouched. ``unseen_out`` receives, per key, the
+    fills of the book the journal had not counted (``unjournaled``).
     """
     for _ in range(MAX_ATTEMPTS):
         first = client.list_orders()
@@ -165,9 +183,10 @@ def check_positions(client: DhanClient, journal: Journal, account: str) -> list[
         raise PositionCheckFailed(
             f"the order book of {account} moved in each of {MAX_ATTEMPTS} rounds of reads"
         )
-    checks = journal.reset_positions(
-        account, broker_positions(positions, holdings), fills_from(second)
-    )
+    fills = fills_from(second)
+    if unseen_out is not None:
+        unseen_out.update(unjournaled(fills, journal.applied_fills(account)))
+    checks = journal.reset_positions(account, broker_positions(positions, holdings), fills)
     for c in checks:
         logger.warning(
             "position of %s in %s %s %s was %d in the journal, %d at the broker: set to the"

@@ -682,6 +682,12 @@ class Journal:
         with self._driver_read() as conn:
             return self._hot.positions.applied(conn, account, order_id)
 
+    def applied_fills(self, account: str) -> dict[str, int]:
+        """Every order's cumulative fill counted in ``account``'s positions (order id -> qty):
+        a position check tells fills the journal has not seen from other differences."""
+        with self._driver_read() as conn:
+            return self._hot.positions.ledger(conn, account)
+
     def exposures(
         self,
         key: PositionKey,

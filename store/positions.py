@@ -249,6 +249,10 @@ def applied_query() -> Select:
     )
 
 
+def ledger_query() -> Select:
+    return select(_FILLS.order_id, _FILLS.filled_qty).where(_FILLS.account == bindparam("account"))
+
+
 def _same_key(table: Any) -> Any:
     return and_(*(table[k] == bindparam(k) for k in _KEY))
 
@@ -384,6 +388,7 @@ class Positions:
         self.insert_basis = compile_for(basis_insert(name), d, _BASIS_KEYS)
         self.read_bases = compile_for(bases_query(), d)
         self.read_applied = compile_for(applied_query(), d)
+        self.read_ledger = compile_for(ledger_query(), d)
         self.read_all = compile_for(positions_query(False), d)
         self.read_account = compile_for(positions_query(True), d)
         locked = positions_query(True)
@@ -534,6 +539,10 @@ class Positions:
         params = {"account": account, "order_id": order_id}
         rows = self._driver.run(conn, self.read_applied, params).rows
         return int(rows[0]["filled_qty"]) if rows else 0
+
+    def ledger(self, conn: DbapiConnection, account: str) -> dict[str, int]:
+        rows = self._driver.run(conn, self.read_ledger, {"account": account}).rows
+        return {row["order_id"]: int(row["filled_qty"]) for row in rows}
 
     def exposures(
         self,

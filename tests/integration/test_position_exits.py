@@ -14,8 +14,9 @@ from typing import Any
 from actors import exit_sizing
 from copytrader.config import SizingConfig, SizingMode
 from copytrader.engine import BrokerEndpoints, Engine
-from dhan.codes import ProductType, TransactionType
+from dhan.codes import ExchangeSegment, PositionType, ProductType, TransactionType
 from dhan.correlation import correlation_id_for
+from dhan.models import ConvertRequest
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from store.records import PositionKey
@@ -325,3 +326,56 @@ def test_a_partial_sale_of_carried_holdings_sells_the_followers_proportional_par
     finally:
         engine.stop()
         leader.close()
+
+
+def leader_position_reads(sim: Simulator) -> list[dict[str, Any]]:
+    """The leader's ``GET /positions`` requests the simulator saw (its position checks)."""
+    return [
+        e
+        for e in sim.admin.journal(kind="rest", account="1100000000")
+        if e["method"] == "GET" and e["path"] == "/v2/positions"
+    ]
+
+
+def test_a_leader_conversion_between_products_is_mirrored_in_proportion_once(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    f = follower_config("cv", "1500000071", multiplier=2.0)
+    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
+    rig = start_rig(sim, tmp_path, [f], leader_reconcile_s=0.5)
+    try:
+        entry = rig.leader.place_order(buy(10)).order_id
+        filled(rig, entry)
+        settled(rig)
+        assert broker_net(sim, f.client_id) == 20
+        # the leader carries 4 of its 10 overnight: no order, no socket frame
+        rig.leader.convert_position(
+            ConvertRequest(
+                from_product_type=ProductType.INTRADAY,
+                to_product_type=ProductType.CNC,
+                exchange_segment=ExchangeSegment.NSE_EQ,
+                position_type=PositionType.LONG,
+                security_id=SEC,
+                convert_qty=4,
+            )
+        )
+        wait_until(
+            lambda: (broker_net(sim, f.client_id), broker_net(sim, f.client_id, "CNC")) == (12, 8),
+            what="the follower converted 8 of its 20 (40 %)",
+        )
+        cnc = PositionKey("NSE_EQ", SEC, "CNC")
+        wait_until(
+            lambda: (journal_net(rig.engine, "cv"), journal_net(rig.engine, "cv", cnc)) == (12, 8),
+            what="the follower's journaled positions follow",
+        )
+        marks = rig.engine.journal.marks("cv", "conversion:")
+        assert len(marks) == 1 and '"state": "DONE"' in next(iter(marks.values()))
+        # later checks of the leader's positions find nothing new: converted once
+        seen = len(leader_position_reads(sim))
+        wait_until(
+            lambda: len(leader_position_reads(sim)) >= seen + 2, what="two more leader checks"
+        )
+        assert (broker_net(sim, f.client_id), broker_net(sim, f.client_id, "CNC")) == (12, 8)
+        assert len(rig.engine.journal.marks("cv", "conversion:")) == 1
+    finally:
+        rig.stop()
