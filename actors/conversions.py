@@ -55,17 +55,6 @@ class Conversion:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def explained(
-    checks: Sequence[PositionCheck], unseen: Mapping[PositionKey, int]
-) -> list[PositionCheck]:
-    """``checks`` with the journal's side moved by the fills it had not counted yet (``unseen``:
-    per key, from the book read with the positions): what is left is not a fill."""
-    return [
-        PositionCheck(c.account, c.key, c.journal_qty + unseen.get(c.key, 0), c.broker_qty)
-        for c in checks
-    ]
-
-
 def detect(checks: Sequence[PositionCheck]) -> list[Conversion]:
     """Conversions explaining the leader's position differences.
 

@@ -1,7 +1,8 @@
 """The leader's position checks, and the conversions they reveal (the leader feed's thread).
 
 After every connect and every periodic reconcile pass the leader's journaled positions are set
-to the broker's (``actors.position_check``). A difference the book's fills do not explain, and
+to the broker's, less the fills the journal has not seen yet (``actors.position_check``,
+``as_journaled``: the snapshots that journal them count them). A difference left, and
 that moves one instrument's position from one product to another, is a conversion
 (``POST /positions/convert`` sends no frame): each follower's proportional part is journaled as
 a mark (``actors.conversions.plan``) before the follower is hinted (``ConvertPositions``), so a
@@ -14,12 +15,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from actors.conversions import detect, explained, plan
+from actors.conversions import detect, plan
 from actors.position_check import check_positions
 from actors.settings import FollowerSettings
 from dhan.rest import DhanClient
 from store import Journal
-from store.records import LEADER_ACCOUNT, PositionKey
+from store.records import LEADER_ACCOUNT
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,8 @@ class LeaderPositions:
     def check(self) -> set[str]:
         """Check the leader's positions; the followers given conversions to send. Raises what
         ``check_positions`` raises (the journal is then untouched)."""
-        unseen: dict[PositionKey, int] = {}
-        checks = check_positions(self.client, self.journal, LEADER_ACCOUNT, unseen)
-        found = detect(explained(checks, unseen))
+        checks = check_positions(self.client, self.journal, LEADER_ACCOUNT, as_journaled=True)
+        found = detect(checks)
         if not found:
             return set()
         self.conversions += len(found)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from actors import slicing
 from actors.enrich import SnapshotEnricher
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.settings import EngineConfig
@@ -185,6 +186,7 @@ class LeaderReconciler:
             snaps.append(keep_market(snap, learn=not periodic) if not snap.leg_name else snap)
         for so in supers:
             snaps.extend(snapshots_from_super_order(so))
+        snaps.sort(key=chronological)  # stable: an entry before its legs
         return snaps
 
     def _journal(self, snaps: Sequence[LeaderOrderSnapshot]) -> tuple[int, int]:
@@ -263,6 +265,14 @@ def confirmed_differences(
         else:
             still[spot] = first_s
     return due, settled, still
+
+
+def chronological(snap: LeaderOrderSnapshot) -> tuple[int, tuple[int, int | str]]:
+    """Sort key: the order's create time, then its id. Orders the socket missed are journaled
+    in the order the leader placed them, so each exit is sized against the position its
+    entries left (``actors.exit_bases``), whatever order the book lists them in."""
+    created = slicing.created_at_s(snap)
+    return (created if created is not None else 2**62, slicing.order_id_key(snap.leader_order_id))
 
 
 def journaled_parents(orders: Sequence[Order], journaled: Journaled) -> dict[str, str]:

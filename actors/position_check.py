@@ -32,12 +32,14 @@ from store.records import BrokerPosition, OrderFill, PositionCheck, PositionKey,
 __all__ = [
     "MAX_ATTEMPTS",
     "PositionCheckFailed",
+    "as_journal_knows",
     "broker_positions",
     "check_positions",
     "fill_of",
     "fills_from",
     "holding_segment",
     "same_fills",
+    "unjournaled",
 ]
 
 logger = logging.getLogger(__name__)
@@ -159,18 +161,37 @@ def unjournaled(fills: Iterable[OrderFill], applied: Mapping[str, int]) -> dict[
     return moved
 
 
+def as_journal_knows(
+    broker: Iterable[BrokerPosition], unseen: Mapping[PositionKey, int]
+) -> list[BrokerPosition]:
+    """The broker's positions less the fills the journal has not counted yet. Pure."""
+    out = {b.key: b for b in broker}
+    for key, moved in unseen.items():
+        b = out.get(key)
+        base = BrokerPosition(key, 0, 0) if b is None else b
+        out[key] = BrokerPosition(key, base.net_qty - moved, base.carried_qty)
+    return list(out.values())
+
+
 def check_positions(
     client: DhanClient,
     journal: Journal,
     account: str,
-    unseen_out: dict[PositionKey, int] | None = None,
+    *,
+    as_journaled: bool = False,
 ) -> list[PositionCheck]:
     """Set ``account``'s journaled positions to the broker's (see the module docstring).
 
     Returns the keys where the journal differed, and logs a WARNING for each. Raises
     ``dhan.errors.DhanError`` when a read fails and ``PositionCheckFailed`` when the book
-    moved in every round; the journal is then untouched. ``unseen_out`` receives, per key, the
-    fills of the book the journal had not counted (``unjournaled``).
+    moved in every round; the journal is then untouched.
+
+    ``as_journaled`` (the leader): the positions are set to the broker's *less the fills of
+    the book the journal has not counted yet* (``unjournaled``), and those fills are left to
+    the snapshots that journal them. Orders the leader placed while its socket was down are
+    then journaled (the reconcile, in order) against the position each found, not against the
+    end of the outage -- an entry and its exit placed meanwhile are an entry and an exit. A
+    difference left is one no fill explains (a conversion: ``actors.leader_positions``).
     """
     for _ in range(MAX_ATTEMPTS):
         first = client.list_orders()
@@ -184,9 +205,12 @@ def check_positions(
             f"the order book of {account} moved in each of {MAX_ATTEMPTS} rounds of reads"
         )
     fills = fills_from(second)
-    if unseen_out is not None:
-        unseen_out.update(unjournaled(fills, journal.applied_fills(account)))
-    checks = journal.reset_positions(account, broker_positions(positions, holdings), fills)
+    broker = broker_positions(positions, holdings)
+    if as_journaled:
+        unseen = unjournaled(fills, journal.applied_fills(account))
+        broker = as_journal_knows(broker, unseen)
+        fills = []
+    checks = journal.reset_positions(account, broker, fills)
     for c in checks:
         logger.warning(
             "position of %s in %s %s %s was %d in the journal, %d at the broker: set to the"

@@ -311,3 +311,27 @@ def test_a_failing_super_order_book_fails_a_periodic_pass_but_not_a_connect_pass
     assert journal.leader_snapshots() == []
     passes.reconciler.reconcile()  # after a connect the order book alone is journaled
     assert [s.leader_order_id for s in journal.leader_snapshots()] == [plain]
+
+
+def test_the_books_orders_are_journaled_in_the_order_the_leader_placed_them() -> None:
+    from actors.leader_reconcile import chronological
+
+    base = LeaderOrderSnapshot(
+        leader_order_id="9",
+        dedupe_key="k",
+        source=SnapshotSource.RECONCILE,
+        status=OrderStatus.TRADED,
+        transaction_type=TransactionType.BUY,
+        exchange_segment=ExchangeSegment.NSE_EQ,
+        product_type=ProductType.INTRADAY,
+        order_type=OrderType.MARKET,
+        security_id="1333",
+        quantity=1,
+        seq=1,
+    )
+    late = replace(base, leader_order_id="10", raw={"createTime": "2026-12-07 10:00:05"})
+    early = replace(base, leader_order_id="11", raw={"createTime": "2026-12-07 10:00:01"})
+    unknown = replace(base, leader_order_id="2", raw={})
+    same_second = replace(base, leader_order_id="9", raw={"createTime": "2026-12-07 10:00:05"})
+    got = sorted([unknown, late, early, same_second], key=chronological)
+    assert [s.leader_order_id for s in got] == ["11", "9", "10", "2"]

@@ -179,3 +179,21 @@ def test_two_book_reads_agree_when_every_fill_is_the_same(
     first: list[Order], second: list[Order], same: bool
 ) -> None:
     assert same_fills(first, second) is same
+
+
+def test_unjournaled_fills_and_the_position_as_the_journal_knows_it() -> None:
+    from actors.position_check import as_journal_knows, unjournaled
+    from store.records import BrokerPosition, OrderFill, PositionKey
+
+    k1 = PositionKey("NSE_EQ", "1333", "INTRADAY")
+    k2 = PositionKey("NSE_EQ", "11536", "INTRADAY")
+    fills = [
+        OrderFill("A", k1, "BUY", 10),  # counted
+        OrderFill("B", k1, "SELL", 4),  # 1 of 4 counted
+        OrderFill("C", k2, "BUY", 5),  # never seen
+    ]
+    unseen = unjournaled(fills, {"A": 10, "B": 1})
+    assert unseen == {k1: -3, k2: 5}
+    broker = [BrokerPosition(k1, 6, 0)]  # 10 - 4; k2's 5 not yet a position row here
+    knows = {b.key: b for b in as_journal_knows(broker, unseen)}
+    assert knows == {k1: BrokerPosition(k1, 9, 0), k2: BrokerPosition(k2, -5, 0)}
