@@ -158,6 +158,11 @@ class FollowerOrderUpdates:
 
 
 @dataclass(frozen=True, slots=True)
+class SettleFrames:
+    """The follower settles the frames it gathered (``SOCKET_SETTLE_S`` after the first)."""
+
+
+@dataclass(frozen=True, slots=True)
 class FollowerSocketUp:
     """The follower's order socket is connected (and its positions checked): its frames
     settle the copies, the book is read once now (no replay) and rarely after."""
