@@ -161,13 +161,29 @@ class ExitBases:
         self._remember(snap.leader_order_id, basis)
         return basis
 
-    def _now(self, snap: LeaderOrderSnapshot, followers: Sequence[str]) -> ExitBasis:
+    def retake(
+        self, snap: LeaderOrderSnapshot, followers: Sequence[str]
+    ) -> tuple[ExitBasis, ExitBasis | None]:
+        """A resting order's basis taken again now, and the one it had (None: none known).
+
+        The caller journals the new one (``Journal.record_intents(rebase=True)``) and then
+        calls :meth:`remember`."""
+        return self._now(snap, followers, traded=True), self.known(snap)
+
+    def remember(self, order_id: str, basis: ExitBasis) -> None:
+        """``basis`` is now the journaled basis of ``order_id``."""
+        self._remember(order_id, basis)
+
+    def _now(
+        self, snap: LeaderOrderSnapshot, followers: Sequence[str], *, traded: bool = False
+    ) -> ExitBasis:
         side = str(snap.transaction_type)
         exposures = self.journal.exposures(
             position_key(snap),
             side,
             [exit_sizing.LEADER, *followers],
             exclude_leader_order_id=snap.leader_order_id,
+            traded=traded,
         )
         own = self.journal.applied_fill(exit_sizing.LEADER, snap.leader_order_id)
         return basis_from_exposures(exposures, side, followers, own)

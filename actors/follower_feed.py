@@ -118,6 +118,9 @@ class FollowerFeedActor(SupervisedActor):
         #: the token the next connection logs in with (never logged)
         self._token = token()
         self.feed: OrderFeed | None = None
+        #: the socket thread of the current connection (joined at stop: its close is logged
+        #: before the engine says it stopped)
+        self.thread: threading.Thread | None = None
         self.generation = 0
         self.up = False
         self.failures_in_row = 0
@@ -141,7 +144,10 @@ class FollowerFeedActor(SupervisedActor):
         self._connect()
 
     def on_stop(self) -> None:
+        thread = self.thread
         self._shut("feed stopping")
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=SOCKET_POLL_S + 1.0)
         try:
             self._flush_fills()
         except Exception as exc:  # the journal is closing: the next check sets the positions
@@ -180,7 +186,10 @@ class FollowerFeedActor(SupervisedActor):
                 if not feed.closed:
                     _tell_quietly(ref, SocketFailed(generation, "feed returned without close()"))
 
-        threading.Thread(target=run, name=f"follower-socket-{self.account}", daemon=True).start()
+        self.thread = threading.Thread(
+            target=run, name=f"follower-socket-{self.account}", daemon=True
+        )
+        self.thread.start()
 
     def _shut(self, reason: str) -> None:
         """Close the socket and tell the follower. The thread ends within ``SOCKET_POLL_S``,

@@ -29,8 +29,10 @@ from actors.messages import (
     ConvertPositions,
     FeedConnected,
     FeedFailed,
+    LeaderFrameLost,
     LeaderUpdateReceived,
     RederiveWaiting,
+    ReplanResting,
     Tick,
 )
 from actors.names import follower_name
@@ -64,6 +66,8 @@ class FeedStatus:
         self.last_error: str | None = None
         #: position checks after a connect that failed (``actors.position_check``)
         self.position_checks_failed = 0
+        #: frames skipped as malformed (each read the book at once)
+        self.frames_lost = 0
 
 
 class LeaderFeedActor(SupervisedActor):
@@ -93,6 +97,8 @@ class LeaderFeedActor(SupervisedActor):
         self.thread: threading.Thread | None = None
         #: the pending periodic-reconcile tick (one at a time: the next is armed after a pass)
         self.reconcile_timer: Timer | None = None
+        #: the next pass over the resting orders (armed while there are any)
+        self.replan_timer: Timer | None = None
         self.lots = LotSizeBook(journal, lot_sizes)
         self.enricher = SnapshotEnricher(journal, client)
         self.recorder = LeaderRecorder(journal, followers, engine, lot_sizes, balances)
@@ -127,9 +133,12 @@ class LeaderFeedActor(SupervisedActor):
         def on_connected() -> None:
             ref.tell(FeedConnected())
 
+        def on_malformed() -> None:
+            ref.tell(LeaderFrameLost())
+
         def run() -> None:
             try:
-                feed.run(on_update, on_connected)
+                feed.run(on_update, on_connected, on_malformed)
             except FeedError as exc:
                 _tell_quietly(ref, FeedFailed(str(exc)))
             except Exception as exc:  # a bug in the feed must still end in a restart
@@ -169,6 +178,10 @@ class LeaderFeedActor(SupervisedActor):
             self._on_reconcile_tick()
         elif isinstance(message, RederiveWaiting):
             return self._rederive_waiting()
+        elif isinstance(message, ReplanResting):
+            self._replan_resting()
+        elif isinstance(message, LeaderFrameLost):
+            self._on_frame_lost()
         elif isinstance(message, FeedFailed):
             self.status.connected = False
             self.status.last_error = message.reason
@@ -190,6 +203,35 @@ class LeaderFeedActor(SupervisedActor):
                 self.registry.tell(follower_name(name), Tick())
         return len(touched)
 
+    def _on_frame_lost(self) -> None:
+        """A malformed frame lost some order's update -- perhaps a fill: the exits sized after
+        it would see a stale position. Read the book now, before the frames behind it."""
+        if not self.status.reconciled:
+            return  # the connect's reconcile is still to come
+        self.status.frames_lost += 1
+        try:
+            self.reconciler.reconcile()
+        except errors.DhanError as exc:  # the periodic pass reads it again
+            logger.warning("reading the leader's book after a lost frame failed: %s", exc)
+            self.metrics.leader_reconciles.labels("frame_lost", "error").inc()
+            return
+        self.metrics.leader_reconciles.labels("frame_lost", "ok").inc()
+
+    def _replan_resting(self) -> None:
+        """Plan the resting orders again against the positions now (their followers' copies of
+        other orders have filled or been refused since); wake the followers whose copies
+        changed."""
+        self.replan_timer = None
+        touched = self.recorder.replan_resting()
+        for name in sorted(touched):
+            with contextlib.suppress(ChildUnavailable):
+                self.registry.tell(follower_name(name), Tick())
+        self._arm_replan()
+
+    def _arm_replan(self) -> None:
+        if self.replan_timer is None and self.recorder.has_resting():
+            self.replan_timer = self.tell_later(REPLAN_S, ReplanResting())
+
     def _on_connected(self) -> None:
         self.status.connects += 1
         if self.status.connects > 1 or self.context.incarnation > 1:
@@ -209,6 +251,7 @@ class LeaderFeedActor(SupervisedActor):
         self.metrics.leader_reconciles.labels("connect", "ok").inc()
         self.status.reconciled = True
         self._arm_reconcile(self.engine.leader_reconcile_s)
+        self._arm_replan()
 
     # -- socket path ---------------------------------------------------------------------------
 
@@ -227,6 +270,7 @@ class LeaderFeedActor(SupervisedActor):
         self.lots.learn(u)
         snaps = self.enricher.snapshots_for(u, reconciled=self.status.reconciled)
         changed, claimed, touched, _ = self.recorder.record(snaps)
+        self._arm_replan()
         if changed:
             plan = plan_hints(changed, self.followers(), claimed, touched)
             taken = tell_hints(self.registry, plan, received_ns, verify_claims=False)
@@ -276,6 +320,11 @@ class LeaderFeedActor(SupervisedActor):
         for name in sorted(converting):
             with contextlib.suppress(ChildUnavailable):  # it sends its marks when it starts
                 self.registry.tell(follower_name(name), ConvertPositions())
+
+
+#: How often the resting orders are planned again while there are any (seconds): a
+#: follower's copy refused for funds reaches its resting exits' sizes within this.
+REPLAN_S = 1.0
 
 
 def _tell_quietly(ref: Any, message: Any) -> None:

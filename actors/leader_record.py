@@ -13,12 +13,18 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-from actors.exit_bases import ExitBases
+from actors.exit_bases import ExitBases, as_rows, position_key, sizes_as_exit
 from actors.settings import EngineConfig, FollowerSettings
 from actors.sizing import SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
 from store import IntentState, Journal
-from store.records import DesiredIntent, Intent, LeaderOrderSnapshot, is_transient_skip
+from store.records import (
+    DesiredIntent,
+    Intent,
+    LeaderOrderSnapshot,
+    PositionKey,
+    is_transient_skip,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +63,9 @@ class LeaderRecorder:
         self.balances = balances
         #: each plain order's exit basis (``actors.exit_bases``): taken at first sight
         self.bases = ExitBases(journal)
+        #: plain leader orders open with nothing filled, by position, with their latest
+        #: snapshot: planned again when the leader's position there moves (:meth:`replan`)
+        self.resting: dict[PositionKey, dict[str, LeaderOrderSnapshot]] = {}
 
     def record(
         self, snaps: Sequence[LeaderOrderSnapshot], missed: MissedPolicy | None = None
@@ -92,7 +101,75 @@ class LeaderRecorder:
                 changed.append(snap)
                 for intent in got:
                     claimed.setdefault(intent.follower, []).append(intent)
+                if self._track(snap):
+                    self.replan(position_key(snap), followers, ctx, touched)
         return Recorded(changed, claimed, touched, unseen)
+
+    def _track(self, snap: LeaderOrderSnapshot) -> bool:
+        """Keep :attr:`resting` current with ``snap``; True when the leader's position there
+        may have moved (``snap`` carries a fill)."""
+        if not sizes_as_exit(snap):
+            return False
+        key = position_key(snap)
+        orders = self.resting.setdefault(key, {})
+        if snap.is_terminal or snap.filled_qty > 0:
+            orders.pop(snap.leader_order_id, None)
+        else:
+            orders[snap.leader_order_id] = snap
+        return snap.filled_qty > 0
+
+    def has_resting(self) -> bool:
+        return any(self.resting.values())
+
+    def replan_resting(self) -> set[str]:
+        """:meth:`replan` at every position with resting orders; the followers touched."""
+        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
+        followers = self.followers()
+        touched: set[str] = set()
+        for key in list(self.resting):
+            if not self.resting[key]:
+                del self.resting[key]
+                continue
+            self.replan(key, followers, ctx, touched)
+        return touched
+
+    def replan(
+        self,
+        key: PositionKey,
+        followers: Sequence[FollowerSettings],
+        ctx: SizingContext,
+        touched: set[str],
+    ) -> int:
+        """Plan again each resting order at ``key`` whose basis the leader's position has
+        moved since it was taken (the orders it names; returns how many changed).
+
+        A resting order's copy is sized from the positions when the leader placed it; when it
+        fills, the leader's position may be another (a buy filled meanwhile, an exit before
+        it). What the leader's order does is decided when it fills: a SELL placed against 7
+        long that fills against 11 long only closes. So while it rests, every fill at its
+        position takes its basis again; a copy whose size changes is modified (or cancelled,
+        or planned again), as for a leader modify. A copy that fills before the new size
+        reaches it keeps the old one (the broker filled both orders at once)."""
+        changed = 0
+        names = [f.name for f in followers]
+        for order_id, snap in list(self.resting.get(key, {}).items()):
+            fresh, old = self.bases.retake(snap, names)
+            if old is not None and as_rows(old) == as_rows(fresh):
+                continue
+            grouped = copy_intents(
+                self.journal, snap, followers, ctx, self.engine.freeze_quantities, fresh
+            )
+            rows = as_rows(fresh)
+            self.journal.record_intents(snap, grouped.intents, touched, bases=rows, rebase=True)
+            self.bases.remember(order_id, fresh)
+            changed += 1
+            logger.info(
+                "leader order %s resting: planned again (basis %s -> %s)",
+                order_id,
+                None if old is None else as_rows(old),
+                rows,
+            )
+        return changed
 
     def rederive_waiting(self) -> set[str]:
         """Size again every copy skipped for a fact sizing lacked (``waiting: ...``), from its

@@ -118,6 +118,18 @@ class ConvertPositions:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaderFrameLost:
+    """Leader socket thread -> its feed actor: a frame was skipped as malformed (an update of
+    some order is lost until the book is read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplanResting:
+    """Leader feed -> itself: plan its resting orders again (a follower's position moves
+    without a leader event when its copy fills or is refused: ``actors.leader_record``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Periodic wake-up: level-triggered actors re-check the journal and the broker."""
 

@@ -92,7 +92,8 @@ class Metrics:
         self.leader_reconciles = Counter(
             "copytrader_leader_reconcile",
             "REST reconciles of the leader's books, by trigger (connect: after a (re)connect; "
-            "periodic: every engine.leader_reconcile_s) and outcome (ok, error).",
+            "periodic: every engine.leader_reconcile_s; frame_lost: a malformed leader frame) and "
+            "outcome (ok, error).",
             ["trigger", "outcome"],
             registry=r,
         )

@@ -345,6 +345,7 @@ class OrderFeed:
         self.connect_timeout_s = connect_timeout_s
         self.poll_s = poll_s
         self.stats = FeedStats()
+        self._on_malformed: Callable[[], None] | None = None
         self._closing = threading.Event()
         self._running = threading.Lock()
 
@@ -373,8 +374,11 @@ class OrderFeed:
         self,
         on_update: Callable[[OrderUpdate], None],
         on_connected: Callable[[], None] | None = None,
+        on_malformed: Callable[[], None] | None = None,
     ) -> None:
         """Connect, log in, call ``on_connected()``, then deliver updates until ``close()``.
+        ``on_malformed()`` is called for each frame skipped as malformed (an update lost:
+        the caller may read the book).
 
         Returns normally only after ``close()``. Raises ``FeedConnectError``,
         ``FeedDisconnected`` or ``FeedLivenessLost`` when the connection fails, and whatever
@@ -387,6 +391,7 @@ class OrderFeed:
                 return
             ws = self._connect()
             try:
+                self._on_malformed = on_malformed
                 self._serve(ws, on_update, on_connected)
             finally:
                 self._shut(ws)
@@ -484,6 +489,8 @@ class OrderFeed:
             self.stats.malformed += 1
             excerpt = self._excerpt(data, FRAME_EXCERPT_CHARS)
             log.warning("order feed: skipped a malformed frame (%s): %r", exc, excerpt)
+            if self._on_malformed is not None:
+                self._on_malformed()
             return
         if update is None:
             self.stats.ignored += 1

@@ -304,6 +304,7 @@ class HotPath:
         now: datetime,
         touched_out: set[str] | None = None,
         bases: Mapping[str, int] | None = None,
+        rebase: bool = False,
     ) -> None:
         """The body of ``Journal.record_intents``, inside the caller's transaction."""
         if bases:
@@ -320,7 +321,7 @@ class HotPath:
         ts = self.ts(now)
         audit = self._write_intents(conn, snap, intents, now, ts, frozenset(), None, touched_out)
         if bases:
-            self.positions.record_bases(conn, snap.leader_order_id, bases, ts)
+            self.positions.record_bases(conn, snap.leader_order_id, bases, ts, replace=rebase)
         if audit:
             self.audit(conn, audit)
 

@@ -387,6 +387,7 @@ class Journal:
         touched_out: set[str] | None = None,
         *,
         bases: Mapping[str, int] | None = None,
+        rebase: bool = False,
     ) -> None:
         """Journal intents re-derived for a leader order already journaled, with no new event.
 
@@ -395,10 +396,12 @@ class Journal:
         name its event); a skipped copy that is now wanted is planned again. Inserted intents
         are PLANNED, never claimed; changes follow ``record_leader_snapshot``'s rules.
         ``touched_out`` receives the followers whose intents changed (they need a hint).
-        ``bases``: exit bases of ``snap``'s leader order not recorded yet (first wins).
+        ``bases``: exit bases of ``snap``'s leader order not recorded yet (first wins);
+        ``rebase``: ``bases`` replace the recorded ones (a resting order planned again after
+        the leader's position moved), in the same transaction as the intents sized from them.
         """
         with self._write() as conn:
-            self._hot.record_intents(conn, snap, intents, _now(), touched_out, bases)
+            self._hot.record_intents(conn, snap, intents, _now(), touched_out, bases, rebase)
 
     def slicing_candidates(
         self,
@@ -694,6 +697,8 @@ class Journal:
         side: str,
         accounts: Sequence[str],
         exclude_leader_order_id: str | None = None,
+        *,
+        traded: bool = False,
     ) -> dict[str, Exposure]:
         """What sizing an exit on ``side`` needs of every account named, in one read.
 
@@ -706,10 +711,14 @@ class Journal:
         copies (not stop-loss market: it rests until triggered) of the key on the opposite
         side with no basis > 0. Orders and copies of ``exclude_leader_order_id``
         are left out. An account with nothing journaled gets zeros. ``ValueError`` for a side
-        that is not ``BUY`` / ``SELL``.
+        that is not ``BUY`` / ``SELL``. ``traded``: a follower's entries in flight also count
+        its open copies of any order type whose leader order has filled (a resting order
+        planned again: ``actors.leader_record``).
         """
         with self._driver_read() as conn:
-            return self._hot.positions.exposures(conn, key, side, accounts, exclude_leader_order_id)
+            return self._hot.positions.exposures(
+                conn, key, side, accounts, exclude_leader_order_id, traded
+            )
 
     # --- bracket / super-order legs -------------------------------------------------------
 

@@ -230,6 +230,17 @@ def basis_insert(dialect: str) -> Any:
     )
 
 
+def basis_replace(dialect: str) -> Any:
+    """Record an exit basis, replacing the one recorded: a resting order planned again after
+    the leader's position moved (``actors.leader_record``)."""
+    stmt = dialect_insert(dialect, ExitBasis)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["leader_order_id", "account"],
+        set_={"qty": new.qty, "recorded_at": new.recorded_at},
+    )
+
+
 def positions_query(by_account: bool) -> Select:
     stmt = select(*_POS).order_by(_POS.account, *(_POS[k] for k in _KEY))
     if by_account:
@@ -266,7 +277,9 @@ def _zero() -> Any:
     return cast(literal_column("0"), BigInteger)
 
 
-def exposures_query(account_count: int, follower_count: int, leader: bool) -> Select:
+def exposures_query(
+    account_count: int, follower_count: int, leader: bool, traded: bool = False
+) -> Select:
     """One statement, three parts (``UNION ALL``), rows of (account, net, pending,
     pending_market, inflight):
 
@@ -279,6 +292,9 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
       ``:side`` with a leader basis > 0 (the partial index of open plain orders by security).
 
     Copies and orders of ``:exclude`` (the leader order being sized) are left out.
+    ``traded``: a follower's entries in flight are also its copies of any order type whose
+    leader order has filled (the leader's fill journaled): a resting order planned again
+    when the leader's position moved counts the copies of what moved it.
     """
     parts: list[Select] = [
         select(
@@ -292,9 +308,27 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
     if follower_count:
         basis = ExitBasis.__table__.alias("basis")
         is_exit = and_(_INTENTS.transaction_type == bindparam("side"), basis.c.qty > 0)
+        in_flight = in_constants(_INTENTS.order_type, "market", MARKET_TYPES)
+        source = FollowerIntent.__table__.outerjoin(
+            basis,
+            and_(
+                basis.c.leader_order_id == _INTENTS.leader_order_id,
+                basis.c.account == _INTENTS.follower,
+            ),
+        )
+        if traded:
+            lead = PositionFill.__table__.alias("lead")
+            source = source.outerjoin(
+                lead,
+                and_(
+                    lead.c.account == literal_column(f"'{LEADER_ACCOUNT}'"),
+                    lead.c.order_id == _INTENTS.leader_order_id,
+                ),
+            )
+            in_flight = or_(in_flight, lead.c.filled_qty > 0)
         is_entry = and_(
             _INTENTS.transaction_type == bindparam("opposite"),
-            in_constants(_INTENTS.order_type, "market", MARKET_TYPES),
+            in_flight,
             or_(basis.c.qty.is_(None), basis.c.qty == 0),
         )
         is_market_exit = and_(is_exit, in_constants(_INTENTS.order_type, "market", MARKET_TYPES))
@@ -309,15 +343,7 @@ def exposures_query(account_count: int, follower_count: int, leader: bool) -> Se
                 ),
                 cast(func.sum(case((is_entry, remaining), else_=0)), BigInteger).label("inflight"),
             )
-            .select_from(
-                FollowerIntent.__table__.outerjoin(
-                    basis,
-                    and_(
-                        basis.c.leader_order_id == _INTENTS.leader_order_id,
-                        basis.c.account == _INTENTS.follower,
-                    ),
-                )
-            )
+            .select_from(source)
             .where(
                 in_constants(_INTENTS.state, "open", OPEN_STATES),
                 in_params(_INTENTS.follower, "follower", follower_count),
@@ -386,6 +412,7 @@ class Positions:
         )
         self.set_position = compile_for(position_set(name), d, _POSITION_KEYS)
         self.insert_basis = compile_for(basis_insert(name), d, _BASIS_KEYS)
+        self.replace_basis = compile_for(basis_replace(name), d, _BASIS_KEYS)
         self.read_bases = compile_for(bases_query(), d)
         self.read_applied = compile_for(applied_query(), d)
         self.read_ledger = compile_for(ledger_query(), d)
@@ -396,7 +423,7 @@ class Positions:
             locked = locked.with_for_update()
         self.read_account_locked = compile_for(locked, d)
         #: ``exposures`` variants by (accounts, followers, leader); compiled on first use
-        self._exposures: dict[tuple[int, int, bool], DriverSql] = {}
+        self._exposures: dict[tuple[int, int, bool, bool], DriverSql] = {}
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -512,14 +539,17 @@ class Positions:
         leader_order_id: str,
         bases: Mapping[str, int],
         ts: Any,
+        *,
+        replace: bool = False,
     ) -> None:
-        """Insert the bases not recorded yet for ``leader_order_id`` (the first wins)."""
+        """Insert the bases not recorded yet for ``leader_order_id`` (the first wins);
+        ``replace``: record these over the ones recorded."""
         rows = [
             {"leader_order_id": leader_order_id, "account": account, "qty": qty, "recorded_at": ts}
             for account, qty in sorted(bases.items())
         ]
         if rows:
-            self._driver.run(conn, self.insert_basis, rows)
+            self._driver.run(conn, self.replace_basis if replace else self.insert_basis, rows)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -551,6 +581,7 @@ class Positions:
         side: str,
         accounts: Sequence[str],
         exclude: str | None,
+        traded: bool = False,
     ) -> dict[str, Exposure]:
         other = opposite(side)  # checks ``side``
         names = sorted(set(accounts))
@@ -558,7 +589,7 @@ class Positions:
             return {}
         followers = [a for a in names if a != LEADER_ACCOUNT]
         leader = len(followers) < len(names)
-        shape = (len(names), len(followers), leader)
+        shape = (len(names), len(followers), leader, traded and bool(followers))
         sql = self._exposures.get(shape)
         if sql is None:
             sql = self._exposures[shape] = compile_for(exposures_query(*shape), self._dialect)

@@ -379,3 +379,68 @@ def test_a_leader_conversion_between_products_is_mirrored_in_proportion_once(
         assert len(rig.engine.journal.marks("cv", "conversion:")) == 1
     finally:
         rig.stop()
+
+
+def test_a_resting_exit_is_planned_again_when_the_leader_buys_before_it_fills(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Leader long 7 rests a SELL 11 (placed: close 7, go short 4), then buys 4 before it
+    fills: at its fill it only closes. A follower whose copy of that BUY was refused for
+    funds must not end short 4 while the leader is flat: its resting copy is cut to what it
+    holds when the leader's position moves."""
+    rich = follower_config("rich", "1500000061")
+    poor = follower_config("poor", "1500000062")
+    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
+    rig = start_rig(sim, tmp_path, [rich, poor], balances={"1500000062": 60_000.0})
+    try:
+        entry = rig.leader.place_order(buy(7)).order_id
+        filled(rig, entry)
+        settled(rig)
+        assert broker_net(sim, poor.client_id) == 7
+        resting = rig.leader.place_order(
+            limit_buy(SEC, quantity=11, price=LTP + 50.0, transaction_type=TransactionType.SELL)
+        ).order_id
+        rig.wait_copies(resting, lambda _f, c: len(c) == 1 and c[0]["quantity"] == 11)
+        # the poor follower spends what it has left by hand: its copy of the BUY is refused
+        own = DhanClient(
+            base_url=sim.rest_url, client_id=poor.client_id, access_token=f"tok-{poor.client_id}"
+        )
+        try:
+            sim.admin.set_ltp("NSE_EQ", "11536", 100.0)
+            for _ in range(3):  # the price it fills at may leave some over: spend that too
+                free = own.fund_limits().available_balance
+                if free < 101.0:
+                    break
+                own.place_order(
+                    limit_buy(
+                        "11536",
+                        quantity=int(free // 101),
+                        price=101.0,
+                        product_type=ProductType.CNC,
+                    )
+                )
+            assert own.fund_limits().available_balance < 101.0
+        finally:
+            own.close()
+        more = rig.leader.place_order(buy(4)).order_id
+        filled(rig, more)
+        wait_until(
+            lambda: (
+                getattr(copy_of(rig.engine, "poor", more), "state", None) is IntentState.REJECTED
+            ),
+            what="the poor follower's BUY refused for funds",
+        )
+        # the resting copies follow the leader's position: rich closes its 11, poor its 7
+        rig.wait_copies(
+            resting,
+            lambda f, c: len(c) == 1 and c[0]["quantity"] == (11 if f.name == "rich" else 7),
+        )
+        assert dict(rig.engine.journal.exit_bases(resting)) == {"leader": 11, "rich": 11, "poor": 7}
+        sim.admin.set_ltp("NSE_EQ", SEC, LTP + 100.0)  # the leader's SELL fills, and the copies
+        filled(rig, resting)
+        settled(rig)
+        assert broker_net(sim, rig.cfg.leader.client_id) == 0
+        assert broker_net(sim, rich.client_id) == 0
+        assert broker_net(sim, poor.client_id) == 0  # not short 4 while the leader is flat
+    finally:
+        rig.stop()

@@ -660,7 +660,7 @@ def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path:
     # the partial index serves a query only when its WHERE says the same: a plan, not a timing
     with Journal.open(f"sqlite:///{tmp_path / 'j.db'}") as journal:
         journal.exposures(KEY, "SELL", ["leader"])
-        sql = journal._hot.positions._exposures[(1, 0, True)]
+        sql = journal._hot.positions._exposures[(1, 0, True, False)]
         params = sql.params(
             {
                 "exchange_segment": "NSE_EQ",
