@@ -10,14 +10,10 @@ The actor is the glue: its collaborators are the decision table (``decisions``),
 ledger (``permits``), the steps that call the broker (``copy_steps``, failures mapped by
 ``send_outcomes``), book settling (``copy_settler``, ``book_settle``), the pause
 (``follower_pause``), latency stamps (``copy_latency``), batched acks (``ack_buffer``) and the
-bracket actors (``bracket_spawner``).
+bracket actors (``bracket_spawner``), settling from the socket or the book (``follower_sync``).
 
-Fills and ends of its copies arrive from its own order socket (``FollowerFeedActor``, which
-tells ``FollowerOrderUpdates``, each batch settled at once) while that socket is up
-(``FollowerSocketUp``): the book is then read once after each connect (no replay), every
-``SAFETY_READ_S``, and for what frames cannot settle (super orders, a copy whose modify or
-cancel was in flight). While it is down
-(``FollowerSocketDown``, or ``engine.follower_sockets: false``) the book is polled on ticks.
+Fills and ends of its copies arrive from its own order socket (``FollowerFeedActor``) while
+that socket is up, else from its book polled on ticks: ``follower_sync.BookSync``.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ from functools import partial
 from typing import Any
 
 from actors.ack_buffer import AckBuffer
-from actors.book_settle import order_from_update
 from actors.bracket_spawner import BracketSpawner
 from actors.copy_latency import STAMP_TTL_S, CopyLatency
 from actors.copy_settler import CopySettler
@@ -40,6 +35,8 @@ from actors.decisions import IN_FLIGHT, Step, next_step
 from actors.follower_book import FollowerBook
 from actors.follower_conversions import ConversionRunner
 from actors.follower_pause import FollowerPause
+from actors.follower_sync import BookSync
+from actors.hints import once
 from actors.messages import (
     Action,
     CancelPermits,
@@ -65,8 +62,6 @@ from actors.rate_windows import AccountWindows
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
-from dhan.codes import LegName
-from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
 from store.errors import IntentNotFound, StaleState
@@ -77,15 +72,6 @@ from supervision.errors import ChildUnavailable
 
 logger = logging.getLogger(__name__)
 
-#: All open copies are settled from the book every this many ticks (a copy can fill on its
-#: own); in between, only the copies of leader orders that filled or ended.
-FULL_REFRESH_EVERY_TICKS = 5
-#: While the order socket is up, all open copies are still settled from the book this often:
-#: a safety net for a frame the socket lost without dropping (the leader feed's periodic
-#: reconcile is the same net for the leader).
-SAFETY_READ_S = 60.0
-#: Socket frames are settled this long after the first of a burst (``_on_order_updates``).
-SOCKET_SETTLE_S = 0.05
 #: Passes of one converge at most; whatever still needs a step gets it on the next tick.
 MAX_CONVERGE_PASSES = 5
 #: The follower's journaled ``enabled`` flag ("1" / "0"), a mark of its account.
@@ -167,25 +153,14 @@ class FollowerActor(SupervisedActor):
         #: the one this follower had when the engine started
         self.enabled = enabled_now() if enabled_now is not None else follower.enabled
         self._tick_timer: Any = None
-        self.ticks = 0
-        #: leader orders that filled or ended since the last tick: check our copies of them
-        self.refresh_soon: set[str] = set()
-        #: leader orders whose copies a socket frame named while a modify or cancel of theirs
-        #: was in flight: read from the book on the next tick, socket up or not
-        self.reread_soon: set[str] = set()
-        #: settle every open copy from the book on the next tick (a frame that could not be
-        #: read, the socket just lost)
-        self.refresh_all_soon = False
-        #: the latest socket frame of each order (and leg) of one batch, settled together
-        self.socket_orders: dict[tuple[str, LegName | None], Order] = {}
-        self.settle_timer: Any = None
-        #: the follower's order socket is up (told by its FollowerFeedActor): frames settle
-        #: the copies, ticks do not read the book
-        self.socket_up = False
-        #: a super-order copy may be working (the socket does not settle those: the book is
-        #: read for them); cleared by a refresh that finds none, set by placing one
-        self.may_have_supers = True
-        self.safety_every_ticks = max(1, round(SAFETY_READ_S / engine.follower_tick_s))
+        #: frames of the follower's order socket, else its book, settle the copies
+        self.sync = BookSync(
+            settler=self.settler,
+            acks=self.acks,
+            pause=self.pause,
+            tick_s=engine.follower_tick_s,
+            tell_later=self.tell_later,
+        )
         #: SENDING / MODIFYING / CANCELLING intents found at start: a previous incarnation may
         #: have sent them, so they are looked up. A SENDING intent that appears later was
         #: claimed by the leader feed for this incarnation to send (store: ``claim_for``).
@@ -239,7 +214,7 @@ class FollowerActor(SupervisedActor):
                 self._on_leader_changed(message)
                 return None
             # The feed waits (GIL released) until our copy has left: see HintsTaken.
-            self.hint_sent = _once(taken.take)
+            self.hint_sent = once(taken.take)
             try:
                 self._on_leader_changed(message)
             finally:
@@ -249,24 +224,17 @@ class FollowerActor(SupervisedActor):
             self.acks.flush()
             self.permits.forget_stale(time.monotonic())
             self.latency.forget_older_than(time.monotonic_ns() - int(STAMP_TTL_S * 1e9))
-            self.ticks += 1
-            self._tick_refresh()
+            self.sync.tick()
             self.converge()
         elif isinstance(message, FollowerOrderUpdates):
-            self._on_order_updates(message)
+            self.sync.frames(message.updates)
         elif isinstance(message, SettleFrames):
-            self._settle_socket_orders()
+            self.sync.settle_frames()
         elif isinstance(message, FollowerSocketUp):
-            if not self.socket_up:
-                self.socket_up = True
-                self.refresh_all_soon = False
-                self._settle_socket_orders()
-                self._refresh_from_book(None)  # what happened while it was down: no replay
+            if self.sync.socket_connected():
                 self.converge()
         elif isinstance(message, FollowerSocketDown):
-            if self.socket_up:
-                self.socket_up = False
-                self.refresh_all_soon = True  # frames may have been lost: poll from now on
+            self.sync.socket_lost()
         elif isinstance(message, PermitGranted):
             self.permits.answered(message.intent_id)
             if self._grant_still_good(message):
@@ -280,7 +248,7 @@ class FollowerActor(SupervisedActor):
         elif isinstance(message, ResolveUnknown):
             intent = self._intent(message.intent_id)
             if intent is not None and intent.state is IntentState.UNKNOWN:
-                self.may_have_supers = self.may_have_supers or is_super(intent)
+                self.sync.may_have_supers = self.sync.may_have_supers or is_super(intent)
                 self.steps.resolve_unknown(intent)
         elif isinstance(message, ConvertPositions):
             self.conversions.run()
@@ -311,7 +279,7 @@ class FollowerActor(SupervisedActor):
     def _on_leader_changed(self, message: LeaderChanged) -> None:
         if message.received_ns:
             self.latency.hinted((i.leader_order_id for i in message.claimed), message.received_ns)
-        self.refresh_soon.update(message.settled)
+        self.sync.leader_settled(message.settled)
         if message.claimed and message.verify_claims:
             # claims from a reconcile: looked up by correlationId before any send
             self.stale_in_flight.update(i.id for i in message.claimed)
@@ -322,80 +290,6 @@ class FollowerActor(SupervisedActor):
         elif message.changed:
             self.converge()
         self.brackets.hint(message.leader_order_ids)
-
-    def _tick_refresh(self) -> None:
-        """A tick's book reads. Socket down: every ``FULL_REFRESH_EVERY_TICKS`` all open copies,
-        else those of the leader orders that filled or ended. Socket up: all of them every
-        ``SAFETY_READ_S`` only; else the copies frames could not settle (``reread_soon``) and
-        the super-order copies (which the socket does not settle) on today's schedule."""
-        self._settle_socket_orders()  # first: its frames are older than any read below
-        soon, reread = self.refresh_soon, self.reread_soon
-        self.refresh_soon, self.reread_soon = set(), set()
-        if self.refresh_all_soon:
-            self.refresh_all_soon = False
-            self._refresh_from_book(None)
-        elif not self.socket_up:
-            if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
-                self._refresh_from_book(None)
-            elif soon or reread:
-                self._refresh_from_book(soon | reread)
-        elif self.ticks % self.safety_every_ticks == 0:
-            self._refresh_from_book(None)
-        else:
-            if reread:
-                self._refresh_from_book(reread)
-            if not self.may_have_supers:
-                return  # nothing the socket does not settle: no journal read either
-            if self.ticks % FULL_REFRESH_EVERY_TICKS == 0:
-                self.may_have_supers = self._refresh_from_book(None, socket_up=True) > 0
-            elif soon:
-                self._refresh_from_book(soon, socket_up=True)
-
-    def _on_order_updates(self, message: FollowerOrderUpdates) -> None:
-        """Settle the copies our order socket says filled or ended ``SOCKET_SETTLE_S`` after
-        the first frame: soon, for a copy's fill reaches its position with its settle and exit
-        sizing must see it before the leader's next order; not at once, for a burst's frames
-        then share one read and one transaction (each batch at once cost 3-6 times the
-        follower CPU of the polling in a burst of fills)."""
-        stash = self.socket_orders
-        for update in message.updates:
-            order = order_from_update(update)
-            if order is None:
-                self.refresh_all_soon = True  # a code the feed did not know: read the book
-            else:
-                key = (order.order_id, order.leg_name)  # a leg may share its entry's id
-                stash.pop(key, None)  # re-inserted: the dict keeps the frames' order
-                stash[key] = order
-        if stash and self.settle_timer is None:
-            self.settle_timer = self.tell_later(SOCKET_SETTLE_S, SettleFrames())
-
-    def _settle_socket_orders(self) -> None:
-        """Settle the copies the stashed frames filled or ended: one journal read, one
-        transaction (``CopySettler.settle_updates``), no book read."""
-        if self.settle_timer is not None:
-            self.settle_timer.cancel()
-            self.settle_timer = None
-        if not self.socket_orders:
-            return
-        orders = list(self.socket_orders.values())
-        self.socket_orders = {}
-        self.acks.flush()  # a copy's ack may still be buffered: its row must say WORKING
-        later = self.settler.settle_updates(orders)
-        self.reread_soon.update(i.leader_order_id for i in later)
-
-    def _refresh_from_book(
-        self, leader_order_ids: set[str] | None, *, socket_up: bool = False
-    ) -> int:
-        """Settle our open copies from the broker's view (``CopySettler.refresh``); returns
-        how many it looked for (1 when it could not look: paused)."""
-        if self.pause.reason is not None:
-            return 1
-        self.acks.flush()
-        try:
-            return self.settler.refresh(leader_order_ids, socket_up=socket_up)
-        except errors.AuthError as exc:
-            self.pause.for_token(f"token rejected ({exc.code})")
-            return 1
 
     def _check_positions(self) -> None:
         """Set our journaled positions to the broker's (``actors.position_check``); a failure
@@ -477,7 +371,7 @@ class FollowerActor(SupervisedActor):
             self.steps.finish_unsent(intent)
         elif step is Step.LOOKUP:
             self.stale_in_flight.discard(intent.id)
-            self.may_have_supers = self.may_have_supers or is_super(intent)
+            self.sync.may_have_supers = self.sync.may_have_supers or is_super(intent)
             self.steps.look_up(intent)
         elif step is Step.GIVE_UP_MODIFY:
             self.steps.give_up_modify(intent)
@@ -534,7 +428,7 @@ class FollowerActor(SupervisedActor):
             )
         self.sent.add(intent.id)
         if is_super(intent):
-            self.may_have_supers = True
+            self.sync.may_have_supers = True
         self.steps.place(intent, self.hint_sent)
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -546,16 +440,3 @@ class FollowerActor(SupervisedActor):
         self.journal.append_audit(
             kind, actor=self.context.child_id, account=self.name, payload=payload
         )
-
-
-def _once(fn: Callable[[], None]) -> Callable[[], None]:
-    """``fn`` that runs on the first call only."""
-    done = False
-
-    def call() -> None:
-        nonlocal done
-        if not done:
-            done = True
-            fn()
-
-    return call

@@ -8,7 +8,7 @@ no intent wakes nobody. :func:`plan_hints` decides (pure); :func:`tell_hints` te
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from actors.messages import HintsTaken, LeaderChanged
@@ -104,3 +104,17 @@ def tell_hints(
             if mark is not None:
                 mark.take()
     return taken
+
+
+def once(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` that runs on the first call only (a follower tells the feed its hint was
+    taken once, whichever of its paths gets there first)."""
+    done = False
+
+    def call() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            fn()
+
+    return call

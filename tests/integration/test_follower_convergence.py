@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from actors.follower import FULL_REFRESH_EVERY_TICKS
+from actors.follower_sync import FULL_REFRESH_EVERY_TICKS
 from actors.messages import Tick
 from actors.names import follower_name
 from copytrader.config import CapsConfig, SizingConfig, SizingMode
