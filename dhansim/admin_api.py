@@ -226,6 +226,7 @@ class AdminApi:
                     "modifications": o.modifications,
                     "triggered": o.triggered,
                     "requestedOrderType": o.order_type.value,
+                    "placedBeforeTrade": o.placed_before_trade,
                 }
             )
             if o.kind is OrderKind.SUPER_ENTRY:

@@ -174,6 +174,7 @@ class MatchingEngine:
             account_id=account.client_id,
             create_time=now,
             update_time=now,
+            placed_before_trade=self._next_trade_id,
             **fields,
         )
 

@@ -108,6 +108,7 @@ class Order:
     by_request: bool = True  # placed by a client request (not a broker-made child leg)
     good_till: str = ""  # YYYY-MM-DD validity of the forever order that created this order
     forever_id: str = ""  # the forever order that created this order, if any
+    placed_before_trade: int = 0  # the next trade id when it was placed (admin view only)
     # (mpp_as_limit, _WIRE_STATE of the order, its JSON): see order_wire.
     wire_cache: tuple[bool, tuple[Any, ...], bytes] | None = field(
         default=None, repr=False, compare=False

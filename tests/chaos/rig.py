@@ -8,6 +8,7 @@ deadline after the faults stop until the books converge, then printed Jepsen sty
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -251,7 +252,45 @@ def settle_and_check(
             (i.follower, str(i.state)) for i in journal.intents() if i.state in _UNSETTLED
         )
         print(f"chaos: unsettled intents by follower and state: {dict(sorted(stuck.items()))}")
+        print_leader_context(sim, leader_id, report)
     return report
+
+
+#: A position problem's leader order and key (``copytrader.checker`` words it so).
+_PROBLEM_ORDER = re.compile(r"/(\d{6,}) (\w+:\w+:\w+)|(\w+:\w+:\w+) .*first at (\d{6,})")
+
+
+def print_leader_context(sim: Simulator, leader_id: str, report: ChaosReport) -> None:
+    """For each leader order a position problem names, the leader's orders of its position
+    placed just before it (id, side, type, quantities, status, times): whether its basis could
+    have seen their fills. A CI log is all a failed run leaves."""
+    named: dict[str, str] = {}
+    for problem in report.problems:
+        found = _PROBLEM_ORDER.search(problem)
+        if found:
+            oid = found.group(1) or found.group(4)
+            named.setdefault(oid, found.group(2) or found.group(3))
+    if not named:
+        return
+    book = sorted(sim.admin.orders(leader_id), key=lambda o: str(o["orderId"]))
+    trades: dict[str, list[str]] = {}
+    for t in trade_books(sim, leader_id, [])["leader"]:
+        trades.setdefault(t.order_id, []).append(f"{t.exchange_trade_id}x{t.traded_quantity}")
+    for oid, key in sorted(named.items())[:6]:
+        same = [
+            o
+            for o in book
+            if f"{o['exchangeSegment']}:{o['securityId']}:{o['productType']}" == key
+            and str(o["orderId"]) <= oid
+        ][-6:]
+        print(f"chaos: leader orders of {key} up to {oid}:")
+        for o in same:
+            print(
+                f"    {o['orderId']} {o['transactionType']} {o.get('requestedOrderType')} "
+                f"q={o['quantity']} filled={o['filledQty']} {o['orderStatus']} "
+                f"placed before trade {o.get('placedBeforeTrade')} "
+                f"trades={trades.get(str(o['orderId']), [])}"
+            )
 
 
 def _clean(report: ChaosReport) -> ChaosReport | None:
