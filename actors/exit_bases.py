@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from actors import exit_sizing
 from actors.sizing import ExitBasis
+from dhan.codes import OrderType
 from store import Journal
 from store.records import Exposure, LeaderOrderSnapshot, PositionKey
 
@@ -44,12 +45,19 @@ def basis_from_exposures(
     side: str,
     followers: Sequence[str],
     own_leader_fill: int = 0,
+    *,
+    immediate: bool = False,
 ) -> ExitBasis:
     """The basis of an order on ``side`` from each account's exposure.
 
     ``own_leader_fill``: what the journal's leader position already holds of this very order's
     fills (an order first seen after a position check counted them): the basis is the position
     *before* the order, so they are taken back out.
+
+    ``immediate`` (a MARKET order): it fills before any resting exit can, so only the exits
+    about to fill (MARKET) are taken off the positions; the resting ones are planned again
+    when its fill moves the position (``LeaderRecorder.replan``). A resting exit the leader
+    cancels later would otherwise have turned this order's close into a flip.
     """
     leader = exposures.get(exit_sizing.LEADER)
     if leader is None:
@@ -63,7 +71,7 @@ def basis_from_exposures(
     # order would open a position in every follower the first one closes nothing of -- short
     # while the leader is flat. So it is an exit against the position less only the exits
     # about to fill (MARKET), on both sides alike: resting exits may never fill.
-    overcommitted = leader_open <= 0
+    overcommitted = immediate or leader_open <= 0
     if overcommitted:
         leader_open = exit_sizing.open_against(
             net_before, side, pending_exit_qty=leader.pending_market_exit_qty
@@ -168,25 +176,26 @@ class ExitBases:
 
         The caller journals the new one (``Journal.record_intents(rebase=True)``) and then
         calls :meth:`remember`."""
-        return self._now(snap, followers, traded=True), self.known(snap)
+        return self._now(snap, followers), self.known(snap)
 
     def remember(self, order_id: str, basis: ExitBasis) -> None:
         """``basis`` is now the journaled basis of ``order_id``."""
         self._remember(order_id, basis)
 
-    def _now(
-        self, snap: LeaderOrderSnapshot, followers: Sequence[str], *, traded: bool = False
-    ) -> ExitBasis:
+    def _now(self, snap: LeaderOrderSnapshot, followers: Sequence[str]) -> ExitBasis:
+        """The basis from the positions now; a follower's copies of leader orders that have
+        filled count as held (``traded``: the leader's fill is known before the copy's)."""
         side = str(snap.transaction_type)
         exposures = self.journal.exposures(
             position_key(snap),
             side,
             [exit_sizing.LEADER, *followers],
             exclude_leader_order_id=snap.leader_order_id,
-            traded=traded,
+            traded=True,
         )
         own = self.journal.applied_fill(exit_sizing.LEADER, snap.leader_order_id)
-        return basis_from_exposures(exposures, side, followers, own)
+        immediate = snap.order_type is OrderType.MARKET
+        return basis_from_exposures(exposures, side, followers, own, immediate=immediate)
 
     def _remember(self, order_id: str, basis: ExitBasis) -> None:
         if len(self._cache) >= _CACHED:

@@ -24,6 +24,7 @@ from dhan.rest import DhanClient
 from dhansim import Simulator
 from tests.chaos.rig import (
     STOP_TIMEOUT_S,
+    assert_clean,
     chaos_balances,
     chaos_config,
     chaos_followers,
@@ -103,7 +104,7 @@ def test_postgresql_stopped_mid_stream_loses_and_duplicates_no_follower_order(
             assert not engine.gave_up.is_set(), engine.give_up_reason
             assert engine.journal.quarantined_followers() == []
             assert engine.metrics.store_outages._value.get() >= outages
-            assert report.bad == 0, report.render()
+            assert_clean(report)
         finally:
             trading.clear()
             engine.stop(timeout_s=STOP_TIMEOUT_S)

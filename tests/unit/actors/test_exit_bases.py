@@ -19,6 +19,35 @@ def exp(net: int, pending: int = 0, inflight: int = 0, market: int = 0) -> Expos
 
 
 @pytest.mark.parametrize(
+    ("case", "exposures", "immediate", "expected"),
+    [
+        (
+            "a market exit beside a resting one closes what the position holds",
+            {"leader": exp(19, pending=13), "a": exp(38, pending=26)},
+            True,
+            ExitBasis(19, {"a": 38}),
+        ),
+        (
+            "a resting exit beside it takes its part (planned again when it moves)",
+            {"leader": exp(19, pending=13), "a": exp(38, pending=26)},
+            False,
+            ExitBasis(6, {"a": 12}),
+        ),
+        (
+            "a market exit still takes other market exits off",
+            {"leader": exp(19, pending=13, market=4), "a": exp(38, pending=26, market=8)},
+            True,
+            ExitBasis(15, {"a": 30}),
+        ),
+    ],
+)
+def test_a_market_order_fills_before_resting_exits(
+    case: str, exposures: dict[str, Exposure], immediate: bool, expected: ExitBasis
+) -> None:
+    assert basis_from_exposures(exposures, "SELL", ["a"], immediate=immediate) == expected, case
+
+
+@pytest.mark.parametrize(
     ("case", "exposures", "side", "own", "expected"),
     [
         ("leader flat: an entry", {"leader": exp(0), "a": exp(10)}, "SELL", 0, ExitBasis(0, {})),
