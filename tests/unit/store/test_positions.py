@@ -425,6 +425,14 @@ def test_the_first_recorded_basis_wins(journal: Journal) -> None:
     assert journal.exit_bases("X2") == {}
 
 
+def test_a_rebase_replaces_the_recorded_basis(journal: Journal) -> None:
+    journal.record_leader_snapshot(snapshot("X5", seq=1), [], bases={"leader": 7, "f1": 7})
+    # a resting order planned again: the new basis wins, the accounts it does not name stay
+    journal.record_intents(snapshot("X5", seq=1), [], bases={"leader": 11, "f2": 4}, rebase=True)
+
+    assert journal.exit_bases("X5") == {"leader": 11, "f1": 7, "f2": 4}
+
+
 def test_a_duplicated_frame_records_no_basis(journal: Journal) -> None:
     snap = snapshot("X3", dedupe_key="X3|once")
     journal.record_leader_snapshot(snap, [])
@@ -545,6 +553,24 @@ def test_exposures_sum_the_pending_exits_and_the_entries_in_flight(journal: Jour
             net_qty=47, pending_exit_qty=9, inflight_entry_qty=0, pending_market_exit_qty=9
         )
     }
+
+
+def test_traded_exposures_count_copies_of_filled_leader_orders_in_flight(
+    journal: Journal,
+) -> None:
+    # the leader bought 9 (LT1, filled) and rests a BUY 5 (LT2, nothing filled)
+    _leader_order(journal, "LT1", BUY, 9, 9, basis=0, status=OrderStatus.TRADED)
+    _leader_order(journal, "LT2", BUY, 5, 0, basis=0, status=OrderStatus.PENDING)
+    # f1's LIMIT copies of both are open: 9 (2 filled) and 5
+    _copy(journal, "f1", "LT1", BUY, 9, 2, basis=0)
+    _copy(journal, "f1", "LT2", BUY, 5, 0, basis=0)
+
+    plain = journal.exposures(KEY, "SELL", ["f1"])
+    traded = journal.exposures(KEY, "SELL", ["f1"], traded=True)
+
+    # a LIMIT copy counts as about to fill only once its leader order has filled
+    assert plain["f1"] == Exposure(net_qty=2, pending_exit_qty=0, inflight_entry_qty=0)
+    assert traded["f1"] == Exposure(net_qty=2, pending_exit_qty=0, inflight_entry_qty=7)
 
 
 def test_exposures_of_the_leader_alone_and_of_followers_alone(journal: Journal) -> None:
