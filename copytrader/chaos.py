@@ -110,6 +110,13 @@ class ChaosReport:
         positions = self.reversed + self.over_closed + self.drift
         return own + legs + self.wrong + positions + self.journal.bad
 
+    @property
+    def sizing_bad(self) -> int:
+        """The part of :attr:`bad` that is exit sizing's under faults: copies that took a
+        follower past flat where the leader's order only closed, and drift (reversed
+        positions are not counted here: they are as bad as a lost copy)."""
+        return self.over_closed + self.drift + self.journal.over_closed + self.journal.drift
+
     def line(self) -> str:
         counts = " ".join(f"{name}={getattr(self, name)}" for name in _COUNTS)
         return f"{counts} | journal: {self.journal.line()}"

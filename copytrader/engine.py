@@ -65,7 +65,7 @@ from copytrader.instrument_file import (
 )
 from copytrader.metrics import Metrics
 from dhan import errors
-from dhan.order_feed import OrderFeed
+from dhan.order_feed import OrderFeed, unfilled_and_open
 from dhan.rest import DhanClient
 from store import Journal
 from store.errors import StoreUnavailable, unavailable_reason
@@ -209,6 +209,7 @@ class Engine:
             ping_timeout_s=b.feed_ping_timeout_s,
             connect_timeout_s=b.connect_timeout_s,
             poll_s=SOCKET_POLL_S,
+            skip_raw=unfilled_and_open,  # dropped by the follower anyway: spared the parse
         )
 
     def _follower_feed_spec(self, name: str) -> ChildSpec:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -209,6 +210,20 @@ def _entry_order_no(value: Any) -> str | None:
     return None if text is None or text.strip() == "0" else text
 
 
+#: ``"TradedQty":0`` (a number or a string) and an open, unfilled status, as Dhan writes them.
+_NOTHING_TRADED = re.compile(rb'"TradedQty"\s*:\s*"?0"?\s*[,}]')
+_WAITING = re.compile(rb'"Status"\s*:\s*"(?:transit|pending)"', re.IGNORECASE)
+
+
+def unfilled_and_open(data: str | bytes) -> bool:
+    """Pure, before any parse: True when a frame says plainly that its order is TRANSIT or
+    PENDING with nothing traded -- a frame a follower's socket drops anyway (it settles fills
+    and ends only), spared its JSON parse (most of a socket thread's CPU). False when unsure:
+    the frame is then parsed as any other."""
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+    return _NOTHING_TRADED.search(raw) is not None and _WAITING.search(raw) is not None
+
+
 def parse_frame(text: str | bytes) -> OrderUpdate | None:
     """Parse one socket frame: an ``OrderUpdate``, ``None`` for other ``Type``s.
 
@@ -332,7 +347,9 @@ class OrderFeed:
         ping_timeout_s: float = 5.0,
         connect_timeout_s: float = 5.0,
         poll_s: float = POLL_S,
+        skip_raw: Callable[[bytes], bool] | None = None,
     ) -> None:
+        """``skip_raw(frame)``: True drops a frame unparsed (counted as ignored)."""
         if ping_interval_s <= 0 or ping_timeout_s <= 0 or connect_timeout_s <= 0 or poll_s <= 0:
             raise ValueError("intervals and timeouts must be > 0")
         if not client_id or not access_token:
@@ -345,6 +362,7 @@ class OrderFeed:
         self.connect_timeout_s = connect_timeout_s
         self.poll_s = poll_s
         self.stats = FeedStats()
+        self._skip_raw = skip_raw
         self._on_malformed: Callable[[], None] | None = None
         self._closing = threading.Event()
         self._running = threading.Lock()
@@ -483,6 +501,9 @@ class OrderFeed:
 
     def _deliver(self, data: bytes, on_update: Callable[[OrderUpdate], None]) -> None:
         self.stats.frames += 1
+        if self._skip_raw is not None and self._skip_raw(data):
+            self.stats.ignored += 1
+            return
         try:
             update = parse_frame(data)
         except MalformedFrame as exc:
