@@ -205,12 +205,13 @@ class LeaderFeedActor(SupervisedActor):
 
     def _on_frame_lost(self) -> None:
         """A malformed frame lost some order's update -- perhaps a fill: the exits sized after
-        it would see a stale position. Read the book now, before the frames behind it."""
+        it would see a stale position. Read the book now, before the frames behind it, and
+        journal what changed of the orders already known (``catch_up_known``)."""
         if not self.status.reconciled:
             return  # the connect's reconcile is still to come
         self.status.frames_lost += 1
         try:
-            self.reconciler.reconcile()
+            self.reconciler.catch_up_known()
         except errors.DhanError as exc:  # the periodic pass reads it again
             logger.warning("reading the leader's book after a lost frame failed: %s", exc)
             self.metrics.leader_reconciles.labels("frame_lost", "error").inc()

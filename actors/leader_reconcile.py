@@ -147,6 +147,21 @@ class LeaderReconciler:
             )
         return confirm_s if self.suspects else period_s
 
+    def catch_up_known(self) -> int:
+        """After a lost frame: read the books and journal what changed of the orders the
+        journal knows (a fill, an end); returns how many. An order it has never seen is left
+        to the socket or the periodic pass: taken now, a frame still on its way would find it
+        journaled as missed, and ``reconcile_policy`` could leave it uncopied. REST errors
+        propagate."""
+        due = []
+        for snap in self.read_books(periodic=True):
+            known = self.journal.leader_snapshot(snap.leader_order_id, snap.leg_name)
+            if known is not None and not same_state(snap, known):
+                due.append(snap)
+        if due:
+            self._journal(due)
+        return len(due)
+
     def read_books(self, *, periodic: bool) -> list[LeaderOrderSnapshot]:
         """Today's order book and super-order book as snapshots. REST errors propagate; after
         a connect an unavailable super-order book is skipped, a periodic pass fails instead

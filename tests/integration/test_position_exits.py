@@ -444,3 +444,32 @@ def test_a_resting_exit_is_planned_again_when_the_leader_buys_before_it_fills(
         assert broker_net(sim, poor.client_id) == 0  # not short 4 while the leader is flat
     finally:
         rig.stop()
+
+
+def test_garbled_leader_frames_read_the_book_and_lose_no_copy(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A garbled frame before each of the leader's frames (dhansim's fault adds one; Dhan's
+    would be a lost update): the feed reads the book on each, yet the entry is still copied
+    (not journaled as an order the socket missed, which ``copy_open`` leaves uncopied once
+    filled) and the exit after it closes the follower's copy."""
+    f = follower_config("f", "1500000071")
+    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        leader_id = rig.cfg.leader.client_id
+        sim.admin.set_faults({"accounts": [leader_id], "socket_malformed_p": 1.0})
+        entry = rig.leader.place_order(buy(10)).order_id
+        filled(rig, entry)
+        settled(rig)
+        assert broker_net(sim, f.client_id) == 10
+        exit_ = rig.leader.place_order(sell(10)).order_id
+        filled(rig, exit_)
+        settled(rig)
+        sim.admin.clear_faults()
+        assert rig.engine.journal.exit_bases(exit_)["leader"] == 10
+        assert broker_net(sim, leader_id) == 0
+        assert broker_net(sim, f.client_id) == 0
+        assert rig.engine.feed_status.frames_lost >= 2
+    finally:
+        rig.stop()
