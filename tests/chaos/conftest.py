@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from copytrader.chaos import chaos_seed
+from tests.chaos import rig
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,4 +31,5 @@ def soak(request: pytest.FixtureRequest) -> bool:
 def seed() -> int:
     value = chaos_seed()
     print(f"chaos seed={value}")
+    rig.SEED = value  # named by an expected failure's reason (its output is not shown)
     return value
