@@ -309,11 +309,21 @@ def exposures_query(
         basis = ExitBasis.__table__.alias("basis")
         is_exit = and_(_INTENTS.transaction_type == bindparam("side"), basis.c.qty > 0)
         in_flight = in_constants(_INTENTS.order_type, "market", MARKET_TYPES)
+        # a copy's fill the position already counts (a position check read it from the book
+        # before the copy's own settle) is not its remainder as well: counted twice, an exit
+        # closed twice what the follower held
+        ledger = PositionFill.__table__.alias("ledger")
         source = FollowerIntent.__table__.outerjoin(
             basis,
             and_(
                 basis.c.leader_order_id == _INTENTS.leader_order_id,
                 basis.c.account == _INTENTS.follower,
+            ),
+        ).outerjoin(
+            ledger,
+            and_(
+                ledger.c.account == _INTENTS.follower,
+                ledger.c.order_id == _INTENTS.broker_order_id,
             ),
         )
         if traded:
@@ -332,7 +342,12 @@ def exposures_query(
             or_(basis.c.qty.is_(None), basis.c.qty == 0),
         )
         is_market_exit = and_(is_exit, in_constants(_INTENTS.order_type, "market", MARKET_TYPES))
-        remaining = _remaining(_INTENTS)
+        counted = case(
+            (ledger.c.filled_qty > _INTENTS.filled_qty, ledger.c.filled_qty),
+            else_=_INTENTS.filled_qty,
+        )
+        left = _INTENTS.quantity - counted
+        remaining = case((left > 0, left), else_=0)
         parts.append(
             select(
                 _INTENTS.follower.label("account"),

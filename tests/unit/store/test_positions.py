@@ -573,6 +573,20 @@ def test_traded_exposures_count_copies_of_filled_leader_orders_in_flight(
     assert traded["f1"] == Exposure(net_qty=2, pending_exit_qty=0, inflight_entry_qty=7)
 
 
+def test_a_copys_fill_the_position_counts_is_not_in_flight_as_well(journal: Journal) -> None:
+    _leader_order(journal, "LT3", BUY, 10, 10, basis=0, status=OrderStatus.TRADED)
+    _copy(journal, "f1", "LT3", BUY, 10, 0, basis=0, order_type=OrderType.MARKET)
+    assert journal.exposures(KEY, "SELL", ["f1"], traded=True)["f1"] == Exposure(
+        net_qty=0, pending_exit_qty=0, inflight_entry_qty=10
+    )
+    # a position check read 6 of the copy's fill from the book before the copy's settle
+    journal.apply_fills("f1", [buy("B-f1-LT3", 6)])
+
+    assert journal.exposures(KEY, "SELL", ["f1"], traded=True)["f1"] == Exposure(
+        net_qty=6, pending_exit_qty=0, inflight_entry_qty=4
+    )
+
+
 def test_exposures_of_the_leader_alone_and_of_followers_alone(journal: Journal) -> None:
     journal.apply_fills("leader", [buy("P1", 10)])
     _leader_order(journal, "LX5", SELL, 10, 0, basis=10)
