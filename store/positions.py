@@ -292,9 +292,9 @@ def exposures_query(
       ``:side`` with a leader basis > 0 (the partial index of open plain orders by security).
 
     Copies and orders of ``:exclude`` (the leader order being sized) are left out.
-    ``traded``: a follower's entries in flight are also its copies of any order type whose
-    leader order has filled (the leader's fill journaled): a resting order planned again
-    when the leader's position moved counts the copies of what moved it.
+    ``traded``: a follower's entries in flight and its exits about to fill (``pending_market``)
+    are also its copies of any order type whose leader order has filled (the leader's fill
+    journaled): its copy has most likely filled too, or is about to.
     """
     parts: list[Select] = [
         select(
@@ -341,7 +341,8 @@ def exposures_query(
             in_flight,
             or_(basis.c.qty.is_(None), basis.c.qty == 0),
         )
-        is_market_exit = and_(is_exit, in_constants(_INTENTS.order_type, "market", MARKET_TYPES))
+        # exits about to fill: MARKET ones and (``traded``) those whose leader order has filled
+        is_market_exit = and_(is_exit, in_flight)
         counted = case(
             (ledger.c.filled_qty > _INTENTS.filled_qty, ledger.c.filled_qty),
             else_=_INTENTS.filled_qty,

@@ -573,6 +573,22 @@ def test_traded_exposures_count_copies_of_filled_leader_orders_in_flight(
     assert traded["f1"] == Exposure(net_qty=2, pending_exit_qty=0, inflight_entry_qty=7)
 
 
+def test_traded_exposures_count_exits_of_filled_leader_orders_as_about_to_fill(
+    journal: Journal,
+) -> None:
+    journal.reset_positions("f1", [BrokerPosition(KEY, 28, 0)], [])
+    # the leader's marketable SELL LIMIT 14 has filled; f1's copy of it has not settled yet
+    _leader_order(journal, "LT4", SELL, 14, 14, basis=28, status=OrderStatus.TRADED)
+    _copy(journal, "f1", "LT4", SELL, 14, 0, basis=28)
+
+    plain = journal.exposures(KEY, "SELL", ["f1"])["f1"]
+    traded = journal.exposures(KEY, "SELL", ["f1"], traded=True)["f1"]
+
+    assert (plain.pending_exit_qty, plain.pending_market_exit_qty) == (14, 0)
+    # a MARKET exit sized now takes it off: it is no resting exit that may never fill
+    assert (traded.pending_exit_qty, traded.pending_market_exit_qty) == (14, 14)
+
+
 def test_a_copys_fill_the_position_counts_is_not_in_flight_as_well(journal: Journal) -> None:
     _leader_order(journal, "LT3", BUY, 10, 10, basis=0, status=OrderStatus.TRADED)
     _copy(journal, "f1", "LT3", BUY, 10, 0, basis=0, order_type=OrderType.MARKET)
