@@ -43,6 +43,13 @@ SAFETY_READ_S = 60.0
 #: the book polled every tick). Exit sizing does not wait for it: a copy whose leader order
 #: has filled counts as held until its own fill is journaled (``Journal.exposures``).
 SOCKET_SETTLE_S = 0.5
+#: ... and this long after a frame that ends an order with nothing filled (a refusal).
+SOCKET_SETTLE_URGENT_S = 0.05
+
+
+def ends_unfilled(u: OrderUpdate) -> bool:
+    """Pure: the frame ends its order with nothing filled (REJECTED, CANCELLED, EXPIRED)."""
+    return u.status is not None and u.status.is_terminal and u.traded_qty == 0
 
 
 class BookSync:
@@ -73,6 +80,8 @@ class BookSync:
         #: the latest socket frame of each order (and leg) of one batch, settled together
         self.socket_orders: dict[tuple[str, LegName | None], Order] = {}
         self.settle_timer: Any = None
+        #: the armed settle is the urgent one (``SOCKET_SETTLE_URGENT_S``)
+        self.settle_urgent = False
         #: the follower's order socket is up (told by its FollowerFeedActor): frames settle
         #: the copies, ticks do not read the book
         self.socket_up = False
@@ -115,7 +124,17 @@ class BookSync:
                 key = (order.order_id, order.leg_name)  # a leg may share its entry's id
                 stash.pop(key, None)  # re-inserted: the dict keeps the frames' order
                 stash[key] = order
-        if stash and self.settle_timer is None:
+        if not stash:
+            return
+        urgent = any(ends_unfilled(update) for update in updates)
+        if urgent and not self.settle_urgent:
+            # a copy refused (RMS) or cancelled unfilled: exit sizing counts an open copy of a
+            # filled leader order as held, so its end must be journaled soon
+            if self.settle_timer is not None:
+                self.settle_timer.cancel()
+            self.settle_timer = self.tell_later(SOCKET_SETTLE_URGENT_S, SettleFrames())
+            self.settle_urgent = True
+        elif self.settle_timer is None:
             self.settle_timer = self.tell_later(SOCKET_SETTLE_S, SettleFrames())
 
     def settle_frames(self) -> None:
@@ -124,6 +143,7 @@ class BookSync:
         if self.settle_timer is not None:
             self.settle_timer.cancel()
             self.settle_timer = None
+        self.settle_urgent = False
         if not self.socket_orders:
             return
         orders = list(self.socket_orders.values())
