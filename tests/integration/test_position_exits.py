@@ -95,13 +95,22 @@ def copy_of(engine: Engine, follower: str, leader_order_id: str) -> Any:
     return found[0] if found else None
 
 
+def rich_and_poor(
+    sim: Simulator, tmp_path: Path, ids: str, *, poor_balance: float
+) -> tuple[Rig, Any, Any]:
+    """A rig with two multiplier-1 followers, ``rich`` (client id ``ids + "1"``) and ``poor``
+    (``ids + "2"``, ``poor_balance`` to spend), the LTP of SEC set."""
+    rich = follower_config("rich", f"{ids}1")
+    poor = follower_config("poor", f"{ids}2")
+    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
+    rig = start_rig(sim, tmp_path, [rich, poor], balances={poor.client_id: poor_balance})
+    return rig, rich, poor
+
+
 def test_a_follower_whose_entry_was_rejected_for_funds_gets_no_exit(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    rich = follower_config("rich", "1500000001")
-    poor = follower_config("poor", "1500000002")
-    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
-    rig = start_rig(sim, tmp_path, [rich, poor], balances={"1500000002": 100.0})
+    rig, rich, poor = rich_and_poor(sim, tmp_path, "150000000", poor_balance=100.0)
     try:
         entry = rig.leader.place_order(buy(10)).order_id
         filled(rig, entry)
@@ -388,10 +397,7 @@ def test_a_resting_exit_is_planned_again_when_the_leader_buys_before_it_fills(
     fills: at its fill it only closes. A follower whose copy of that BUY was refused for
     funds must not end short 4 while the leader is flat: its resting copy is cut to what it
     holds when the leader's position moves."""
-    rich = follower_config("rich", "1500000061")
-    poor = follower_config("poor", "1500000062")
-    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
-    rig = start_rig(sim, tmp_path, [rich, poor], balances={"1500000062": 60_000.0})
+    rig, rich, poor = rich_and_poor(sim, tmp_path, "150000006", poor_balance=60_000.0)
     try:
         entry = rig.leader.place_order(buy(7)).order_id
         filled(rig, entry)
