@@ -95,6 +95,17 @@ def copy_of(engine: Engine, follower: str, leader_order_id: str) -> Any:
     return found[0] if found else None
 
 
+def refused(rig: Rig, follower: str, leader_order_id: str) -> None:
+    """Wait until the broker has refused ``follower``'s copy of the leader order (funds)."""
+    wait_until(
+        lambda: (
+            getattr(copy_of(rig.engine, follower, leader_order_id), "state", None)
+            is IntentState.REJECTED
+        ),
+        what=f"{follower}'s copy of {leader_order_id} refused",
+    )
+
+
 def rich_and_poor(
     sim: Simulator, tmp_path: Path, ids: str, *, poor_balance: float
 ) -> tuple[Rig, Any, Any]:
@@ -114,12 +125,7 @@ def test_a_follower_whose_entry_was_rejected_for_funds_gets_no_exit(
     try:
         entry = rig.leader.place_order(buy(10)).order_id
         filled(rig, entry)
-        wait_until(
-            lambda: (
-                getattr(copy_of(rig.engine, "poor", entry), "state", None) is IntentState.REJECTED
-            ),
-            what="the poor follower's entry rejected",
-        )
+        refused(rig, "poor", entry)
         settled(rig)
         exit_ = rig.leader.place_order(sell(10)).order_id
         filled(rig, exit_)
@@ -430,12 +436,7 @@ def test_a_resting_exit_is_planned_again_when_the_leader_buys_before_it_fills(
             own.close()
         more = rig.leader.place_order(buy(4)).order_id
         filled(rig, more)
-        wait_until(
-            lambda: (
-                getattr(copy_of(rig.engine, "poor", more), "state", None) is IntentState.REJECTED
-            ),
-            what="the poor follower's BUY refused for funds",
-        )
+        refused(rig, "poor", more)
         # the resting copies follow the leader's position: rich closes its 11, poor its 7
         rig.wait_copies(
             resting,
