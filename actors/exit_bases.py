@@ -143,16 +143,16 @@ class ExitBases:
             basis = basis_from_stored(stored)
             missing = [f for f in followers if f not in stored]
             if not basis.is_exit or not missing:
-                self._remember(order_id, basis)
+                self.remember(order_id, basis)
                 return Taken(basis)
             fresh = self._now(snap, missing)
             merged = ExitBasis(
                 basis.leader_open, {**basis.follower_open, **dict(fresh.follower_open)}
             )
-            self._remember(order_id, merged)
+            self.remember(order_id, merged)
             return Taken(merged, {f: fresh.follower_open.get(f, 0) for f in missing})
         basis = self._now(snap, followers)
-        self._remember(order_id, basis)
+        self.remember(order_id, basis)
         return Taken(basis, as_rows(basis) if basis.is_exit else {exit_sizing.LEADER: 0})
 
     def known(self, snap: LeaderOrderSnapshot) -> ExitBasis | None:
@@ -166,7 +166,7 @@ class ExitBases:
         if not stored:
             return None
         basis = basis_from_stored(stored)
-        self._remember(snap.leader_order_id, basis)
+        self.remember(snap.leader_order_id, basis)
         return basis
 
     def retake(
@@ -177,10 +177,6 @@ class ExitBases:
         The caller journals the new one (``Journal.record_intents(rebase=True)``) and then
         calls :meth:`remember`."""
         return self._now(snap, followers), self.known(snap)
-
-    def remember(self, order_id: str, basis: ExitBasis) -> None:
-        """``basis`` is now the journaled basis of ``order_id``."""
-        self._remember(order_id, basis)
 
     def _now(self, snap: LeaderOrderSnapshot, followers: Sequence[str]) -> ExitBasis:
         """The basis from the positions now; a follower's copies of leader orders that have
@@ -197,7 +193,8 @@ class ExitBases:
         immediate = snap.order_type is OrderType.MARKET
         return basis_from_exposures(exposures, side, followers, own, immediate=immediate)
 
-    def _remember(self, order_id: str, basis: ExitBasis) -> None:
+    def remember(self, order_id: str, basis: ExitBasis) -> None:
+        """``basis`` is now the journaled basis of ``order_id`` (cached)."""
         if len(self._cache) >= _CACHED:
             self._cache.clear()  # the journal has them all; a day rarely reaches this
         self._cache[order_id] = basis

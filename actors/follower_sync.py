@@ -49,7 +49,7 @@ SOCKET_SETTLE_URGENT_S = 0.05
 
 def ends_unfilled(u: OrderUpdate) -> bool:
     """Pure: the frame ends its order with nothing filled (REJECTED, CANCELLED, EXPIRED)."""
-    return u.status is not None and u.status.is_terminal and u.traded_qty == 0
+    return u.status.is_terminal and u.traded_qty == 0
 
 
 class BookSync:
