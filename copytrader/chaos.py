@@ -113,9 +113,12 @@ class ChaosReport:
     @property
     def sizing_bad(self) -> int:
         """The part of :attr:`bad` that is exit sizing's under faults: copies that took a
-        follower past flat where the leader's order only closed, and drift (reversed
-        positions are not counted here: they are as bad as a lost copy)."""
-        return self.over_closed + self.drift + self.journal.over_closed + self.journal.drift
+        follower past flat where the leader's order only closed, the positions they left on
+        the other side of the leader's (``reversed``: as bad for the follower as a lost copy,
+        and always the end of an over-close), and drift."""
+        journal = self.journal
+        ours = self.reversed + self.over_closed + self.drift
+        return ours + journal.reversed + journal.over_closed + journal.drift
 
     def line(self) -> str:
         counts = " ".join(f"{name}={getattr(self, name)}" for name in _COUNTS)

@@ -64,3 +64,23 @@ def test_a_name_that_is_not_a_count_is_refused(name: str) -> None:
     counts: dict[str, Any] = {name: 1}
     with pytest.raises(ValueError, match=name):
         ChaosReport.of(counts, CheckResult(), ())
+
+
+@pytest.mark.parametrize(
+    ("counts", "journal", "sizing"),
+    [
+        ({}, {}, 0),
+        ({"lost": 1, "duplicated": 1, "wrong": 1}, {"lost": 1}, 0),
+        ({"reversed": 1, "over_closed": 2, "drift": 3}, {}, 6),
+        ({}, {"reversed": 1, "over_closed": 1, "drift": 1}, 3),
+        ({"lost": 1, "reversed": 1}, {"duplicated": 1, "drift": 2}, 3),
+    ],
+)
+def test_sizing_bad_is_the_position_counts_only(
+    counts: dict[str, int], journal: dict[str, int], sizing: int
+) -> None:
+    """The part of ``bad`` a chaos run reports as issue 16's expected failure: positions only,
+    never a lost, duplicated or wrong copy."""
+    report = ChaosReport.of(counts, CheckResult(**journal), ())
+    assert report.sizing_bad == sizing
+    assert report.bad - report.sizing_bad == sum(counts.values()) + sum(journal.values()) - sizing
