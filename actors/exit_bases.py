@@ -84,13 +84,31 @@ def basis_from_exposures(
         if e is None:
             held[name] = 0
             continue
-        held[name] = exit_sizing.open_against(
-            e.net_qty,
-            side,
-            pending_exit_qty=e.pending_market_exit_qty if overcommitted else e.pending_exit_qty,
-            inflight_entry_qty=e.inflight_entry_qty,
-        )
+        held[name] = follower_open(e, side, immediate=overcommitted)
     return ExitBasis(leader_open, held)
+
+
+def unconfirmed_entries(exposures: Mapping[str, Exposure], basis: ExitBasis) -> frozenset[str]:
+    """The followers whose open quantity in ``basis`` counts entry copies not yet confirmed
+    (``inflight_entry_qty``: about to fill, as far as the journal knows): their exit copies
+    are held until the broker has said (``actors.exit_holds``)."""
+    return frozenset(
+        name
+        for name, held in basis.follower_open.items()
+        if held > 0 and (e := exposures.get(name)) is not None and e.inflight_entry_qty > 0
+    )
+
+
+def follower_open(e: Exposure, side: str, *, immediate: bool) -> int:
+    """A follower's open quantity against ``side`` from its exposure: for a MARKET order
+    (``immediate``: it fills before any resting exit can) less only its exits about to fill,
+    else less all its pending exits."""
+    return exit_sizing.open_against(
+        e.net_qty,
+        side,
+        pending_exit_qty=e.pending_market_exit_qty if immediate else e.pending_exit_qty,
+        inflight_entry_qty=e.inflight_entry_qty,
+    )
 
 
 def basis_from_stored(stored: Mapping[str, int]) -> ExitBasis:
@@ -115,6 +133,8 @@ class Taken:
 
     basis: ExitBasis | None
     record: dict[str, int] | None = None
+    #: followers whose basis taken now counts entry copies not yet confirmed
+    unconfirmed: frozenset[str] = frozenset()
 
 
 class ExitBases:
@@ -145,15 +165,16 @@ class ExitBases:
             if not basis.is_exit or not missing:
                 self.remember(order_id, basis)
                 return Taken(basis)
-            fresh = self._now(snap, missing)
+            fresh, unconfirmed = self._now(snap, missing)
             merged = ExitBasis(
                 basis.leader_open, {**basis.follower_open, **dict(fresh.follower_open)}
             )
             self.remember(order_id, merged)
-            return Taken(merged, {f: fresh.follower_open.get(f, 0) for f in missing})
-        basis = self._now(snap, followers)
+            return Taken(merged, {f: fresh.follower_open.get(f, 0) for f in missing}, unconfirmed)
+        basis, unconfirmed = self._now(snap, followers)
         self.remember(order_id, basis)
-        return Taken(basis, as_rows(basis) if basis.is_exit else {exit_sizing.LEADER: 0})
+        rows = as_rows(basis) if basis.is_exit else {exit_sizing.LEADER: 0}
+        return Taken(basis, rows, unconfirmed)
 
     def known(self, snap: LeaderOrderSnapshot) -> ExitBasis | None:
         """The journaled basis of an order already recorded (re-derivations), or None."""
@@ -176,11 +197,35 @@ class ExitBases:
 
         The caller journals the new one (``Journal.record_intents(rebase=True)``) and then
         calls :meth:`remember`."""
-        return self._now(snap, followers), self.known(snap)
+        return self._now(snap, followers)[0], self.known(snap)
 
-    def _now(self, snap: LeaderOrderSnapshot, followers: Sequence[str]) -> ExitBasis:
-        """The basis from the positions now; a follower's copies of leader orders that have
-        filled count as held (``traded``: the leader's fill is known before the copy's)."""
+    def followers_now(
+        self, snap: LeaderOrderSnapshot, followers: Sequence[str]
+    ) -> tuple[dict[str, int], frozenset[str]]:
+        """``followers``' open quantities against ``snap``'s order from the positions now (its
+        own copies left out), and those of them that still count unconfirmed entries: a held
+        exit's new ``F`` (``actors.exit_holds``; the leader's part of its basis stands)."""
+        side = str(snap.transaction_type)
+        exposures = self.journal.exposures(
+            position_key(snap),
+            side,
+            list(followers),
+            exclude_leader_order_id=snap.leader_order_id,
+            traded=True,
+        )
+        immediate = snap.order_type is OrderType.MARKET
+        held = {
+            name: follower_open(exposures[name], side, immediate=immediate) for name in followers
+        }
+        waiting = frozenset(n for n in followers if exposures[n].inflight_entry_qty > 0)
+        return held, waiting
+
+    def _now(
+        self, snap: LeaderOrderSnapshot, followers: Sequence[str]
+    ) -> tuple[ExitBasis, frozenset[str]]:
+        """The basis from the positions now, and the followers it counts unconfirmed entries
+        of; a follower's copies of leader orders that have filled count as held (``traded``:
+        the leader's fill is known before the copy's)."""
         side = str(snap.transaction_type)
         exposures = self.journal.exposures(
             position_key(snap),
@@ -191,7 +236,8 @@ class ExitBases:
         )
         own = self.journal.applied_fill(exit_sizing.LEADER, snap.leader_order_id)
         immediate = snap.order_type is OrderType.MARKET
-        return basis_from_exposures(exposures, side, followers, own, immediate=immediate)
+        basis = basis_from_exposures(exposures, side, followers, own, immediate=immediate)
+        return basis, unconfirmed_entries(exposures, basis)
 
     def remember(self, order_id: str, basis: ExitBasis) -> None:
         """``basis`` is now the journaled basis of ``order_id`` (cached)."""

@@ -42,8 +42,10 @@ from actors.messages import (
     CancelPermits,
     ConvertPositions,
     FollowerOrderUpdates,
+    FollowerSettled,
     FollowerSocketDown,
     FollowerSocketUp,
+    HurrySettles,
     LeaderChanged,
     PermitDenied,
     PermitGranted,
@@ -54,7 +56,7 @@ from actors.messages import (
     Tick,
     UpdateToken,
 )
-from actors.names import LIMITER, follower_feed_name
+from actors.names import LEADER_FEED, LIMITER, follower_feed_name
 from actors.orders import is_super
 from actors.permits import PermitLedger
 from actors.position_check import PositionCheckFailed, check_positions
@@ -230,6 +232,11 @@ class FollowerActor(SupervisedActor):
             self.sync.frames(message.updates)
         elif isinstance(message, SettleFrames):
             self.sync.settle_frames()
+            if self.sync.hurried():
+                self._tell_settled()
+        elif isinstance(message, HurrySettles):
+            self.sync.hurry(message.for_s)
+            self._tell_settled()
         elif isinstance(message, FollowerSocketUp):
             if self.sync.socket_connected():
                 self.converge()
@@ -267,6 +274,12 @@ class FollowerActor(SupervisedActor):
         else:
             return super().on_receive(message)
         return None
+
+    def _tell_settled(self) -> None:
+        """The leader feed holds an exit copy of ours until our entries are confirmed: what
+        our frames said is journaled now (``actors.exit_holds``)."""
+        with contextlib.suppress(ChildUnavailable):  # a restarted feed reads the journal
+            self.registry.tell(LEADER_FEED, FollowerSettled(self.name))
 
     def _record_enabled(self, *, was: bool) -> None:
         """Journal the ``enabled`` flag (it outlives a restart); on re-enabling, skip the copies

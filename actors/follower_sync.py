@@ -15,6 +15,7 @@ Used on the follower actor's thread only; it owns no thread or timer of its own 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -63,6 +64,7 @@ class BookSync:
         pause: FollowerPause,
         tick_s: float,
         tell_later: Callable[[float, Any], Any],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settler = settler
         self.acks = acks
@@ -89,6 +91,9 @@ class BookSync:
         #: read for them); cleared by a refresh that finds none, set by placing one
         self.may_have_supers = True
         self.safety_every_ticks = max(1, round(SAFETY_READ_S / tick_s))
+        #: frames are settled urgently until then (``hurry``; ``clock``'s time)
+        self.hurry_until = 0.0
+        self.clock = clock
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -126,7 +131,7 @@ class BookSync:
                 stash[key] = order
         if not stash:
             return
-        urgent = any(ends_unfilled(update) for update in updates)
+        urgent = self.hurried() or any(ends_unfilled(update) for update in updates)
         if urgent and not self.settle_urgent:
             # a copy refused (RMS) or cancelled unfilled: exit sizing counts an open copy of a
             # filled leader order as held, so its end must be journaled soon
@@ -136,6 +141,15 @@ class BookSync:
             self.settle_urgent = True
         elif self.settle_timer is None:
             self.settle_timer = self.tell_later(SOCKET_SETTLE_S, SettleFrames())
+
+    def hurry(self, for_s: float) -> None:
+        """Settle what is stashed now and, for ``for_s``, each frame soon after it (an exit
+        copy waits for this follower's entries: ``actors.exit_holds``)."""
+        self.hurry_until = max(self.hurry_until, self.clock() + for_s)
+        self.settle_frames()
+
+    def hurried(self) -> bool:
+        return self.hurry_until > 0.0 and self.clock() < self.hurry_until
 
     def settle_frames(self) -> None:
         """Settle the copies the stashed frames filled or ended: one journal read, one

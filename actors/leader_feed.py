@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from actors.enrich import SnapshotEnricher
+from actors.exit_holds import HOLD_CHECK_S, HOLD_MAX_S
 from actors.hints import hint_wait_s, plan_hints, tell_hints
 from actors.leader_positions import LeaderPositions
 from actors.leader_reconcile import LeaderReconciler
@@ -29,6 +30,8 @@ from actors.messages import (
     ConvertPositions,
     FeedConnected,
     FeedFailed,
+    FollowerSettled,
+    HurrySettles,
     LeaderFrameLost,
     LeaderUpdateReceived,
     RederiveWaiting,
@@ -97,8 +100,12 @@ class LeaderFeedActor(SupervisedActor):
         self.thread: threading.Thread | None = None
         #: the pending periodic-reconcile tick (one at a time: the next is armed after a pass)
         self.reconcile_timer: Timer | None = None
-        #: the next pass over the resting orders (armed while there are any)
+        #: the next pass over the held copies / resting orders (armed while there are any),
+        #: its generation, whether it is the holds' short one, and when resting orders are due
         self.replan_timer: Timer | None = None
+        self.replan_generation = 0
+        self.replan_fast = False
+        self.replan_due = 0.0
         self.lots = LotSizeBook(journal, lot_sizes)
         self.enricher = SnapshotEnricher(journal, client)
         self.recorder = LeaderRecorder(journal, followers, engine, lot_sizes, balances)
@@ -120,6 +127,9 @@ class LeaderFeedActor(SupervisedActor):
     def on_start(self) -> None:
         super().on_start()
         self.lots.load()
+        held = self.recorder.holds.load()
+        if held:
+            logger.info("%d exit copies held by the previous incarnation: released when due", held)
         self.status.connected = False
         self.status.reconciled = False
         self.metrics.feed_connected.set(0)
@@ -178,8 +188,13 @@ class LeaderFeedActor(SupervisedActor):
             self._on_reconcile_tick()
         elif isinstance(message, RederiveWaiting):
             return self._rederive_waiting()
+        elif isinstance(message, FollowerSettled):
+            if self.recorder.holds:
+                self._wake(self.recorder.release_held())
+                self._arm_replan()
         elif isinstance(message, ReplanResting):
-            self._replan_resting()
+            if message.generation == self.replan_generation:
+                self._replan_resting()
         elif isinstance(message, LeaderFrameLost):
             self._on_frame_lost()
         elif isinstance(message, FeedFailed):
@@ -217,21 +232,52 @@ class LeaderFeedActor(SupervisedActor):
             self.metrics.leader_reconciles.labels("frame_lost", "error").inc()
             return
         self.metrics.leader_reconciles.labels("frame_lost", "ok").inc()
-
-    def _replan_resting(self) -> None:
-        """Plan the resting orders again against the positions now (their followers' copies of
-        other orders have filled or been refused since); wake the followers whose copies
-        changed."""
-        self.replan_timer = None
-        touched = self.recorder.replan_resting()
-        for name in sorted(touched):
-            with contextlib.suppress(ChildUnavailable):
-                self.registry.tell(follower_name(name), Tick())
         self._arm_replan()
 
+    def _replan_resting(self) -> None:
+        """Release the held exit copies that may go (``actors.exit_holds``) and, every
+        ``REPLAN_S``, plan the resting orders again against the positions now (their
+        followers' copies of other orders have filled or been refused since); wake the
+        followers whose copies changed."""
+        self.replan_timer = None
+        touched = self.recorder.release_held()
+        now = self.clock.monotonic()
+        if now >= self.replan_due:
+            self.replan_due = now + REPLAN_S
+            touched |= self.recorder.replan_resting()
+        self._wake(touched)
+        self._arm_replan()
+
+    def _wake(self, followers: set[str]) -> None:
+        for name in sorted(followers):
+            with contextlib.suppress(ChildUnavailable):
+                self.registry.tell(follower_name(name), Tick())
+
+    def _hurry_held(self) -> None:
+        """Followers whose exit copies were just held settle their frames now and soon after
+        each, telling this feed (``FollowerSettled``): the copies go as soon as the journal
+        knows their entries' outcome."""
+        for name in sorted(self.recorder.holds.take_new()):
+            with contextlib.suppress(ChildUnavailable):
+                self.registry.tell(follower_name(name), HurrySettles(HOLD_MAX_S))
+
     def _arm_replan(self) -> None:
-        if self.replan_timer is None and self.recorder.has_resting():
-            self.replan_timer = self.tell_later(REPLAN_S, ReplanResting())
+        """Arm the next pass: ``HOLD_CHECK_S`` away while copies are held, else ``REPLAN_S``
+        while orders rest; a slow timer is replaced by a short one when a hold begins (whose
+        followers are hurried). Called after everything that records leader snapshots."""
+        self._hurry_held()
+        fast = bool(self.recorder.holds)
+        if self.replan_timer is not None:
+            if not fast or self.replan_fast:
+                return
+            self.replan_timer.cancel()
+        elif not fast and not self.recorder.has_resting():
+            return
+        self.replan_fast = fast
+        self.replan_generation += 1
+        self.replan_timer = self.tell_later(
+            HOLD_CHECK_S if fast else REPLAN_S, ReplanResting(self.replan_generation)
+        )
 
     def _on_connected(self) -> None:
         self.status.connects += 1
@@ -305,6 +351,7 @@ class LeaderFeedActor(SupervisedActor):
             return  # the next connect reconciles in full
         self.faults.point("leader_feed.periodic_reconcile")
         delay_s = self.reconciler.periodic_reconcile()
+        self._arm_replan()
         if delay_s >= self.engine.leader_reconcile_s:  # not a pass that confirms a difference
             self._check_positions()  # a conversion sends no frame: its only trace is here
         self._arm_reconcile(delay_s)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from actors.exit_bases import ExitBases, as_rows, position_key, sizes_as_exit
+from actors.exit_holds import ExitHolds
 from actors.settings import EngineConfig, FollowerSettings
 from actors.sizing import SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
@@ -66,6 +67,8 @@ class LeaderRecorder:
         #: plain leader orders open with nothing filled, by position, with their latest
         #: snapshot: planned again when the leader's position there moves (:meth:`replan`)
         self.resting: dict[PositionKey, dict[str, LeaderOrderSnapshot]] = {}
+        #: exit copies held while an entry of their position is unconfirmed
+        self.holds = ExitHolds(journal, self.bases, engine)
 
     def record(
         self, snaps: Sequence[LeaderOrderSnapshot], missed: MissedPolicy | None = None
@@ -89,7 +92,7 @@ class LeaderRecorder:
             )
             taken = self.bases.take(snap, names)
             grouped = copy_intents(self.journal, snap, followers, ctx, freeze, taken.basis)
-            intents = self.sizable(snap, grouped.intents, ctx)
+            intents = self.holds.apply(snap, taken, self.sizable(snap, grouped.intents, ctx))
             if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
                 unseen += 1
                 intents = missed(snap, intents)
@@ -160,7 +163,8 @@ class LeaderRecorder:
                 self.journal, snap, followers, ctx, self.engine.freeze_quantities, fresh
             )
             rows = as_rows(fresh)
-            self.journal.record_intents(snap, grouped.intents, touched, bases=rows, rebase=True)
+            intents = self.holds.keep_held(order_id, grouped.intents)
+            self.journal.record_intents(snap, intents, touched, bases=rows, rebase=True)
             self.bases.remember(order_id, fresh)
             changed += 1
             logger.info(
@@ -170,6 +174,14 @@ class LeaderRecorder:
                 rows,
             )
         return changed
+
+    def release_held(self) -> set[str]:
+        """Send the held exit copies whose entries are confirmed (``actors.exit_holds``); the
+        followers touched."""
+        ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
+        touched: set[str] = set()
+        self.holds.release(self.followers(), ctx, touched)
+        return touched
 
     def rederive_waiting(self) -> set[str]:
         """Size again every copy skipped for a fact sizing lacked (``waiting: ...``), from its

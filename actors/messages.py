@@ -125,8 +125,12 @@ class LeaderFrameLost:
 
 @dataclass(frozen=True, slots=True)
 class ReplanResting:
-    """Leader feed -> itself: plan its resting orders again (a follower's position moves
-    without a leader event when its copy fills or is refused: ``actors.leader_record``)."""
+    """Leader feed -> itself: release the held exit copies whose entries are confirmed, and
+    plan its resting orders again (a follower's position moves without a leader event when
+    its copy fills or is refused: ``actors.leader_record``). ``generation``: the timer's
+    (a stale one, told before its timer was re-armed sooner, is ignored)."""
+
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,22 @@ class FollowerOrderUpdates:
 @dataclass(frozen=True, slots=True)
 class SettleFrames:
     """The follower settles the frames it gathered (``SOCKET_SETTLE_S`` after the first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HurrySettles:
+    """Leader feed -> follower: an exit copy of yours is held until your entries of its
+    position are confirmed (``actors.exit_holds``): settle your socket's frames now and, for
+    ``for_s``, soon after each (``SOCKET_SETTLE_URGENT_S``), telling the feed each time."""
+
+    for_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerSettled:
+    """Follower -> leader feed: frames settled while hurried; the held copies may go now."""
+
+    follower: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,15 +137,28 @@ BELOW_ONE_LOT_PREFIX = "below one lot: "
 EXIT_SKIP_PREFIX = "exit: "
 
 
+#: A skip reason that starts with this: an exit's copy held back while an entry copy of the same
+#: position is unconfirmed (``actors.exit_holds``); the leader feed sizes it again and sends it
+#: when the entry is confirmed. Not settled: the copy is still to come.
+HELD_PREFIX = "held: "
+
+
+def is_held_skip(reason: str | None) -> bool:
+    """True when ``reason`` says an exit copy is held back (see above)."""
+    return reason is not None and reason.startswith(HELD_PREFIX)
+
+
 def is_revivable_skip(reason: str | None) -> bool:
     """True when the next leader event re-derives a copy skipped for ``reason``: a transient
-    reason, a size below one lot, or an exit with nothing to close. Any other skip (a filter,
+    reason, a size below one lot, an exit with nothing to close or one held back. Any other
+    skip (a filter,
     ``reconcile_policy``, a leader order that ended while the follower was disabled) is a
     decision that stands."""
     return reason is not None and (
         reason.startswith(TRANSIENT_SKIP_PREFIX)
         or reason.startswith(BELOW_ONE_LOT_PREFIX)
         or reason.startswith(EXIT_SKIP_PREFIX)
+        or reason.startswith(HELD_PREFIX)
     )
 
 

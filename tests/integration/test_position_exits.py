@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from actors import exit_sizing
+from actors import exit_holds, exit_sizing
 from copytrader.config import SizingConfig, SizingMode
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import ExchangeSegment, PositionType, ProductType, TransactionType
@@ -478,5 +478,54 @@ def test_garbled_leader_frames_read_the_book_and_lose_no_copy(
         assert broker_net(sim, leader_id) == 0
         assert broker_net(sim, f.client_id) == 0
         assert rig.engine.feed_status.frames_lost >= 2
+    finally:
+        rig.stop()
+
+
+def follower_client(sim: Simulator, client_id: str) -> DhanClient:
+    return DhanClient(base_url=sim.rest_url, client_id=client_id, access_token=f"tok-{client_id}")
+
+
+def test_an_exit_waits_for_the_followers_unconfirmed_entry_and_sends_only_what_it_filled(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The leader's entry has filled; the followers' copies of it have not (they rest). The
+    leader's exit counts them as about to fill -- so its copies are held until the broker has
+    said: one follower's entry fills and its exit closes it; the other's is cancelled by hand
+    and it sends nothing (sent at once, that exit would have left it short 10)."""
+    rig, fills, cancels = rich_and_poor(sim, tmp_path, "150000010", poor_balance=10_000_000.0)
+    try:
+        entry = rig.leader.place_order(limit_buy(SEC, quantity=10, price=LTP - 50.0)).order_id
+        rig.wait_copies(entry, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        sim.admin.fill(entry)  # the leader's fills; its copies still rest
+        filled(rig, entry)
+        wait_until(lambda: journal_net(rig.engine, exit_sizing.LEADER) == 10, what="leader long 10")
+        exit_ = rig.leader.place_order(sell(10)).order_id
+        filled(rig, exit_)
+        for f in (fills, cancels):  # held, not sent
+            wait_until(
+                lambda f=f: (
+                    getattr(copy_of(rig.engine, f.name, exit_), "skip_reason", None)
+                    == exit_holds.HELD
+                ),
+                what=f"{f.name}'s exit copy held",
+            )
+        assert rig.follower_copies(cancels, exit_) == []
+        (kept,) = rig.follower_copies(fills, entry)
+        sim.admin.fill(kept["orderId"])
+        (dropped,) = rig.follower_copies(cancels, entry)
+        hand = follower_client(sim, cancels.client_id)
+        try:
+            hand.cancel_order(dropped["orderId"])
+        finally:
+            hand.close()
+        rig.wait_copies(exit_, lambda f, c: f.name == cancels.name or len(c) == 1)
+        settled(rig)
+        assert rig.follower_copies(cancels, exit_) == []
+        assert copy_of(rig.engine, cancels.name, exit_).skip_reason == exit_sizing.NOTHING_TO_CLOSE
+        assert [c["quantity"] for c in rig.follower_copies(fills, exit_)] == [10]
+        assert broker_net(sim, fills.client_id) == 0
+        assert broker_net(sim, cancels.client_id) == 0  # not short 10
+        assert broker_net(sim, rig.cfg.leader.client_id) == 0
     finally:
         rig.stop()

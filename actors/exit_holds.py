@@ -1,0 +1,231 @@
+"""Exit copies held back while the follower's entry in the same position is unconfirmed.
+
+An exit's basis (``actors.exit_bases``) counts a follower's entry copies about to fill (a MARKET
+copy, or the copy of a leader order that has filled) as held: the leader's fill is known before
+the copy's. When the broker then refuses such an entry (RMS, for funds: Dhan says so in a later
+frame), an exit copy already sent closes what the follower never held -- an over-close, a short
+where the leader is flat. So the leader feed holds back the exit copy of a follower whose basis
+counts unconfirmed entries:
+
+- at the leader order's first sight its copy is journaled SKIPPED with :data:`HELD` (a
+  revivable skip, so the hold survives a restart: :meth:`ExitHolds.load` reads it back);
+- every :data:`HOLD_CHECK_S` the feed asks :meth:`ExitHolds.release`: a follower whose entries
+  are confirmed (filled, refused, cancelled: nothing unconfirmed left in the journal), or whose
+  hold is :data:`HOLD_MAX_S` old, or whose leader order ended unfilled, gets its ``F`` taken
+  again from the positions now (the leader's part of the basis stands), journaled over the
+  old one; the copy sized from it is planned and its follower woken;
+- a later exit of the same follower and position waits behind a held one and is released after
+  it, so that each sees the one before it as pending.
+
+The hold costs an exit the time its entry takes to confirm (a fill settles 0.5 s after its
+frame; a refusal 50 ms), and only when the two are that close. Used on the leader feed's thread
+only (``actors.leader_record.LeaderRecorder``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from actors.exit_bases import ExitBases, Taken, position_key
+from actors.settings import EngineConfig, FollowerSettings
+from actors.sizing import ExitBasis, SizingContext
+from actors.slice_groups import copy_intents
+from store import IntentState, Journal
+from store.records import (
+    HELD_PREFIX,
+    DesiredIntent,
+    LeaderOrderSnapshot,
+    PositionKey,
+    is_held_skip,
+)
+
+logger = logging.getLogger(__name__)
+
+#: The skip reason of a held exit copy.
+HELD = f"{HELD_PREFIX}an entry copy of this position is not confirmed by the broker yet"
+#: How often the feed looks whether held copies can go (while any is held).
+HOLD_CHECK_S = 0.1
+#: The longest a copy is held: then it goes, sized as if its entries fill (as before holds).
+HOLD_MAX_S = 5.0
+
+
+def release_due(
+    unconfirmed: bool, held_for_s: float, leader_ended_unfilled: bool, max_s: float = HOLD_MAX_S
+) -> bool:
+    """True when a held copy may go: nothing of its position is unconfirmed any more, it has
+    waited ``max_s``, or its leader order ended with nothing filled (nothing to size)."""
+    return leader_ended_unfilled or not unconfirmed or held_for_s >= max_s
+
+
+def sendable(intent: DesiredIntent) -> bool:
+    """True when ``intent`` would be sent as it is (not skipped, wanted, a quantity)."""
+    return intent.skip_reason is None and intent.desired_open and intent.quantity > 0
+
+
+@dataclass
+class Hold:
+    """The held copies of one leader order."""
+
+    key: PositionKey
+    snap: LeaderOrderSnapshot  #: the order's latest snapshot
+    followers: set[str]
+    since: float = field(default=0.0)
+
+
+class ExitHolds:
+    """The held exit copies, by leader order, in the order they were held."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        bases: ExitBases,
+        engine: EngineConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.journal = journal
+        self.bases = bases
+        self.engine = engine
+        self.clock = clock
+        self.holds: dict[str, Hold] = {}
+        #: followers held since the feed last asked (:meth:`take_new`): it hurries them
+        self.new: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.holds)
+
+    def load(self) -> int:
+        """Read back the holds a previous incarnation journaled (at the feed's start)."""
+        for intent in self.journal.intents(states=[IntentState.SKIPPED]):
+            if not is_held_skip(intent.skip_reason):
+                continue
+            snap = self.journal.leader_snapshot(intent.leader_order_id)
+            if snap is None:
+                continue
+            hold = self.holds.setdefault(
+                snap.leader_order_id, Hold(position_key(snap), snap, set(), self.clock())
+            )
+            hold.followers.add(intent.follower)
+        return sum(len(h.followers) for h in self.holds.values())
+
+    def apply(
+        self, snap: LeaderOrderSnapshot, taken: Taken, intents: list[DesiredIntent]
+    ) -> list[DesiredIntent]:
+        """``intents`` with the copies to hold made :data:`HELD` skips.
+
+        Held: the copies already held, and -- at the order's first sight only (``taken.record``:
+        no copy exists yet) -- the exit copies of followers whose basis counts unconfirmed
+        entries, or who have an earlier exit of the position held."""
+        order_id = snap.leader_order_id
+        hold = self.holds.get(order_id)
+        if hold is not None:
+            hold.snap = snap
+        held = set(hold.followers) if hold is not None else set()
+        basis = taken.basis
+        if taken.record is not None and basis is not None and basis.is_exit:
+            key = position_key(snap)
+            queued = {
+                name
+                for other_id, other in self.holds.items()
+                if other_id != order_id and other.key == key
+                for name in other.followers
+            }
+            held |= {
+                name
+                for name in taken.unconfirmed | queued
+                if basis.follower_open.get(name, 0) > 0 and name in taken.record
+            }
+        if not held:
+            return intents
+        out: list[DesiredIntent] = []
+        holding: set[str] = set()
+        for intent in intents:
+            if intent.follower in held and sendable(intent):
+                intent = dataclasses.replace(intent, skip_reason=HELD)
+                holding.add(intent.follower)
+            out.append(intent)
+        self.new |= holding
+        if holding and hold is None:
+            self.holds[order_id] = Hold(position_key(snap), snap, holding, self.clock())
+            logger.info(
+                "leader order %s: exit copies of %s held until their entries are confirmed",
+                order_id,
+                sorted(holding),
+            )
+        return out
+
+    def take_new(self) -> set[str]:
+        """The followers held since the last call (the feed hurries their settles)."""
+        new, self.new = self.new, set()
+        return new
+
+    def release(
+        self, followers: Sequence[FollowerSettings], ctx: SizingContext, touched: set[str]
+    ) -> int:
+        """Send the held copies that may go (:func:`release_due`), each sized from its
+        follower's position now; the copies released."""
+        released = 0
+        now = self.clock()
+        settings = {f.name: f for f in followers}
+        blocked: dict[PositionKey, set[str]] = {}  # earlier holds go first
+        for order_id, hold in list(self.holds.items()):
+            ahead = blocked.setdefault(hold.key, set())
+            snap = hold.snap
+            names = sorted(hold.followers - ahead)
+            ahead |= hold.followers
+            if not names:
+                continue
+            opens, waiting = self.bases.followers_now(snap, names)
+            ended_unfilled = snap.is_terminal and snap.filled_qty == 0
+            due = [n for n in names if release_due(n in waiting, now - hold.since, ended_unfilled)]
+            if not due:
+                continue
+            released += self._send(hold, {n: opens[n] for n in due}, settings, ctx, touched)
+            hold.followers -= set(due)
+            ahead -= set(due)
+            if not hold.followers:
+                del self.holds[order_id]
+        return released
+
+    def _send(
+        self,
+        hold: Hold,
+        opens: dict[str, int],
+        settings: dict[str, FollowerSettings],
+        ctx: SizingContext,
+        touched: set[str],
+    ) -> int:
+        snap = hold.snap
+        old = self.bases.known(snap)
+        if old is None:
+            old = ExitBasis(0, {})
+        basis = ExitBasis(old.leader_open, {**old.follower_open, **opens})
+        chosen = [settings[n] for n in opens if n in settings]
+        grouped = copy_intents(
+            self.journal, snap, chosen, ctx, self.engine.freeze_quantities, basis
+        )
+        self.journal.record_intents(snap, grouped.intents, touched, bases=opens, rebase=True)
+        self.bases.remember(snap.leader_order_id, basis)
+        logger.info(
+            "leader order %s: held exit copies released for %s (open %s, was %s)",
+            snap.leader_order_id,
+            sorted(opens),
+            opens,
+            {n: old.follower_open.get(n) for n in opens},
+        )
+        return len(chosen)
+
+    def keep_held(self, order_id: str, intents: Iterable[DesiredIntent]) -> list[DesiredIntent]:
+        """``intents`` of a re-plan with the copies still held kept so."""
+        hold = self.holds.get(order_id)
+        if hold is None:
+            return list(intents)
+        return [
+            dataclasses.replace(i, skip_reason=HELD)
+            if i.follower in hold.followers and sendable(i)
+            else i
+            for i in intents
+        ]
