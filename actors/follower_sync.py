@@ -42,7 +42,8 @@ SAFETY_READ_S = 60.0
 #: second share one journal read and one transaction (settled 50 ms after the first, a copy
 #: cost about one transaction each: 1.7 ms of CPU per copy at 10 followers, against 0.6 for
 #: the book polled every tick). Exit sizing does not wait for it: a copy whose leader order
-#: has filled counts as held until its own fill is journaled (``Journal.exposures``).
+#: has filled counts as held until its own fill is journaled (``Journal.exposures``), and an
+#: exit held for such a copy hurries the settles (``hurry``, ``actors.exit_holds``).
 SOCKET_SETTLE_S = 0.5
 #: ... and this long after a frame that ends an order with nothing filled (a refusal).
 SOCKET_SETTLE_URGENT_S = 0.05
