@@ -12,8 +12,8 @@ counts unconfirmed entries:
 - every :data:`HOLD_CHECK_S` the feed asks :meth:`ExitHolds.release`: a follower whose entries
   are confirmed (filled, refused, cancelled: nothing unconfirmed left in the journal), or whose
   hold is :data:`HOLD_MAX_S` old, or whose leader order ended unfilled, gets its ``F`` taken
-  again from the positions now (the leader's part of the basis stands), journaled over the
-  old one; the copy sized from it is planned and its follower woken;
+  again from the positions now (the leader's part of the basis stands; never above the old
+  one), journaled over the old one; the copy sized from it is planned and its follower woken;
 - a later exit of the same follower and position waits behind a held one and is released after
   it, so that each sees the one before it as pending.
 
@@ -163,10 +163,15 @@ class ExitHolds:
         return new
 
     def release(
-        self, followers: Sequence[FollowerSettings], ctx: SizingContext, touched: set[str]
+        self,
+        followers: Sequence[FollowerSettings],
+        ctx: SizingContext,
+        touched: set[str],
+        only: str | None = None,
     ) -> int:
         """Send the held copies that may go (:func:`release_due`), each sized from its
-        follower's position now; the copies released."""
+        follower's position now (never above its first sight's); the copies released.
+        ``only``: look at this follower's copies alone (it has just settled)."""
         released = 0
         now = self.clock()
         settings = {f.name: f for f in followers}
@@ -174,7 +179,7 @@ class ExitHolds:
         for order_id, hold in list(self.holds.items()):
             ahead = blocked.setdefault(hold.key, set())
             snap = hold.snap
-            names = sorted(hold.followers - ahead)
+            names = sorted(n for n in hold.followers - ahead if only is None or n == only)
             ahead |= hold.followers
             if not names:
                 continue
@@ -202,6 +207,9 @@ class ExitHolds:
         old = self.bases.known(snap)
         if old is None:
             old = ExitBasis(0, {})
+        # never more than at first sight: what the follower filled since beyond the entries
+        # counted then is a later order's (and a fill both counts cannot close twice)
+        opens = {n: min(q, old.follower_open.get(n, q)) for n, q in opens.items()}
         basis = ExitBasis(old.leader_open, {**old.follower_open, **opens})
         chosen = [settings[n] for n in opens if n in settings]
         grouped = copy_intents(

@@ -190,7 +190,7 @@ class LeaderFeedActor(SupervisedActor):
             return self._rederive_waiting()
         elif isinstance(message, FollowerSettled):
             if self.recorder.holds:
-                self._wake(self.recorder.release_held())
+                self._wake(self.recorder.release_held(message.follower))
                 self._arm_replan()
         elif isinstance(message, ReplanResting):
             if message.generation == self.replan_generation:

@@ -175,12 +175,12 @@ class LeaderRecorder:
             )
         return changed
 
-    def release_held(self) -> set[str]:
-        """Send the held exit copies whose entries are confirmed (``actors.exit_holds``); the
-        followers touched."""
+    def release_held(self, only: str | None = None) -> set[str]:
+        """Send the held exit copies whose entries are confirmed (``actors.exit_holds``; of
+        follower ``only``, when named); the followers touched."""
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
         touched: set[str] = set()
-        self.holds.release(self.followers(), ctx, touched)
+        self.holds.release(self.followers(), ctx, touched, only)
         return touched
 
     def rederive_waiting(self) -> set[str]:
