@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from actors.exit_bases import ExitBases, Taken, position_key
@@ -167,11 +167,11 @@ class ExitHolds:
         followers: Sequence[FollowerSettings],
         ctx: SizingContext,
         touched: set[str],
-        only: str | None = None,
+        only: Collection[str] | None = None,
     ) -> int:
         """Send the held copies that may go (:func:`release_due`), each sized from its
         follower's position now (never above its first sight's); the copies released.
-        ``only``: look at this follower's copies alone (it has just settled)."""
+        ``only``: look at these followers' copies alone (they have just settled)."""
         released = 0
         now = self.clock()
         settings = {f.name: f for f in followers}
@@ -179,7 +179,7 @@ class ExitHolds:
         for order_id, hold in list(self.holds.items()):
             ahead = blocked.setdefault(hold.key, set())
             snap = hold.snap
-            names = sorted(n for n in hold.followers - ahead if only is None or n == only)
+            names = sorted(n for n in hold.followers - ahead if only is None or n in only)
             ahead |= hold.followers
             if not names:
                 continue

@@ -35,6 +35,7 @@ from actors.messages import (
     LeaderFrameLost,
     LeaderUpdateReceived,
     RederiveWaiting,
+    ReleaseSettled,
     ReplanResting,
     Tick,
 )
@@ -106,6 +107,8 @@ class LeaderFeedActor(SupervisedActor):
         self.replan_generation = 0
         self.replan_fast = False
         self.replan_due = 0.0
+        #: followers that said ``FollowerSettled`` since the last ``ReleaseSettled``
+        self.settled: set[str] = set()
         self.lots = LotSizeBook(journal, lot_sizes)
         self.enricher = SnapshotEnricher(journal, client)
         self.recorder = LeaderRecorder(journal, followers, engine, lot_sizes, balances)
@@ -189,8 +192,14 @@ class LeaderFeedActor(SupervisedActor):
         elif isinstance(message, RederiveWaiting):
             return self._rederive_waiting()
         elif isinstance(message, FollowerSettled):
-            if self.recorder.holds:
-                self._wake(self.recorder.release_held(message.follower))
+            # the followers hurried by one hold answer in a burst: one pass for all of them
+            if not self.settled:
+                self.actor_ref.tell(ReleaseSettled())
+            self.settled.add(message.follower)
+        elif isinstance(message, ReleaseSettled):
+            settled, self.settled = self.settled, set()
+            if self.recorder.holds and settled:
+                self._wake(self.recorder.release_held(settled))
                 self._arm_replan()
         elif isinstance(message, ReplanResting):
             if message.generation == self.replan_generation:

@@ -10,7 +10,7 @@ feed whom to hint (``actors.hints``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from actors.exit_bases import ExitBases, as_rows, position_key, sizes_as_exit
@@ -175,7 +175,7 @@ class LeaderRecorder:
             )
         return changed
 
-    def release_held(self, only: str | None = None) -> set[str]:
+    def release_held(self, only: Collection[str] | None = None) -> set[str]:
         """Send the held exit copies whose entries are confirmed (``actors.exit_holds``; of
         follower ``only``, when named); the followers touched."""
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)

@@ -195,6 +195,12 @@ class FollowerSettled:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseSettled:
+    """Leader feed -> itself: release the held copies of the followers that said
+    ``FollowerSettled`` since (one pass for a burst of them)."""
+
+
+@dataclass(frozen=True, slots=True)
 class FollowerSocketUp:
     """The follower's order socket is connected (and its positions checked): its frames
     settle the copies, the book is read once now (no replay) and rarely after."""
