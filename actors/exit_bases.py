@@ -200,11 +200,15 @@ class ExitBases:
         return self._now(snap, followers)[0], self.known(snap)
 
     def followers_now(
-        self, snap: LeaderOrderSnapshot, followers: Sequence[str]
+        self,
+        snap: LeaderOrderSnapshot,
+        followers: Sequence[str],
+        before_intent_id: int | None = None,
     ) -> tuple[dict[str, int], frozenset[str]]:
         """``followers``' open quantities against ``snap``'s order from the positions now (its
-        own copies left out), and those of them that still count unconfirmed entries: a held
-        exit's new ``F`` (``actors.exit_holds``; the leader's part of its basis stands)."""
+        own copies left out, and with ``before_intent_id`` the copies of leader orders seen
+        after it), and those of them that still count unconfirmed entries: a held exit's new
+        ``F`` (``actors.exit_holds``; the leader's part of its basis stands)."""
         side = str(snap.transaction_type)
         exposures = self.journal.exposures(
             position_key(snap),
@@ -212,6 +216,7 @@ class ExitBases:
             list(followers),
             exclude_leader_order_id=snap.leader_order_id,
             traded=True,
+            before_intent_id=before_intent_id,
         )
         immediate = snap.order_type is OrderType.MARKET
         held = {

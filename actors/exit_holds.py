@@ -74,6 +74,9 @@ class Hold:
     snap: LeaderOrderSnapshot  #: the order's latest snapshot
     followers: set[str]
     since: float = field(default=0.0)
+    #: the order's first intent id: only the copies of older intents (leader orders seen
+    #: before it) are its entries (read once, at its first release pass)
+    first_intent_id: int | None = None
 
 
 class ExitHolds:
@@ -183,7 +186,10 @@ class ExitHolds:
             ahead |= hold.followers
             if not names:
                 continue
-            opens, waiting = self.bases.followers_now(snap, names)
+            if hold.first_intent_id is None:
+                ids = [i.id for i in self.journal.intents(leader_order_id=order_id)]
+                hold.first_intent_id = min(ids) if ids else None
+            opens, waiting = self.bases.followers_now(snap, names, hold.first_intent_id)
             ended_unfilled = snap.is_terminal and snap.filled_qty == 0
             due = [n for n in names if release_due(n in waiting, now - hold.since, ended_unfilled)]
             if not due:

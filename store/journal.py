@@ -699,6 +699,7 @@ class Journal:
         exclude_leader_order_id: str | None = None,
         *,
         traded: bool = False,
+        before_intent_id: int | None = None,
     ) -> dict[str, Exposure]:
         """What sizing an exit on ``side`` needs of every account named, in one read.
 
@@ -713,11 +714,12 @@ class Journal:
         are left out. An account with nothing journaled gets zeros. ``ValueError`` for a side
         that is not ``BUY`` / ``SELL``. ``traded``: a follower's entries in flight also count
         its open copies of any order type whose leader order has filled (a resting order
-        planned again: ``actors.leader_record``).
+        planned again: ``actors.leader_record``). ``before_intent_id``: a follower's copies
+        are only those of older intents (a held exit: ``actors.exit_holds``).
         """
         with self._driver_read() as conn:
             return self._hot.positions.exposures(
-                conn, key, side, accounts, exclude_leader_order_id, traded
+                conn, key, side, accounts, exclude_leader_order_id, traded, before_intent_id
             )
 
     # --- bracket / super-order legs -------------------------------------------------------

@@ -278,7 +278,11 @@ def _zero() -> Any:
 
 
 def exposures_query(
-    account_count: int, follower_count: int, leader: bool, traded: bool = False
+    account_count: int,
+    follower_count: int,
+    leader: bool,
+    traded: bool = False,
+    before: bool = False,
 ) -> Select:
     """One statement, three parts (``UNION ALL``), rows of (account, net, pending,
     pending_market, inflight):
@@ -294,7 +298,9 @@ def exposures_query(
     Copies and orders of ``:exclude`` (the leader order being sized) are left out.
     ``traded``: a follower's entries in flight and its exits about to fill (``pending_market``)
     are also its copies of any order type whose leader order has filled (the leader's fill
-    journaled): its copy has most likely filled too, or is about to.
+    journaled): its copy has most likely filled too, or is about to. ``before``: a follower's
+    copies are only those of intents older than ``:before`` (an intent id: the copies of
+    leader orders seen before the one being sized, when they were journaled after it).
     """
     parts: list[Select] = [
         select(
@@ -349,6 +355,14 @@ def exposures_query(
         )
         left = _INTENTS.quantity - counted
         remaining = case((left > 0, left), else_=0)
+        conditions = [
+            in_constants(_INTENTS.state, "open", OPEN_STATES),
+            in_params(_INTENTS.follower, "follower", follower_count),
+            _same_key(_INTENTS),
+            _INTENTS.leader_order_id != bindparam("exclude"),
+        ]
+        if before:
+            conditions.append(_INTENTS.id < bindparam("before"))
         parts.append(
             select(
                 _INTENTS.follower.label("account"),
@@ -360,12 +374,7 @@ def exposures_query(
                 cast(func.sum(case((is_entry, remaining), else_=0)), BigInteger).label("inflight"),
             )
             .select_from(source)
-            .where(
-                in_constants(_INTENTS.state, "open", OPEN_STATES),
-                in_params(_INTENTS.follower, "follower", follower_count),
-                _same_key(_INTENTS),
-                _INTENTS.leader_order_id != bindparam("exclude"),
-            )
+            .where(*conditions)
             .group_by(_INTENTS.follower)
         )
     if leader:
@@ -439,7 +448,7 @@ class Positions:
             locked = locked.with_for_update()
         self.read_account_locked = compile_for(locked, d)
         #: ``exposures`` variants by (accounts, followers, leader); compiled on first use
-        self._exposures: dict[tuple[int, int, bool, bool], DriverSql] = {}
+        self._exposures: dict[tuple[int, int, bool, bool, bool], DriverSql] = {}
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -598,6 +607,7 @@ class Positions:
         accounts: Sequence[str],
         exclude: str | None,
         traded: bool = False,
+        before: int | None = None,
     ) -> dict[str, Exposure]:
         other = opposite(side)  # checks ``side``
         names = sorted(set(accounts))
@@ -605,7 +615,8 @@ class Positions:
             return {}
         followers = [a for a in names if a != LEADER_ACCOUNT]
         leader = len(followers) < len(names)
-        shape = (len(names), len(followers), leader, traded and bool(followers))
+        older = before is not None and bool(followers)
+        shape = (len(names), len(followers), leader, traded and bool(followers), older)
         sql = self._exposures.get(shape)
         if sql is None:
             sql = self._exposures[shape] = compile_for(exposures_query(*shape), self._dialect)
@@ -618,6 +629,8 @@ class Positions:
         if followers:
             params |= list_params("follower", followers)
             params["opposite"] = other
+            if older:
+                params["before"] = before
         found = {name: [0, 0, 0, 0] for name in names}
         for row in self._driver.run(conn, sql, params).rows:
             sums = found[row["account"]]

@@ -573,6 +573,22 @@ def test_traded_exposures_count_copies_of_filled_leader_orders_in_flight(
     assert traded["f1"] == Exposure(net_qty=2, pending_exit_qty=0, inflight_entry_qty=7)
 
 
+def test_exposures_before_an_intent_leave_out_the_copies_of_later_leader_orders(
+    journal: Journal,
+) -> None:
+    # a held exit (actors.exit_holds) counts the entries of leader orders seen before it only
+    _leader_order(journal, "LB1", BUY, 4, 4, basis=0, status=OrderStatus.TRADED)
+    _copy(journal, "f1", "LB1", BUY, 4, 0, basis=0, order_type=OrderType.MARKET)
+    _leader_order(journal, "LB2", BUY, 6, 6, basis=0, status=OrderStatus.TRADED)
+    _copy(journal, "f1", "LB2", BUY, 6, 0, basis=0, order_type=OrderType.MARKET)
+    (later,) = journal.intents("f1", leader_order_id="LB2")
+
+    every = journal.exposures(KEY, "SELL", ["f1"], traded=True)["f1"]
+    older = journal.exposures(KEY, "SELL", ["f1"], traded=True, before_intent_id=later.id)["f1"]
+
+    assert (every.inflight_entry_qty, older.inflight_entry_qty) == (10, 4)
+
+
 def test_traded_exposures_count_exits_of_filled_leader_orders_as_about_to_fill(
     journal: Journal,
 ) -> None:
@@ -716,7 +732,7 @@ def test_the_leaders_pending_exits_are_a_seek_in_the_open_orders_index(tmp_path:
     # the partial index serves a query only when its WHERE says the same: a plan, not a timing
     with Journal.open(f"sqlite:///{tmp_path / 'j.db'}") as journal:
         journal.exposures(KEY, "SELL", ["leader"])
-        sql = journal._hot.positions._exposures[(1, 0, True, False)]
+        sql = journal._hot.positions._exposures[(1, 0, True, False, False)]
         params = sql.params(
             {
                 "exchange_segment": "NSE_EQ",
