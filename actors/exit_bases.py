@@ -16,7 +16,7 @@ Used on the leader feed's thread only (``actors.leader_record.LeaderRecorder``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from actors import exit_sizing
@@ -111,6 +111,18 @@ def follower_open(e: Exposure, side: str, *, immediate: bool) -> int:
     )
 
 
+def keep_confirmed(fresh: ExitBasis, old: ExitBasis | None, keep: frozenset[str]) -> ExitBasis:
+    """``fresh`` with the open quantities of the followers in ``keep`` as ``old`` had them
+    (those ``old`` names; an order that only now became an exit has nothing to keep)."""
+    if old is None or not keep or not fresh.is_exit:
+        return fresh
+    held = dict(fresh.follower_open)
+    for name in keep:
+        if name in old.follower_open:
+            held[name] = old.follower_open[name]
+    return ExitBasis(fresh.leader_open, held)
+
+
 def basis_from_stored(stored: Mapping[str, int]) -> ExitBasis:
     """The basis journaled for an order (``Journal.exit_bases``)."""
     leader_open = max(0, stored.get(exit_sizing.LEADER, 0))
@@ -191,13 +203,21 @@ class ExitBases:
         return basis
 
     def retake(
-        self, snap: LeaderOrderSnapshot, followers: Sequence[str]
+        self,
+        snap: LeaderOrderSnapshot,
+        followers: Sequence[str],
+        keep: Collection[str] = (),
     ) -> tuple[ExitBasis, ExitBasis | None]:
         """A resting order's basis taken again now, and the one it had (None: none known).
 
-        The caller journals the new one (``Journal.record_intents(rebase=True)``) and then
-        calls :meth:`remember`."""
-        return self._now(snap, followers)[0], self.known(snap)
+        A follower in ``keep`` (its exit copy is held), or whose new open quantity counts
+        entry copies not confirmed yet, keeps the quantity it had: a guess never resizes a
+        copy (a follower whose copies wait while it is down counted them all as held). The
+        caller journals the new one (``Journal.record_intents(rebase=True)``) and then calls
+        :meth:`remember`."""
+        fresh, unconfirmed = self._now(snap, followers)
+        old = self.known(snap)
+        return keep_confirmed(fresh, old, unconfirmed | frozenset(keep)), old
 
     def followers_now(
         self,

@@ -160,6 +160,11 @@ class ExitHolds:
             )
         return out
 
+    def held(self, order_id: str) -> frozenset[str]:
+        """The followers whose copies of ``order_id`` are held."""
+        hold = self.holds.get(order_id)
+        return frozenset(hold.followers) if hold is not None else frozenset()
+
     def take_new(self) -> set[str]:
         """The followers held since the last call (the feed hurries their settles)."""
         new, self.new = self.new, set()

@@ -156,7 +156,7 @@ class LeaderRecorder:
         changed = 0
         names = [f.name for f in followers]
         for order_id, snap in list(self.resting.get(key, {}).items()):
-            fresh, old = self.bases.retake(snap, names)
+            fresh, old = self.bases.retake(snap, names, self.holds.held(order_id))
             if old is not None and as_rows(old) == as_rows(fresh):
                 continue
             grouped = copy_intents(

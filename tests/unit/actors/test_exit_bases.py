@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.exit_bases import as_rows, basis_from_exposures, basis_from_stored
+from actors.exit_bases import as_rows, basis_from_exposures, basis_from_stored, keep_confirmed
 from actors.sizing import ExitBasis
 from store.records import Exposure
 
@@ -160,3 +160,43 @@ def test_basis_from_stored(stored: dict[str, int], expected: ExitBasis) -> None:
 def test_rows_round_trip() -> None:
     basis = ExitBasis(30, {"a": 5})
     assert basis_from_stored(as_rows(basis)) == basis
+
+
+@pytest.mark.parametrize(
+    ("case", "fresh", "old", "keep", "expected"),
+    [
+        (
+            "nothing unconfirmed: the fresh basis",
+            ExitBasis(8, {"a": 8, "b": 4}),
+            ExitBasis(5, {"a": 5, "b": 2}),
+            frozenset(),
+            ExitBasis(8, {"a": 8, "b": 4}),
+        ),
+        (
+            "a follower counting unconfirmed entries keeps its quantity",
+            ExitBasis(8, {"a": 8, "b": 40}),
+            ExitBasis(5, {"a": 5, "b": 2}),
+            frozenset({"b"}),
+            ExitBasis(8, {"a": 8, "b": 2}),
+        ),
+        (
+            "an order that was an entry has nothing to keep",
+            ExitBasis(8, {"a": 8, "b": 40}),
+            ExitBasis(0, {}),
+            frozenset({"b"}),
+            ExitBasis(8, {"a": 8, "b": 40}),
+        ),
+        (
+            "an order that is an entry now stays one",
+            ExitBasis(0, {}),
+            ExitBasis(5, {"a": 5}),
+            frozenset({"a"}),
+            ExitBasis(0, {}),
+        ),
+        ("no basis known", ExitBasis(8, {"a": 8}), None, frozenset({"a"}), ExitBasis(8, {"a": 8})),
+    ],
+)
+def test_a_replan_keeps_what_a_guess_would_change(
+    case: str, fresh: ExitBasis, old: ExitBasis | None, keep: frozenset[str], expected: ExitBasis
+) -> None:
+    assert keep_confirmed(fresh, old, keep) == expected, case
