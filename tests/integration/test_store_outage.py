@@ -297,14 +297,20 @@ def small_tmpfs() -> Iterator[Path]:
             mount_point.rmdir()
 
 
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    with open(filler, "wb") as fh:
+def _fill(filler: Path) -> Path:
+    """Write ``filler`` (created before the engine started, so filling needs no new inode)
+    until the filesystem is full; say what else holds it when little fitted."""
+    written = 0
+    with open(filler, "r+b") as fh:
         chunk = b"\0" * (1 << 16)
         with contextlib.suppress(OSError):  # ENOSPC: full
             while True:
                 fh.write(chunk)
                 fh.flush()
+                written += len(chunk)
+    if written < 8 << 20:  # most of the 16 MB was taken already: by what?
+        sizes = {p.name: p.stat().st_size for p in filler.parent.iterdir()}
+        print(f"full disk: the filler took {written} bytes; the tmpfs holds {sizes}")
     return filler
 
 
@@ -313,13 +319,14 @@ def test_a_full_disk_pauses_copying_until_space_returns_and_quarantines_no_follo
     sim: Simulator, tmp_path: Path, small_tmpfs: Path
 ) -> None:
     url = f"sqlite:///{small_tmpfs / 'journal.db'}"
+    (small_tmpfs / "filler").touch()
     rig = start(sim, tmp_path, url)
     # the journal is on the tmpfs; the audit trail stays in tmp_path
     filler: list[Path] = []
     try:
         _outage_mid_stream(
             rig,
-            lambda: filler.append(_fill(small_tmpfs)),
+            lambda: filler.append(_fill(small_tmpfs / "filler")),
             lambda: filler[0].unlink(),
             paused_within_s=10.0,
         )
