@@ -355,6 +355,13 @@ def exposures_query(
         )
         left = _INTENTS.quantity - counted
         remaining = case((left > 0, left), else_=0)
+        # a flip's copy on the other side closed the follower's whole position (its basis) and
+        # opens the rest: that rest, unfilled, is an entry in flight too (fills close first)
+        is_flip = and_(
+            _INTENTS.transaction_type == bindparam("opposite"), in_flight, basis.c.qty > 0
+        )
+        beyond = _INTENTS.quantity - case((counted > basis.c.qty, counted), else_=basis.c.qty)
+        flip_open = case((beyond > 0, beyond), else_=0)
         conditions = [
             in_constants(_INTENTS.state, "open", OPEN_STATES),
             in_params(_INTENTS.follower, "follower", follower_count),
@@ -371,7 +378,10 @@ def exposures_query(
                 cast(func.sum(case((is_market_exit, remaining), else_=0)), BigInteger).label(
                     "pending_market"
                 ),
-                cast(func.sum(case((is_entry, remaining), else_=0)), BigInteger).label("inflight"),
+                cast(
+                    func.sum(case((is_entry, remaining), (is_flip, flip_open), else_=0)),
+                    BigInteger,
+                ).label("inflight"),
             )
             .select_from(source)
             .where(*conditions)

@@ -137,6 +137,9 @@ def reference(
                     and basis == 0
                 ):
                     inflight += left
+                elif str(intent.transaction_type) == other and intent.order_type in MARKET_TYPES:
+                    # a flip's copy: what it opens beyond the position it closed, unfilled
+                    inflight += _remaining(intent.quantity, max(intent.filled_qty, basis))
         found[account] = Exposure(
             net_qty=nets.get((account, key), 0),
             pending_exit_qty=pending,

@@ -531,7 +531,7 @@ def test_exposures_sum_the_pending_exits_and_the_entries_in_flight(journal: Jour
     _copy(journal, "f1", "LM1", BUY, 6, 2, basis=None, order_type=OrderType.MARKET)  # 4 left
     _copy(journal, "f1", "LM2", BUY, 3, 0, basis=0, order_type=OrderType.STOP_LOSS_MARKET)  # rests
     _copy(journal, "f1", "LM3", BUY, 9, 0, basis=None)  # LIMIT: not counted in flight
-    _copy(journal, "f1", "LM4", BUY, 9, 0, basis=5, order_type=OrderType.MARKET)  # an exit
+    _copy(journal, "f1", "LM4", BUY, 9, 0, basis=5, order_type=OrderType.MARKET)  # a flip: 4 opens
     # f2: only an entry in flight
     _copy(journal, "f2", "LM1", BUY, 12, 0, basis=None, order_type=OrderType.MARKET)
 
@@ -539,7 +539,7 @@ def test_exposures_sum_the_pending_exits_and_the_entries_in_flight(journal: Jour
 
     assert found == {
         "leader": Exposure(net_qty=100 - 10 - 5, pending_exit_qty=30 + 10, inflight_entry_qty=0),
-        "f1": Exposure(net_qty=50 - 5 + 2, pending_exit_qty=20 + 5, inflight_entry_qty=4),
+        "f1": Exposure(net_qty=50 - 5 + 2, pending_exit_qty=20 + 5, inflight_entry_qty=4 + 4),
         "f2": Exposure(net_qty=0, pending_exit_qty=0, inflight_entry_qty=12),
         "f3": Exposure(net_qty=0, pending_exit_qty=0, inflight_entry_qty=0),
     }
@@ -587,6 +587,21 @@ def test_exposures_before_an_intent_leave_out_the_copies_of_later_leader_orders(
     older = journal.exposures(KEY, "SELL", ["f1"], traded=True, before_intent_id=later.id)["f1"]
 
     assert (every.inflight_entry_qty, older.inflight_entry_qty) == (10, 4)
+
+
+def test_the_open_part_of_a_flips_copy_in_flight_is_an_entry_in_flight(
+    journal: Journal,
+) -> None:
+    # f1's MARKET SELL 30 closed its long of 12 (its basis) and opens a short of 18; 15 filled
+    # (the close's 12 first): 15 of the short are still to come. A SELL 5 exit (basis 8) of
+    # another long opens nothing.
+    _copy(journal, "f1", "LF1", SELL, 30, 15, basis=12, order_type=OrderType.MARKET)
+    _copy(journal, "f1", "LF2", SELL, 5, 0, basis=8, order_type=OrderType.MARKET)
+
+    buys = journal.exposures(KEY, "BUY", ["f1"])["f1"]
+
+    assert buys.inflight_entry_qty == 15
+    assert journal.exposures(KEY, "SELL", ["f1"])["f1"].inflight_entry_qty == 0
 
 
 def test_traded_exposures_count_exits_of_filled_leader_orders_as_about_to_fill(
