@@ -16,6 +16,7 @@ Used on the leader feed's thread only (``actors.leader_record.LeaderRecorder``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from store.records import Exposure, LeaderOrderSnapshot, PositionKey
 
 #: Orders kept in the cache; an order's basis is read back from the journal after that.
 _CACHED = 20_000
+
+logger = logging.getLogger(__name__)
 
 
 def position_key(snap: LeaderOrderSnapshot) -> PositionKey:
@@ -99,15 +102,16 @@ def unconfirmed_entries(exposures: Mapping[str, Exposure], basis: ExitBasis) -> 
     )
 
 
-def follower_open(e: Exposure, side: str, *, immediate: bool) -> int:
+def follower_open(e: Exposure, side: str, *, immediate: bool, confirmed: bool = False) -> int:
     """A follower's open quantity against ``side`` from its exposure: for a MARKET order
     (``immediate``: it fills before any resting exit can) less only its exits about to fill,
-    else less all its pending exits."""
+    else less all its pending exits. ``confirmed``: its entries about to fill left out (what
+    the broker has confirmed it holds)."""
     return exit_sizing.open_against(
         e.net_qty,
         side,
         pending_exit_qty=e.pending_market_exit_qty if immediate else e.pending_exit_qty,
-        inflight_entry_qty=e.inflight_entry_qty,
+        inflight_entry_qty=0 if confirmed else e.inflight_entry_qty,
     )
 
 
@@ -186,6 +190,13 @@ class ExitBases:
         basis, unconfirmed = self._now(snap, followers)
         self.remember(order_id, basis)
         rows = as_rows(basis) if basis.is_exit else {exit_sizing.LEADER: 0}
+        if basis.is_exit:
+            logger.debug(
+                "leader order %s first seen: basis %s, unconfirmed %s",
+                order_id,
+                rows,
+                sorted(unconfirmed),
+            )
         return Taken(basis, rows, unconfirmed)
 
     def known(self, snap: LeaderOrderSnapshot) -> ExitBasis | None:
@@ -228,7 +239,11 @@ class ExitBases:
         """``followers``' open quantities against ``snap``'s order from the positions now (its
         own copies left out, and with ``before_intent_id`` the copies of leader orders seen
         after it), and those of them that still count unconfirmed entries: a held exit's new
-        ``F`` (``actors.exit_holds``; the leader's part of its basis stands)."""
+        ``F`` (``actors.exit_holds``; the leader's part of its basis stands). A follower that
+        still counts them gets what its confirmed fills hold (:func:`follower_open`,
+        ``confirmed``): the hold has waited its longest, and an entry that long unconfirmed
+        (its follower down, the broker slow) may yet be refused -- an exit sized from it would
+        over-close, one sized without it at worst leaves drift that ``resync`` repairs."""
         side = str(snap.transaction_type)
         exposures = self.journal.exposures(
             position_key(snap),
@@ -239,10 +254,13 @@ class ExitBases:
             before_intent_id=before_intent_id,
         )
         immediate = snap.order_type is OrderType.MARKET
-        held = {
-            name: follower_open(exposures[name], side, immediate=immediate) for name in followers
-        }
         waiting = frozenset(n for n in followers if exposures[n].inflight_entry_qty > 0)
+        held = {
+            name: follower_open(
+                exposures[name], side, immediate=immediate, confirmed=name in waiting
+            )
+            for name in followers
+        }
         return held, waiting
 
     def _now(

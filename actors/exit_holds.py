@@ -13,7 +13,8 @@ counts unconfirmed entries:
   are confirmed (filled, refused, cancelled: nothing unconfirmed left in the journal), or whose
   hold is :data:`HOLD_MAX_S` old, or whose leader order ended unfilled, gets its ``F`` taken
   again from the positions now (the leader's part of the basis stands; never above the old
-  one), journaled over the old one; the copy sized from it is planned and its follower woken;
+  one; after :data:`HOLD_MAX_S`, from the fills the broker has confirmed only), journaled
+  over the old one; the copy sized from it is planned and its follower woken;
 - a later exit of the same follower and position waits behind a held one and is released after
   it, so that each sees the one before it as pending.
 
@@ -49,7 +50,10 @@ logger = logging.getLogger(__name__)
 HELD = f"{HELD_PREFIX}an entry copy of this position is not confirmed by the broker yet"
 #: How often the feed looks whether held copies can go (while any is held).
 HOLD_CHECK_S = 0.1
-#: The longest a copy is held: then it goes, sized as if its entries fill (as before holds).
+#: Exit orders remembered between a first sight that made no copy and the event that does.
+_UNDECIDED = 10_000
+#: The longest a copy is held: then it goes, sized from the follower's confirmed fills alone
+#: (an entry unconfirmed that long may yet be refused; an exit counting it would over-close).
 HOLD_MAX_S = 5.0
 
 
@@ -96,6 +100,9 @@ class ExitHolds:
         self.holds: dict[str, Hold] = {}
         #: followers held since the feed last asked (:meth:`take_new`): it hurries them
         self.new: set[str] = set()
+        #: exit orders whose first sight made no copy: their followers with unconfirmed
+        #: entries then, for the event that makes the copies (:meth:`apply`)
+        self.undecided: dict[str, frozenset[str]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.holds)
@@ -119,28 +126,42 @@ class ExitHolds:
     ) -> list[DesiredIntent]:
         """``intents`` with the copies to hold made :data:`HELD` skips.
 
-        Held: the copies already held, and -- at the order's first sight only (``taken.record``:
-        no copy exists yet) -- the exit copies of followers whose basis counts unconfirmed
-        entries, or who have an earlier exit of the position held."""
+        Held: the copies already held, and -- when the order's first copies are decided --
+        the exit copies of followers whose basis counts unconfirmed entries, or who have an
+        earlier exit of the position held. The first copies are decided at the order's first
+        sight (``taken.record``), or, when that sight made none (a MARKET order's TRANSIT
+        frame: its copies come with its fill), at the first event that makes some, against
+        the first sight's basis and its unconfirmed followers (:attr:`undecided`)."""
         order_id = snap.leader_order_id
         hold = self.holds.get(order_id)
         if hold is not None:
             hold.snap = snap
         held = set(hold.followers) if hold is not None else set()
         basis = taken.basis
-        if taken.record is not None and basis is not None and basis.is_exit:
-            key = position_key(snap)
-            queued = {
-                name
-                for other_id, other in self.holds.items()
-                if other_id != order_id and other.key == key
-                for name in other.followers
-            }
-            held |= {
-                name
-                for name in taken.unconfirmed | queued
-                if basis.follower_open.get(name, 0) > 0 and name in taken.record
-            }
+        deciding: Collection[str] | None = None  # the followers the basis was taken for
+        unconfirmed = taken.unconfirmed
+        if taken.record is not None:
+            deciding = taken.record
+        elif order_id in self.undecided and basis is not None:
+            unconfirmed = self.undecided.pop(order_id)
+            deciding = basis.follower_open
+        if deciding is not None and basis is not None and basis.is_exit:
+            if not any(sendable(i) for i in intents):
+                if not snap.is_terminal:
+                    self._undecided(order_id, unconfirmed)
+            else:
+                key = position_key(snap)
+                queued = {
+                    name
+                    for other_id, other in self.holds.items()
+                    if other_id != order_id and other.key == key
+                    for name in other.followers
+                }
+                held |= {
+                    name
+                    for name in unconfirmed | queued
+                    if basis.follower_open.get(name, 0) > 0 and name in deciding
+                }
         if not held:
             return intents
         out: list[DesiredIntent] = []
@@ -159,6 +180,11 @@ class ExitHolds:
                 sorted(holding),
             )
         return out
+
+    def _undecided(self, order_id: str, unconfirmed: frozenset[str]) -> None:
+        if len(self.undecided) >= _UNDECIDED:
+            self.undecided.clear()  # orders that never made copies (refused, cancelled)
+        self.undecided[order_id] = unconfirmed
 
     def held(self, order_id: str) -> frozenset[str]:
         """The followers whose copies of ``order_id`` are held."""

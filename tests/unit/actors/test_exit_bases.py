@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from actors.exit_bases import as_rows, basis_from_exposures, basis_from_stored, keep_confirmed
+from actors.exit_bases import (
+    as_rows,
+    basis_from_exposures,
+    basis_from_stored,
+    follower_open,
+    keep_confirmed,
+)
 from actors.sizing import ExitBasis
 from store.records import Exposure
 
@@ -45,6 +51,30 @@ def test_a_market_order_fills_before_resting_exits(
     case: str, exposures: dict[str, Exposure], immediate: bool, expected: ExitBasis
 ) -> None:
     assert basis_from_exposures(exposures, "SELL", ["a"], immediate=immediate) == expected, case
+
+
+@pytest.mark.parametrize(
+    ("case", "exposure", "immediate", "confirmed", "expected"),
+    [
+        ("entries about to fill count while a hold waits", exp(5, inflight=10), False, False, 15),
+        ("after the longest hold only confirmed fills count", exp(5, inflight=10), False, True, 5),
+        ("confirmed less its pending exits", exp(5, pending=3, inflight=10), False, True, 2),
+        (
+            "a market exit: only market exits taken off",
+            exp(5, pending=3, inflight=10),
+            True,
+            True,
+            5,
+        ),
+        ("never below flat", exp(0, pending=4, inflight=10), False, True, 0),
+        ("nothing unconfirmed: the same either way", exp(8, pending=2), False, True, 6),
+    ],
+)
+def test_follower_open_counts_unconfirmed_entries_unless_told_confirmed_only(
+    case: str, exposure: Exposure, immediate: bool, confirmed: bool, expected: int
+) -> None:
+    got = follower_open(exposure, "SELL", immediate=immediate, confirmed=confirmed)
+    assert got == expected, case
 
 
 @pytest.mark.parametrize(

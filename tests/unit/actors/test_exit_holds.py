@@ -21,7 +21,7 @@ from tests.unit.store.factories import desired, snapshot
     [
         (True, 0.0, False, False),  # its entry still unconfirmed: wait
         (True, 4.9, False, False),
-        (True, 5.0, False, True),  # waited long enough: goes as if the entry fills
+        (True, 5.0, False, True),  # waited long enough: goes, sized from its confirmed fills
         (False, 0.0, False, True),  # confirmed (filled, refused, cancelled): goes
         (True, 0.1, True, True),  # the leader's order ended unfilled: nothing to size
     ],
@@ -124,3 +124,39 @@ def test_keep_held_keeps_a_replans_held_copies() -> None:
     out = h.keep_held("X1", [sell("a", quantity=7), sell("b", quantity=7)])
     assert [(i.follower, i.skip_reason) for i in out] == [("a", HELD), ("b", None)]
     assert h.keep_held("X9", [sell("a", "X9")])[0].skip_reason is None
+
+
+def test_a_first_sight_without_copies_decides_the_holds_when_the_copies_come() -> None:
+    # a MARKET exit's TRANSIT frame makes no copy; its fill's frame does, with the basis
+    # (and the unconfirmed entries) of the first sight
+    h = holds()
+    basis = ExitBasis(10, {"a": 10, "b": 10})
+    assert h.apply(EXIT, first_sight(basis, {"a"}), []) == []
+    assert not h.holds
+    traded = replace(EXIT, status=OrderStatus.TRADED, filled_qty=10)
+    out = h.apply(traded, Taken(basis), [sell("a"), sell("b")])
+    assert [(i.follower, i.skip_reason) for i in out] == [("a", HELD), ("b", None)]
+    assert h.holds["X1"].followers == {"a"}
+    # decided once: a later event holds nothing new
+    out = h.apply(traded, Taken(basis), [sell("b")])
+    assert [i.skip_reason for i in out] == [None]
+
+
+def test_a_later_exit_first_seen_without_copies_still_queues_behind_a_held_one() -> None:
+    h = holds()
+    basis = ExitBasis(10, {"a": 10, "b": 10})
+    h.apply(EXIT, first_sight(basis, {"a"}), [sell("a"), sell("b")])
+    second = replace(EXIT, leader_order_id="X2")
+    assert h.apply(second, first_sight(basis, set()), []) == []
+    filled = replace(second, status=OrderStatus.TRADED, filled_qty=10)
+    out = h.apply(filled, Taken(basis), [sell("a", "X2"), sell("b", "X2")])
+    assert [(i.follower, i.skip_reason) for i in out] == [("a", HELD), ("b", None)]
+
+
+def test_an_exit_that_ends_without_copies_is_forgotten() -> None:
+    h = holds()
+    h.apply(EXIT, first_sight(ExitBasis(10, {"a": 10}), {"a"}), [])
+    assert "X1" in h.undecided
+    rejected = replace(EXIT, status=OrderStatus.REJECTED)
+    h.apply(rejected, Taken(ExitBasis(10, {"a": 10})), [])
+    assert "X1" not in h.undecided
