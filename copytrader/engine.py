@@ -51,7 +51,7 @@ from actors.names import (
     follower_supervisor_name,
 )
 from actors.rate_limiter import RateLimiterActor
-from actors.rate_windows import AccountWindows
+from actors.rate_windows import AccountWindows, order_rate_limits
 from copytrader.allocator import AllocatorTrim
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
 from copytrader.drift import DriftGauge
@@ -290,11 +290,14 @@ class Engine:
 
     def _specs(self) -> list[ChildSpec]:
         e = self.engine_settings
+        # Dhan's windows, with the per-second one at engine.max_orders_per_second (below the
+        # exchange's algo threshold by default)
+        limits = order_rate_limits(e.max_orders_per_second)
         specs = [
             ChildSpec.actor(
                 AUDIT, AuditActor, journal=self.journal, path=e.audit_path, interval_s=0.5
             ),
-            ChildSpec.actor(LIMITER, RateLimiterActor, windows=self.rate_windows),
+            ChildSpec.actor(LIMITER, RateLimiterActor, limits=limits, windows=self.rate_windows),
         ]
         for f in self.followers:
             specs.append(
@@ -311,7 +314,7 @@ class Engine:
                             engine=e,
                             metrics=self.metrics,
                             windows=self.rate_windows.setdefault(
-                                f.name, AccountWindows.dhan_defaults()
+                                f.name, AccountWindows.dhan_defaults(limits)
                             ),
                             book=FollowerBook(self.clients[f.name], max_age_s=e.bracket_tick_s / 2),
                             backoff=Backoff(initial_s=0.05, max_s=5.0, reset_after_s=30.0),
