@@ -288,6 +288,25 @@ class Engine:
             len(configured),
         )
 
+    def _record_order_rules(self) -> None:
+        """What the exchange's algo rules ask an operator to keep with each order: every
+        audit record of a follower's copies carries its client id and, when configured, its
+        algo ID; the rate the engine keeps to is audited once per start."""
+        for f in self.followers:
+            tags = {"client_id": f.client_id}
+            if f.algo_id is not None:
+                tags["algo_id"] = f.algo_id
+            self.journal.tag_orders(f.name, tags)
+        self.journal.append_audit(
+            "order_rate_rules",
+            actor="engine",
+            account=None,
+            payload={
+                "max_orders_per_second": self.engine_settings.max_orders_per_second,
+                "algo_ids": {f.name: f.algo_id for f in self.followers if f.algo_id},
+            },
+        )
+
     def _specs(self) -> list[ChildSpec]:
         e = self.engine_settings
         # Dhan's windows, with the per-second one at engine.max_orders_per_second (below the
@@ -392,6 +411,7 @@ class Engine:
         for f in self.followers:
             self.clients[f.name] = self._client(f)
         balances_known = self.refresh_balances()
+        self._record_order_rules()
         for f in self.followers:
             # a fresh start lifts an old quarantine; series exist at 0 before their first event
             self.journal.set_follower_flag(f.name, False, None)
