@@ -39,8 +39,7 @@ def order_rate_limits(
     if max_per_second < 1:
         raise ValueError(f"max_per_second must be >= 1, got {max_per_second}")
     return tuple(
-        (span_s, min(limit, max_per_second) if span_s <= 1.0 else limit)
-        for span_s, limit in limits
+        (span_s, min(limit, max_per_second) if span_s <= 1.0 else limit) for span_s, limit in limits
     )
 
 

@@ -844,7 +844,6 @@ class Journal:
         else:
             self._hot.order_tags.pop(follower, None)
 
-
     def append_audit(
         self, kind: str, *, actor: str, account: str | None, payload: dict[str, Any]
     ) -> int:
