@@ -154,3 +154,75 @@ def test_each_copys_audit_record_carries_the_order_the_client_id_and_the_algo_id
         }
     finally:
         rig.stop()
+
+
+def test_the_engines_bracket_leg_writes_are_audited_with_the_leg_order_and_its_new_level(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    from dhan.codes import LegName, OrderType, ProductType, Validity
+    from dhan.correlation import correlation_id_for
+    from dhan.models import ModifyRequest
+
+    sim.admin.set_switches(broker_oco=False)  # the engine cancels the other leg itself
+    sim.admin.set_ltp("NSE_EQ", "2885", 1600.0)
+    f = follower_config("b1", "1300000001")
+    rig = start_rig(sim, tmp_path, [f])
+    try:
+        entry = rig.leader.place_order(
+            limit_buy(
+                security_id="2885",
+                quantity=5,
+                price=1600.0,
+                product_type=ProductType.BO,
+                bo_profit_value=20.0,
+                bo_stop_loss_value=10.0,
+            )
+        )
+        cid = correlation_id_for(f.name, entry.order_id)
+
+        def legs() -> dict[str, dict]:
+            return {
+                o["legName"]: o
+                for o in rig.book(f.client_id)
+                if o.get("correlationId") == cid
+                and o.get("legName") in ("TARGET_LEG", "STOP_LOSS_LEG")
+            }
+
+        wait_until(lambda: len(legs()) == 2, what="the follower's exit legs")
+        stop = next(
+            o for o in rig.book(rig.cfg.leader.client_id) if o.get("legName") == "STOP_LOSS_LEG"
+        )
+        rig.leader.modify_order(
+            stop["orderId"],
+            ModifyRequest(
+                order_type=OrderType.STOP_LOSS_MARKET,
+                quantity=stop["quantity"],
+                price=None,
+                trigger_price=1595.0,
+                validity=Validity.DAY,
+                leg_name=LegName.STOP_LOSS_LEG,
+            ),
+        )
+        wait_until(lambda: legs()["STOP_LOSS_LEG"]["triggerPrice"] == 1595.0, what="stop moved")
+        sim.admin.set_ltp("NSE_EQ", "2885", 1625.0)  # the target fills; the engine cancels the stop
+        wait_until(lambda: legs()["STOP_LOSS_LEG"]["orderStatus"] == "CANCELLED", what="OCO")
+        follower_stop = legs()["STOP_LOSS_LEG"]["orderId"]
+        trail = Path(rig.cfg.engine.audit_path)
+
+        def calls() -> list[dict]:
+            if not trail.exists():
+                return []
+            rows = [json.loads(line) for line in trail.read_text().splitlines()]
+            found = [r["payload"] for r in rows if r["kind"] == "bracket_leg_call"]
+            return found if {c["action"] for c in found} >= {"modify", "cancel"} else []
+
+        found = wait_until(calls, what="the leg modify and cancel in the audit trail")
+        modify = next(c for c in found if c["action"] == "modify")
+        cancel = next(c for c in found if c["action"] == "cancel")
+        assert modify["leg"] == cancel["leg"] == "STOP_LOSS_LEG"
+        assert modify["order_id"] == cancel["order_id"] == follower_stop
+        assert modify["correlation_id"] == cancel["correlation_id"] == cid
+        assert modify["level"] == 1595.0 and modify["outcome"] == "ok"
+        assert cancel["outcome"] == "ok" and "level" not in cancel
+    finally:
+        rig.stop()
