@@ -329,6 +329,7 @@ class BracketLegActor(SupervisedActor):
         if intent.broker_order_id is None or view is None or not view.status.is_open:
             return
         self.faults.point("bracket.before_send")
+        sent: dict[str, Any] = {}  # what a modify asked for, for the audit record
         try:
             if action is Action.CANCEL:
                 if is_super(intent):
@@ -342,7 +343,9 @@ class BracketLegActor(SupervisedActor):
                 level = self._desired_levels(intent, leader).get(leg)
                 if level is None:
                     return
-                self._modify(intent, view, level, self._desired_jump(intent, leader))
+                jump = self._desired_jump(intent, leader)
+                sent = {"level": level, "trailing_jump": jump}
+                self._modify(intent, view, level, jump)
                 outcome = "ok"
         except errors.DhanError as exc:
             outcome = type(exc).__name__
@@ -360,8 +363,11 @@ class BracketLegActor(SupervisedActor):
             account=self.follower,
             payload={
                 "intent_id": self.intent_id,
+                "correlation_id": intent.correlation_id,
                 "action": str(action),
                 "leg": str(leg),
+                "order_id": view.order_id,
+                **sent,
                 "outcome": outcome,
             },
         )

@@ -2,7 +2,10 @@
 
 Pure bookkeeping with an injected clock, so the RateLimiterActor stays a thin message loop and
 the arithmetic is unit-tested without threads. Dhan's order-API limits are per account:
-10/s, 250/min, 1000/h, 7000/day (``dhan.codes.ORDER_RATE_LIMITS``).
+10/s, 250/min, 1000/h, 7000/day (``dhan.codes.ORDER_RATE_LIMITS``). The engine keeps each
+account's per-second rate *below* 10 by default (``engine.max_orders_per_second``, 9:
+:func:`order_rate_limits`): 10 or more orders a second is the exchange's threshold for a
+registered algo (docs/operations.md, "Compliance").
 """
 
 from __future__ import annotations
@@ -23,6 +26,21 @@ MIN_SCALE = 0.25
 RECOVER_STEP_S = 15.0
 #: Windows this short (Dhan's per-second one) are the ones a DH-904 shrinks.
 BURST_WINDOW_S = 2.0
+
+
+def order_rate_limits(
+    max_per_second: int, limits: tuple[tuple[float, int], ...] = ORDER_RATE_LIMITS
+) -> tuple[tuple[float, int], ...]:
+    """``limits`` with the per-second window lowered to ``max_per_second``.
+
+    Never raised above the broker's own per-second limit (a higher value would only earn
+    DH-904s); the minute / hour / day windows stay the broker's.
+    """
+    if max_per_second < 1:
+        raise ValueError(f"max_per_second must be >= 1, got {max_per_second}")
+    return tuple(
+        (span_s, min(limit, max_per_second) if span_s <= 1.0 else limit) for span_s, limit in limits
+    )
 
 
 @dataclass(slots=True)

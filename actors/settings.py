@@ -95,6 +95,11 @@ class FollowerSettings:
     #: Copy a leader MARKET order only once the broker accepted it (PENDING or a fill), never
     #: on its TRANSIT frame: a copy of an order the leader's RMS then rejects is not placed.
     copy_market_after_accept: bool = True
+    #: The exchange's algo ID registered for this account's order flow (SEBI's retail algo
+    #: framework): required when ``engine.max_orders_per_second`` is 10 or more. Journaled
+    #: and audited; not sent to Dhan, whose place-order API documents no field for it
+    #: (docs/operations.md, "Compliance").
+    algo_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +124,7 @@ class EngineConfig:
     #: events and its book is read only as a fallback (socket down) and a slow safety read.
     #: False: every follower polls its book on its ticks (the engine before issue 16).
     follower_sockets: bool = True
+    #: Order writes (place / modify / cancel) per second per follower account. Below 10 by
+    #: default: 10 or more a second is the exchange's threshold for a registered algo, so 10
+    #: requires every follower's ``algo_id``; above 10 is Dhan's own limit and is refused.
+    max_orders_per_second: int = 9

@@ -43,7 +43,12 @@ from copytrader.config_yaml import MAX_YAML_VALUES as MAX_YAML_VALUES
 from copytrader.config_yaml import ConfigError as ConfigError
 from copytrader.config_yaml import Expanded, expand, join_path, read_text, read_yaml
 from dhan.auth import totp_secret_ok
-from dhan.codes import ExchangeSegment, ProductType
+from dhan.codes import (
+    ALGO_ID_THRESHOLD_PER_SECOND,
+    ORDER_RATE_LIMITS,
+    ExchangeSegment,
+    ProductType,
+)
 from dhan.errors import redact
 
 E = TypeVar("E", bound=StrEnum)
@@ -53,6 +58,10 @@ DHAN_ORDER_FEED_URL = "wss://api-order-update.dhan.co"
 
 _FOLLOWER_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+#: An exchange algo ID: printable ASCII, no space (its exact form is the exchange's).
+_ALGO_ID = re.compile(r"[\x21-\x7e]{1,64}")
+#: Dhan's own per-second limit on order writes per account.
+_DHAN_ORDERS_PER_SECOND = next(limit for span_s, limit in ORDER_RATE_LIMITS if span_s == 1.0)
 #: What an access token may hold: visible ASCII, no space. A token goes into an HTTP header and
 #: the socket's login: a CR/LF (a Windows env file, a paste) makes every request fail unsent.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -333,6 +342,8 @@ def config_summary(cfg: Config) -> list[str]:
             parts.append("only " + " ".join(filters))
         if f.egress is not None:
             parts.append(f"egress {f.egress.describe()}")
+        if f.algo_id is not None:
+            parts.append(f"algo id {f.algo_id}")
         parts.append("enabled" if f.enabled else "DISABLED")
         lines.append(", ".join(parts))
     return lines
@@ -584,6 +595,41 @@ def _client_id(node: _Node) -> str:
     return value
 
 
+def _algo_id(node: _Node) -> str:
+    value = node.text(allow_number=True)
+    if not _ALGO_ID.fullmatch(value):
+        raise node.fail("must be the exchange's algo ID: 1-64 characters, no spaces")
+    return value
+
+
+def _max_orders_per_second(node: _Node) -> int:
+    value = node.integer(min_value=1)
+    if value > _DHAN_ORDERS_PER_SECOND:
+        raise node.fail(
+            f"must be <= {_DHAN_ORDERS_PER_SECOND} (Dhan accepts at most "
+            f"{_DHAN_ORDERS_PER_SECOND} order writes a second per account)"
+        )
+    return value
+
+
+def _check_algo_ids(followers: tuple[FollowerConfig, ...], engine: EngineConfig) -> None:
+    """At the exchange's algo threshold every follower must name its registered algo ID.
+
+    Only followers: the engine places no order on the leader's account.
+    """
+    rate = engine.max_orders_per_second
+    if rate < ALGO_ID_THRESHOLD_PER_SECOND:
+        return
+    for i, f in enumerate(followers):
+        if f.algo_id is None:
+            raise ConfigError(
+                f"followers[{i}].algo_id",
+                f"is required with engine.max_orders_per_second: {rate} (from "
+                f"{ALGO_ID_THRESHOLD_PER_SECOND} orders a second an order flow is an algo the "
+                "exchange must have registered; see docs/operations.md, Compliance)",
+            )
+
+
 def _follower_name(node: _Node) -> str:
     value = node.text()
     if not _FOLLOWER_NAME.fullmatch(value):
@@ -745,6 +791,7 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
         "copy_market_after_accept": _Node.boolean,
         "renew": _Node.boolean,
         "auth": lambda n: _read(AuthConfig, n),
+        "algo_id": _algo_id,
     },
     EngineConfig: {
         "reconcile_policy": _choice(ReconcilePolicy),
@@ -758,6 +805,7 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
         "follower_restart_period_s": _positive,
         "freeze_quantities": _freeze_quantities,
         "follower_sockets": _Node.boolean,
+        "max_orders_per_second": _max_orders_per_second,
     },
     StoreConfig: {"url": _store_url, "sqlite_synchronous": _choice(SqliteSynchronous)},
     MetricsConfig: {"enabled": _Node.boolean, "host": _Node.text, "port": _port},
@@ -810,11 +858,13 @@ def _config(root: _Node) -> Config:
         if key not in m:
             raise ConfigError(key, "is required")
     leader = _read(AccountConfig, m["leader"])
-    return Config(
+    cfg = Config(
         leader=leader,
         followers=_followers(m["followers"], leader),
         **{key: read(m[key]) for key, read in _TOP_SECTIONS.items() if key in m},
     )
+    _check_algo_ids(cfg.followers, cfg.engine)
+    return cfg
 
 
 def _secrets_in(tree: Any) -> list[str]:

@@ -51,7 +51,7 @@ from actors.names import (
     follower_supervisor_name,
 )
 from actors.rate_limiter import RateLimiterActor
-from actors.rate_windows import AccountWindows
+from actors.rate_windows import AccountWindows, order_rate_limits
 from copytrader.allocator import AllocatorTrim
 from copytrader.config import AccountConfig, Config, FollowerConfig, Secret
 from copytrader.drift import DriftGauge
@@ -288,13 +288,35 @@ class Engine:
             len(configured),
         )
 
+    def _record_order_rules(self) -> None:
+        """What the exchange's algo rules ask an operator to keep with each order: every
+        audit record of a follower's copies carries its client id and, when configured, its
+        algo ID; the rate the engine keeps to is audited once per start."""
+        for f in self.followers:
+            tags = {"client_id": f.client_id}
+            if f.algo_id is not None:
+                tags["algo_id"] = f.algo_id
+            self.journal.tag_orders(f.name, tags)
+        self.journal.append_audit(
+            "order_rate_rules",
+            actor="engine",
+            account=None,
+            payload={
+                "max_orders_per_second": self.engine_settings.max_orders_per_second,
+                "algo_ids": {f.name: f.algo_id for f in self.followers if f.algo_id},
+            },
+        )
+
     def _specs(self) -> list[ChildSpec]:
         e = self.engine_settings
+        # Dhan's windows, with the per-second one at engine.max_orders_per_second (below the
+        # exchange's algo threshold by default)
+        limits = order_rate_limits(e.max_orders_per_second)
         specs = [
             ChildSpec.actor(
                 AUDIT, AuditActor, journal=self.journal, path=e.audit_path, interval_s=0.5
             ),
-            ChildSpec.actor(LIMITER, RateLimiterActor, windows=self.rate_windows),
+            ChildSpec.actor(LIMITER, RateLimiterActor, limits=limits, windows=self.rate_windows),
         ]
         for f in self.followers:
             specs.append(
@@ -311,7 +333,7 @@ class Engine:
                             engine=e,
                             metrics=self.metrics,
                             windows=self.rate_windows.setdefault(
-                                f.name, AccountWindows.dhan_defaults()
+                                f.name, AccountWindows.dhan_defaults(limits)
                             ),
                             book=FollowerBook(self.clients[f.name], max_age_s=e.bracket_tick_s / 2),
                             backoff=Backoff(initial_s=0.05, max_s=5.0, reset_after_s=30.0),
@@ -389,6 +411,7 @@ class Engine:
         for f in self.followers:
             self.clients[f.name] = self._client(f)
         balances_known = self.refresh_balances()
+        self._record_order_rules()
         for f in self.followers:
             # a fresh start lifts an old quarantine; series exist at 0 before their first event
             self.journal.set_follower_flag(f.name, False, None)

@@ -40,17 +40,18 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from actors.rate_windows import AccountWindows, order_rate_limits
 from copytrader.commands import (
     _accounts,
     _client,
     _store_errors_exit_1,
     open_existing_journal,
 )
-from copytrader.config import Config
+from copytrader.config import Config, FollowerConfig
 from copytrader.drift import IST, DriftReader, journal_lot_sizes, trading_day_start
 from copytrader.engine import BrokerEndpoints
 from copytrader.instrument_file import (
@@ -249,7 +250,10 @@ def _request(order: ResyncOrder) -> OrderRequest:
     )
 
 
-def _payload(order: ResyncOrder, run: str, **more: object) -> dict[str, object]:
+def _payload(
+    order: ResyncOrder, run: str, tags: Mapping[str, str] | None = None, **more: object
+) -> dict[str, object]:
+    """The audit payload of a resync order; ``tags``: the account's (``order_tags``)."""
     return {
         "correlation_id": order.correlation_id,
         "run": run,
@@ -260,8 +264,31 @@ def _payload(order: ResyncOrder, run: str, **more: object) -> dict[str, object]:
         "quantity": order.quantity,
         "order_type": "MARKET",
         "exit": order.exit,
+        **(tags or {}),
         **more,
     }
+
+
+def order_tags(follower: FollowerConfig) -> dict[str, str]:
+    """What each audit record of the follower's orders carries: its client id and, when
+    configured, its exchange algo ID (as the engine's copies: ``Journal.tag_orders``)."""
+    tags = {"client_id": follower.client_id}
+    if follower.algo_id is not None:
+        tags["algo_id"] = follower.algo_id
+    return tags
+
+
+def pacer(max_per_second: int) -> Callable[[], None]:
+    """A call that returns once one more order write of the account fits
+    ``engine.max_orders_per_second`` (and Dhan's other windows), and counts it."""
+    windows = AccountWindows.dhan_defaults(order_rate_limits(max_per_second))
+
+    def pace() -> None:
+        while (wait_s := windows.wait_s(time.monotonic())) > 0:
+            time.sleep(wait_s)  # pacing the account's order rate, not synchronisation
+        windows.take(time.monotonic())
+
+    return pace
 
 
 def _wait_filled(client: DhanClient, order_id: str, timeout_s: float) -> Order | None:
@@ -306,7 +333,14 @@ class _Stop(Exception):
 
 
 def _place(
-    client: DhanClient, journal: Journal, follower: str, order: ResyncOrder, run: str
+    client: DhanClient,
+    journal: Journal,
+    follower: str,
+    order: ResyncOrder,
+    run: str,
+    *,
+    pace: Callable[[], None],
+    tags: Mapping[str, str],
 ) -> str:
     """Place one resync order unless it is already at the broker; a line saying what happened.
     Raises ``_Stop`` when the run must not go on."""
@@ -327,7 +361,9 @@ def _place(
             "resync_found",
             actor=RESYNC_ACTOR,
             account=follower,
-            payload=_payload(order, run, order_id=found.order_id, status=str(found.order_status)),
+            payload=_payload(
+                order, run, tags, order_id=found.order_id, status=str(found.order_status)
+            ),
         )
         if found.order_status.is_open:
             raise _Stop(
@@ -345,8 +381,9 @@ def _place(
     # journaled before it is sent: a rerun knows it may be at the broker
     journal.set_mark(follower, SENT_MARK_PREFIX + order.correlation_id, f"{time.time():.3f}")
     journal.append_audit(
-        "resync_sending", actor=RESYNC_ACTOR, account=follower, payload=_payload(order, run)
+        "resync_sending", actor=RESYNC_ACTOR, account=follower, payload=_payload(order, run, tags)
     )
+    pace()
     try:
         ack = client.place_order(_request(order))
     except errors.NotSent as exc:
@@ -354,7 +391,7 @@ def _place(
             "resync_rejected",
             actor=RESYNC_ACTOR,
             account=follower,
-            payload=_payload(order, run, error=type(exc).__name__),
+            payload=_payload(order, run, tags, error=type(exc).__name__),
         )
         raise _Stop(
             f"{order.correlation_id}: not sent ({type(exc).__name__}); run again", spent=True
@@ -364,7 +401,7 @@ def _place(
             "resync_rejected",
             actor=RESYNC_ACTOR,
             account=follower,
-            payload=_payload(order, run, error_code=exc.code, error=type(exc).__name__),
+            payload=_payload(order, run, tags, error_code=exc.code, error=type(exc).__name__),
         )
         raise _Stop(f"{order.correlation_id}: rejected ({exc.code}): {exc}", spent=True) from None
     except errors.DhanError as exc:  # no answer (timeout, reset, 5xx, garbled): look it up
@@ -374,7 +411,7 @@ def _place(
                 "resync_unknown",
                 actor=RESYNC_ACTOR,
                 account=follower,
-                payload=_payload(order, run, error=type(exc).__name__),
+                payload=_payload(order, run, tags, error=type(exc).__name__),
             )
             raise _Stop(
                 f"{order.correlation_id}: outcome unknown ({type(exc).__name__}); run again: "
@@ -388,7 +425,7 @@ def _place(
         "resync_rejected" if status is OrderStatus.REJECTED else "resync_placed",
         actor=RESYNC_ACTOR,
         account=follower,
-        payload=_payload(order, run, order_id=order_id, status=str(status)),
+        payload=_payload(order, run, tags, order_id=order_id, status=str(status)),
     )
     if status is OrderStatus.REJECTED:
         raise _Stop(f"{order.correlation_id}: order {order_id} rejected", spent=True)
@@ -406,6 +443,7 @@ def _place(
         payload=_payload(
             order,
             run,
+            tags,
             order_id=order_id,
             status=str(ended.order_status),
             filled_qty=ended.filled_qty,
@@ -491,10 +529,13 @@ def _resync(
         print("nothing placed: --apply places these orders")
         return 0
     account = dict(_accounts(cfg))[follower]
+    configured = cfg.follower(follower)
+    tags = order_tags(configured) if configured is not None else {}
+    pace = pacer(cfg.engine.max_orders_per_second)
     with _client(cfg, endpoints, account) as client:
         for order in plan:
             try:
-                line = _place(client, journal, follower, order, run)
+                line = _place(client, journal, follower, order, run, pace=pace, tags=tags)
             except _Stop as stop:
                 print(f"  stopped: {stop}")
                 if stop.spent:

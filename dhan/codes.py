@@ -229,6 +229,9 @@ ORDER_RATE_LIMITS: tuple[tuple[float, int], ...] = (
     (3600.0, 1000),
     (86400.0, 7000),
 )
+#: Orders a second from which the exchanges count an order flow as an algo that must be
+#: registered and carry its own algo ID (SEBI's retail algo framework; MFT 55811).
+ALGO_ID_THRESHOLD_PER_SECOND = 10
 MAX_MODIFICATIONS_PER_ORDER = 25
 CORRELATION_ID_MAX_LEN = 30
 

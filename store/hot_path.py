@@ -124,6 +124,12 @@ _REPLACEABLE_STATUS = frozenset({None, "CANCELLED"})
 _REPLANNED = "planned again: the leader's order now wants a copy"
 
 
+def _audited_order(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """The order a copy should be (its desired columns that are set), for its audit record:
+    side, segment, security, product, type, validity, quantity, prices, AMO, skip reason."""
+    return {key: value for key in DESIRED_ORDER_FIELDS if (value := columns[key]) is not None}
+
+
 class HotPath:
     """Compiled statements + the hot algorithms for one dialect (sqlite / postgresql).
 
@@ -135,6 +141,8 @@ class HotPath:
         self.driver = driver or Driver(dialect)
         #: the positions' statements (``store.positions``): fills applied in our transactions
         self.positions = Positions(dialect, self.driver)
+        #: follower -> what each audit record of its copies also carries (``Journal.tag_orders``)
+        self.order_tags: dict[str, dict[str, str]] = {}
         dialect = dict_bound_dialect(dialect)
         sql = build_statements(dialect.name)
         snapshot_keys = [c.name for c in LeaderOrder.__table__.c]
@@ -460,7 +468,11 @@ class HotPath:
                 "state": state,
                 "desired_version": version,
                 "event": snap.dedupe_key,
+                "order": _audited_order(new if row is None else wanted),
             }
+            tags = self.order_tags.get(intent.follower)
+            if tags:
+                payload.update(tags)
             audit.append(self.audit_row(ts, kind, intent.follower, payload))
             if touched_out is not None:
                 touched_out.add(intent.follower)

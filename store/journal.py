@@ -829,6 +829,21 @@ class Journal:
 
     # --- audit outbox ---------------------------------------------------------------------
 
+    def tag_orders(self, follower: str, tags: Mapping[str, str]) -> None:
+        """Fields every audit record of ``follower``'s copies carries from now on, beside the
+        order itself (its client id, its exchange algo ID): what an operator must be able to
+        show for each order. Kept in memory: the engine sets them at each start.
+
+        Raises ``SecretInPayload`` for anything credential-like: a token never reaches the trail.
+        """
+        tags = dict(tags)
+        check_no_secrets([follower], "order tags")
+        check_no_secrets(tags, "order tags")
+        if tags:
+            self._hot.order_tags[follower] = tags
+        else:
+            self._hot.order_tags.pop(follower, None)
+
     def append_audit(
         self, kind: str, *, actor: str, account: str | None, payload: dict[str, Any]
     ) -> int:

@@ -88,8 +88,10 @@ def build_config(
     leader_reconcile_s: float | None = None,
     follower_tick_s: float = 0.3,
     follower_sockets: bool = True,
+    max_orders_per_second: int | None = None,
 ) -> Config:
     """``leader_reconcile_s`` None: the engine's default period of the leader reconcile.
+    ``max_orders_per_second`` None: the engine's default rate cap per follower account.
     ``follower_tick_s``: long to make a test depend on hints only (no refresh from the book).
     ``follower_sockets`` False: the followers learn fills from their books only (polling)."""
     engine = EngineConfig(
@@ -102,6 +104,8 @@ def build_config(
     )
     if leader_reconcile_s is not None:
         engine = replace(engine, leader_reconcile_s=leader_reconcile_s)
+    if max_orders_per_second is not None:
+        engine = replace(engine, max_orders_per_second=max_orders_per_second)
     return Config(
         leader=AccountConfig(client_id=LEADER_ID, access_token=Secret(f"tok-{LEADER_ID}")),
         followers=tuple(followers),

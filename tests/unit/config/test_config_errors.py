@@ -70,7 +70,8 @@ def with_bob(**lines: str) -> str:
          "followers[1].sizing.mode: is required (multiplier, fixed or capital)"),
         (with_bob(sizng="{mode: fixed}"),
          "followers[1].sizng: unknown key (expected one of: name, client_id, access_token, "
-         "enabled, sizing, caps, filters, egress, copy_market_after_accept, renew, auth)"),
+         "enabled, sizing, caps, filters, egress, copy_market_after_accept, renew, auth, "
+         "algo_id)"),
         (with_bob(enabled='"yes"'), "followers[1].enabled: must be true or false, got a string"),
         (with_bob(caps="{max_order_quantity: 0}"),
          "followers[1].caps.max_order_quantity: must be >= 1"),
