@@ -54,7 +54,11 @@ HOLD_CHECK_S = 0.1
 _UNDECIDED = 10_000
 #: The longest a copy is held: then it goes, sized from the follower's confirmed fills alone
 #: (an entry unconfirmed that long may yet be refused; an exit counting it would over-close).
-HOLD_MAX_S = 5.0
+#: Long: a follower whose confirmations are that late (its order writes queued behind the
+#: broker's per-minute limit, its actor restarting) would send the exit that late anyway.
+HOLD_MAX_S = 30.0
+#: How long a held follower settles its socket's frames at once (``HurrySettles``).
+HURRY_S = 5.0
 
 
 def release_due(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from actors.enrich import SnapshotEnricher
-from actors.exit_holds import HOLD_CHECK_S, HOLD_MAX_S
+from actors.exit_holds import HOLD_CHECK_S, HURRY_S
 from actors.hints import hint_wait_s, plan_hints, tell_hints
 from actors.leader_positions import LeaderPositions
 from actors.leader_reconcile import LeaderReconciler
@@ -268,7 +268,7 @@ class LeaderFeedActor(SupervisedActor):
         knows their entries' outcome."""
         for name in sorted(self.recorder.holds.take_new()):
             with contextlib.suppress(ChildUnavailable):
-                self.registry.tell(follower_name(name), HurrySettles(HOLD_MAX_S))
+                self.registry.tell(follower_name(name), HurrySettles(HURRY_S))
 
     def _arm_replan(self) -> None:
         """Arm the next pass: ``HOLD_CHECK_S`` away while copies are held, else ``REPLAN_S``

@@ -20,8 +20,8 @@ from tests.unit.store.factories import desired, snapshot
     ("unconfirmed", "held_for_s", "ended_unfilled", "due"),
     [
         (True, 0.0, False, False),  # its entry still unconfirmed: wait
-        (True, 4.9, False, False),
-        (True, 5.0, False, True),  # waited long enough: goes, sized from its confirmed fills
+        (True, 29.9, False, False),
+        (True, 30.0, False, True),  # waited long enough: goes, sized from its confirmed fills
         (False, 0.0, False, True),  # confirmed (filled, refused, cancelled): goes
         (True, 0.1, True, True),  # the leader's order ended unfilled: nothing to size
     ],
