@@ -26,6 +26,7 @@ from actors.book_settle import (
     socket_settled,
 )
 from actors.bracket_spawner import BracketSpawner
+from actors.copy_slippage import CopySlippage, FilledCopy, is_full_fill
 from actors.decisions import IN_FLIGHT
 from actors.follower_book import FollowerBook, read_one_by_one
 from actors.orders import is_super
@@ -57,6 +58,8 @@ class CopySettler:
     #: the follower's tick: one-by-one reads must fit in it (``read_one_by_one``)
     tick_s: float
     audit: Callable[[str, dict[str, Any]], None]
+    #: records the slippage of each copy that settles fully filled (None: not measured)
+    slippage: CopySlippage | None = None
 
     def move(self, m: TransitionRequest) -> Intent:
         """``Journal.transition`` of one move a pure function decided."""
@@ -78,6 +81,7 @@ class CopySettler:
         moved = self.move(settle_move(intent, order))
         if needs_legs(intent, moved):
             self.brackets.spawn(intent)
+        self._record_fills([(intent, order, moved)])
         return moved
 
     def adopt(self) -> None:
@@ -184,7 +188,8 @@ class CopySettler:
             return
         outcomes = self.journal.transitions([settle_move(i, order) for i, order in changed])
         settled: list[str] = []
-        for (intent, _order), outcome in zip(changed, outcomes, strict=True):
+        moved: list[tuple[Intent, Any, Intent]] = []
+        for (intent, order), outcome in zip(changed, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 # moved since the read (our own cancel, a lookup): the next refresh sees it
                 logger.debug(
@@ -194,7 +199,29 @@ class CopySettler:
             settled += settled_names(intent, outcome)
             if needs_legs(intent, outcome):
                 self.brackets.spawn(intent)
+            moved.append((intent, order, outcome))
         self.book.release(settled)  # their rows need not stay in the book (memory)
+        self._record_fills(moved)
+
+    def _record_fills(self, moved: list[tuple[Intent, Any, Intent]]) -> None:
+        """The slippage of the copies these settles moved to DONE fully filled (once each: a
+        copy moves to DONE once). After the journal write, off the send path."""
+        if self.slippage is None:
+            return
+        filled = [
+            FilledCopy(
+                intent.id,
+                intent.leader_order_id,
+                intent.transaction_type,
+                float(order.average_traded_price or 0.0),
+            )
+            for intent, order, outcome in moved
+            if outcome.state is IntentState.DONE
+            and intent.state is not IntentState.DONE
+            and is_full_fill(order.order_status)
+        ]
+        if filled:
+            self.slippage.filled(filled)
 
     def _read_each(self, working: list[Intent]) -> dict[str, Any]:
         """Each copy by its own ``GET /orders/{id}``, by order id. A failed read ends the

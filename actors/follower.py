@@ -30,6 +30,7 @@ from actors.ack_buffer import AckBuffer
 from actors.bracket_spawner import BracketSpawner
 from actors.copy_latency import STAMP_TTL_S, CopyLatency
 from actors.copy_settler import CopySettler
+from actors.copy_slippage import CopySlippage
 from actors.copy_steps import CopySteps
 from actors.decisions import IN_FLIGHT, Step, next_step
 from actors.follower_book import FollowerBook
@@ -134,6 +135,7 @@ class FollowerActor(SupervisedActor):
             brackets=self.brackets,
             tick_s=engine.follower_tick_s,
             audit=self._audit,
+            slippage=CopySlippage(name, journal, metrics.copy_slippage.labels(name).observe),
         )
         self.steps = CopySteps(
             name,

@@ -784,6 +784,15 @@ class Journal:
         with self._write() as conn:
             self._writes.set_mark(conn, account, name, value, _now())
 
+    def set_marks(self, account: str, values: Mapping[str, str]) -> None:
+        """Set several named marks of ``account`` (name -> value) in one transaction."""
+        if not values:
+            return
+        now = _now()
+        with self._write() as conn:
+            for name, value in values.items():
+                self._writes.set_mark(conn, account, name, value, now)
+
     def get_mark(self, account: str, name: str) -> str | None:
         """The named mark of ``account``, or None if never set."""
         with self._driver_read() as conn:

@@ -1,0 +1,93 @@
+"""Recording copy slippage when a copy has fully filled (``actors.slippage`` holds the maths).
+
+Used on the settling actor's thread (the follower's ``CopySettler``, a ``BracketLegActor``),
+after the fill was journaled: never on the send path. Per batch of fills it reads each leader
+order's latest snapshot once (its average fill price) and writes the copies' slippage marks in
+one transaction.
+
+Not measured (counted in ``unpriced`` and logged at debug): a copy whose leader order the
+journal holds without an average price (seen only in a REST book row without one, or the
+follower's fill settled before the leader's traded frame was journaled), and a copy whose
+own order reports no average price. A copy that ends partly filled (cancelled, expired) is not
+a fully filled copy and is not measured either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from actors.slippage import mark_name, mark_value, slippage_bps, trading_day
+from dhan.codes import OrderStatus, TransactionType
+from store import Journal
+from store.records import LeaderOrderSnapshot
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FilledCopy:
+    """One copy (or a bracket exit leg of one) that has just fully filled."""
+
+    intent_id: int
+    leader_order_id: str
+    side: TransactionType
+    follower_avg: float
+    #: ``""``: the copy itself; else the bracket exit leg's name (marked apart)
+    leg: str = ""
+    #: the leader's average fill price when the caller has it (a bracket's exit leg: the
+    #: leader's same leg); None: read from the leader order's latest snapshot (plain or entry)
+    leader_avg: float | None = None
+
+
+@dataclass(slots=True)
+class CopySlippage:
+    """One follower's slippage recorder (see the module docstring)."""
+
+    account: str
+    journal: Journal
+    #: the follower's ``copytrader_copy_slippage_bps`` child: called with each copy's bps
+    observe: Callable[[float], None]
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: fully filled copies not measured for a missing price (see the module docstring)
+    unpriced: int = 0
+
+    def filled(self, copies: Iterable[FilledCopy]) -> int:
+        """Observe and journal the slippage of ``copies``; returns how many were measured."""
+        day = trading_day(self.now())
+        snaps: dict[str, LeaderOrderSnapshot | None] = {}
+        marks: dict[str, str] = {}
+        for copy in copies:
+            leader_avg = copy.leader_avg
+            if leader_avg is None:
+                oid = copy.leader_order_id
+                if oid not in snaps:
+                    snaps[oid] = self.journal.leader_snapshot(oid)
+                snap = snaps[oid]
+                leader_avg = snap.avg_price if snap is not None else 0.0
+            bps = slippage_bps(copy.side, leader_avg, copy.follower_avg)
+            if bps is None:
+                self.unpriced += 1
+                logger.debug(
+                    "follower %s: copy %s of leader order %s%s filled, slippage unknown "
+                    "(leader avg %s, follower avg %s)",
+                    self.account,
+                    copy.intent_id,
+                    copy.leader_order_id,
+                    f" {copy.leg}" if copy.leg else "",
+                    leader_avg,
+                    copy.follower_avg,
+                )
+                continue
+            self.observe(bps)
+            marks[mark_name(day, copy.intent_id, copy.leg)] = mark_value(bps)
+        if marks:
+            self.journal.set_marks(self.account, marks)
+        return len(marks)
+
+
+def is_full_fill(status: OrderStatus | None) -> bool:
+    """A copy's order that has fully filled (Dhan's TRADED: the whole quantity traded)."""
+    return status is OrderStatus.TRADED
