@@ -19,7 +19,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from actors.slippage import mark_name, mark_value, slippage_bps, trading_day
+from actors.slippage import (
+    SlippageSummary,
+    day_prefix,
+    day_summary,
+    mark_name,
+    mark_value,
+    slippage_bps,
+    trading_day,
+)
 from dhan.codes import OrderStatus, TransactionType
 from store import Journal
 from store.records import LeaderOrderSnapshot
@@ -91,3 +99,10 @@ class CopySlippage:
 def is_full_fill(status: OrderStatus | None) -> bool:
     """A copy's order that has fully filled (Dhan's TRADED: the whole quantity traded)."""
     return status is OrderStatus.TRADED
+
+
+def day_slippage(journal: Journal, follower: str, day: str | None = None) -> SlippageSummary:
+    """``follower``'s slippage over the IST ``day`` (default today) as the journal holds it:
+    the marks written by ``CopySlippage`` (``status`` and the demo summary read them)."""
+    marks = journal.marks(follower, day_prefix(day or trading_day()))
+    return day_summary(marks.values())
