@@ -19,13 +19,13 @@ from actors.slippage import slippage_bps
 from copytrader.config import load_config
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.runner import config_env
-from dhan.codes import OrderStatus, OrderType, TransactionType
+from dhan.codes import OrderStatus, OrderType, ProductType, TransactionType
 from dhan.correlation import correlation_id_for
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from store import Journal
 from tests.integration.cli_rig import make_cli_rig
-from tests.integration.engine_harness import limit_buy, wait_until
+from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
 
 SEG, SID = "NSE_EQ", "1333"
 BUY, SELL = TransactionType.BUY, TransactionType.SELL
@@ -166,3 +166,67 @@ def test_slippage_of_an_entry_and_its_exit_is_observed_signed_and_shown_by_statu
     assert "2 copies" in line
     assert mean == pytest.approx((entry_bps + exit_bps) / 2, abs=0.051)
     rig.assert_no_token_in(result.stdout + result.stderr)
+
+
+def test_a_bracket_exit_leg_is_measured_against_the_leaders_same_leg(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.admin.set_ltp(SEG, "2885", 1600.0)
+    follower = follower_config("b1", "1300000011")
+    rig = start_rig(sim, tmp_path, [follower])
+    leader_id = rig.cfg.leader.client_id
+    try:
+        entry = rig.leader.place_order(
+            limit_buy(
+                security_id="2885",
+                quantity=5,
+                price=1600.0,
+                product_type=ProductType.BO,
+                bo_profit_value=20.0,
+                bo_stop_loss_value=10.0,
+            )
+        )
+        cid = correlation_id_for(follower.name, entry.order_id)
+
+        def target(client_id: str, cid: str | None) -> dict[str, Any]:
+            return next(
+                (
+                    o
+                    for o in sim.admin.orders(client_id)
+                    if o.get("legName") == "TARGET_LEG"
+                    and (cid is None or o.get("correlationId") == cid)
+                ),
+                {},
+            )
+
+        wait_until(lambda: target(follower.client_id, cid), what="the copy's target leg")
+        sim.admin.set_ltp(SEG, "2885", 1600.0, liquid=False)  # the legs fill when we say
+        leader_target = target(leader_id, None)
+        sim.admin.fill(leader_target["orderId"], price=leader_target["price"])
+        wait_until(
+            lambda: any(
+                s.leg_name == "TARGET_LEG" and s.status is OrderStatus.TRADED and s.avg_price > 0
+                for s in rig.engine.journal.leader_legs(entry.order_id)
+            ),
+            what="the leader's target journaled as traded",
+        )
+        # the copy's target fills a rupee above its limit (a price improvement: better)
+        copy_target = target(follower.client_id, cid)
+        sim.admin.fill(copy_target["orderId"], price=copy_target["price"] + 1.0)
+
+        def leg_mark() -> dict[str, str]:
+            marks = rig.engine.journal.marks(follower.name, "slippage:")
+            return {k: v for k, v in marks.items() if k.endswith(":TARGET_LEG")}
+
+        marked = wait_until(leg_mark, what="the target leg's slippage marked")
+        leader_avg = float(target(leader_id, None)["averageTradedPrice"])
+        copy_avg = float(target(follower.client_id, cid)["averageTradedPrice"])
+        expected = slippage_bps(SELL, leader_avg, copy_avg)  # the exit of a long sells
+        assert expected is not None and expected < 0  # received more than the leader
+        (value,) = marked.values()
+        assert float(value) == pytest.approx(expected, abs=1e-3)
+        buckets = _observed(rig.engine, follower.name)
+        below = max(b for b in buckets if b < expected)
+        assert buckets[below] == 0.0 and buckets[min(b for b in buckets if b >= expected)] >= 1
+    finally:
+        rig.stop()
