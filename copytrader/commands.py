@@ -193,7 +193,9 @@ def status(args: argparse.Namespace) -> int:
             f"\ncopy slippage today ({day} IST; fully filled copies, bps, + worse for the follower)"
         )
         for f in cfg.followers:
-            print(f"  {f.name:<16}{day_slippage(journal, f.name, day).line()}")
+            # "name:" (not the name alone): a line that starts with a follower's name is its
+            # row of the table above
+            print(f"  {f.name + ':':<17}{day_slippage(journal, f.name, day).line()}")
         restarts = journal.restarts(limit=10)
         print(f"\nlast restarts: {len(restarts)}")
         for r in restarts:

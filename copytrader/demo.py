@@ -351,7 +351,7 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
     )
     print("copy slippage (fully filled copies, bps of the leader's fill price, + worse):")
     for f in cfg.followers:
-        print(f"  {f.name:<12}{day_slippage(engine.journal, f.name).line()}")
+        print(f"  {f.name + ':':<13}{day_slippage(engine.journal, f.name).line()}")
     brackets, both_filled = _bracket_exits(books)
     print(f"brackets: {brackets} follower exits, both legs filled in {both_filled}")
     print(f"check: {check.line()}")
