@@ -81,7 +81,8 @@ class CopySettler:
         moved = self.move(settle_move(intent, order))
         if needs_legs(intent, moved):
             self.brackets.spawn(intent)
-        self._record_fills([(intent, order, moved)])
+        if self.slippage is not None and moved.state is IntentState.DONE and _fills(intent, order):
+            self.slippage.filled([_filled_copy(intent, order)])
         return moved
 
     def adopt(self) -> None:
@@ -183,15 +184,24 @@ class CopySettler:
         return later
 
     def _settle_all(self, changed: list[tuple[Intent, Any]]) -> None:
-        """Journal the moves of ``changed`` in one transaction; start brackets; release rows."""
+        """Journal the moves of ``changed`` in one transaction (with the slippage marks of the
+        copies they fully fill); start brackets; release rows; observe the slippage."""
         if not changed:
             return
-        outcomes = self.journal.transitions([settle_move(i, order) for i, order in changed])
+        slip = self.slippage
+        measured = self._measure(changed)
+        marks = None
+        if measured and slip is not None:
+            marks = (self.account, slip.marks(measured.values()))
+        outcomes = self.journal.transitions(
+            [settle_move(i, order) for i, order in changed], marks=marks
+        )
         settled: list[str] = []
-        moved: list[tuple[Intent, Any, Intent]] = []
-        for (intent, order), outcome in zip(changed, outcomes, strict=True):
+        for (intent, _order), outcome in zip(changed, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 # moved since the read (our own cancel, a lookup): the next refresh sees it
+                # (a lookup that settled it filled has observed its slippage; the mark written
+                # here is the same one)
                 logger.debug(
                     "follower %s: settle of %s skipped: %s", self.account, intent.id, outcome
                 )
@@ -199,29 +209,20 @@ class CopySettler:
             settled += settled_names(intent, outcome)
             if needs_legs(intent, outcome):
                 self.brackets.spawn(intent)
-            moved.append((intent, order, outcome))
+            if slip is not None and intent.id in measured and outcome.state is IntentState.DONE:
+                slip.observe(measured[intent.id][1])
         self.book.release(settled)  # their rows need not stay in the book (memory)
-        self._record_fills(moved)
 
-    def _record_fills(self, moved: list[tuple[Intent, Any, Intent]]) -> None:
-        """The slippage of the copies these settles moved to DONE fully filled (once each: a
-        copy moves to DONE once). After the journal write, off the send path."""
+    def _measure(self, changed: list[tuple[Intent, Any]]) -> dict[int, tuple[FilledCopy, float]]:
+        """The slippage of the copies these orders fully fill (by intent id): a copy moves to
+        DONE once, so each is measured once. Off the send path: after the fill, before its
+        settle's write (whose transaction journals it)."""
         if self.slippage is None:
-            return
-        filled = [
-            FilledCopy(
-                intent.id,
-                intent.leader_order_id,
-                intent.transaction_type,
-                float(order.average_traded_price or 0.0),
-            )
-            for intent, order, outcome in moved
-            if outcome.state is IntentState.DONE
-            and intent.state is not IntentState.DONE
-            and is_full_fill(order.order_status)
-        ]
-        if filled:
-            self.slippage.filled(filled)
+            return {}
+        filled = [_filled_copy(intent, order) for intent, order in changed if _fills(intent, order)]
+        if not filled:
+            return {}
+        return {copy.intent_id: (copy, bps) for copy, bps in self.slippage.measure(filled)}
 
     def _read_each(self, working: list[Intent]) -> dict[str, Any]:
         """Each copy by its own ``GET /orders/{id}``, by order id. A failed read ends the
@@ -274,3 +275,17 @@ class CopySettler:
                 policy,
             )
             self.audit("copies_skipped_after_disable", {"count": skipped, "policy": str(policy)})
+
+
+def _fills(intent: Intent, order: Any) -> bool:
+    """Pure: does ``order`` (the broker's view) fully fill ``intent``, not DONE before?"""
+    return intent.state is not IntentState.DONE and is_full_fill(order.order_status)
+
+
+def _filled_copy(intent: Intent, order: Any) -> FilledCopy:
+    return FilledCopy(
+        intent.id,
+        intent.leader_order_id,
+        intent.transaction_type,
+        float(order.average_traded_price or 0.0),
+    )

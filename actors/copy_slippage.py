@@ -1,9 +1,10 @@
 """Recording copy slippage when a copy has fully filled (``actors.slippage`` holds the maths).
 
 Used on the settling actor's thread (the follower's ``CopySettler``, a ``BracketLegActor``),
-after the fill was journaled: never on the send path. Per batch of fills it reads each leader
-order's latest snapshot once (its average fill price) and writes the copies' slippage marks in
-one transaction.
+never on the send path. Per batch of fills it reads each leader order's latest snapshot once
+(its average fill price); the copies' slippage marks are written in the settle's own
+transaction (``CopySettler``: ``Journal.transitions(marks=...)``, no commit of their own) or in
+one of their own (``filled``), and each is observed once its fill is journaled.
 
 Not measured (counted in ``unpriced`` and logged at debug): a copy whose leader order the
 journal holds without an average price (seen only in a REST book row without one, or the
@@ -62,11 +63,11 @@ class CopySlippage:
     #: fully filled copies not measured for a missing price (see the module docstring)
     unpriced: int = 0
 
-    def filled(self, copies: Iterable[FilledCopy]) -> int:
-        """Observe and journal the slippage of ``copies``; returns how many were measured."""
-        day = trading_day(self.now())
+    def measure(self, copies: Iterable[FilledCopy]) -> list[tuple[FilledCopy, float]]:
+        """Each of ``copies`` with both prices known, with its bps (each leader order's
+        snapshot read once); the others are counted in ``unpriced``."""
         snaps: dict[str, LeaderOrderSnapshot | None] = {}
-        marks: dict[str, str] = {}
+        measured: list[tuple[FilledCopy, float]] = []
         for copy in copies:
             leader_avg = copy.leader_avg
             if leader_avg is None:
@@ -89,11 +90,23 @@ class CopySlippage:
                     copy.follower_avg,
                 )
                 continue
-            self.observe(bps)
-            marks[mark_name(day, copy.intent_id, copy.leg)] = mark_value(bps)
-        if marks:
-            self.journal.set_marks(self.account, marks)
-        return len(marks)
+            measured.append((copy, bps))
+        return measured
+
+    def marks(self, measured: Iterable[tuple[FilledCopy, float]]) -> dict[str, str]:
+        """The account marks that journal ``measured`` (name -> bps), under today (IST)."""
+        day = trading_day(self.now())
+        return {mark_name(day, copy.intent_id, copy.leg): mark_value(bps) for copy, bps in measured}
+
+    def filled(self, copies: Iterable[FilledCopy]) -> int:
+        """Journal (one transaction) and observe the slippage of ``copies``, which have just
+        fully filled; returns how many were measured."""
+        measured = self.measure(copies)
+        if measured:
+            self.journal.set_marks(self.account, self.marks(measured))
+            for _copy, bps in measured:
+                self.observe(bps)
+        return len(measured)
 
 
 def is_full_fill(status: OrderStatus | None) -> bool:
