@@ -200,8 +200,10 @@ class CopySettler:
         for (intent, _order), outcome in zip(changed, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 # moved since the read (our own cancel, a lookup): the next refresh sees it
-                # (a lookup that settled it filled has observed its slippage; the mark written
-                # here is the same one)
+                # (the step that settled it measures its slippage; a mark written here is the
+                # same one, and it must not wait for its leader's price twice)
+                if slip is not None:
+                    slip.waiting.pop((intent.id, ""), None)
                 logger.debug(
                     "follower %s: settle of %s skipped: %s", self.account, intent.id, outcome
                 )

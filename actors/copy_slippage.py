@@ -6,16 +6,19 @@ never on the send path. Per batch of fills it reads each leader order's latest s
 transaction (``CopySettler``: ``Journal.transitions(marks=...)``, no commit of their own) or in
 one of their own (``filled``), and each is observed once its fill is journaled.
 
-Not measured (counted in ``unpriced`` and logged at debug): a copy whose leader order the
-journal holds without an average price (seen only in a REST book row without one, or the
-follower's fill settled before the leader's traded frame was journaled), and a copy whose
-own order reports no average price. A copy that ends partly filled (cancelled, expired) is not
-a fully filled copy and is not measured either.
+A copy whose leader order has no average price in the journal yet (the copy's fill settled
+before the leader's traded frame was journaled: two LIMIT orders filling in the same instant)
+waits in memory and is measured again on the follower's ticks (``retry``) for up to
+``LEADER_PRICE_WAIT_S``. Not measured (counted in ``unpriced`` and logged at debug): a copy
+whose leader order still has no average price then (seen only in a REST book row without one),
+a copy whose own order reports no average price, a copy waiting when its actor stops. A copy
+that ends partly filled (cancelled, expired) is not a fully filled copy and is not measured.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from actors.slippage import (
     SlippageSummary,
     day_prefix,
     day_summary,
+    is_price,
     mark_name,
     mark_value,
     slippage_bps,
@@ -34,6 +38,9 @@ from store import Journal
 from store.records import LeaderOrderSnapshot
 
 logger = logging.getLogger(__name__)
+
+#: How long a fully filled copy waits for its leader order's average price to be journaled.
+LEADER_PRICE_WAIT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,36 +69,74 @@ class CopySlippage:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     #: fully filled copies not measured for a missing price (see the module docstring)
     unpriced: int = 0
+    #: copies waiting for their leader order's average price: (intent id, leg) -> the copy
+    #: and the monotonic time it stops waiting
+    waiting: dict[tuple[int, str], tuple[FilledCopy, float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
 
     def measure(self, copies: Iterable[FilledCopy]) -> list[tuple[FilledCopy, float]]:
         """Each of ``copies`` with both prices known, with its bps (each leader order's
-        snapshot read once); the others are counted in ``unpriced``."""
+        snapshot read once). A copy whose leader order has no average price yet waits
+        (``retry``); any other is counted in ``unpriced``."""
         snaps: dict[str, LeaderOrderSnapshot | None] = {}
         measured: list[tuple[FilledCopy, float]] = []
         for copy in copies:
-            leader_avg = copy.leader_avg
-            if leader_avg is None:
-                oid = copy.leader_order_id
-                if oid not in snaps:
-                    snaps[oid] = self.journal.leader_snapshot(oid)
-                snap = snaps[oid]
-                leader_avg = snap.avg_price if snap is not None else 0.0
-            bps = slippage_bps(copy.side, leader_avg, copy.follower_avg)
-            if bps is None:
-                self.unpriced += 1
-                logger.debug(
-                    "follower %s: copy %s of leader order %s%s filled, slippage unknown "
-                    "(leader avg %s, follower avg %s)",
-                    self.account,
-                    copy.intent_id,
-                    copy.leader_order_id,
-                    f" {copy.leg}" if copy.leg else "",
-                    leader_avg,
-                    copy.follower_avg,
+            bps = self._bps(copy, snaps)
+            if bps is not None:
+                measured.append((copy, bps))
+            elif copy.leader_avg is None and is_price(copy.follower_avg):
+                self.waiting[(copy.intent_id, copy.leg)] = (
+                    copy,
+                    self.clock() + LEADER_PRICE_WAIT_S,
                 )
-                continue
-            measured.append((copy, bps))
+            else:
+                self._unpriced(copy, "the copy's or its leader leg's average price is unknown")
         return measured
+
+    def retry(self) -> int:
+        """Measure the waiting copies whose leader order's average price has been journaled
+        since (journaled in one transaction, observed); drop those waiting too long. Called
+        on the follower's ticks: nothing to do (the usual case) costs nothing."""
+        if not self.waiting:
+            return 0
+        now = self.clock()
+        snaps: dict[str, LeaderOrderSnapshot | None] = {}
+        measured: list[tuple[FilledCopy, float]] = []
+        for key, (copy, until) in list(self.waiting.items()):
+            bps = self._bps(copy, snaps)
+            if bps is not None:
+                measured.append((copy, bps))
+            elif now < until:
+                continue
+            else:
+                self._unpriced(copy, "its leader order has no average price in the journal")
+            del self.waiting[key]
+        if measured:
+            self.journal.set_marks(self.account, self.marks(measured))
+            for _copy, bps in measured:
+                self.observe(bps)
+        return len(measured)
+
+    def _bps(self, copy: FilledCopy, snaps: dict[str, LeaderOrderSnapshot | None]) -> float | None:
+        leader_avg = copy.leader_avg
+        if leader_avg is None:
+            oid = copy.leader_order_id
+            if oid not in snaps:
+                snaps[oid] = self.journal.leader_snapshot(oid)
+            snap = snaps[oid]
+            leader_avg = snap.avg_price if snap is not None else 0.0
+        return slippage_bps(copy.side, leader_avg, copy.follower_avg)
+
+    def _unpriced(self, copy: FilledCopy, why: str) -> None:
+        self.unpriced += 1
+        logger.debug(
+            "follower %s: copy %s of leader order %s%s filled; slippage not measured: %s",
+            self.account,
+            copy.intent_id,
+            copy.leader_order_id,
+            f" {copy.leg}" if copy.leg else "",
+            why,
+        )
 
     def marks(self, measured: Iterable[tuple[FilledCopy, float]]) -> dict[str, str]:
         """The account marks that journal ``measured`` (name -> bps), under today (IST)."""

@@ -37,14 +37,15 @@ def slippage_bps(
 ) -> float | None:
     """The follower's slippage in bps, positive when worse for the follower; None when either
     average price is missing (0, negative or not a number): no slippage is defined then."""
-    if not (_is_price(leader_avg) and _is_price(follower_avg)):
+    if not (is_price(leader_avg) and is_price(follower_avg)):
         return None
     if TransactionType(side) is TransactionType.BUY:
         return (follower_avg - leader_avg) / leader_avg * 10_000
     return (leader_avg - follower_avg) / leader_avg * 10_000
 
 
-def _is_price(value: float) -> bool:
+def is_price(value: float) -> bool:
+    """A usable average price: a finite number above 0 (0 is Dhan's "no fill")."""
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 

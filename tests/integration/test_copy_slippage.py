@@ -228,3 +228,49 @@ def test_a_bracket_exit_leg_is_measured_against_the_leaders_same_leg(
         assert buckets[below] == 0.0 and buckets[min(b for b in buckets if b >= expected)] >= 1
     finally:
         rig.stop()
+
+
+def test_a_copy_that_fills_before_its_leader_order_is_measured_once_the_leader_fills(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # two LIMIT orders filling in the same instant: the copy's fill may settle before the
+    # leader's traded frame is journaled. Here the copy fills first, for certain.
+    follower = follower_config("r1", "1300000021")
+    rig = start_rig(sim, tmp_path, [follower])
+    leader_id = rig.cfg.leader.client_id
+    try:
+        sim.admin.set_ltp(SEG, SID, 1500.0, liquid=False)
+        oid = rig.leader.place_order(limit_buy(SID, quantity=10, price=1500.0)).order_id
+        wait_until(
+            lambda: (
+                _copy(sim, follower.name, follower.client_id, oid).get("orderStatus") == "PENDING"
+            ),
+            what="the resting copy",
+        )
+        copy_id = _copy(sim, follower.name, follower.client_id, oid)["orderId"]
+        sim.admin.fill(copy_id, price=1499.5)  # the copy fills first, half a rupee better
+
+        def copy_done() -> bool:
+            (intent,) = rig.engine.journal.intents(follower.name, leader_order_id=oid)
+            return intent.state.value == "DONE"
+
+        wait_until(copy_done, what="the copy settled filled")
+        assert _count(rig.engine, follower.name) == 0.0  # the leader's price is not known yet
+
+        wait_until(
+            lambda: _order(sim, leader_id, oid).get("orderStatus") == "PENDING",
+            what="the leader order accepted",
+        )
+        sim.admin.fill(oid, price=1500.0)
+        wait_until(lambda: _count(rig.engine, follower.name) == 1.0, what="the copy measured")
+        expected = slippage_bps(
+            BUY,
+            float(_order(sim, leader_id, oid)["averageTradedPrice"]),
+            float(_copy(sim, follower.name, follower.client_id, oid)["averageTradedPrice"]),
+        )
+        assert expected is not None and expected < 0  # paid less than the leader: better
+        _assert_buckets_hold(rig.engine, follower.name, [expected])
+        (value,) = rig.engine.journal.marks(follower.name, "slippage:").values()
+        assert float(value) == pytest.approx(expected, abs=1e-3)
+    finally:
+        rig.stop()

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from actors.copy_slippage import CopySlippage, FilledCopy, day_slippage, is_full_fill
+from actors.copy_slippage import (
+    LEADER_PRICE_WAIT_S,
+    CopySlippage,
+    FilledCopy,
+    day_slippage,
+    is_full_fill,
+)
 from actors.slippage import slippage_bps
 from dhan.codes import OrderStatus, TransactionType
 from store import Journal
@@ -54,21 +60,49 @@ def test_each_filled_copy_is_observed_and_marked_against_its_leaders_average(
     assert day_slippage(journal, "bob", "20261207").count == 0
 
 
-def test_a_copy_without_both_prices_is_counted_unpriced_not_observed(journal: Journal) -> None:
-    journal.record_leader_snapshot(snapshot("L1", status=OrderStatus.TRADED), [])  # no avg price
+def test_a_copy_whose_own_price_is_unknown_is_counted_unpriced_not_observed(
+    journal: Journal,
+) -> None:
+    journal.record_leader_snapshot(snapshot("L1", status=OrderStatus.TRADED, avg_price=100.0), [])
     seen: list[float] = []
     slip = recorder(journal, seen)
 
     measured = slip.filled(
         [
-            FilledCopy(1, "L1", BUY, 100.0),  # the leader's average unknown
-            FilledCopy(2, "L9", BUY, 100.0),  # the leader order never journaled
-            FilledCopy(3, "L1", BUY, 0.0, leader_avg=100.0),  # the copy's own unknown
+            FilledCopy(1, "L1", BUY, 0.0),  # the copy's own average unknown
+            FilledCopy(2, "L1", SELL, 0.0, leg="TARGET_LEG", leader_avg=100.0),
+            FilledCopy(3, "L1", SELL, 99.0, leg="TARGET_LEG", leader_avg=0.0),  # leader leg's
         ]
     )
 
-    assert (measured, seen, slip.unpriced) == (0, [], 3)
+    assert (measured, seen, slip.unpriced, slip.waiting) == (0, [], 3, {})
     assert journal.marks("alice", "slippage:") == {}
+
+
+def test_a_copy_filled_before_its_leaders_price_was_journaled_waits_for_it(
+    journal: Journal,
+) -> None:
+    journal.record_leader_snapshot(snapshot("L1", status=OrderStatus.PENDING), [])  # no price
+    seen: list[float] = []
+    now = [1000.0]
+    slip = CopySlippage("alice", journal, seen.append, now=lambda: AT, clock=lambda: now[0])
+
+    measured = slip.filled([FilledCopy(1, "L1", BUY, 101.0), FilledCopy(2, "L9", BUY, 50.0)])
+    assert (measured, seen, slip.unpriced, len(slip.waiting)) == (0, [], 0, 2)
+    assert slip.retry() == 0  # nothing journaled since: both wait on
+
+    journal.record_leader_snapshot(  # the leader's traded frame, just after the copy's fill
+        snapshot("L1", status=OrderStatus.TRADED, avg_price=100.0, filled_qty=10), []
+    )
+    now[0] += 1.0
+    assert slip.retry() == 1
+    assert seen == [pytest.approx(100.0)]
+    assert journal.marks("alice", "slippage:") == {"slippage:20261207:1": "100.0000"}
+    assert list(slip.waiting) == [(2, "")]
+
+    now[0] += LEADER_PRICE_WAIT_S  # L9 never gets a price: dropped, counted unpriced
+    assert slip.retry() == 0
+    assert (slip.waiting, slip.unpriced, len(seen)) == ({}, 1, 1)
 
 
 def test_an_exit_leg_is_priced_against_the_leaders_leg_and_marked_apart(journal: Journal) -> None:
