@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from actors.copy_slippage import CopySlippage, FilledCopy
 from actors.follower_book import FollowerBook
 from actors.messages import (
     PERMIT_RETRY_S,
@@ -30,7 +31,7 @@ from actors.settings import EngineConfig
 from actors.snapshots import bracket_parents
 from actors.telemetry import ActorMetrics
 from dhan import errors
-from dhan.codes import LegName, OrderStatus, OrderType, Validity
+from dhan.codes import LegName, OrderStatus, OrderType, TransactionType, Validity
 from dhan.models import ModifyRequest, SuperModifyRequest
 from dhan.rest import DhanClient
 from store import Journal
@@ -59,6 +60,8 @@ class LegView:
     price: float
     trigger_price: float
     trailing_jump: float = 0.0
+    #: the leg's average fill price (0: unfilled, or a super order's leg: its book row has none)
+    avg_price: float = 0.0
 
     @property
     def level(self) -> float:
@@ -97,10 +100,21 @@ class BracketLegActor(SupervisedActor):
         self.legs: dict[LegName, LegView] = {}
         #: the leg views this incarnation has written to the journal (written again on change)
         self.journaled: dict[LegName, LegView] = {}
+        #: the exit legs whose fill has been measured (``copytrader_copy_slippage_bps``); at
+        #: start, those an earlier incarnation journaled as traded (measured then, or lost)
+        self.priced: set[LegName] = set()
+        self.slippage = CopySlippage(
+            follower, journal, metrics.copy_slippage.labels(follower).observe
+        )
         self.done = False
 
     def on_start(self) -> None:
         super().on_start()
+        self.priced = {
+            LegName(leg.leg_name)
+            for leg in self.journal.legs(self.intent_id)
+            if leg.status is OrderStatus.TRADED and leg.leg_name in _EXIT_NAMES
+        }
         tick_s = self.engine.bracket_tick_s
         self.tell_every(tick_s, Tick(), first_s=random.uniform(0.0, tick_s))  # not in step
         self._check()
@@ -144,9 +158,12 @@ class BracketLegActor(SupervisedActor):
             logger.info("bracket %s: broker read failed: %s", self.intent_id, exc)
             return
         self.legs = legs
+        traded: list[LegView] = []
         for view in legs.values():
             if self.journaled.get(view.leg) == view:
                 continue  # unchanged since we wrote it: a write per tick would flood the journal
+            if view.status is OrderStatus.TRADED and view.leg not in self.priced:
+                traded.append(view)
             self.journal.upsert_leg(
                 intent.id,
                 str(view.leg),
@@ -158,6 +175,8 @@ class BracketLegActor(SupervisedActor):
                 filled_qty=view.filled_qty,
             )
             self.journaled[view.leg] = view
+        if traded:
+            self._record_slippage(intent, traded)
         if entry_status is not None and entry_status.is_terminal and entry_filled == 0:
             self._settle(f"entry ended unfilled ({entry_status})")
             return
@@ -225,8 +244,34 @@ class BracketLegActor(SupervisedActor):
                     filled_qty=o.filled_qty,
                     price=o.price,
                     trigger_price=o.trigger_price,
+                    avg_price=o.average_traded_price,
                 )
         return entry_status, entry_filled, legs
+
+    def _record_slippage(self, intent: Intent, traded: list[LegView]) -> None:
+        """The slippage of exit legs that have just filled, against the leader's same legs
+        (after their fills were journaled; once per leg)."""
+        leader = self._leader_exits(intent)
+        exit_side = (
+            TransactionType.SELL
+            if intent.transaction_type is TransactionType.BUY
+            else TransactionType.BUY
+        )
+        filled = []
+        for view in traded:
+            self.priced.add(view.leg)
+            snap = leader.get(view.leg)
+            filled.append(
+                FilledCopy(
+                    intent.id,
+                    intent.leader_order_id,
+                    exit_side,
+                    view.avg_price,
+                    leg=str(view.leg),
+                    leader_avg=snap.avg_price if snap is not None else 0.0,
+                )
+            )
+        self.slippage.filled(filled)
 
     # -- mirroring the leader -------------------------------------------------------------------
 

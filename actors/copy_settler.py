@@ -26,6 +26,7 @@ from actors.book_settle import (
     socket_settled,
 )
 from actors.bracket_spawner import BracketSpawner
+from actors.copy_slippage import CopySlippage, FilledCopy, is_full_fill
 from actors.decisions import IN_FLIGHT
 from actors.follower_book import FollowerBook, read_one_by_one
 from actors.orders import is_super
@@ -57,6 +58,8 @@ class CopySettler:
     #: the follower's tick: one-by-one reads must fit in it (``read_one_by_one``)
     tick_s: float
     audit: Callable[[str, dict[str, Any]], None]
+    #: records the slippage of each copy that settles fully filled (None: not measured)
+    slippage: CopySlippage | None = None
 
     def move(self, m: TransitionRequest) -> Intent:
         """``Journal.transition`` of one move a pure function decided."""
@@ -78,6 +81,8 @@ class CopySettler:
         moved = self.move(settle_move(intent, order))
         if needs_legs(intent, moved):
             self.brackets.spawn(intent)
+        if self.slippage is not None and moved.state is IntentState.DONE and _fills(intent, order):
+            self.slippage.filled([_filled_copy(intent, order)])
         return moved
 
     def adopt(self) -> None:
@@ -179,14 +184,26 @@ class CopySettler:
         return later
 
     def _settle_all(self, changed: list[tuple[Intent, Any]]) -> None:
-        """Journal the moves of ``changed`` in one transaction; start brackets; release rows."""
+        """Journal the moves of ``changed`` in one transaction (with the slippage marks of the
+        copies they fully fill); start brackets; release rows; observe the slippage."""
         if not changed:
             return
-        outcomes = self.journal.transitions([settle_move(i, order) for i, order in changed])
+        slip = self.slippage
+        measured = self._measure(changed)
+        marks = None
+        if measured and slip is not None:
+            marks = (self.account, slip.marks(measured.values()))
+        outcomes = self.journal.transitions(
+            [settle_move(i, order) for i, order in changed], marks=marks
+        )
         settled: list[str] = []
         for (intent, _order), outcome in zip(changed, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 # moved since the read (our own cancel, a lookup): the next refresh sees it
+                # (the step that settled it measures its slippage; a mark written here is the
+                # same one, and it must not wait for its leader's price twice)
+                if slip is not None:
+                    slip.waiting.pop((intent.id, ""), None)
                 logger.debug(
                     "follower %s: settle of %s skipped: %s", self.account, intent.id, outcome
                 )
@@ -194,7 +211,20 @@ class CopySettler:
             settled += settled_names(intent, outcome)
             if needs_legs(intent, outcome):
                 self.brackets.spawn(intent)
+            if slip is not None and intent.id in measured and outcome.state is IntentState.DONE:
+                slip.observe(measured[intent.id][1])
         self.book.release(settled)  # their rows need not stay in the book (memory)
+
+    def _measure(self, changed: list[tuple[Intent, Any]]) -> dict[int, tuple[FilledCopy, float]]:
+        """The slippage of the copies these orders fully fill (by intent id): a copy moves to
+        DONE once, so each is measured once. Off the send path: after the fill, before its
+        settle's write (whose transaction journals it)."""
+        if self.slippage is None:
+            return {}
+        filled = [_filled_copy(intent, order) for intent, order in changed if _fills(intent, order)]
+        if not filled:
+            return {}
+        return {copy.intent_id: (copy, bps) for copy, bps in self.slippage.measure(filled)}
 
     def _read_each(self, working: list[Intent]) -> dict[str, Any]:
         """Each copy by its own ``GET /orders/{id}``, by order id. A failed read ends the
@@ -247,3 +277,17 @@ class CopySettler:
                 policy,
             )
             self.audit("copies_skipped_after_disable", {"count": skipped, "policy": str(policy)})
+
+
+def _fills(intent: Intent, order: Any) -> bool:
+    """Pure: does ``order`` (the broker's view) fully fill ``intent``, not DONE before?"""
+    return intent.state is not IntentState.DONE and is_full_fill(order.order_status)
+
+
+def _filled_copy(intent: Intent, order: Any) -> FilledCopy:
+    return FilledCopy(
+        intent.id,
+        intent.leader_order_id,
+        intent.transaction_type,
+        float(order.average_traded_price or 0.0),
+    )

@@ -30,6 +30,7 @@ from actors.ack_buffer import AckBuffer
 from actors.bracket_spawner import BracketSpawner
 from actors.copy_latency import STAMP_TTL_S, CopyLatency
 from actors.copy_settler import CopySettler
+from actors.copy_slippage import CopySlippage
 from actors.copy_steps import CopySteps
 from actors.decisions import IN_FLIGHT, Step, next_step
 from actors.follower_book import FollowerBook
@@ -126,6 +127,8 @@ class FollowerActor(SupervisedActor):
         self.conversions = ConversionRunner(
             name, client, journal, self._audit, self._check_positions
         )
+        #: copy slippage, measured as the settler moves copies to DONE fully filled
+        self.slippage = CopySlippage(name, journal, metrics.copy_slippage.labels(name).observe)
         self.settler = CopySettler(
             name,
             client=client,
@@ -134,6 +137,7 @@ class FollowerActor(SupervisedActor):
             brackets=self.brackets,
             tick_s=engine.follower_tick_s,
             audit=self._audit,
+            slippage=self.slippage,
         )
         self.steps = CopySteps(
             name,
@@ -227,6 +231,7 @@ class FollowerActor(SupervisedActor):
             self.permits.forget_stale(time.monotonic())
             self.latency.forget_older_than(time.monotonic_ns() - int(STAMP_TTL_S * 1e9))
             self.sync.tick()
+            self.slippage.retry()  # copies filled before their leader's price was journaled
             self.converge()
         elif isinstance(message, FollowerOrderUpdates):
             self.sync.frames(message.updates)

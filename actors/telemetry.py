@@ -39,6 +39,8 @@ class ActorMetrics(Protocol):
     @property
     def replication_latency(self) -> Labelled[Histogram]: ...  # (follower)
     @property
+    def copy_slippage(self) -> Labelled[Histogram]: ...  # (follower); BracketLegActor's too
+    @property
     def follower_orders(self) -> Labelled[Counter]: ...  # (follower, action, outcome)
     @property
     def follower_paused(self) -> Labelled[Gauge]: ...  # (follower)

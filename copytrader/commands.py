@@ -17,8 +17,10 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from actors.copy_slippage import day_slippage
 from actors.lot_sizes import LOT_SIZES_MARK, parse_lot_sizes
 from actors.sizing import SizingContext
+from actors.slippage import trading_day
 from actors.snapshots import bracket_parents
 from copytrader.book_diff import BookDiff, diff_books
 from copytrader.checker import CheckResult, check_books
@@ -149,7 +151,8 @@ def _store_errors_exit_1(command: Callable[[argparse.Namespace], int]) -> Callab
 @_store_errors_exit_1
 def status(args: argparse.Namespace) -> int:
     """Followers, intents by state, unresolved intents, quarantines, positions (expected vs
-    the journal's, with the reason of each difference), last restarts."""
+    the journal's, with the reason of each difference), today's copy slippage per follower
+    (from the journal), last restarts."""
     loaded = load_or_exit(args.config)
     if isinstance(loaded, int):
         return loaded
@@ -185,6 +188,14 @@ def status(args: argparse.Namespace) -> int:
         print(f"\npositions (journal): {len(rows)} rows, {drifting} with drift")
         for line in format_table(rows) if rows else []:
             print(f"  {line}")
+        day = trading_day()
+        print(
+            f"\ncopy slippage today ({day} IST; fully filled copies, bps, + worse for the follower)"
+        )
+        for f in cfg.followers:
+            # "name:" (not the name alone): a line that starts with a follower's name is its
+            # row of the table above
+            print(f"  {f.name + ':':<17}{day_slippage(journal, f.name, day).line()}")
         restarts = journal.restarts(limit=10)
         print(f"\nlast restarts: {len(restarts)}")
         for r in restarts:

@@ -3,7 +3,8 @@
 Starts the bundled simulator, the engine with N followers on a throw-away store, and a scripted
 leader that trades a realistic mix (market, limit, modify, cancel, a bracket order whose target
 fills, a super order, an exit). Shows a live table of the leader's orders and each follower's
-copy, then a summary: orders copied, p50/p99 copy latency, lost / duplicated (must be 0).
+copy, then a summary: orders copied, p50/p99 copy latency, copy slippage per follower, lost /
+duplicated (must be 0).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actors.copy_slippage import day_slippage
 from copytrader.checker import check_books, positions_of
 from copytrader.config import (
     AccountConfig,
@@ -347,6 +349,9 @@ def _summary(engine: Engine, cfg: Config, sim: object) -> int:
         f"p99 {percentile(values, 0.99) * 1000:.1f} ms (leader frame -> follower order, "
         f"{len(values)} samples)"
     )
+    print("copy slippage (fully filled copies, bps of the leader's fill price, + worse):")
+    for f in cfg.followers:
+        print(f"  {f.name + ':':<13}{day_slippage(engine.journal, f.name).line()}")
     brackets, both_filled = _bracket_exits(books)
     print(f"brackets: {brackets} follower exits, both legs filled in {both_filled}")
     print(f"check: {check.line()}")

@@ -34,6 +34,23 @@ LATENCY_BUCKETS_S = (
     5.0,
 )
 
+#: Copy slippage buckets, in basis points (positive: worse for the follower).
+SLIPPAGE_BUCKETS_BPS = (
+    -100.0,
+    -50.0,
+    -25.0,
+    -10.0,
+    -5.0,
+    -2.0,
+    0.0,
+    2.0,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+)
+
 
 class Metrics:
     """Every metric the engine exports."""
@@ -48,6 +65,16 @@ class Metrics:
             "Leader event received -> follower order acknowledged by the broker.",
             ["follower"],
             buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.copy_slippage = Histogram(
+            "copytrader_copy_slippage_bps",
+            "A fully filled copy's average fill price against its leader order's, in basis "
+            "points of the leader's price, signed so that positive is worse for the follower "
+            "(BUY: paid more; SELL: received less). Observed once per copy when it settles "
+            "fully filled and the leader's average fill price is known.",
+            ["follower"],
+            buckets=SLIPPAGE_BUCKETS_BPS,
             registry=r,
         )
         self.follower_orders = Counter(

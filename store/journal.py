@@ -531,7 +531,12 @@ class Journal:
                 conn, intent_id, IntentState(to), request.expect_from, columns, _now()
             )
 
-    def transitions(self, requests: Sequence[TransitionRequest]) -> list[TransitionOutcome]:
+    def transitions(
+        self,
+        requests: Sequence[TransitionRequest],
+        *,
+        marks: tuple[str, Mapping[str, str]] | None = None,
+    ) -> list[TransitionOutcome]:
         """Apply several transitions in one transaction (one commit: one fsync on SQLite).
 
         Not all-or-nothing: each request is checked on its own, as ``transition`` checks it,
@@ -541,11 +546,17 @@ class Journal:
         one entry per request, in order: the moved ``Intent`` or the refusal. Requests of one
         intent apply in the given order. Everything that moved is committed (and audited)
         before this returns; a database error raises and commits none of them.
+
+        ``marks`` ``(account, {name: value})``: account marks set in the same transaction
+        (whatever the requests' outcomes), e.g. the slippage of the copies these settle.
         """
         if not requests:
             return []
+        now = _now()
         with self._write() as conn:
-            return self._hot.transitions(conn, requests, _now())
+            if marks is not None:  # before the audit rows, which end the transaction
+                self._writes.set_marks(conn, marks[0], marks[1], now)
+            return self._hot.transitions(conn, requests, now)
 
     def replan_cancelled(self, intent_id: int) -> Intent | None:
         """Plan a new broker order for a copy whose cancel the leader overtook.
@@ -783,6 +794,13 @@ class Journal:
         """Set the named mark (cursor / reconcile time...) of ``account``."""
         with self._write() as conn:
             self._writes.set_mark(conn, account, name, value, _now())
+
+    def set_marks(self, account: str, values: Mapping[str, str]) -> None:
+        """Set several named marks of ``account`` (name -> value) in one transaction."""
+        if not values:
+            return
+        with self._write() as conn:
+            self._writes.set_marks(conn, account, values, _now())
 
     def get_mark(self, account: str, name: str) -> str | None:
         """The named mark of ``account``, or None if never set."""

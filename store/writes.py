@@ -8,6 +8,7 @@ connection of the caller's transaction. Each appends its audit rows last (``HotP
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -115,6 +116,19 @@ class Writes:
         """Upsert a mark; ``only_raise``: only over a smaller integer value."""
         row = {"account": account, "name": name, "value": value, "updated_at": self._hot.ts(now)}
         self._hot.run(conn, self.raise_mark if only_raise else self.upsert_mark, row)
+
+    def set_marks(
+        self, conn: DbapiConnection, account: str, values: Mapping[str, str], now: datetime
+    ) -> None:
+        """Upsert several marks of ``account`` (name -> value): one executemany."""
+        if not values:
+            return
+        ts = self._hot.ts(now)
+        rows = [
+            {"account": account, "name": name, "value": value, "updated_at": ts}
+            for name, value in values.items()
+        ]
+        self._hot.run(conn, self.upsert_mark, rows)
 
     def record_restart(self, conn: DbapiConnection, actor: str, reason: str, now: datetime) -> int:
         ts = self._hot.ts(now)

@@ -34,6 +34,19 @@ def test_marks_are_listed_by_a_prefix_of_their_name_per_account(journal: Journal
     assert journal.marks("f3", "conversion:") == {}
 
 
+def test_several_marks_are_set_in_one_call_and_overwritten_by_name(journal: Journal):
+    journal.set_marks("f1", {})  # nothing to write: no transaction, no error
+    journal.set_marks("f1", {"slippage:20261207:1": "2.5000", "slippage:20261207:2": "-1.0000"})
+    journal.set_marks("f1", {"slippage:20261207:2": "-3.0000"})
+    journal.set_marks("f2", {"slippage:20261207:3": "7.0000"})
+
+    assert journal.marks("f1", "slippage:20261207:") == {
+        "slippage:20261207:1": "2.5000",
+        "slippage:20261207:2": "-3.0000",
+    }
+    assert journal.marks("f2", "slippage:") == {"slippage:20261207:3": "7.0000"}
+
+
 def test_restarts_are_recorded_newest_first_and_audited(journal: Journal):
     first = journal.record_restart("followers/f1", "ConnectionError")
     second = journal.record_restart("leader_feed", "missed pong")

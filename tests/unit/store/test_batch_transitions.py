@@ -196,3 +196,30 @@ def test_two_batches_over_the_same_intents_in_opposite_orders_both_finish(journa
     stale = [o for r in results.values() for o in r if isinstance(o, StaleState)]
     assert len(moved) == 20 and len(stale) == 20  # each intent moved once, by one batch
     assert {journal.intent(i.id).state for i in claimed} == {S.WORKING}
+
+
+def test_marks_given_with_a_batch_commit_with_it_whatever_each_requests_outcome(
+    journal: Journal,
+):
+    claimed = _claimed(journal, 2)
+    ok, stale = claimed
+    marks = {f"slippage:20261207:{ok.id}": "1.5000", f"slippage:20261207:{stale.id}": "-2.0000"}
+
+    moved = journal.transitions([_ack(ok), _ack(stale, expect_from=S.WORKING)], marks=("f1", marks))
+
+    assert isinstance(moved[0], Intent) and isinstance(moved[1], StaleState)
+    assert journal.marks("f1", "slippage:") == marks
+    assert journal.marks("f2", "slippage:") == {}
+
+
+def test_a_batch_that_raises_commits_neither_its_moves_nor_its_marks(
+    journal: Journal,
+):
+    (intent,) = _claimed(journal, 1)
+    bad = _ack(intent, broker_status="NOT A STATUS")  # raised inside the transaction
+
+    with pytest.raises(ValueError, match="NOT A STATUS"):
+        journal.transitions([bad], marks=("f1", {"slippage:20261207:1": "3.0000"}))
+
+    assert journal.marks("f1", "slippage:") == {}
+    assert journal.intent(intent.id).state is S.SENDING
