@@ -30,9 +30,16 @@ from copytrader.config import (
     StoreConfig,
 )
 from copytrader.engine import BrokerEndpoints, Engine
-from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType, Validity
+from dhan.codes import (
+    ExchangeSegment,
+    LegName,
+    OrderType,
+    ProductType,
+    TransactionType,
+    Validity,
+)
 from dhan.correlation import correlation_id_for
-from dhan.models import OrderRequest
+from dhan.models import ModifyRequest, OrderRequest
 from dhan.rest import DhanClient
 from dhansim import Simulator
 
@@ -208,3 +215,40 @@ def limit_buy(
         price=price,
         **kw,
     )
+
+
+def bo_buy(
+    quantity: int = 5,
+    price: float = 1600.0,
+    profit: float = 20.0,
+    stop: float = 10.0,
+    security_id: str = "2885",
+) -> OrderRequest:
+    """A bracket order's BUY LIMIT entry, its target ``profit`` and its stop ``stop`` away."""
+    return limit_buy(
+        security_id=security_id,
+        quantity=quantity,
+        price=price,
+        product_type=ProductType.BO,
+        bo_profit_value=profit,
+        bo_stop_loss_value=stop,
+    )
+
+
+def move_leader_stop(rig: Rig, trigger: float) -> str:
+    """The leader moves its bracket's stop-loss leg to ``trigger`` (a SL-M); its order id."""
+    stop = next(
+        o for o in rig.book(rig.cfg.leader.client_id) if o.get("legName") == "STOP_LOSS_LEG"
+    )
+    rig.leader.modify_order(
+        stop["orderId"],
+        ModifyRequest(
+            order_type=OrderType.STOP_LOSS_MARKET,
+            quantity=stop["quantity"],
+            price=None,
+            trigger_price=trigger,
+            validity=Validity.DAY,
+            leg_name=LegName.STOP_LOSS_LEG,
+        ),
+    )
+    return str(stop["orderId"])

@@ -19,13 +19,19 @@ from actors.slippage import slippage_bps
 from copytrader.config import load_config
 from copytrader.engine import BrokerEndpoints, Engine
 from copytrader.runner import config_env
-from dhan.codes import OrderStatus, OrderType, ProductType, TransactionType
+from dhan.codes import OrderStatus, OrderType, TransactionType
 from dhan.correlation import correlation_id_for
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from store import Journal
 from tests.integration.cli_rig import make_cli_rig
-from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+from tests.integration.engine_harness import (
+    bo_buy,
+    follower_config,
+    limit_buy,
+    start_rig,
+    wait_until,
+)
 
 SEG, SID = "NSE_EQ", "1333"
 BUY, SELL = TransactionType.BUY, TransactionType.SELL
@@ -174,16 +180,7 @@ def test_a_bracket_exit_leg_is_measured_against_the_leaders_same_leg(
     rig = start_rig(sim, tmp_path, [follower])
     leader_id = rig.cfg.leader.client_id
     try:
-        entry = rig.leader.place_order(
-            limit_buy(
-                security_id="2885",
-                quantity=5,
-                price=1600.0,
-                product_type=ProductType.BO,
-                bo_profit_value=20.0,
-                bo_stop_loss_value=10.0,
-            )
-        )
+        entry = rig.leader.place_order(bo_buy())
         cid = correlation_id_for(follower.name, entry.order_id)
 
         def target(client_id: str, cid: str | None) -> dict[str, Any]:

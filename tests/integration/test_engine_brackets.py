@@ -5,10 +5,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dhan.codes import LegName, OrderType, ProductType, Validity
+from dhan.codes import OrderType, ProductType, Validity
 from dhan.models import ModifyRequest
 from dhansim import Simulator
-from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+from tests.integration.engine_harness import (
+    bo_buy,
+    follower_config,
+    limit_buy,
+    move_leader_stop,
+    start_rig,
+    wait_until,
+)
 
 
 def _legs(rig, client_id: str, cid: str) -> dict[str, dict]:
@@ -32,36 +39,14 @@ def test_with_broker_oco_off_the_engine_cancels_the_stop_after_the_target_fills(
     ]
     rig = start_rig(sim, tmp_path, followers)
     try:
-        entry = rig.leader.place_order(
-            limit_buy(
-                security_id="2885",
-                quantity=5,
-                price=1600.0,
-                product_type=ProductType.BO,
-                bo_profit_value=20.0,
-                bo_stop_loss_value=10.0,
-            )
-        )
+        entry = rig.leader.place_order(bo_buy())
         cids = {f.name: correlation_id_for(f.name, entry.order_id) for f in followers}
         # every follower's BO entry fills and its broker creates both exit legs
         for f in followers:
             wait_until(
                 lambda f=f: len(_legs(rig, f.client_id, cids[f.name])) == 2, what=f"{f.name} legs"
             )
-        stop = next(
-            o for o in rig.book(rig.cfg.leader.client_id) if o.get("legName") == "STOP_LOSS_LEG"
-        )
-        rig.leader.modify_order(
-            stop["orderId"],
-            ModifyRequest(
-                order_type=OrderType.STOP_LOSS_MARKET,
-                quantity=stop["quantity"],
-                price=None,
-                trigger_price=1595.0,
-                validity=Validity.DAY,
-                leg_name=LegName.STOP_LOSS_LEG,
-            ),
-        )
+        move_leader_stop(rig, 1595.0)
         for f in followers:
             wait_until(
                 lambda f=f: (

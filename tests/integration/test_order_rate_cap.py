@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from dhansim import Simulator
-from tests.integration.engine_harness import follower_config, limit_buy, start_rig, wait_until
+from tests.integration.engine_harness import (
+    bo_buy,
+    follower_config,
+    limit_buy,
+    move_leader_stop,
+    start_rig,
+    wait_until,
+)
 
 NS = 1_000_000_000
 
@@ -159,25 +166,14 @@ def test_each_copys_audit_record_carries_the_order_the_client_id_and_the_algo_id
 def test_the_engines_bracket_leg_writes_are_audited_with_the_leg_order_and_its_new_level(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    from dhan.codes import LegName, OrderType, ProductType, Validity
     from dhan.correlation import correlation_id_for
-    from dhan.models import ModifyRequest
 
     sim.admin.set_switches(broker_oco=False)  # the engine cancels the other leg itself
     sim.admin.set_ltp("NSE_EQ", "2885", 1600.0)
     f = follower_config("b1", "1300000001")
     rig = start_rig(sim, tmp_path, [f])
     try:
-        entry = rig.leader.place_order(
-            limit_buy(
-                security_id="2885",
-                quantity=5,
-                price=1600.0,
-                product_type=ProductType.BO,
-                bo_profit_value=20.0,
-                bo_stop_loss_value=10.0,
-            )
-        )
+        entry = rig.leader.place_order(bo_buy())
         cid = correlation_id_for(f.name, entry.order_id)
 
         def legs() -> dict[str, dict]:
@@ -189,20 +185,7 @@ def test_the_engines_bracket_leg_writes_are_audited_with_the_leg_order_and_its_n
             }
 
         wait_until(lambda: len(legs()) == 2, what="the follower's exit legs")
-        stop = next(
-            o for o in rig.book(rig.cfg.leader.client_id) if o.get("legName") == "STOP_LOSS_LEG"
-        )
-        rig.leader.modify_order(
-            stop["orderId"],
-            ModifyRequest(
-                order_type=OrderType.STOP_LOSS_MARKET,
-                quantity=stop["quantity"],
-                price=None,
-                trigger_price=1595.0,
-                validity=Validity.DAY,
-                leg_name=LegName.STOP_LOSS_LEG,
-            ),
-        )
+        move_leader_stop(rig, 1595.0)
         wait_until(lambda: legs()["STOP_LOSS_LEG"]["triggerPrice"] == 1595.0, what="stop moved")
         sim.admin.set_ltp("NSE_EQ", "2885", 1625.0)  # the target fills; the engine cancels the stop
         wait_until(lambda: legs()["STOP_LOSS_LEG"]["orderStatus"] == "CANCELLED", what="OCO")
