@@ -16,7 +16,9 @@ counts unconfirmed entries:
   one; after :data:`HOLD_MAX_S`, from the fills the broker has confirmed only), journaled
   over the old one; the copy sized from it is planned and its follower woken;
 - a later exit of the same follower and position waits behind a held one and is released after
-  it, so that each sees the one before it as pending.
+  it, so that each sees the one before it as pending; a later *entry* waits too
+  (:data:`HELD_BEHIND`), so the follower's orders in a position keep the leader's order (sent at
+  once, a short entry after a held close would fill first, and the close would then close it).
 
 The hold costs an exit the time its entry takes to confirm (a fill settles 0.5 s after its
 frame; a refusal 50 ms), and only when the two are that close. Used on the leader feed's thread
@@ -48,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: The skip reason of a held exit copy.
 HELD = f"{HELD_PREFIX}an entry copy of this position is not confirmed by the broker yet"
+#: The skip reason of an entry copy queued behind a held exit of its position.
+HELD_BEHIND = f"{HELD_PREFIX}an earlier exit copy of this position is held"
 #: How often the feed looks whether held copies can go (while any is held).
 HOLD_CHECK_S = 0.1
 #: Exit orders remembered between a first sight that made no copy and the event that does.
@@ -82,6 +86,8 @@ class Hold:
     snap: LeaderOrderSnapshot  #: the order's latest snapshot
     followers: set[str]
     since: float = field(default=0.0)
+    #: False: an entry queued behind held exits of its position (sent once they have gone)
+    is_exit: bool = True
     #: the order's first intent id: only the copies of older intents (leader orders seen
     #: before it) are its entries (read once, at its first release pass)
     first_intent_id: int | None = None
@@ -119,9 +125,13 @@ class ExitHolds:
             snap = self.journal.leader_snapshot(intent.leader_order_id)
             if snap is None:
                 continue
-            hold = self.holds.setdefault(
-                snap.leader_order_id, Hold(position_key(snap), snap, set(), self.clock())
-            )
+            hold = self.holds.get(snap.leader_order_id)
+            if hold is None:
+                basis = self.bases.known(snap)
+                is_exit = basis is not None and basis.is_exit
+                hold = self.holds[snap.leader_order_id] = Hold(
+                    position_key(snap), snap, set(), self.clock(), is_exit=is_exit
+                )
             hold.followers.add(intent.follower)
         return sum(len(h.followers) for h in self.holds.values())
 
@@ -149,9 +159,9 @@ class ExitHolds:
         elif order_id in self.undecided and basis is not None:
             unconfirmed = self.undecided.pop(order_id)
             deciding = basis.follower_open
-        if deciding is not None and basis is not None and basis.is_exit:
+        if deciding is not None and basis is not None:
             if not any(sendable(i) for i in intents):
-                if not snap.is_terminal:
+                if not snap.is_terminal and (basis.is_exit or self.holds):
                     self._undecided(order_id, unconfirmed)
             else:
                 key = position_key(snap)
@@ -161,27 +171,40 @@ class ExitHolds:
                     if other_id != order_id and other.key == key
                     for name in other.followers
                 }
-                held |= {
-                    name
-                    for name in unconfirmed | queued
-                    if basis.follower_open.get(name, 0) > 0 and name in deciding
-                }
+                if basis.is_exit:
+                    held |= {
+                        name
+                        for name in unconfirmed | queued
+                        if basis.follower_open.get(name, 0) > 0 and name in deciding
+                    }
+                else:  # an entry behind a held exit goes after it: the leader's order
+                    held |= queued
         if not held:
             return intents
         out: list[DesiredIntent] = []
         holding: set[str] = set()
+        reason = (
+            HELD
+            if (hold.is_exit if hold is not None else bool(basis and basis.is_exit))
+            else HELD_BEHIND
+        )
         for intent in intents:
             if intent.follower in held and sendable(intent):
-                intent = dataclasses.replace(intent, skip_reason=HELD)
+                intent = dataclasses.replace(intent, skip_reason=reason)
                 holding.add(intent.follower)
             out.append(intent)
         self.new |= holding
         if holding and hold is None:
-            self.holds[order_id] = Hold(position_key(snap), snap, holding, self.clock())
+            is_exit = basis is not None and basis.is_exit
+            self.holds[order_id] = Hold(
+                position_key(snap), snap, holding, self.clock(), is_exit=is_exit
+            )
             logger.info(
-                "leader order %s: exit copies of %s held until their entries are confirmed",
+                "leader order %s: %s copies of %s held %s",
                 order_id,
+                "exit" if is_exit else "entry",
                 sorted(holding),
+                "until their entries are confirmed" if is_exit else "behind held exits",
             )
         return out
 
@@ -220,6 +243,13 @@ class ExitHolds:
             names = sorted(n for n in hold.followers - ahead if only is None or n in only)
             ahead |= hold.followers
             if not names:
+                continue
+            if not hold.is_exit:  # an entry queued behind held exits: they have gone
+                released += self._send_entry(hold, names, settings, ctx, touched)
+                hold.followers -= set(names)
+                ahead -= set(names)
+                if not hold.followers:
+                    del self.holds[order_id]
                 continue
             if hold.first_intent_id is None:
                 ids = [i.id for i in self.journal.intents(leader_order_id=order_id)]
@@ -267,13 +297,36 @@ class ExitHolds:
         )
         return len(chosen)
 
+    def _send_entry(
+        self,
+        hold: Hold,
+        names: Sequence[str],
+        settings: dict[str, FollowerSettings],
+        ctx: SizingContext,
+        touched: set[str],
+    ) -> int:
+        """Plan the queued entry copies of ``names`` (sized as entries are: no basis)."""
+        snap = hold.snap
+        chosen = [settings[n] for n in names if n in settings]
+        grouped = copy_intents(
+            self.journal, snap, chosen, ctx, self.engine.freeze_quantities, self.bases.known(snap)
+        )
+        self.journal.record_intents(snap, grouped.intents, touched)
+        logger.info(
+            "leader order %s: entry copies of %s released after the held exits before them",
+            snap.leader_order_id,
+            sorted(names),
+        )
+        return len(chosen)
+
     def keep_held(self, order_id: str, intents: Iterable[DesiredIntent]) -> list[DesiredIntent]:
         """``intents`` of a re-plan with the copies still held kept so."""
         hold = self.holds.get(order_id)
         if hold is None:
             return list(intents)
+        reason = HELD if hold.is_exit else HELD_BEHIND
         return [
-            dataclasses.replace(i, skip_reason=HELD)
+            dataclasses.replace(i, skip_reason=reason)
             if i.follower in hold.followers and sendable(i)
             else i
             for i in intents

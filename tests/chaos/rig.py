@@ -127,11 +127,17 @@ def exit_brackets(
     # copy placed just before the rally fills on the way down and meets both of its exits
     # within milliseconds (seen: all ten copies of one bracket). So every copy of a leader
     # bracket is in place and filled, with its exits waiting, before the rally.
+    # up to a minute: under the actor-kill run's load a follower's writes can queue
+    # 30 s and more behind Dhan's per-minute limit (seen: a copy that came 30 s late met a
+    # leader bracket already exited, and its legs rested at levels the market had left)
+    waited = time.monotonic()
     ready = wait_for(
         lambda: not _brackets_being_copied(sim, followers),
-        min(timeout_s, 30.0),
+        min(timeout_s, 60.0),
         "bracket copies in place",
     )
+    if time.monotonic() - waited > 10.0:
+        print(f"chaos: brackets exit: copies in place after {time.monotonic() - waited:.0f} s")
     if not ready:
         print(
             f"chaos: brackets exit: copies still arriving: {_brackets_being_copied(sim, followers)}"

@@ -529,3 +529,52 @@ def test_an_exit_waits_for_the_followers_unconfirmed_entry_and_sends_only_what_i
         assert broker_net(sim, rig.cfg.leader.client_id) == 0
     finally:
         rig.stop()
+
+
+def test_an_entry_after_a_held_exit_waits_for_it_so_the_follower_keeps_the_leaders_order(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The leader closes its long 10 (the followers' exit copies held: their entries rest)
+    and at once opens a short 5. Sent at once, a follower's short entry would fill before its
+    held exit, and the exit would then close the short it opened. It waits behind the exit:
+    each follower ends short 5, as the leader, its exit placed before its entry."""
+    rig, fills, cancels = rich_and_poor(sim, tmp_path, "150000012", poor_balance=10_000_000.0)
+    try:
+        entry = rig.leader.place_order(limit_buy(SEC, quantity=10, price=LTP - 50.0)).order_id
+        rig.wait_copies(entry, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
+        sim.admin.fill(entry)
+        filled(rig, entry)
+        wait_until(lambda: journal_net(rig.engine, exit_sizing.LEADER) == 10, what="leader long 10")
+        exit_ = rig.leader.place_order(sell(10)).order_id
+        filled(rig, exit_)
+        short = rig.leader.place_order(sell(5)).order_id
+        filled(rig, short)
+        for f in (fills, cancels):
+            wait_until(
+                lambda f=f: (
+                    getattr(copy_of(rig.engine, f.name, short), "skip_reason", None)
+                    == exit_holds.HELD_BEHIND
+                ),
+                what=f"{f.name}'s short entry queued behind its held exit",
+            )
+        assert rig.follower_copies(fills, short) == rig.follower_copies(cancels, short) == []
+        (kept,) = rig.follower_copies(fills, entry)
+        sim.admin.fill(kept["orderId"])
+        (dropped,) = rig.follower_copies(cancels, entry)
+        hand = follower_client(sim, cancels.client_id)
+        try:
+            hand.cancel_order(dropped["orderId"])
+        finally:
+            hand.close()
+        rig.wait_copies(short, lambda _f, c: len(c) == 1)
+        settled(rig)
+        (closed,) = rig.follower_copies(fills, exit_)
+        (opened,) = rig.follower_copies(fills, short)
+        assert int(closed["orderId"]) < int(opened["orderId"])  # placed in the leader's order
+        assert [closed["quantity"], opened["quantity"]] == [10, 5]
+        assert rig.follower_copies(cancels, exit_) == []  # nothing to close
+        assert broker_net(sim, rig.cfg.leader.client_id) == -5
+        assert broker_net(sim, fills.client_id) == -5
+        assert broker_net(sim, cancels.client_id) == -5
+    finally:
+        rig.stop()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from actors.exit_bases import Taken, unconfirmed_entries
-from actors.exit_holds import HELD, ExitHolds, release_due
+from actors.exit_holds import HELD, HELD_BEHIND, ExitHolds, release_due
 from actors.sizing import ExitBasis
 from dhan.codes import OrderStatus, OrderType, TransactionType
 from store.records import DesiredIntent, Exposure
@@ -106,12 +106,26 @@ def test_a_later_exit_of_the_position_waits_behind_a_held_one() -> None:
     assert [i.skip_reason for i in out] == [None]
 
 
-def test_an_entry_and_a_copy_already_sent_are_never_held() -> None:
+def test_an_entry_waits_behind_a_held_exit_of_its_position_only() -> None:
+    # the follower's orders in a position keep the leader's order: an entry placed after a
+    # held exit must not fill before it (the exit would then close what the entry opened)
+    h = holds()
+    h.apply(EXIT, first_sight(ExitBasis(10, {"a": 10, "b": 10}), {"a"}), [sell("a"), sell("b")])
+    entry = replace(EXIT, leader_order_id="E1", transaction_type=TransactionType.BUY)
+    out = h.apply(
+        entry, first_sight(ExitBasis(0, {}), set()), [desired("a", "E1"), desired("b", "E1")]
+    )
+    assert [(i.follower, i.skip_reason) for i in out] == [("a", HELD_BEHIND), ("b", None)]
+    assert not h.holds["E1"].is_exit and h.holds["X1"].is_exit
+    elsewhere = replace(entry, leader_order_id="E2", security_id="11536")
+    out = h.apply(elsewhere, first_sight(ExitBasis(0, {}), set()), [desired("a", "E2")])
+    assert [i.skip_reason for i in out] == [None]
+    assert h.keep_held("E1", [desired("a", "E1")])[0].skip_reason == HELD_BEHIND
+
+
+def test_a_copy_already_sent_is_never_held() -> None:
     h = holds()
     h.apply(EXIT, first_sight(ExitBasis(10, {"a": 10}), {"a"}), [sell("a")])
-    entry = replace(EXIT, leader_order_id="E1", transaction_type=TransactionType.BUY)
-    out = h.apply(entry, first_sight(ExitBasis(0, {}), set()), [desired("a", "E1")])
-    assert [i.skip_reason for i in out] == [None]
     # X4 first seen before any hold (its copy sent), a later event while X1 is held
     sent = replace(EXIT, leader_order_id="X4")
     out = h.apply(sent, Taken(ExitBasis(10, {"a": 10})), [sell("a", "X4")])
