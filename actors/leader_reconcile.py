@@ -17,8 +17,10 @@ from dataclasses import replace
 
 from actors import slicing
 from actors.enrich import SnapshotEnricher
+from actors.late_entries import bounded_entry, stale_entry_skip
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.settings import EngineConfig
+from actors.sizing import ExitBasis
 from actors.snapshots import (
     bracket_parents,
     snapshot_from_order,
@@ -214,13 +216,31 @@ class LeaderReconciler:
         return recorded.missed, len(recorded.changed)
 
     def _apply_policy(
-        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent]
+        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], basis: ExitBasis | None
     ) -> list[DesiredIntent]:
-        """Policy for a leader order first seen by reconcile (the socket missed it)."""
+        """Policy for a leader order first seen by reconcile (the socket missed it):
+        ``reconcile_policy``, then the late-entry rules (``actors.late_entries``)."""
         policy = self.engine.reconcile_policy
         reason = missed_order_skip(policy, snap)
         if reason is None:
-            return intents
+            stale = stale_entry_skip(snap, basis, self.engine.max_entry_age_s, time.time())
+            if stale is None:
+                pct = self.engine.max_entry_deviation_pct
+                return [bounded_entry(i, snap, basis, pct) for i in intents]
+            self.journal.append_audit(
+                "leader_order_stale",
+                actor=self.actor_id,
+                account="leader",
+                payload={
+                    "leader_order_id": snap.leader_order_id,
+                    "status": str(snap.status),
+                    "updated_at": snap.updated_at,
+                    "max_entry_age_s": self.engine.max_entry_age_s,
+                    "reason": stale,
+                },
+            )
+            logger.warning("leader order %s %s: not copied", snap.leader_order_id, stale)
+            return [skipped(i, stale) for i in intents]
         self.journal.append_audit(
             "leader_order_missed",
             actor=self.actor_id,
@@ -233,7 +253,13 @@ class LeaderReconciler:
             },
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
-        return [replace(i, skip_reason=reason, desired_open=False) for i in intents]
+        return [skipped(i, reason) for i in intents]
+
+
+def skipped(intent: DesiredIntent, reason: str) -> DesiredIntent:
+    """``intent`` not placed, for ``reason``: a decision that stands (it replaces a transient
+    reason, which would otherwise be sized again and placed later)."""
+    return replace(intent, skip_reason=reason, desired_open=False)
 
 
 def missed_order_skip(policy: str, snap: LeaderOrderSnapshot) -> str | None:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from actors.exit_bases import ExitBases, as_rows, position_key, sizes_as_exit
 from actors.exit_holds import ExitHolds
 from actors.settings import EngineConfig, FollowerSettings
-from actors.sizing import SizingContext, lot_size_for
+from actors.sizing import ExitBasis, SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
 from store import IntentState, Journal
 from store.records import (
@@ -29,8 +29,11 @@ from store.records import (
 
 logger = logging.getLogger(__name__)
 
-#: What becomes of the intents of a leader order the journal has never seen (REST reconcile)
-MissedPolicy = Callable[[LeaderOrderSnapshot, list[DesiredIntent]], list[DesiredIntent]]
+#: What becomes of the intents of a leader order the journal has never seen (REST reconcile),
+#: given its exit basis (None or ``leader_open`` 0: an entry)
+MissedPolicy = Callable[
+    [LeaderOrderSnapshot, list[DesiredIntent], ExitBasis | None], list[DesiredIntent]
+]
 
 
 class Recorded(NamedTuple):
@@ -95,7 +98,7 @@ class LeaderRecorder:
             intents = self.holds.apply(snap, taken, self.sizable(snap, grouped.intents, ctx))
             if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
                 unseen += 1
-                intents = missed(snap, intents)
+                intents = missed(snap, intents, taken.basis)
             got = self.journal.record_and_claim(snap, intents, claim, touched, bases=taken.record)
             if got is not None:
                 resize_later_children(
