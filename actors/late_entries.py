@@ -15,8 +15,10 @@ bound that, both off by default:
   so it cannot tell how far the price has moved, and the LIMIT is the one form that never fills
   worse than the allowed deviation. Within it, it fills at once at the market price; beyond it,
   it rests (with the leader's validity) until the price comes back, or is cancelled by the
-  operator. Plain products only (CNC, INTRADAY, MARGIN, MTF): BO / CO and super-order entries
-  are copied as the leader placed them.
+  operator. A filled LIMIT entry priced beyond the bound (Dhan's market price protection shows
+  an API MARKET order as a LIMIT at its band) is brought to it. Plain products only (CNC,
+  INTRADAY, MARGIN, MTF): BO / CO, super-order and stop-loss entries are copied as the leader
+  placed them.
 
 Both apply where a copy comes late: to a leader order first seen by a REST reconcile. A copy
 placed on the socket's frames goes out within milliseconds of the leader's order, before its
@@ -137,19 +139,32 @@ def bounded_entry(
     basis: ExitBasis | None,
     deviation_pct: float | None,
 ) -> DesiredIntent:
-    """``intent`` as ``engine.max_entry_deviation_pct`` sends it: a copy of a filled MARKET
-    entry of a plain product becomes a LIMIT at the leader's average fill plus the deviation;
-    anything else (a skip, an exit, a resting or unfilled order, a bracket) is unchanged."""
+    """``intent`` as ``engine.max_entry_deviation_pct`` sends it.
+
+    The copy of an entry of a plain product that the leader has traded and that rests no more
+    is never priced worse than the deviation from the leader's average fill: a MARKET copy
+    becomes a LIMIT at the bound, a LIMIT priced beyond it is brought to it (an API MARKET order
+    under Dhan's market price protection shows in the REST book as a LIMIT at its band, a few
+    percent beyond the market). Anything else -- a skip, an exit, a resting order, a stop-loss
+    type, a bracket or super order, a LIMIT within the bound -- is unchanged.
+    """
     if (
         deviation_pct is None
         or not intent.desired_open
         or intent.skip_reason is not None
-        or intent.order_type is not OrderType.MARKET
+        or intent.order_type not in (OrderType.MARKET, OrderType.LIMIT)
+        or not snap.is_terminal
+        or snap.filled_qty <= 0
         or snap.avg_price <= 0
         or not is_entry(snap, basis)
         or not is_exit_candidate(snap.product_type, False)
         or snap.is_super
     ):
         return intent
-    price = bounded_price(snap.transaction_type, snap.avg_price, deviation_pct, tick_size(snap))
-    return replace(intent, order_type=OrderType.LIMIT, price=price)
+    side = snap.transaction_type
+    bound = bounded_price(side, snap.avg_price, deviation_pct, tick_size(snap))
+    if intent.order_type is OrderType.LIMIT and intent.price > 0:
+        within = intent.price <= bound if side is TransactionType.BUY else intent.price >= bound
+        if within:
+            return intent
+    return replace(intent, order_type=OrderType.LIMIT, price=bound)

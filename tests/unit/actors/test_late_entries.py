@@ -143,7 +143,11 @@ MARKET_COPY = desired(order_type=OrderType.MARKET, price=0.0, quantity=10)
         # a filled MARKET entry: a LIMIT the deviation worse than the leader's fill
         (traded(), ENTRY, 1.0, MARKET_COPY, 101.0),
         (traded(transaction_type=TransactionType.SELL), ENTRY, 1.0, MARKET_COPY, 99.0),
-        (traded(status=OrderStatus.PART_TRADED, filled_qty=3), ENTRY, 2.5, MARKET_COPY, 102.5),
+        (traded(status=OrderStatus.CANCELLED, filled_qty=3), ENTRY, 2.5, MARKET_COPY, 102.5),
+        # a filled LIMIT beyond the bound (an MPP band as the book shows it) is brought to it
+        (traded(order_type=OrderType.LIMIT, price=103.0), ENTRY, 1.0, desired(price=103.0), 101.0),
+        (traded(order_type=OrderType.LIMIT, price=97.0, transaction_type=TransactionType.SELL),
+         ENTRY, 1.0, desired(price=97.0), 99.0),
         # left as it is
         (traded(), ENTRY, None, MARKET_COPY, None),  # the key off
         (traded(), EXIT, 1.0, MARKET_COPY, None),  # an exit
@@ -155,7 +159,17 @@ MARKET_COPY = desired(order_type=OrderType.MARKET, price=0.0, quantity=10)
             MARKET_COPY,
             None,
         ),
-        (traded(order_type=OrderType.LIMIT, price=100.0), ENTRY, 1.0, desired(), None),
+        (traded(order_type=OrderType.LIMIT, price=100.0), ENTRY, 1.0, desired(price=100.0), None),
+        (traded(order_type=OrderType.LIMIT, price=101.0), ENTRY, 1.0, desired(price=101.0), None),
+        (traded(order_type=OrderType.LIMIT, price=99.0, transaction_type=TransactionType.SELL),
+         ENTRY, 1.0, desired(price=99.0), None),
+        # a resting order is mirrored as now, even partly filled
+        (traded(status=OrderStatus.PART_TRADED, filled_qty=3), ENTRY, 1.0, MARKET_COPY, None),
+        (traded(order_type=OrderType.LIMIT, price=103.0, status=OrderStatus.PART_TRADED,
+                filled_qty=3), ENTRY, 1.0, desired(price=103.0), None),
+        # stop-loss types are left to their trigger
+        (traded(order_type=OrderType.STOP_LOSS_MARKET), ENTRY, 1.0,
+         desired(order_type=OrderType.STOP_LOSS_MARKET, price=0.0), None),
         (traded(product_type=ProductType.BO), None, 1.0, MARKET_COPY, None),
         (traded(product_type=ProductType.CO), None, 1.0, MARKET_COPY, None),
         (traded(is_super=True), None, 1.0, MARKET_COPY, None),
@@ -168,7 +182,7 @@ MARKET_COPY = desired(order_type=OrderType.MARKET, price=0.0, quantity=10)
         ),
         (traded(), ENTRY, 1.0, desired(order_type=OrderType.MARKET, desired_open=False), None),
     ],
-)
+)  # fmt: skip
 def test_bounded_entry(
     snap: LeaderOrderSnapshot,
     basis: ExitBasis | None,
