@@ -65,11 +65,16 @@ def market(qty: int, side: TransactionType = TransactionType.BUY) -> Any:
     )
 
 
+@pytest.mark.parametrize("gap", ["socket", "restart"])
 def test_after_a_gap_a_stale_traded_entry_is_not_copied_a_resting_one_and_an_exit_are(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, tmp_path: Path, gap: str
 ) -> None:
+    """``socket``: the leader's socket stalls and its order book cannot be read until the
+    leader's trades are old; ``restart``: the engine is stopped meanwhile."""
     max_age_s = 1.0
-    rig = start(sim, tmp_path, "1700000001", max_entry_age_s=max_age_s)
+    rig = start(
+        sim, tmp_path, "1700000001" if gap == "socket" else "1700000002", max_entry_age_s=max_age_s
+    )
     f = rig.cfg.followers[0]
     engine = rig.engine
     try:
@@ -78,7 +83,17 @@ def test_after_a_gap_a_stale_traded_entry_is_not_copied_a_resting_one_and_an_exi
         filled(rig, entry)
         settled(rig)
         assert broker_net(sim, f.client_id) == 5
-        engine.stop()
+        if gap == "socket":
+            connects = engine.feed_status.connects
+            sim.admin.set_faults(
+                {
+                    "socket_stall": True,
+                    "per_endpoint": {"GET /orders": {"error_5xx_p": 1.0}},
+                    "accounts": [rig.cfg.leader.client_id],
+                }
+            )
+        else:
+            engine.stop()
 
         # the gap: the leader exits, enters again at market, and rests a limit buy
         exit_ = rig.leader.place_order(market(5, TransactionType.SELL)).order_id
@@ -91,7 +106,11 @@ def test_after_a_gap_a_stale_traded_entry_is_not_copied_a_resting_one_and_an_exi
         # the limit whatever their fraction
         wait_until(lambda: time.time() > traded_by + max_age_s + 1.0, 5.0, what="trades grow stale")
 
-        engine = restart(sim, rig.cfg)
+        if gap == "socket":
+            sim.admin.clear_faults()
+            wait_until(lambda: engine.feed_status.connects > connects, 15.0, what="reconnect")
+        else:
+            engine = restart(sim, rig.cfg)
         rig.wait_copies(resting, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "PENDING")
         settled(rig, engine)
         # the exit is copied however late: the follower is flat again
