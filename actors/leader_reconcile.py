@@ -209,38 +209,20 @@ class LeaderReconciler:
     def _journal(self, snaps: Sequence[LeaderOrderSnapshot]) -> tuple[int, int]:
         """Journal REST snapshots (``reconcile_policy`` for orders never seen) and hint the
         followers to verify their claims; returns (orders new to the journal, changed)."""
-        recorded = self.recorder.record(snaps, self._apply_policy)
+        recorded = self.recorder.record(snaps, self._apply_policy, self._late_entries)
         if recorded.changed:
             self.metrics.leader_events.labels("reconcile").inc(len(recorded.changed))
             self.hint(recorded)
         return recorded.missed, len(recorded.changed)
 
     def _apply_policy(
-        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], basis: ExitBasis | None
+        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent]
     ) -> list[DesiredIntent]:
-        """Policy for a leader order first seen by reconcile (the socket missed it):
-        ``reconcile_policy``, then the late-entry rules (``actors.late_entries``)."""
+        """Policy for a leader order first seen by reconcile (the socket missed it)."""
         policy = self.engine.reconcile_policy
         reason = missed_order_skip(policy, snap)
         if reason is None:
-            stale = stale_entry_skip(snap, basis, self.engine.max_entry_age_s, time.time())
-            if stale is None:
-                pct = self.engine.max_entry_deviation_pct
-                return [bounded_entry(i, snap, basis, pct) for i in intents]
-            self.journal.append_audit(
-                "leader_order_stale",
-                actor=self.actor_id,
-                account="leader",
-                payload={
-                    "leader_order_id": snap.leader_order_id,
-                    "status": str(snap.status),
-                    "updated_at": snap.updated_at,
-                    "max_entry_age_s": self.engine.max_entry_age_s,
-                    "reason": stale,
-                },
-            )
-            logger.warning("leader order %s %s: not copied", snap.leader_order_id, stale)
-            return [skipped(i, stale) for i in intents]
+            return intents
         self.journal.append_audit(
             "leader_order_missed",
             actor=self.actor_id,
@@ -254,6 +236,32 @@ class LeaderReconciler:
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
         return [skipped(i, reason) for i in intents]
+
+    def _late_entries(
+        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], basis: ExitBasis | None
+    ) -> list[DesiredIntent]:
+        """The late-entry rules (``actors.late_entries``) for a leader order first seen by
+        reconcile that ``reconcile_policy`` copies: a stale entry skipped, a far one bounded."""
+        if missed_order_skip(self.engine.reconcile_policy, snap) is not None:
+            return intents  # the policy has decided: not copied
+        stale = stale_entry_skip(snap, basis, self.engine.max_entry_age_s, time.time())
+        if stale is None:
+            pct = self.engine.max_entry_deviation_pct
+            return [bounded_entry(i, snap, basis, pct) for i in intents]
+        self.journal.append_audit(
+            "leader_order_stale",
+            actor=self.actor_id,
+            account="leader",
+            payload={
+                "leader_order_id": snap.leader_order_id,
+                "status": str(snap.status),
+                "updated_at": snap.updated_at,
+                "max_entry_age_s": self.engine.max_entry_age_s,
+                "reason": stale,
+            },
+        )
+        logger.warning("leader order %s %s: not copied", snap.leader_order_id, stale)
+        return [skipped(i, stale) for i in intents]
 
 
 def skipped(intent: DesiredIntent, reason: str) -> DesiredIntent:

@@ -29,9 +29,10 @@ from store.records import (
 
 logger = logging.getLogger(__name__)
 
-#: What becomes of the intents of a leader order the journal has never seen (REST reconcile),
-#: given its exit basis (None or ``leader_open`` 0: an entry)
-MissedPolicy = Callable[
+#: What becomes of the intents of a leader order the journal has never seen (REST reconcile)
+MissedPolicy = Callable[[LeaderOrderSnapshot, list[DesiredIntent]], list[DesiredIntent]]
+#: Then, given its exit basis (None or ``leader_open`` 0: an entry): the late-entry rules
+LatePolicy = Callable[
     [LeaderOrderSnapshot, list[DesiredIntent], ExitBasis | None], list[DesiredIntent]
 ]
 
@@ -74,10 +75,14 @@ class LeaderRecorder:
         self.holds = ExitHolds(journal, self.bases, engine)
 
     def record(
-        self, snaps: Sequence[LeaderOrderSnapshot], missed: MissedPolicy | None = None
+        self,
+        snaps: Sequence[LeaderOrderSnapshot],
+        missed: MissedPolicy | None = None,
+        late: LatePolicy | None = None,
     ) -> Recorded:
         """Journal ``snaps`` in order, claiming the enabled followers' copies. ``missed``
-        (a reconcile) decides the intents of a plain order the journal has never seen."""
+        (a reconcile) decides the intents of a plain order the journal has never seen, then
+        ``late`` (``actors.late_entries``), told the order's exit basis."""
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
         followers = self.followers()
         claim = [f.name for f in followers if f.enabled]
@@ -98,7 +103,9 @@ class LeaderRecorder:
             intents = self.holds.apply(snap, taken, self.sizable(snap, grouped.intents, ctx))
             if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
                 unseen += 1
-                intents = missed(snap, intents, taken.basis)
+                intents = missed(snap, intents)
+                if late is not None:
+                    intents = late(snap, intents, taken.basis)
             got = self.journal.record_and_claim(snap, intents, claim, touched, bases=taken.record)
             if got is not None:
                 resize_later_children(
