@@ -168,3 +168,24 @@ def bounded_entry(
         if within:
             return intent
     return replace(intent, order_type=OrderType.LIMIT, price=bound)
+
+
+def late_intents(
+    snap: LeaderOrderSnapshot,
+    intents: list[DesiredIntent],
+    basis: ExitBasis | None,
+    *,
+    max_age_s: float | None,
+    deviation_pct: float | None,
+    now_s: float,
+) -> tuple[list[DesiredIntent], str | None]:
+    """The intents of a late leader order (first seen by a reconcile, copied by its policy)
+    under both rules, and the stale reason when its copies are skipped for age.
+
+    A stale order's every copy is skipped, whatever reason it had: a transient one (a lot
+    size, a balance) would otherwise be sized again and placed later, staler still.
+    """
+    stale = stale_entry_skip(snap, basis, max_age_s, now_s)
+    if stale is not None:
+        return [replace(i, skip_reason=stale, desired_open=False) for i in intents], stale
+    return [bounded_entry(i, snap, basis, deviation_pct) for i in intents], None

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from actors import slicing
 from actors.enrich import SnapshotEnricher
-from actors.late_entries import bounded_entry, stale_entry_skip
+from actors.late_entries import late_intents
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.settings import EngineConfig
 from actors.sizing import ExitBasis
@@ -235,7 +235,7 @@ class LeaderReconciler:
             },
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
-        return [skipped(i, reason) for i in intents]
+        return [replace(i, skip_reason=reason, desired_open=False) for i in intents]
 
     def _late_entries(
         self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], basis: ExitBasis | None
@@ -244,30 +244,29 @@ class LeaderReconciler:
         reconcile that ``reconcile_policy`` copies: a stale entry skipped, a far one bounded."""
         if missed_order_skip(self.engine.reconcile_policy, snap) is not None:
             return intents  # the policy has decided: not copied
-        stale = stale_entry_skip(snap, basis, self.engine.max_entry_age_s, time.time())
-        if stale is None:
-            pct = self.engine.max_entry_deviation_pct
-            return [bounded_entry(i, snap, basis, pct) for i in intents]
-        self.journal.append_audit(
-            "leader_order_stale",
-            actor=self.actor_id,
-            account="leader",
-            payload={
-                "leader_order_id": snap.leader_order_id,
-                "status": str(snap.status),
-                "updated_at": snap.updated_at,
-                "max_entry_age_s": self.engine.max_entry_age_s,
-                "reason": stale,
-            },
+        intents, stale = late_intents(
+            snap,
+            intents,
+            basis,
+            max_age_s=self.engine.max_entry_age_s,
+            deviation_pct=self.engine.max_entry_deviation_pct,
+            now_s=time.time(),
         )
-        logger.warning("leader order %s %s: not copied", snap.leader_order_id, stale)
-        return [skipped(i, stale) for i in intents]
-
-
-def skipped(intent: DesiredIntent, reason: str) -> DesiredIntent:
-    """``intent`` not placed, for ``reason``: a decision that stands (it replaces a transient
-    reason, which would otherwise be sized again and placed later)."""
-    return replace(intent, skip_reason=reason, desired_open=False)
+        if stale is not None:
+            self.journal.append_audit(
+                "leader_order_stale",
+                actor=self.actor_id,
+                account="leader",
+                payload={
+                    "leader_order_id": snap.leader_order_id,
+                    "status": str(snap.status),
+                    "updated_at": snap.updated_at,
+                    "max_entry_age_s": self.engine.max_entry_age_s,
+                    "reason": stale,
+                },
+            )
+            logger.warning("leader order %s %s: not copied", snap.leader_order_id, stale)
+        return intents
 
 
 def missed_order_skip(policy: str, snap: LeaderOrderSnapshot) -> str | None:

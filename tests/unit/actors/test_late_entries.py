@@ -11,6 +11,7 @@ from actors.late_entries import (
     STALE_PREFIX,
     bounded_entry,
     bounded_price,
+    late_intents,
     stale_entry_skip,
     tick_size,
     traded_at_s,
@@ -201,3 +202,46 @@ def test_bounded_entry(
         intent.correlation_id,
         True,
     )
+
+
+WAITING = desired(order_type=OrderType.MARKET, price=0.0, skip_reason="waiting: lot size unknown")
+
+
+@pytest.mark.parametrize(
+    ("snap", "basis", "age", "pct", "expected"),
+    [
+        # stale: every copy skipped for age, a transient reason included (never sized again)
+        (traded(), ENTRY, 60.0, 1.0, [("stale", False, OrderType.MARKET, 0.0)] * 2),
+        # fresh: the deviation bounds the placeable copy, the waiting one keeps its reason
+        (traded(at="2026-03-02 09:59:30"), ENTRY, 60.0, 1.0,
+         [(None, True, OrderType.LIMIT, 101.0), ("waiting", True, OrderType.MARKET, 0.0)]),
+        # an exit: neither rule
+        (traded(), EXIT, 60.0, 1.0,
+         [(None, True, OrderType.MARKET, 0.0), ("waiting", True, OrderType.MARKET, 0.0)]),
+        # both keys off: as the policy left them
+        (traded(), ENTRY, None, None,
+         [(None, True, OrderType.MARKET, 0.0), ("waiting", True, OrderType.MARKET, 0.0)]),
+    ],
+)  # fmt: skip
+def test_late_intents(
+    snap: LeaderOrderSnapshot,
+    basis: ExitBasis,
+    age: float | None,
+    pct: float | None,
+    expected: list[tuple[str | None, bool, OrderType, float]],
+) -> None:
+    out, stale = late_intents(
+        snap, [MARKET_COPY, WAITING], basis, max_age_s=age, deviation_pct=pct, now_s=NOW
+    )
+
+    assert (stale is not None) is (expected[0][0] == "stale")
+    got = [
+        (
+            i.skip_reason.split(":")[0] if i.skip_reason else None,
+            i.desired_open,
+            i.order_type,
+            i.price,
+        )
+        for i in out
+    ]
+    assert got == expected
