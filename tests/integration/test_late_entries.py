@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from actors.late_entries import STALE_PREFIX
+from copytrader.commands import _report
 from copytrader.config import ReconcilePolicy
 from copytrader.engine import BrokerEndpoints, Engine
 from dhan.codes import OrderType, TransactionType
@@ -57,6 +58,13 @@ def leader_client(sim: Simulator, cfg: Any) -> Any:
         client_id=cfg.leader.client_id,
         access_token=cfg.leader.access_token.reveal(),
     )
+
+
+def reconcile_problems(sim: Simulator, rig: Rig) -> list[str]:
+    """What ``copytrader reconcile`` reports as differences (the engine stopped)."""
+    report = _report(rig.cfg, BrokerEndpoints(sim.rest_url, sim.order_feed_url))
+    assert report.diff is not None
+    return report.diff.problems
 
 
 def market(qty: int, side: TransactionType = TransactionType.BUY) -> Any:
@@ -130,6 +138,9 @@ def test_after_a_gap_a_stale_traded_entry_is_not_copied_a_resting_one_and_an_exi
         assert stale_audits == [stale]
         # the resting entry is mirrored as now
         assert copy_of(engine, "f", resting).state is IntentState.WORKING
+        # ``copytrader reconcile``: the stale skip is by design, nothing differs
+        engine.stop()
+        assert reconcile_problems(sim, rig) == []
     finally:
         engine.stop()
         rig.leader.close()
@@ -178,6 +189,9 @@ def test_after_a_gap_a_market_entry_5_pct_away_goes_as_a_limit_1_pct_from_the_le
         assert far_copy["averageTradedPrice"] <= 1616.0
         settled(rig, engine)
         assert broker_net(sim, f.client_id) == 5
+        # ``copytrader reconcile`` judges both bounded copies right, as the engine sent them
+        engine.stop()
+        assert reconcile_problems(sim, rig) == []
     finally:
         engine.stop()
         rig.leader.close()
