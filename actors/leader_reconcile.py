@@ -17,8 +17,10 @@ from dataclasses import replace
 
 from actors import slicing
 from actors.enrich import SnapshotEnricher
+from actors.late_entries import late_intents
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.settings import EngineConfig
+from actors.sizing import ExitBasis
 from actors.snapshots import (
     bracket_parents,
     snapshot_from_order,
@@ -207,7 +209,7 @@ class LeaderReconciler:
     def _journal(self, snaps: Sequence[LeaderOrderSnapshot]) -> tuple[int, int]:
         """Journal REST snapshots (``reconcile_policy`` for orders never seen) and hint the
         followers to verify their claims; returns (orders new to the journal, changed)."""
-        recorded = self.recorder.record(snaps, self._apply_policy)
+        recorded = self.recorder.record(snaps, self._apply_policy, self._late_entries)
         if recorded.changed:
             self.metrics.leader_events.labels("reconcile").inc(len(recorded.changed))
             self.hint(recorded)
@@ -234,6 +236,37 @@ class LeaderReconciler:
         )
         logger.warning("leader order %s %s: not copied", snap.leader_order_id, reason)
         return [replace(i, skip_reason=reason, desired_open=False) for i in intents]
+
+    def _late_entries(
+        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], basis: ExitBasis | None
+    ) -> list[DesiredIntent]:
+        """The late-entry rules (``actors.late_entries``) for a leader order first seen by
+        reconcile that ``reconcile_policy`` copies: a stale entry skipped, a far one bounded."""
+        if missed_order_skip(self.engine.reconcile_policy, snap) is not None:
+            return intents  # the policy has decided: not copied
+        intents, stale = late_intents(
+            snap,
+            intents,
+            basis,
+            max_age_s=self.engine.max_entry_age_s,
+            deviation_pct=self.engine.max_entry_deviation_pct,
+            now_s=time.time(),
+        )
+        if stale is not None:
+            self.journal.append_audit(
+                "leader_order_stale",
+                actor=self.actor_id,
+                account="leader",
+                payload={
+                    "leader_order_id": snap.leader_order_id,
+                    "status": str(snap.status),
+                    "updated_at": snap.updated_at,
+                    "max_entry_age_s": self.engine.max_entry_age_s,
+                    "reason": stale,
+                },
+            )
+            logger.warning("leader order %s %s: not copied", snap.leader_order_id, stale)
+        return intents
 
 
 def missed_order_skip(policy: str, snap: LeaderOrderSnapshot) -> str | None:

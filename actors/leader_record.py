@@ -16,7 +16,7 @@ from typing import NamedTuple
 from actors.exit_bases import ExitBases, as_rows, position_key, sizes_as_exit
 from actors.exit_holds import ExitHolds
 from actors.settings import EngineConfig, FollowerSettings
-from actors.sizing import SizingContext, lot_size_for
+from actors.sizing import ExitBasis, SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
 from store import IntentState, Journal
 from store.records import (
@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 #: What becomes of the intents of a leader order the journal has never seen (REST reconcile)
 MissedPolicy = Callable[[LeaderOrderSnapshot, list[DesiredIntent]], list[DesiredIntent]]
+#: Then, given its exit basis (None or ``leader_open`` 0: an entry): the late-entry rules
+LatePolicy = Callable[
+    [LeaderOrderSnapshot, list[DesiredIntent], ExitBasis | None], list[DesiredIntent]
+]
 
 
 class Recorded(NamedTuple):
@@ -71,10 +75,14 @@ class LeaderRecorder:
         self.holds = ExitHolds(journal, self.bases, engine)
 
     def record(
-        self, snaps: Sequence[LeaderOrderSnapshot], missed: MissedPolicy | None = None
+        self,
+        snaps: Sequence[LeaderOrderSnapshot],
+        missed: MissedPolicy | None = None,
+        late: LatePolicy | None = None,
     ) -> Recorded:
         """Journal ``snaps`` in order, claiming the enabled followers' copies. ``missed``
-        (a reconcile) decides the intents of a plain order the journal has never seen."""
+        (a reconcile) decides the intents of a plain order the journal has never seen, then
+        ``late`` (``actors.late_entries``), told the order's exit basis."""
         ctx = SizingContext(lot_sizes=self.lot_sizes, balances=self.balances)
         followers = self.followers()
         claim = [f.name for f in followers if f.enabled]
@@ -96,6 +104,8 @@ class LeaderRecorder:
             if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
                 unseen += 1
                 intents = missed(snap, intents)
+                if late is not None:
+                    intents = late(snap, intents, taken.basis)
             got = self.journal.record_and_claim(snap, intents, claim, touched, bases=taken.record)
             if got is not None:
                 resize_later_children(

@@ -128,3 +128,10 @@ class EngineConfig:
     #: default: 10 or more a second is the exchange's threshold for a registered algo, so 10
     #: requires every follower's ``algo_id``; above 10 is Dhan's own limit and is refused.
     max_orders_per_second: int = 9
+    #: An entry the leader traded longer ago than this (seconds), first seen by a REST
+    #: reconcile, is not copied (reason ``stale: ...``); resting orders and exits always are.
+    #: None: no age limit (``actors.late_entries``).
+    max_entry_age_s: float | None = None
+    #: A filled MARKET entry first seen by a REST reconcile is copied as a LIMIT this many
+    #: percent worse than the leader's average fill, never as a MARKET order. None: as MARKET.
+    max_entry_deviation_pct: float | None = None

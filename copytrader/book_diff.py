@@ -81,12 +81,14 @@ def diff_books(
     follower_supers: Mapping[str, Iterable[SuperOrder]] | None = None,
     leader_leg_parents: Mapping[str, str] | None = None,
     bases: Mapping[str, Mapping[str, int]] | None = None,
+    max_entry_deviation_pct: float | None = None,
 ) -> BookDiff:
     """``journaled``: leader order id -> the journal's latest snapshot of the order (entry);
     ``followers``: the enabled followers; ``ctx``: lot sizes and balances for sizing (none
     known: NSE/BSE equity only); ``leader_leg_parents``: leader BO/CO leg id -> entry id;
     ``bases``: leader order id -> its journaled exit basis (``Journal.exit_bases``): an exit's
-    copy is judged against it, as the engine sized it."""
+    copy is judged against it, as the engine sized it; ``max_entry_deviation_pct``: the
+    engine's, by which a late entry's copy is a LIMIT at its bound (``actors.late_entries``)."""
     ctx = ctx or SizingContext(lot_sizes={}, balances={})
     out = BookDiff()
     leaders = book_contents(leader_book, leader_supers, leader_leg_parents)
@@ -126,7 +128,15 @@ def diff_books(
             ):
                 continue  # unresolved or lost: check_books reports it
             basis = exit_basis((bases or {}).get(oid, {}))
-            judged = judge_copy(lo, copy, f, ctx, intent.skip_reason if intent else None, basis)
+            judged = judge_copy(
+                lo,
+                copy,
+                f,
+                ctx,
+                intent.skip_reason if intent else None,
+                basis,
+                max_entry_deviation_pct,
+            )
             where = f"{f.name}/{oid}"
             if judged.verdict is Verdict.WRONG:
                 out.wrong += 1

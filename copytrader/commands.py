@@ -303,6 +303,7 @@ def _report(cfg: Config, endpoints: BrokerEndpoints) -> _Report:
             [f for f in cfg.followers if f.enabled],
             str(cfg.engine.reconcile_policy),
             ctx=SizingContext(lot_sizes=lot_sizes, balances=balances),
+            max_entry_deviation_pct=cfg.engine.max_entry_deviation_pct,
             leader_supers=leader_supers,
             follower_supers=supers,
             bases=bases,

@@ -612,6 +612,13 @@ def _max_orders_per_second(node: _Node) -> int:
     return value
 
 
+def _deviation_pct(node: _Node) -> float:
+    value = node.number(positive=True)
+    if value >= 100:
+        raise node.fail("must be < 100 (a percentage of the leader's fill price)")
+    return value
+
+
 def _check_algo_ids(followers: tuple[FollowerConfig, ...], engine: EngineConfig) -> None:
     """At the exchange's algo threshold every follower must name its registered algo ID.
 
@@ -806,6 +813,8 @@ _READERS: dict[type[Any], dict[str, _Reader]] = {
         "freeze_quantities": _freeze_quantities,
         "follower_sockets": _Node.boolean,
         "max_orders_per_second": _max_orders_per_second,
+        "max_entry_age_s": _positive,
+        "max_entry_deviation_pct": _deviation_pct,
     },
     StoreConfig: {"url": _store_url, "sqlite_synchronous": _choice(SqliteSynchronous)},
     MetricsConfig: {"enabled": _Node.boolean, "host": _Node.text, "port": _port},

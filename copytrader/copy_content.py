@@ -17,6 +17,7 @@ from typing import Any
 
 from actors import exit_sizing
 from actors.exit_bases import basis_from_stored
+from actors.late_entries import bounded_entry
 from actors.sizing import (
     SLICING_ELSEWHERE,
     ExitBasis,
@@ -136,6 +137,9 @@ class OrderContent:
     #: None when the view says nothing of it (the REST book shows only the LIMIT)
     protection_price: float | None = None
     legs: tuple[LegContent, ...] = field(default=())
+    #: the average fill price (0.0: none); not part of the snapshot sizing reads: only the
+    #: bound of a late entry's copy is measured from it (``actors.late_entries``)
+    average_traded_price: float = 0.0
 
     def leg(self, name: LegName) -> LegContent | None:
         return next((leg for leg in self.legs if leg.leg is name), None)
@@ -317,6 +321,7 @@ def judge_copy(
     ctx: SizingContext,
     recorded_reason: str | None = None,
     basis: ExitBasis | None = None,
+    max_entry_deviation_pct: float | None = None,
 ) -> Judgement:
     """Is ``copy`` (None: the follower has none) what ``leader`` asks of ``follower`` now?
 
@@ -329,8 +334,16 @@ def judge_copy(
     flip, the new side's entry), not the leader's quantity scaled (``actors.exit_sizing``); an
     exit's recorded reason (nothing to close) is judged again against it. Without a basis an
     exit's reason holds: the quantity it was sized from is unknown.
+
+    ``max_entry_deviation_pct`` (``engine.max_entry_deviation_pct``): a copy placed late, as a
+    LIMIT at the bound from the leader's fill (``actors.late_entries``), has the order type
+    and price it must have; a copy placed live, as the leader's order, has them too.
     """
-    want = desired_intent(leader.as_snapshot(), follower, ctx, basis)
+    snap = leader.as_snapshot()
+    want = desired_intent(snap, follower, ctx, basis)
+    bounded = bounded_entry(
+        want, replace(snap, avg_price=leader.average_traded_price), basis, max_entry_deviation_pct
+    )
     lp = _phase(leader.status)
     if lp == "dead" and leader.filled_qty == 0:
         return _judge_unfilled_end(leader, copy)
@@ -346,7 +359,7 @@ def judge_copy(
         if copy is None or (_phase(copy.status) == "dead" and lp != "dead"):
             sizing = f"the copy cannot be sized now ({missing}): quantity not checked"
             return _wrong([*_no_copy(leader, copy), sizing])
-        found = _differences(leader, copy, want, sized=False)
+        found = _differences(leader, copy, want, sized=False, bounded=bounded)
         if found:
             return _wrong(found)
         return Judgement(Verdict.OK, (f"quantity not checked: {missing}",))
@@ -355,7 +368,7 @@ def judge_copy(
         if recorded_reason:
             why.append(f"the recorded reason no longer holds: {recorded_reason}")
         return _wrong(why)
-    found = _differences(leader, copy, want, sized=True)
+    found = _differences(leader, copy, want, sized=True, bounded=bounded)
     return _wrong(found) if found else Judgement(Verdict.OK)
 
 
@@ -410,11 +423,27 @@ def _as_the_broker_shows_it(leader: OrderContent, copy: OrderContent, want: Desi
     )
 
 
+def _as_bounded(copy: OrderContent, want: DesiredIntent, bounded: DesiredIntent | None) -> bool:
+    """``copy`` is the LIMIT ``engine.max_entry_deviation_pct`` makes of a late entry."""
+    return (
+        bounded is not None
+        and bounded != want
+        and copy.order_type is OrderType.LIMIT
+        and not _differs(copy.price, bounded.price)
+    )
+
+
 def _differences(
-    leader: OrderContent, copy: OrderContent, want: DesiredIntent, *, sized: bool
+    leader: OrderContent,
+    copy: OrderContent,
+    want: DesiredIntent,
+    *,
+    sized: bool,
+    bounded: DesiredIntent | None = None,
 ) -> list[str]:
     """Every way ``copy`` differs from ``want`` (the leader's order, scaled), leader not dead
-    unfilled. ``sized`` False: the quantity cannot be judged (its facts are unknown)."""
+    unfilled. ``sized`` False: the quantity cannot be judged (its facts are unknown).
+    ``bounded``: ``want`` as a late entry is sent (``actors.late_entries``), equally right."""
     out: list[str] = []
     lp, cp = _phase(leader.status), _phase(copy.status)
     if lp == "dead":
@@ -434,6 +463,8 @@ def _differences(
             out.append(f"filled {copy.filled_qty} != {want.quantity} (the leader's, scaled)")
     if _as_the_broker_shows_it(leader, copy, want):
         pass  # the leader's protected MARKET order, copied as the LIMIT its broker shows
+    elif _as_bounded(copy, want, bounded):
+        pass  # a late entry, copied as a LIMIT at the bound from the leader's fill
     elif copy.order_type is not want.order_type:
         out.append(f"order type {copy.order_type} != {want.order_type}")
     elif want.order_type in _PRICED and _differs(copy.price, want.price):
