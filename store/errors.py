@@ -142,6 +142,19 @@ class StaleState(StoreError):
         super().__init__(f"intent {intent_id}: expected state {expected}, found {actual}")
 
 
+class StaleVersion(StaleState):
+    """The caller decided on the intent's ``expected`` desired version; it is ``actual`` now
+    (the leader feed planned it again meanwhile). A ``StaleState``: read it again."""
+
+    def __init__(self, intent_id: int, state: IntentState, expected: int, actual: int) -> None:
+        super().__init__(intent_id, state, state)
+        self.expected_version = expected
+        self.actual_version = actual
+        StoreError.__init__(
+            self, f"intent {intent_id}: decided on desired version {expected}, found {actual}"
+        )
+
+
 class IntentNotFound(StoreError, LookupError):
     """No follower intent has this id."""
 

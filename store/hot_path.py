@@ -31,7 +31,13 @@ from store.driver import (
     dict_bound_dialect,
 )
 from store.engine import dumps_json
-from store.errors import IllegalTransition, IntentNotFound, StaleState, StoreError
+from store.errors import (
+    IllegalTransition,
+    IntentNotFound,
+    StaleState,
+    StaleVersion,
+    StoreError,
+)
 from store.locks import LOCK_AUDIT, LOCK_LEADER_ORDER, lock_key
 from store.models import AuditEntry, FollowerIntent, LeaderEvent, LeaderOrder
 from store.positions import FillParams, Positions, check_bases
@@ -522,6 +528,7 @@ class HotPath:
         expect_from: IntentState | None,
         changes: dict[str, Any],
         now: datetime,
+        expect_version: int | None = None,
     ) -> Intent:
         """The body of ``Journal.transition`` (see there), inside the caller's transaction.
 
@@ -530,7 +537,7 @@ class HotPath:
         raised after one read and before any write: it leaves nothing to roll back.
         """
         ts = self.ts(now)
-        row = self._checked(conn, intent_id, IntentState(to), expect_from, changes)
+        row = self._checked(conn, intent_id, IntentState(to), expect_from, changes, expect_version)
         fills: list[FillParams] = []
         intent, audit = self._apply(conn, row, IntentState(to), changes, now, ts, fills)
         if fills:
@@ -557,7 +564,14 @@ class HotPath:
             changes = transition_changes(request)
             try:
                 to = IntentState(request.to)
-                row = self._checked(conn, request.intent_id, to, request.expect_from, changes)
+                row = self._checked(
+                    conn,
+                    request.intent_id,
+                    to,
+                    request.expect_from,
+                    changes,
+                    request.expect_version,
+                )
             except (StoreError, ValueError) as refused:
                 outcomes[index] = refused
                 continue
@@ -575,6 +589,7 @@ class HotPath:
         to: IntentState,
         expect_from: IntentState | None,
         changes: dict[str, Any],
+        expect_version: int | None = None,
     ) -> dict[str, Any]:
         """The intent's row (locked on PostgreSQL) if the move is allowed; else raises."""
         found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
@@ -588,6 +603,8 @@ class HotPath:
             raise IllegalTransition(intent_id, current, to)
         applied = changes.get("applied_version")
         desired_version = row["desired_version"]
+        if expect_version is not None and desired_version != expect_version:
+            raise StaleVersion(intent_id, current, expect_version, desired_version)
         if applied is not None and not 0 <= applied <= desired_version:
             raise ValueError(
                 f"intent {intent_id}: applied_version {applied} outside 0..{desired_version}"

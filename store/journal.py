@@ -516,7 +516,8 @@ class Journal:
         The keyword arguments are a ``TransitionRequest``'s (``expect_from``,
         ``broker_order_id``, ``applied_version``, ``error_code``, ``error_message``,
         ``broker_status``, ``filled_qty``, ``reason``). Raises ``IntentNotFound``;
-        ``StaleState`` when ``expect_from`` is given and the intent is in another state;
+        ``StaleState`` when ``expect_from`` is given and the intent is in another state
+        (``StaleVersion``, one, when ``expect_version`` is given and its desired version moved);
         ``IllegalTransition`` when ``store.states`` forbids the move; ``ValueError`` when
         ``applied_version`` exceeds ``desired_version`` or when WORKING / MODIFYING / CANCELLING
         would be entered without a broker order id. ``None`` keyword arguments leave the stored
@@ -528,7 +529,13 @@ class Journal:
         columns = transition_changes(request)
         with self._write() as conn:
             return self._hot.transition(
-                conn, intent_id, IntentState(to), request.expect_from, columns, _now()
+                conn,
+                intent_id,
+                IntentState(to),
+                request.expect_from,
+                columns,
+                _now(),
+                request.expect_version,
             )
 
     def transitions(

@@ -314,12 +314,15 @@ class TransitionRequest:
     """One move of ``Journal.transitions``: the arguments of ``Journal.transition``.
 
     ``None`` leaves the stored value as is; ``expect_from`` set: refused (``StaleState``) when
-    the intent is in another state.
+    the intent is in another state; ``expect_version`` set: refused (``StaleVersion``) when
+    its ``desired_version`` is another (the leader feed changed what it wants since the caller
+    read it).
     """
 
     intent_id: int
     to: IntentState
     expect_from: IntentState | None = None
+    expect_version: int | None = None
     broker_order_id: str | None = None
     applied_version: int | None = None  #: on an ack: the ``desired_version`` that was sent
     error_code: str | None = None  #: DH code of a rejection, e.g. "DH-906"
@@ -335,6 +338,7 @@ class TransitionChanges(TypedDict, total=False):
     together)."""
 
     expect_from: IntentState | None
+    expect_version: int | None
     broker_order_id: str | None
     applied_version: int | None
     error_code: str | None

@@ -14,6 +14,7 @@ from store import (
     Journal,
     StaleState,
 )
+from store.errors import StaleVersion
 from store.states import TERMINAL_STATES, TRANSITIONS
 from tests.unit.store.factories import desired, planned_intent_id, snapshot
 
@@ -86,6 +87,32 @@ def test_expect_from_refuses_an_intent_that_moved_on(journal: Journal):
 
     assert (raised.value.expected, raised.value.actual) == (S.PLANNED, S.SENDING)
     assert journal.intent(intent_id).state is S.SENDING
+
+
+def test_expect_version_refuses_an_intent_planned_again_since_it_was_read(journal: Journal):
+    # the follower read the copy (unwanted, say) and would end it unsent; the leader feed
+    # planned it again meanwhile (a resting exit's size moved): ending it would lose the copy
+    intent_id = _intent_in(journal, S.SENDING)
+    read = journal.intent(intent_id)
+    journal.record_intents(snapshot("L1"), [desired("f1", "L1", quantity=read.quantity + 3)])
+    replanned = journal.intent(intent_id)
+    assert replanned.desired_version == read.desired_version + 1
+
+    with pytest.raises(StaleVersion) as raised:
+        journal.transition(
+            intent_id, S.DONE, expect_from=S.SENDING, expect_version=read.desired_version
+        )
+
+    assert isinstance(raised.value, StaleState)  # the follower's converge pass reads it again
+    assert (raised.value.expected_version, raised.value.actual_version) == (
+        read.desired_version,
+        replanned.desired_version,
+    )
+    assert journal.intent(intent_id) == replanned
+    moved = journal.transition(
+        intent_id, S.DONE, expect_from=S.SENDING, expect_version=replanned.desired_version
+    )
+    assert moved.state is S.DONE
 
 
 def test_an_unknown_intent_id_raises_intent_not_found(journal: Journal):
