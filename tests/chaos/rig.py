@@ -26,6 +26,7 @@ from dhan.models import Trade
 from dhan.rest import DhanClient
 from dhansim import Simulator
 from store import Journal
+from store.records import is_held_skip
 from store.states import IntentState
 from tests.integration.engine_harness import LEADER_ID, build_config, follower_config
 
@@ -118,7 +119,11 @@ def _half_closed(book: list[dict[str, Any]]) -> list[str]:
 
 
 def exit_brackets(
-    leader: RandomLeader, sim: Simulator, followers: Sequence[FollowerConfig], timeout_s: float
+    leader: RandomLeader,
+    sim: Simulator,
+    followers: Sequence[FollowerConfig],
+    timeout_s: float,
+    journal: Journal | None = None,
 ) -> None:
     """Rally (targets fill), wait for the engine's one-cancels-other on every follower, then
     drop (stops fill: a stop the engine failed to cancel fills too and the check sees it) and
@@ -132,7 +137,7 @@ def exit_brackets(
     # leader bracket already exited, and its legs rested at levels the market had left)
     waited = time.monotonic()
     ready = wait_for(
-        lambda: not _brackets_being_copied(sim, followers),
+        lambda: not _brackets_being_copied(sim, followers, journal),
         min(timeout_s, 60.0),
         "bracket copies in place",
     )
@@ -140,7 +145,8 @@ def exit_brackets(
         print(f"chaos: brackets exit: copies in place after {time.monotonic() - waited:.0f} s")
     if not ready:
         print(
-            f"chaos: brackets exit: copies still arriving: {_brackets_being_copied(sim, followers)}"
+            "chaos: brackets exit: copies still arriving: "
+            f"{_brackets_being_copied(sim, followers, journal)}"
         )
     started = time.monotonic()
     leader.rally()
@@ -167,8 +173,12 @@ def _is_bracket_entry(o: dict[str, Any]) -> bool:
     )
 
 
-def _brackets_being_copied(sim: Simulator, followers: Sequence[FollowerConfig]) -> list[str]:
-    """Follower copies of filled leader brackets that are missing or not filled yet."""
+def _brackets_being_copied(
+    sim: Simulator, followers: Sequence[FollowerConfig], journal: Journal | None = None
+) -> list[str]:
+    """Follower copies of filled leader brackets that are missing or not filled yet; with
+    ``journal``, not those it skipped (a super order's entry sized as an exit of a position
+    the follower does not hold: no copy is coming)."""
     filled = [
         str(o["orderId"])
         for o in sim.admin.orders(LEADER_ID)
@@ -181,9 +191,19 @@ def _brackets_being_copied(sim: Simulator, followers: Sequence[FollowerConfig]) 
         }
         for oid in filled:
             copy = by_cid.get(correlation_id_for(f.name, oid))
+            if copy is None and journal is not None and _skipped(journal, f.name, oid):
+                continue
             if copy is None or copy.get("orderStatus") in ("TRANSIT", "PENDING"):
                 waiting.append(f"{f.name}/{oid}")
     return waiting
+
+
+def _skipped(journal: Journal, follower: str, leader_order_id: str) -> bool:
+    """The journal skipped ``follower``'s copy of the order for good (not a held copy)."""
+    intents = journal.intents(follower, leader_order_id=leader_order_id)
+    return bool(intents) and all(
+        i.state is IntentState.SKIPPED and not is_held_skip(i.skip_reason) for i in intents
+    )
 
 
 def books(sim: Simulator, followers: Sequence[FollowerConfig]) -> dict[str, list[dict[str, Any]]]:

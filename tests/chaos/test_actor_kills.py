@@ -112,8 +112,8 @@ def run_actor_kills(sim: ExternalSim, tmp_path: Path, seed: int, n_orders: int) 
         while len(leader.placed) < n_orders:
             leader.step()
             if leader.brackets_since_exit >= 3:
-                exit_brackets(leader, sim, followers, timeout_s=75.0)
-        exit_brackets(leader, sim, followers, timeout_s=75.0)
+                exit_brackets(leader, sim, followers, timeout_s=75.0, journal=engine.journal)
+        exit_brackets(leader, sim, followers, timeout_s=75.0, journal=engine.journal)
         print(f"chaos: leader script done in {time.monotonic() - started:.1f} s: {leader.counts}")
         fired = faults.fired()
         faults.disarm()

@@ -136,7 +136,7 @@ def test_broker_faults_of_every_kind_lose_and_duplicate_no_follower_order(
         assert not failures, failures
         # cancels are granted first and against Dhan's full limits even while a DH-904 storm
         # has slowed an account down (actors.rate_windows), so one-cancels-other does not wait
-        exit_brackets(leader, sim, followers, timeout_s=75.0)
+        exit_brackets(leader, sim, followers, timeout_s=75.0, journal=engine.journal)
         print(f"chaos: leader placed {len(leader.placed)} orders: {leader.counts}")
         report = settle_and_check(sim, LEADER_ID, followers, engine.journal, timeout_s=90.0)
         assert not engine.gave_up.is_set(), engine.give_up_reason

@@ -128,7 +128,7 @@ class CopyTradingMachine(RuleBasedStateMachine):
     @rule()
     def brackets_exit(self) -> None:
         assert self.leader is not None
-        exit_brackets(self.leader, self.sim, FOLLOWERS, timeout_s=20.0)
+        exit_brackets(self.leader, self.sim, FOLLOWERS, timeout_s=20.0, journal=self.engine.journal)
         self.acted = True
 
     @rule(security=st.sampled_from(sorted(PLAIN_LTPS)), move=st.integers(-20, 20))
@@ -217,7 +217,9 @@ class CopyTradingMachine(RuleBasedStateMachine):
         self.faults.disarm()
         assert self.leader is not None
         if self.leader.brackets_since_exit:
-            exit_brackets(self.leader, self.sim, FOLLOWERS, timeout_s=20.0)
+            exit_brackets(
+                self.leader, self.sim, FOLLOWERS, timeout_s=20.0, journal=self.engine.journal
+            )
         report = settle_and_check(self.sim, LEADER_ID, FOLLOWERS, self.engine.journal, 60.0)
         self.settles += 1
         self.acted = False
