@@ -49,7 +49,9 @@ KILLS: dict[str, tuple[int, int, int]] = {
     "follower.before_journal_acks": (2, 5, 100),
     "follower.before_modify": (1, 3, 25),
     "follower.before_cancel": (1, 3, 30),
-    "bracket.before_send": (2, 2, 20),
+    # a run with few brackets sends few legs: seed 1422479517 (its leader's own super legs
+    # both fill with broker OCO off, so its next supers are exits its followers skip) sent <17
+    "bracket.before_send": (2, 2, 12),
     "leader_feed.on_update": (2, 20, 200),
     # the limiter only sees calls that do not fit the windows at once, and bracket legs
     "rate_limiter.on_request": (1, 3, 30),
