@@ -16,9 +16,11 @@ counts unconfirmed entries:
   one; after :data:`HOLD_MAX_S`, from the fills the broker has confirmed only), journaled
   over the old one; the copy sized from it is planned and its follower woken;
 - a later exit of the same follower and position waits behind a held one and is released after
-  it, so that each sees the one before it as pending; a later *entry* waits too
-  (:data:`HELD_BEHIND`), so the follower's orders in a position keep the leader's order (sent at
-  once, a short entry after a held close would fill first, and the close would then close it).
+  it, so that each sees the one before it as pending; a later *entry on the same side* waits
+  too (:data:`HELD_BEHIND`), so the follower's orders on that side keep the leader's order (sent
+  at once, a short entry after a held close of a long would fill first, and the close would
+  then sell past flat). An entry on the other side goes at once: the held exit's ``F`` is
+  never above its first sight's, so a fill of that entry is not closed by it.
 
 The hold costs an exit the time its entry takes to confirm (a fill settles 0.5 s after its
 frame; a refusal 50 ms), and only when the two are that close. Used on the leader feed's thread
@@ -177,8 +179,16 @@ class ExitHolds:
                         for name in unconfirmed | queued
                         if basis.follower_open.get(name, 0) > 0 and name in deciding
                     }
-                else:  # an entry behind a held exit goes after it: the leader's order
-                    held |= queued
+                else:  # an entry on a held exit's side goes after it: the leader's order
+                    side = snap.transaction_type
+                    held |= {
+                        name
+                        for other_id, other in self.holds.items()
+                        if other_id != order_id
+                        and other.key == key
+                        and other.snap.transaction_type == side
+                        for name in other.followers
+                    }
         if not held:
             return intents
         out: list[DesiredIntent] = []

@@ -106,21 +106,23 @@ def test_a_later_exit_of_the_position_waits_behind_a_held_one() -> None:
     assert [i.skip_reason for i in out] == [None]
 
 
-def test_an_entry_waits_behind_a_held_exit_of_its_position_only() -> None:
-    # the follower's orders in a position keep the leader's order: an entry placed after a
-    # held exit must not fill before it (the exit would then close what the entry opened)
+def test_an_entry_on_a_held_exits_side_waits_behind_it() -> None:
+    # the follower's orders on a side keep the leader's order: a short entry placed after a
+    # held close of a long must not fill before it (the close would then sell past flat)
     h = holds()
     h.apply(EXIT, first_sight(ExitBasis(10, {"a": 10, "b": 10}), {"a"}), [sell("a"), sell("b")])
-    entry = replace(EXIT, leader_order_id="E1", transaction_type=TransactionType.BUY)
-    out = h.apply(
-        entry, first_sight(ExitBasis(0, {}), set()), [desired("a", "E1"), desired("b", "E1")]
-    )
+    short = replace(EXIT, leader_order_id="E1")  # a SELL too: the leader is flat by then
+    out = h.apply(short, first_sight(ExitBasis(0, {}), set()), [sell("a", "E1"), sell("b", "E1")])
     assert [(i.follower, i.skip_reason) for i in out] == [("a", HELD_BEHIND), ("b", None)]
     assert not h.holds["E1"].is_exit and h.holds["X1"].is_exit
-    elsewhere = replace(entry, leader_order_id="E2", security_id="11536")
-    out = h.apply(elsewhere, first_sight(ExitBasis(0, {}), set()), [desired("a", "E2")])
+    assert h.keep_held("E1", [sell("a", "E1")])[0].skip_reason == HELD_BEHIND
+    # a BUY goes at once: the held SELL's F is never above its first sight's
+    buy = replace(EXIT, leader_order_id="E2", transaction_type=TransactionType.BUY)
+    out = h.apply(buy, first_sight(ExitBasis(0, {}), set()), [desired("a", "E2")])
     assert [i.skip_reason for i in out] == [None]
-    assert h.keep_held("E1", [desired("a", "E1")])[0].skip_reason == HELD_BEHIND
+    elsewhere = replace(short, leader_order_id="E3", security_id="11536")  # another position
+    out = h.apply(elsewhere, first_sight(ExitBasis(0, {}), set()), [sell("a", "E3")])
+    assert [i.skip_reason for i in out] == [None]
 
 
 def test_a_copy_already_sent_is_never_held() -> None:
