@@ -62,7 +62,6 @@ from actors.orders import is_super
 from actors.permits import PermitLedger
 from actors.position_check import PositionCheckFailed, check_positions
 from actors.rate_windows import AccountWindows
-from actors.sent_copies import PRUNE_STEP, sends_to_remember
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
@@ -176,14 +175,7 @@ class FollowerActor(SupervisedActor):
         #: before the send) is never sent if it is in here: a hint can arrive after a tick
         #: already placed its claim, carrying a stale SENDING copy. Resends of a PLANNED intent
         #: go through the journal's checked SENDING transition instead.
-        #: Bounded: ids no stale copy can reach any more are forgotten on ticks
-        #: (``actors.sent_copies``).
         self.sent: set[int] = set()
-        #: the highest claim id taken from a fast-path hint (``actors.sent_copies``)
-        self.hinted_upto = 0
-        #: ``len(self.sent)`` after it was last pruned; a tick once it grew by PRUNE_STEP
-        self._sent_kept = 0
-        self._prune_sent = False
         self._converging = False
         self._converge_again = False
         #: while a claiming hint is handled: tells the leader feed our first copy has left
@@ -240,8 +232,6 @@ class FollowerActor(SupervisedActor):
             self.latency.forget_older_than(time.monotonic_ns() - int(STAMP_TTL_S * 1e9))
             self.sync.tick()
             self.slippage.retry()  # copies filled before their leader's price was journaled
-            if len(self.sent) >= self._sent_kept + PRUNE_STEP:
-                self._prune_sent = True  # by the pass below, with the intents it reads
             self.converge()
         elif isinstance(message, FollowerOrderUpdates):
             self.sync.frames(message.updates)
@@ -346,19 +336,6 @@ class FollowerActor(SupervisedActor):
         self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent_id))
 
     def _take_claims(self, claimed: tuple[Intent, ...]) -> None:
-        upto = self.hinted_upto
-        late = False
-        for intent in claimed:
-            if intent.id <= upto:
-                # a claim hinted out of id order: ``sent`` may have forgotten it (see
-                # actors.sent_copies); look it up by its correlationId before any send
-                self.stale_in_flight.add(intent.id)
-                late = True
-            elif intent.id > self.hinted_upto:
-                self.hinted_upto = intent.id
-        if late:
-            self.converge()
-            claimed = tuple(i for i in claimed if i.id > upto)
         if self.pause.reason is not None or not self.enabled:
             return  # they stay SENDING-claimed: placed (or looked up) when we resume
         awaiting = self.permits.awaiting
@@ -391,10 +368,7 @@ class FollowerActor(SupervisedActor):
         if self.pause.reason is not None or not self.enabled:
             return
         self.acks.flush()
-        intents = self.journal.intents_needing_action(self.name)
-        if self._prune_sent:
-            self._forget_settled_sends(intents)
-        for intent in intents:
+        for intent in self.journal.intents_needing_action(self.name):
             if intent.id in self.permits.awaiting:
                 continue
             try:
@@ -404,19 +378,6 @@ class FollowerActor(SupervisedActor):
                 # leader feed changed its desired fields): the next pass reads it afresh
                 logger.info("follower %s: %s; looking again", self.name, exc)
                 self._converge_again = True
-
-    def _forget_settled_sends(self, intents: list[Intent]) -> None:
-        """Forget the sent ids no stale copy can reach any more (``actors.sent_copies``);
-        ``intents``: the follower's intents needing action, just read after an ack flush."""
-        self._prune_sent = False
-        sending = {i.id for i in intents if i.state is IntentState.SENDING}
-        self.sent = sends_to_remember(
-            self.sent,
-            hinted_upto=self.hinted_upto,
-            sending=sending,
-            requested=self.permits.requested,
-        )
-        self._sent_kept = len(self.sent)
 
     def _step(self, intent: Intent) -> None:
         step = self.decide(intent)

@@ -1,6 +1,6 @@
 """A FollowerActor alone (with or without the RateLimiterActor) against dhansim: claims sent
-once however late their hint arrives, restarts that settle what was in flight, the rate
-windows' fast path, and the bound on the sent ids it remembers."""
+once however late their hint arrives, restarts that settle what was in flight, and the rate
+windows' fast path."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from actors.messages import Action, HintsTaken, LeaderChanged, PermitGranted, Ti
 from actors.names import LIMITER, follower_name
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows
-from actors.sent_copies import PRUNE_STEP
 from actors.sizing import SizingContext, desired_intents
 from copytrader.metrics import Metrics
 from dhan.codes import (
@@ -242,51 +241,3 @@ def test_the_leader_feed_hears_when_a_claimed_copy_has_left_and_when_there_is_no
         assert again.wait(10.0)
         rig.settle()
         assert rig.book().count(claimed[0].correlation_id) == 1
-
-
-def _sent(root: Supervisor, name: str) -> set[int]:
-    """The follower's remembered sent ids, read on its own thread."""
-    ref = root.registry.get(name)
-    return set(ref.proxy().sent.get(timeout=10))
-
-
-def test_a_days_sent_ids_are_not_all_remembered_and_no_claim_is_sent_twice(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    sim.admin.set_switches(rate_limits=False)
-    count = PRUNE_STEP + 8
-    with follower_rig(sim, tmp_path, "day", "1700000006") as rig:
-        windows = AccountWindows.dhan_defaults(((1.0, 1000), (60.0, 1000)))
-        root = rig.start(limiter=False, windows=windows)
-        # claims whose hints have not come yet: a tick places them (they read SENDING)
-        early = [rig.record(f"E-{n}")[0] for n in range(count)]
-        root.registry.ask(rig.name, Tick(), timeout_s=10)
-        assert _sent(root, rig.name) == {c.id for c in early}
-        # grown by PRUNE_STEP: a prune, which must keep them all -- their hints may still come
-        root.registry.ask(rig.name, Tick(), timeout_s=10)
-        assert _sent(root, rig.name) == {c.id for c in early}
-        for n, claim in enumerate(early):  # the hints, late, each with its stale SENDING copy
-            root.registry.tell(rig.name, LeaderChanged((f"E-{n}",), 0, claimed=(claim,)))
-        # a day's claims the fast way, each with its hint
-        hinted = []
-        for n in range(count):
-            claimed = tuple(rig.record(f"H-{n}"))
-            hinted.extend(claimed)
-            root.registry.tell(rig.name, LeaderChanged((f"H-{n}",), 0, claimed=claimed))
-        root.registry.ask(rig.name, Tick(), timeout_s=10)
-        # every copy is placed once and works; none is remembered any more
-        claims = early + hinted
-        assert {rig.journal.intent(c.id).state for c in claims} == {IntentState.WORKING}
-        assert sorted(rig.book()) == sorted(c.correlation_id for c in claims)
-        assert _sent(root, rig.name) == set()
-        # stale hints of forgotten claims (out of id order): looked up, never placed again
-        for claim in (early[0], hinted[-1], hinted[3]):
-            root.registry.tell(
-                rig.name, LeaderChanged((claim.leader_order_id,), 0, claimed=(claim,))
-            )
-        # and a new claim after them is placed at once, from its hint
-        new = tuple(rig.record("N-1"))
-        root.registry.tell(rig.name, LeaderChanged(("N-1",), 0, claimed=new))
-        root.registry.ask(rig.name, Tick(), timeout_s=10)
-        assert rig.journal.intent(new[0].id).state is IntentState.WORKING
-        assert sorted(rig.book()) == sorted(c.correlation_id for c in [*claims, *new])
