@@ -63,6 +63,8 @@ FOLLOWERS = chaos_followers(3, prefix="h")
 LANDING_S = 20.0
 #: Journal states of a copy not yet at the broker (or whose send is not yet known).
 IN_FLIGHT = frozenset({IntentState.PLANNED, IntentState.SENDING, IntentState.UNKNOWN})
+#: ... and of a copy that may still fill (its cancel not yet done).
+STILL_OPEN = IN_FLIGHT | {IntentState.WORKING, IntentState.MODIFYING, IntentState.CANCELLING}
 NEMESES = sorted(name for name, plan in phases([f.client_id for f in FOLLOWERS]).items() if plan)
 
 
@@ -136,11 +138,12 @@ class CopyTradingMachine(RuleBasedStateMachine):
         """Up to 2 % either way: some resting orders (the leader's and the copies) fill.
 
         The market moves once the copies of the leader's traded LIMIT orders on ``security``
-        are at the broker. A LIMIT copy sent after the market moved past the leader's price
-        rests, as it would at Dhan, and the check rightly calls it wrong (the leader's order
-        traded, the copy did not): a fact of the market, not a fault of the engine under test.
-        When the copies are still not sent after ``LANDING_S`` (a fault holds them) the price
-        stays."""
+        are at the broker, and those of its orders that ended unfilled are cancelled. A LIMIT
+        copy sent after the market moved past the leader's price rests, as it would at Dhan,
+        and the check rightly calls it wrong (the leader's order traded, the copy did not); a
+        copy whose cancel is still on its way when the market reaches it fills: facts of the
+        market, not faults of the engine under test. When the copies are not there after
+        ``LANDING_S`` (a fault holds them) the price stays."""
         if not self._copies_landed(security):
             print(f"chaos: price of {security} kept: copies of its traded limits still in flight")
             return
@@ -151,24 +154,36 @@ class CopyTradingMachine(RuleBasedStateMachine):
     def _copies_landed(self, security: str) -> bool:
         """Every follower's copy of each traded leader LIMIT order on ``security`` is
         journaled past sending (at the broker, refused or skipped), within ``LANDING_S``."""
+        book = [o for o in self.sim.admin.orders(LEADER_ID) if o.get("securityId") == security]
         traded = {
             str(o["orderId"])
-            for o in self.sim.admin.orders(LEADER_ID)
-            if o.get("securityId") == security
-            and o.get("orderType") == "LIMIT"
-            and o.get("orderStatus") in ("TRADED", "PART_TRADED")
+            for o in book
+            if o.get("orderType") == "LIMIT" and o.get("orderStatus") in ("TRADED", "PART_TRADED")
         }
-        if not traded:
+        # and the copies of the leader's orders that ended unfilled are cancelled: a move
+        # before their cancel lands fills them (CI seed 316477708: three copies of a
+        # cancelled resting order filled)
+        ended = {
+            str(o["orderId"])
+            for o in book
+            if o.get("orderStatus") in ("CANCELLED", "REJECTED", "EXPIRED")
+            and not int(o.get("filledQty") or 0)
+        }
+        if not traded and not ended:
             return True
         names = {f.name for f in FOLLOWERS}
 
         def landed() -> bool:
+            intents = self.engine.journal.intents()
             done = {
                 (i.follower, i.leader_order_id)
-                for i in self.engine.journal.intents()
+                for i in intents
                 if i.leader_order_id in traded and i.state not in IN_FLIGHT
             }
-            return all((n, o) in done for n in names for o in traded)
+            open_copies = [
+                i for i in intents if i.leader_order_id in ended and i.state in STILL_OPEN
+            ]
+            return not open_copies and all((n, o) in done for n in names for o in traded)
 
         try:
             wait_until(landed, LANDING_S, 0.1, what=f"copies of the traded limits on {security}")
