@@ -486,6 +486,20 @@ def follower_client(sim: Simulator, client_id: str) -> DhanClient:
     return DhanClient(base_url=sim.rest_url, client_id=client_id, access_token=f"tok-{client_id}")
 
 
+def fill_one_cancel_the_other(
+    sim: Simulator, rig: Any, entry: str, fills: Any, cancels: Any
+) -> None:
+    """The broker fills ``fills``' copy of ``entry``; ``cancels`` cancels its own by hand."""
+    (kept,) = rig.follower_copies(fills, entry)
+    sim.admin.fill(kept["orderId"])
+    (dropped,) = rig.follower_copies(cancels, entry)
+    hand = follower_client(sim, cancels.client_id)
+    try:
+        hand.cancel_order(dropped["orderId"])
+    finally:
+        hand.close()
+
+
 def test_an_exit_waits_for_the_followers_unconfirmed_entry_and_sends_only_what_it_filled(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -511,14 +525,7 @@ def test_an_exit_waits_for_the_followers_unconfirmed_entry_and_sends_only_what_i
                 what=f"{f.name}'s exit copy held",
             )
         assert rig.follower_copies(cancels, exit_) == []
-        (kept,) = rig.follower_copies(fills, entry)
-        sim.admin.fill(kept["orderId"])
-        (dropped,) = rig.follower_copies(cancels, entry)
-        hand = follower_client(sim, cancels.client_id)
-        try:
-            hand.cancel_order(dropped["orderId"])
-        finally:
-            hand.close()
+        fill_one_cancel_the_other(sim, rig, entry, fills, cancels)
         rig.wait_copies(exit_, lambda f, c: f.name == cancels.name or len(c) == 1)
         settled(rig)
         assert rig.follower_copies(cancels, exit_) == []
@@ -558,14 +565,7 @@ def test_an_entry_after_a_held_exit_waits_for_it_so_the_follower_keeps_the_leade
                 what=f"{f.name}'s short entry queued behind its held exit",
             )
         assert rig.follower_copies(fills, short) == rig.follower_copies(cancels, short) == []
-        (kept,) = rig.follower_copies(fills, entry)
-        sim.admin.fill(kept["orderId"])
-        (dropped,) = rig.follower_copies(cancels, entry)
-        hand = follower_client(sim, cancels.client_id)
-        try:
-            hand.cancel_order(dropped["orderId"])
-        finally:
-            hand.close()
+        fill_one_cancel_the_other(sim, rig, entry, fills, cancels)
         rig.wait_copies(short, lambda _f, c: len(c) == 1)
         settled(rig)
         (closed,) = rig.follower_copies(fills, exit_)
