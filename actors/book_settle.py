@@ -221,20 +221,22 @@ def copy_wanted_again(cancelled: Intent) -> bool:
 
 
 def skip_after_disabled(
-    policy: str, intent: Intent, snap: LeaderOrderSnapshot | None
+    policy: str, intent: Intent, snap: LeaderOrderSnapshot | None, is_exit: bool = False
 ) -> str | None:
     """Why a copy planned while the follower was disabled is skipped on re-enabling; None:
     it is copied.
 
     Only a copy never sent (``attempts`` 0: one sent or claimed while enabled is owed whatever
     its leader order did since). ``copy_open`` copies those whose leader order is still open
-    and skips the finished ones (never a market buy at today's price for yesterday's fill),
-    ``copy_all`` copies them all, ``skip`` / ``alert`` none.
+    and skips the finished ones (never a market buy at today's price for yesterday's fill) but
+    an exit (``is_exit``: the order reduced the leader's position; it is sized from the
+    follower's own position, so it never sells more than it holds), ``copy_all`` copies them
+    all, ``skip`` / ``alert`` none.
     """
     if policy == "copy_all" or intent.attempts:
         return None
     finished = snap is None or snap.is_terminal
-    if policy == "copy_open" and not finished:
+    if policy == "copy_open" and (not finished or is_exit):
         return None
     status = "unknown" if snap is None else str(snap.status)
     return f"planned while the follower was disabled (leader order {status}); policy {policy}"

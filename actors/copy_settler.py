@@ -28,6 +28,7 @@ from actors.book_settle import (
 from actors.bracket_spawner import BracketSpawner
 from actors.copy_slippage import CopySlippage, FilledCopy, is_full_fill
 from actors.decisions import IN_FLIGHT
+from actors.exit_bases import basis_from_stored
 from actors.follower_book import FollowerBook, read_one_by_one
 from actors.orders import is_super
 from dhan import errors
@@ -258,7 +259,8 @@ class CopySettler:
             if intent.attempts:
                 continue
             snap = self.journal.leader_snapshot(intent.leader_order_id)
-            reason = skip_after_disabled(policy, intent, snap)
+            basis = basis_from_stored(self.journal.exit_bases(intent.leader_order_id))
+            reason = skip_after_disabled(policy, intent, snap, is_exit=basis.is_exit)
             if reason is None:
                 continue
             try:

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from actors import slicing
 from actors.enrich import SnapshotEnricher
-from actors.late_entries import late_intents
+from actors.late_entries import is_entry, late_intents
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.settings import EngineConfig
 from actors.sizing import ExitBasis
@@ -216,11 +216,11 @@ class LeaderReconciler:
         return recorded.missed, len(recorded.changed)
 
     def _apply_policy(
-        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent]
+        self, snap: LeaderOrderSnapshot, intents: list[DesiredIntent], basis: ExitBasis | None
     ) -> list[DesiredIntent]:
         """Policy for a leader order first seen by reconcile (the socket missed it)."""
         policy = self.engine.reconcile_policy
-        reason = missed_order_skip(policy, snap)
+        reason = missed_order_skip(policy, snap, basis)
         if reason is None:
             return intents
         self.journal.append_audit(
@@ -242,7 +242,7 @@ class LeaderReconciler:
     ) -> list[DesiredIntent]:
         """The late-entry rules (``actors.late_entries``) for a leader order first seen by
         reconcile that ``reconcile_policy`` copies: a stale entry skipped, a far one bounded."""
-        if missed_order_skip(self.engine.reconcile_policy, snap) is not None:
+        if missed_order_skip(self.engine.reconcile_policy, snap, basis) is not None:
             return intents  # the policy has decided: not copied
         intents, stale = late_intents(
             snap,
@@ -269,12 +269,20 @@ class LeaderReconciler:
         return intents
 
 
-def missed_order_skip(policy: str, snap: LeaderOrderSnapshot) -> str | None:
+def missed_order_skip(
+    policy: str, snap: LeaderOrderSnapshot, basis: ExitBasis | None = None
+) -> str | None:
     """Why the copies of ``snap``, a leader order only a reconcile found, are skipped under
-    ``reconcile_policy`` ``policy``; None when they are copied."""
+    ``reconcile_policy`` ``policy``; None when they are copied.
+
+    ``copy_open`` copies what is still open, and an **exit** (``basis`` says the order reduces
+    the leader's position; a flip too) even once it has traded: the follower still holds what
+    the leader closed, and the exit is sized from the follower's own position, so it never
+    sells more than it holds. ``skip`` and ``alert`` are the operator's word: nothing.
+    """
     if policy == "copy_all":
         return None
-    if policy == "copy_open" and not snap.is_terminal:
+    if policy == "copy_open" and (not snap.is_terminal or not is_entry(snap, basis)):
         return None
     return f"found only by reconcile ({snap.status}); policy {policy}"
 

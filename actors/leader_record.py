@@ -29,12 +29,13 @@ from store.records import (
 
 logger = logging.getLogger(__name__)
 
-#: What becomes of the intents of a leader order the journal has never seen (REST reconcile)
-MissedPolicy = Callable[[LeaderOrderSnapshot, list[DesiredIntent]], list[DesiredIntent]]
-#: Then, given its exit basis (None or ``leader_open`` 0: an entry): the late-entry rules
-LatePolicy = Callable[
+#: What becomes of the intents of a leader order the journal has never seen (REST reconcile),
+#: given its exit basis (None or ``leader_open`` 0: an entry): the missed-order policy, then
+#: the late-entry rules
+MissedPolicy = Callable[
     [LeaderOrderSnapshot, list[DesiredIntent], ExitBasis | None], list[DesiredIntent]
 ]
+LatePolicy = MissedPolicy
 
 
 class Recorded(NamedTuple):
@@ -103,7 +104,7 @@ class LeaderRecorder:
             intents = self.holds.apply(snap, taken, self.sizable(snap, grouped.intents, ctx))
             if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
                 unseen += 1
-                intents = missed(snap, intents)
+                intents = missed(snap, intents, taken.basis)
                 if late is not None:
                     intents = late(snap, intents, taken.basis)
             got = self.journal.record_and_claim(snap, intents, claim, touched, bases=taken.record)

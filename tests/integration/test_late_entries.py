@@ -33,12 +33,18 @@ from tests.integration.engine_harness import (
 from tests.integration.test_position_exits import LTP, SEC, broker_net, copy_of, filled, settled
 
 
-def start(sim: Simulator, tmp_path: Path, ids: str, **engine: Any) -> Rig:
-    """A rig with one multiplier-1 follower ``f`` (client id ``ids``), ``copy_all``, the
+def start(
+    sim: Simulator,
+    tmp_path: Path,
+    ids: str,
+    policy: ReconcilePolicy = ReconcilePolicy.COPY_ALL,
+    **engine: Any,
+) -> Rig:
+    """A rig with one multiplier-1 follower ``f`` (client id ``ids``), ``policy``, the
     engine keys ``engine`` set, the LTP of SEC at :data:`LTP`."""
     sim.admin.set_ltp("NSE_EQ", SEC, LTP)
     f = follower_config("f", ids)
-    cfg = build_config(sim, tmp_path, [f], policy=ReconcilePolicy.COPY_ALL)
+    cfg = build_config(sim, tmp_path, [f], policy=policy)
     cfg = replace(cfg, engine=replace(cfg.engine, **engine))
     create_accounts(sim, cfg)
     return Rig(sim=sim, cfg=cfg, engine=restart(sim, cfg), leader=leader_client(sim, cfg))
@@ -139,6 +145,53 @@ def test_after_a_gap_a_stale_traded_entry_is_not_copied_a_resting_one_and_an_exi
         # the resting entry is mirrored as now
         assert copy_of(engine, "f", resting).state is IntentState.WORKING
         # ``copytrader reconcile``: the stale skip is by design, nothing differs
+        engine.stop()
+        assert reconcile_problems(sim, rig) == []
+    finally:
+        engine.stop()
+        rig.leader.close()
+
+
+def test_under_copy_open_an_exit_the_socket_missed_is_copied_though_traded_an_entry_is_not(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The default ``copy_open`` after a socket gap: the leader's exit that traded meanwhile
+    still closes the follower's position (exits are always copied, sized from the follower's
+    own position); an entry that traded meanwhile is not bought at today's price."""
+    rig = start(sim, tmp_path, "1700000003", policy=ReconcilePolicy.COPY_OPEN)
+    f = rig.cfg.followers[0]
+    engine = rig.engine
+    try:
+        entry = rig.leader.place_order(market(5)).order_id
+        filled(rig, entry)
+        settled(rig)
+        assert broker_net(sim, f.client_id) == 5
+        connects = engine.feed_status.connects
+        sim.admin.set_faults(
+            {
+                "socket_stall": True,
+                "per_endpoint": {"GET /orders": {"error_5xx_p": 1.0}},
+                "accounts": [rig.cfg.leader.client_id],
+            }
+        )
+        # the gap: the leader sells 3 of its 5, then buys 2 more
+        exit_ = rig.leader.place_order(market(3, TransactionType.SELL)).order_id
+        filled(rig, exit_)
+        late = rig.leader.place_order(market(2)).order_id
+        filled(rig, late)
+        # the stalled socket is given up (heartbeat) before the broker answers again
+        wait_until(lambda: not engine.feed_status.connected, 15.0, what="stall noticed")
+        sim.admin.clear_faults()
+        wait_until(lambda: engine.feed_status.connects > connects, 15.0, what="reconnect")
+        rig.wait_copies(exit_, lambda _f, c: len(c) == 1 and c[0]["orderStatus"] == "TRADED")
+        settled(rig, engine)
+        (copy,) = rig.follower_copies(f, exit_)
+        assert (copy["transactionType"], copy["quantity"]) == ("SELL", 3)
+        assert broker_net(sim, f.client_id) == 2
+        assert rig.follower_copies(f, late) == []
+        skipped = copy_of(engine, "f", late)
+        assert skipped.state is IntentState.SKIPPED
+        assert skipped.skip_reason == "found only by reconcile (TRADED); policy copy_open"
         engine.stop()
         assert reconcile_problems(sim, rig) == []
     finally:

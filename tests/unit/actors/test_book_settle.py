@@ -216,22 +216,30 @@ OPEN, FILLED = snapshot(O.PENDING), snapshot(O.TRADED)
 
 
 @pytest.mark.parametrize(
-    ("policy", "row", "snap", "skipped"),
+    ("policy", "row", "snap", "is_exit", "skipped"),
     [
-        ("copy_open", PLANNED, OPEN, None),
-        ("copy_open", PLANNED, FILLED, "leader order TRADED"),
-        ("copy_open", PLANNED, None, "leader order unknown"),
-        ("copy_all", PLANNED, FILLED, None),
-        ("skip", PLANNED, OPEN, "leader order PENDING"),
-        ("alert", PLANNED, FILLED, "leader order TRADED"),
+        ("copy_open", PLANNED, OPEN, False, None),
+        ("copy_open", PLANNED, FILLED, False, "leader order TRADED"),
+        ("copy_open", PLANNED, None, False, "leader order unknown"),
+        # an exit of the leader's position is copied though finished (sized from the
+        # follower's own position)
+        ("copy_open", PLANNED, FILLED, True, None),
+        ("copy_all", PLANNED, FILLED, False, None),
+        ("skip", PLANNED, OPEN, False, "leader order PENDING"),
+        ("skip", PLANNED, FILLED, True, "leader order TRADED"),
+        ("alert", PLANNED, FILLED, False, "leader order TRADED"),
         # sent or claimed while enabled: owed whatever the leader did since
-        ("skip", intent(S.PLANNED, attempts=1), FILLED, None),
+        ("skip", intent(S.PLANNED, attempts=1), FILLED, False, None),
     ],
 )
 def test_copies_planned_while_disabled_follow_the_reconcile_policy(
-    policy: str, row: Intent, snap: LeaderOrderSnapshot | None, skipped: str | None
+    policy: str,
+    row: Intent,
+    snap: LeaderOrderSnapshot | None,
+    is_exit: bool,
+    skipped: str | None,
 ) -> None:
-    reason = skip_after_disabled(policy, row, snap)
+    reason = skip_after_disabled(policy, row, snap, is_exit=is_exit)
     if skipped is None:
         assert reason is None
     else:

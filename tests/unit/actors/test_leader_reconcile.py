@@ -20,6 +20,7 @@ from actors.leader_reconcile import (
 )
 from actors.leader_record import LeaderRecorder, Recorded
 from actors.settings import EngineConfig, ReconcilePolicy
+from actors.sizing import ExitBasis
 from copytrader.metrics import Metrics
 from dhan.codes import (
     ExchangeSegment,
@@ -96,6 +97,28 @@ def test_an_order_only_a_reconcile_found_is_copied_as_the_policy_says(
         assert reason == f"found only by reconcile ({status}); policy {policy}"
     else:
         assert reason is None
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "basis", "skipped"),
+    [
+        # an exit (the leader had 10 open on this order's first sight) is copied once traded
+        ("copy_open", OrderStatus.TRADED, ExitBasis(10, {"a": 10}), False),
+        ("copy_open", OrderStatus.CANCELLED, ExitBasis(10, {"a": 10}), False),
+        # an entry (nothing open, or no basis) is not
+        ("copy_open", OrderStatus.TRADED, ExitBasis(0, {}), True),
+        ("copy_open", OrderStatus.TRADED, None, True),
+        # skip / alert are the operator's word, exits included
+        ("skip", OrderStatus.TRADED, ExitBasis(10, {"a": 10}), True),
+        ("alert", OrderStatus.PENDING, ExitBasis(10, {"a": 10}), True),
+        ("copy_all", OrderStatus.TRADED, None, False),
+    ],
+)
+def test_under_copy_open_a_traded_exit_only_a_reconcile_found_is_copied(
+    policy: str, status: OrderStatus, basis: ExitBasis | None, skipped: bool
+) -> None:
+    reason = missed_order_skip(policy, row(status=status), basis)
+    assert (reason is not None) == skipped, reason
 
 
 def lookup(*known: LeaderOrderSnapshot) -> Callable[[str, str], LeaderOrderSnapshot | None]:

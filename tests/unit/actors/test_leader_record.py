@@ -11,6 +11,7 @@ import pytest
 
 from actors.leader_record import LeaderRecorder
 from actors.settings import EngineConfig
+from actors.sizing import ExitBasis
 from dhan.codes import ExchangeSegment, OrderStatus
 from store import IntentState, Journal
 from store.records import DesiredIntent, LeaderOrderSnapshot
@@ -110,7 +111,9 @@ def test_a_reconciles_policy_decides_only_for_plain_orders_the_journal_never_saw
     recorder.record([fno("L1")])
     asked: list[str] = []
 
-    def skip_all(snap: LeaderOrderSnapshot, intents: list[DesiredIntent]) -> list[DesiredIntent]:
+    def skip_all(
+        snap: LeaderOrderSnapshot, intents: list[DesiredIntent], _basis: ExitBasis | None
+    ) -> list[DesiredIntent]:
         asked.append(snap.leader_order_id)
         return [replace(i, skip_reason="policy", desired_open=False) for i in intents]
 

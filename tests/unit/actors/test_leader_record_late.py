@@ -22,7 +22,9 @@ def test_late_rules_get_each_unseen_plain_orders_basis_after_the_policy(
     calls: list[str] = []
     bases: dict[str, ExitBasis | None] = {}
 
-    def policy(snap: LeaderOrderSnapshot, intents: list[DesiredIntent]) -> list[DesiredIntent]:
+    def policy(
+        snap: LeaderOrderSnapshot, intents: list[DesiredIntent], _basis: ExitBasis | None
+    ) -> list[DesiredIntent]:
         calls.append(f"missed {snap.leader_order_id}")
         return [replace(i, skip_reason=None) for i in intents]
 
