@@ -7,11 +7,12 @@ and the book reads stay in the actor.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actors.orders import is_bracket, is_super, matches_desired
-from dhan.codes import LegName, OrderStatus
+from dhan.codes import TRIGGERED_FORM, LegName, OrderStatus
 from dhan.models import Order, SuperOrder
 from dhan.order_feed import OrderUpdate
 from store.records import Intent, LeaderOrderSnapshot, TransitionRequest
@@ -47,6 +48,32 @@ def settle_move(intent: Intent, order: Order) -> TransitionRequest:
         applied_version=applied,
         error_message=order.oms_error_description or None,
     )
+
+
+#: The broker's words for a stop-loss order refused because the market has already crossed its
+#: trigger (dhansim: "Trigger price for a stop-loss buy order should be above LTP"; Dhan's own
+#: wording is **U**: any reason naming the trigger and the LTP / last traded price).
+_TRIGGER_CROSSED = re.compile(r"trigger.*\b(ltp|last traded price)\b", re.IGNORECASE)
+
+
+def stop_trigger_crossed(intent: Intent, order: Any) -> bool:
+    """Pure: did the broker reject ``intent``'s copy of a stop-loss order (``order``, its
+    view), unfilled, because the market had already crossed its trigger? The leader's own
+    stop has then triggered (the same market): the copy is placed again as its triggered
+    form (``Journal.replace_triggered_stop``)."""
+    if getattr(order, "order_status", None) is not OrderStatus.REJECTED:
+        return False
+    if getattr(order, "filled_qty", 0):
+        return False
+    return trigger_crossed(intent, getattr(order, "oms_error_description", None))
+
+
+def trigger_crossed(intent: Intent, reason: str | None) -> bool:
+    """Pure: is ``reason`` (the broker's refusal of ``intent``'s copy) the one of a stop-loss
+    order whose trigger the market has already crossed?"""
+    if intent.order_type not in TRIGGERED_FORM:
+        return False
+    return _TRIGGER_CROSSED.search(reason or "") is not None
 
 
 def by_correlation_id(

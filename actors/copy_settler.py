@@ -24,6 +24,7 @@ from actors.book_settle import (
     settled_names,
     skip_after_disabled,
     socket_settled,
+    stop_trigger_crossed,
 )
 from actors.bracket_spawner import BracketSpawner
 from actors.copy_slippage import CopySlippage, FilledCopy, is_full_fill
@@ -32,6 +33,7 @@ from actors.exit_bases import basis_from_stored
 from actors.follower_book import FollowerBook, read_one_by_one
 from actors.orders import is_super
 from dhan import errors
+from dhan.codes import OrderStatus
 from dhan.models import Order
 from dhan.rest import DhanClient
 from store import Journal
@@ -61,6 +63,9 @@ class CopySettler:
     audit: Callable[[str, dict[str, Any]], None]
     #: records the slippage of each copy that settles fully filled (None: not measured)
     slippage: CopySlippage | None = None
+    #: called when a settle planned a copy again (a stop placed as its triggered form): the
+    #: follower converges soon, not on its next tick
+    replanned: Callable[[], None] | None = None
 
     def move(self, m: TransitionRequest) -> Intent:
         """``Journal.transition`` of one move a pure function decided."""
@@ -80,6 +85,7 @@ class CopySettler:
     def settle(self, intent: Intent, order: Order) -> Intent:
         """Record ``order`` (the broker's view) as ``intent``'s state; start its bracket."""
         moved = self.move(settle_move(intent, order))
+        self._after_rejected(intent, order)
         if needs_legs(intent, moved):
             self.brackets.spawn(intent)
         if self.slippage is not None and moved.state is IntentState.DONE and _fills(intent, order):
@@ -210,11 +216,43 @@ class CopySettler:
                 )
                 continue
             settled += settled_names(intent, outcome)
+            self._after_rejected(intent, _order)
             if needs_legs(intent, outcome):
                 self.brackets.spawn(intent)
             if slip is not None and intent.id in measured and outcome.state is IntentState.DONE:
                 slip.observe(measured[intent.id][1])
         self.book.release(settled)  # their rows need not stay in the book (memory)
+
+    def _after_rejected(self, intent: Intent, order: Any) -> None:
+        """The broker rejected a copy: a WARNING, once, with the broker's words; a copy of a
+        stop whose trigger the market had already crossed is placed again as its triggered
+        form (the leader's stop triggered too: the same market)."""
+        if getattr(order, "order_status", None) is not OrderStatus.REJECTED:
+            return
+        if intent.state in _ENDED:
+            return
+        logger.warning(
+            "follower %s: copy of leader order %s rejected by the broker (order %s): %s",
+            self.account,
+            intent.leader_order_id,
+            order.order_id,
+            getattr(order, "oms_error_description", None) or "no reason given",
+        )
+        if not stop_trigger_crossed(intent, order):
+            return
+        again = self.journal.replace_triggered_stop(intent.id)
+        if again is None:
+            return
+        logger.info(
+            "follower %s: copy of leader order %s placed again as %s %s (its stop's trigger"
+            " was crossed before it arrived)",
+            self.account,
+            intent.leader_order_id,
+            again.order_type,
+            again.correlation_id,
+        )
+        if self.replanned is not None:
+            self.replanned()
 
     def _measure(self, changed: list[tuple[Intent, Any]]) -> dict[int, tuple[FilledCopy, float]]:
         """The slippage of the copies these orders fully fill (by intent id): a copy moves to
@@ -279,6 +317,10 @@ class CopySettler:
                 policy,
             )
             self.audit("copies_skipped_after_disable", {"count": skipped, "policy": str(policy)})
+
+
+#: Journal states of a copy whose end is already recorded.
+_ENDED = frozenset({IntentState.DONE, IntentState.REJECTED})
 
 
 def _fills(intent: Intent, order: Any) -> bool:

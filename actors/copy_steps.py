@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from actors.ack_buffer import AckBuffer
-from actors.book_settle import copy_wanted_again, needs_legs
+from actors.book_settle import copy_wanted_again, needs_legs, trigger_crossed
 from actors.bracket_spawner import BracketSpawner
 from actors.copy_latency import CopyLatency
 from actors.copy_settler import CopySettler
@@ -145,6 +145,7 @@ class CopySteps:
         self.faults.point("follower.after_send")
         self._count(Action.PLACE, "ok")
         if ack.order_status is OrderStatus.REJECTED:
+            reason = self._rejection_reason(ack.order_id)
             self.journal.transition(
                 intent.id,
                 IntentState.REJECTED,
@@ -152,8 +153,9 @@ class CopySteps:
                 broker_order_id=ack.order_id,
                 broker_status=OrderStatus.REJECTED,
                 error_code="REJECTED",
-                error_message=self._rejection_reason(ack.order_id),
+                error_message=reason,
             )
+            self._place_triggered(intent, reason)
             return
         self.latency.acked(intent.leader_order_id, time.monotonic_ns())
         ack_move = TransitionRequest(
@@ -293,6 +295,8 @@ class CopySteps:
                 error_message=failed.error_message,
                 reason=failed.reason,
             )
+            if failed.to is IntentState.REJECTED:
+                self._place_triggered(intent, exc.message)
         if follow_up is FollowUp.LOOK_UP_LATER:
             self.hooks.look_up_later(intent.id)
         elif follow_up is FollowUp.THROTTLED:
@@ -305,6 +309,17 @@ class CopySteps:
             self.pause.for_source_address(exc)
         elif follow_up is FollowUp.CHECK_ORDER:
             # a refused modify/cancel: usually the order traded or ended meanwhile
+            logger.warning(
+                "follower %s: %s of copy %s (order %s, leader order %s) refused by the broker:"
+                " %s (%s)",
+                self.account,
+                action,
+                intent.id,
+                intent.broker_order_id,
+                intent.leader_order_id,
+                exc.message[:200],
+                exc.code,
+            )
             try:
                 order = self._fetch(intent)
             except errors.DhanError as lookup_exc:
@@ -317,6 +332,23 @@ class CopySteps:
                     self.brackets.spawn(intent)
             elif action is Action.MODIFY and self.hooks.decide(moved) is Action.CANCEL:
                 self.hooks.converge()  # within a pass: one more pass; else a pass now
+
+    def _place_triggered(self, intent: Intent, reason: str | None) -> None:
+        """A copy of a stop refused because the market had crossed its trigger: the leader's
+        stop has triggered too, so the copy goes again as its triggered form."""
+        if not trigger_crossed(intent, reason):
+            return
+        again = self.journal.replace_triggered_stop(intent.id)
+        if again is not None:
+            logger.info(
+                "follower %s: copy of leader order %s placed again as %s %s (its stop's"
+                " trigger was crossed before it arrived)",
+                self.account,
+                intent.leader_order_id,
+                again.order_type,
+                again.correlation_id,
+            )
+            self.hooks.converge()
 
     # -- looking up ---------------------------------------------------------------------------
 

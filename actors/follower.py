@@ -41,6 +41,7 @@ from actors.hints import once
 from actors.messages import (
     Action,
     CancelPermits,
+    ConvergeNow,
     ConvertPositions,
     FollowerOrderUpdates,
     FollowerSettled,
@@ -138,6 +139,7 @@ class FollowerActor(SupervisedActor):
             tick_s=engine.follower_tick_s,
             audit=self._audit,
             slippage=self.slippage,
+            replanned=lambda: self.actor_ref.tell(ConvergeNow()),
         )
         self.steps = CopySteps(
             name,
@@ -235,6 +237,8 @@ class FollowerActor(SupervisedActor):
             self.converge()
         elif isinstance(message, FollowerOrderUpdates):
             self.sync.frames(message.updates)
+        elif isinstance(message, ConvergeNow):
+            self.converge()
         elif isinstance(message, SettleFrames):
             self.sync.settle_frames()
             if self.sync.hurried():

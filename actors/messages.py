@@ -179,6 +179,12 @@ class SettleFrames:
 
 
 @dataclass(frozen=True, slots=True)
+class ConvergeNow:
+    """The follower -> itself: a settle planned a copy again (a stop placed as its triggered
+    form): converge now rather than on the next tick."""
+
+
+@dataclass(frozen=True, slots=True)
 class HurrySettles:
     """Leader feed -> follower: an exit copy of yours is held until your entries of its
     position are confirmed (``actors.exit_holds``): settle your socket's frames now and, for

@@ -27,6 +27,7 @@ from actors.sizing import (
 )
 from copytrader.config import FollowerConfig
 from dhan.codes import (
+    TRIGGERED_FORM,
     ExchangeSegment,
     LegName,
     OrderStatus,
@@ -35,6 +36,7 @@ from dhan.codes import (
     TransactionType,
     Validity,
 )
+from dhan.correlation import generation_of
 from dhan.models import BookOrder, Order, SuperOrder
 from store.records import (
     BELOW_ONE_LOT_PREFIX,
@@ -433,6 +435,21 @@ def _as_bounded(copy: OrderContent, want: DesiredIntent, bounded: DesiredIntent 
     )
 
 
+def _as_triggered(copy: OrderContent, want: DesiredIntent) -> bool:
+    """``copy`` is the leader's stop-loss order in its triggered form: the broker refused the
+    first copy because the market had already crossed the trigger (the leader's own stop
+    triggered), and the engine placed it again (a later correlationId generation) as a LIMIT
+    at the stop's price, or a MARKET order (``Journal.replace_triggered_stop``)."""
+    form = TRIGGERED_FORM.get(want.order_type)
+    if form is None or generation_of(copy.correlation_id or "") < 1:
+        return False
+    if form is OrderType.LIMIT:
+        return copy.order_type is OrderType.LIMIT and not _differs(copy.price, want.price)
+    # a MARKET order: under market price protection the broker's book shows it as a LIMIT at
+    # its band (docs/architecture.md, "Market price protection")
+    return copy.order_type in (OrderType.MARKET, OrderType.LIMIT)
+
+
 def _differences(
     leader: OrderContent,
     copy: OrderContent,
@@ -465,6 +482,8 @@ def _differences(
         pass  # the leader's protected MARKET order, copied as the LIMIT its broker shows
     elif _as_bounded(copy, want, bounded):
         pass  # a late entry, copied as a LIMIT at the bound from the leader's fill
+    elif _as_triggered(copy, want):
+        pass  # a stop whose trigger was crossed before its copy arrived, as it now is
     elif copy.order_type is not want.order_type:
         out.append(f"order type {copy.order_type} != {want.order_type}")
     elif want.order_type in _PRICED and _differs(copy.price, want.price):

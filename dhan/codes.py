@@ -51,6 +51,14 @@ class OrderType(StrEnum):
     STOP_LOSS_MARKET = "STOP_LOSS_MARKET"
 
 
+#: What a stop-loss order is at the exchange once its trigger is crossed: a stop-limit becomes
+#: a LIMIT at its price, a stop-loss-market a MARKET order.
+TRIGGERED_FORM: dict[OrderType, OrderType] = {
+    OrderType.STOP_LOSS: OrderType.LIMIT,
+    OrderType.STOP_LOSS_MARKET: OrderType.MARKET,
+}
+
+
 class Validity(StrEnum):
     DAY = "DAY"
     IOC = "IOC"

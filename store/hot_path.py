@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
 
-from dhan.codes import ProductType
+from dhan.codes import TRIGGERED_FORM, OrderType, ProductType
 from dhan.correlation import MAX_GENERATION, correlation_id_for, generation_of
 from store.driver import (
     DbapiConnection,
@@ -58,6 +58,7 @@ from store.redaction import redact_secrets, redact_text
 from store.rows import (
     desired_params,
     intent_from_row,
+    keep_triggered_form,
     new_intent,
     new_intent_params,
     snapshot_params,
@@ -128,6 +129,7 @@ _INTENT_REPLACE = (
 #: Broker statuses of a copy that ended without a fill we could still be holding.
 _REPLACEABLE_STATUS = frozenset({None, "CANCELLED"})
 _REPLANNED = "planned again: the leader's order now wants a copy"
+_TRIGGERED = "planned again as its triggered form: the market had crossed the stop's trigger"
 
 
 def _audited_order(columns: Mapping[str, Any]) -> dict[str, Any]:
@@ -373,6 +375,45 @@ class HotPath:
         self.audit(conn, [self.audit_row(ts, "intent_replanned", row["follower"], payload)])
         return intent_from_row({**row, **values, "updated_at": now})
 
+    def replace_triggered_stop(
+        self, conn: DbapiConnection, intent_id: int, now: datetime
+    ) -> Intent | None:
+        """The body of ``Journal.replace_triggered_stop``, inside the caller's transaction."""
+        found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
+        if not found:
+            raise IntentNotFound(intent_id)
+        row = found[0]
+        form = _triggered_form(row)
+        if form is None:
+            return None
+        changes = _next_broker_order(row)
+        if changes is None:
+            return None
+        ts = self.ts(now)
+        values = {
+            **{name: row[name] for name in _INTENT_REPLACE},
+            **changes,
+            "order_type": form.value,
+            "trigger_price": 0.0,
+            "price": row["price"] if form is OrderType.LIMIT else 0.0,
+            "desired_version": row["desired_version"] + 1,
+            "state": IntentState.PLANNED.value,
+            "state_reason": _TRIGGERED,
+            "updated_at": ts,
+        }
+        self.run(conn, self.replace_intent, {**values, "intent_id": intent_id})
+        payload = {
+            "correlation_id": changes["correlation_id"],
+            "leader_order_id": row["leader_order_id"],
+            "leg": row["leg"],
+            "state": IntentState.PLANNED.value,
+            "desired_version": values["desired_version"],
+            "event": f"stop rejected, its trigger crossed: placed again as {form.value}",
+            "order": _audited_order(values),
+        }
+        self.audit(conn, [self.audit_row(ts, "intent_replanned", row["follower"], payload)])
+        return intent_from_row({**row, **values, "updated_at": now})
+
     def _write_intents(
         self,
         conn: DbapiConnection,
@@ -417,7 +458,7 @@ class HotPath:
                 inserted.append((intent, new))
                 version, state = 1, new["state"]
             else:
-                wanted = desired_params(intent)
+                wanted = keep_triggered_form(row, desired_params(intent))
                 row_state = IntentState(row["state"])
                 if _same(row, wanted):
                     continue
@@ -758,6 +799,21 @@ def _next_broker_order(row: dict[str, Any]) -> dict[str, Any] | None:
         "error_code": None,
         "error_message": None,
     }
+
+
+def _triggered_form(row: dict[str, Any]) -> OrderType | None:
+    """The order a copy of a plain stop-loss order rejected unfilled, still wanted, is to be
+    placed again as (its trigger was crossed: the caller read the broker's reason); None when
+    ``row`` is not such a copy."""
+    wanted = row["desired_open"] and row["quantity"] > 0 and row["skip_reason"] is None
+    ended = row["state"] in (IntentState.DONE.value, IntentState.REJECTED.value)
+    if not (wanted and ended and row["broker_status"] == "REJECTED" and not row["filled_qty"]):
+        return None
+    if row["product_type"] in _BRACKET_PRODUCTS or row["leg"]:
+        return None
+    if row["target_price"] is not None or row["stop_loss_price"] is not None:
+        return None  # a super order's entry
+    return TRIGGERED_FORM.get(OrderType(row["order_type"]))
 
 
 def _unfilled_plain_cancel(row: dict[str, Any]) -> bool:

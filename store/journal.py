@@ -577,6 +577,20 @@ class Journal:
         with self._write() as conn:
             return self._hot.replan_cancelled(conn, intent_id, _now())
 
+    def replace_triggered_stop(self, intent_id: int) -> Intent | None:
+        """Plan a copy of a leader's stop-loss order again in its triggered form.
+
+        For the follower whose copy of a plain stop-loss order the broker rejected, unfilled,
+        because the market had already crossed its trigger (the leader's own stop triggered
+        before the copy arrived): the copy becomes PLANNED under its next correlationId
+        generation as the order the leader's stop now is (``dhan.codes.TRIGGERED_FORM``: a
+        LIMIT at its price, or a MARKET order), and is returned. Later leader events keep that
+        form (``store.rows.keep_triggered_form``). None when the copy is not such a copy (or
+        has had every generation).
+        """
+        with self._write() as conn:
+            return self._hot.replace_triggered_stop(conn, intent_id, _now())
+
     def increment_modifications(self, intent_id: int) -> int:
         """Count one more modify request for this intent's order; returns the new count."""
         with self._write() as conn:

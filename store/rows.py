@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from dhan.codes import TRIGGERED_FORM, OrderType
+from dhan.correlation import generation_of
 from store.records import (
     DESIRED_ORDER_FIELDS,
     ActorRestart,
@@ -166,6 +168,26 @@ snapshot_params: Callable[[LeaderOrderSnapshot, dict[str, Any], datetime], dict[
 desired_params: Callable[[DesiredIntent], dict[str, Any]] = _writer(
     "intent", DesiredIntent, DESIRED_ORDER_FIELDS, text=True
 )
+
+
+def keep_triggered_form(row: Mapping[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """``wanted`` (a leader event's desired columns for the copy in ``row``), keeping the form
+    of a copy that went out as its stop's triggered form (``Journal.replace_triggered_stop``:
+    a re-placement, generation >= 1, whose order type is ``TRIGGERED_FORM`` of the leader's
+    stop type): the leader's stop has triggered, so a later event of it (a fill, a price
+    modify, a cancel) changes the copy's price, quantity or wish to be open, never its type or
+    trigger back. Pure."""
+    form = TRIGGERED_FORM.get(OrderType(wanted["order_type"]))
+    if form is None or row["order_type"] != form.value:
+        return wanted
+    if generation_of(row["correlation_id"]) < 1:
+        return wanted
+    return {
+        **wanted,
+        "order_type": form.value,
+        "trigger_price": 0.0,
+        "price": wanted["price"] if form is OrderType.LIMIT else 0.0,
+    }
 
 
 def new_intent_params(intent: DesiredIntent, now: datetime) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 from copytrader.chaos import ChaosReport, RandomLeader, check_invariants
 from copytrader.config import Config, FollowerConfig, ReconcilePolicy
 from dhan.codes import OrderStatus
-from dhan.correlation import correlation_id_for
+from dhan.correlation import correlation_id_for, first_generation_id
 from dhan.models import Trade
 from dhan.rest import DhanClient
 from dhansim import Simulator
@@ -282,7 +282,47 @@ def settle_and_check(
         )
         print(f"chaos: unsettled intents by follower and state: {dict(sorted(stuck.items()))}")
         print_leader_context(sim, leader_id, report)
+        print_wrong_context(sim, leader_id, followers, report)
     return report
+
+
+#: A wrong copy's follower and leader order (``copytrader.chaos`` words it so).
+_WRONG = re.compile(r"^wrong: (\w+)/(\d{6,}) ")
+
+
+def print_wrong_context(
+    sim: Simulator, leader_id: str, followers: Sequence[FollowerConfig], report: ChaosReport
+) -> None:
+    """For each leader order with a wrong copy: the leader's order and every follower order
+    of that copy (all generations) as the simulator holds them -- type, prices, quantities,
+    status, times, the broker's reason. A CI log is all a failed run leaves."""
+    named: dict[str, set[str]] = {}
+    for problem in report.problems:
+        found = _WRONG.search(problem)
+        if found:
+            named.setdefault(found.group(2), set()).add(found.group(1))
+    ids = {f.name: f.client_id for f in followers}
+
+    def line(o: Mapping[str, Any]) -> str:
+        return (
+            f"{o['orderId']} {o.get('correlationId') or '-'} {o['transactionType']}"
+            f" {o.get('requestedOrderType') or o.get('orderType')} q={o['quantity']}"
+            f" filled={o['filledQty']} price={o.get('price')} trigger={o.get('triggerPrice')}"
+            f" {o['orderStatus']} created={o.get('createTime')} updated={o.get('updateTime')}"
+            f" {o.get('omsErrorDescription') or ''}"
+        )
+
+    for oid, names in sorted(named.items())[:4]:
+        print(f"chaos: wrong copies of leader order {oid}:")
+        for o in sim.admin.orders(leader_id):
+            if str(o["orderId"]) == oid:
+                print(f"    leader {line(o)}")
+        for name in sorted(names):
+            first = correlation_id_for(name, oid)
+            for o in sim.admin.orders(ids[name]):
+                cid = str(o.get("correlationId") or "")
+                if cid and first_generation_id(cid) == first:
+                    print(f"    {name} {line(o)}")
 
 
 #: A position problem's leader order and key (``copytrader.checker`` words it so).

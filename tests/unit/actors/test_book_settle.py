@@ -14,6 +14,7 @@ from actors.book_settle import (
     settle_move,
     settled_names,
     skip_after_disabled,
+    stop_trigger_crossed,
 )
 from dhan.codes import (
     ExchangeSegment,
@@ -244,3 +245,31 @@ def test_copies_planned_while_disabled_follow_the_reconcile_policy(
         assert reason is None
     else:
         assert reason == (f"planned while the follower was disabled ({skipped}); policy {policy}")
+
+
+CROSSED = "Trigger price for a stop-loss sell order should be below LTP"
+
+
+@pytest.mark.parametrize(
+    ("row", "found", "crossed"),
+    [
+        (intent(S.WORKING, order_type=OrderType.STOP_LOSS_MARKET), CROSSED, True),
+        (intent(S.WORKING, order_type=OrderType.STOP_LOSS), CROSSED, True),
+        (
+            intent(S.WORKING, order_type=OrderType.STOP_LOSS),
+            "RMS: trigger price must be above the last traded price",
+            True,
+        ),
+        # another refusal, or not a stop, or something filled
+        (intent(S.WORKING, order_type=OrderType.STOP_LOSS), "RMS:Margin Exceeds", False),
+        (intent(S.WORKING, order_type=OrderType.LIMIT), CROSSED, False),
+        (intent(S.WORKING, order_type=OrderType.STOP_LOSS), None, False),
+    ],
+)
+def test_a_stop_refused_because_the_market_crossed_its_trigger_is_told_apart(
+    row: Intent, found: str | None, crossed: bool
+) -> None:
+    rejected = order(O.REJECTED, oms_error_description=found)
+    assert stop_trigger_crossed(row, rejected) is crossed
+    assert stop_trigger_crossed(row, order(O.CANCELLED, oms_error_description=found)) is False
+    assert stop_trigger_crossed(row, order(O.REJECTED, filled_qty=2)) is False
