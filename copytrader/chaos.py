@@ -25,6 +25,7 @@ from copytrader.checker import (
     check_books,
     current_generations,
     entry_orders,
+    is_filled_refusal,
     is_funds_refusal,
     positions_of,
     refused_by_rms,
@@ -182,6 +183,12 @@ def check_invariants(
         for i in intents
         if not i.leg and is_funds_refusal(i.error_message)
     }
+    # copies whose last change the broker refused because they had already traded
+    filled_first = {
+        (i.follower, i.leader_order_id)
+        for i in intents
+        if not i.leg and is_filled_refusal(i.error_message)
+    }
     refusals = {
         (i.follower, i.leader_order_id)
         for i in intents
@@ -244,6 +251,7 @@ def check_invariants(
                     f,
                     ctx,
                     basis=bases_of(lo_id),
+                    filled_first=(f.name, lo_id) in filled_first,
                 )
                 if judged.verdict is Verdict.WRONG and (f.name, lo_id) in short_of_funds:
                     counts["refused"] += 1  # a change the broker refused for funds

@@ -15,6 +15,7 @@ The demo, the chaos suite and ``copytrader reconcile`` print these counts.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,7 +238,15 @@ def _judge_contents(
             ):
                 continue  # unresolved or lost: counted above
             recorded = intent.skip_reason if intent is not None else None
-            judged = judge_copy(leader, copy, f, ctx, recorded, bases_of(oid))
+            judged = judge_copy(
+                leader,
+                copy,
+                f,
+                ctx,
+                recorded,
+                bases_of(oid),
+                filled_first=intent is not None and is_filled_refusal(intent.error_message),
+            )
             if judged.verdict is Verdict.WRONG:
                 result.wrong += 1
                 result.problems.append(f"wrong: {f.name}/{oid}: {judged.text()}")
@@ -530,6 +539,17 @@ def copy_linker(
 def is_funds_refusal(message: str | None) -> bool:
     """True for the broker's words for an order refused for the account's funds (RMS)."""
     return "insufficient funds" in (message or "").lower()
+
+
+#: The broker's words for a change refused because the order had already traded (dhansim:
+#: "Order is already TRADED; it cannot be modified"; Dhan's own wording is **U**).
+_FILLED_REFUSAL = re.compile(r"\b(already\s+)?(traded|executed|filled)\b", re.IGNORECASE)
+
+
+def is_filled_refusal(message: str | None) -> bool:
+    """True for the broker's refusal of a change to an order that had already traded."""
+    text = message or ""
+    return "already" in text.lower() and _FILLED_REFUSAL.search(text) is not None
 
 
 def refused_by_rms(order: Mapping[str, Any]) -> bool:

@@ -324,6 +324,7 @@ def judge_copy(
     recorded_reason: str | None = None,
     basis: ExitBasis | None = None,
     max_entry_deviation_pct: float | None = None,
+    filled_first: bool = False,
 ) -> Judgement:
     """Is ``copy`` (None: the follower has none) what ``leader`` asks of ``follower`` now?
 
@@ -340,6 +341,11 @@ def judge_copy(
     ``max_entry_deviation_pct`` (``engine.max_entry_deviation_pct``): a copy placed late, as a
     LIMIT at the bound from the leader's fill (``actors.late_entries``), has the order type
     and price it must have; a copy placed live, as the leader's order, has them too.
+
+    ``filled_first``: the broker refused the copy's last change because the copy had already
+    traded (``checker.is_filled_refusal`` of the intent's recorded error): a copy that traded
+    at the price and trigger the leader's order had when it was placed, before the leader's
+    modify could reach it, is right in them once both have traded.
     """
     snap = leader.as_snapshot()
     want = desired_intent(snap, follower, ctx, basis)
@@ -361,7 +367,9 @@ def judge_copy(
         if copy is None or (_phase(copy.status) == "dead" and lp != "dead"):
             sizing = f"the copy cannot be sized now ({missing}): quantity not checked"
             return _wrong([*_no_copy(leader, copy), sizing])
-        found = _differences(leader, copy, want, sized=False, bounded=bounded)
+        found = _differences(
+            leader, copy, want, sized=False, bounded=bounded, filled_first=filled_first
+        )
         if found:
             return _wrong(found)
         return Judgement(Verdict.OK, (f"quantity not checked: {missing}",))
@@ -370,7 +378,7 @@ def judge_copy(
         if recorded_reason:
             why.append(f"the recorded reason no longer holds: {recorded_reason}")
         return _wrong(why)
-    found = _differences(leader, copy, want, sized=True, bounded=bounded)
+    found = _differences(leader, copy, want, sized=True, bounded=bounded, filled_first=filled_first)
     return _wrong(found) if found else Judgement(Verdict.OK)
 
 
@@ -457,6 +465,7 @@ def _differences(
     *,
     sized: bool,
     bounded: DesiredIntent | None = None,
+    filled_first: bool = False,
 ) -> list[str]:
     """Every way ``copy`` differs from ``want`` (the leader's order, scaled), leader not dead
     unfilled. ``sized`` False: the quantity cannot be judged (its facts are unknown).
@@ -486,9 +495,13 @@ def _differences(
         pass  # a stop whose trigger was crossed before its copy arrived, as it now is
     elif copy.order_type is not want.order_type:
         out.append(f"order type {copy.order_type} != {want.order_type}")
+    elif filled_first and lp == cp == "traded":
+        pass  # traded at the leader's earlier price, before its modify could reach it
     elif want.order_type in _PRICED and _differs(copy.price, want.price):
         out.append(f"price {copy.price:g} != the leader's {want.price:g}")
     triggered = copy.order_type is want.order_type and want.order_type in _TRIGGERED
+    if filled_first and lp == cp == "traded":
+        triggered = False
     if triggered and _differs(copy.trigger_price, want.trigger_price):
         out.append(f"trigger {copy.trigger_price:g} != the leader's {want.trigger_price:g}")
     if copy.validity and want.validity and copy.validity is not want.validity:

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from actors.sizing import SizingContext, desired_intent
+from copytrader.checker import is_filled_refusal
 from copytrader.config import (
     CapsConfig,
     FiltersConfig,
@@ -657,3 +658,49 @@ def test_an_exit_copy_is_judged_against_its_basis(
     judged = judge_copy(leader, copy, who, EQ, recorded, exit_basis(bases))
     assert judged.verdict is verdict, judged.text()
     assert words in judged.text()
+
+
+def filled(**kw: object) -> OrderContent:
+    return limit(S.TRADED, **{"filled_qty": 10, **kw})
+
+
+@pytest.mark.parametrize(
+    ("leader", "copy", "filled_first", "verdict"),
+    [
+        # the copy traded at the leader's first price; the leader's modify came too late
+        (filled(price=1505.0), filled(price=1500.0), True, Verdict.OK),
+        (filled(price=1505.0), filled(price=1500.0), False, Verdict.WRONG),
+        # a stop-limit: trigger and price both from before the modify
+        (
+            filled(order_type=OrderType.STOP_LOSS, price=1506.0, trigger_price=1505.0),
+            filled(order_type=OrderType.STOP_LOSS, price=1501.0, trigger_price=1500.0),
+            True,
+            Verdict.OK,
+        ),
+        # still resting: the modify is owed, whatever was refused before
+        (limit(price=1505.0), limit(price=1500.0), True, Verdict.WRONG),
+        # a fill is judged all the same
+        (filled(price=1505.0), filled(price=1500.0, filled_qty=7), True, Verdict.WRONG),
+    ],
+)
+def test_a_copy_that_traded_before_the_leaders_modify_reached_it_keeps_its_price(
+    leader: OrderContent, copy: OrderContent, filled_first: bool, verdict: Verdict
+) -> None:
+    judged = judge_copy(leader, copy, follower(), EQ, filled_first=filled_first)
+    assert judged.verdict is verdict, judged.text()
+
+
+@pytest.mark.parametrize(
+    ("message", "filled"),
+    [
+        ("Order is already TRADED; it cannot be modified", True),
+        ("order already executed", True),
+        ("Order is already CANCELLED; it cannot be modified", False),
+        ("RMS:Margin Exceeds: You have insufficient funds", False),
+        (None, False),
+    ],
+)
+def test_a_change_refused_because_the_order_had_traded_is_told_apart(
+    message: str | None, filled: bool
+) -> None:
+    assert is_filled_refusal(message) is filled
