@@ -7,7 +7,7 @@ answer names the state the intent goes to and what the actor does next, so every
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from actors.book_settle import settle_move
@@ -89,7 +89,12 @@ def after_refused_change(
     with the refusal recorded (a refused modify is not tried again for this version).
     """
     if order is not None and order.order_status.is_terminal:
-        return settle_move(intent, order)
+        settled = settle_move(intent, order)
+        if settled.error_message is None:
+            # the refusal is the record of why the copy kept its old price or size (the
+            # content check reads it: ``checker.is_filled_refusal``)
+            settled = replace(settled, error_code=exc.code, error_message=exc.message[:500])
+        return settled
     return TransitionRequest(
         intent_id=intent.id,
         to=IntentState.WORKING,

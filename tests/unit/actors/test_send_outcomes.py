@@ -135,7 +135,8 @@ CANCELLING = intent(S.CANCELLING, applied_version=1, desired_version=2)
                 broker_status=OrderStatus.PART_TRADED,
             ),
         ),
-        # it ended meanwhile: settled from the broker's view, the refusal forgotten
+        # it ended meanwhile: settled from the broker's view, the refusal kept as the record
+        # of why the copy kept its old price (the content check reads it)
         (
             CANCELLING,
             C,
@@ -148,6 +149,8 @@ CANCELLING = intent(S.CANCELLING, applied_version=1, desired_version=2)
                 broker_status=OrderStatus.TRADED,
                 filled_qty=10,
                 applied_version=2,  # the order carries the desired price,
+                error_code="DH-905",
+                error_message="bad price",
             ),
         ),
     ],
