@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from actors.sizing import SizingContext
-from copytrader.checker import is_filled_refusal
+from copytrader.checker import filled_before_change
 from copytrader.config import FollowerConfig
 from copytrader.copy_content import (
     OrderContent,
@@ -137,7 +137,7 @@ def diff_books(
                 intent.skip_reason if intent else None,
                 basis,
                 max_entry_deviation_pct,
-                filled_first=intent is not None and is_filled_refusal(intent.error_message),
+                filled_first=intent is not None and filled_before_change(intent),
             )
             where = f"{f.name}/{oid}"
             if judged.verdict is Verdict.WRONG:

@@ -25,7 +25,7 @@ from copytrader.checker import (
     check_books,
     current_generations,
     entry_orders,
-    is_filled_refusal,
+    filled_before_change,
     is_funds_refusal,
     positions_of,
     refused_by_rms,
@@ -185,9 +185,7 @@ def check_invariants(
     }
     # copies whose last change the broker refused because they had already traded
     filled_first = {
-        (i.follower, i.leader_order_id)
-        for i in intents
-        if not i.leg and is_filled_refusal(i.error_message)
+        (i.follower, i.leader_order_id) for i in intents if not i.leg and filled_before_change(i)
     }
     refusals = {
         (i.follower, i.leader_order_id)

@@ -245,7 +245,7 @@ def _judge_contents(
                 ctx,
                 recorded,
                 bases_of(oid),
-                filled_first=intent is not None and is_filled_refusal(intent.error_message),
+                filled_first=intent is not None and filled_before_change(intent),
             )
             if judged.verdict is Verdict.WRONG:
                 result.wrong += 1
@@ -550,6 +550,22 @@ def is_filled_refusal(message: str | None) -> bool:
     """True for the broker's refusal of a change to an order that had already traded."""
     text = message or ""
     return "already" in text.lower() and _FILLED_REFUSAL.search(text) is not None
+
+
+def filled_before_change(intent: Intent) -> bool:
+    """True when ``intent``'s copy traded in full before the leader's latest change could
+    reach it: the broker refused the change because the order had traded, or the copy ended
+    filled with that change never applied (its modify lost to a fault, then found traded).
+    Its price and trigger are then the leader's earlier ones (``judge_copy(filled_first=)``);
+    a change the engine never sent while the copy rested shows as unresolved before."""
+    if is_filled_refusal(intent.error_message):
+        return True
+    return (
+        intent.state is IntentState.DONE
+        and intent.applied_version < intent.desired_version
+        and intent.quantity > 0
+        and intent.filled_qty >= intent.quantity
+    )
 
 
 def refused_by_rms(order: Mapping[str, Any]) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from actors.sizing import SizingContext, desired_intent
-from copytrader.checker import is_filled_refusal
+from copytrader.checker import filled_before_change, is_filled_refusal
 from copytrader.config import (
     CapsConfig,
     FiltersConfig,
@@ -39,6 +39,8 @@ from dhan.codes import (
     TransactionType,
     Validity,
 )
+from store.states import IntentState
+from tests.unit.actors.copies import intent as copy_intent
 
 S = OrderStatus
 T = LegName.TARGET_LEG
@@ -704,3 +706,29 @@ def test_a_change_refused_because_the_order_had_traded_is_told_apart(
     message: str | None, filled: bool
 ) -> None:
     assert is_filled_refusal(message) is filled
+
+
+@pytest.mark.parametrize(
+    ("state", "applied", "desired", "filled", "error", "first"),
+    [
+        # the modify refused because the copy had traded
+        (IntentState.DONE, 2, 2, 10, "Order is already TRADED; it cannot be modified", True),
+        # the modify lost to a fault, the copy then found traded at its old price
+        (IntentState.DONE, 1, 2, 10, "Internal Server Error", True),
+        # applied, or only part filled, or still working: not
+        (IntentState.DONE, 2, 2, 10, None, False),
+        (IntentState.DONE, 1, 2, 4, None, False),
+        (IntentState.WORKING, 1, 2, 10, None, False),
+    ],
+)
+def test_a_copy_filled_before_the_leaders_change_is_told_from_the_journal(
+    state: IntentState, applied: int, desired: int, filled: int, error: str | None, first: bool
+) -> None:
+    intent = replace(
+        copy_intent(state),
+        applied_version=applied,
+        desired_version=desired,
+        filled_qty=filled,
+        error_message=error,
+    )
+    assert filled_before_change(intent) is first
