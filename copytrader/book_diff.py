@@ -137,7 +137,7 @@ def diff_books(
                 intent.skip_reason if intent else None,
                 basis,
                 max_entry_deviation_pct,
-                filled_first=intent is not None and filled_before_change(intent),
+                filled_first=intent is not None and filled_before_change(intent, lo),
             )
             where = f"{f.name}/{oid}"
             if judged.verdict is Verdict.WRONG:

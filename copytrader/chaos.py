@@ -183,10 +183,6 @@ def check_invariants(
         for i in intents
         if not i.leg and is_funds_refusal(i.error_message)
     }
-    # copies whose last change the broker refused because they had already traded
-    filled_first = {
-        (i.follower, i.leader_order_id) for i in intents if not i.leg and filled_before_change(i)
-    }
     refusals = {
         (i.follower, i.leader_order_id)
         for i in intents
@@ -199,6 +195,12 @@ def check_invariants(
     }
     leaders = entry_orders(leader_book)
     contents = admin_contents(leader_book)
+    # copies that traded in full before the leader's latest change could reach them
+    filled_first = {
+        (i.follower, i.leader_order_id)
+        for i in intents
+        if not i.leg and filled_before_change(i, contents.get(i.leader_order_id))
+    }
     ctx = SizingContext(lot_sizes={}, balances={})
     books = {name: list(book) for name, book in follower_books.items()}
     problems: list[str] = []

@@ -24,7 +24,13 @@ from typing import Any
 from actors import exit_sizing
 from actors.sizing import ExitBasis, SizingContext, follower_quantity
 from copytrader.config import FollowerConfig
-from copytrader.copy_content import Verdict, admin_contents, exit_basis, judge_copy
+from copytrader.copy_content import (
+    OrderContent,
+    Verdict,
+    admin_contents,
+    exit_basis,
+    judge_copy,
+)
 from dhan.codes import TransactionType
 from dhan.correlation import correlation_id_for, first_generation_id, generation_of
 from dhan.models import Trade
@@ -245,7 +251,7 @@ def _judge_contents(
                 ctx,
                 recorded,
                 bases_of(oid),
-                filled_first=intent is not None and filled_before_change(intent),
+                filled_first=intent is not None and filled_before_change(intent, leader),
             )
             if judged.verdict is Verdict.WRONG:
                 result.wrong += 1
@@ -552,19 +558,28 @@ def is_filled_refusal(message: str | None) -> bool:
     return "already" in text.lower() and _FILLED_REFUSAL.search(text) is not None
 
 
-def filled_before_change(intent: Intent) -> bool:
+def filled_before_change(intent: Intent, leader: OrderContent | None = None) -> bool:
     """True when ``intent``'s copy traded in full before the leader's latest change could
-    reach it: the broker refused the change because the order had traded, or the copy ended
-    filled with that change never applied (its modify lost to a fault, then found traded).
-    Its price and trigger are then the leader's earlier ones (``judge_copy(filled_first=)``);
-    a change the engine never sent while the copy rested shows as unresolved before."""
+    reach it: the broker refused the change because the order had traded; or the copy ended
+    filled with that change never applied (its modify lost to a fault, then found traded); or
+    the change reached the journal only once the copy had ended (its journaled price or
+    trigger is not ``leader``'s now: a terminal copy is never changed again). Its price and
+    trigger are then the leader's earlier ones (``judge_copy(filled_first=)``); a change the
+    engine never sent while the copy rested shows as unresolved before."""
     if is_filled_refusal(intent.error_message):
         return True
-    return (
+    filled = (
         intent.state is IntentState.DONE
-        and intent.applied_version < intent.desired_version
         and intent.quantity > 0
         and intent.filled_qty >= intent.quantity
+    )
+    if not filled:
+        return False
+    if intent.applied_version < intent.desired_version:
+        return True
+    return leader is not None and (
+        abs(intent.price - leader.price) > 1e-9
+        or abs(intent.trigger_price - leader.trigger_price) > 1e-9
     )
 
 

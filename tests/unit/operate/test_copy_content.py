@@ -732,3 +732,14 @@ def test_a_copy_filled_before_the_leaders_change_is_told_from_the_journal(
         error_message=error,
     )
     assert filled_before_change(intent) is first
+
+
+def test_a_copy_that_ended_before_the_leaders_change_was_journaled_is_told_from_its_prices() -> (
+    None
+):
+    """The leader's change reached the journal only once the copy had ended (a terminal copy is
+    never changed again): its journaled price is not the leader's now."""
+    done = copy_intent(IntentState.DONE, applied_version=2, filled_qty=10)
+    assert filled_before_change(done, limit(S.TRADED, filled_qty=10, price=1505.0))
+    assert not filled_before_change(done, limit(S.TRADED, filled_qty=10))
+    assert not filled_before_change(done)
