@@ -38,7 +38,7 @@ from dhan.rest import DhanClient
 from store import Journal
 from store.engine import make_engine, normalise_url
 from store.errors import StoreError
-from store.records import LeaderOrderSnapshot
+from store.records import LeaderOrderSnapshot, is_operator_skip
 from store.schema import database_revisions
 from store.states import IntentState
 
@@ -161,12 +161,28 @@ def status(args: argparse.Namespace) -> int:
     journal = open_existing_journal(cfg.store.url)
     try:
         quarantined = set(journal.quarantined_followers())
+        modes = journal.operator_modes()
         print(f"store {journal.url}")  # the password hidden
-        print(f"{'follower':<16}{'enabled':<9}{'quarantined':<13}intents by state")
+        print(f"{'follower':<16}{'enabled':<9}{'quarantined':<13}{'mode':<12}intents by state")
+        operator_skips: dict[str, Counter[str]] = {}
         for f in cfg.followers:
-            counts = Counter(str(i.state) for i in journal.intents(f.name))
+            intents = journal.intents(f.name)
+            counts = Counter(str(i.state) for i in intents)
+            operator_skips[f.name] = Counter(
+                i.skip_reason for i in intents if i.skip_reason and is_operator_skip(i.skip_reason)
+            )
             by_state = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
-            print(f"{f.name:<16}{f.enabled!s:<9}{(f.name in quarantined)!s:<13}{by_state}")
+            mode = str(modes[f.name].mode) if f.name in modes else "normal"
+            print(
+                f"{f.name:<16}{f.enabled!s:<9}{(f.name in quarantined)!s:<13}{mode:<12}{by_state}"
+            )
+        print("\noperator modes (pause / close-only / resume)")
+        for f in cfg.followers:
+            m = modes.get(f.name)
+            since = "never set" if m is None else f"{m.mode} since {m.set_at:%Y-%m-%d %H:%M:%S} UTC"
+            by = "" if m is None else f" by {m.set_by}" + (f" ({m.reason})" if m.reason else "")
+            skipped = ", ".join(f"{n} {r}" for r, n in sorted(operator_skips[f.name].items()))
+            print(f"  {f.name + ':':<17}{since}{by}" + (f"; skipped: {skipped}" if skipped else ""))
         unresolved = [
             i
             for i in journal.intents()

@@ -5,6 +5,7 @@
     root               one_for_one, 3 restarts / 60 s, then give up (exit non-zero)
      audit             AuditActor        permanent
      rate-limiter      RateLimiterActor  permanent
+     operator-modes    OperatorModeActor permanent (the journal's pause / close-only modes, 0.5 s)
      followers.<name>  supervisor per follower, 5 / 60 s, then QUARANTINE (others keep going)
        follower.<name>   FollowerActor     permanent
        follower-feed.<name>  FollowerFeedActor  permanent (engine.follower_sockets: its order
@@ -46,10 +47,13 @@ from actors.names import (
     AUDIT,
     LEADER_FEED,
     LIMITER,
+    OPERATOR_MODES,
     follower_feed_name,
     follower_name,
     follower_supervisor_name,
 )
+from actors.operator_mode_watch import OperatorModeActor, set_mode_gauges
+from actors.operator_modes import OperatorModes
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows, order_rate_limits
 from copytrader.allocator import AllocatorTrim
@@ -142,6 +146,9 @@ class Engine:
         #: what the actors get of ``cfg.engine``: its freeze quantities over the instrument file's
         self.engine_settings = cfg.engine
         self.balances: dict[str, float] = {}
+        #: the operator's modes (pause / close-only), read from the journal at start and then
+        #: every half second by the OperatorModeActor; the leader feed sizes with them
+        self.operator_modes = OperatorModes()
         #: the order-rate windows per account; owned here so they outlive a limiter restart
         self.rate_windows: dict[str, AccountWindows] = {}
         self.followers: tuple[FollowerConfig, ...] = tuple(cfg.followers)
@@ -317,6 +324,14 @@ class Engine:
                 AUDIT, AuditActor, journal=self.journal, path=e.audit_path, interval_s=0.5
             ),
             ChildSpec.actor(LIMITER, RateLimiterActor, limits=limits, windows=self.rate_windows),
+            ChildSpec.actor(
+                OPERATOR_MODES,
+                OperatorModeActor,
+                journal=self.journal,
+                modes=self.operator_modes,
+                followers=lambda: self.follower_settings,
+                metrics=self.metrics,
+            ),
         ]
         for f in self.followers:
             specs.append(
@@ -362,6 +377,7 @@ class Engine:
                         lot_sizes=self.lot_sizes,
                         balances=self.balances,
                         status=self.feed_status,
+                        modes=self.operator_modes,
                         backoff=Backoff(
                             initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2, reset_after_s=60.0
                         ),
@@ -419,6 +435,11 @@ class Engine:
             self.metrics.follower_paused.labels(f.name).set(0)
             self.metrics.rate_limited.labels(f.name).inc(0)
         self.metrics.rate_limited.labels("leader").inc(0)
+        # in force before the first leader event (the watcher refreshes them from then on)
+        for m in self.operator_modes.refresh(self.journal):
+            if m.mode != "normal":
+                logger.warning("follower %s starts %s (set by %s)", m.follower, m.mode, m.set_by)
+        set_mode_gauges(self.metrics, self.follower_settings, self.operator_modes)
         for f in self.followers:
             self.metrics.replication_latency.labels(f.name)
         self.root = Supervisor(

@@ -43,6 +43,7 @@ from store.records import (
     Intent,
     LeaderOrderSnapshot,
     PositionKey,
+    is_operator_skip,
 )
 from store.states import IntentState
 
@@ -124,6 +125,8 @@ def skip_category(reason: str | None) -> str:
         return "cap" if reason.endswith("capped") else "below a lot"
     if reason.startswith(TRANSIENT_SKIP_PREFIX):
         return "waiting"
+    if is_operator_skip(reason):
+        return reason  # "operator: paused" / "operator: close-only"
     if "disabled" in reason or "paused" in reason:
         return "paused"
     return f"skipped: {reason[:60]}"

@@ -39,6 +39,7 @@ from store.models import (
     FollowerFlagRow,
     FollowerIntent,
     LeaderOrder,
+    OperatorModeRow,
 )
 from store.positions import check_fill, fill_params, position_from_row
 from store.readers import ReadConnections
@@ -51,8 +52,10 @@ from store.records import (
     DesiredIntent,
     Exposure,
     FollowerFlag,
+    FollowerMode,
     Intent,
     LeaderOrderSnapshot,
+    OperatorMode,
     OrderFill,
     PositionCheck,
     PositionKey,
@@ -66,6 +69,7 @@ from store.rows import (
     flag_from_row,
     intent_from_row,
     leg_from_row,
+    mode_from_row,
     restart_from_row,
     snapshot_from_row,
 )
@@ -851,6 +855,24 @@ class Journal:
         stmt = select(table.follower).where(table.quarantined.is_(True)).order_by(table.follower)
         with self._read() as conn:
             return list(conn.execute(stmt).scalars())
+
+    def set_operator_mode(
+        self, follower: str, mode: OperatorMode, *, set_by: str, reason: str | None = None
+    ) -> None:
+        """Set ``follower``'s operator mode (``set_by``: the command); audited in the same
+        transaction (``operator_mode``)."""
+        check_no_secrets([follower, set_by], "operator mode")
+        with self._write() as conn:
+            self._writes.set_operator_mode(
+                conn, follower, OperatorMode(mode).value, set_by, reason, _now()
+            )
+
+    def operator_modes(self) -> dict[str, FollowerMode]:
+        """Every journaled operator mode, by follower (a follower without one is normal)."""
+        table = OperatorModeRow.__table__.c
+        with self._read() as conn:
+            rows = conn.execute(select(*table)).all()
+        return {row.follower: mode_from_row(row._mapping) for row in rows}
 
     # --- audit outbox ---------------------------------------------------------------------
 

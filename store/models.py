@@ -225,6 +225,21 @@ class FollowerFlagRow(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class OperatorModeRow(Base):
+    """A follower's operator mode (``pause`` / ``close-only`` / ``resume``): who set it, when,
+    why. No row: normal. Read by the running engine every second (``actors.operator_modes``)."""
+
+    __tablename__ = "operator_modes"
+    __table_args__ = (CheckConstraint("mode IN ('normal', 'paused', 'close_only')", name="mode"),)
+
+    follower: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    #: the command (or component) that set it: ``pause``, ``close-only``, ``resume``, ...
+    set_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    set_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 class AuditEntry(Base):
     """The append-only audit outbox. Ids are in commit order; the AuditActor drains by id."""
 

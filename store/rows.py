@@ -29,6 +29,7 @@ from store.records import (
     BracketLeg,
     DesiredIntent,
     FollowerFlag,
+    FollowerMode,
     Intent,
     LeaderOrderSnapshot,
     column_of,
@@ -231,3 +232,5 @@ audit_from_row = row_reader(AuditRecord)
 restart_from_row = row_reader(ActorRestart)
 #: The ``FollowerFlag`` held by a ``follower_flags`` row.
 flag_from_row = row_reader(FollowerFlag)
+#: The ``FollowerMode`` held by an ``operator_modes`` row.
+mode_from_row = row_reader(FollowerMode)

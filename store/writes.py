@@ -25,6 +25,7 @@ from store.models import (
     BracketOrderLeg,
     FollowerFlagRow,
     FollowerIntent,
+    OperatorModeRow,
 )
 from store.positions import opposite
 from store.records import BracketLeg, fill_order_id
@@ -62,6 +63,7 @@ class Writes:
         self.upsert_mark = compile_for(sql.upsert_mark, d, _columns(AccountMark))
         self.raise_mark = compile_for(sql.raise_mark, d, _columns(AccountMark))
         self.upsert_flag = compile_for(sql.upsert_flag, d, _columns(FollowerFlagRow))
+        self.upsert_mode = compile_for(sql.upsert_mode, d, _columns(OperatorModeRow))
         self.insert_restart = compile_for(
             insert(ActorRestartRow).returning(ActorRestartRow.id),
             d,
@@ -155,6 +157,23 @@ class Writes:
         self._hot.run(conn, self.upsert_flag, row)
         payload = {"follower": follower, "quarantined": quarantined, "reason": reason}
         self._hot.audit(conn, [self._hot.audit_row(ts, "follower_flag", follower, payload)])
+
+    def set_operator_mode(
+        self,
+        conn: DbapiConnection,
+        follower: str,
+        mode: str,
+        set_by: str,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        ts = self._hot.ts(now)
+        reason = redact_text(reason)
+        row = {"follower": follower, "mode": mode, "set_by": set_by, "reason": reason}
+        self._hot.run(conn, self.upsert_mode, {**row, "set_at": ts})
+        self._hot.audit(
+            conn, [self._hot.audit_row(ts, "operator_mode", follower, row, actor=set_by)]
+        )
 
     def append_audit(
         self,
