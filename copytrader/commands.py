@@ -148,6 +148,23 @@ def _store_errors_exit_1(command: Callable[[argparse.Namespace], int]) -> Callab
     return guarded
 
 
+def config_naming_follower(args: argparse.Namespace) -> Config | int:
+    """The config of a command about one follower (``args.follower``), logging set up; or the
+    exit status 2 after one line naming what is wrong (a bad config, an unknown follower)."""
+    loaded = load_or_exit(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(loaded))
+    names = [f.name for f in loaded.followers]
+    if args.follower not in names:
+        print(
+            f"{args.command}: no follower {args.follower!r} in {args.config} "
+            f"({', '.join(names) or 'none'})"
+        )
+        return 2
+    return loaded
+
+
 @_store_errors_exit_1
 def status(args: argparse.Namespace) -> int:
     """Followers, intents by state, unresolved intents, quarantines, positions (expected vs

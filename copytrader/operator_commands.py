@@ -13,9 +13,7 @@ import argparse
 import getpass
 import logging
 
-from copytrader.commands import _store_errors_exit_1
-from copytrader.logs import setup_logging
-from copytrader.runner import load_or_exit, secrets_of
+from copytrader.commands import _store_errors_exit_1, config_naming_follower
 from store import Journal, OperatorMode
 
 logger = logging.getLogger(__name__)
@@ -35,24 +33,14 @@ MODE_MEANING = {
 }
 
 
-def unknown_follower(command: str, name: str, config: str, names: list[str]) -> int:
-    """Exit status 2, naming the follower the config lacks."""
-    print(f"{command}: no follower {name!r} in {config} ({', '.join(names) or 'none'})")
-    return 2
-
-
 @_store_errors_exit_1
 def set_mode(args: argparse.Namespace) -> int:
     """``pause`` / ``close-only`` / ``resume`` FOLLOWER: journal the mode (0), 2: unknown
     follower or bad configuration, 1: the store cannot be used."""
-    loaded = load_or_exit(args.config)
+    loaded = config_naming_follower(args)
     if isinstance(loaded, int):
         return loaded
     cfg = loaded
-    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
-    names = [f.name for f in cfg.followers]
-    if args.follower not in names:
-        return unknown_follower(args.command, args.follower, args.config, names)
     mode = COMMAND_MODES[args.command]
     reason = args.reason or f"by {_operator()}"
     # Journal.open, not open_existing_journal: a follower may be paused before its first run

@@ -49,6 +49,7 @@ from copytrader.commands import (
     _accounts,
     _client,
     _store_errors_exit_1,
+    config_naming_follower,
     open_existing_journal,
 )
 from copytrader.config import Config, FollowerConfig
@@ -60,7 +61,6 @@ from copytrader.instrument_file import (
     merge,
     sim_instruments_url,
 )
-from copytrader.logs import setup_logging
 from copytrader.positions import (
     DriftRow,
     Held,
@@ -72,7 +72,7 @@ from copytrader.positions import (
     plannable,
     resync_plan,
 )
-from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
+from copytrader.runner import broker_endpoints
 from dhan import errors
 from dhan.codes import (
     ExchangeSegment,
@@ -459,15 +459,10 @@ def _place(
 @_store_errors_exit_1
 def resync(args: argparse.Namespace) -> int:
     """Print the orders that take FOLLOWER to its expected positions; ``--apply`` places them."""
-    loaded = load_or_exit(args.config)
+    loaded = config_naming_follower(args)
     if isinstance(loaded, int):
         return loaded
     cfg = loaded
-    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
-    names = [f.name for f in cfg.followers]
-    if args.follower not in names:
-        print(f"resync: no follower {args.follower!r} in {args.config} ({', '.join(names)})")
-        return 2
     journal = open_existing_journal(cfg.store.url)
     lease = None
     try:
