@@ -310,9 +310,11 @@ def _journal_fill(journal: Journal, follower: str, order: ResyncOrder, at_broker
         journal.apply_fills(follower, [fill])
 
 
-def _sent_at(journal: Journal, follower: str, order: ResyncOrder) -> float | None:
+def _sent_at(
+    journal: Journal, follower: str, order: ResyncOrder, sent_mark: str = SENT_MARK_PREFIX
+) -> float | None:
     """When an earlier run sent this order (Unix time), or None if none did."""
-    text = journal.get_mark(follower, SENT_MARK_PREFIX + order.correlation_id)
+    text = journal.get_mark(follower, sent_mark + order.correlation_id)
     try:
         return float(text) if text else None
     except ValueError:
@@ -341,12 +343,16 @@ def _place(
     *,
     pace: Callable[[], None],
     tags: Mapping[str, str],
+    command: str = RESYNC_ACTOR,
 ) -> str:
     """Place one resync order unless it is already at the broker; a line saying what happened.
-    Raises ``_Stop`` when the run must not go on."""
+    Raises ``_Stop`` when the run must not go on. ``command``: the audit actor, the prefix of
+    the audit kinds (``resync_placed``...) and of the sent marks (``flatten`` places its exits
+    the same way)."""
+    sent_mark = f"{command}_sent:"
     found = client.get_order_by_correlation_id(order.correlation_id)
     if found is None:
-        sent_at = _sent_at(journal, follower, order)
+        sent_at = _sent_at(journal, follower, order, sent_mark)
         if sent_at is not None and time.time() - sent_at < SENT_GRACE_S:
             # sent by an earlier run whose answer never came: the broker may still be
             # taking it in; placing it now could place it twice
@@ -358,8 +364,8 @@ def _place(
             )
     if found is not None:
         journal.append_audit(
-            "resync_found",
-            actor=RESYNC_ACTOR,
+            f"{command}_found",
+            actor=command,
             account=follower,
             payload=_payload(
                 order, run, tags, order_id=found.order_id, status=str(found.order_status)
@@ -379,17 +385,17 @@ def _place(
             )
         return f"already placed: order {found.order_id} {found.order_status}"
     # journaled before it is sent: a rerun knows it may be at the broker
-    journal.set_mark(follower, SENT_MARK_PREFIX + order.correlation_id, f"{time.time():.3f}")
+    journal.set_mark(follower, sent_mark + order.correlation_id, f"{time.time():.3f}")
     journal.append_audit(
-        "resync_sending", actor=RESYNC_ACTOR, account=follower, payload=_payload(order, run, tags)
+        f"{command}_sending", actor=command, account=follower, payload=_payload(order, run, tags)
     )
     pace()
     try:
         ack = client.place_order(_request(order))
     except errors.NotSent as exc:
         journal.append_audit(
-            "resync_rejected",
-            actor=RESYNC_ACTOR,
+            f"{command}_rejected",
+            actor=command,
             account=follower,
             payload=_payload(order, run, tags, error=type(exc).__name__),
         )
@@ -398,8 +404,8 @@ def _place(
         ) from None
     except errors.Rejected as exc:  # the broker's answer: not placed
         journal.append_audit(
-            "resync_rejected",
-            actor=RESYNC_ACTOR,
+            f"{command}_rejected",
+            actor=command,
             account=follower,
             payload=_payload(order, run, tags, error_code=exc.code, error=type(exc).__name__),
         )
@@ -408,8 +414,8 @@ def _place(
         found = client.get_order_by_correlation_id(order.correlation_id)
         if found is None:
             journal.append_audit(
-                "resync_unknown",
-                actor=RESYNC_ACTOR,
+                f"{command}_unknown",
+                actor=command,
                 account=follower,
                 payload=_payload(order, run, tags, error=type(exc).__name__),
             )
@@ -422,8 +428,8 @@ def _place(
     else:
         order_id, status = ack.order_id, ack.order_status
     journal.append_audit(
-        "resync_rejected" if status is OrderStatus.REJECTED else "resync_placed",
-        actor=RESYNC_ACTOR,
+        f"{command}_rejected" if status is OrderStatus.REJECTED else f"{command}_placed",
+        actor=command,
         account=follower,
         payload=_payload(order, run, tags, order_id=order_id, status=str(status)),
     )
@@ -437,8 +443,8 @@ def _place(
         )
     _journal_fill(journal, follower, order, ended)
     journal.append_audit(
-        "resync_ended",
-        actor=RESYNC_ACTOR,
+        f"{command}_ended",
+        actor=command,
         account=follower,
         payload=_payload(
             order,

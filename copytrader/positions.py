@@ -463,13 +463,19 @@ def key_steps(actual: int, expected: int, lot: int) -> list[tuple[str, int, bool
 
 
 def resync_correlation_id(
-    follower: str, run: str, key: PositionKey, side: str, qty: int, piece: int = 0
+    follower: str,
+    run: str,
+    key: PositionKey,
+    side: str,
+    qty: int,
+    piece: int = 0,
+    prefix: str = RESYNC_PREFIX,
 ) -> str:
     """The correlationId of one resync order: ``RS_`` + 24 base32 chars of a hash over
     (follower, run, key, side, quantity, piece). ``run`` names one resync run (the day and the
     follower's ended-run count): a rerun after a crash derives the same ids for the same plan
     (and finds the orders it placed), a later run new ones. ``piece``: the order's index when
-    a step is split at the freeze quantity."""
+    a step is split at the freeze quantity. ``prefix``: ``FL_`` for ``flatten``'s exits."""
     parts = (
         follower,
         run,
@@ -482,7 +488,7 @@ def resync_correlation_id(
     )
     raw = "".join(f"{len(p)}:{p};" for p in parts).encode()
     digest = hashlib.blake2b(raw, digest_size=15).digest()
-    return RESYNC_PREFIX + base64.b32encode(digest).decode().lower()
+    return prefix + base64.b32encode(digest).decode().lower()
 
 
 def is_resync_id(correlation_id: str | None) -> bool:
