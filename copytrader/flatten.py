@@ -264,7 +264,7 @@ def _switch_off(client: DhanClient, journal: Journal, done: Flattened) -> None:
     _audit(journal, done.follower, "kill_switch", status=text)
 
 
-def _hold_close_only(journal: Journal, names: list[str]) -> None:
+def hold_close_only(journal: Journal, names: list[str]) -> None:
     """Every named follower close-only (a paused one stays paused) before anything else."""
     modes = journal.operator_modes()
     for name in names:
@@ -292,7 +292,7 @@ def flatten(args: argparse.Namespace) -> int:
     journal = open_existing_journal(cfg.store.url)
     lease = None
     try:
-        _hold_close_only(journal, targets)
+        hold_close_only(journal, targets)
         try:
             lease = JournalLease(cfg.store.url).acquire()
         except LeaseHeld as exc:

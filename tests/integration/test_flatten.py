@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from copytrader.flatten import FLATTEN_PREFIX
+from copytrader.engine import BrokerEndpoints, Engine
+from copytrader.flatten import FLATTEN_PREFIX, flatten_account, hold_close_only
+from copytrader.position_commands import instruments
 from dhan.codes import ExchangeSegment, OrderType, ProductType, TransactionType
 from dhan.models import SuperOrderRequest
 from dhan.rest import DhanClient
@@ -17,7 +19,13 @@ from dhansim import Simulator
 from store import Journal, OperatorMode
 from store.lease import JournalLease
 from tests.integration.cli_rig import CliRig, make_cli_rig
-from tests.integration.engine_harness import bo_buy, limit_buy, wait_until
+from tests.integration.engine_harness import (
+    bo_buy,
+    follower_config,
+    limit_buy,
+    start_rig,
+    wait_until,
+)
 
 SEC = "1333"
 LTP = 1000.0
@@ -178,3 +186,58 @@ def test_flatten_beside_a_running_engine_only_sets_close_only_and_exits_1(
         lease.release()
         for c in clients:
             c.close()
+
+
+def test_an_engine_started_after_a_flatten_does_not_place_again_the_copies_it_cancelled(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.admin.set_ltp("NSE_EQ", SEC, LTP)
+    rig = start_rig(sim, tmp_path, [follower_config("f", "2980000001")])
+    (f,) = rig.cfg.followers
+    endpoints = BrokerEndpoints(sim.rest_url, sim.order_feed_url)
+    c = DhanClient(base_url=sim.rest_url, client_id=f.client_id, access_token=f"tok-{f.client_id}")
+    try:
+        resting = rig.leader.place_order(limit_buy(SEC, quantity=5, price=LTP - 100.0)).order_id
+        rig.wait_copies(resting, lambda _f, cs: len(cs) == 1 and cs[0]["orderStatus"] == "PENDING")
+        rig.leader.place_order(limit_buy(SEC, quantity=3, price=LTP + 10.0))
+        wait_until(lambda: positions(c) == {f"{SEC}:INTRADAY": 3}, what="the copy filled")
+        wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="copies settled")
+        rig.engine.stop()
+
+        with Journal.open(rig.cfg.store.url) as journal:
+            lease = JournalLease(rig.cfg.store.url).acquire()
+            try:
+                journal.hold_lease(lease)
+                hold_close_only(journal, ["f"])
+                known = instruments(rig.cfg, endpoints, journal)
+                done = flatten_account(rig.cfg, endpoints, journal, "f", known, kill_switch=False)
+            finally:
+                lease.release()
+        assert done.flat, done.lines
+        assert open_orders(sim, c) == [] and positions(c) == {}
+
+        rig.engine = Engine(rig.cfg, endpoints=endpoints).start()
+        wait_until(lambda: rig.engine.ready()[0], 10.0, what="engine ready")
+        # the follower has read its book: the copy flatten cancelled is settled as cancelled
+        wait_until(
+            lambda: (
+                (i := rig.engine.journal.intents("f", leader_order_id=resting))
+                and i[0].state.is_terminal
+                and str(i[0].broker_status) == "CANCELLED"
+            ),
+            what="the cancelled copy settled",
+        )
+        later = rig.leader.place_order(limit_buy(SEC, quantity=2, price=LTP + 10.0)).order_id
+        wait_until(
+            lambda: (
+                (i := rig.engine.journal.intents("f", leader_order_id=later)) and i[0].skip_reason
+            ),
+            what="the next entry recorded (skipped: close-only)",
+        )
+        wait_until(lambda: rig.engine.journal.unresolved_count() == 0, what="copies settled")
+        assert rig.engine.operator_modes.mode_of("f") is OperatorMode.CLOSE_ONLY
+        assert open_orders(sim, c) == [] and positions(c) == {}
+        assert len(rig.follower_copies(f, resting)) == 1  # the cancelled one, not a new one
+    finally:
+        c.close()
+        rig.stop()
