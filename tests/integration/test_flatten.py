@@ -5,6 +5,8 @@ does nothing; ``--kill-switch`` switches the accounts off once flat."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from dhan.rest import DhanClient
 from dhansim import Simulator
 from store import Journal, OperatorMode
 from store.lease import JournalLease
-from tests.integration.cli_rig import CliRig, make_cli_rig
+from tests.integration.cli_rig import Account, CliRig, make_cli_rig
 from tests.integration.engine_harness import (
     bo_buy,
     follower_config,
@@ -37,11 +39,9 @@ def sim(sim: Simulator, request: pytest.FixtureRequest) -> Simulator:
     return sim
 
 
-def client(sim: Simulator, account: object) -> DhanClient:
+def client(sim: Simulator, account: Account) -> DhanClient:
     return DhanClient(
-        base_url=sim.rest_url,
-        client_id=account.client_id,  # type: ignore[attr-defined]
-        access_token=account.token,  # type: ignore[attr-defined]
+        base_url=sim.rest_url, client_id=account.client_id, access_token=account.token
     )
 
 
@@ -95,22 +95,30 @@ def positions(c: DhanClient) -> dict[str, int]:
     return {f"{p.security_id}:{p.product_type}": p.net_qty for p in c.positions() if p.net_qty}
 
 
-def rig_with_open_accounts(sim: Simulator, tmp_path: Path, id_base: int) -> tuple[CliRig, list]:
+@contextlib.contextmanager
+def open_accounts(
+    sim: Simulator, tmp_path: Path, id_base: int
+) -> Iterator[tuple[CliRig, list[DhanClient]]]:
+    """A CLI rig with followers ana, ben and cy, each with everything of
+    :func:`open_everything` open, and a client of each (closed after)."""
     sim.admin.set_ltp("NSE_EQ", SEC, LTP)
     rig = make_cli_rig(sim, tmp_path, ["ana", "ben", "cy"], id_base=id_base)
     Journal.open(rig.store_url).close()  # the journal an engine would have made
     clients = [client(sim, f) for f in rig.followers]
-    for c in clients:
-        open_everything(sim, c)
-        assert open_orders(sim, c) and positions(c)
-    return rig, clients
+    try:
+        for c in clients:
+            open_everything(sim, c)
+            assert open_orders(sim, c) and positions(c)
+        yield rig, clients
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_flatten_all_cancels_every_open_order_exits_every_position_and_a_rerun_does_nothing(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    rig, clients = rig_with_open_accounts(sim, tmp_path, 2950000000)
-    try:
+    with open_accounts(sim, tmp_path, 2950000000) as (rig, clients):
         first = rig.cli("flatten", "--all")
         assert first.returncode == 0, first.stdout + first.stderr
         for c in clients:
@@ -139,16 +147,12 @@ def test_flatten_all_cancels_every_open_order_exits_every_position_and_a_rerun_d
         assert all(modes[f.name].mode is OperatorMode.CLOSE_ONLY for f in rig.followers)
         assert "flatten_cancel" in kinds and "flatten_placed" in kinds
         rig.assert_no_token_in(first.stdout + first.stderr + second.stdout + second.stderr)
-    finally:
-        for c in clients:
-            c.close()
 
 
 def test_flatten_one_follower_with_the_kill_switch_leaves_the_others_and_unknown_names_exit_2(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    rig, clients = rig_with_open_accounts(sim, tmp_path, 2960000000)
-    try:
+    with open_accounts(sim, tmp_path, 2960000000) as (rig, clients):
         unknown = rig.cli("flatten", "--follower", "nobody")
         assert unknown.returncode == 2 and "no follower 'nobody'" in unknown.stdout
         done = rig.cli("flatten", "--follower", "ben", "--kill-switch")
@@ -162,30 +166,25 @@ def test_flatten_one_follower_with_the_kill_switch_leaves_the_others_and_unknown
         assert again.returncode == 0, again.stdout + again.stderr
         assert "ben: already flat, nothing to do" in again.stdout
         assert "kill switch: already active" in again.stdout
-    finally:
-        for c in clients:
-            c.close()
 
 
 def test_flatten_beside_a_running_engine_only_sets_close_only_and_exits_1(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    rig, clients = rig_with_open_accounts(sim, tmp_path, 2970000000)
-    lease = JournalLease(rig.store_url).acquire()  # what a running engine holds
-    try:
-        before = [len(c.list_orders()) for c in clients]
-        refused = rig.cli("flatten", "--all")
-        assert refused.returncode == 1, refused.stdout + refused.stderr
-        assert "an engine holds the journal" in refused.stdout
-        assert [len(c.list_orders()) for c in clients] == before
-        assert all(open_orders(sim, c) for c in clients)
-        with Journal.open(rig.store_url) as journal:
-            modes = journal.operator_modes()
-        assert all(modes[f.name].mode is OperatorMode.CLOSE_ONLY for f in rig.followers)
-    finally:
-        lease.release()
-        for c in clients:
-            c.close()
+    with open_accounts(sim, tmp_path, 2970000000) as (rig, clients):
+        lease = JournalLease(rig.store_url).acquire()  # what a running engine holds
+        try:
+            before = [len(c.list_orders()) for c in clients]
+            refused = rig.cli("flatten", "--all")
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert "an engine holds the journal" in refused.stdout
+            assert [len(c.list_orders()) for c in clients] == before
+            assert all(open_orders(sim, c) for c in clients)
+            with Journal.open(rig.store_url) as journal:
+                modes = journal.operator_modes()
+            assert all(modes[f.name].mode is OperatorMode.CLOSE_ONLY for f in rig.followers)
+        finally:
+            lease.release()
 
 
 def test_an_engine_started_after_a_flatten_does_not_place_again_the_copies_it_cancelled(
