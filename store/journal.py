@@ -36,6 +36,7 @@ from store.instrument import JournalInstrument, observed_write
 from store.models import (
     ActorRestartRow,
     BracketOrderLeg,
+    FlattenRequestRow,
     FollowerFlagRow,
     FollowerIntent,
     LeaderOrder,
@@ -51,6 +52,7 @@ from store.records import (
     BrokerPosition,
     DesiredIntent,
     Exposure,
+    FlattenRequest,
     FollowerFlag,
     FollowerMode,
     Intent,
@@ -67,6 +69,7 @@ from store.records import (
 from store.redaction import check_no_secrets
 from store.rows import (
     flag_from_row,
+    flatten_from_row,
     intent_from_row,
     leg_from_row,
     mode_from_row,
@@ -873,6 +876,34 @@ class Journal:
         with self._read() as conn:
             rows = conn.execute(select(*table)).all()
         return {row.follower: mode_from_row(row._mapping) for row in rows}
+
+    def request_flatten(self, follower: str, *, kill_switch: bool, requested_by: str) -> int:
+        """Ask the running engine to flatten ``follower`` (audited); the request's id."""
+        check_no_secrets([follower, requested_by], "flatten request")
+        with self._write() as conn:
+            return self._writes.request_flatten(
+                conn, follower, bool(kill_switch), requested_by, _now()
+            )
+
+    def finish_flatten(self, request: FlattenRequest, *, flat: bool, result: str) -> None:
+        """The engine ran ``request``: ``done`` when the account is flat, else ``failed``."""
+        with self._write() as conn:
+            self._writes.finish_flatten(conn, request.id, request.follower, flat, result, _now())
+
+    def flatten_requests(self, *, pending_only: bool = True) -> list[FlattenRequest]:
+        """The flatten requests (only the pending ones by default), oldest first."""
+        table = FlattenRequestRow.__table__.c
+        stmt = select(*table).order_by(table.id)
+        if pending_only:
+            stmt = stmt.where(table.state == "pending")
+        with self._read() as conn:
+            return [flatten_from_row(row._mapping) for row in conn.execute(stmt)]
+
+    def flatten_request(self, request_id: int) -> FlattenRequest | None:
+        table = FlattenRequestRow.__table__.c
+        with self._read() as conn:
+            row = conn.execute(select(*table).where(table.id == request_id)).one_or_none()
+        return None if row is None else flatten_from_row(row._mapping)
 
     # --- audit outbox ---------------------------------------------------------------------
 

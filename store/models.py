@@ -240,6 +240,25 @@ class OperatorModeRow(Base):
     set_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class FlattenRequestRow(Base):
+    """``flatten`` asked of a running engine (which holds the journal's lease): the engine
+    carries it out and writes the outcome; the command waits for it."""
+
+    __tablename__ = "flatten_requests"
+    __table_args__ = (CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    follower: Mapped[str] = mapped_column(String(64))
+    kill_switch: Mapped[bool] = mapped_column(Boolean)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: ``pending`` until the engine has run it: ``done`` (the account flat) or ``failed``
+    state: Mapped[str] = mapped_column(String(16))
+    #: what the engine did, one line per cancel / order (as the command prints it)
+    result: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
 class AuditEntry(Base):
     """The append-only audit outbox. Ids are in commit order; the AuditActor drains by id."""
 

@@ -339,6 +339,20 @@ class FollowerMode:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FlattenRequest:
+    """A ``flatten`` asked of the running engine (``Journal.request_flatten``)."""
+
+    id: int
+    follower: str
+    kill_switch: bool
+    requested_by: str
+    requested_at: datetime
+    state: str  #: ``pending``, then ``done`` (flat) or ``failed``
+    result: str | None  #: what the engine did, one line per cancel / order
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TransitionRequest:
     """One move of ``Journal.transitions``: the arguments of ``Journal.transition``.
 

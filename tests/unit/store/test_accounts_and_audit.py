@@ -253,3 +253,25 @@ def test_an_operator_mode_the_schema_does_not_know_is_refused(journal: Journal):
     with pytest.raises(ValueError, match="sleepy"):
         journal.set_operator_mode("f1", "sleepy", set_by="test")  # type: ignore[arg-type]
     assert journal.operator_modes() == {}
+
+
+def test_a_flatten_request_waits_pending_until_the_engine_finishes_it_once(journal: Journal):
+    first = journal.request_flatten("f1", kill_switch=True, requested_by="flatten")
+    second = journal.request_flatten("f2", kill_switch=False, requested_by="flatten")
+    pending = journal.flatten_requests()
+    assert [(r.id, r.follower, r.kill_switch, r.state) for r in pending] == [
+        (first, "f1", True, "pending"),
+        (second, "f2", False, "pending"),
+    ]
+    journal.finish_flatten(pending[0], flat=True, result="cancelled: order 1")
+    journal.finish_flatten(pending[0], flat=False, result="a second finish changes nothing")
+    assert [r.id for r in journal.flatten_requests()] == [second]
+    done = journal.flatten_request(first)
+    assert done is not None and (done.state, done.result) == ("done", "cancelled: order 1")
+    assert done.finished_at is not None
+    kinds = [(r.kind, r.account) for r in journal.audit_after(0) if r.kind.startswith("flatten")]
+    assert kinds[:3] == [
+        ("flatten_requested", "f1"),
+        ("flatten_requested", "f2"),
+        ("flatten_finished", "f1"),
+    ]
