@@ -92,6 +92,12 @@ def build_parser(with_sim: bool = True) -> argparse.ArgumentParser:
                 action="store_true",
                 help="once flat, activate Dhan's kill switch (no trading for the rest of the day)",
             )
+            p.add_argument(
+                "--timeout-s",
+                type=float,
+                default=120.0,
+                help="with an engine running: how long to wait for it to flatten (default 120)",
+            )
             p.set_defaults(func=_lazy_flatten)
         elif name == "demo":
             p.add_argument("--followers", type=int, default=3, help="followers (default 3)")

@@ -314,6 +314,12 @@ class Engine:
             },
         )
 
+    def _flatten_runner(self) -> Any:
+        """What runs the flatten requests journaled beside this engine (``flatten``)."""
+        from copytrader.flatten_runner import FlattenRunner  # it builds on this module
+
+        return FlattenRunner(self.cfg, self.endpoints, lambda: self.journal, self.operator_modes)
+
     def _specs(self) -> list[ChildSpec]:
         e = self.engine_settings
         # Dhan's windows, with the per-second one at engine.max_orders_per_second (below the
@@ -331,6 +337,7 @@ class Engine:
                 modes=self.operator_modes,
                 followers=lambda: self.follower_settings,
                 metrics=self.metrics,
+                on_flatten=self._flatten_runner().submit,
             ),
         ]
         for f in self.followers:

@@ -276,6 +276,39 @@ def hold_close_only(journal: Journal, names: list[str]) -> None:
         )
 
 
+def through_engine(journal: Journal, names: list[str], kill_switch: bool, timeout_s: float) -> int:
+    """Journal a flatten request per follower for the running engine, wait for each outcome
+    (polled, at most ``timeout_s``) and print it. 0: every account flat."""
+    ids = {
+        name: journal.request_flatten(name, kill_switch=kill_switch, requested_by=FLATTEN_ACTOR)
+        for name in names
+    }
+    deadline = time.monotonic() + timeout_s
+    flat = True
+    for name, request_id in ids.items():
+        while (found := journal.flatten_request(request_id)) is not None and (
+            found.state == "pending" and time.monotonic() < deadline
+        ):
+            time.sleep(_POLL_S)  # polling the journal for the engine's outcome, with a deadline
+        if found is None or found.state == "pending":
+            print(f"{name}: request #{request_id} not done by the engine in {timeout_s:g} s")
+            flat = False
+            continue
+        lines = [line for line in (found.result or "").splitlines() if line]
+        if found.state == "done" and not any(_acted(line) for line in lines):
+            print(f"{name}: already flat, nothing to do")
+        else:
+            print(f"{name}: {'flat' if found.state == 'done' else 'NOT flat'} (by the engine)")
+        for line in lines:
+            print(f"  {line}")
+        flat = flat and found.state == "done"
+    return 0 if flat else 1
+
+
+def _acted(line: str) -> bool:
+    return line.startswith(("cancelled:", "placed:", "exit all", "kill switch: Kill"))
+
+
 @_store_errors_exit_1
 def flatten(args: argparse.Namespace) -> int:
     """0: every account named is flat; 1: one is not (or an engine runs); 2: bad usage."""
@@ -296,12 +329,8 @@ def flatten(args: argparse.Namespace) -> int:
         try:
             lease = JournalLease(cfg.store.url).acquire()
         except LeaseHeld as exc:
-            print(
-                f"flatten: {', '.join(targets)} set close-only; an engine holds the journal "
-                f"({exc.holder}): flatten places no order beside it. Stop the engine, then run "
-                "flatten again"
-            )
-            return 1
+            print(f"flatten: an engine holds the journal ({exc.holder}): it runs the flatten")
+            return through_engine(journal, targets, args.kill_switch, args.timeout_s)
         journal.hold_lease(lease)
         with broker_endpoints(cfg) as (endpoints, _sim):
             known = instruments(cfg, endpoints, journal)

@@ -6,6 +6,7 @@ does nothing; ``--kill-switch`` switches the accounts off once flat."""
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from dhan.rest import DhanClient
 from dhansim import Simulator
 from store import Journal, OperatorMode
 from store.lease import JournalLease
-from tests.integration.cli_rig import Account, CliRig, make_cli_rig
+from tests.integration.cli_rig import Account, CliRig, Output, make_cli_rig
 from tests.integration.engine_harness import (
     bo_buy,
     follower_config,
@@ -168,23 +169,57 @@ def test_flatten_one_follower_with_the_kill_switch_leaves_the_others_and_unknown
         assert "kill switch: already active" in again.stdout
 
 
-def test_flatten_beside_a_running_engine_only_sets_close_only_and_exits_1(
+def test_flatten_with_the_lease_held_and_no_engine_to_run_it_times_out_and_places_nothing(
     sim: Simulator, tmp_path: Path
 ) -> None:
     with open_accounts(sim, tmp_path, 2970000000) as (rig, clients):
-        lease = JournalLease(rig.store_url).acquire()  # what a running engine holds
+        lease = JournalLease(rig.store_url).acquire()  # held, as by an engine that hangs
         try:
             before = [len(c.list_orders()) for c in clients]
-            refused = rig.cli("flatten", "--all")
+            refused = rig.cli("flatten", "--all", "--timeout-s", "1")
             assert refused.returncode == 1, refused.stdout + refused.stderr
             assert "an engine holds the journal" in refused.stdout
+            assert "not done by the engine in 1 s" in refused.stdout
             assert [len(c.list_orders()) for c in clients] == before
-            assert all(open_orders(sim, c) for c in clients)
             with Journal.open(rig.store_url) as journal:
                 modes = journal.operator_modes()
+                pending = journal.flatten_requests()
             assert all(modes[f.name].mode is OperatorMode.CLOSE_ONLY for f in rig.followers)
+            assert sorted(r.follower for r in pending) == ["ana", "ben", "cy"]
         finally:
             lease.release()
+
+
+def test_flatten_all_with_the_engine_running_is_carried_out_by_the_engine_and_a_rerun_does_nothing(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    with open_accounts(sim, tmp_path, 2990000000) as (rig, clients):
+        proc = rig.popen("run")
+        out = Output(proc)
+        try:
+            out.wait_for("follower cy")  # the per-follower summary: the engine is up
+            first = rig.cli("flatten", "--all", "--kill-switch")
+            assert first.returncode == 0, first.stdout + first.stderr
+            for c in clients:
+                assert open_orders(sim, c) == [] and positions(c) == {}
+                assert c.kill_switch_active()
+            for f in rig.followers:
+                assert f"{f.name}: flat (by the engine)" in first.stdout
+            second = rig.cli("flatten", "--all")
+            assert second.returncode == 0, second.stdout + second.stderr
+            for f in rig.followers:
+                assert f"{f.name}: already flat, nothing to do" in second.stdout
+            with Journal.open(rig.store_url) as journal:
+                modes = journal.operator_modes()
+                requests = journal.flatten_requests(pending_only=False)
+            assert all(modes[f.name].mode is OperatorMode.CLOSE_ONLY for f in rig.followers)
+            assert [r.state for r in requests] == ["done"] * 6
+            proc.send_signal(signal.SIGTERM)
+            assert out.finish() == 0, out.text
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            rig.assert_no_token_in(out.text)
 
 
 def test_an_engine_started_after_a_flatten_does_not_place_again_the_copies_it_cancelled(
