@@ -24,7 +24,7 @@ COMMANDS_HELP = {
     "close-only": "journal FOLLOWER as close-only: exits copied, new entries skipped",
     "resume": "journal FOLLOWER back to normal copying (for leader orders from now on)",
     "flatten": "cancel every open order and exit every position of --follower NAME or --all "
-    "(the engine stopped); --kill-switch then switches trading off for the day",
+    "(a running engine does it on request); --kill-switch then switches trading off for the day",
 }
 
 

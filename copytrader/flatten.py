@@ -11,10 +11,10 @@ correlationId looked up before placing, journaled before sending, audited, each 
 with ``--kill-switch``, once the account is flat, Dhan's kill switch is activated (it refuses
 an account with an open order or position). Exit 0 only when every account is flat.
 
-Idempotent: a second run finds nothing open and says so. The engine must be stopped: the
-command takes the journal's lease (``store.lease``) and never places orders beside a running
-engine; with one running it only sets the modes and exits 1 (the engine-running path, a
-request the engine executes, is not built yet).
+Idempotent: a second run finds nothing open and says so. Engine stopped: the command takes
+the journal's lease (``store.lease``) and does it. Engine running: it never places orders
+beside it; it journals a request per follower and waits for the engine to carry it out
+(``copytrader.flatten_runner``).
 """
 
 from __future__ import annotations
