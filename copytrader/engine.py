@@ -33,7 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
@@ -86,6 +86,9 @@ from supervision import events as ev
 from supervision.faults import FAULTS, Faults
 from supervision.registry import NameState
 from supervision.specs import ExitReason
+
+if TYPE_CHECKING:
+    from copytrader.flatten_runner import FlattenRunner
 
 logger = logging.getLogger(__name__)
 
@@ -314,11 +317,14 @@ class Engine:
             },
         )
 
-    def _flatten_runner(self) -> Any:
+    def _flatten_runner(self) -> FlattenRunner:
         """What runs the flatten requests journaled beside this engine (``flatten``)."""
         from copytrader.flatten_runner import FlattenRunner  # it builds on this module
 
-        return FlattenRunner(self.cfg, self.endpoints, lambda: self.journal, self.operator_modes)
+        def config_now() -> Config:  # the followers' tokens as the last reload left them
+            return dataclasses.replace(self.cfg, followers=self.followers)
+
+        return FlattenRunner(config_now, self.endpoints, lambda: self.journal, self.operator_modes)
 
     def _specs(self) -> list[ChildSpec]:
         e = self.engine_settings

@@ -34,11 +34,12 @@ class FlattenRunner:
 
     def __init__(
         self,
-        cfg: Config,
+        cfg: Callable[[], Config],
         endpoints: BrokerEndpoints,
         journal: Callable[[], Journal],
         modes: OperatorModes,
     ) -> None:
+        #: the engine's config as of now (a SIGHUP reload brings new follower tokens)
         self.cfg = cfg
         self.endpoints = endpoints
         self.journal = journal
@@ -76,7 +77,8 @@ class FlattenRunner:
         from copytrader.position_commands import instruments
 
         name = request.follower
-        if self.cfg.follower(name) is None:
+        cfg = self.cfg()
+        if cfg.follower(name) is None:
             return False, [f"no follower {name!r} in the engine's config"]
         before = self.modes.mode_of(name)
         journal.set_operator_mode(
@@ -88,9 +90,9 @@ class FlattenRunner:
                 return False, ["the engine did not take the pause in time: nothing done"]
             time.sleep(0.05)  # polling the engine's mode cache, bounded by the deadline
         try:
-            known = instruments(self.cfg, self.endpoints, journal)
+            known = instruments(cfg, self.endpoints, journal)
             done = flatten_account(
-                self.cfg, self.endpoints, journal, name, known, kill_switch=request.kill_switch
+                cfg, self.endpoints, journal, name, known, kill_switch=request.kill_switch
             )
         finally:
             after = (
