@@ -40,7 +40,7 @@ from copytrader.position_commands import (
     order_tags,
     pacer,
 )
-from copytrader.positions import ResyncOrder, resync_correlation_id
+from copytrader.positions import FLATTEN_PREFIX, ResyncOrder, resync_correlation_id
 from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
 from dhan import errors
 from dhan.codes import LegName, ProductType, TransactionType
@@ -54,8 +54,6 @@ logger = logging.getLogger(__name__)
 
 #: The audit actor of flatten's cancels and exits, and the setter of the mode it sets.
 FLATTEN_ACTOR = "flatten"
-#: The prefix of the correlationId of every exit flatten places.
-FLATTEN_PREFIX = "FL_"
 #: The journal mark (account: the follower) counting the follower's flatten runs that ended.
 FLATTEN_RUNS_MARK = "flatten_runs"
 #: How long the cancels may take to show in the book (seconds) before the run stops.

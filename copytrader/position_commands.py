@@ -68,6 +68,7 @@ from copytrader.positions import (
     broker_holdings,
     counts_since,
     format_table,
+    is_flatten_id,
     is_resync_id,
     plannable,
     resync_plan,
@@ -107,7 +108,7 @@ SENT_GRACE_S = 60.0
 
 def not_copies(book: Sequence[Order], intents: Sequence[Intent]) -> dict[PositionKey, list[str]]:
     """The book's filled orders that are no copy (no intent's broker order or correlationId),
-    by key: a manual trade, a broker square-off, or a resync order (named so)."""
+    by key: a manual trade, a broker square-off, or a resync or flatten order (named so)."""
     ids = {i.broker_order_id for i in intents if i.broker_order_id}
     cids = {i.correlation_id for i in intents}
     out: dict[PositionKey, list[str]] = {}
@@ -119,7 +120,13 @@ def not_copies(book: Sequence[Order], intents: Sequence[Intent]) -> dict[Positio
         if o.leg_name is not None and str(o.leg_name) not in ("NA", "ENTRY_LEG"):
             continue  # a copy's bracket leg (its entry is the copy)
         key = PositionKey(str(o.exchange_segment), o.security_id, str(o.product_type))
-        kind = "resync" if is_resync_id(o.correlation_id) else "order"
+        kind = (
+            "resync"
+            if is_resync_id(o.correlation_id)
+            else "flatten"
+            if is_flatten_id(o.correlation_id)
+            else "order"
+        )
         out.setdefault(key, []).append(f"{kind} {o.order_id} {o.transaction_type} {o.filled_qty}")
     return out
 

@@ -62,6 +62,8 @@ _EXIT_LEGS = frozenset({"TARGET_LEG", "STOP_LOSS_LEG"})
 #: ``<leg char><alnum tail>-<base32 hash>[-<digit>]``: it never holds ``_``, so no resync id
 #: can ever equal a copy's, and the prefix finds resync orders in a book.
 RESYNC_PREFIX = "RS_"
+#: The prefix of every order ``flatten`` places (``copytrader.flatten``).
+FLATTEN_PREFIX = "FL_"
 #: The reason shown for fills that are no copy of the leader.
 NOT_A_COPY = "manual trade or broker square-off"
 
@@ -493,6 +495,10 @@ def resync_correlation_id(
 
 def is_resync_id(correlation_id: str | None) -> bool:
     return bool(correlation_id) and str(correlation_id).startswith(RESYNC_PREFIX)
+
+
+def is_flatten_id(correlation_id: str | None) -> bool:
+    return bool(correlation_id) and str(correlation_id).startswith(FLATTEN_PREFIX)
 
 
 def plannable(row: DriftRow) -> bool:
