@@ -40,6 +40,7 @@ from actors.messages import (
     Tick,
 )
 from actors.names import follower_name
+from actors.operator_modes import OperatorModes
 from actors.position_check import PositionCheckFailed
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
@@ -90,6 +91,7 @@ class LeaderFeedActor(SupervisedActor):
         lot_sizes: MutableMapping[tuple[str, str], int],
         balances: Mapping[str, float],
         status: FeedStatus,
+        modes: OperatorModes | None = None,
     ) -> None:
         super().__init__(context)
         self.feed_factory = feed_factory
@@ -111,7 +113,7 @@ class LeaderFeedActor(SupervisedActor):
         self.settled: set[str] = set()
         self.lots = LotSizeBook(journal, lot_sizes)
         self.enricher = SnapshotEnricher(journal, client)
-        self.recorder = LeaderRecorder(journal, followers, engine, lot_sizes, balances)
+        self.recorder = LeaderRecorder(journal, followers, engine, lot_sizes, balances, modes)
         self.reconciler = LeaderReconciler(
             client=client,
             journal=journal,

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from actors.exit_bases import ExitBases, as_rows, position_key, sizes_as_exit
 from actors.exit_holds import ExitHolds
+from actors.operator_modes import OperatorModes, apply_modes
 from actors.settings import EngineConfig, FollowerSettings
 from actors.sizing import ExitBasis, SizingContext, lot_size_for
 from actors.slice_groups import copy_intents, resize_later_children
@@ -61,8 +62,11 @@ class LeaderRecorder:
         engine: EngineConfig,
         lot_sizes: Mapping[tuple[str, str], int],
         balances: Mapping[str, float],
+        modes: OperatorModes | None = None,
     ) -> None:
         self.journal = journal
+        #: the operator's modes (``actors.operator_modes``), refreshed by their watcher
+        self.modes = modes or OperatorModes()
         self.followers = followers
         self.engine = engine
         self.lot_sizes = lot_sizes
@@ -101,7 +105,8 @@ class LeaderRecorder:
             )
             taken = self.bases.take(snap, names)
             grouped = copy_intents(self.journal, snap, followers, ctx, freeze, taken.basis)
-            intents = self.holds.apply(snap, taken, self.sizable(snap, grouped.intents, ctx))
+            moded = self.moded(snap, grouped.intents, taken.basis, ctx)
+            intents = self.holds.apply(snap, taken, self.sizable(snap, moded, ctx))
             if missed is not None and known is None and not (snap.parent_order_id or snap.leg_name):
                 unseen += 1
                 intents = missed(snap, intents, taken.basis)
@@ -118,6 +123,21 @@ class LeaderRecorder:
                 if self._track(snap):
                     self.replan(position_key(snap), followers, ctx, touched)
         return Recorded(changed, claimed, touched, unseen)
+
+    def moded(
+        self,
+        snap: LeaderOrderSnapshot,
+        intents: list[DesiredIntent],
+        basis: ExitBasis | None,
+        ctx: SizingContext,
+    ) -> list[DesiredIntent]:
+        """``intents`` under the operator's modes (``actors.operator_modes``): only while a
+        follower is not normal does it read which followers have a copy already (one query)."""
+        active = self.modes.active()
+        if not any(i.follower in active for i in intents):
+            return intents
+        has_copy = {i.follower for i in self.journal.intents(leader_order_id=snap.leader_order_id)}
+        return apply_modes(snap, intents, basis, active, has_copy, lot_size_for(snap, ctx))
 
     def _track(self, snap: LeaderOrderSnapshot) -> bool:
         """Keep :attr:`resting` current with ``snap``; True when the leader's position there

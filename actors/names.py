@@ -5,6 +5,7 @@ from __future__ import annotations
 LIMITER = "rate-limiter"
 AUDIT = "audit"
 LEADER_FEED = "leader-feed"
+OPERATOR_MODES = "operator-modes"
 
 
 def follower_name(follower: str) -> str:

@@ -45,6 +45,8 @@ class ActorMetrics(Protocol):
     @property
     def follower_paused(self) -> Labelled[Gauge]: ...  # (follower)
     @property
+    def follower_mode(self) -> Labelled[Gauge]: ...  # (follower, mode); OperatorModeActor's
+    @property
     def static_ip_refused(self) -> Labelled[Counter]: ...  # (follower)
     @property
     def rate_limited(self) -> Labelled[Counter]: ...  # (account); the leader feed's too

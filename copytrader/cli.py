@@ -20,6 +20,11 @@ COMMANDS_HELP = {
     "--positions: each follower's positions at the broker against the expected ones",
     "resync": "print the orders that bring FOLLOWER to its expected positions (--apply places "
     "them)",
+    "pause": "journal FOLLOWER as paused: no new copies (a running engine applies it within 1 s)",
+    "close-only": "journal FOLLOWER as close-only: exits copied, new entries skipped",
+    "resume": "journal FOLLOWER back to normal copying (for leader orders from now on)",
+    "flatten": "cancel every open order and exit every position of --follower NAME or --all "
+    "(a running engine does it on request); --kill-switch then switches trading off for the day",
 }
 
 
@@ -74,6 +79,26 @@ def build_parser(with_sim: bool = True) -> argparse.ArgumentParser:
                 "--apply", action="store_true", help="place the orders (else only print them)"
             )
             p.set_defaults(func=_lazy_resync)
+        elif name in ("pause", "close-only", "resume"):
+            p.add_argument("follower", help="the follower's name in the config")
+            p.add_argument("--reason", default=None, help="why (journaled and audited)")
+            p.set_defaults(func=_lazy_set_mode)
+        elif name == "flatten":
+            which = p.add_mutually_exclusive_group(required=True)
+            which.add_argument("--follower", default=None, help="the follower's name")
+            which.add_argument("--all", action="store_true", help="every follower")
+            p.add_argument(
+                "--kill-switch",
+                action="store_true",
+                help="once flat, activate Dhan's kill switch (no trading for the rest of the day)",
+            )
+            p.add_argument(
+                "--timeout-s",
+                type=float,
+                default=120.0,
+                help="with an engine running: how long to wait for it to flatten (default 120)",
+            )
+            p.set_defaults(func=_lazy_flatten)
         elif name == "demo":
             p.add_argument("--followers", type=int, default=3, help="followers (default 3)")
             p.add_argument(
@@ -109,6 +134,18 @@ def _lazy_resync(args: argparse.Namespace) -> int:
     from copytrader import position_commands
 
     return position_commands.resync(args)
+
+
+def _lazy_set_mode(args: argparse.Namespace) -> int:
+    from copytrader import operator_commands
+
+    return operator_commands.set_mode(args)
+
+
+def _lazy_flatten(args: argparse.Namespace) -> int:
+    from copytrader import flatten
+
+    return flatten.flatten(args)
 
 
 def _lazy_demo(args: argparse.Namespace) -> int:

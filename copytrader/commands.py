@@ -38,7 +38,7 @@ from dhan.rest import DhanClient
 from store import Journal
 from store.engine import make_engine, normalise_url
 from store.errors import StoreError
-from store.records import LeaderOrderSnapshot
+from store.records import LeaderOrderSnapshot, is_operator_skip
 from store.schema import database_revisions
 from store.states import IntentState
 
@@ -148,6 +148,23 @@ def _store_errors_exit_1(command: Callable[[argparse.Namespace], int]) -> Callab
     return guarded
 
 
+def config_naming_follower(args: argparse.Namespace) -> Config | int:
+    """The config of a command about one follower (``args.follower``), logging set up; or the
+    exit status 2 after one line naming what is wrong (a bad config, an unknown follower)."""
+    loaded = load_or_exit(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(loaded))
+    names = [f.name for f in loaded.followers]
+    if args.follower not in names:
+        print(
+            f"{args.command}: no follower {args.follower!r} in {args.config} "
+            f"({', '.join(names) or 'none'})"
+        )
+        return 2
+    return loaded
+
+
 @_store_errors_exit_1
 def status(args: argparse.Namespace) -> int:
     """Followers, intents by state, unresolved intents, quarantines, positions (expected vs
@@ -161,12 +178,28 @@ def status(args: argparse.Namespace) -> int:
     journal = open_existing_journal(cfg.store.url)
     try:
         quarantined = set(journal.quarantined_followers())
+        modes = journal.operator_modes()
         print(f"store {journal.url}")  # the password hidden
-        print(f"{'follower':<16}{'enabled':<9}{'quarantined':<13}intents by state")
+        print(f"{'follower':<16}{'enabled':<9}{'quarantined':<13}{'mode':<12}intents by state")
+        operator_skips: dict[str, Counter[str]] = {}
         for f in cfg.followers:
-            counts = Counter(str(i.state) for i in journal.intents(f.name))
+            intents = journal.intents(f.name)
+            counts = Counter(str(i.state) for i in intents)
+            operator_skips[f.name] = Counter(
+                i.skip_reason for i in intents if i.skip_reason and is_operator_skip(i.skip_reason)
+            )
             by_state = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
-            print(f"{f.name:<16}{f.enabled!s:<9}{(f.name in quarantined)!s:<13}{by_state}")
+            mode = str(modes[f.name].mode) if f.name in modes else "normal"
+            print(
+                f"{f.name:<16}{f.enabled!s:<9}{(f.name in quarantined)!s:<13}{mode:<12}{by_state}"
+            )
+        print("\noperator modes (pause / close-only / resume)")
+        for f in cfg.followers:
+            m = modes.get(f.name)
+            since = "never set" if m is None else f"{m.mode} since {m.set_at:%Y-%m-%d %H:%M:%S} UTC"
+            by = "" if m is None else f" by {m.set_by}" + (f" ({m.reason})" if m.reason else "")
+            skipped = ", ".join(f"{n} {r}" for r, n in sorted(operator_skips[f.name].items()))
+            print(f"  {f.name + ':':<17}{since}{by}" + (f"; skipped: {skipped}" if skipped else ""))
         unresolved = [
             i
             for i in journal.intents()

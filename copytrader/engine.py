@@ -5,6 +5,7 @@
     root               one_for_one, 3 restarts / 60 s, then give up (exit non-zero)
      audit             AuditActor        permanent
      rate-limiter      RateLimiterActor  permanent
+     operator-modes    OperatorModeActor permanent (the journal's pause / close-only modes, 0.5 s)
      followers.<name>  supervisor per follower, 5 / 60 s, then QUARANTINE (others keep going)
        follower.<name>   FollowerActor     permanent
        follower-feed.<name>  FollowerFeedActor  permanent (engine.follower_sockets: its order
@@ -32,7 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
@@ -46,10 +47,13 @@ from actors.names import (
     AUDIT,
     LEADER_FEED,
     LIMITER,
+    OPERATOR_MODES,
     follower_feed_name,
     follower_name,
     follower_supervisor_name,
 )
+from actors.operator_mode_watch import OperatorModeActor, set_mode_gauges
+from actors.operator_modes import OperatorModes
 from actors.rate_limiter import RateLimiterActor
 from actors.rate_windows import AccountWindows, order_rate_limits
 from copytrader.allocator import AllocatorTrim
@@ -82,6 +86,9 @@ from supervision import events as ev
 from supervision.faults import FAULTS, Faults
 from supervision.registry import NameState
 from supervision.specs import ExitReason
+
+if TYPE_CHECKING:
+    from copytrader.flatten_runner import FlattenRunner
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +149,9 @@ class Engine:
         #: what the actors get of ``cfg.engine``: its freeze quantities over the instrument file's
         self.engine_settings = cfg.engine
         self.balances: dict[str, float] = {}
+        #: the operator's modes (pause / close-only), read from the journal at start and then
+        #: every half second by the OperatorModeActor; the leader feed sizes with them
+        self.operator_modes = OperatorModes()
         #: the order-rate windows per account; owned here so they outlive a limiter restart
         self.rate_windows: dict[str, AccountWindows] = {}
         self.followers: tuple[FollowerConfig, ...] = tuple(cfg.followers)
@@ -307,6 +317,15 @@ class Engine:
             },
         )
 
+    def _flatten_runner(self) -> FlattenRunner:
+        """What runs the flatten requests journaled beside this engine (``flatten``)."""
+        from copytrader.flatten_runner import FlattenRunner  # it builds on this module
+
+        def config_now() -> Config:  # the followers' tokens as the last reload left them
+            return dataclasses.replace(self.cfg, followers=self.followers)
+
+        return FlattenRunner(config_now, self.endpoints, lambda: self.journal, self.operator_modes)
+
     def _specs(self) -> list[ChildSpec]:
         e = self.engine_settings
         # Dhan's windows, with the per-second one at engine.max_orders_per_second (below the
@@ -317,6 +336,15 @@ class Engine:
                 AUDIT, AuditActor, journal=self.journal, path=e.audit_path, interval_s=0.5
             ),
             ChildSpec.actor(LIMITER, RateLimiterActor, limits=limits, windows=self.rate_windows),
+            ChildSpec.actor(
+                OPERATOR_MODES,
+                OperatorModeActor,
+                journal=self.journal,
+                modes=self.operator_modes,
+                followers=lambda: self.follower_settings,
+                metrics=self.metrics,
+                on_flatten=self._flatten_runner().submit,
+            ),
         ]
         for f in self.followers:
             specs.append(
@@ -362,6 +390,7 @@ class Engine:
                         lot_sizes=self.lot_sizes,
                         balances=self.balances,
                         status=self.feed_status,
+                        modes=self.operator_modes,
                         backoff=Backoff(
                             initial_s=0.5, factor=2.0, max_s=30.0, jitter=0.2, reset_after_s=60.0
                         ),
@@ -419,6 +448,11 @@ class Engine:
             self.metrics.follower_paused.labels(f.name).set(0)
             self.metrics.rate_limited.labels(f.name).inc(0)
         self.metrics.rate_limited.labels("leader").inc(0)
+        # in force before the first leader event (the watcher refreshes them from then on)
+        for m in self.operator_modes.refresh(self.journal):
+            if m.mode != "normal":
+                logger.warning("follower %s starts %s (set by %s)", m.follower, m.mode, m.set_by)
+        set_mode_gauges(self.metrics, self.follower_settings, self.operator_modes)
         for f in self.followers:
             self.metrics.replication_latency.labels(f.name)
         self.root = Supervisor(

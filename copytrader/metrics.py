@@ -136,6 +136,13 @@ class Metrics:
             ["follower"],
             registry=r,
         )
+        self.follower_mode = Gauge(
+            "copytrader_follower_mode",
+            "1 for each follower's operator mode (normal, paused, close_only; set by the "
+            "pause / close-only / resume commands), 0 for the others.",
+            ["follower", "mode"],
+            registry=r,
+        )
         self.static_ip_refused = Counter(
             "copytrader_static_ip_refused",
             "Order writes Dhan refused because they left from an address that is not the "

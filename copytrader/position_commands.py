@@ -49,6 +49,7 @@ from copytrader.commands import (
     _accounts,
     _client,
     _store_errors_exit_1,
+    config_naming_follower,
     open_existing_journal,
 )
 from copytrader.config import Config, FollowerConfig
@@ -60,7 +61,6 @@ from copytrader.instrument_file import (
     merge,
     sim_instruments_url,
 )
-from copytrader.logs import setup_logging
 from copytrader.positions import (
     DriftRow,
     Held,
@@ -68,11 +68,12 @@ from copytrader.positions import (
     broker_holdings,
     counts_since,
     format_table,
+    is_flatten_id,
     is_resync_id,
     plannable,
     resync_plan,
 )
-from copytrader.runner import broker_endpoints, load_or_exit, secrets_of
+from copytrader.runner import broker_endpoints
 from dhan import errors
 from dhan.codes import (
     ExchangeSegment,
@@ -107,7 +108,7 @@ SENT_GRACE_S = 60.0
 
 def not_copies(book: Sequence[Order], intents: Sequence[Intent]) -> dict[PositionKey, list[str]]:
     """The book's filled orders that are no copy (no intent's broker order or correlationId),
-    by key: a manual trade, a broker square-off, or a resync order (named so)."""
+    by key: a manual trade, a broker square-off, or a resync or flatten order (named so)."""
     ids = {i.broker_order_id for i in intents if i.broker_order_id}
     cids = {i.correlation_id for i in intents}
     out: dict[PositionKey, list[str]] = {}
@@ -119,7 +120,13 @@ def not_copies(book: Sequence[Order], intents: Sequence[Intent]) -> dict[Positio
         if o.leg_name is not None and str(o.leg_name) not in ("NA", "ENTRY_LEG"):
             continue  # a copy's bracket leg (its entry is the copy)
         key = PositionKey(str(o.exchange_segment), o.security_id, str(o.product_type))
-        kind = "resync" if is_resync_id(o.correlation_id) else "order"
+        kind = (
+            "resync"
+            if is_resync_id(o.correlation_id)
+            else "flatten"
+            if is_flatten_id(o.correlation_id)
+            else "order"
+        )
         out.setdefault(key, []).append(f"{kind} {o.order_id} {o.transaction_type} {o.filled_qty}")
     return out
 
@@ -310,9 +317,11 @@ def _journal_fill(journal: Journal, follower: str, order: ResyncOrder, at_broker
         journal.apply_fills(follower, [fill])
 
 
-def _sent_at(journal: Journal, follower: str, order: ResyncOrder) -> float | None:
+def _sent_at(
+    journal: Journal, follower: str, order: ResyncOrder, sent_mark: str = SENT_MARK_PREFIX
+) -> float | None:
     """When an earlier run sent this order (Unix time), or None if none did."""
-    text = journal.get_mark(follower, SENT_MARK_PREFIX + order.correlation_id)
+    text = journal.get_mark(follower, sent_mark + order.correlation_id)
     try:
         return float(text) if text else None
     except ValueError:
@@ -341,12 +350,16 @@ def _place(
     *,
     pace: Callable[[], None],
     tags: Mapping[str, str],
+    command: str = RESYNC_ACTOR,
 ) -> str:
     """Place one resync order unless it is already at the broker; a line saying what happened.
-    Raises ``_Stop`` when the run must not go on."""
+    Raises ``_Stop`` when the run must not go on. ``command``: the audit actor, the prefix of
+    the audit kinds (``resync_placed``...) and of the sent marks (``flatten`` places its exits
+    the same way)."""
+    sent_mark = f"{command}_sent:"
     found = client.get_order_by_correlation_id(order.correlation_id)
     if found is None:
-        sent_at = _sent_at(journal, follower, order)
+        sent_at = _sent_at(journal, follower, order, sent_mark)
         if sent_at is not None and time.time() - sent_at < SENT_GRACE_S:
             # sent by an earlier run whose answer never came: the broker may still be
             # taking it in; placing it now could place it twice
@@ -358,8 +371,8 @@ def _place(
             )
     if found is not None:
         journal.append_audit(
-            "resync_found",
-            actor=RESYNC_ACTOR,
+            f"{command}_found",
+            actor=command,
             account=follower,
             payload=_payload(
                 order, run, tags, order_id=found.order_id, status=str(found.order_status)
@@ -379,17 +392,17 @@ def _place(
             )
         return f"already placed: order {found.order_id} {found.order_status}"
     # journaled before it is sent: a rerun knows it may be at the broker
-    journal.set_mark(follower, SENT_MARK_PREFIX + order.correlation_id, f"{time.time():.3f}")
+    journal.set_mark(follower, sent_mark + order.correlation_id, f"{time.time():.3f}")
     journal.append_audit(
-        "resync_sending", actor=RESYNC_ACTOR, account=follower, payload=_payload(order, run, tags)
+        f"{command}_sending", actor=command, account=follower, payload=_payload(order, run, tags)
     )
     pace()
     try:
         ack = client.place_order(_request(order))
     except errors.NotSent as exc:
         journal.append_audit(
-            "resync_rejected",
-            actor=RESYNC_ACTOR,
+            f"{command}_rejected",
+            actor=command,
             account=follower,
             payload=_payload(order, run, tags, error=type(exc).__name__),
         )
@@ -398,8 +411,8 @@ def _place(
         ) from None
     except errors.Rejected as exc:  # the broker's answer: not placed
         journal.append_audit(
-            "resync_rejected",
-            actor=RESYNC_ACTOR,
+            f"{command}_rejected",
+            actor=command,
             account=follower,
             payload=_payload(order, run, tags, error_code=exc.code, error=type(exc).__name__),
         )
@@ -408,8 +421,8 @@ def _place(
         found = client.get_order_by_correlation_id(order.correlation_id)
         if found is None:
             journal.append_audit(
-                "resync_unknown",
-                actor=RESYNC_ACTOR,
+                f"{command}_unknown",
+                actor=command,
                 account=follower,
                 payload=_payload(order, run, tags, error=type(exc).__name__),
             )
@@ -422,8 +435,8 @@ def _place(
     else:
         order_id, status = ack.order_id, ack.order_status
     journal.append_audit(
-        "resync_rejected" if status is OrderStatus.REJECTED else "resync_placed",
-        actor=RESYNC_ACTOR,
+        f"{command}_rejected" if status is OrderStatus.REJECTED else f"{command}_placed",
+        actor=command,
         account=follower,
         payload=_payload(order, run, tags, order_id=order_id, status=str(status)),
     )
@@ -437,8 +450,8 @@ def _place(
         )
     _journal_fill(journal, follower, order, ended)
     journal.append_audit(
-        "resync_ended",
-        actor=RESYNC_ACTOR,
+        f"{command}_ended",
+        actor=command,
         account=follower,
         payload=_payload(
             order,
@@ -459,15 +472,10 @@ def _place(
 @_store_errors_exit_1
 def resync(args: argparse.Namespace) -> int:
     """Print the orders that take FOLLOWER to its expected positions; ``--apply`` places them."""
-    loaded = load_or_exit(args.config)
+    loaded = config_naming_follower(args)
     if isinstance(loaded, int):
         return loaded
     cfg = loaded
-    setup_logging(args.log_level or "WARNING", args.log_format or "text", secrets_of(cfg))
-    names = [f.name for f in cfg.followers]
-    if args.follower not in names:
-        print(f"resync: no follower {args.follower!r} in {args.config} ({', '.join(names)})")
-        return 2
     journal = open_existing_journal(cfg.store.url)
     lease = None
     try:

@@ -43,6 +43,7 @@ from store.records import (
     Intent,
     LeaderOrderSnapshot,
     PositionKey,
+    is_operator_skip,
 )
 from store.states import IntentState
 
@@ -61,6 +62,8 @@ _EXIT_LEGS = frozenset({"TARGET_LEG", "STOP_LOSS_LEG"})
 #: ``<leg char><alnum tail>-<base32 hash>[-<digit>]``: it never holds ``_``, so no resync id
 #: can ever equal a copy's, and the prefix finds resync orders in a book.
 RESYNC_PREFIX = "RS_"
+#: The prefix of every order ``flatten`` places (``copytrader.flatten``).
+FLATTEN_PREFIX = "FL_"
 #: The reason shown for fills that are no copy of the leader.
 NOT_A_COPY = "manual trade or broker square-off"
 
@@ -124,6 +127,8 @@ def skip_category(reason: str | None) -> str:
         return "cap" if reason.endswith("capped") else "below a lot"
     if reason.startswith(TRANSIENT_SKIP_PREFIX):
         return "waiting"
+    if is_operator_skip(reason):
+        return reason  # "operator: paused" / "operator: close-only"
     if "disabled" in reason or "paused" in reason:
         return "paused"
     return f"skipped: {reason[:60]}"
@@ -460,13 +465,19 @@ def key_steps(actual: int, expected: int, lot: int) -> list[tuple[str, int, bool
 
 
 def resync_correlation_id(
-    follower: str, run: str, key: PositionKey, side: str, qty: int, piece: int = 0
+    follower: str,
+    run: str,
+    key: PositionKey,
+    side: str,
+    qty: int,
+    piece: int = 0,
+    prefix: str = RESYNC_PREFIX,
 ) -> str:
     """The correlationId of one resync order: ``RS_`` + 24 base32 chars of a hash over
     (follower, run, key, side, quantity, piece). ``run`` names one resync run (the day and the
     follower's ended-run count): a rerun after a crash derives the same ids for the same plan
     (and finds the orders it placed), a later run new ones. ``piece``: the order's index when
-    a step is split at the freeze quantity."""
+    a step is split at the freeze quantity. ``prefix``: ``FL_`` for ``flatten``'s exits."""
     parts = (
         follower,
         run,
@@ -479,11 +490,15 @@ def resync_correlation_id(
     )
     raw = "".join(f"{len(p)}:{p};" for p in parts).encode()
     digest = hashlib.blake2b(raw, digest_size=15).digest()
-    return RESYNC_PREFIX + base64.b32encode(digest).decode().lower()
+    return prefix + base64.b32encode(digest).decode().lower()
 
 
 def is_resync_id(correlation_id: str | None) -> bool:
     return bool(correlation_id) and str(correlation_id).startswith(RESYNC_PREFIX)
+
+
+def is_flatten_id(correlation_id: str | None) -> bool:
+    return bool(correlation_id) and str(correlation_id).startswith(FLATTEN_PREFIX)
 
 
 def plannable(row: DriftRow) -> bool:

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from dhan import errors
 from dhan.auth import IssuedToken
-from dhan.codes import LegName
+from dhan.codes import KillSwitchStatus, LegName
 from dhan.errors import BadResponse, DhanError, NotFound, NotSent, OutcomeUnknown
 from dhan.instrument import ClientInstrument
 from dhan.models import (
@@ -315,6 +315,24 @@ class DhanClient:
         path = f"/super/orders/{_segment(order_id)}"
         payload = {"orderId": order_id, **req.to_wire()}
         return self._request("PUT", path, payload).one(OrderAck.from_wire)
+
+    def exit_all_positions(self) -> None:
+        """``DELETE /positions`` ("Exit All"): Dhan cancels every open order of today and
+        squares off every position with its own MARKET orders; 202, asynchronous."""
+        self._request("DELETE", "/positions")
+
+    def kill_switch_active(self) -> bool:
+        """``GET /killswitch``: True while the account's kill switch is on (no trading today)."""
+        body = self._request("GET", "/killswitch").body
+        return isinstance(body, dict) and str(body.get("killSwitchStatus", "")).upper() == (
+            KillSwitchStatus.ACTIVATE.value
+        )
+
+    def activate_kill_switch(self) -> str:
+        """``POST /killswitch?killSwitchStatus=ACTIVATE``: trading off for the rest of the day.
+        Dhan accepts it only with no open position and no pending order; its answer's text."""
+        body = self._request("POST", "/killswitch?killSwitchStatus=ACTIVATE").body
+        return str(body.get("killSwitchStatus", "")) if isinstance(body, dict) else ""
 
     def cancel_super_order(self, order_id: str, leg: LegName) -> OrderAck | None:
         """``DELETE /super/orders/{order_id}/{leg}``; cancelling ENTRY_LEG cancels all legs."""

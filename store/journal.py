@@ -36,9 +36,11 @@ from store.instrument import JournalInstrument, observed_write
 from store.models import (
     ActorRestartRow,
     BracketOrderLeg,
+    FlattenRequestRow,
     FollowerFlagRow,
     FollowerIntent,
     LeaderOrder,
+    OperatorModeRow,
 )
 from store.positions import check_fill, fill_params, position_from_row
 from store.readers import ReadConnections
@@ -50,9 +52,12 @@ from store.records import (
     BrokerPosition,
     DesiredIntent,
     Exposure,
+    FlattenRequest,
     FollowerFlag,
+    FollowerMode,
     Intent,
     LeaderOrderSnapshot,
+    OperatorMode,
     OrderFill,
     PositionCheck,
     PositionKey,
@@ -64,8 +69,10 @@ from store.records import (
 from store.redaction import check_no_secrets
 from store.rows import (
     flag_from_row,
+    flatten_from_row,
     intent_from_row,
     leg_from_row,
+    mode_from_row,
     restart_from_row,
     snapshot_from_row,
 )
@@ -865,6 +872,52 @@ class Journal:
         stmt = select(table.follower).where(table.quarantined.is_(True)).order_by(table.follower)
         with self._read() as conn:
             return list(conn.execute(stmt).scalars())
+
+    def set_operator_mode(
+        self, follower: str, mode: OperatorMode, *, set_by: str, reason: str | None = None
+    ) -> None:
+        """Set ``follower``'s operator mode (``set_by``: the command); audited in the same
+        transaction (``operator_mode``)."""
+        check_no_secrets([follower, set_by], "operator mode")
+        with self._write() as conn:
+            self._writes.set_operator_mode(
+                conn, follower, OperatorMode(mode).value, set_by, reason, _now()
+            )
+
+    def operator_modes(self) -> dict[str, FollowerMode]:
+        """Every journaled operator mode, by follower (a follower without one is normal)."""
+        table = OperatorModeRow.__table__.c
+        with self._read() as conn:
+            rows = conn.execute(select(*table)).all()
+        return {row.follower: mode_from_row(row._mapping) for row in rows}
+
+    def request_flatten(self, follower: str, *, kill_switch: bool, requested_by: str) -> int:
+        """Ask the running engine to flatten ``follower`` (audited); the request's id."""
+        check_no_secrets([follower, requested_by], "flatten request")
+        with self._write() as conn:
+            return self._writes.request_flatten(
+                conn, follower, bool(kill_switch), requested_by, _now()
+            )
+
+    def finish_flatten(self, request: FlattenRequest, *, flat: bool, result: str) -> None:
+        """The engine ran ``request``: ``done`` when the account is flat, else ``failed``."""
+        with self._write() as conn:
+            self._writes.finish_flatten(conn, request.id, request.follower, flat, result, _now())
+
+    def flatten_requests(self, *, pending_only: bool = True) -> list[FlattenRequest]:
+        """The flatten requests (only the pending ones by default), oldest first."""
+        table = FlattenRequestRow.__table__.c
+        stmt = select(*table).order_by(table.id)
+        if pending_only:
+            stmt = stmt.where(table.state == "pending")
+        with self._read() as conn:
+            return [flatten_from_row(row._mapping) for row in conn.execute(stmt)]
+
+    def flatten_request(self, request_id: int) -> FlattenRequest | None:
+        table = FlattenRequestRow.__table__.c
+        with self._read() as conn:
+            row = conn.execute(select(*table).where(table.id == request_id)).one_or_none()
+        return None if row is None else flatten_from_row(row._mapping)
 
     # --- audit outbox ---------------------------------------------------------------------
 

@@ -225,6 +225,40 @@ class FollowerFlagRow(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class OperatorModeRow(Base):
+    """A follower's operator mode (``pause`` / ``close-only`` / ``resume``): who set it, when,
+    why. No row: normal. Read by the running engine every second (``actors.operator_modes``)."""
+
+    __tablename__ = "operator_modes"
+    __table_args__ = (CheckConstraint("mode IN ('normal', 'paused', 'close_only')", name="mode"),)
+
+    follower: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    #: the command (or component) that set it: ``pause``, ``close-only``, ``resume``, ...
+    set_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    set_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class FlattenRequestRow(Base):
+    """``flatten`` asked of a running engine (which holds the journal's lease): the engine
+    carries it out and writes the outcome; the command waits for it."""
+
+    __tablename__ = "flatten_requests"
+    __table_args__ = (CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    follower: Mapped[str] = mapped_column(String(64))
+    kill_switch: Mapped[bool] = mapped_column(Boolean)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: ``pending`` until the engine has run it: ``done`` (the account flat) or ``failed``
+    state: Mapped[str] = mapped_column(String(16))
+    #: what the engine did, one line per cancel / order (as the command prints it)
+    result: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
 class AuditEntry(Base):
     """The append-only audit outbox. Ids are in commit order; the AuditActor drains by id."""
 

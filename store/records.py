@@ -309,6 +309,49 @@ class FollowerFlag:
     updated_at: datetime
 
 
+class OperatorMode(StrEnum):
+    """A follower's operator mode (``python -m copytrader pause / close-only / resume``)."""
+
+    NORMAL = "normal"  #: every leader order copied
+    PAUSED = "paused"  #: no new copy; cancels and modifies of existing copies still mirrored
+    CLOSE_ONLY = "close_only"  #: no new entry; exits (and all of the above) still mirrored
+
+
+#: A skip reason that starts with this: an operator's mode kept the copy from being made
+#: (``actors.operator_modes``). A decision that stands: ``resume`` does not revive it.
+OPERATOR_SKIP_PREFIX = "operator: "
+
+
+def is_operator_skip(reason: str | None) -> bool:
+    """True when ``reason`` says an operator's mode kept the copy from being made."""
+    return reason is not None and reason.startswith(OPERATOR_SKIP_PREFIX)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowerMode:
+    """A follower's operator mode as journaled: since when, set by which command, why."""
+
+    follower: str
+    mode: OperatorMode
+    set_by: str
+    reason: str | None
+    set_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlattenRequest:
+    """A ``flatten`` asked of the running engine (``Journal.request_flatten``)."""
+
+    id: int
+    follower: str
+    kill_switch: bool
+    requested_by: str
+    requested_at: datetime
+    state: str  #: ``pending``, then ``done`` (flat) or ``failed``
+    result: str | None  #: what the engine did, one line per cancel / order
+    finished_at: datetime | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransitionRequest:
     """One move of ``Journal.transitions``: the arguments of ``Journal.transition``.

@@ -30,7 +30,9 @@ from store.records import (
     AuditRecord,
     BracketLeg,
     DesiredIntent,
+    FlattenRequest,
     FollowerFlag,
+    FollowerMode,
     Intent,
     LeaderOrderSnapshot,
     column_of,
@@ -101,7 +103,7 @@ def _read_expr(field: dataclasses.Field[Any], hint: Any, env: dict[str, Any]) ->
     if base is bool:
         return f"bool({value})"
     if base is datetime:
-        return f"utc({value})"
+        return f"(None if (v := {value}) is None else utc(v))" if optional else f"utc({value})"
     return value
 
 
@@ -253,3 +255,7 @@ audit_from_row = row_reader(AuditRecord)
 restart_from_row = row_reader(ActorRestart)
 #: The ``FollowerFlag`` held by a ``follower_flags`` row.
 flag_from_row = row_reader(FollowerFlag)
+#: The ``FollowerMode`` held by an ``operator_modes`` row.
+mode_from_row = row_reader(FollowerMode)
+#: The ``FlattenRequest`` held by a ``flatten_requests`` row.
+flatten_from_row = row_reader(FlattenRequest)

@@ -22,6 +22,7 @@ from store.models import (
     FollowerIntent,
     LeaderEvent,
     LeaderOrder,
+    OperatorModeRow,
 )
 
 _SNAPSHOT_KEY = ("leader_order_id", "leg_name")
@@ -54,6 +55,8 @@ class Statements:
     raise_mark: Insert
     #: Upsert of a follower's flags.
     upsert_flag: Insert
+    #: Upsert of a follower's operator mode.
+    upsert_mode: Insert
 
 
 def build_statements(dialect: str) -> Statements:
@@ -70,6 +73,7 @@ def build_statements(dialect: str) -> Statements:
         upsert_mark=_mark_upsert(dialect, only_raise=False),
         raise_mark=_mark_upsert(dialect, only_raise=True),
         upsert_flag=_flag_upsert(dialect),
+        upsert_mode=_mode_upsert(dialect),
     )
 
 
@@ -120,6 +124,15 @@ def _flag_upsert(dialect: str) -> Insert:
     return stmt.on_conflict_do_update(
         index_elements=["follower"],
         set_={name: new[name] for name in ("quarantined", "reason", "updated_at")},
+    )
+
+
+def _mode_upsert(dialect: str) -> Insert:
+    stmt = dialect_insert(dialect, OperatorModeRow)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["follower"],
+        set_={name: new[name] for name in ("mode", "set_by", "reason", "set_at")},
     )
 
 

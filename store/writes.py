@@ -23,8 +23,10 @@ from store.models import (
     ActorRestartRow,
     AuditEntry,
     BracketOrderLeg,
+    FlattenRequestRow,
     FollowerFlagRow,
     FollowerIntent,
+    OperatorModeRow,
 )
 from store.positions import opposite
 from store.records import BracketLeg, fill_order_id
@@ -62,6 +64,19 @@ class Writes:
         self.upsert_mark = compile_for(sql.upsert_mark, d, _columns(AccountMark))
         self.raise_mark = compile_for(sql.raise_mark, d, _columns(AccountMark))
         self.upsert_flag = compile_for(sql.upsert_flag, d, _columns(FollowerFlagRow))
+        self.upsert_mode = compile_for(sql.upsert_mode, d, _columns(OperatorModeRow))
+        self.insert_flatten = compile_for(
+            insert(FlattenRequestRow).returning(FlattenRequestRow.id),
+            d,
+            _columns(FlattenRequestRow, without=("id",)),
+        )
+        self.finish_flatten_sql = compile_for(
+            update(FlattenRequestRow)
+            .where(FlattenRequestRow.id == bindparam("request_id"))
+            .where(FlattenRequestRow.state == "pending"),
+            d,
+            ["state", "result", "finished_at"],
+        )
         self.insert_restart = compile_for(
             insert(ActorRestartRow).returning(ActorRestartRow.id),
             d,
@@ -155,6 +170,64 @@ class Writes:
         self._hot.run(conn, self.upsert_flag, row)
         payload = {"follower": follower, "quarantined": quarantined, "reason": reason}
         self._hot.audit(conn, [self._hot.audit_row(ts, "follower_flag", follower, payload)])
+
+    def set_operator_mode(
+        self,
+        conn: DbapiConnection,
+        follower: str,
+        mode: str,
+        set_by: str,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        ts = self._hot.ts(now)
+        reason = redact_text(reason)
+        row = {"follower": follower, "mode": mode, "set_by": set_by, "reason": reason}
+        self._hot.run(conn, self.upsert_mode, {**row, "set_at": ts})
+        self._hot.audit(
+            conn, [self._hot.audit_row(ts, "operator_mode", follower, row, actor=set_by)]
+        )
+
+    def request_flatten(
+        self,
+        conn: DbapiConnection,
+        follower: str,
+        kill_switch: bool,
+        requested_by: str,
+        now: datetime,
+    ) -> int:
+        ts = self._hot.ts(now)
+        row = {
+            "follower": follower,
+            "kill_switch": kill_switch,
+            "requested_by": requested_by,
+            "requested_at": ts,
+            "state": "pending",
+            "result": None,
+            "finished_at": None,
+        }
+        request_id = int(self._hot.run(conn, self.insert_flatten, row).rows[0]["id"])
+        payload = {"request_id": request_id, "kill_switch": kill_switch}
+        audit = self._hot.audit_row(ts, "flatten_requested", follower, payload, actor=requested_by)
+        self._hot.audit(conn, [audit])
+        return request_id
+
+    def finish_flatten(
+        self,
+        conn: DbapiConnection,
+        request_id: int,
+        follower: str,
+        flat: bool,
+        result: str,
+        now: datetime,
+    ) -> None:
+        ts = self._hot.ts(now)
+        state = "done" if flat else "failed"
+        params = {"request_id": request_id, "state": state, "result": result, "finished_at": ts}
+        self._hot.run(conn, self.finish_flatten_sql, params)
+        payload = {"request_id": request_id, "state": state}
+        audit = self._hot.audit_row(ts, "flatten_finished", follower, payload, actor="flatten")
+        self._hot.audit(conn, [audit])
 
     def append_audit(
         self,

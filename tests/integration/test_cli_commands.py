@@ -132,9 +132,9 @@ def test_status_prints_followers_unresolved_intents_quarantines_and_restarts_fro
     result = rig.cli("status")
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
-    assert rows["ana"][1:3] == ["True", "True"]  # enabled, quarantined
-    assert "DONE=2" in rows["ana"][3] or "WORKING=2" in rows["ana"][3]
-    assert rows["ben"][1:3] == ["True", "False"]
+    assert rows["ana"][1:4] == ["True", "True", "normal"]  # enabled, quarantined, mode
+    assert "DONE=2" in rows["ana"][4] or "WORKING=2" in rows["ana"][4]
+    assert rows["ben"][1:4] == ["True", "False", "normal"]
     assert "unresolved intents: 2" in result.stdout
     for oid in ids:  # where ben's pause and the engine's stop left each copy
         cid = correlation_id_for("ben", oid)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from store import IntentState, Journal, SecretInPayload
+from store import IntentState, Journal, OperatorMode, SecretInPayload
 from store.models import Base
 from tests.unit.store.factories import planned_intent_id
 
@@ -223,3 +223,55 @@ def test_the_database_refuses_an_unknown_state(journal: Journal):
         conn.execute(
             text("UPDATE follower_intents SET state = 'LIMBO' WHERE id = :i"), {"i": intent_id}
         )
+
+
+def test_an_operator_mode_is_set_per_follower_with_who_and_why_and_audited(journal: Journal):
+    assert journal.operator_modes() == {}
+    journal.set_operator_mode("f1", OperatorMode.PAUSED, set_by="pause", reason="margin call")
+    journal.set_operator_mode("f2", OperatorMode.CLOSE_ONLY, set_by="close-only")
+    journal.set_operator_mode("f1", OperatorMode.NORMAL, set_by="resume", reason="by ops")
+
+    modes = journal.operator_modes()
+    assert {n: (m.mode, m.set_by, m.reason) for n, m in modes.items()} == {
+        "f1": (OperatorMode.NORMAL, "resume", "by ops"),
+        "f2": (OperatorMode.CLOSE_ONLY, "close-only", None),
+    }
+    assert modes["f1"].set_at >= modes["f2"].set_at
+    audit = [
+        (r.account, r.actor, r.payload["mode"], r.payload["reason"])
+        for r in journal.audit_after(0)
+        if r.kind == "operator_mode"
+    ]
+    assert audit == [
+        ("f1", "pause", "paused", "margin call"),
+        ("f2", "close-only", "close_only", None),
+        ("f1", "resume", "normal", "by ops"),
+    ]
+
+
+def test_an_operator_mode_the_schema_does_not_know_is_refused(journal: Journal):
+    with pytest.raises(ValueError, match="sleepy"):
+        journal.set_operator_mode("f1", "sleepy", set_by="test")  # type: ignore[arg-type]
+    assert journal.operator_modes() == {}
+
+
+def test_a_flatten_request_waits_pending_until_the_engine_finishes_it_once(journal: Journal):
+    first = journal.request_flatten("f1", kill_switch=True, requested_by="flatten")
+    second = journal.request_flatten("f2", kill_switch=False, requested_by="flatten")
+    pending = journal.flatten_requests()
+    assert [(r.id, r.follower, r.kill_switch, r.state) for r in pending] == [
+        (first, "f1", True, "pending"),
+        (second, "f2", False, "pending"),
+    ]
+    journal.finish_flatten(pending[0], flat=True, result="cancelled: order 1")
+    journal.finish_flatten(pending[0], flat=False, result="a second finish changes nothing")
+    assert [r.id for r in journal.flatten_requests()] == [second]
+    done = journal.flatten_request(first)
+    assert done is not None and (done.state, done.result) == ("done", "cancelled: order 1")
+    assert done.finished_at is not None
+    kinds = [(r.kind, r.account) for r in journal.audit_after(0) if r.kind.startswith("flatten")]
+    assert kinds[:3] == [
+        ("flatten_requested", "f1"),
+        ("flatten_requested", "f2"),
+        ("flatten_finished", "f1"),
+    ]
