@@ -59,6 +59,10 @@ FLATTEN_RUNS_MARK = "flatten_runs"
 #: How long the cancels may take to show in the book (seconds) before the run stops.
 CANCEL_WAIT_S = 30.0
 _POLL_S = 0.25
+#: Broker answers that say nothing about the cancel itself: it is asked again.
+RETRYABLE = (errors.RateLimited, errors.NotSent, errors.OutcomeUnknown, errors.BadResponse)
+#: How long a cancel answered DH-904 (rate limited) waits before the next pass.
+RATE_LIMITED_WAIT_S = 1.0
 
 
 @dataclass
@@ -126,6 +130,12 @@ def cancel_open_orders(
                 else:
                     client.cancel_super_order(order_id, leg)
             except errors.DhanError as exc:  # ended meanwhile, or refused: the next read says
+                if isinstance(exc, RETRYABLE):
+                    # not a refusal of the cancel: asked again on the next pass (a DH-904
+                    # waits out the broker's window first)
+                    asked.discard((order_id, str(leg)))
+                    if isinstance(exc, errors.RateLimited):
+                        time.sleep(RATE_LIMITED_WAIT_S)  # Dhan's per-second window
                 _audit(
                     journal,
                     done.follower,
@@ -134,7 +144,8 @@ def cancel_open_orders(
                     leg=str(leg or ""),
                     error=type(exc).__name__,
                 )
-                done.lines.append(f"cancel refused ({type(exc).__name__}): {what}")
+                verb = "asked again" if isinstance(exc, RETRYABLE) else "refused"
+                done.lines.append(f"cancel {verb} ({type(exc).__name__}): {what}")
                 continue
             _audit(journal, done.follower, "cancel", order_id=order_id, leg=str(leg or ""))
             done.lines.append(f"cancelled: {what}")
