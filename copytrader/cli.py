@@ -82,6 +82,12 @@ def build_parser(with_sim: bool = True) -> argparse.ArgumentParser:
         elif name in ("pause", "close-only", "resume"):
             p.add_argument("follower", help="the follower's name in the config")
             p.add_argument("--reason", default=None, help="why (journaled and audited)")
+            p.add_argument(
+                "--create",
+                action="store_true",
+                help="create the journal at store.url if there is none (to set a mode before"
+                " the engine's first run); without it a missing journal is refused (exit 1)",
+            )
             p.set_defaults(func=_lazy_set_mode)
         elif name == "flatten":
             which = p.add_mutually_exclusive_group(required=True)

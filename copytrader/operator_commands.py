@@ -13,7 +13,11 @@ import argparse
 import getpass
 import logging
 
-from copytrader.commands import _store_errors_exit_1, config_naming_follower
+from copytrader.commands import (
+    _store_errors_exit_1,
+    config_naming_follower,
+    open_existing_journal,
+)
 from store import Journal, OperatorMode
 
 logger = logging.getLogger(__name__)
@@ -43,8 +47,10 @@ def set_mode(args: argparse.Namespace) -> int:
     cfg = loaded
     mode = COMMAND_MODES[args.command]
     reason = args.reason or f"by {_operator()}"
-    # Journal.open, not open_existing_journal: a follower may be paused before its first run
-    with Journal.open(cfg.store.url) as journal:
+    # a missing journal is refused (a mistyped store.url would otherwise make an empty one the
+    # engine never reads); --create makes it, to pause a follower before the engine's first run
+    opened = Journal.open(cfg.store.url) if args.create else open_existing_journal(cfg.store.url)
+    with opened as journal:
         before = journal.operator_modes().get(args.follower)
         journal.set_operator_mode(args.follower, mode, set_by=args.command, reason=reason)
     was = OperatorMode.NORMAL if before is None else before.mode

@@ -178,7 +178,12 @@ def test_the_mode_commands_journal_and_audit_the_mode_status_shows_it_unknown_na
     sim: Simulator, tmp_path: Path
 ) -> None:
     rig = make_cli_rig(sim, tmp_path, ["ana", "ben"], id_base=2850000000)
-    paused = rig.cli("pause", "ana", "--reason", "margin call")  # before any run: no journal yet
+    # before any run there is no journal: refused (a mistyped store.url must not make one)
+    refused = rig.cli("pause", "ana", "--reason", "margin call")
+    assert refused.returncode == 1
+    assert "no journal at" in refused.stdout + refused.stderr
+    # --create makes it, to pause a follower before the engine's first run
+    paused = rig.cli("pause", "ana", "--reason", "margin call", "--create")
     assert paused.returncode == 0, paused.stdout + paused.stderr
     assert "ana: normal -> paused" in paused.stdout
     only = rig.cli("close-only", "ben")
