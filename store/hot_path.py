@@ -345,47 +345,49 @@ class HotPath:
         self, conn: DbapiConnection, intent_id: int, now: datetime
     ) -> Intent | None:
         """The body of ``Journal.replan_cancelled``, inside the caller's transaction."""
-        found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
-        if not found:
-            raise IntentNotFound(intent_id)
-        row = found[0]
+        row = self._intent_row(conn, intent_id)
         wanted = row["desired_open"] and row["quantity"] > 0 and row["skip_reason"] is None
         if row["state"] != IntentState.DONE.value or not wanted or not _unfilled_plain_cancel(row):
             return None
-        changes = _next_broker_order(row)
-        if changes is None:
-            return None
-        ts = self.ts(now)
-        values = {
-            **{name: row[name] for name in _INTENT_REPLACE},
-            **changes,
-            "state": IntentState.PLANNED.value,
-            "state_reason": _REPLANNED,
-            "updated_at": ts,
-        }
-        self.run(conn, self.replace_intent, {**values, "intent_id": intent_id})
-        payload = {
-            "correlation_id": changes["correlation_id"],
-            "leader_order_id": row["leader_order_id"],
-            "leg": row["leg"],
-            "state": IntentState.PLANNED.value,
-            "desired_version": row["desired_version"],
-            "event": "cancelled while the leader raised its order",
-        }
-        self.audit(conn, [self.audit_row(ts, "intent_replanned", row["follower"], payload)])
-        return intent_from_row({**row, **values, "updated_at": now})
+        return self._place_again(
+            conn, row, {}, _REPLANNED, "cancelled while the leader raised its order", now
+        )
 
     def replace_triggered_stop(
         self, conn: DbapiConnection, intent_id: int, now: datetime
     ) -> Intent | None:
         """The body of ``Journal.replace_triggered_stop``, inside the caller's transaction."""
-        found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
-        if not found:
-            raise IntentNotFound(intent_id)
-        row = found[0]
+        row = self._intent_row(conn, intent_id)
         form = _triggered_form(row)
         if form is None:
             return None
+        triggered = {
+            "order_type": form.value,
+            "trigger_price": 0.0,
+            "price": row["price"] if form is OrderType.LIMIT else 0.0,
+            "desired_version": row["desired_version"] + 1,
+        }
+        event = f"stop rejected, its trigger crossed: placed again as {form.value}"
+        return self._place_again(conn, row, triggered, _TRIGGERED, event, now)
+
+    def _intent_row(self, conn: DbapiConnection, intent_id: int) -> dict[str, Any]:
+        found = self.run(conn, self.read_intent, {"intent_id": intent_id}).rows
+        if not found:
+            raise IntentNotFound(intent_id)
+        return dict(found[0])
+
+    def _place_again(
+        self,
+        conn: DbapiConnection,
+        row: dict[str, Any],
+        desired: dict[str, Any],
+        reason: str,
+        event: str,
+        now: datetime,
+    ) -> Intent | None:
+        """``row``'s copy PLANNED under its next correlationId generation (a new broker
+        order), its desired columns changed by ``desired``, audited ``intent_replanned``;
+        None when it has had every generation."""
         changes = _next_broker_order(row)
         if changes is None:
             return None
@@ -393,24 +395,22 @@ class HotPath:
         values = {
             **{name: row[name] for name in _INTENT_REPLACE},
             **changes,
-            "order_type": form.value,
-            "trigger_price": 0.0,
-            "price": row["price"] if form is OrderType.LIMIT else 0.0,
-            "desired_version": row["desired_version"] + 1,
+            **desired,
             "state": IntentState.PLANNED.value,
-            "state_reason": _TRIGGERED,
+            "state_reason": reason,
             "updated_at": ts,
         }
-        self.run(conn, self.replace_intent, {**values, "intent_id": intent_id})
+        self.run(conn, self.replace_intent, {**values, "intent_id": row["id"]})
         payload = {
             "correlation_id": changes["correlation_id"],
             "leader_order_id": row["leader_order_id"],
             "leg": row["leg"],
             "state": IntentState.PLANNED.value,
             "desired_version": values["desired_version"],
-            "event": f"stop rejected, its trigger crossed: placed again as {form.value}",
-            "order": _audited_order(values),
+            "event": event,
         }
+        if desired:
+            payload["order"] = _audited_order(values)
         self.audit(conn, [self.audit_row(ts, "intent_replanned", row["follower"], payload)])
         return intent_from_row({**row, **values, "updated_at": now})
 
