@@ -93,6 +93,10 @@ class Hold:
     #: the order's first intent id: only the copies of older intents (leader orders seen
     #: before it) are its entries (read once, at its first release pass)
     first_intent_id: int | None = None
+    #: followers held behind an earlier held order of the position with nothing open at
+    #: first sight: their F is taken at release without the first sight's cap (the earlier
+    #: order's copy, unsent then, may open what this one closes)
+    rebase: set[str] = field(default_factory=set)
 
 
 class ExitHolds:
@@ -153,6 +157,7 @@ class ExitHolds:
         if hold is not None:
             hold.snap = snap
         held = set(hold.followers) if hold is not None else set()
+        rebase: set[str] = set()  # held behind with no F at first sight: sized anew
         basis = taken.basis
         deciding: Collection[str] | None = None  # the followers the basis was taken for
         unconfirmed = taken.unconfirmed
@@ -176,9 +181,15 @@ class ExitHolds:
                 if basis.is_exit:
                     held |= {
                         name
-                        for name in unconfirmed | queued
+                        for name in unconfirmed
                         if basis.follower_open.get(name, 0) > 0 and name in deciding
                     }
+                    # behind a held order of the position, whatever its F now: the held
+                    # order's copy (a flip's open part) is not in the position yet, so an F
+                    # of 0 here may be the held copy unsent, not nothing to close
+                    behind = {name for name in queued if name in deciding}
+                    rebase |= {n for n in behind if basis.follower_open.get(n, 0) <= 0}
+                    held |= behind
                 else:  # an entry on a held exit's side goes after it: the leader's order
                     side = snap.transaction_type
                     held |= {
@@ -207,7 +218,12 @@ class ExitHolds:
         if holding and hold is None:
             is_exit = basis is not None and basis.is_exit
             self.holds[order_id] = Hold(
-                position_key(snap), snap, holding, self.clock(), is_exit=is_exit
+                position_key(snap),
+                snap,
+                holding,
+                self.clock(),
+                is_exit=is_exit,
+                rebase=rebase & holding,
             )
             logger.info(
                 "leader order %s: %s copies of %s held %s",
@@ -289,8 +305,13 @@ class ExitHolds:
         if old is None:
             old = ExitBasis(0, {})
         # never more than at first sight: what the follower filled since beyond the entries
-        # counted then is a later order's (and a fill both counts cannot close twice)
-        opens = {n: min(q, old.follower_open.get(n, q)) for n, q in opens.items()}
+        # counted then is a later order's (and a fill both counts cannot close twice) -- but
+        # for a follower held behind an earlier held order with nothing open then: that order
+        # had not been sent, so the first sight could not see what it opens
+        opens = {
+            n: q if n in hold.rebase else min(q, old.follower_open.get(n, q))
+            for n, q in opens.items()
+        }
         basis = ExitBasis(old.leader_open, {**old.follower_open, **opens})
         chosen = [settings[n] for n in opens if n in settings]
         grouped = copy_intents(

@@ -176,3 +176,16 @@ def test_an_exit_that_ends_without_copies_is_forgotten() -> None:
     rejected = replace(EXIT, status=OrderStatus.REJECTED)
     h.apply(rejected, Taken(ExitBasis(10, {"a": 10})), [])
     assert "X1" not in h.undecided
+
+
+def test_a_later_exit_with_nothing_open_at_first_sight_waits_behind_a_held_one_and_is_rebased() -> (
+    None
+):
+    # the held order's copy (a flip's open part) is not in the position while it is held: an
+    # F of 0 at a later order's first sight is no proof of nothing to close
+    h = holds()
+    h.apply(EXIT, first_sight(ExitBasis(10, {"a": 10, "b": 10}), {"a"}), [sell("a"), sell("b")])
+    later = replace(EXIT, leader_order_id="X5")
+    out = h.apply(later, first_sight(ExitBasis(2, {"a": 0, "b": 2}), set()), [sell("a", "X5")])
+    assert [i.skip_reason for i in out] == [HELD]
+    assert h.holds["X5"].rebase == {"a"}  # sized at release without the first sight's cap
