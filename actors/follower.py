@@ -413,7 +413,8 @@ class FollowerActor(SupervisedActor):
 
     def _forget_settled_sends(self, intents: list[Intent]) -> None:
         """Forget the sent ids no stale copy can reach any more (``actors.sent_copies``);
-        ``intents``: the follower's intents needing action, just read after an ack flush."""
+        ``intents``: the follower's intents needing action, just read after an ack flush --
+        every SENDING one among them (``include_in_flight``, the default; no row limit)."""
         self._prune_sent = False
         sending = {i.id for i in intents if i.state is IntentState.SENDING}
         self.sent = sends_to_remember(
