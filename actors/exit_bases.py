@@ -17,6 +17,7 @@ Used on the leader feed's thread only (``actors.leader_record.LeaderRecorder``).
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,8 +27,11 @@ from dhan.codes import OrderType
 from store import Journal
 from store.records import Exposure, LeaderOrderSnapshot, PositionKey
 
-#: Orders kept in the cache; an order's basis is read back from the journal after that.
-_CACHED = 20_000
+#: Orders kept in the cache, the most recently used; an older order's basis is read back from
+#: the journal (one read). A basis is a dict of every follower (~32 B a follower, probed): the
+#: 20,000 orders kept before were ~0.6 MB per follower; the leader's working orders and the
+#: ones it changed last are far fewer.
+CACHED_ORDERS = 512
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +162,8 @@ class ExitBases:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._cache: dict[str, ExitBasis] = {}
+        #: order id -> its journaled basis, least recently used first (``CACHED_ORDERS``)
+        self._cache: OrderedDict[str, ExitBasis] = OrderedDict()
 
     def take(self, snap: LeaderOrderSnapshot, followers: Sequence[str]) -> Taken:
         """The basis of ``snap``'s order; for an order never seen, the rows to journal.
@@ -169,7 +174,7 @@ class ExitBases:
         if not sizes_as_exit(snap):
             return Taken(None)
         order_id = snap.leader_order_id
-        cached = self._cache.get(order_id)
+        cached = self._cached(order_id)
         if cached is not None and (
             not cached.is_exit or all(f in cached.follower_open for f in followers)
         ):
@@ -203,7 +208,7 @@ class ExitBases:
         """The journaled basis of an order already recorded (re-derivations), or None."""
         if not sizes_as_exit(snap):
             return None
-        cached = self._cache.get(snap.leader_order_id)
+        cached = self._cached(snap.leader_order_id)
         if cached is not None:
             return cached
         stored = self.journal.exit_bases(snap.leader_order_id)
@@ -282,8 +287,21 @@ class ExitBases:
         basis = basis_from_exposures(exposures, side, followers, own, immediate=immediate)
         return basis, unconfirmed_entries(exposures, basis)
 
+    def _cached(self, order_id: str) -> ExitBasis | None:
+        basis = self._cache.get(order_id)
+        if basis is not None:
+            self._cache.move_to_end(order_id)
+        return basis
+
     def remember(self, order_id: str, basis: ExitBasis) -> None:
-        """``basis`` is now the journaled basis of ``order_id`` (cached)."""
-        if len(self._cache) >= _CACHED:
-            self._cache.clear()  # the journal has them all; a day rarely reaches this
+        """``basis`` is now the journaled basis of ``order_id`` (cached; the least recently
+        used order is forgotten beyond ``CACHED_ORDERS``: the journal has them all)."""
         self._cache[order_id] = basis
+        self._cache.move_to_end(order_id)
+        while len(self._cache) > CACHED_ORDERS:
+            self._cache.popitem(last=False)
+
+    @property
+    def cached_orders(self) -> int:
+        """Orders whose basis is cached (memory; for tests)."""
+        return len(self._cache)

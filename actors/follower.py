@@ -63,6 +63,7 @@ from actors.orders import is_super
 from actors.permits import PermitLedger
 from actors.position_check import PositionCheckFailed, check_positions
 from actors.rate_windows import AccountWindows
+from actors.sent_copies import sends_to_remember
 from actors.settings import EngineConfig, FollowerSettings
 from actors.telemetry import ActorMetrics
 from dhan import errors
@@ -177,7 +178,13 @@ class FollowerActor(SupervisedActor):
         #: before the send) is never sent if it is in here: a hint can arrive after a tick
         #: already placed its claim, carrying a stale SENDING copy. Resends of a PLANNED intent
         #: go through the journal's checked SENDING transition instead.
+        #: Bounded: ids no stale copy can reach any more are forgotten on every tick
+        #: (``actors.sent_copies``, which says why forgetting them is safe).
         self.sent: set[int] = set()
+        #: the highest claim id taken from a hint (``actors.sent_copies``)
+        self.hinted_upto = 0
+        #: set only during a tick's converge: its first pass prunes ``sent``
+        self._prune_sent = False
         self._converging = False
         self._converge_again = False
         #: while a claiming hint is handled: tells the leader feed our first copy has left
@@ -234,7 +241,13 @@ class FollowerActor(SupervisedActor):
             self.latency.forget_older_than(time.monotonic_ns() - int(STAMP_TTL_S * 1e9))
             self.sync.tick()
             self.slippage.retry()  # copies filled before their leader's price was journaled
-            self.converge()
+            # the pass below prunes ``sent`` with the intents it reads; only a tick's pass, at
+            # the top of a message, where no stale copy of a claim is held further up the stack
+            self._prune_sent = bool(self.sent)
+            try:
+                self.converge()
+            finally:
+                self._prune_sent = False
         elif isinstance(message, FollowerOrderUpdates):
             self.sync.frames(message.updates)
         elif isinstance(message, ConvergeNow):
@@ -305,6 +318,7 @@ class FollowerActor(SupervisedActor):
         if message.claimed and message.verify_claims:
             # claims from a reconcile: looked up by correlationId before any send
             self.stale_in_flight.update(i.id for i in message.claimed)
+            self.hinted_upto = max(self.hinted_upto, *(i.id for i in message.claimed))
             self.converge()
         elif message.claimed:
             # the fast path: new orders claimed for us in the leader's transaction
@@ -340,6 +354,21 @@ class FollowerActor(SupervisedActor):
         self.tell_later(self.engine.outcome_lookup_delay_s, ResolveUnknown(intent_id))
 
     def _take_claims(self, claimed: tuple[Intent, ...]) -> None:
+        upto = self.hinted_upto
+        late = False
+        for intent in claimed:
+            if intent.id <= upto:
+                # a claim hinted out of id order: ``sent`` may have forgotten it (see
+                # actors.sent_copies); unless still remembered as sent, look it up by its
+                # correlationId before any send. Either way it is not placed from this copy.
+                if intent.id not in self.sent:
+                    self.stale_in_flight.add(intent.id)
+                late = True
+            elif intent.id > self.hinted_upto:
+                self.hinted_upto = intent.id
+        if late:
+            self.converge()
+            claimed = tuple(i for i in claimed if i.id > upto)
         if self.pause.reason is not None or not self.enabled:
             return  # they stay SENDING-claimed: placed (or looked up) when we resume
         awaiting = self.permits.awaiting
@@ -372,7 +401,10 @@ class FollowerActor(SupervisedActor):
         if self.pause.reason is not None or not self.enabled:
             return
         self.acks.flush()
-        for intent in self.journal.intents_needing_action(self.name):
+        intents = self.journal.intents_needing_action(self.name)
+        if self._prune_sent:
+            self._forget_settled_sends(intents)
+        for intent in intents:
             if intent.id in self.permits.awaiting:
                 continue
             try:
@@ -382,6 +414,19 @@ class FollowerActor(SupervisedActor):
                 # leader feed changed its desired fields): the next pass reads it afresh
                 logger.info("follower %s: %s; looking again", self.name, exc)
                 self._converge_again = True
+
+    def _forget_settled_sends(self, intents: list[Intent]) -> None:
+        """Forget the sent ids no stale copy can reach any more (``actors.sent_copies``);
+        ``intents``: the follower's intents needing action, just read after an ack flush --
+        every SENDING one among them (``include_in_flight``, the default; no row limit)."""
+        self._prune_sent = False
+        sending = {i.id for i in intents if i.state is IntentState.SENDING}
+        self.sent = sends_to_remember(
+            self.sent,
+            hinted_upto=self.hinted_upto,
+            sending=sending,
+            requested=self.permits.requested,
+        )
 
     def _step(self, intent: Intent) -> None:
         step = self.decide(intent)

@@ -1,6 +1,6 @@
 """A FollowerActor alone (with or without the RateLimiterActor) against dhansim: claims sent
-once however late their hint arrives, restarts that settle what was in flight, and the rate
-windows' fast path."""
+once however late their hint arrives, restarts that settle what was in flight, the rate
+windows' fast path, and the bound on the sent ids it remembers."""
 
 from __future__ import annotations
 
@@ -241,3 +241,87 @@ def test_the_leader_feed_hears_when_a_claimed_copy_has_left_and_when_there_is_no
         assert again.wait(10.0)
         rig.settle()
         assert rig.book().count(claimed[0].correlation_id) == 1
+
+
+def _sent(root: Supervisor, name: str) -> set[int]:
+    """The follower's remembered sent ids, read on its own thread."""
+    ref = root.registry.get(name)
+    return set(ref.proxy().sent.get(timeout=10))
+
+
+def test_a_days_sent_ids_are_not_all_remembered_and_no_claim_is_sent_twice(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # The follower's own timer ticks (random phase) may come between any two messages below;
+    # every assertion holds whichever tick prunes: what the prune needs (acks journaled, no
+    # permit request outstanding, the claim's hint handled) is established by the messages
+    # the test sent before the Tick it asks, in mailbox order. (CI once saw {77, 78, 79, 80}
+    # left: a timer tick pruned after hint 76, and the last tick then skipped the prune
+    # because the set had not grown by a fixed step since -- the step is gone.)
+    sim.admin.set_switches(rate_limits=False)
+    count = 40
+    with follower_rig(sim, tmp_path, "day", "1700000006") as rig:
+        windows = AccountWindows.dhan_defaults(((1.0, 1000), (60.0, 1000)))
+        root = rig.start(limiter=False, windows=windows)
+        # claims whose hints have not come yet: a tick places them (they read SENDING)
+        early = [rig.record(f"E-{n}")[0] for n in range(count)]
+        root.registry.ask(rig.name, Tick(), timeout_s=10)
+        assert _sent(root, rig.name) == {c.id for c in early}
+        # a prune now (their acks journaled first) must keep them all: their hints may come
+        root.registry.ask(rig.name, Tick(), timeout_s=10)
+        assert {rig.journal.intent(c.id).state for c in early} == {IntentState.WORKING}
+        assert _sent(root, rig.name) == {c.id for c in early}
+        for n, claim in enumerate(early):  # the hints, late, each with its stale SENDING copy
+            root.registry.tell(rig.name, LeaderChanged((f"E-{n}",), 0, claimed=(claim,)))
+        # a day's claims the fast way, each with its hint
+        hinted = []
+        for n in range(count):
+            claimed = tuple(rig.record(f"H-{n}"))
+            hinted.extend(claimed)
+            root.registry.tell(rig.name, LeaderChanged((f"H-{n}",), 0, claimed=claimed))
+        root.registry.ask(rig.name, Tick(), timeout_s=10)
+        # every copy is placed once and works; none is remembered any more
+        claims = early + hinted
+        assert {rig.journal.intent(c.id).state for c in claims} == {IntentState.WORKING}
+        assert sorted(rig.book()) == sorted(c.correlation_id for c in claims)
+        assert _sent(root, rig.name) == set()
+        # stale hints of forgotten claims (out of id order): looked up, never placed again
+        for claim in (early[0], hinted[-1], hinted[3]):
+            root.registry.tell(
+                rig.name, LeaderChanged((claim.leader_order_id,), 0, claimed=(claim,))
+            )
+        # and a new claim after them is placed at once, from its hint
+        new = tuple(rig.record("N-1"))
+        root.registry.tell(rig.name, LeaderChanged(("N-1",), 0, claimed=new))
+        root.registry.ask(rig.name, Tick(), timeout_s=10)
+        assert rig.journal.intent(new[0].id).state is IntentState.WORKING
+        assert sorted(rig.book()) == sorted(c.correlation_id for c in [*claims, *new])
+        assert _sent(root, rig.name) == set()
+
+
+def test_a_reconciles_claims_are_looked_up_placed_once_and_then_forgotten(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # a reconcile's hint (verify_claims) passes its claims' ids too: without it a follower
+    # whose claims all came from reconciles (its leader socket down all day) would remember
+    # every copy of the day
+    with follower_rig(sim, tmp_path, "recon", "1700000007") as rig:
+        root = rig.start(limiter=False, windows=AccountWindows.dhan_defaults())
+        claims = [rig.record(f"R-{n}")[0] for n in range(3)]
+        root.registry.tell(
+            rig.name,
+            LeaderChanged(
+                tuple(c.leader_order_id for c in claims),
+                0,
+                claimed=tuple(claims),
+                verify_claims=True,
+            ),
+        )
+        root.registry.ask(rig.name, Tick(), timeout_s=10)
+        assert {rig.journal.intent(c.id).state for c in claims} == {IntentState.WORKING}
+        root.registry.ask(rig.name, Tick(), timeout_s=10)
+        assert _sent(root, rig.name) == set()
+        # the same hint again, stale: nothing placed twice
+        root.registry.tell(rig.name, LeaderChanged(("R-0",), 0, claimed=(claims[0],)))
+        root.registry.ask(rig.name, Tick(), timeout_s=10)
+        assert sorted(rig.book()) == sorted(c.correlation_id for c in claims)
