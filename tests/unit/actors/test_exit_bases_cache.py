@@ -9,33 +9,22 @@ import pytest
 
 from actors.exit_bases import CACHED_ORDERS, ExitBases
 from actors.sizing import ExitBasis
-from dhan.codes import (
-    ExchangeSegment,
-    OrderStatus,
-    OrderType,
-    ProductType,
-    TransactionType,
-    Validity,
-)
+from dhan.codes import TransactionType, Validity
 from store import Journal
-from store.records import LeaderOrderSnapshot, SnapshotSource
+from store.records import LeaderOrderSnapshot
+from tests.unit.store.factories import snapshot
 
 
 def snap(order_id: str) -> LeaderOrderSnapshot:
-    return LeaderOrderSnapshot(
-        leader_order_id=order_id,
+    """A resting leader SELL LIMIT of 1 x 1333 at 1500."""
+    return snapshot(
+        order_id,
         dedupe_key=f"test|{order_id}|1",
-        source=SnapshotSource.SOCKET,
-        status=OrderStatus.PENDING,
+        seq=1,
         transaction_type=TransactionType.SELL,
-        exchange_segment=ExchangeSegment.NSE_EQ,
-        product_type=ProductType.INTRADAY,
-        order_type=OrderType.LIMIT,
         validity=Validity.DAY,
-        security_id="1333",
         quantity=1,
         price=1500.0,
-        seq=1,
     )
 
 
