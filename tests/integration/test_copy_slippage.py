@@ -165,7 +165,9 @@ def test_slippage_of_an_entry_and_its_exit_is_observed_signed_and_shown_by_statu
 
     result = rig.cli("status")  # the engine is stopped: status reads the journal
     assert result.returncode == 0, result.stdout + result.stderr
-    line = next(s for s in result.stdout.splitlines() if s.strip().startswith("ana: "))
+    # the slippage section's line of ana (status has a line per follower in other sections)
+    slippage = result.stdout.split("copy slippage today", 1)[1]
+    line = next(s for s in slippage.splitlines() if s.strip().startswith("ana: "))
     mean = float(re.search(r"mean ([+-][0-9.]+) bps", line).group(1))  # type: ignore[union-attr]
     assert "2 copies" in line
     assert mean == pytest.approx((entry_bps + exit_bps) / 2, abs=0.051)
