@@ -44,6 +44,7 @@ from store.positions import FillParams, Positions, check_bases
 from store.records import (
     DESIRED_ORDER_FIELDS,
     LEADER_ACCOUNT,
+    TRIGGERED_FORM_CODE,
     DesiredIntent,
     Intent,
     LeaderOrderSnapshot,
@@ -95,6 +96,7 @@ _INTENT_READ = (
     "correlation_id",
     "filled_qty",
     "broker_status",
+    "error_code",  # a triggered stop's mark (``rows.keep_triggered_form``)
     *DESIRED_ORDER_FIELDS,
 )
 #: Columns a transition writes (unchanged ones are written back as read, under the lock).
@@ -361,13 +363,16 @@ class HotPath:
         form = _triggered_form(row)
         if form is None:
             return None
+        event = f"stop rejected, its trigger crossed: placed again as {form.value}"
         triggered = {
             "order_type": form.value,
             "trigger_price": 0.0,
             "price": row["price"] if form is OrderType.LIMIT else 0.0,
             "desired_version": row["desired_version"] + 1,
+            # the mark later leader events keep the form by (``rows.keep_triggered_form``)
+            "error_code": TRIGGERED_FORM_CODE,
+            "error_message": event,
         }
-        event = f"stop rejected, its trigger crossed: placed again as {form.value}"
         return self._place_again(conn, row, triggered, _TRIGGERED, event, now)
 
     def _intent_row(self, conn: DbapiConnection, intent_id: int) -> dict[str, Any]:

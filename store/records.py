@@ -137,6 +137,12 @@ BELOW_ONE_LOT_PREFIX = "below one lot: "
 EXIT_SKIP_PREFIX = "exit: "
 
 
+#: The ``error_code`` of a copy placed again as its stop's triggered form
+#: (``Journal.replace_triggered_stop``): later leader events keep that form
+#: (``store.rows.keep_triggered_form``). A later broker error on the copy replaces it.
+TRIGGERED_FORM_CODE = "TRIGGERED_FORM"
+
+
 #: A skip reason that starts with this: an exit's copy held back while an entry copy of the same
 #: position is unconfirmed (``actors.exit_holds``); the leader feed sizes it again and sends it
 #: when the entry is confirmed. Not settled: the copy is still to come.

@@ -23,9 +23,9 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from dhan.codes import TRIGGERED_FORM, OrderType
-from dhan.correlation import generation_of
 from store.records import (
     DESIRED_ORDER_FIELDS,
+    TRIGGERED_FORM_CODE,
     ActorRestart,
     AuditRecord,
     BracketLeg,
@@ -174,15 +174,16 @@ desired_params: Callable[[DesiredIntent], dict[str, Any]] = _writer(
 
 def keep_triggered_form(row: Mapping[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
     """``wanted`` (a leader event's desired columns for the copy in ``row``), keeping the form
-    of a copy that went out as its stop's triggered form (``Journal.replace_triggered_stop``:
-    a re-placement, generation >= 1, whose order type is ``TRIGGERED_FORM`` of the leader's
-    stop type): the leader's stop has triggered, so a later event of it (a fill, a price
-    modify, a cancel) changes the copy's price, quantity or wish to be open, never its type or
-    trigger back. Pure."""
+    of a copy that went out as its stop's triggered form (``Journal.replace_triggered_stop``
+    marked it: ``error_code`` :data:`TRIGGERED_FORM_CODE`, its order type ``TRIGGERED_FORM``
+    of the leader's stop type): the leader's stop has triggered, so a later event of it (a
+    fill, a price modify, a cancel) changes the copy's price, quantity or wish to be open,
+    never its type or trigger back. Any other copy -- one re-placed for another cause whose
+    leader order becomes a stop, say -- follows the leader's type. Pure."""
     form = TRIGGERED_FORM.get(OrderType(wanted["order_type"]))
     if form is None or row["order_type"] != form.value:
         return wanted
-    if generation_of(row["correlation_id"]) < 1:
+    if row.get("error_code") != TRIGGERED_FORM_CODE:
         return wanted
     return {
         **wanted,

@@ -10,6 +10,7 @@ import pytest
 from dhan.codes import OrderStatus, OrderType, ProductType
 from dhan.correlation import correlation_id_for
 from store import IntentState, Journal
+from store.records import TRIGGERED_FORM_CODE
 from store.rows import keep_triggered_form
 from tests.unit.store.factories import desired, snapshot
 
@@ -104,29 +105,31 @@ def test_only_a_rejected_unfilled_wanted_plain_stop_copy_is_placed_again(journal
     [
         # a re-placed copy in its triggered form keeps it; its price follows the leader's
         (
-            {"order_type": "LIMIT", "correlation_id": correlation_id_for("f", "L", generation=1)},
+            {"order_type": "LIMIT", "error_code": TRIGGERED_FORM_CODE},
             {"order_type": "STOP_LOSS", "price": 98.0, "trigger_price": 100.0},
             {"order_type": "LIMIT", "price": 98.0, "trigger_price": 0.0},
         ),
         (
-            {"order_type": "MARKET", "correlation_id": correlation_id_for("f", "L", generation=2)},
+            {"order_type": "MARKET", "error_code": TRIGGERED_FORM_CODE},
             {"order_type": "STOP_LOSS_MARKET", "price": 0.0, "trigger_price": 100.0},
             {"order_type": "MARKET", "price": 0.0, "trigger_price": 0.0},
         ),
-        # the first generation is the leader's order as it is
+        # a copy re-placed for another cause (a cancel the leader overtook) whose leader
+        # order becomes a stop-limit follows the leader's type (chaos seed 2040844991: kept
+        # as a LIMIT at the stop's price, it filled at once while the leader's stop rested)
         (
-            {"order_type": "LIMIT", "correlation_id": correlation_id_for("f", "L")},
+            {"order_type": "LIMIT", "error_code": None},
             {"order_type": "STOP_LOSS", "price": 98.0, "trigger_price": 100.0},
             {"order_type": "STOP_LOSS", "price": 98.0, "trigger_price": 100.0},
         ),
         # not a triggered form of the leader's type
         (
-            {"order_type": "MARKET", "correlation_id": correlation_id_for("f", "L", generation=1)},
+            {"order_type": "MARKET", "error_code": TRIGGERED_FORM_CODE},
             {"order_type": "STOP_LOSS", "price": 98.0, "trigger_price": 100.0},
             {"order_type": "STOP_LOSS", "price": 98.0, "trigger_price": 100.0},
         ),
         (
-            {"order_type": "LIMIT", "correlation_id": correlation_id_for("f", "L", generation=1)},
+            {"order_type": "LIMIT", "error_code": TRIGGERED_FORM_CODE},
             {"order_type": "LIMIT", "price": 97.0, "trigger_price": 0.0},
             {"order_type": "LIMIT", "price": 97.0, "trigger_price": 0.0},
         ),
@@ -136,3 +139,29 @@ def test_keep_triggered_form(
     row: dict[str, Any], wanted: dict[str, Any], kept: dict[str, Any]
 ) -> None:
     assert keep_triggered_form(row, wanted) == kept
+
+
+def test_a_copy_placed_again_for_another_cause_follows_the_leaders_change_to_a_stop(
+    journal: Journal,
+) -> None:
+    """A copy re-placed after a cancel the leader overtook (generation 1, a LIMIT) whose leader
+    order is then modified into a stop-limit becomes a stop-limit too."""
+    journal.record_leader_snapshot(snapshot("L7"), [desired("f1", "L7")])
+    (intent,) = journal.intents("f1", leader_order_id="L7")
+    journal.transition(intent.id, S.SENDING)
+    journal.transition(intent.id, S.WORKING, broker_order_id="B7", applied_version=1)
+    journal.record_leader_snapshot(
+        snapshot("L7", quantity=1),
+        [desired("f1", "L7", quantity=0, desired_open=False, skip_reason="sized below one lot")],
+    )
+    journal.transition(intent.id, S.CANCELLING)
+    journal.record_leader_snapshot(snapshot("L7", quantity=8), [desired("f1", "L7", quantity=4)])
+    journal.transition(intent.id, S.DONE, broker_status=OrderStatus.CANCELLED)
+    again = journal.replan_cancelled(intent.id)
+    assert again is not None and again.correlation_id.endswith("-1")
+
+    journal.record_leader_snapshot(
+        snapshot("L7", quantity=8, **STOP), [desired("f1", "L7", quantity=4, **STOP)]
+    )
+    changed = journal.intent(intent.id)
+    assert (changed.order_type, changed.trigger_price) == (OrderType.STOP_LOSS, 100.0)
